@@ -1,0 +1,139 @@
+//! `kennel run`: a tree-aware `timeout(1)`.
+//!
+//! Exit codes follow GNU `timeout`: the child's own code; 124 when the timeout fired;
+//! 128+N when the leader died of signal N; 125 when kennel itself failed; 126 when the
+//! program is not executable; 127 when it was not found.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use kennel::{Command, EndReason, Event, Ladder, Outcome, Signal, StdinMode};
+
+use crate::duration::parse_duration;
+use crate::report::outcome_json;
+
+/// Exit code when the timeout fired (as GNU timeout).
+pub const EXIT_TIMEOUT: i32 = 124;
+/// Exit code when kennel itself failed.
+pub const EXIT_INTERNAL: i32 = 125;
+/// Exit code when the program exists but cannot be executed.
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// Exit code when the program was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// Arguments of `kennel run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run the termination ladder after this long (e.g. 500ms, 2s, 1m, 1.5h; a bare
+    /// number is seconds).
+    #[arg(long, value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Wait this long after the first signal before SIGKILL.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub grace: Duration,
+    /// The first signal of the ladder.
+    #[arg(long, default_value = "TERM")]
+    pub signal: Signal,
+    /// After the leader exits, how long to wait for its descendants to close stdout and
+    /// stderr before tearing them down.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub drain_timeout: Duration,
+    /// Leave descendants that outlive the leader running.
+    #[arg(long)]
+    pub keep_leftovers: bool,
+    /// Write the outcome as JSON to FILE, or to stderr with `-` (after all of the
+    /// child's output, so its stdout stays byte-exact).
+    #[arg(long, value_name = "FILE|-")]
+    pub report: Option<String>,
+    /// The command and its arguments (no shell is involved).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// Run the command; returns the process exit code for `kennel run`.
+pub async fn run(args: RunArgs) -> i32 {
+    let Some((program, rest)) = args.command.split_first() else {
+        eprintln!("kennel: no command given");
+        return EXIT_INTERNAL;
+    };
+    let mut cmd = Command::new(program)
+        .args(rest)
+        .stdin(StdinMode::Inherit)
+        .ladder(Ladder::graceful(args.signal, args.grace))
+        .drain_timeout(args.drain_timeout)
+        .keep_leftovers(args.keep_leftovers);
+    if let Some(timeout) = args.timeout {
+        cmd = cmd.timeout(timeout);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("kennel: {e}");
+            return match e {
+                kennel::SpawnError::NotFound { .. } => EXIT_NOT_FOUND,
+                kennel::SpawnError::PermissionDenied { .. } => EXIT_NOT_EXECUTABLE,
+                _ => EXIT_INTERNAL,
+            };
+        }
+    };
+
+    let controller = child.controller();
+    let signals = tokio::spawn(crate::signals::forward_to_ladder(controller.clone()));
+
+    let mut stdout_open = true;
+    let mut stderr_open = true;
+    let outcome = loop {
+        let Some(event) = child.next_event().await else {
+            break child.wait().await;
+        };
+        match event {
+            Event::Stdout(bytes) => {
+                if stdout_open && !write_through(&mut std::io::stdout().lock(), &bytes) {
+                    // Our reader went away (`kennel run … | head`): a shell pipeline
+                    // would SIGPIPE the writer; end the tree instead of writing nowhere.
+                    stdout_open = false;
+                    controller.cancel();
+                }
+            }
+            Event::Stderr(bytes) => {
+                if stderr_open && !write_through(&mut std::io::stderr().lock(), &bytes) {
+                    stderr_open = false;
+                }
+            }
+            Event::Exit(outcome) => break outcome,
+        }
+    };
+    signals.abort();
+
+    if let Some(target) = &args.report {
+        if let Err(e) = write_report(target, &outcome) {
+            eprintln!("kennel: cannot write the report to {target}: {e}");
+            return EXIT_INTERNAL;
+        }
+    }
+    exit_code(&outcome)
+}
+
+/// Write and flush; `false` once the reader is gone.
+fn write_through(out: &mut impl Write, bytes: &[u8]) -> bool {
+    tokio::task::block_in_place(|| out.write_all(bytes).and_then(|()| out.flush())).is_ok()
+}
+
+fn write_report(target: &str, outcome: &Outcome) -> std::io::Result<()> {
+    let mut text = serde_json::to_string_pretty(&outcome_json(outcome))?;
+    text.push('\n');
+    if target == "-" {
+        std::io::stderr().lock().write_all(text.as_bytes())
+    } else {
+        std::fs::write(PathBuf::from(target), text)
+    }
+}
+
+/// The exit code of `kennel run` for an outcome.
+pub fn exit_code(outcome: &Outcome) -> i32 {
+    if outcome.reason == EndReason::TimedOut {
+        return EXIT_TIMEOUT;
+    }
+    outcome.status.shell_code()
+}

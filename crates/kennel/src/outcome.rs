@@ -1,0 +1,166 @@
+//! The final report of a run, produced once the tree is gone and output has drained.
+
+use std::time::Duration;
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+/// How the leader process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct ExitStatus {
+    /// The exit code, when the leader exited normally.
+    pub code: Option<i32>,
+    /// The signal number that terminated the leader (Unix).
+    pub signal: Option<i32>,
+}
+
+impl ExitStatus {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The name of the terminating signal, e.g. `"SIGKILL"`.
+    pub fn signal_name(&self) -> Option<&'static str> {
+        self.signal.and_then(crate::signal::name_of_number)
+    }
+
+    /// The code a shell would report: the exit code, or 128 + the signal number.
+    pub fn shell_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(code), _) => code,
+            (None, Some(sig)) => 128 + sig,
+            (None, None) => 1,
+        }
+    }
+}
+
+/// Why the run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum EndReason {
+    /// The leader exited on its own (leftovers, if any, were torn down after).
+    Exited,
+    /// The timeout ran the ladder.
+    TimedOut,
+    /// `cancel()` ran the ladder.
+    Cancelled,
+    /// `kill()` went straight to the forceful rung.
+    Killed,
+    /// An output cap with the `kill` policy was passed.
+    OutputCap,
+    /// The supervisor shut down (sidecar EOF / shutdown / signal), or the handle was
+    /// dropped, and ran the ladder.
+    SupervisorShutdown,
+}
+
+/// Whether both output streams reached EOF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Drain {
+    /// Every piped stream reached EOF: all output was delivered.
+    Complete,
+    /// A descendant still held a pipe when the drain timeout expired; the holders were
+    /// torn down (unless leftovers were kept) and what they wrote before was delivered.
+    Timeout,
+}
+
+/// The containment that was actually used for the tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Containment {
+    /// A process group per child (`setpgid` at spawn), signalled with `killpg`.
+    Group,
+    /// A process group plus a child-subreaper sweep that finds descendants which left
+    /// the group (Linux).
+    Subreaper,
+    /// A cgroup v2 per child, killed with `cgroup.kill` (Linux).
+    Cgroup,
+    /// A Job Object per child (Windows).
+    JobObject,
+}
+
+impl Containment {
+    /// The wire name: `group`, `subreaper`, `cgroup`, `job_object`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Containment::Group => "group",
+            Containment::Subreaper => "subreaper",
+            Containment::Cgroup => "cgroup",
+            Containment::JobObject => "job_object",
+        }
+    }
+}
+
+/// What one output stream delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+pub struct StreamReport {
+    /// Bytes delivered as events.
+    pub bytes: u64,
+    /// Bytes read past the cap and dropped.
+    pub dropped: u64,
+    /// Whether the cap was reached.
+    pub cap_hit: bool,
+}
+
+/// The final report of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub struct Outcome {
+    /// The leader's process id.
+    pub pid: u32,
+    /// How the leader ended.
+    pub status: ExitStatus,
+    /// Why the run ended.
+    pub reason: EndReason,
+    /// Index of the ladder rung in effect when the tree ended (`None` when the tree was
+    /// never signalled). The forceful rung's index is the number of graceful rungs.
+    pub ladder_step: Option<usize>,
+    /// Whether the forceful rung was needed.
+    pub forced: bool,
+    /// From spawn to the outcome.
+    #[cfg_attr(feature = "serde", serde(with = "duration_ms"))]
+    pub wall_time: Duration,
+    /// What stdout delivered.
+    pub stdout: StreamReport,
+    /// What stderr delivered.
+    pub stderr: StreamReport,
+    /// Whether output drained completely.
+    pub drain: Drain,
+    /// Descendants found alive and torn down after the leader exited.
+    pub leftovers_killed: Vec<u32>,
+    /// The containment used.
+    pub containment: Containment,
+    /// Non-fatal problems met on the way (a read error, a failed signal), as sentences.
+    pub errors: Vec<String>,
+}
+
+impl Outcome {
+    /// The leader exited with code 0 on its own.
+    pub fn success(&self) -> bool {
+        self.reason == EndReason::Exited && self.status.success()
+    }
+}
+
+#[cfg(feature = "serde")]
+mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
+    }
+}
