@@ -1,0 +1,365 @@
+//! Events: what the sidecar writes to its stdout, one per line.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::data::{serialize_id_data, Data};
+use crate::error::ErrorCode;
+use crate::request::{id_data_schema, to_line};
+use crate::{DEFAULT_MAX_CHILDREN, MAX_LINE_BYTES, PROTOCOL_VERSION};
+
+/// An event line, tagged by its `event` field.
+///
+/// Clients must ignore fields they do not know (the sidecar may add fields
+/// without a protocol version bump); these types do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// First line the sidecar sends: versions and capabilities.
+    Hello(HelloEvent),
+    /// A child started.
+    Spawned(SpawnedEvent),
+    /// Bytes the child's tree wrote to stdout.
+    Stdout(OutputChunk),
+    /// Bytes the child's tree wrote to stderr.
+    Stderr(OutputChunk),
+    /// A `write` was fully written to the child's stdin pipe.
+    Written(WrittenEvent),
+    /// The child's tree is gone and its output drained: the outcome. Last event about the id.
+    Exit(ExitEvent),
+    /// The reply to `list`.
+    List(ListEvent),
+    /// A request failed (or a line could not be parsed).
+    Error(ErrorEvent),
+    /// The last line before the sidecar exits.
+    Bye(ByeEvent),
+}
+
+impl Event {
+    /// The event's `event` name as it appears on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Hello(_) => "hello",
+            Event::Spawned(_) => "spawned",
+            Event::Stdout(_) => "stdout",
+            Event::Stderr(_) => "stderr",
+            Event::Written(_) => "written",
+            Event::Exit(_) => "exit",
+            Event::List(_) => "list",
+            Event::Error(_) => "error",
+            Event::Bye(_) => "bye",
+        }
+    }
+
+    /// The `id` the event concerns, if any.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Event::Hello(_) => None,
+            Event::Spawned(e) => Some(&e.id),
+            Event::Stdout(e) | Event::Stderr(e) => Some(&e.id),
+            Event::Written(e) => Some(&e.id),
+            Event::Exit(e) => Some(&e.id),
+            Event::List(e) => Some(&e.id),
+            Event::Error(e) => e.id.as_deref(),
+            Event::Bye(e) => e.id.as_deref(),
+        }
+    }
+
+    /// Serializes the event as one protocol line, including the final `\n`.
+    pub fn to_line(&self) -> String {
+        to_line(self)
+    }
+
+    /// Parses one event line (a trailing `\n` is allowed). For clients and tests.
+    ///
+    /// # Errors
+    ///
+    /// The line is not JSON, or not a known event with fields of the right types.
+    pub fn from_line(line: &[u8]) -> Result<Event, serde_json::Error> {
+        serde_json::from_slice(line)
+    }
+}
+
+/// `hello`: the first event, announcing the protocol and the host's abilities.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HelloEvent {
+    /// The protocol version, [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The sidecar's kennel version, e.g. `"0.1.0"`.
+    pub kennel: String,
+    /// The host OS as Rust names it: `"linux"`, `"macos"`, `"windows"`, `"freebsd"`, ….
+    pub platform: String,
+    /// The containment tiers this host offers, strongest first.
+    pub containment: Vec<ContainmentTier>,
+    /// The longest request line accepted, in bytes (without the `\n`).
+    pub max_line_bytes: u64,
+    /// How many children may run at once.
+    pub max_children: u64,
+}
+
+impl HelloEvent {
+    /// A `hello` for this build and host with the protocol defaults for the limits.
+    pub fn new(kennel: impl Into<String>, containment: Vec<ContainmentTier>) -> HelloEvent {
+        HelloEvent {
+            protocol: PROTOCOL_VERSION,
+            kennel: kennel.into(),
+            platform: std::env::consts::OS.to_owned(),
+            containment,
+            max_line_bytes: MAX_LINE_BYTES as u64,
+            max_children: DEFAULT_MAX_CHILDREN as u64,
+        }
+    }
+}
+
+/// A containment tier: how a child's tree is held together so it can be killed whole.
+///
+/// Clients must accept names they do not know; new tiers may be added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ContainmentTier {
+    /// A cgroup v2, killed with `cgroup.kill` (Linux); nothing escapes it.
+    Cgroup,
+    /// Process group plus the sidecar as child subreaper, sweeping descendants that
+    /// left the group (Linux).
+    Subreaper,
+    /// A process group/session only, killed with `killpg` (Unix).
+    Group,
+    /// A Job Object with kill-on-close (Windows).
+    JobObject,
+}
+
+impl ContainmentTier {
+    /// Every tier, strongest Unix tier first, then Windows.
+    pub const ALL: [ContainmentTier; 4] = [
+        ContainmentTier::Cgroup,
+        ContainmentTier::Subreaper,
+        ContainmentTier::Group,
+        ContainmentTier::JobObject,
+    ];
+
+    /// The tier's wire name, e.g. `"job_object"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainmentTier::Cgroup => "cgroup",
+            ContainmentTier::Subreaper => "subreaper",
+            ContainmentTier::Group => "group",
+            ContainmentTier::JobObject => "job_object",
+        }
+    }
+}
+
+/// `spawned`: the child started; always before any other event about its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SpawnedEvent {
+    /// The child's id.
+    pub id: String,
+    /// The leader's process id.
+    pub pid: u32,
+    /// The strongest containment tier in effect for this child.
+    pub containment: ContainmentTier,
+}
+
+/// `stdout` / `stderr`: a chunk of output, as `data` (text) or `data_b64`.
+///
+/// Produce the payloads with a [`Chunker`](crate::Chunker) per stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutputChunk {
+    /// The child's id.
+    pub id: String,
+    /// The bytes, exactly as read from the pipe.
+    pub data: Data,
+}
+
+impl Serialize for OutputChunk {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serialize_id_data(s, "OutputChunk", &self.id, &self.data)
+    }
+}
+
+#[derive(Deserialize)]
+struct OutputWire {
+    id: String,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    data_b64: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for OutputChunk {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = OutputWire::deserialize(d)?;
+        let data = Data::from_fields(w.data, w.data_b64).map_err(serde::de::Error::custom)?;
+        Ok(OutputChunk { id: w.id, data })
+    }
+}
+
+impl JsonSchema for OutputChunk {
+    fn schema_name() -> Cow<'static, str> {
+        "OutputChunk".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        id_data_schema(
+            "`stdout`/`stderr`: output bytes; `data` when the chunk is valid UTF-8, else `data_b64`.",
+            false,
+        )
+    }
+}
+
+/// `written`: a `write` reached the child's stdin pipe in full.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WrittenEvent {
+    /// The child's id.
+    pub id: String,
+    /// How many bytes the `write` carried.
+    pub bytes: u64,
+}
+
+/// `exit`: the outcome of a child; the last event about its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ExitEvent {
+    /// The child's id.
+    pub id: String,
+    /// The leader's process id.
+    pub pid: u32,
+    /// The exit code when the leader exited normally (on Windows the full 32-bit
+    /// exit code, e.g. 3221225477 for an access violation), else `null`.
+    pub code: Option<i64>,
+    /// The signal number that killed the leader (Unix), else `null`.
+    pub signal: Option<i32>,
+    /// That signal's name, e.g. `"SIGKILL"`, when known, else `null`.
+    pub signal_name: Option<String>,
+    /// Why the child ended.
+    pub reason: ExitReason,
+    /// Index of the ladder rung in effect when the tree ended (the implicit
+    /// forceful rung is the ladder's length); `null` if it was never signalled.
+    pub ladder_step: Option<u32>,
+    /// Whether the forceful last rung was needed.
+    pub forced: bool,
+    /// Time from spawn to this event, in milliseconds.
+    pub wall_time_ms: u64,
+    /// Counters for stdout.
+    pub stdout: StreamStats,
+    /// Counters for stderr.
+    pub stderr: StreamStats,
+    /// Whether both pipes reached EOF or the drain timeout expired first.
+    pub drain: DrainStatus,
+    /// Descendants found alive after the leader exited, and killed.
+    pub leftovers_killed: Vec<u32>,
+    /// The strongest containment tier that was in effect.
+    pub containment: ContainmentTier,
+    /// Non-fatal problems met along the way, as sentences.
+    pub errors: Vec<String>,
+}
+
+/// Why a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// It exited (or died of a signal) on its own.
+    Exited,
+    /// `timeout_ms` expired and the ladder ran.
+    TimedOut,
+    /// A `cancel` request ran the ladder.
+    Cancelled,
+    /// A `kill` request killed it at once.
+    Killed,
+    /// An output cap with policy `"kill"` was reached.
+    OutputCap,
+    /// The sidecar was shutting down (EOF, `shutdown`, or a signal) and ran the ladder.
+    SupervisorShutdown,
+}
+
+/// Byte counters of one output stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StreamStats {
+    /// Bytes delivered in events.
+    pub bytes: u64,
+    /// Bytes read but not delivered (beyond the cap).
+    pub dropped: u64,
+    /// Whether the stream's cap was reached.
+    pub cap_hit: bool,
+}
+
+/// How output draining ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainStatus {
+    /// Both pipes reached EOF: every byte was delivered.
+    Complete,
+    /// The drain timeout expired while something still held a pipe open.
+    Timeout,
+}
+
+/// `list`: the reply to a `list` request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ListEvent {
+    /// The `list` request's id.
+    pub id: String,
+    /// The children the sidecar knows, in spawn order.
+    pub children: Vec<ChildInfo>,
+}
+
+/// One child in a `list` reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChildInfo {
+    /// The child's id.
+    pub id: String,
+    /// The leader's process id.
+    pub pid: u32,
+    /// Whether it is running or already on its way out.
+    pub state: ChildState,
+}
+
+/// The state of a child in a `list` reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildState {
+    /// Running; no termination started.
+    Running,
+    /// Being terminated, or exited and draining; its `exit` event is still to come.
+    Exiting,
+}
+
+/// `error`: a request failed or a line could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorEvent {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A human-readable sentence.
+    pub message: String,
+    /// The request's `id`, when known (omitted otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The request's `op`, when known (omitted otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
+}
+
+/// `bye`: the last line before the sidecar exits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ByeEvent {
+    /// What started the shutdown.
+    pub reason: ByeReason,
+    /// The `shutdown` request's id, when it had one (omitted otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// What made the sidecar shut down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ByeReason {
+    /// EOF on its stdin.
+    Eof,
+    /// A `shutdown` request.
+    Shutdown,
+    /// SIGTERM, SIGINT or SIGHUP (Windows: a console control event).
+    Signal,
+}
