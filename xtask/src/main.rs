@@ -1,0 +1,177 @@
+//! `cargo xtask` — one entry point for project chores.
+//!
+//! * `cargo xtask test` runs the whole test suite, stage by stage (see [`stages`]).
+//! * `cargo xtask wine-setup` prepares the Wine prefix the Windows stage runs in.
+//!
+//! The alias lives in `.cargo/config.toml`; this binary is a plain workspace member
+//! with no dependencies beyond clap, so it builds in a few seconds from a clean clone.
+
+mod cmd;
+mod stages;
+mod wine;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::stages::{Stage, TestOptions};
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about, version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole test suite: fmt, clippy, cargo test, node client, macOS check,
+    /// Windows tests under Wine (opt-in for now).
+    Test(TestArgs),
+    /// Create the Wine prefix and install the ProcessPrng shim (idempotent).
+    WineSetup,
+}
+
+#[derive(Debug, clap::Args)]
+struct TestArgs {
+    /// Run the Windows-under-Wine stage (same as env KENNEL_WINDOWS_TESTS=1).
+    #[arg(long)]
+    windows: bool,
+    /// Run only these stages (repeatable or comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STAGE")]
+    only: Vec<Stage>,
+    /// Skip these stages (repeatable or comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STAGE")]
+    skip: Vec<Stage>,
+    /// Extra arguments passed to every `cargo test` invocation
+    /// (e.g. `cargo xtask test -- --no-fail-fast -- --nocapture`).
+    #[arg(last = true, value_name = "CARGO_TEST_ARGS")]
+    extra: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ctx = match Ctx::discover() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Test(args) => {
+            let windows = args.windows || env_flag("KENNEL_WINDOWS_TESTS");
+            stages::run(
+                &ctx,
+                &TestOptions {
+                    windows,
+                    only: args.only,
+                    skip: args.skip,
+                    extra: args.extra,
+                },
+            )
+        }
+        Command::WineSetup => wine::setup(&ctx).map(|_| ()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// True when the environment variable is set to something other than empty/0/false/no/off.
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| {
+        let v = v.trim().to_ascii_lowercase();
+        !matches!(v.as_str(), "" | "0" | "false" | "no" | "off")
+    })
+}
+
+/// Where things are.
+#[derive(Debug)]
+pub struct Ctx {
+    /// Workspace root (the directory holding the workspace Cargo.toml).
+    pub root: PathBuf,
+    /// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the root if relative)
+    /// or `<root>/target`.
+    pub target_dir: PathBuf,
+    /// The cargo binary to invoke (`$CARGO` when run through cargo, else `cargo`).
+    pub cargo: PathBuf,
+}
+
+impl Ctx {
+    fn discover() -> Result<Ctx, String> {
+        // <root>/xtask. Prefer the value `cargo run` sets at run time: the compile-time
+        // one is stale when two checkouts share a CARGO_TARGET_DIR (cargo's fingerprints
+        // are workspace-relative, so the binary of the other checkout counts as fresh).
+        let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+        let root = manifest_dir
+            .parent()
+            .map(PathBuf::from)
+            .ok_or("cannot find the workspace root")?;
+        if !root.join("Cargo.toml").is_file() {
+            return Err(format!(
+                "no Cargo.toml in workspace root {}",
+                root.display()
+            ));
+        }
+        let target_dir = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) if !dir.is_empty() => root.join(dir),
+            _ => root.join("target"),
+        };
+        let cargo = std::env::var_os("CARGO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("cargo"));
+        Ok(Ctx {
+            root,
+            target_dir,
+            cargo,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_stage_lists_and_extra_args() {
+        let cli = Cli::try_parse_from([
+            "xtask",
+            "test",
+            "--only",
+            "fmt,clippy",
+            "--skip",
+            "node",
+            "--",
+            "--no-fail-fast",
+            "--",
+            "--nocapture",
+        ])
+        .unwrap();
+        let Command::Test(args) = cli.command else {
+            panic!("expected test")
+        };
+        assert_eq!(args.only, vec![Stage::Fmt, Stage::Clippy]);
+        assert_eq!(args.skip, vec![Stage::Node]);
+        assert_eq!(args.extra, vec!["--no-fail-fast", "--", "--nocapture"]);
+        assert!(!args.windows);
+    }
+
+    #[test]
+    fn rejects_unknown_stage() {
+        assert!(Cli::try_parse_from(["xtask", "test", "--only", "bogus"]).is_err());
+    }
+}
