@@ -1,46 +1,5 @@
-//! The `kennel` command. `main` parses arguments and calls one function per subcommand.
-
-use clap::{Parser, Subcommand};
-
-mod duration;
-mod report;
-mod run;
-mod signals;
-
-/// kennel: run process trees that end well — no leaked grandchildren, no lost output,
-/// no hung pipes.
-#[derive(Debug, Parser)]
-#[command(name = "kennel", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
-
-#[derive(Debug, Subcommand)]
-enum Cmd {
-    /// Run a command as a tree-aware `timeout(1)`: output passed through, the whole tree
-    /// ended on timeout or signal, the child's exit code returned (124 on timeout,
-    /// 128+N on death by signal N).
-    Run(run::RunArgs),
-}
+//! `kennel`: see the crate docs of `kennel_cli`.
 
 fn main() {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("kennel: cannot start the async runtime: {e}");
-            std::process::exit(run::EXIT_INTERNAL);
-        }
-    };
-    let code = match cli.command {
-        Cmd::Run(args) => runtime.block_on(run::run(args)),
-    };
-    // Don't wait for blocking threads (e.g. a stdin reader) to finish.
-    runtime.shutdown_background();
-    std::process::exit(code);
+    kennel_cli::main()
 }

@@ -218,7 +218,13 @@ impl Limiter {
             }
         };
         self.owed = owed_after(self.owed, &chunk[..keep]);
-        self.room = Some(room.saturating_sub(keep as u64));
+        // Once anything was dropped the stream is truncated for good: never resume
+        // after a gap.
+        self.room = Some(if keep < chunk.len() {
+            0
+        } else {
+            room.saturating_sub(keep as u64)
+        });
         keep
     }
 }

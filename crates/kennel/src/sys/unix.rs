@@ -486,7 +486,7 @@ pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     let pgrp = fields.next()?.parse().ok()?;
     // Fields after pgrp: session(6) tty_nr tpgid flags minflt cminflt majflt cmajflt
     // utime stime cutime cstime priority nice num_threads itrealvalue starttime(22).
-    let start_time = fields.nth(15)?.parse().ok()?;
+    let start_time = fields.nth(16)?.parse().ok()?;
     Some(Stat {
         state,
         ppid,
@@ -513,6 +513,11 @@ mod tests {
     fn reads_own_stat() {
         let me = std::process::id();
         let stat = read_stat(me).unwrap();
-        assert_eq!(stat.state, 'R');
+        assert_ne!(stat.state, 'Z');
+        assert_eq!(
+            stat.pgrp,
+            rustix::process::getpgrp().as_raw_nonzero().get() as u32
+        );
+        assert!(stat.start_time > 0);
     }
 }
