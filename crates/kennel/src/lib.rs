@@ -68,3 +68,9 @@ pub use spec::{
     DEFAULT_DRAIN_TIMEOUT,
 };
 pub use supervisor::{Child, Controller, Event, Output};
+
+/// The containment tiers that work on this machine, strongest first (what a sidecar's
+/// `hello` reports). Probing is cheap and has no side effects.
+pub fn available_containment() -> Vec<Containment> {
+    sys::imp::available()
+}

@@ -46,6 +46,11 @@ pub(crate) fn containment() -> Containment {
     Containment::Group
 }
 
+/// Every tier that works on this machine, strongest first.
+pub(crate) fn available() -> Vec<Containment> {
+    vec![Containment::Group]
+}
+
 /// Spawn `cmd` as the leader of a new process group.
 pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     let program = cmd.program.to_string_lossy().into_owned();
