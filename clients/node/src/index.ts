@@ -1,0 +1,1002 @@
+/**
+ * kennel — Node/TypeScript client of the `kennel serve` sidecar (protocol v1, see
+ * docs/PROTOCOL.md). One {@link Kennel} owns one sidecar process and multiplexes any
+ * number of children over its stdin/stdout.
+ *
+ * No runtime dependencies; Node >= 20.
+ */
+import { spawn as cpSpawn, type ChildProcess } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { Readable, Writable } from "node:stream";
+import { randomBytes } from "node:crypto";
+
+/** The protocol version this client speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest raw stdin payload sent in one `write` request (base64 of it is 683 KiB). */
+const WRITE_CHUNK_BYTES = 512 * 1024;
+/** Default for {@link KennelStartOptions.maxBufferedBytes}. */
+const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+
+// ---------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------
+
+/**
+ * An error reported by the sidecar (`error` event: `code`, `message`, `id`, `op`), or by
+ * this client. Client-side codes: `bin_not_found` (no binary configured), `start_failed`
+ * (the sidecar could not be started), `sidecar_exited` (it died without `bye`),
+ * `protocol_mismatch` (unknown `hello.protocol`), `closed` (the Kennel was closed),
+ * `line_too_long` (a request would exceed `max_line_bytes`), `child_exited` (stdin write
+ * after the child's exit). Match on `code`; `message` is for humans.
+ */
+export class KennelError extends Error {
+  readonly code: string;
+  readonly id: string | undefined;
+  readonly op: string | undefined;
+  constructor(code: string, message: string, opts: { id?: string; op?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "KennelError";
+    this.code = code;
+    this.id = opts.id;
+    this.op = opts.op;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Public types
+// ---------------------------------------------------------------------------------------
+
+/** A signal: a name with or without `SIG` (case ignored) or a raw number 1..=64. */
+export type Signal = string | number;
+
+/** One rung of the termination ladder: send `signal` to the tree, wait `waitMs`. */
+export interface LadderRung {
+  signal: Signal;
+  waitMs: number;
+}
+
+/** Output cap of one stream. */
+export interface OutputCap {
+  bytes: number;
+  /** `truncate` (default): keep draining, drop the rest; `kill`: terminate the tree. */
+  policy?: "truncate" | "kill";
+}
+
+/** Per-tier containment switches: absent = use if available, false = avoid, true = require. */
+export interface ContainmentSwitches {
+  cgroup?: boolean;
+  subreaper?: boolean;
+  group?: boolean;
+  job_object?: boolean;
+}
+
+/** Options of {@link Kennel.spawn}. Every field maps to a field of the `spawn` request. */
+export interface SpawnOptions {
+  /** Working directory (default: the sidecar's). */
+  cwd?: string;
+  /**
+   * Variables set over the inherited environment (the sidecar's, i.e. the environment
+   * this process had when the Kennel started). A value of `undefined` removes the
+   * variable (like `envRemove`).
+   */
+  env?: Record<string, string | undefined>;
+  /** Variables removed from the inherited environment (before `env` is applied). */
+  envRemove?: string[];
+  /** Start from an empty environment (then only `env` is set). */
+  envClear?: boolean;
+  /** `true`: run `cmd` as a command line with `/bin/sh -c`; a string: that shell. */
+  shell?: boolean | string;
+  /** `"pipe"` enables `write`/`end`/`stdin`; default `"null"`. */
+  stdin?: "pipe" | "null";
+  /** Default `"pipe"`. With `"null"` the stream ends empty at once. */
+  stdout?: "pipe" | "null";
+  /** Default `"pipe"`. With `"null"` the stream ends empty at once. */
+  stderr?: "pipe" | "null";
+  /** Run the ladder after this many ms (`reason: "timed_out"`). */
+  timeoutMs?: number;
+  /** Explicit ladder (at most 16 rungs; the forceful kill after the last is implicit). */
+  ladder?: LadderRung[];
+  /** Shortcut for a one-rung ladder: its signal (default SIGTERM). Not with `ladder`. */
+  signal?: Signal;
+  /** Shortcut for a one-rung ladder: its wait (default 5000 ms). Not with `ladder`. */
+  graceMs?: number;
+  /** Output caps per stream. */
+  caps?: { stdout?: OutputCap; stderr?: OutputCap };
+  /** How long to wait for the pipes to reach EOF after the tree is gone. */
+  drainTimeoutMs?: number;
+  /** Leave descendants alive after the leader exits. */
+  keepLeftovers?: boolean;
+  /** Containment tier switches. */
+  containment?: ContainmentSwitches;
+  /** Aborting it runs {@link KennelChild.cancel} (the ladder on the whole tree). */
+  abortSignal?: AbortSignal;
+}
+
+/** Byte counts of one output stream in an {@link Outcome}. */
+export interface StreamStats {
+  /** Bytes delivered. */
+  bytes: number;
+  /** Bytes dropped beyond the cap. */
+  dropped: number;
+  /** Whether the cap was reached. */
+  capHit: boolean;
+}
+
+/** Why a child ended (`exit.reason`); other strings may appear in future versions. */
+export type ExitReason =
+  | "exited"
+  | "timed_out"
+  | "cancelled"
+  | "killed"
+  | "output_cap"
+  | "supervisor_shutdown"
+  | (string & {});
+
+/** The `exit` event of a child, every field, in camelCase. */
+export interface Outcome {
+  /** The leader's pid. */
+  pid: number;
+  /** Exit code if the leader exited normally, else null. */
+  code: number | null;
+  /** The signal number that killed the leader, else null. */
+  signal: number | null;
+  /** Its name, e.g. `"SIGKILL"`. */
+  signalName: string | null;
+  reason: ExitReason;
+  /** Index of the rung in effect when the tree ended (ladder length = forceful); null if never signalled. */
+  ladderStep: number | null;
+  /** The forceful last rung was needed. */
+  forced: boolean;
+  wallTimeMs: number;
+  stdout: StreamStats;
+  stderr: StreamStats;
+  /** `complete`: both pipes reached EOF; `timeout`: a leaked process held a pipe. */
+  drain: "complete" | "timeout" | (string & {});
+  /** Descendants found alive after the leader exited, and killed. */
+  leftoversKilled: number[];
+  /** Containment tier in effect. */
+  containment: string;
+  /** Non-fatal problems, as sentences. */
+  errors: string[];
+  /** The `exit` event as received (including fields this client does not know). */
+  raw: Record<string, unknown>;
+}
+
+/**
+ * Shell-style exit status of an outcome: the exit code, or 128 + N for a death by signal
+ * N (like a POSIX shell's `$?`), or 1 if neither is known.
+ */
+export function exitStatus(outcome: Outcome): number {
+  if (outcome.code !== null) return outcome.code;
+  if (outcome.signal !== null) return 128 + outcome.signal;
+  return 1;
+}
+
+/** The `hello` event. */
+export interface Hello {
+  protocol: number;
+  kennel: string;
+  platform: string;
+  containment: string[];
+  maxLineBytes: number;
+  maxChildren: number;
+  raw: Record<string, unknown>;
+}
+
+/** One entry of {@link Kennel.list}. */
+export interface ListedChild {
+  id: string;
+  pid: number;
+  state: "running" | "exiting" | (string & {});
+}
+
+/** Options of {@link Kennel.start}. */
+export interface KennelStartOptions {
+  /** Path of the `kennel` binary. Default: env `KENNEL_BIN`. */
+  bin?: string;
+  /** Arguments after the binary (default `["serve"]`). */
+  args?: string[];
+  /** Environment of the sidecar (and so the environment children inherit). Default `process.env`. */
+  env?: NodeJS.ProcessEnv;
+  /** Working directory of the sidecar. */
+  cwd?: string;
+  /** The sidecar's stderr (diagnostics): `"pipe"` (default, kept for error messages) or `"inherit"`. */
+  stderr?: "pipe" | "inherit";
+  /** How long to wait for `hello` (default 15000 ms). */
+  helloTimeoutMs?: number;
+  /**
+   * Backpressure threshold: when a child's stdout/stderr stream holds more than this many
+   * unread bytes, the client stops reading the sidecar (default 8 MiB). See README.
+   */
+  maxBufferedBytes?: number;
+}
+
+/** Options of {@link Kennel.run}. */
+export interface RunOptions extends SpawnOptions {
+  /** Written to stdin, which is then closed (implies `stdin: "pipe"`). */
+  input?: string | Uint8Array;
+}
+
+/** Result of {@link Kennel.run}. */
+export interface RunResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  outcome: Outcome;
+}
+
+// ---------------------------------------------------------------------------------------
+// Binary location
+// ---------------------------------------------------------------------------------------
+
+/** The sidecar binary: `bin`, else env `KENNEL_BIN`, else a {@link KennelError} `bin_not_found`. */
+export function locateKennelBin(bin?: string): string {
+  if (bin !== undefined && bin !== "") return bin;
+  const env = process.env["KENNEL_BIN"];
+  if (env !== undefined && env !== "") return env;
+  throw new KennelError(
+    "bin_not_found",
+    "kennel binary not configured: pass the `bin` option (Kennel.start({ bin: '/path/to/kennel' })) " +
+      "or set the KENNEL_BIN environment variable to the path of the `kennel` executable",
+  );
+}
+
+// ---------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve: (v: T) => void;
+  reject: (e: unknown) => void;
+  settled: boolean;
+}
+
+function deferred<T>(handled = true): Deferred<T> {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // The caller may never await it: never let it become an unhandled rejection.
+  if (handled) promise.catch(() => {});
+  const d: Deferred<T> = {
+    promise,
+    settled: false,
+    resolve: (v) => {
+      if (d.settled) return;
+      d.settled = true;
+      resolve(v);
+    },
+    reject: (e) => {
+      if (d.settled) return;
+      d.settled = true;
+      reject(e);
+    },
+  };
+  return d;
+}
+
+function toBuffer(data: string | Uint8Array): Buffer {
+  if (typeof data === "string") return Buffer.from(data, "utf8");
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+function payload(ev: Json): Buffer {
+  if (typeof ev["data"] === "string") return Buffer.from(ev["data"], "utf8");
+  if (typeof ev["data_b64"] === "string") return Buffer.from(ev["data_b64"], "base64");
+  return Buffer.alloc(0);
+}
+
+function num(v: unknown, dflt = 0): number {
+  return typeof v === "number" ? v : dflt;
+}
+
+function streamStats(v: unknown): StreamStats {
+  const o = (v ?? {}) as Json;
+  return { bytes: num(o["bytes"]), dropped: num(o["dropped"]), capHit: o["cap_hit"] === true };
+}
+
+function toOutcome(ev: Json): Outcome {
+  return {
+    pid: num(ev["pid"]),
+    code: typeof ev["code"] === "number" ? ev["code"] : null,
+    signal: typeof ev["signal"] === "number" ? ev["signal"] : null,
+    signalName: typeof ev["signal_name"] === "string" ? ev["signal_name"] : null,
+    reason: String(ev["reason"] ?? "exited"),
+    ladderStep: typeof ev["ladder_step"] === "number" ? ev["ladder_step"] : null,
+    forced: ev["forced"] === true,
+    wallTimeMs: num(ev["wall_time_ms"]),
+    stdout: streamStats(ev["stdout"]),
+    stderr: streamStats(ev["stderr"]),
+    drain: String(ev["drain"] ?? "complete"),
+    leftoversKilled: Array.isArray(ev["leftovers_killed"]) ? (ev["leftovers_killed"] as number[]) : [],
+    containment: String(ev["containment"] ?? ""),
+    errors: Array.isArray(ev["errors"]) ? (ev["errors"] as string[]) : [],
+    raw: ev,
+  };
+}
+
+interface Unreffable {
+  ref?: () => unknown;
+  unref?: () => unknown;
+}
+
+/** A request waiting for the `list` reply that follows it (ops without a success reply). */
+interface Barrier {
+  childId: string | undefined;
+  op: string;
+  done: Deferred<void>;
+  onList?: (ev: Json) => void;
+}
+
+// ---------------------------------------------------------------------------------------
+// KennelChild
+// ---------------------------------------------------------------------------------------
+
+/**
+ * A child process supervised by the sidecar. Created by {@link Kennel.spawn}.
+ *
+ * `stdout`/`stderr` are byte-exact `Readable` streams (Buffers). `outcome` resolves with
+ * the `exit` event after every byte was delivered to the streams, and rejects with a
+ * {@link KennelError} if the spawn failed or the sidecar died.
+ */
+export class KennelChild extends EventEmitter {
+  /** The request id naming this child in the protocol (unique per Kennel). */
+  readonly id: string;
+  /** The leader's pid, once `spawned` arrived. */
+  pid: number | undefined = undefined;
+  /** Containment tier in effect, once `spawned` arrived. */
+  containment: string | undefined = undefined;
+  /** Resolves with the pid on `spawned`; rejects on a spawn error. */
+  readonly spawned: Promise<number>;
+  /** Resolves with the `exit` event (after all output); rejects on spawn error / sidecar death. */
+  readonly outcome: Promise<Outcome>;
+  /** The child's stdout (ends before `outcome` resolves). */
+  readonly stdout: Readable;
+  /** The child's stderr (ends before `outcome` resolves). */
+  readonly stderr: Readable;
+  /** A Writable over {@link write}/{@link end}; null unless `stdin: "pipe"`. */
+  readonly stdin: Writable | null;
+  /** True once `exit` arrived (or the child failed). */
+  done = false;
+
+  /** @internal */
+  readonly _spawned = deferred<number>();
+  /** @internal */
+  readonly _outcome = deferred<Outcome>();
+  /** @internal */
+  readonly _writes: Deferred<void>[] = [];
+  /** @internal */
+  _stdinEnded = false;
+  readonly #kennel: Kennel;
+
+  /** @internal */
+  constructor(kennel: Kennel, id: string, stdinPiped: boolean, maxBuffered: number) {
+    super();
+    this.#kennel = kennel;
+    this.id = id;
+    this.spawned = this._spawned.promise;
+    this.outcome = this._outcome.promise;
+    this.stdout = kennel._makeOutStream(maxBuffered);
+    this.stderr = kennel._makeOutStream(maxBuffered);
+    this.stdin = stdinPiped ? this.#makeStdin() : null;
+  }
+
+  #makeStdin(): Writable {
+    const swallow = (e: unknown, cb: (e?: Error | null) => void) => {
+      // Like writing to a pipe whose reader is gone, minus the EPIPE crash: a child that
+      // closed its stdin (or exited) discards what is still written to it.
+      if (e instanceof KennelError && (e.code === "stdin_closed" || e.code === "child_exited")) cb();
+      else cb(e as Error);
+    };
+    return new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        this.write(chunk).then(() => cb(), (e) => swallow(e, cb));
+      },
+      writev: (chunks, cb) => {
+        this.write(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), (e) => swallow(e, cb));
+      },
+      final: (cb) => {
+        this.end().then(() => cb(), (e) => swallow(e, cb));
+      },
+    });
+  }
+
+  /**
+   * Write to the child's stdin (`stdin: "pipe"`). Resolves on `written` (every byte is in
+   * the child's stdin pipe). Payloads above 512 KiB are split into several `write`s.
+   */
+  write(data: string | Uint8Array): Promise<void> {
+    if (this.done) {
+      return Promise.reject(new KennelError("child_exited", `child ${this.id} has exited; cannot write to its stdin`, { id: this.id, op: "write" }));
+    }
+    const buf = typeof data === "string" && data.length <= 65536 ? null : toBuffer(data);
+    const parts: Json[] = [];
+    if (buf === null) {
+      parts.push({ op: "write", id: this.id, data: data as string });
+    } else if (buf.length === 0) {
+      parts.push({ op: "write", id: this.id, data: "" });
+    } else {
+      for (let off = 0; off < buf.length; off += WRITE_CHUNK_BYTES) {
+        parts.push({ op: "write", id: this.id, data_b64: buf.subarray(off, off + WRITE_CHUNK_BYTES).toString("base64") });
+      }
+    }
+    const all: Promise<void>[] = [];
+    for (const req of parts) {
+      const d = deferred<void>();
+      try {
+        this.#kennel._send(req);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      this._writes.push(d);
+      this.#kennel._busy(1);
+      all.push(d.promise);
+    }
+    return Promise.all(all).then(() => undefined);
+  }
+
+  /** Close the child's stdin after pending writes (the child sees EOF). */
+  end(): Promise<void> {
+    if (this._stdinEnded || this.done) return Promise.resolve();
+    this._stdinEnded = true;
+    return this.#kennel._barrierOp({ op: "close_stdin", id: this.id }, this.id);
+  }
+
+  /** Send one signal to the child's whole tree (no ladder). No-op after exit. */
+  signal(sig: Signal): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return this.#kennel._barrierOp({ op: "signal", id: this.id, signal: sig }, this.id);
+  }
+
+  /** Run the ladder on the whole tree (`reason: "cancelled"`); again: jump to the forceful rung. No-op after exit. */
+  cancel(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return this.#kennel._barrierOp({ op: "cancel", id: this.id }, this.id);
+  }
+
+  /** The forceful rung at once on the whole tree (`reason: "killed"`). No-op after exit. */
+  kill(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return this.#kennel._barrierOp({ op: "kill", id: this.id }, this.id);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Kennel
+// ---------------------------------------------------------------------------------------
+
+interface ChildState {
+  child: KennelChild;
+  cleanup: (() => void)[];
+}
+
+/**
+ * Owns one `kennel serve` sidecar process. Create with {@link Kennel.start} (waits for
+ * `hello`) or {@link Kennel.create} (usable at once; requests are queued until `hello`).
+ *
+ * The sidecar is never restarted: if it dies, every pending operation rejects with a
+ * `sidecar_exited` {@link KennelError} and later calls throw it.
+ *
+ * While no child is running the sidecar does not keep the Node event loop alive.
+ *
+ * Events: `protocolError` (an `error` event the client could not attribute to a request),
+ * `exit` (the sidecar process ended).
+ */
+export class Kennel extends EventEmitter {
+  /** Resolves with `hello`; rejects if the sidecar could not start. */
+  readonly ready: Promise<Hello>;
+  /** `hello`, once received. */
+  hello: Hello | undefined = undefined;
+  /** The environment the sidecar (and so every child by default) inherited. */
+  readonly env: Readonly<Record<string, string>>;
+
+  readonly #proc: ChildProcess;
+  readonly #ready = deferred<Hello>();
+  readonly #closed = deferred<void>();
+  readonly #children = new Map<string, ChildState>();
+  readonly #barriers = new Map<string, Barrier>();
+  readonly #queue: string[] = [];
+  readonly #idPrefix = randomBytes(4).toString("hex");
+  readonly #maxBuffered: number;
+  #nextId = 0;
+  #pending: Buffer[] = [];
+  #failure: KennelError | undefined = undefined;
+  #closing = false;
+  #bye = false;
+  #busyCount = 0;
+  #refd = true;
+  #stderrTail = "";
+  #blocking = new Set<Readable>();
+
+  private constructor(opts: KennelStartOptions) {
+    super();
+    const bin = locateKennelBin(opts.bin);
+    this.#maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.env ?? process.env)) if (typeof v === "string") env[k] = v;
+    this.env = env;
+    this.ready = this.#ready.promise;
+    this.#proc = cpSpawn(bin, opts.args ?? ["serve"], {
+      stdio: ["pipe", "pipe", opts.stderr === "inherit" ? "inherit" : "pipe"],
+      env,
+      cwd: opts.cwd,
+      windowsHide: true,
+    });
+    const proc = this.#proc;
+    proc.on("error", (e: NodeJS.ErrnoException) => {
+      const why =
+        e.code === "ENOENT"
+          ? `kennel binary not found at ${JSON.stringify(bin)} (from the \`bin\` option or KENNEL_BIN)`
+          : `cannot start kennel binary ${JSON.stringify(bin)}: ${e.message}`;
+      this.#fail(new KennelError("start_failed", why, { cause: e }));
+    });
+    proc.stdin!.on("error", () => {
+      /* EPIPE when the sidecar died: reported by the exit path */
+    });
+    proc.stdout!.on("data", (c: Buffer) => this.#onData(c));
+    proc.stderr?.on("data", (c: Buffer) => {
+      this.#stderrTail = (this.#stderrTail + c.toString("utf8")).slice(-4096);
+    });
+    proc.on("close", (code, signal) => {
+      if (!this.#bye || this.#children.size > 0) {
+        const how = signal !== null ? `killed by ${signal}` : `exit code ${code}`;
+        const tail = this.#stderrTail.trim();
+        this.#fail(
+          new KennelError(
+            "sidecar_exited",
+            `kennel sidecar exited unexpectedly (${how})${this.#bye ? " after bye" : " without bye"}` +
+              (tail ? `; its stderr: ${tail}` : ""),
+          ),
+        );
+      } else {
+        this.#fail(new KennelError("closed", "the kennel sidecar was closed"));
+      }
+      this.#closed.resolve();
+      this.emit("exit", code, signal);
+    });
+    const timeout = setTimeout(() => {
+      if (!this.hello) {
+        this.#fail(new KennelError("start_failed", `kennel sidecar sent no hello within ${opts.helloTimeoutMs ?? 15000} ms`));
+        proc.kill("SIGKILL");
+      }
+    }, opts.helloTimeoutMs ?? 15000);
+    timeout.unref();
+    this.ready.then(
+      () => clearTimeout(timeout),
+      () => clearTimeout(timeout),
+    );
+  }
+
+  /** Start a sidecar and wait for its `hello`. */
+  static async start(opts: KennelStartOptions = {}): Promise<Kennel> {
+    const k = new Kennel(opts);
+    await k.ready;
+    return k;
+  }
+
+  /** Start a sidecar without waiting: requests are queued until `hello`. Throws `bin_not_found` synchronously. */
+  static create(opts: KennelStartOptions = {}): Kennel {
+    return new Kennel(opts);
+  }
+
+  /** The sidecar's pid. */
+  get sidecarPid(): number | undefined {
+    return this.#proc.pid;
+  }
+
+  /** The error that ended this Kennel, if any. */
+  get failure(): KennelError | undefined {
+    return this.#failure;
+  }
+
+  /**
+   * Spawn a child. Returns at once; `child.spawned` resolves with the pid. Throws if the
+   * Kennel is closed or its sidecar died; spawn errors (`spawn_failed`, …) reject
+   * `spawned` and `outcome`.
+   */
+  spawn(cmd: string, args: string[] = [], opts: SpawnOptions = {}): KennelChild {
+    this.#throwIfDead();
+    const id = `c${this.#idPrefix}-${++this.#nextId}`;
+    const req: Json = { op: "spawn", id, cmd };
+    if (args.length > 0) req["args"] = args;
+    if (opts.cwd !== undefined) req["cwd"] = opts.cwd;
+    if (opts.env !== undefined) {
+      const env: Record<string, string> = {};
+      const remove = [...(opts.envRemove ?? [])];
+      for (const [k, v] of Object.entries(opts.env)) {
+        if (v === undefined) remove.push(k);
+        else env[k] = v;
+      }
+      if (Object.keys(env).length > 0) req["env"] = env;
+      if (remove.length > 0) req["env_remove"] = remove;
+    } else if (opts.envRemove !== undefined && opts.envRemove.length > 0) {
+      req["env_remove"] = opts.envRemove;
+    }
+    if (opts.envClear) req["env_clear"] = true;
+    if (opts.shell !== undefined && opts.shell !== false) req["shell"] = opts.shell;
+    if (opts.stdin !== undefined) req["stdin"] = opts.stdin;
+    if (opts.stdout !== undefined) req["stdout"] = opts.stdout;
+    if (opts.stderr !== undefined) req["stderr"] = opts.stderr;
+    if (opts.timeoutMs !== undefined) req["timeout_ms"] = opts.timeoutMs;
+    if (opts.ladder !== undefined) req["ladder"] = opts.ladder.map((r) => ({ signal: r.signal, wait_ms: r.waitMs }));
+    if (opts.signal !== undefined) req["signal"] = opts.signal;
+    if (opts.graceMs !== undefined) req["grace_ms"] = opts.graceMs;
+    if (opts.caps?.stdout) req["stdout_cap"] = { bytes: opts.caps.stdout.bytes, policy: opts.caps.stdout.policy ?? "truncate" };
+    if (opts.caps?.stderr) req["stderr_cap"] = { bytes: opts.caps.stderr.bytes, policy: opts.caps.stderr.policy ?? "truncate" };
+    if (opts.drainTimeoutMs !== undefined) req["drain_timeout_ms"] = opts.drainTimeoutMs;
+    if (opts.keepLeftovers) req["keep_leftovers"] = true;
+    if (opts.containment !== undefined) req["containment"] = opts.containment;
+
+    const child = new KennelChild(this, id, opts.stdin === "pipe", this.#maxBuffered);
+    const state: ChildState = { child, cleanup: [] };
+    if (opts.stdout === "null") child.stdout.push(null);
+    if (opts.stderr === "null") child.stderr.push(null);
+    this.#send(req); // throws line_too_long before anything is registered
+    this.#children.set(id, state);
+    this.#busy(1);
+    const abort = opts.abortSignal;
+    if (abort) {
+      const onAbort = () => void child.cancel().catch(() => {});
+      if (abort.aborted) onAbort();
+      else {
+        abort.addEventListener("abort", onAbort, { once: true });
+        state.cleanup.push(() => abort.removeEventListener("abort", onAbort));
+      }
+    }
+    return child;
+  }
+
+  /**
+   * Spawn a child and collect its output into Buffers. Resolves when it exited, whatever
+   * the exit code; rejects like `outcome`.
+   */
+  async run(cmd: string, args: string[] = [], opts: RunOptions = {}): Promise<RunResult> {
+    const { input, ...rest } = opts;
+    if (input !== undefined) rest.stdin = "pipe";
+    const child = this.spawn(cmd, args, rest);
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => out.push(c));
+    child.stderr.on("data", (c: Buffer) => err.push(c));
+    const ended = (s: Readable) => new Promise<void>((res) => (s.readableEnded ? res() : s.once("end", res).once("close", res)));
+    if (input !== undefined) {
+      child.write(input).then(() => child.end()).catch(() => {});
+    } else if (rest.stdin === "pipe") {
+      child.end().catch(() => {});
+    }
+    const outcome = await child.outcome;
+    await Promise.all([ended(child.stdout), ended(child.stderr)]);
+    return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), outcome };
+  }
+
+  /** The sidecar's children (`list`). */
+  list(): Promise<ListedChild[]> {
+    this.#throwIfDead();
+    const id = `l${this.#idPrefix}-${++this.#nextId}`;
+    const d = deferred<void>();
+    const result: ListedChild[] = [];
+    const onList = (ev: Json) => {
+      const children = Array.isArray(ev["children"]) ? (ev["children"] as Json[]) : [];
+      for (const c of children) result.push({ id: String(c["id"]), pid: num(c["pid"]), state: String(c["state"]) });
+    };
+    this.#send({ op: "list", id });
+    this.#barriers.set(id, { childId: undefined, op: "list", done: d, onList });
+    this.#busy(1);
+    return d.promise.then(() => result);
+  }
+
+  /**
+   * End the sidecar: EOF on its stdin (every running child's ladder runs, `reason:
+   * "supervisor_shutdown"`), then wait for `bye` and its exit. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closing = true;
+      this.#updateRef();
+      if (this.#queue.length > 0 && !this.hello) {
+        // Let queued requests go out once hello arrives, then EOF.
+        await this.ready.catch(() => {});
+      }
+      this.#proc.stdin!.end();
+    }
+    await this.#closed.promise;
+  }
+
+  // ----- internal, used by KennelChild -----
+
+  /** @internal */
+  _send(req: Json): void {
+    this.#send(req);
+  }
+
+  /** @internal */
+  _busy(n: number): void {
+    this.#busy(n);
+  }
+
+  /** @internal */
+  _barrierOp(req: Json, childId: string): Promise<void> {
+    try {
+      this.#throwIfDead();
+      this.#send(req);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const id = `b${this.#idPrefix}-${++this.#nextId}`;
+    const d = deferred<void>();
+    this.#barriers.set(id, { childId, op: String(req["op"]), done: d });
+    this.#busy(1);
+    this.#send({ op: "list", id });
+    return d.promise;
+  }
+
+  /** @internal */
+  _makeOutStream(maxBuffered: number): Readable {
+    const s: Readable = new Readable({
+      read: () => {
+        if (this.#blocking.delete(s)) this.#maybeResume();
+      },
+    });
+    s.on("close", () => {
+      if (this.#blocking.delete(s)) this.#maybeResume();
+    });
+    (s as unknown as { _kennelMax: number })._kennelMax = maxBuffered;
+    return s;
+  }
+
+  // ----- private -----
+
+  #throwIfDead(): void {
+    if (this.#failure) throw this.#failure;
+    if (this.#closing) throw new KennelError("closed", "this Kennel is closed");
+  }
+
+  #send(req: Json): void {
+    if (this.#failure) throw this.#failure;
+    const line = JSON.stringify(req);
+    const max = this.hello?.maxLineBytes ?? 1048576;
+    if (Buffer.byteLength(line, "utf8") > max) {
+      throw new KennelError("line_too_long", `${String(req["op"])} request of ${Buffer.byteLength(line)} bytes exceeds the sidecar's max_line_bytes (${max})`, {
+        id: typeof req["id"] === "string" ? req["id"] : undefined,
+        op: String(req["op"]),
+      });
+    }
+    if (this.hello) this.#proc.stdin!.write(line + "\n");
+    else this.#queue.push(line + "\n");
+  }
+
+  #busy(n: number): void {
+    this.#busyCount += n;
+    this.#updateRef();
+  }
+
+  /** Keep the event loop alive only while something is pending. */
+  #updateRef(): void {
+    const want = this.#busyCount > 0 || this.#closing || (!this.hello && !this.#failure);
+    if (want === this.#refd) return;
+    this.#refd = want;
+    const handles: (Unreffable | null | undefined)[] = [this.#proc, this.#proc.stdin as Unreffable, this.#proc.stdout as Unreffable, this.#proc.stderr as Unreffable];
+    for (const h of handles) {
+      if (!h) continue;
+      if (want) h.ref?.();
+      else h.unref?.();
+    }
+  }
+
+  #maybeResume(): void {
+    if (this.#blocking.size === 0 && this.#proc.stdout!.isPaused()) this.#proc.stdout!.resume();
+  }
+
+  #onData(chunk: Buffer): void {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl === -1) break;
+      let line = chunk.subarray(start, nl);
+      if (this.#pending.length > 0) {
+        this.#pending.push(line);
+        line = Buffer.concat(this.#pending);
+        this.#pending = [];
+      }
+      start = nl + 1;
+      if (line.length > 0) this.#onLine(line);
+    }
+    if (start < chunk.length) this.#pending.push(chunk.subarray(start));
+  }
+
+  #onLine(line: Buffer): void {
+    let ev: Json;
+    try {
+      const v: unknown = JSON.parse(line.toString("utf8"));
+      if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("not an object");
+      ev = v as Json;
+    } catch (e) {
+      this.emit("protocolError", new KennelError("invalid_event", `kennel sidecar sent an unparsable line: ${line.toString("utf8").slice(0, 200)}`, { cause: e }));
+      return;
+    }
+    const id = typeof ev["id"] === "string" ? ev["id"] : undefined;
+    switch (ev["event"]) {
+      case "hello":
+        return this.#onHello(ev);
+      case "spawned": {
+        const st = id && this.#children.get(id);
+        if (!st) return;
+        st.child.pid = num(ev["pid"]);
+        st.child.containment = typeof ev["containment"] === "string" ? ev["containment"] : undefined;
+        st.child._spawned.resolve(st.child.pid);
+        st.child.emit("spawn", st.child.pid);
+        return;
+      }
+      case "stdout":
+      case "stderr": {
+        const st = id && this.#children.get(id);
+        if (!st) return;
+        const s = ev["event"] === "stdout" ? st.child.stdout : st.child.stderr;
+        if (s.destroyed || s.readableEnded) return;
+        s.push(payload(ev));
+        if (s.readableLength > (s as unknown as { _kennelMax: number })._kennelMax) {
+          this.#blocking.add(s);
+          this.#proc.stdout!.pause();
+        }
+        return;
+      }
+      case "written": {
+        const st = id && this.#children.get(id);
+        const d = st && st.child._writes.shift();
+        if (d) {
+          d.resolve();
+          this.#busy(-1);
+        }
+        return;
+      }
+      case "exit": {
+        const st = id && this.#children.get(id);
+        if (!st) return;
+        this.#finishChild(st, undefined, toOutcome(ev));
+        return;
+      }
+      case "list": {
+        const b = id && this.#barriers.get(id);
+        if (!b) return;
+        this.#barriers.delete(id);
+        b.onList?.(ev);
+        b.done.resolve();
+        this.#busy(-1);
+        return;
+      }
+      case "error":
+        return this.#onError(ev, id);
+      case "bye":
+        this.#bye = true;
+        return;
+      default:
+        return; // unknown events are ignored (forward compatibility)
+    }
+  }
+
+  #onHello(ev: Json): void {
+    if (ev["protocol"] !== PROTOCOL_VERSION) {
+      this.#fail(
+        new KennelError(
+          "protocol_mismatch",
+          `kennel sidecar speaks protocol ${JSON.stringify(ev["protocol"])} (kennel ${String(ev["kennel"])}), this client speaks ${PROTOCOL_VERSION}`,
+        ),
+      );
+      this.#proc.stdin!.end();
+      return;
+    }
+    this.hello = {
+      protocol: 1,
+      kennel: String(ev["kennel"] ?? ""),
+      platform: String(ev["platform"] ?? ""),
+      containment: Array.isArray(ev["containment"]) ? (ev["containment"] as string[]) : [],
+      maxLineBytes: num(ev["max_line_bytes"], 1048576),
+      maxChildren: num(ev["max_children"], 0),
+      raw: ev,
+    };
+    for (const line of this.#queue.splice(0)) this.#proc.stdin!.write(line);
+    this.#ready.resolve(this.hello);
+    this.#updateRef();
+  }
+
+  #onError(ev: Json, id: string | undefined): void {
+    const op = typeof ev["op"] === "string" ? ev["op"] : undefined;
+    const err = new KennelError(String(ev["code"] ?? "internal"), String(ev["message"] ?? "kennel sidecar error"), { id, op });
+    const st = id !== undefined ? this.#children.get(id) : undefined;
+    if (st && op === "spawn") {
+      this.#finishChild(st, err);
+      return;
+    }
+    if (st && op === "write") {
+      const d = st.child._writes.shift();
+      if (d) {
+        d.reject(err);
+        this.#busy(-1);
+        return;
+      }
+    }
+    if (id !== undefined && op !== undefined) {
+      // An op without a success reply: reject the oldest barrier waiting for it.
+      for (const [bid, b] of this.#barriers) {
+        if (b.childId === id && b.op === op && !b.done.settled) {
+          const child = this.#children.get(id)?.child;
+          // unknown_id after the child's exit: the op raced the exit, nothing to do.
+          if (err.code === "unknown_id" && (child === undefined || child.done)) b.done.resolve();
+          else b.done.reject(err);
+          this.#barriers.delete(bid);
+          this.#busy(-1);
+          return;
+        }
+      }
+    }
+    this.emit("protocolError", err);
+  }
+
+  #finishChild(st: ChildState, err: KennelError | undefined, outcome?: Outcome): void {
+    const c = st.child;
+    this.#children.delete(c.id);
+    c.done = true;
+    for (const f of st.cleanup) f();
+    for (const s of [c.stdout, c.stderr]) {
+      if (!s.readableEnded && !s.destroyed) s.push(null);
+      // No more data will come for it: its buffer is bounded, stop holding the sidecar.
+      if (this.#blocking.delete(s)) this.#maybeResume();
+    }
+    for (const d of c._writes.splice(0)) {
+      d.reject(err ?? new KennelError("child_exited", `child ${c.id} exited before its stdin write completed`, { id: c.id, op: "write" }));
+      this.#busy(-1);
+    }
+    if (err) {
+      c._spawned.reject(err);
+      c._outcome.reject(err);
+    } else if (outcome) {
+      if (!c._spawned.settled) c._spawned.resolve(outcome.pid);
+      c._outcome.resolve(outcome);
+      c.emit("exit", outcome);
+    }
+    this.#busy(-1);
+  }
+
+  #fail(err: KennelError): void {
+    if (this.#failure) return;
+    this.#failure = err;
+    this.#ready.reject(err);
+    for (const st of [...this.#children.values()]) this.#finishChild(st, err);
+    for (const b of this.#barriers.values()) b.done.reject(err);
+    this.#busy(-this.#barriers.size);
+    this.#barriers.clear();
+    this.#blocking.clear();
+    this.#queue.length = 0;
+    this.#updateRef();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Default shared instance
+// ---------------------------------------------------------------------------------------
+
+let defaultKennel: Kennel | undefined;
+
+/**
+ * A shared Kennel, started lazily on first call (binary from env `KENNEL_BIN`), usable
+ * at once (requests are queued until `hello`). It never keeps the process alive while
+ * idle and its sidecar gets EOF on process exit. If it died, the next call starts a new
+ * one (children of the dead one stay rejected).
+ */
+export function getDefaultKennel(opts: KennelStartOptions = {}): Kennel {
+  if (defaultKennel && !defaultKennel.failure) return defaultKennel;
+  const k = Kennel.create(opts);
+  defaultKennel = k;
+  const onExit = () => {
+    // The process is exiting: EOF makes the sidecar run every child's ladder and exit.
+    void k.close().catch(() => {});
+  };
+  process.once("exit", onExit);
+  k.once("exit", () => process.removeListener("exit", onExit));
+  return k;
+}
