@@ -30,7 +30,13 @@ enum Cmd {
 
 /// Parse the command line, run the subcommand and exit the process with its code.
 pub fn main() -> ! {
+    // Before anything else (and before any thread exists): this process may have been
+    // started as the keeper of a child's tree.
+    kennel::keeper::init();
     let cli = Cli::parse();
+    // Orphans of a tree whose keeper died are reparented to us and reaped, not left to
+    // init (Linux; elsewhere there is nothing to do).
+    let _ = kennel::become_subreaper();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -42,6 +42,13 @@ pub struct RunArgs {
     /// Leave descendants that outlive the leader running.
     #[arg(long)]
     pub keep_leftovers: bool,
+    /// Do not put the tree in a cgroup v2 even where one is writable (Linux).
+    #[arg(long)]
+    pub no_cgroup: bool,
+    /// Do not run the tree under a keeper (then a `kill -9` of kennel leaves the tree
+    /// running, and descendants that leave the process group escape; Linux).
+    #[arg(long)]
+    pub no_keeper: bool,
     /// Write the outcome as JSON to FILE, or to stderr with `-` (after all of the
     /// child's output, so its stdout stays byte-exact).
     #[arg(long, value_name = "FILE|-")]
@@ -62,7 +69,11 @@ pub async fn run(args: RunArgs) -> i32 {
         .stdin(StdinMode::Inherit)
         .ladder(Ladder::graceful(args.signal, args.grace))
         .drain_timeout(args.drain_timeout)
-        .keep_leftovers(args.keep_leftovers);
+        .keep_leftovers(args.keep_leftovers)
+        .containment(kennel::ContainmentOptions {
+            cgroup: !args.no_cgroup,
+            keeper: !args.no_keeper,
+        });
     if let Some(timeout) = args.timeout {
         cmd = cmd.timeout(timeout);
     }

@@ -64,10 +64,35 @@ pub use outcome::{Containment, Drain, EndReason, ExitStatus, Outcome, StreamRepo
 pub use output::{CHUNK_SIZE, EVENT_CAPACITY};
 pub use signal::{ParseSignalError, Signal};
 pub use spec::{
-    CapPolicy, Command, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,
+    CapPolicy, Command, ContainmentOptions, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,
     DEFAULT_DRAIN_TIMEOUT,
 };
 pub use supervisor::{Child, Controller, Event, Output};
+
+/// Make this process a child subreaper (Linux) and reap the zombies of orphans that are
+/// reparented to it. For binaries that own all their children (like `kennel run` and
+/// `kennel serve`): a backstop for trees whose keeper died. Other processes' children
+/// are never reaped: kennel's own are registered before they can exit.
+///
+/// # Errors
+///
+/// The OS error of `prctl`, or `Unsupported` off Linux.
+pub fn become_subreaper() -> std::io::Result<()> {
+    sys::imp::become_subreaper()
+}
+
+/// The keeper: the per-child process that kills the tree when the supervisor dies.
+pub mod keeper {
+    /// Call first thing in `main` (before any thread starts) of a binary that supervises
+    /// with kennel. If the process was started as a keeper, it runs the keeper and exits;
+    /// otherwise it records that this binary can host keepers, which turns on the keeper
+    /// tier for every [`Command`](crate::Command) spawned from it (Linux; a no-op
+    /// elsewhere).
+    pub fn init() {
+        #[cfg(target_os = "linux")]
+        crate::sys::imp::keeper::init();
+    }
+}
 
 /// The containment tiers that work on this machine, strongest first (what a sidecar's
 /// `hello` reports). Probing is cheap and has no side effects.

@@ -134,6 +134,27 @@ pub struct Command {
     pub(crate) stderr_cap: Option<OutputCap>,
     pub(crate) drain_timeout: Duration,
     pub(crate) keep_leftovers: bool,
+    pub(crate) containment: ContainmentOptions,
+}
+
+/// Switches for the containment tiers. Every tier that works here is used unless it is
+/// switched off; the process group is always used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContainmentOptions {
+    /// A cgroup v2 per child where one is writable (Linux).
+    pub cgroup: bool,
+    /// A keeper process per child that is the tree's subreaper and kills the tree if the
+    /// supervisor dies (Linux; only in binaries that call [`crate::keeper::init`]).
+    pub keeper: bool,
+}
+
+impl Default for ContainmentOptions {
+    fn default() -> Self {
+        ContainmentOptions {
+            cgroup: true,
+            keeper: true,
+        }
+    }
 }
 
 impl Command {
@@ -155,6 +176,7 @@ impl Command {
             stderr_cap: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             keep_leftovers: false,
+            containment: ContainmentOptions::default(),
         }
     }
 
@@ -302,6 +324,13 @@ impl Command {
     /// timeout.
     pub fn keep_leftovers(mut self, keep: bool) -> Self {
         self.keep_leftovers = keep;
+        self
+    }
+
+    /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
+    /// the keeper's extra `exec` when supervisor death does not matter).
+    pub fn containment(mut self, options: ContainmentOptions) -> Self {
+        self.containment = options;
         self
     }
 

@@ -461,7 +461,7 @@ impl Command {
             stderr,
         } = imp::spawn(self)?;
         let pid = leader.pid();
-        let containment = imp::containment();
+        let containment = leader.containment();
 
         let (tx, rx) = mpsc::channel(EVENT_CAPACITY);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -699,7 +699,7 @@ impl Run {
         let (stdout, stderr) = self.join_readers().await;
 
         // The tree is gone: only now may the leader's pid (and group id) be reused.
-        self.leader.reap();
+        self.leader.reap().await;
         *self.stdin.lock().await = StdinSlot::Closed;
 
         let ladder_step = self.ladder.as_ref().map(LadderRun::index);

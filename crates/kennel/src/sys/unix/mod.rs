@@ -1,11 +1,13 @@
 //! Unix containment: a process group per child, signalled with `killpg`, kept safe from
-//! PID reuse by never reaping the leader before the group is torn down.
+//! PID reuse by never reaping the leader before the group is torn down; on Linux, a
+//! cgroup v2 per child where one is writable and a keeper process per child that is the
+//! tree's subreaper and kills it if the supervisor dies.
 //!
 //! # What the OS does, and where it races
 //!
-//! * The child is made leader of a new process group *at spawn* (`setpgid` inside
-//!   `posix_spawn`/`fork`, via `std::process::CommandExt::process_group(0)`), so it
-//!   cannot fork a descendant outside the group before the group exists.
+//! * The child is made leader of a new process group *at spawn* (`setpgid` between
+//!   `fork` and `exec`), so it cannot fork a descendant outside the group before the
+//!   group exists.
 //! * A process group id is the leader's pid. While the leader is unreaped (running or a
 //!   zombie) its pid — hence the group id — cannot be handed to another process, so
 //!   `killpg(pgid)` can only reach this tree. kennel therefore learns of the leader's
@@ -13,14 +15,29 @@
 //!   group down, and only then reaps. On Linux the wait goes through a pidfd (readable
 //!   when the process exits), so no thread blocks and nobody else's child is reaped.
 //! * Descendants that call `setsid()` or `setpgid()` leave the group; `killpg` misses
-//!   them. The subreaper sweep (Linux) is the tier that finds them.
-//! * Nothing here survives a `SIGKILL` of the supervisor: the keeper tier covers that.
+//!   them. The cgroup tier ([`cgroup`]) keeps them as members; the keeper
+//!   ([`keeper`]) is their subreaper and kills them.
+//! * Nothing in the group tier survives a `SIGKILL` of the supervisor: the keeper covers
+//!   that (its control socket closes when the supervisor dies).
+//!
+//! Tiers per OS: Linux — cgroup (when writable) + keeper + group; macOS and the BSDs —
+//! group only (no subreaper, no cgroups, no pidfd: the leader is waited for by a
+//! blocking `waitid(WNOWAIT)` on the blocking pool).
 
+#[cfg(target_os = "linux")]
+pub(crate) mod cgroup;
+#[cfg(target_os = "linux")]
+pub(crate) mod keeper;
+#[cfg(target_os = "linux")]
+pub(crate) mod procfs;
+
+use std::collections::HashSet;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Mutex;
 
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus};
 use tokio::net::unix::pipe;
@@ -41,17 +58,75 @@ pub(crate) struct Spawned {
     pub(crate) stderr: Option<PipeReader>,
 }
 
-/// The containment tier this platform uses.
-pub(crate) fn containment() -> Containment {
-    Containment::Group
-}
-
 /// Every tier that works on this machine, strongest first.
 pub(crate) fn available() -> Vec<Containment> {
-    vec![Containment::Group]
+    #[allow(unused_mut)]
+    let mut tiers = Vec::new();
+    #[cfg(target_os = "linux")]
+    {
+        if cgroup::root().is_some() {
+            tiers.push(Containment::Cgroup);
+        }
+        if keeper::enabled() {
+            tiers.push(Containment::Subreaper);
+        }
+    }
+    tiers.push(Containment::Group);
+    tiers
 }
 
-/// Spawn `cmd` as the leader of a new process group.
+/// Our direct children (leaders and keepers), so the orphan reaper never reaps an exit
+/// status the library waits for. Spawning holds the lock from `fork` until the pid is
+/// recorded.
+static OURS: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+fn unregister(pid: u32) {
+    if let Ok(mut set) = OURS.lock() {
+        if let Some(set) = set.as_mut() {
+            set.remove(&pid);
+        }
+    }
+}
+
+/// Mark this process a child subreaper (Linux) and reap, in a background thread, the
+/// zombies of orphans reparented to it that are not kennel's own children.
+pub(crate) fn become_subreaper() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+        std::thread::Builder::new()
+            .name("kennel-orphans".into())
+            .spawn(|| loop {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                reap_strays();
+            })?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
+/// Reap zombie children that are not ours: reparented orphans. Never touches a pid the
+/// library is waiting for (they are registered while the spawn lock is held).
+#[cfg(target_os = "linux")]
+fn reap_strays() {
+    let Ok(guard) = OURS.lock() else { return };
+    let me = std::process::id();
+    for pid in procfs::children_of(me) {
+        if guard.as_ref().is_some_and(|s| s.contains(&pid)) {
+            continue;
+        }
+        if procfs::read_stat(pid).is_some_and(|s| s.state == 'Z') {
+            if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+                let _ = rustix::process::waitpid(Some(p), rustix::process::WaitOptions::NOHANG);
+            }
+        }
+    }
+}
+
+/// Spawn `cmd` in its containment.
 pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     let program = cmd.program.to_string_lossy().into_owned();
     let cwd = match &cmd.cwd {
@@ -66,8 +141,59 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         }
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
+    let program_error = |source: io::Error, stage: &'static str| match source.kind() {
+        io::ErrorKind::NotFound => SpawnError::NotFound {
+            program: program.clone(),
+            cwd: cwd.clone(),
+            source,
+        },
+        io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied {
+            program: program.clone(),
+            cwd: cwd.clone(),
+            source,
+        },
+        _ => SpawnError::Os {
+            program: program.clone(),
+            cwd: cwd.clone(),
+            stage,
+            source,
+        },
+    };
+    let os_err = |stage: &'static str| {
+        let program = program.clone();
+        let cwd = cwd.clone();
+        move |source: io::Error| SpawnError::Os {
+            program,
+            cwd,
+            stage,
+            source,
+        }
+    };
 
-    let mut std_cmd = std::process::Command::new(&cmd.program);
+    #[cfg(target_os = "linux")]
+    let cgroup = if cmd.containment.cgroup && cgroup::root().is_some() {
+        Some(cgroup::Cgroup::create().map_err(os_err("creating the cgroup"))?)
+    } else {
+        None
+    };
+    #[cfg(target_os = "linux")]
+    let use_keeper = cmd.containment.keeper && keeper::enabled();
+    #[cfg(not(target_os = "linux"))]
+    let use_keeper = false;
+
+    let mut std_cmd = if use_keeper {
+        let mut c = std::process::Command::new("/proc/self/exe");
+        #[cfg(target_os = "linux")]
+        c.arg(keeper::KEEPER_ARG)
+            .arg(cgroup.as_ref().map_or_else(
+                || std::ffi::OsString::from("-"),
+                |cg| cg.dir().as_os_str().to_owned(),
+            ))
+            .arg(&cmd.program);
+        c
+    } else {
+        std::process::Command::new(&cmd.program)
+    };
     std_cmd.args(&cmd.args);
     if let Some(dir) = &cmd.cwd {
         std_cmd.current_dir(dir);
@@ -92,42 +218,82 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     });
     std_cmd.stdout(output_stdio(cmd.stdout));
     std_cmd.stderr(output_stdio(cmd.stderr));
-    // A new process group led by the child, set before exec: nothing the child runs can
-    // fork outside it before it exists.
-    std_cmd.process_group(0);
 
-    let mut child = std_cmd.spawn().map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound => SpawnError::NotFound {
-            program: program.clone(),
-            cwd: cwd.clone(),
-            source,
-        },
-        io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied {
-            program: program.clone(),
-            cwd: cwd.clone(),
-            source,
-        },
-        _ => SpawnError::Os {
-            program: program.clone(),
-            cwd: cwd.clone(),
-            stage: "fork/exec",
-            source,
-        },
-    })?;
-    let pid = child.id();
-    let mut leader = Leader::new(pid);
-    // From here on, `leader`'s Drop kills and reaps the tree if setup fails.
-    let os_err = |stage: &'static str| {
-        let program = program.clone();
-        let cwd = cwd.clone();
-        move |source: io::Error| SpawnError::Os {
-            program,
-            cwd,
-            stage,
-            source,
+    // Hold the registry lock from fork until the pid is recorded, so the orphan reaper
+    // cannot take the exit status of a child that dies at once.
+    let registry = OURS.lock();
+    let (mut child, kind, containment) = if use_keeper {
+        #[cfg(target_os = "linux")]
+        {
+            let mut std_cmd = std_cmd;
+            // The pipes must be created by `spawn`; keeper::spawn adds the control
+            // socket and the new process group.
+            let (child, link) = keeper::spawn_with_pipes(&mut std_cmd).map_err(|e| match e {
+                keeper::KeeperSpawnError::Keeper(stage, source) => SpawnError::Os {
+                    program: program.clone(),
+                    cwd: cwd.clone(),
+                    stage,
+                    source,
+                },
+                keeper::KeeperSpawnError::Program(source) => program_error(source, "exec"),
+            })?;
+            let containment = if cgroup.is_some() {
+                Containment::Cgroup
+            } else {
+                Containment::Subreaper
+            };
+            (child, Kind::Kept(link), containment)
         }
+        #[cfg(not(target_os = "linux"))]
+        unreachable!("the keeper is Linux-only")
+    } else {
+        // A new process group led by the child, set before exec: nothing the child runs
+        // can fork outside it before it exists.
+        std_cmd.process_group(0);
+        #[cfg(target_os = "linux")]
+        if let Some(cg) = &cgroup {
+            let fd = cg.procs_fd();
+            // SAFETY: between fork and exec the closure only calls write(2), which is
+            // async-signal-safe, on an fd opened (CLOEXEC) before the fork.
+            unsafe {
+                std_cmd.pre_exec(move || {
+                    if rustix::io::write(std::os::fd::BorrowedFd::borrow_raw(fd), b"0")? != 1 {
+                        return Err(io::Error::from(io::ErrorKind::WriteZero));
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = std_cmd.spawn().map_err(|e| program_error(e, "fork/exec"))?;
+        #[cfg(target_os = "linux")]
+        let containment = if cgroup.is_some() {
+            Containment::Cgroup
+        } else {
+            Containment::Group
+        };
+        #[cfg(not(target_os = "linux"))]
+        let containment = Containment::Group;
+        let pid = child.id();
+        (child, Kind::Direct(Direct::new(pid)), containment)
     };
-    leader.open_pidfd().map_err(os_err("pidfd_open"))?;
+    let direct_pid = child.id();
+    if let Ok(mut set) = registry {
+        set.get_or_insert_with(HashSet::new).insert(direct_pid);
+    }
+
+    let mut leader = Leader {
+        kind,
+        direct_pid,
+        containment,
+        #[cfg(target_os = "linux")]
+        cgroup,
+        exited: None,
+        reaped: false,
+    };
+    // From here on, `leader`'s Drop kills and reaps the tree if setup fails.
+    if let Kind::Direct(d) = &mut leader.kind {
+        d.open_pidfd().map_err(os_err("pidfd_open"))?;
+    }
     let stdin = child
         .stdin
         .take()
@@ -162,24 +328,39 @@ fn output_stdio(mode: OutputMode) -> Stdio {
     }
 }
 
-/// The leader of a child's process group. Holds the leader unreaped until
-/// [`Leader::reap`], so its pid and group id stay ours.
-pub(crate) struct Leader {
-    pid: u32,
+enum Kind {
+    /// The leader is our own child, waited for through a pidfd.
+    Direct(Direct),
+    /// The leader runs under a keeper (Linux).
     #[cfg(target_os = "linux")]
-    pidfd: Option<tokio::io::unix::AsyncFd<OwnedFd>>,
+    Kept(keeper::KeeperLink),
+}
+
+/// The leader of a child's tree. Holds the leader unreaped until [`Leader::reap`], so
+/// its pid and group id stay ours.
+pub(crate) struct Leader {
+    kind: Kind,
+    /// Our direct child: the leader, or its keeper.
+    direct_pid: u32,
+    containment: Containment,
+    #[cfg(target_os = "linux")]
+    cgroup: Option<cgroup::Cgroup>,
     exited: Option<ExitStatus>,
     reaped: bool,
 }
 
-impl Leader {
+struct Direct {
+    pid: u32,
+    #[cfg(target_os = "linux")]
+    pidfd: Option<tokio::io::unix::AsyncFd<OwnedFd>>,
+}
+
+impl Direct {
     fn new(pid: u32) -> Self {
-        Leader {
+        Direct {
             pid,
             #[cfg(target_os = "linux")]
             pidfd: None,
-            exited: None,
-            reaped: false,
         }
     }
 
@@ -188,7 +369,7 @@ impl Leader {
         // The child cannot have been reaped yet (only we wait for it), so the pid still
         // names it. ENOSYS (kernel < 5.3) or a seccomp filter: fall back to a blocking
         // waitid on a worker thread.
-        match rustix::process::pidfd_open(self.rustix_pid(), rustix::process::PidfdFlags::empty()) {
+        match rustix::process::pidfd_open(to_pid(self.pid), rustix::process::PidfdFlags::empty()) {
             Ok(fd) => {
                 // SAFETY: `fd` is an open pidfd that the AsyncFd owns from here on; it is
                 // never replaced or closed behind its back (only `into_inner` in Drop).
@@ -211,25 +392,7 @@ impl Leader {
         Ok(())
     }
 
-    /// The leader's pid.
-    pub(crate) fn pid(&self) -> u32 {
-        self.pid
-    }
-
-    fn rustix_pid(&self) -> Pid {
-        // A spawned child's pid is always positive; `Pid::INIT` is never signalled by
-        // the group paths below because they are gated on `!self.reaped`.
-        i32::try_from(self.pid)
-            .ok()
-            .and_then(Pid::from_raw)
-            .unwrap_or(Pid::INIT)
-    }
-
-    /// Wait until the leader exits, without reaping it.
-    pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
-        if let Some(status) = self.exited {
-            return Ok(status);
-        }
+    async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
         #[cfg(target_os = "linux")]
         if let Some(pidfd) = &self.pidfd {
             loop {
@@ -239,17 +402,13 @@ impl Leader {
                     WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
                 )?;
                 match status {
-                    Some(status) => {
-                        let status = convert_status(&status);
-                        self.exited = Some(status);
-                        return Ok(status);
-                    }
+                    Some(status) => return Ok(convert_status(&status)),
                     None => guard.clear_ready(),
                 }
             }
         }
-        let pid = self.rustix_pid();
-        let status = tokio::task::spawn_blocking(move || loop {
+        let pid = to_pid(self.pid);
+        tokio::task::spawn_blocking(move || loop {
             match rustix::process::waitid(
                 WaitId::Pid(pid),
                 WaitIdOptions::EXITED | WaitIdOptions::NOWAIT,
@@ -260,7 +419,44 @@ impl Leader {
             }
         })
         .await
-        .map_err(io::Error::other)??;
+        .map_err(io::Error::other)?
+    }
+}
+
+fn to_pid(pid: u32) -> Pid {
+    // A spawned child's pid is always positive; `Pid::INIT` is never signalled because
+    // every signalling path is gated on an unreaped child of ours.
+    i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .unwrap_or(Pid::INIT)
+}
+
+impl Leader {
+    /// The leader's pid (not the keeper's).
+    pub(crate) fn pid(&self) -> u32 {
+        match &self.kind {
+            Kind::Direct(d) => d.pid,
+            #[cfg(target_os = "linux")]
+            Kind::Kept(k) => k.leader,
+        }
+    }
+
+    /// The tier actually used for this tree.
+    pub(crate) fn containment(&self) -> Containment {
+        self.containment
+    }
+
+    /// Wait until the leader exits, without reaping it.
+    pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
+        if let Some(status) = self.exited {
+            return Ok(status);
+        }
+        let status = match &mut self.kind {
+            Kind::Direct(d) => d.wait_exit().await?,
+            #[cfg(target_os = "linux")]
+            Kind::Kept(k) => k.wait_exit().await?,
+        };
         self.exited = Some(status);
         Ok(status)
     }
@@ -271,101 +467,139 @@ impl Leader {
         self.exited.get_or_insert(status);
     }
 
-    /// Send `signal` to every process in the leader's group (and to the leader through
-    /// its pidfd, which also reaches it if it left its own group).
-    pub(crate) fn signal_tree(&self, signal: Signal) -> io::Result<()> {
+    /// Send `signal` to every process of the tree.
+    pub(crate) fn signal_tree(&mut self, signal: Signal) -> io::Result<()> {
         if self.reaped {
             return Err(io::Error::from(io::ErrorKind::NotFound));
         }
         let sig = to_rustix(signal)?;
-        // The leader is unreaped, so the group id cannot belong to anyone else.
-        let group = rustix::process::kill_process_group(self.rustix_pid(), sig);
-        #[cfg(target_os = "linux")]
-        if self.exited.is_none() {
-            if let Some(pidfd) = &self.pidfd {
-                let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), sig);
+        match &mut self.kind {
+            #[cfg(target_os = "linux")]
+            Kind::Kept(k) => {
+                if signal == Signal::Kill {
+                    k.command("K\n")
+                } else {
+                    k.command(&format!("S {}\n", sig.as_raw()))
+                }
             }
-        }
-        match group {
-            Ok(()) => Ok(()),
-            // The group is empty (the leader is a zombie and nobody else is left).
-            Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(e) => Err(e.into()),
+            Kind::Direct(d) => {
+                #[cfg(target_os = "linux")]
+                if let Some(cg) = &self.cgroup {
+                    if signal == Signal::Kill {
+                        let _ = cg.kill();
+                    } else {
+                        cg.signal_all(sig);
+                    }
+                }
+                // The leader is unreaped, so the group id cannot belong to anyone else.
+                let group = rustix::process::kill_process_group(to_pid(d.pid), sig);
+                #[cfg(target_os = "linux")]
+                if self.exited.is_none() {
+                    if let Some(pidfd) = &d.pidfd {
+                        let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), sig);
+                    }
+                }
+                match group {
+                    // An empty group (the leader is a zombie, nobody else is left).
+                    Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
         }
     }
 
-    /// Whether any process of the tree is still running (zombies do not count once the
-    /// leader has exited: a group of zombies is gone for our purposes).
-    pub(crate) fn tree_alive(&self) -> bool {
+    /// Whether any process of the tree is still running (zombies do not count).
+    pub(crate) fn tree_alive(&mut self) -> bool {
         if self.reaped {
             return false;
         }
-        if self.exited.is_none() {
-            return true;
-        }
-        if rustix::process::test_kill_process_group(self.rustix_pid()).is_err() {
-            return false;
-        }
-        // killpg(0) also succeeds for a group whose only members are zombies (ours, the
-        // leader, or orphans not yet reaped by their new parent).
-        #[cfg(target_os = "linux")]
-        {
-            !group_members(self.pid).is_empty()
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            true
-        }
-    }
-
-    /// Live processes of the leader's group other than the leader (Linux; empty
-    /// elsewhere).
-    pub(crate) fn leftovers(&self) -> Vec<u32> {
-        #[cfg(target_os = "linux")]
-        {
-            group_members(self.pid)
-                .into_iter()
-                .filter(|&p| p != self.pid)
-                .collect()
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            Vec::new()
+        match &mut self.kind {
+            #[cfg(target_os = "linux")]
+            Kind::Kept(k) => {
+                k.poll_lines();
+                !(k.exit.is_some() && k.empty)
+            }
+            Kind::Direct(d) => {
+                if self.exited.is_none() {
+                    return true;
+                }
+                #[cfg(target_os = "linux")]
+                if self.cgroup.as_ref().is_some_and(cgroup::Cgroup::populated) {
+                    return true;
+                }
+                if rustix::process::test_kill_process_group(to_pid(d.pid)).is_err() {
+                    return false;
+                }
+                // killpg(0) also succeeds for a group whose only members are zombies.
+                #[cfg(target_os = "linux")]
+                {
+                    !procfs::group_members(d.pid).is_empty()
+                }
+                #[cfg(not(target_os = "linux"))]
+                {
+                    true
+                }
+            }
         }
     }
 
-    /// Reap the exited leader. Call only after [`Leader::wait_exit`] returned and the
-    /// group was torn down: after this, the group id may be reused.
-    pub(crate) fn reap(&mut self) {
+    /// Live processes of the tree other than the leader (Linux; empty elsewhere).
+    pub(crate) fn leftovers(&mut self) -> Vec<u32> {
+        match &mut self.kind {
+            #[cfg(target_os = "linux")]
+            Kind::Kept(k) => {
+                k.poll_lines();
+                k.leftovers
+                    .iter()
+                    .copied()
+                    .filter(|&p| procfs::read_stat(p).is_some_and(|s| s.state != 'Z'))
+                    .collect()
+            }
+            Kind::Direct(d) => {
+                #[cfg(target_os = "linux")]
+                {
+                    let mut pids: Vec<u32> = procfs::group_members(d.pid);
+                    if let Some(cg) = &self.cgroup {
+                        pids.extend(cg.pids());
+                    }
+                    pids.sort_unstable();
+                    pids.dedup();
+                    pids.retain(|&p| p != d.pid);
+                    pids
+                }
+                #[cfg(not(target_os = "linux"))]
+                {
+                    let _ = d;
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Reap the exited leader (or release its keeper, which reaps it). Call only after
+    /// [`Leader::wait_exit`] returned and the tree was torn down: after this, the group
+    /// id may be reused.
+    pub(crate) async fn reap(&mut self) {
         if self.reaped || self.exited.is_none() {
             return;
         }
-        let _ = self.reap_now(false);
-    }
-
-    fn reap_now(&mut self, block: bool) -> io::Result<bool> {
-        let options = if block {
-            WaitIdOptions::EXITED
-        } else {
-            WaitIdOptions::EXITED | WaitIdOptions::NOHANG
-        };
         #[cfg(target_os = "linux")]
-        let result = match &self.pidfd {
-            Some(pidfd) => rustix::process::waitid(
-                WaitId::PidFd(std::os::fd::AsFd::as_fd(pidfd.get_ref())),
-                options,
-            ),
-            None => rustix::process::waitid(WaitId::Pid(self.rustix_pid()), options),
-        };
-        #[cfg(not(target_os = "linux"))]
-        let result = rustix::process::waitid(WaitId::Pid(self.rustix_pid()), options);
-        match result {
-            Ok(Some(_)) | Err(rustix::io::Errno::CHILD) => {
-                self.reaped = true;
-                Ok(true)
+        if let Kind::Kept(k) = &mut self.kind {
+            k.close();
+        }
+        let pid = to_pid(self.direct_pid);
+        let _ = tokio::task::spawn_blocking(move || loop {
+            match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
+                Err(rustix::io::Errno::INTR) => continue,
+                _ => break,
             }
-            Ok(None) => Ok(false),
-            Err(e) => Err(e.into()),
+        })
+        .await;
+        self.reaped = true;
+        unregister(self.direct_pid);
+        #[cfg(target_os = "linux")]
+        if let Some(cg) = &mut self.cgroup {
+            cg.remove();
         }
     }
 }
@@ -375,28 +609,35 @@ impl Drop for Leader {
         if self.reaped {
             return;
         }
-        // Abandoned before the tree was torn down (setup failure, or the runtime shut
-        // down under us): kill the whole group now, while the leader is unreaped, and
-        // reap it off-thread so no zombie is left and no caller blocks.
-        let _ =
-            rustix::process::kill_process_group(self.rustix_pid(), rustix::process::Signal::KILL);
-        if matches!(self.reap_now(false), Ok(true)) {
-            return;
+        // Abandoned before the tree was torn down (setup failure, a dropped handle whose
+        // runtime shut down): kill the whole tree now, while the leader is unreaped,
+        // and reap off-thread so no zombie is left and no caller blocks.
+        match &mut self.kind {
+            Kind::Direct(d) => {
+                let _ = rustix::process::kill_process_group(
+                    to_pid(d.pid),
+                    rustix::process::Signal::KILL,
+                );
+            }
+            #[cfg(target_os = "linux")]
+            Kind::Kept(k) => k.close(),
         }
-        let pid = self.rustix_pid();
         #[cfg(target_os = "linux")]
-        let pidfd = self.pidfd.take().map(|fd| fd.into_inner());
+        let cgroup = self.cgroup.take();
+        let pid = to_pid(self.direct_pid);
+        let direct = self.direct_pid;
         let _ = std::thread::Builder::new()
             .name("kennel-reap".into())
             .spawn(move || {
-                #[cfg(target_os = "linux")]
-                let _keep_pidfd_open_until_reaped = pidfd;
                 loop {
                     match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
                         Err(rustix::io::Errno::INTR) => continue,
                         _ => break,
                     }
                 }
+                unregister(direct);
+                #[cfg(target_os = "linux")]
+                drop(cgroup);
             });
     }
 }
@@ -438,91 +679,4 @@ fn to_rustix(signal: Signal) -> io::Result<rustix::process::Signal> {
         }
         Signal::Other(_) => return Err(io::Error::from(io::ErrorKind::InvalidInput)),
     })
-}
-
-/// Pids of live (non-zombie) processes whose process group is `pgid`, from `/proc`.
-#[cfg(target_os = "linux")]
-pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Some(stat) = read_stat(pid) {
-            if stat.pgrp == pgid && stat.state != 'Z' && stat.state != 'X' {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
-/// The fields of `/proc/<pid>/stat` kennel uses.
-#[cfg(target_os = "linux")]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Stat {
-    pub(crate) state: char,
-    pub(crate) ppid: u32,
-    pub(crate) pgrp: u32,
-    pub(crate) start_time: u64,
-}
-
-#[cfg(target_os = "linux")]
-pub(crate) fn read_stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// Parse `/proc/<pid>/stat`: the command name may contain spaces and parentheses, so
-/// split after the *last* `)`.
-#[cfg(target_os = "linux")]
-pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let ppid = fields.next()?.parse().ok()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    // Fields after pgrp: session(6) tty_nr tpgid flags minflt cminflt majflt cmajflt
-    // utime stime cutime cstime priority nice num_threads itrealvalue starttime(22).
-    let start_time = fields.nth(16)?.parse().ok()?;
-    Some(Stat {
-        state,
-        ppid,
-        pgrp,
-        start_time,
-    })
-}
-
-#[cfg(all(test, target_os = "linux"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_stat_with_odd_command_names() {
-        let line = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10 18446744073709551615";
-        let stat = parse_stat(line).unwrap();
-        assert_eq!(stat.state, 'S');
-        assert_eq!(stat.ppid, 1);
-        assert_eq!(stat.pgrp, 1234);
-        assert_eq!(stat.start_time, 98765);
-    }
-
-    #[test]
-    fn reads_own_stat() {
-        let me = std::process::id();
-        let stat = read_stat(me).unwrap();
-        assert_ne!(stat.state, 'Z');
-        assert_eq!(
-            stat.pgrp,
-            rustix::process::getpgrp().as_raw_nonzero().get() as u32
-        );
-        assert!(stat.start_time > 0);
-    }
 }

@@ -1,0 +1,632 @@
+//! The keeper (Linux): a small process between the supervisor and each child's tree
+//! that makes the tree die with the supervisor — even with `kill -9` — and catches every
+//! descendant that escapes the process group.
+//!
+//! ```text
+//! supervisor ──(socketpair, fd 3)── keeper [child subreaper] ── leader [own group] ── …
+//! ```
+//!
+//! # Why a keeper, and not `PR_SET_PDEATHSIG` or a PID namespace
+//!
+//! * `PR_SET_PDEATHSIG` fires when the *thread* that forked the child exits, not the
+//!   process (a child forked from a tokio blocking-pool thread that retires after 10 s of
+//!   idleness would be killed early), it only reaches the leader (grandchildren survive),
+//!   and it is not inherited.
+//! * A PID namespace kills everything when its init dies, but it needs root or an
+//!   unprivileged user namespace (Ubuntu 24.04's AppArmor forbids those), the child
+//!   becomes PID 1 (which ignores `SIGTERM` unless it installs a handler — the ladder's
+//!   graceful rung would silently do nothing), and every pid it prints is a namespace
+//!   pid, useless to the caller.
+//! * The keeper needs nothing but `fork`/`exec`. Its end of the control socket closes
+//!   when the supervisor dies *for any reason*, which the kernel guarantees; the keeper
+//!   then kills the tree. Being the tree's child subreaper, every orphaned descendant
+//!   (double fork, `setsid`, `nohup … &`) is reparented to it, so the keeper sees the
+//!   whole tree — per tree, so a supervisor running many children never has to guess
+//!   which tree an orphan came from.
+//!
+//! Cost: one extra `fork`+`exec` of the supervisor's own binary per child (measured in
+//! `docs/BENCHMARKS.md`, and see `docs/DECISIONS.md`).
+//!
+//! # Protocol (text lines on the socket)
+//!
+//! keeper → supervisor: `L <pid>` leader started; `F <errno>` spawn failed;
+//! `X <code|-> <signal|-> [pid…]` leader exited (with the tree's live processes at that
+//! moment); `E` no process of the tree is left.
+//! supervisor → keeper: `S <signo>` signal the tree; `K` kill the tree (repeated until it
+//! is empty). EOF: kill the tree, reap everything, exit.
+//!
+//! # PID reuse
+//!
+//! The keeper signals the group only while the leader is unreaped, and other processes
+//! only while they are its own unreaped children (reparented orphans): an unreaped pid
+//! cannot be reused. Deeper descendants of an orphan are reached when their parent dies
+//! and they are reparented to the keeper; the kill rung repeats until nothing is left,
+//! so a fork loop converges.
+
+use std::ffi::OsString;
+use std::io::{self, Read as _};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::process::{Pid, Signal as Sig, WaitId, WaitIdOptions, WaitOptions};
+
+use super::cgroup::Cgroup;
+use super::procfs;
+
+/// `argv[1]` that turns the supervisor's binary into a keeper.
+pub(crate) const KEEPER_ARG: &str = "__kennel-keeper";
+
+/// The fd the control socket is placed at in the keeper.
+pub(crate) const CTL_FD: RawFd = 3;
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Become a keeper if asked to by `argv`; otherwise remember that this binary can host
+/// keepers.
+pub(crate) fn init() {
+    let mut args = std::env::args_os();
+    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(KEEPER_ARG)) {
+        let rest: Vec<OsString> = args.collect();
+        let code = match run(rest) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        };
+        std::process::exit(code);
+    }
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// Whether [`init`] ran in this binary (so `current_exe` can be a keeper).
+pub(crate) fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+struct State {
+    ctl: OwnedFd,
+    leader: Pid,
+    leader_exited: bool,
+    cgroup: Option<Cgroup>,
+    kill_mode: bool,
+    eof: bool,
+    reported_exit: bool,
+    reported_empty: bool,
+    inbuf: Vec<u8>,
+}
+
+fn run(args: Vec<OsString>) -> io::Result<()> {
+    // SAFETY: the supervisor placed our end of the control socket at fd 3 (dup2 in its
+    // pre_exec); nothing else in this fresh process owns that fd.
+    let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
+    rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+
+    let mut args = args.into_iter();
+    let cgroup_arg = args.next().unwrap_or_default();
+    let program = args.next().unwrap_or_default();
+    let rest: Vec<OsString> = args.collect();
+    let cgroup = if cgroup_arg == "-" {
+        None
+    } else {
+        Cgroup::open(PathBuf::from(cgroup_arg)).ok()
+    };
+
+    // SIGCHLD through a signalfd: block it here, unblock it in the leader before exec
+    // (the mask survives exec).
+    let sigfd = chld_signalfd()?;
+
+    let mut cmd = std::process::Command::new(&program);
+    cmd.args(&rest).process_group(0);
+    let join_fd = cgroup.as_ref().map(Cgroup::procs_fd);
+    // SAFETY: the closure only makes async-signal-safe system calls (sigprocmask via
+    // libc, write) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            unblock_chld();
+            if let Some(fd) = join_fd {
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let leader = match cmd.spawn() {
+        Ok(child) => child.id(),
+        Err(e) => {
+            let errno = e.raw_os_error().unwrap_or(0);
+            let _ = send(&ctl, &format!("F {errno}\n"));
+            return Ok(());
+        }
+    };
+    send(&ctl, &format!("L {leader}\n"))?;
+    // Only the tree may hold the child's stdio now: otherwise EOF would never come.
+    release_stdio();
+
+    let leader = i32::try_from(leader)
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+    let mut st = State {
+        ctl,
+        leader,
+        leader_exited: false,
+        cgroup,
+        kill_mode: false,
+        eof: false,
+        reported_exit: false,
+        reported_empty: false,
+        inbuf: Vec::new(),
+    };
+    st.event_loop(&sigfd)
+}
+
+impl State {
+    fn event_loop(&mut self, sigfd: &OwnedFd) -> io::Result<()> {
+        loop {
+            self.reap_and_check_leader();
+            let others = self.other_children();
+            if self.leader_exited && !self.reported_exit {
+                let mut line = match self.leader_status() {
+                    Some((code, sig)) => format!("X {} {}", opt(code), opt(sig)),
+                    None => "X - -".to_owned(),
+                };
+                for pid in self.live_tree(&others) {
+                    line.push_str(&format!(" {pid}"));
+                }
+                line.push('\n');
+                let _ = send(&self.ctl, &line);
+                self.reported_exit = true;
+            }
+            let populated = self.cgroup.as_ref().is_some_and(Cgroup::populated);
+            let empty = self.leader_exited && others.is_empty() && !populated;
+            if empty {
+                if !self.reported_empty {
+                    let _ = send(&self.ctl, "E\n");
+                    self.reported_empty = true;
+                }
+                if self.eof {
+                    break;
+                }
+            } else if self.kill_mode {
+                self.kill_tree(&others);
+            }
+
+            let mut fds = [
+                rustix::event::PollFd::new(sigfd, rustix::event::PollFlags::IN),
+                rustix::event::PollFd::new(&self.ctl, rustix::event::PollFlags::IN),
+            ];
+            let n = if self.eof { 1 } else { 2 };
+            let timeout = if self.kill_mode && !empty {
+                Some(rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 2_000_000,
+                })
+            } else {
+                None
+            };
+            match rustix::event::poll(&mut fds[..n], timeout.as_ref()) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let sig_ready = !fds[0].revents().is_empty();
+            let ctl_ready = n == 2 && !fds[1].revents().is_empty();
+            if sig_ready {
+                drain(sigfd);
+            }
+            if ctl_ready {
+                self.read_commands();
+            }
+        }
+        // The tree is gone and the supervisor is done with us.
+        let _ = rustix::process::waitid(WaitId::Pid(self.leader), WaitIdOptions::EXITED);
+        if let Some(cg) = &mut self.cgroup {
+            cg.remove();
+        }
+        Ok(())
+    }
+
+    fn read_commands(&mut self) {
+        let mut buf = [0u8; 512];
+        match rustix::io::read(&self.ctl, &mut buf) {
+            Ok(0) | Err(_) => {
+                // The supervisor is gone (exited, crashed, killed) or done: kill all.
+                self.eof = true;
+                self.kill_mode = true;
+            }
+            Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
+        }
+        while let Some(pos) = self.inbuf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.inbuf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            let mut words = line.split_whitespace();
+            match (
+                words.next(),
+                words.next().and_then(|n| n.parse::<i32>().ok()),
+            ) {
+                (Some("S"), Some(signo)) => {
+                    let others = self.other_children();
+                    if let Some(sig) = Sig::from_named_raw(signo) {
+                        self.signal_tree(sig, &others);
+                    }
+                }
+                (Some("K"), _) => self.kill_mode = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Reap exited children other than the leader; note the leader's exit (unreaped).
+    fn reap_and_check_leader(&mut self) {
+        for pid in procfs::children_of(rustix::process::getpid().as_raw_nonzero().get() as u32) {
+            if pid == self.leader.as_raw_nonzero().get() as u32 {
+                continue;
+            }
+            if procfs::read_stat(pid).is_some_and(|s| s.state == 'Z') {
+                if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) {
+                    let _ = rustix::process::waitpid(Some(p), WaitOptions::NOHANG);
+                }
+            }
+        }
+        if !self.leader_exited {
+            self.leader_exited = matches!(
+                rustix::process::waitid(
+                    WaitId::Pid(self.leader),
+                    WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
+                ),
+                Ok(Some(_))
+            );
+        }
+    }
+
+    fn leader_status(&self) -> Option<(Option<i32>, Option<i32>)> {
+        let status = rustix::process::waitid(
+            WaitId::Pid(self.leader),
+            WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
+        )
+        .ok()??;
+        Some(if status.exited() {
+            (status.exit_status(), None)
+        } else {
+            (None, status.terminating_signal())
+        })
+    }
+
+    /// Our live children other than the leader: reparented orphans of the tree.
+    fn other_children(&self) -> Vec<Pid> {
+        let me = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        let leader = self.leader.as_raw_nonzero().get() as u32;
+        procfs::children_of(me)
+            .into_iter()
+            .filter(|&p| p != leader)
+            .filter(|&p| procfs::read_stat(p).is_some_and(|s| s.state != 'Z'))
+            .filter_map(|p| i32::try_from(p).ok().and_then(Pid::from_raw))
+            .collect()
+    }
+
+    /// Every live process of the tree we can see (for the exit report).
+    fn live_tree(&self, others: &[Pid]) -> Vec<u32> {
+        let leader = self.leader.as_raw_nonzero().get() as u32;
+        let mut pids: Vec<u32> = procfs::group_members(leader)
+            .into_iter()
+            .filter(|&p| p != leader)
+            .collect();
+        for o in others {
+            let o = o.as_raw_nonzero().get() as u32;
+            pids.push(o);
+            pids.extend(procfs::descendants_of(o));
+        }
+        if let Some(cg) = &self.cgroup {
+            pids.extend(cg.pids());
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids.retain(|&p| p != leader);
+        pids
+    }
+
+    fn signal_tree(&self, sig: Sig, others: &[Pid]) {
+        // The leader is unreaped: its group id is still ours.
+        let _ = rustix::process::kill_process_group(self.leader, sig);
+        if let Some(cg) = &self.cgroup {
+            cg.signal_all(sig);
+        }
+        for &pid in others {
+            // An unreaped child of ours: the pid cannot have been reused.
+            let _ = rustix::process::kill_process(pid, sig);
+            if rustix::process::getpgid(Some(pid)).ok() == Some(pid) {
+                let _ = rustix::process::kill_process_group(pid, sig);
+            }
+        }
+    }
+
+    fn kill_tree(&self, others: &[Pid]) {
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill();
+        }
+        self.signal_tree(Sig::KILL, others);
+    }
+}
+
+fn opt(v: Option<i32>) -> String {
+    v.map_or_else(|| "-".to_owned(), |v| v.to_string())
+}
+
+fn send(fd: &OwnedFd, line: &str) -> io::Result<()> {
+    let mut bytes = line.as_bytes();
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 1024];
+    while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
+}
+
+fn release_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..3 {
+            // SAFETY: fds 0..3 are this process's stdio; replacing them with /dev/null
+            // (dup2 closes the old description atomically) is what we want, and no Rust
+            // object owns them.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), target);
+            }
+        }
+    }
+}
+
+fn chld_signalfd() -> io::Result<OwnedFd> {
+    // SAFETY: plain libc calls on a zeroed, locally owned sigset; the returned fd is
+    // checked and wrapped in an OwnedFd at once. This process is single-threaded here,
+    // so changing the mask affects only this thread, as intended.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Async-signal-safe: used between fork and exec.
+fn unblock_chld() {
+    // SAFETY: sigemptyset/sigaddset/sigprocmask on a local set are async-signal-safe.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// The supervisor's side of one keeper.
+#[derive(Debug)]
+pub(crate) struct KeeperLink {
+    ctl: Option<tokio::net::UnixStream>,
+    inbuf: Vec<u8>,
+    pub(crate) leader: u32,
+    pub(crate) exit: Option<crate::ExitStatus>,
+    pub(crate) leftovers: Vec<u32>,
+    pub(crate) empty: bool,
+}
+
+/// How spawning through a keeper failed.
+pub(crate) enum KeeperSpawnError {
+    /// Starting the keeper itself failed (a stage and the error).
+    Keeper(&'static str, io::Error),
+    /// The keeper could not start the program (errno from its `exec`).
+    Program(io::Error),
+}
+
+/// Start a keeper from `base` (its argv, env, cwd and stdio already set); returns the
+/// keeper's `Child` (for the pipes) and the link to it.
+pub(crate) fn spawn_with_pipes(
+    base: &mut std::process::Command,
+) -> Result<(std::process::Child, KeeperLink), KeeperSpawnError> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+        .map_err(|e| KeeperSpawnError::Keeper("socketpair", e))?;
+    let theirs_fd = theirs.as_raw_fd();
+    base.process_group(0);
+    // SAFETY: dup2 and fcntl are async-signal-safe; only the keeper's own fd table is
+    // touched between fork and exec.
+    unsafe {
+        base.pre_exec(move || {
+            if theirs_fd == CTL_FD {
+                let flags = libc::fcntl(CTL_FD, libc::F_GETFD);
+                libc::fcntl(CTL_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            } else if libc::dup2(theirs_fd, CTL_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = base
+        .spawn()
+        .map_err(|e| KeeperSpawnError::Keeper("starting the keeper", e))?;
+    drop(theirs);
+    let keeper = i32::try_from(child.id())
+        .ok()
+        .and_then(Pid::from_raw)
+        .ok_or_else(|| {
+            KeeperSpawnError::Keeper(
+                "starting the keeper",
+                io::Error::from(io::ErrorKind::InvalidData),
+            )
+        })?;
+
+    // Handshake: the keeper answers within milliseconds; 30 s covers a machine under
+    // heavy load without hanging forever on a keeper that died.
+    let mut std_ctl = ours;
+    let handshake = (|| -> io::Result<String> {
+        std_ctl.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while std_ctl.read(&mut byte)? == 1 {
+            if byte[0] == b'\n' {
+                return Ok(String::from_utf8_lossy(&line).into_owned());
+            }
+            line.push(byte[0]);
+        }
+        Err(io::Error::from(io::ErrorKind::UnexpectedEof))
+    })();
+    let reap_keeper = move || {
+        let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
+    };
+    let line = match handshake {
+        Ok(line) => line,
+        Err(e) => {
+            let _ = rustix::process::kill_process(keeper, Sig::KILL);
+            reap_keeper();
+            return Err(KeeperSpawnError::Keeper("keeper handshake", e));
+        }
+    };
+    let mut words = line.split_whitespace();
+    match (
+        words.next(),
+        words.next().and_then(|w| w.parse::<i32>().ok()),
+    ) {
+        (Some("L"), Some(pid)) if pid > 0 => {
+            std_ctl
+                .set_nonblocking(true)
+                .map_err(|e| KeeperSpawnError::Keeper("keeper socket", e))?;
+            let ctl = tokio::net::UnixStream::from_std(std_ctl)
+                .map_err(|e| KeeperSpawnError::Keeper("registering the keeper socket", e))?;
+            Ok((
+                child,
+                KeeperLink {
+                    ctl: Some(ctl),
+                    inbuf: Vec::new(),
+                    leader: pid as u32,
+                    exit: None,
+                    leftovers: Vec::new(),
+                    empty: false,
+                },
+            ))
+        }
+        (Some("F"), Some(errno)) => {
+            reap_keeper();
+            Err(KeeperSpawnError::Program(io::Error::from_raw_os_error(
+                errno,
+            )))
+        }
+        _ => {
+            let _ = rustix::process::kill_process(keeper, Sig::KILL);
+            reap_keeper();
+            Err(KeeperSpawnError::Keeper(
+                "keeper handshake",
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected line {line:?}"),
+                ),
+            ))
+        }
+    }
+}
+
+impl KeeperLink {
+    fn absorb(&mut self) {
+        while let Some(pos) = self.inbuf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.inbuf.drain(..=pos).collect();
+            let line = String::from_utf8_lossy(&line);
+            let mut words = line.split_whitespace();
+            match words.next() {
+                Some("X") => {
+                    let code = words.next().and_then(|w| w.parse().ok());
+                    let signal = words.next().and_then(|w| w.parse().ok());
+                    self.exit = Some(crate::ExitStatus { code, signal });
+                    self.leftovers = words.filter_map(|w| w.parse().ok()).collect();
+                }
+                Some("E") => self.empty = true,
+                _ => {}
+            }
+        }
+    }
+
+    /// Read whatever the keeper sent, without blocking. A closed socket means the keeper
+    /// is gone: the tree is as empty as we can make it.
+    pub(crate) fn poll_lines(&mut self) {
+        let Some(ctl) = &self.ctl else { return };
+        let mut buf = [0u8; 4096];
+        loop {
+            match ctl.try_read(&mut buf) {
+                Ok(0) => {
+                    self.keeper_gone();
+                    break;
+                }
+                Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.keeper_gone();
+                    break;
+                }
+            }
+        }
+        self.absorb();
+    }
+
+    fn keeper_gone(&mut self) {
+        self.ctl = None;
+        self.empty = true;
+        if self.exit.is_none() {
+            self.exit = Some(crate::ExitStatus {
+                code: None,
+                signal: None,
+            });
+        }
+    }
+
+    /// Wait until the leader exits.
+    pub(crate) async fn wait_exit(&mut self) -> io::Result<crate::ExitStatus> {
+        loop {
+            self.poll_lines();
+            if let Some(status) = self.exit {
+                return Ok(status);
+            }
+            match &self.ctl {
+                Some(ctl) => ctl.readable().await?,
+                None => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            }
+        }
+    }
+
+    /// Send a command line.
+    pub(crate) fn command(&mut self, line: &str) -> io::Result<()> {
+        let ctl = self
+            .ctl
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
+        let mut bytes = line.as_bytes();
+        while !bytes.is_empty() {
+            match ctl.try_write(bytes) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Close the control socket: the keeper kills whatever is left, reaps, and exits.
+    pub(crate) fn close(&mut self) {
+        self.ctl = None;
+    }
+}
