@@ -9,7 +9,10 @@ pub(crate) mod unix;
 #[cfg(unix)]
 pub(crate) use unix as imp;
 
-#[cfg(not(unix))]
-compile_error!(
-    "kennel supports Unix (Linux, macOS, BSD) today; the Windows backend lands with Job Objects"
-);
+#[cfg(windows)]
+pub(crate) mod windows;
+#[cfg(windows)]
+pub(crate) use windows as imp;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("kennel supports Unix (Linux, macOS, BSD) and Windows");
