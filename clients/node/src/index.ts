@@ -675,7 +675,7 @@ export class Kennel extends EventEmitter {
   }
 
   /** The sidecar's children (`list`). */
-  list(): Promise<ListedChild[]> {
+  async list(): Promise<ListedChild[]> {
     this.#throwIfDead();
     const id = `l${this.#idPrefix}-${++this.#nextId}`;
     const d = deferred<void>();

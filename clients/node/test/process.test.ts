@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { KennelError, RunFailedError, lines, run, spawn, stop, text } from "../src/process.js";
-import { Collector, FIXTURE, binaryPattern, firstDiff, pidGone, waitGone } from "./helpers.js";
+import { Collector, FIXTURE, binaryPattern, firstDiff, pidGone, waitGone } from "../support/helpers.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
