@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 pub mod duration;
 pub mod report;
 pub mod run;
+pub mod serve;
 mod signals;
 
 /// kennel: run process trees that end well — no leaked grandchildren, no lost output,
@@ -26,6 +27,8 @@ enum Cmd {
     /// ended on timeout or signal, the child's exit code returned (124 on timeout,
     /// 128+N on death by signal N).
     Run(run::RunArgs),
+    /// Serve the JSON-lines sidecar protocol on stdin/stdout (see docs/PROTOCOL.md).
+    Serve(serve::ServeArgs),
 }
 
 /// Parse the command line, run the subcommand and exit the process with its code.
@@ -50,6 +53,7 @@ pub fn main() -> ! {
     };
     let code = match cli.command {
         Cmd::Run(args) => runtime.block_on(run::run(args)),
+        Cmd::Serve(args) => runtime.block_on(serve::serve(args)),
     };
     // Don't wait for blocking threads (e.g. a stdin reader) to finish.
     runtime.shutdown_background();

@@ -1,0 +1,234 @@
+//! The tasks of one child: the **forwarder**, which turns the library's events into
+//! protocol events, and the **stdin writer**, which performs `write`/`close_stdin` in
+//! order.
+//!
+//! The forwarder owns the [`kennel::Child`]: output chunks go through one
+//! [`Chunker`] per stream and onto the data lane (waiting while it is full — that is the
+//! backpressure path). On the outcome it flushes the chunkers, stops the stdin writer
+//! and waits for it and for pending `signal` answers, so every event about the child is
+//! queued before its `exit`, which is queued last.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use kennel::Controller;
+use kennel_protocol::{Chunker, ErrorCode, Event, OutputChunk, WrittenEvent};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+use super::convert::{exit_event, request_error};
+use super::hub::{Hub, Out};
+
+/// Counts tasks still working on behalf of a child (pending `signal` answers).
+#[derive(Default)]
+pub(crate) struct InFlight {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Held while a task works on behalf of a child; dropping it ends the work.
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl InFlight {
+    /// Registers one more task.
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    /// Resolves when no task is registered.
+    async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Work for a child's stdin writer.
+#[derive(Debug)]
+pub(crate) enum StdinJob {
+    /// Write these bytes, then report `written` (or an error).
+    Write(Vec<u8>),
+    /// Close stdin after the writes before it.
+    Close,
+}
+
+/// The request loop's side of a child's stdin writer.
+pub(crate) struct StdinHandle {
+    /// Jobs, in request order. Unbounded in count, bounded in bytes by `queued`.
+    pub(crate) tx: mpsc::UnboundedSender<StdinJob>,
+    /// Bytes queued and not yet written (or failed).
+    pub(crate) queued: Arc<AtomicUsize>,
+}
+
+/// The forwarder's side of a child's stdin writer.
+pub(crate) struct StdinTask {
+    stop: oneshot::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+/// Starts the stdin writer of a child.
+pub(crate) fn start_stdin(
+    hub: Arc<Hub>,
+    id: String,
+    controller: Controller,
+    total: Arc<AtomicUsize>,
+) -> (StdinHandle, StdinTask) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let writer = StdinWriter {
+        hub,
+        id,
+        controller,
+        queued: queued.clone(),
+        total,
+    };
+    let handle = tokio::spawn(writer.run(rx, stop_rx));
+    (
+        StdinHandle { tx, queued },
+        StdinTask {
+            stop: stop_tx,
+            handle,
+        },
+    )
+}
+
+struct StdinWriter {
+    hub: Arc<Hub>,
+    id: String,
+    controller: Controller,
+    queued: Arc<AtomicUsize>,
+    total: Arc<AtomicUsize>,
+}
+
+impl StdinWriter {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<StdinJob>, mut stop: oneshot::Receiver<()>) {
+        loop {
+            let job = tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                job = rx.recv() => match job {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            match job {
+                StdinJob::Write(data) => {
+                    let result = self.controller.write_stdin(&data).await;
+                    self.release(data.len());
+                    let event = match result {
+                        Ok(()) => Event::Written(WrittenEvent {
+                            id: self.id.clone(),
+                            bytes: data.len() as u64,
+                        }),
+                        Err(e) => self.write_error(&e),
+                    };
+                    self.hub.reply(&event).await;
+                }
+                StdinJob::Close => {
+                    // Closing twice, or after the run ended, is not worth an error.
+                    let _ = self.controller.close_stdin().await;
+                }
+            }
+        }
+        // The child ended: refuse what is still queued (no new job can arrive after
+        // `close`), so every `write` gets its answer before the `exit` event.
+        rx.close();
+        while let Ok(job) = rx.try_recv() {
+            if let StdinJob::Write(data) = job {
+                self.release(data.len());
+                let e = request_error(
+                    ErrorCode::StdinClosed,
+                    "The child ended before this write reached its stdin.",
+                    "write",
+                    &self.id,
+                );
+                self.hub.reply(&e.to_event()).await;
+            }
+        }
+    }
+
+    fn release(&self, len: usize) {
+        self.queued.fetch_sub(len, Ordering::Relaxed);
+        self.total.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    fn write_error(&self, e: &kennel::StdinError) -> Event {
+        let code = match e.kind {
+            kennel::StdinErrorKind::NotPiped => ErrorCode::StdinNotPiped,
+            kennel::StdinErrorKind::Closed
+            | kennel::StdinErrorKind::BrokenPipe
+            | kennel::StdinErrorKind::Finished => ErrorCode::StdinClosed,
+            _ => ErrorCode::Internal,
+        };
+        let mut message = e.to_string();
+        if let Some(source) = std::error::Error::source(e) {
+            message = format!("{message}: {source}");
+        }
+        request_error(code, message, "write", &self.id).to_event()
+    }
+}
+
+/// Forwards a child's events until its `exit` is queued.
+pub(crate) async fn forward(
+    hub: Arc<Hub>,
+    mut child: kennel::Child,
+    id: String,
+    gen: u64,
+    stdin: Option<StdinTask>,
+    signals: Arc<InFlight>,
+    ended: Arc<AtomicBool>,
+) {
+    let mut chunkers = [Chunker::new(), Chunker::new()];
+    let outcome = loop {
+        let (stream, bytes) = match child.next_event().await {
+            Some(kennel::Event::Stdout(bytes)) => (0, bytes),
+            Some(kennel::Event::Stderr(bytes)) => (1, bytes),
+            Some(kennel::Event::Exit(outcome)) => break outcome,
+            None => break child.wait().await,
+        };
+        if let Some(data) = chunkers[stream].push(&bytes) {
+            hub.data(Out::Line(output_line(stream, &id, data))).await;
+        }
+    };
+    ended.store(true, Ordering::Relaxed);
+    for (stream, chunker) in chunkers.iter_mut().enumerate() {
+        if let Some(data) = chunker.finish() {
+            hub.data(Out::Line(output_line(stream, &id, data))).await;
+        }
+    }
+    if let Some(stdin) = stdin {
+        let _ = stdin.stop.send(());
+        let _ = stdin.handle.await;
+    }
+    signals.idle().await;
+    let line = Event::Exit(exit_event(&id, &outcome)).to_line();
+    hub.data(Out::Exit { line, id, gen }).await;
+}
+
+fn output_line(stream: usize, id: &str, data: kennel_protocol::Data) -> String {
+    let chunk = OutputChunk {
+        id: id.to_owned(),
+        data,
+    };
+    if stream == 0 {
+        Event::Stdout(chunk).to_line()
+    } else {
+        Event::Stderr(chunk).to_line()
+    }
+}

@@ -1,0 +1,335 @@
+//! Pure translations between the wire types of `kennel-protocol` and the library types of
+//! `kennel`: a `spawn` request into a [`kennel::Command`], a [`kennel::Outcome`] into an
+//! `exit` event, protocol signals into library signals, containment tiers both ways.
+
+use std::time::Duration;
+
+use kennel::{
+    Command, Containment, ContainmentOptions, EndReason, Ladder, Outcome, OutputMode, StdinMode,
+};
+use kennel_protocol::{
+    CapPolicy, ContainmentTier, DrainStatus, ErrorCode, ExitEvent, ExitReason, OutputCap,
+    RequestError, Shell, Signal, SpawnRequest, StdioMode, StreamStats,
+};
+
+/// A library containment as the protocol names it.
+pub(crate) fn tier(containment: Containment) -> ContainmentTier {
+    match containment {
+        Containment::Cgroup => ContainmentTier::Cgroup,
+        Containment::Subreaper => ContainmentTier::Subreaper,
+        Containment::JobObject => ContainmentTier::JobObject,
+        // `Containment` is non-exhaustive; a future tier is at least a group.
+        _ => ContainmentTier::Group,
+    }
+}
+
+/// Turns the `containment` switches of a spawn into the library's options, checked
+/// against the tiers this host offers.
+///
+/// `true` (require) is honoured when the tier is available (the library uses every
+/// available tier that is not switched off). `false` (avoid) switches off `cgroup` and
+/// `subreaper` (the library's per-child keeper); `group` and `job_object` are the base
+/// of every child where they exist and cannot be avoided.
+///
+/// # Errors
+///
+/// `unsupported` naming the first switch that cannot be honoured.
+pub(crate) fn containment(
+    req: &SpawnRequest,
+    available: &[ContainmentTier],
+) -> Result<ContainmentOptions, RequestError> {
+    let mut options = ContainmentOptions::default();
+    for tier in ContainmentTier::ALL {
+        let offered = available.contains(&tier);
+        let message = match (req.containment.get(tier), tier) {
+            (Some(true), _) if !offered => format!(
+                "Containment tier `{}` is required but this host does not offer it (available: {}).",
+                tier.as_str(),
+                names(available)
+            ),
+            (Some(false), ContainmentTier::Cgroup) => {
+                options.cgroup = false;
+                continue;
+            }
+            (Some(false), ContainmentTier::Subreaper) => {
+                options.keeper = false;
+                continue;
+            }
+            (Some(false), _) if offered => format!(
+                "Containment tier `{}` is the base of every child on this host and cannot be switched off (available: {}).",
+                tier.as_str(),
+                names(available)
+            ),
+            _ => continue,
+        };
+        return Err(request_error(
+            ErrorCode::Unsupported,
+            message,
+            "spawn",
+            &req.id,
+        ));
+    }
+    Ok(options)
+}
+
+fn names(tiers: &[ContainmentTier]) -> String {
+    let names: Vec<&str> = tiers.iter().map(|t| t.as_str()).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// An error about a request with its `op` and `id`.
+pub(crate) fn request_error(
+    code: ErrorCode,
+    message: impl Into<String>,
+    op: &str,
+    id: &str,
+) -> RequestError {
+    RequestError::new(code, message).with_op(op).with_id(id)
+}
+
+/// A protocol signal as a library signal.
+///
+/// Numbers are passed to the OS unchanged ([`kennel::Signal::Other`]). Names the library
+/// has a variant for map to it (the library maps them to the platform's numbers). The
+/// other names are Linux numbers, so they are only offered on Linux.
+///
+/// # Errors
+///
+/// `unsupported` for a name this platform build cannot map.
+pub(crate) fn signal(sig: Signal, op: &str, id: &str) -> Result<kennel::Signal, RequestError> {
+    use kennel::Signal as K;
+    Ok(match sig {
+        Signal::Hup => K::Hup,
+        Signal::Int => K::Int,
+        Signal::Quit => K::Quit,
+        Signal::Kill => K::Kill,
+        Signal::Usr1 => K::Usr1,
+        Signal::Usr2 => K::Usr2,
+        Signal::Term => K::Term,
+        Signal::Cont => K::Cont,
+        Signal::Stop => K::Stop,
+        Signal::Tstp => K::Tstp,
+        Signal::Winch => K::Winch,
+        Signal::Break => K::Break,
+        Signal::Number(n) => K::Other(n),
+        other => match linux_number(other) {
+            Some(n) if cfg!(target_os = "linux") => K::Other(n),
+            _ => {
+                return Err(request_error(
+                    ErrorCode::Unsupported,
+                    format!("Signal {other} cannot be delivered by this sidecar on this platform."),
+                    op,
+                    id,
+                ))
+            }
+        },
+    })
+}
+
+/// Linux numbers of the named signals the library has no variant for.
+fn linux_number(sig: Signal) -> Option<i32> {
+    Some(match sig {
+        Signal::Ill => 4,
+        Signal::Trap => 5,
+        Signal::Abrt => 6,
+        Signal::Bus => 7,
+        Signal::Fpe => 8,
+        Signal::Segv => 11,
+        Signal::Pipe => 13,
+        Signal::Alrm => 14,
+        Signal::Chld => 17,
+        Signal::Ttin => 21,
+        Signal::Ttou => 22,
+        Signal::Urg => 23,
+        Signal::Xcpu => 24,
+        Signal::Xfsz => 25,
+        Signal::Vtalrm => 26,
+        Signal::Prof => 27,
+        Signal::Io => 29,
+        Signal::Sys => 31,
+        _ => return None,
+    })
+}
+
+/// Maps every field of a `spawn` request onto a [`Command`]. The containment options come from
+/// [`containment`].
+///
+/// # Errors
+///
+/// `unsupported` when a ladder signal cannot be delivered on this platform.
+pub(crate) fn command(
+    req: &SpawnRequest,
+    default_drain_timeout: Duration,
+    containment: ContainmentOptions,
+) -> Result<Command, RequestError> {
+    let mut cmd = match &req.shell {
+        Some(Shell::Path(shell)) => Command::shell_with(shell, &req.cmd),
+        Some(Shell::Enabled(true)) => Command::shell(&req.cmd),
+        Some(Shell::Enabled(false)) | None => Command::new(&req.cmd).args(&req.args),
+    };
+    if let Some(cwd) = &req.cwd {
+        cmd = cmd.current_dir(cwd);
+    }
+    if req.env_clear {
+        cmd = cmd.env_clear();
+    }
+    // `env_remove` applies before `env` (the protocol's order).
+    for key in &req.env_remove {
+        cmd = cmd.env_remove(key);
+    }
+    cmd = cmd.envs(&req.env);
+    cmd = cmd.stdin(match req.stdin {
+        StdioMode::Pipe => StdinMode::Piped,
+        StdioMode::Null => StdinMode::Null,
+    });
+    cmd = cmd.stdout(output_mode(req.stdout));
+    cmd = cmd.stderr(output_mode(req.stderr));
+    if let Some(timeout) = req.timeout() {
+        cmd = cmd.timeout(timeout);
+    }
+    let mut ladder = Ladder::new();
+    for step in req.effective_ladder() {
+        ladder = ladder.then(signal(step.signal, "spawn", &req.id)?, step.wait());
+    }
+    cmd = cmd.ladder(ladder);
+    if let Some(cap) = req.stdout_cap {
+        cmd = cmd.stdout_cap(output_cap(cap));
+    }
+    if let Some(cap) = req.stderr_cap {
+        cmd = cmd.stderr_cap(output_cap(cap));
+    }
+    cmd = cmd.drain_timeout(req.drain_timeout().unwrap_or(default_drain_timeout));
+    Ok(cmd
+        .keep_leftovers(req.keep_leftovers)
+        .containment(containment))
+}
+
+fn output_mode(mode: StdioMode) -> OutputMode {
+    match mode {
+        StdioMode::Pipe => OutputMode::Piped,
+        StdioMode::Null => OutputMode::Null,
+    }
+}
+
+fn output_cap(cap: OutputCap) -> kennel::OutputCap {
+    match cap.policy {
+        CapPolicy::Truncate => kennel::OutputCap::truncate(cap.bytes),
+        CapPolicy::Kill => kennel::OutputCap::kill(cap.bytes),
+    }
+}
+
+/// The `exit` event of a child from its outcome.
+pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
+    let stats = |r: &kennel::StreamReport| StreamStats {
+        bytes: r.bytes,
+        dropped: r.dropped,
+        cap_hit: r.cap_hit,
+    };
+    ExitEvent {
+        id: id.to_owned(),
+        pid: o.pid,
+        code: o.status.code.map(i64::from),
+        signal: o.status.signal,
+        signal_name: o.status.signal_name().map(str::to_owned),
+        reason: match o.reason {
+            EndReason::Exited => ExitReason::Exited,
+            EndReason::TimedOut => ExitReason::TimedOut,
+            EndReason::Cancelled => ExitReason::Cancelled,
+            EndReason::Killed => ExitReason::Killed,
+            EndReason::OutputCap => ExitReason::OutputCap,
+            EndReason::SupervisorShutdown => ExitReason::SupervisorShutdown,
+            // `EndReason` is non-exhaustive; a future reason ended the run without
+            // being asked to by this client.
+            _ => ExitReason::Exited,
+        },
+        ladder_step: o.ladder_step.map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
+        forced: o.forced,
+        wall_time_ms: u64::try_from(o.wall_time.as_millis()).unwrap_or(u64::MAX),
+        stdout: stats(&o.stdout),
+        stderr: stats(&o.stderr),
+        drain: match o.drain {
+            kennel::Drain::Complete => DrainStatus::Complete,
+            kennel::Drain::Timeout => DrainStatus::Timeout,
+        },
+        leftovers_killed: o.leftovers_killed.clone(),
+        containment: tier(o.containment),
+        errors: o.errors.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kennel_protocol::parse_request;
+
+    fn spawn_req(line: &str) -> SpawnRequest {
+        match parse_request(line.as_bytes()) {
+            Ok(kennel_protocol::Request::Spawn(r)) => r,
+            other => panic!("not a spawn: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn containment_switches() {
+        let avail = [ContainmentTier::Subreaper, ContainmentTier::Group];
+        let ok = spawn_req(
+            r#"{"op":"spawn","id":"a","cmd":"x","containment":{"group":true,"cgroup":false}}"#,
+        );
+        let options = containment(&ok, &avail).unwrap();
+        assert!(!options.cgroup && options.keeper);
+        let no_keeper =
+            spawn_req(r#"{"op":"spawn","id":"a","cmd":"x","containment":{"subreaper":false}}"#);
+        assert!(!containment(&no_keeper, &avail).unwrap().keeper);
+        let missing =
+            spawn_req(r#"{"op":"spawn","id":"a","cmd":"x","containment":{"cgroup":true}}"#);
+        let e = containment(&missing, &avail).unwrap_err();
+        assert_eq!(e.code, ErrorCode::Unsupported);
+        assert_eq!(e.id.as_deref(), Some("a"));
+        let avoid = spawn_req(r#"{"op":"spawn","id":"a","cmd":"x","containment":{"group":false}}"#);
+        assert_eq!(
+            containment(&avoid, &avail).unwrap_err().code,
+            ErrorCode::Unsupported
+        );
+    }
+
+    #[test]
+    fn signals_map() {
+        assert_eq!(
+            signal(Signal::Term, "signal", "a").unwrap(),
+            kennel::Signal::Term
+        );
+        assert_eq!(
+            signal(Signal::Number(40), "signal", "a").unwrap(),
+            kennel::Signal::Other(40)
+        );
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            signal(Signal::Segv, "signal", "a").unwrap(),
+            kennel::Signal::Other(11)
+        );
+    }
+
+    #[test]
+    fn ladder_and_fields_reach_the_command() {
+        let req = spawn_req(
+            r#"{"op":"spawn","id":"a","cmd":"prog","args":["x"],"cwd":"/tmp","ladder":[]}"#,
+        );
+        let cmd = command(&req, Duration::from_secs(1), ContainmentOptions::default()).unwrap();
+        assert_eq!(cmd.get_program(), "prog");
+        assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["x"]);
+        assert_eq!(cmd.get_current_dir(), Some(std::path::Path::new("/tmp")));
+        let shell = spawn_req(r#"{"op":"spawn","id":"a","cmd":"echo hi","shell":"/bin/bash"}"#);
+        let cmd = command(
+            &shell,
+            Duration::from_secs(1),
+            ContainmentOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(cmd.get_program(), "/bin/bash");
+        assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-c", "echo hi"]);
+    }
+}

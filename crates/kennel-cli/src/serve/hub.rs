@@ -1,0 +1,533 @@
+//! The shared state of the sidecar: the registry of known children, the two output
+//! lanes, the shutdown state, and the handling of every request.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use kennel::Controller;
+use kennel_protocol::{
+    ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, ErrorCode, Event, IdRequest,
+    ListEvent, Request, RequestError, ShutdownRequest, SignalRequest, SpawnRequest, SpawnedEvent,
+    StdioMode, WriteRequest,
+};
+use tokio::sync::mpsc::{self, Sender};
+use tokio::sync::Notify;
+
+use super::child::{self, InFlight, StdinHandle, StdinJob};
+use super::convert::{self, request_error};
+
+/// Bytes of `write` data queued for one child and not yet in its pipe, at most. Eight
+/// protocol lines' worth: plenty to keep a pipe busy, small enough that a client that
+/// ignores `written` cannot grow the sidecar without bound. Past it, a `write` is
+/// rejected (see the module docs).
+pub const STDIN_QUEUE_PER_CHILD: usize = 8 * 1024 * 1024;
+
+/// Bytes of `write` data queued for all children together, at most.
+pub const STDIN_QUEUE_TOTAL: usize = 64 * 1024 * 1024;
+
+/// One item for the stdout writer.
+#[derive(Debug)]
+pub(crate) enum Out {
+    /// A finished event line.
+    Line(String),
+    /// A child's `exit` line: the writer forgets the child (`id`, generation `gen`)
+    /// just before writing it.
+    Exit {
+        /// The `exit` event line.
+        line: String,
+        /// The child's id.
+        id: String,
+        /// Which child of that id.
+        gen: u64,
+    },
+    /// The `bye` line: the writer's last.
+    Bye(String),
+}
+
+/// A child the sidecar knows: from its `spawn` until its `exit` is written.
+struct Entry {
+    gen: u64,
+    pid: u32,
+    controller: Controller,
+    /// `None` when stdin is not piped.
+    stdin: Option<StdinHandle>,
+    /// `close_stdin` was requested.
+    stdin_closed: bool,
+    /// Termination was requested (cancel, kill, shutdown).
+    terminating: bool,
+    /// The forwarder received the outcome (the `exit` event is on its way).
+    ended: Arc<AtomicBool>,
+    /// `signal` requests still waiting for the library's answer.
+    signals: Arc<InFlight>,
+}
+
+#[derive(Default)]
+struct State {
+    children: HashMap<String, Entry>,
+    next_gen: u64,
+    /// Why and at whose request the shutdown began.
+    shutdown: Option<(ByeReason, Option<String>)>,
+}
+
+/// Settings of one sidecar.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_children: usize,
+    pub(crate) drain_timeout: Duration,
+}
+
+/// Everything the tasks of the sidecar share.
+pub(crate) struct Hub {
+    state: Mutex<State>,
+    /// Woken when a child is forgotten or the shutdown begins.
+    changed: Notify,
+    control: Sender<Out>,
+    data: Sender<Out>,
+    limits: Limits,
+    available: Vec<ContainmentTier>,
+    stdin_total: Arc<AtomicUsize>,
+    output_broken: AtomicBool,
+}
+
+impl Hub {
+    pub(crate) fn new(
+        control: Sender<Out>,
+        data: Sender<Out>,
+        limits: Limits,
+        available: Vec<ContainmentTier>,
+    ) -> Hub {
+        Hub {
+            state: Mutex::new(State::default()),
+            changed: Notify::new(),
+            control,
+            data,
+            limits,
+            available,
+            stdin_total: Arc::new(AtomicUsize::new(0)),
+            output_broken: AtomicBool::new(false),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queue an event on the control lane (waits while the lane is full).
+    pub(crate) async fn reply(&self, event: &Event) {
+        let _ = self.control.send(Out::Line(event.to_line())).await;
+    }
+
+    /// Queue an item on the data lane (waits, FIFO-fair, while the lane is full).
+    pub(crate) async fn data(&self, item: Out) {
+        let _ = self.data.send(item).await;
+    }
+
+    /// Queue the `bye` line; the writer stops after it.
+    pub(crate) async fn bye(&self) {
+        let (reason, id) = self
+            .lock()
+            .shutdown
+            .clone()
+            .unwrap_or((ByeReason::Eof, None));
+        let line = Event::Bye(ByeEvent { reason, id }).to_line();
+        let _ = self.control.send(Out::Bye(line)).await;
+    }
+
+    /// Whether stdout failed (then nothing reaches the client any more).
+    pub(crate) fn is_output_broken(&self) -> bool {
+        self.output_broken.load(Ordering::Relaxed)
+    }
+
+    /// The writer could not write to stdout: the caller is gone.
+    pub(crate) fn output_broken(&self) {
+        self.output_broken.store(true, Ordering::Relaxed);
+        self.begin_shutdown(ByeReason::Eof, None, false);
+    }
+
+    /// Start the shutdown: every child gets the ladder (reason `supervisor_shutdown`).
+    /// With `escalate`, a shutdown already under way jumps to the forceful rung.
+    /// Returns whether this call began it.
+    pub(crate) fn begin_shutdown(
+        &self,
+        reason: ByeReason,
+        id: Option<String>,
+        escalate: bool,
+    ) -> bool {
+        let mut state = self.lock();
+        let first = state.shutdown.is_none();
+        if first {
+            state.shutdown = Some((reason, id));
+        }
+        if first || escalate {
+            for entry in state.children.values_mut() {
+                entry.terminating = true;
+                // The second `shutdown` of a run escalates to the forceful rung.
+                entry.controller.shutdown();
+            }
+        }
+        drop(state);
+        self.changed.notify_waiters();
+        first
+    }
+
+    /// Resolves once the shutdown began and every child's `exit` was written.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.lock();
+                if state.shutdown.is_some() && state.children.is_empty() {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Forget a child (called by the writer just before its `exit` line).
+    pub(crate) fn forget(&self, id: &str, gen: u64) {
+        let mut state = self.lock();
+        if state.children.get(id).is_some_and(|e| e.gen == gen) {
+            state.children.remove(id);
+        }
+    }
+
+    /// Wake whoever waits for the registry to change.
+    pub(crate) fn notify_changed(&self) {
+        self.changed.notify_waiters();
+    }
+
+    /// Handle one request line (or its parse error).
+    pub(crate) async fn handle(self: &Arc<Self>, request: Result<Request, RequestError>) {
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return self.reply(&e.to_event()).await,
+        };
+        match request {
+            Request::Spawn(r) => self.spawn(r).await,
+            Request::Write(r) => self.write(r).await,
+            Request::CloseStdin(r) => self.close_stdin(r).await,
+            Request::Cancel(IdRequest { id }) => {
+                self.with_child("cancel", &id, |e| {
+                    e.terminating = true;
+                    e.controller.cancel();
+                    Ok(None)
+                })
+                .await;
+            }
+            Request::Kill(IdRequest { id }) => {
+                self.with_child("kill", &id, |e| {
+                    e.terminating = true;
+                    e.controller.kill();
+                    Ok(None)
+                })
+                .await;
+            }
+            Request::Signal(r) => self.signal(r).await,
+            Request::List(IdRequest { id }) => self.list(id).await,
+            Request::Shutdown(ShutdownRequest { id }) => {
+                if !self.begin_shutdown(ByeReason::Shutdown, id.clone(), false) {
+                    let mut e = RequestError::new(
+                        ErrorCode::ShuttingDown,
+                        "The sidecar is already shutting down.",
+                    )
+                    .with_op("shutdown");
+                    if let Some(id) = id {
+                        e = e.with_id(id);
+                    }
+                    self.reply(&e.to_event()).await;
+                }
+            }
+            // `Request` is non-exhaustive; the parser only yields the variants above.
+            other => {
+                let e = RequestError::new(
+                    ErrorCode::UnknownOp,
+                    format!(
+                        "Operation `{}` is not supported by this sidecar.",
+                        other.op()
+                    ),
+                )
+                .with_op(other.op());
+                self.reply(&e.to_event()).await;
+            }
+        }
+    }
+
+    /// Run `f` on the child `id` and queue its reply. The reply is queued while the
+    /// registry is locked, with a lane slot reserved beforehand, so it is queued while
+    /// the child is still known: the writer puts such replies before the child's `exit`.
+    async fn with_child(
+        &self,
+        op: &str,
+        id: &str,
+        f: impl FnOnce(&mut Entry) -> Result<Option<Event>, RequestError>,
+    ) {
+        let Ok(permit) = self.control.reserve().await else {
+            return;
+        };
+        let mut state = self.lock();
+        let reply = match state.children.get_mut(id) {
+            None => Some(unknown_id(op, id).to_event()),
+            Some(entry) => f(entry).unwrap_or_else(|e| Some(e.to_event())),
+        };
+        if let Some(event) = reply {
+            permit.send(Out::Line(event.to_line()));
+        }
+    }
+
+    async fn spawn(self: &Arc<Self>, req: SpawnRequest) {
+        let Ok(permit) = self.control.reserve().await else {
+            return;
+        };
+        let mut state = self.lock();
+        let refusal = if state.shutdown.is_some() {
+            Some((
+                ErrorCode::ShuttingDown,
+                "The sidecar is shutting down and starts no new children.".to_owned(),
+            ))
+        } else if state.children.contains_key(&req.id) {
+            Some((
+                ErrorCode::DuplicateId,
+                format!(
+                    "A child with id {:?} is still known (its `exit` event has not been sent); choose another id.",
+                    req.id
+                ),
+            ))
+        } else if state.children.len() >= self.limits.max_children {
+            Some((
+                ErrorCode::TooManyChildren,
+                format!(
+                    "The sidecar already supervises {} children, its limit.",
+                    self.limits.max_children
+                ),
+            ))
+        } else {
+            None
+        };
+        if let Some((code, message)) = refusal {
+            let e = request_error(code, message, "spawn", &req.id);
+            permit.send(Out::Line(e.to_event().to_line()));
+            return;
+        }
+        let command = convert::containment(&req, &self.available)
+            .and_then(|options| convert::command(&req, self.limits.drain_timeout, options));
+        let command = match command {
+            Ok(c) => c,
+            Err(e) => return permit.send(Out::Line(e.to_event().to_line())),
+        };
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let mut message = e.to_string();
+                if let Some(source) = std::error::Error::source(&e) {
+                    message = format!("{message}: {source}");
+                }
+                let e = request_error(ErrorCode::SpawnFailed, message, "spawn", &req.id);
+                return permit.send(Out::Line(e.to_event().to_line()));
+            }
+        };
+        let gen = state.next_gen;
+        state.next_gen += 1;
+        let controller = child.controller();
+        let pid = child.id();
+        let containment = convert::tier(child.containment());
+        let ended = Arc::new(AtomicBool::new(false));
+        let signals = Arc::new(InFlight::default());
+        let (stdin, stdin_task) = if req.stdin == StdioMode::Pipe {
+            let (handle, task) = child::start_stdin(
+                self.clone(),
+                req.id.clone(),
+                controller.clone(),
+                self.stdin_total.clone(),
+            );
+            (Some(handle), Some(task))
+        } else {
+            (None, None)
+        };
+        permit.send(Out::Line(
+            Event::Spawned(SpawnedEvent {
+                id: req.id.clone(),
+                pid,
+                containment,
+            })
+            .to_line(),
+        ));
+        tokio::spawn(child::forward(
+            self.clone(),
+            child,
+            req.id.clone(),
+            gen,
+            stdin_task,
+            signals.clone(),
+            ended.clone(),
+        ));
+        state.children.insert(
+            req.id,
+            Entry {
+                gen,
+                pid,
+                controller,
+                stdin,
+                stdin_closed: false,
+                terminating: false,
+                ended,
+                signals,
+            },
+        );
+    }
+
+    async fn write(&self, req: WriteRequest) {
+        let total = self.stdin_total.clone();
+        self.with_child("write", &req.id.clone(), move |entry| {
+            let id = req.id.as_str();
+            let Some(stdin) = &entry.stdin else {
+                return Err(stdin_not_piped("write", id));
+            };
+            if entry.stdin_closed {
+                return Err(request_error(
+                    ErrorCode::StdinClosed,
+                    "The child's stdin was closed by `close_stdin`.",
+                    "write",
+                    id,
+                ));
+            }
+            let len = req.data.len();
+            let queued = stdin.queued.load(Ordering::Relaxed);
+            let all = total.load(Ordering::Relaxed);
+            if queued > 0
+                && (queued + len > STDIN_QUEUE_PER_CHILD || all + len > STDIN_QUEUE_TOTAL)
+            {
+                return Err(request_error(
+                    ErrorCode::InvalidField,
+                    format!(
+                        "Field `data` does not fit: {queued} bytes for this child (and {all} in all) are still waiting to enter stdin pipes, and the limit is {STDIN_QUEUE_PER_CHILD} per child ({STDIN_QUEUE_TOTAL} in all); wait for `written` events before sending more."
+                    ),
+                    "write",
+                    id,
+                ));
+            }
+            stdin.queued.fetch_add(len, Ordering::Relaxed);
+            total.fetch_add(len, Ordering::Relaxed);
+            if let Err(mpsc::error::SendError(_)) =
+                stdin.tx.send(StdinJob::Write(req.data.into_bytes()))
+            {
+                stdin.queued.fetch_sub(len, Ordering::Relaxed);
+                total.fetch_sub(len, Ordering::Relaxed);
+                return Err(request_error(
+                    ErrorCode::StdinClosed,
+                    "The child has ended; its stdin is closed.",
+                    "write",
+                    id,
+                ));
+            }
+            Ok(None)
+        })
+        .await;
+    }
+
+    async fn close_stdin(&self, req: IdRequest) {
+        self.with_child("close_stdin", &req.id, |entry| {
+            let Some(stdin) = &entry.stdin else {
+                return Err(stdin_not_piped("close_stdin", &req.id));
+            };
+            if !entry.stdin_closed {
+                entry.stdin_closed = true;
+                // After the pending writes; if the child already ended, its stdin is
+                // closed anyway.
+                let _ = stdin.tx.send(StdinJob::Close);
+            }
+            Ok(None)
+        })
+        .await;
+    }
+
+    async fn signal(self: &Arc<Self>, req: SignalRequest) {
+        let hub = self.clone();
+        self.with_child("signal", &req.id, |entry| {
+            let sig = convert::signal(req.signal, "signal", &req.id)?;
+            // The library answers from the child's supervisor task, which may be busy
+            // delivering output under backpressure: wait for it in a task of its own
+            // so the request loop never blocks. The forwarder waits for these tasks
+            // before queueing `exit`, so an error still comes before it.
+            let guard = entry.signals.enter();
+            let controller = entry.controller.clone();
+            let id = req.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = controller.signal(sig).await {
+                    let code = match e.kind {
+                        // The tree ended meanwhile: its `exit` is coming; nothing to say.
+                        kennel::SignalErrorKind::Finished => None,
+                        kennel::SignalErrorKind::Unsupported => Some(ErrorCode::Unsupported),
+                        _ => Some(ErrorCode::SignalFailed),
+                    };
+                    if let Some(code) = code {
+                        let mut message = e.to_string();
+                        if let Some(source) = std::error::Error::source(&e) {
+                            message = format!("{message}: {source}");
+                        }
+                        let err = request_error(code, message, "signal", &id);
+                        hub.reply(&err.to_event()).await;
+                    }
+                }
+                drop(guard);
+            });
+            Ok(None)
+        })
+        .await;
+    }
+
+    async fn list(&self, id: String) {
+        let Ok(permit) = self.control.reserve().await else {
+            return;
+        };
+        let state = self.lock();
+        let mut children: Vec<(u64, ChildInfo)> = state
+            .children
+            .iter()
+            .map(|(child_id, e)| {
+                let exiting =
+                    e.terminating || e.ended.load(Ordering::Relaxed) || e.controller.is_finished();
+                let info = ChildInfo {
+                    id: child_id.clone(),
+                    pid: e.pid,
+                    state: if exiting {
+                        ChildState::Exiting
+                    } else {
+                        ChildState::Running
+                    },
+                };
+                (e.gen, info)
+            })
+            .collect();
+        children.sort_by_key(|(gen, _)| *gen);
+        let event = Event::List(ListEvent {
+            id,
+            children: children.into_iter().map(|(_, info)| info).collect(),
+        });
+        // Queued under the lock, like every reply that names children.
+        permit.send(Out::Line(event.to_line()));
+        drop(state);
+    }
+}
+
+fn unknown_id(op: &str, id: &str) -> RequestError {
+    request_error(
+        ErrorCode::UnknownId,
+        format!("No known child has the id {id:?}."),
+        op,
+        id,
+    )
+}
+
+fn stdin_not_piped(op: &str, id: &str) -> RequestError {
+    request_error(
+        ErrorCode::StdinNotPiped,
+        "The child was spawned with `\"stdin\": \"null\"`; spawn it with `\"stdin\": \"pipe\"` to write to it.",
+        op,
+        id,
+    )
+}

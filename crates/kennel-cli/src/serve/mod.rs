@@ -1,0 +1,203 @@
+//! `kennel serve`: the JSON-lines sidecar (protocol: `docs/PROTOCOL.md`).
+//!
+//! A client in any language writes requests to the sidecar's stdin and reads events
+//! from its stdout, one JSON object per line. This module maps the protocol onto the
+//! `kennel` library.
+//!
+//! # Tasks
+//!
+//! ```text
+//!  stdin ─▶ request loop ──spawn/cancel/kill/signal──▶ kennel::Controller (per child)
+//!              │   │ write/close_stdin                        │
+//!              │   └──────────────▶ stdin writer (per child)  │ kennel::Child events
+//!              │ replies                │ written/errors      ▼
+//!              ▼                        ▼               forwarder (per child)
+//!        control lane (256 lines) ◀─────┘                     │ stdout/stderr/exit
+//!              │                                              ▼
+//!              └──── biased ────▶ stdout writer ◀──── data lane (16 lines, FIFO-fair)
+//! ```
+//!
+//! * The **request loop** (the `serve` future itself) reads one line at a time
+//!   ([`kennel_protocol::LineSplitter`], never more than 1 MiB buffered), parses it, and
+//!   acts. It never waits on a child: `cancel`/`kill`/`shutdown` are non-blocking
+//!   messages to the library, `signal` waits for its answer in a task of its own, and
+//!   writes are queued to the child's stdin writer.
+//! * Each child has a **forwarder** task that owns its [`kennel::Child`], turns output
+//!   into `stdout`/`stderr` events (one [`kennel_protocol::Chunker`] per stream) and
+//!   queues the `exit` event last, after flushing the chunkers and waiting for the
+//!   child's stdin writer and pending `signal` answers — so `exit` is the last event
+//!   about the child.
+//! * Each child with `"stdin": "pipe"` has a **stdin writer** task performing its
+//!   writes in request order and answering each with `written` (or an error).
+//! * One **stdout writer** task drains two bounded lanes into a `BufWriter`, flushed
+//!   whenever both lanes are momentarily empty (a lone event goes out at once; a flood
+//!   is written in 64 KiB blocks).
+//!
+//! # Queues and backpressure
+//!
+//! The **data lane** holds [`DATA_QUEUE_LINES`] = 16 lines. A line carries at most one
+//! library chunk ([`kennel::CHUNK_SIZE`] = 64 KiB): ≈ 87 KiB as base64, ≈ 68 KiB as typical
+//! text, 384 KiB in the pathological case of text made only of control characters
+//! (`\u0001` is six bytes in JSON). So the lane holds ≈ 1.4 MiB normally and 6 MiB at
+//! worst, enough to keep the writer busy (it writes 64 KiB at a time) without hiding
+//! backpressure. Senders waiting on a full tokio channel are served in FIFO order,
+//! which is the fairness guarantee: a flooding child gets one slot and then waits
+//! behind every other child's pending event.
+//!
+//! If the client stops reading stdout: the writer blocks, the data lane fills, every
+//! forwarder blocks holding one line, the library's per-child event channel
+//! ([`kennel::EVENT_CAPACITY`] chunks) fills, its readers stop reading the pipes, and
+//! the children block in `write(2)`. Memory stays bounded by roughly
+//! `6 MiB + children × (EVENT_CAPACITY + 3) × 64 KiB`; nothing is dropped. Timeouts
+//! and ladders keep running meanwhile (they do not depend on output delivery).
+//!
+//! The **control lane** holds [`CONTROL_QUEUE_LINES`] = 256 replies and is always
+//! drained first, so a reply (`spawned`, `written`, `error`, `list`) never waits behind
+//! output. The request loop keeps reading requests while output is backpressured —
+//! `cancel`, `kill`, `signal` and `shutdown` take effect at once — until 256 replies
+//! are waiting unread: then it stops reading stdin until the client reads. That is the
+//! only way the request loop blocks, and only a client that sends requests while not
+//! reading any replies gets there.
+//!
+//! **Stdin writes** are queued per child, bounded in bytes: at most
+//! [`STDIN_QUEUE_PER_CHILD`] (8 MiB) per child and [`STDIN_QUEUE_TOTAL`] (64 MiB) for all
+//! children. A `write` that does not fit is rejected with `invalid_field` (and nothing
+//! of it is written); clients pace their writes by the `written` events.
+//!
+//! # Ordering
+//!
+//! `spawned` is queued on the control lane (drained first) before the forwarder
+//! exists, so it precedes the child's output. Replies about a child are queued while
+//! the registry lock is held and the child is known; the writer forgets a child, then
+//! writes whatever replies are queued, then its `exit`. So nothing about a child follows
+//! its `exit`, and a client that reuses an id after seeing `exit` never gets
+//! `duplicate_id`.
+//!
+//! # Shutdown
+//!
+//! EOF on stdin, a `shutdown` request, SIGTERM/SIGINT/SIGHUP, or stdout failing (the
+//! caller is gone) starts the shutdown: new `spawn`s get `shutting_down`, and every
+//! child gets [`kennel::Controller::shutdown`] (its ladder, reason
+//! `supervisor_shutdown`). Requests are still read and served meanwhile (a client may
+//! `kill` a child whose ladder is slow). A further signal jumps every child to the
+//! forceful rung. When every `exit` has been written the sidecar writes `bye` and
+//! exits with status 0 (1 if stdout had failed). A caller that closes both pipes gets
+//! the same teardown: no child survives it.
+
+mod child;
+mod convert;
+mod hub;
+mod reader;
+mod writer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kennel_protocol::{ByeReason, Event, HelloEvent};
+use tokio::sync::mpsc;
+
+pub use hub::{STDIN_QUEUE_PER_CHILD, STDIN_QUEUE_TOTAL};
+
+use crate::duration::parse_duration;
+use hub::{Hub, Limits};
+use reader::RequestReader;
+
+/// Lines the data lane (output and `exit` events) holds; see the module docs.
+pub const DATA_QUEUE_LINES: usize = 16;
+
+/// Replies the control lane holds before the request loop stops reading; see the
+/// module docs.
+pub const CONTROL_QUEUE_LINES: usize = 256;
+
+/// Arguments of `kennel serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The most children supervised at once (announced in `hello`); more spawns get
+    /// `too_many_children`.
+    #[arg(long, default_value_t = kennel_protocol::DEFAULT_MAX_CHILDREN)]
+    pub max_children: usize,
+    /// Default drain timeout of a child (its `drain_timeout_ms` overrides it).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub drain_timeout: Duration,
+}
+
+/// Run the sidecar on this process's stdin and stdout until shutdown; returns the
+/// process exit code (0 after `bye`, 1 if stdout failed).
+pub async fn serve(args: ServeArgs) -> i32 {
+    let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LINES);
+    let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE_LINES);
+    let available: Vec<_> = kennel::available_containment()
+        .into_iter()
+        .map(convert::tier)
+        .collect();
+    let limits = Limits {
+        max_children: args.max_children,
+        drain_timeout: args.drain_timeout,
+    };
+    let hub = Arc::new(Hub::new(control_tx, data_tx, limits, available.clone()));
+    let writer = tokio::spawn(writer::run(
+        hub.clone(),
+        control_rx,
+        data_rx,
+        tokio::io::stdout(),
+    ));
+
+    let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
+    hello.max_children = args.max_children as u64;
+    hub.reply(&Event::Hello(hello)).await;
+
+    let signals = tokio::spawn(on_signals(hub.clone()));
+    let mut requests = RequestReader::new(tokio::io::stdin());
+    let mut eof = false;
+    loop {
+        tokio::select! {
+            biased;
+            () = hub.drained() => break,
+            request = requests.next(), if !eof => match request {
+                Some(request) => hub.handle(request).await,
+                None => {
+                    eof = true;
+                    hub.begin_shutdown(ByeReason::Eof, None, false);
+                }
+            },
+        }
+    }
+    signals.abort();
+    hub.bye().await;
+    let delivered = writer.await.unwrap_or(false);
+    if delivered && !hub.is_output_broken() {
+        0
+    } else {
+        1
+    }
+}
+
+/// SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
+async fn on_signals(hub: Arc<Hub>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            eprintln!("kennel serve: cannot install signal handlers");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            hub.begin_shutdown(ByeReason::Signal, None, true);
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            hub.begin_shutdown(ByeReason::Signal, None, true);
+        }
+    }
+}

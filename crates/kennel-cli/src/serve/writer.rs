@@ -1,0 +1,124 @@
+//! The single stdout writer: drains the two output lanes into a `BufWriter`.
+//!
+//! * The **control lane** carries replies to requests (`hello`, `spawned`, `written`,
+//!   `list`, `error`, `bye`). It is always drained first, so a reply never waits behind
+//!   a flood of output.
+//! * The **data lane** carries `stdout`/`stderr`/`exit` events from the per-child
+//!   forwarders. It is a bounded tokio channel, whose waiting senders are served in
+//!   FIFO order: a child that floods gets one slot and then queues behind every other
+//!   child's pending event, so it cannot starve them.
+//!
+//! The buffer is flushed whenever both lanes are momentarily empty, so a lone small
+//! event goes out at once while a flood is written in large blocks.
+//!
+//! When stdout fails (the caller went away: `EPIPE`), the writer starts the shutdown
+//! and keeps draining both lanes without writing, so no forwarder stays blocked and the
+//! children's teardown can complete.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::sync::mpsc::Receiver;
+
+use super::hub::{Hub, Out};
+
+/// The `BufWriter` capacity: one library output chunk (64 KiB), so small events are
+/// batched into pipe-sized writes and big ones go straight through.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Where the events go, and whether they still can.
+struct Sink<W: AsyncWrite + Unpin> {
+    out: BufWriter<W>,
+    broken: bool,
+    hub: Arc<Hub>,
+}
+
+impl<W: AsyncWrite + Unpin> Sink<W> {
+    async fn write(&mut self, line: &str) {
+        if self.broken {
+            return;
+        }
+        if let Err(e) = self.out.write_all(line.as_bytes()).await {
+            self.fail(&e);
+        }
+    }
+
+    async fn flush(&mut self) {
+        if self.broken {
+            return;
+        }
+        if let Err(e) = self.out.flush().await {
+            self.fail(&e);
+        }
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        self.broken = true;
+        eprintln!("kennel serve: cannot write events to stdout ({e}); stopping every child");
+        self.hub.output_broken();
+    }
+}
+
+/// Runs until the `bye` line was written (or discarded). Returns whether every event
+/// reached stdout.
+pub(crate) async fn run<W: AsyncWrite + Unpin>(
+    hub: Arc<Hub>,
+    mut control: Receiver<Out>,
+    mut data: Receiver<Out>,
+    out: W,
+) -> bool {
+    let mut sink = Sink {
+        out: BufWriter::with_capacity(WRITE_BUFFER, out),
+        broken: false,
+        hub: hub.clone(),
+    };
+    loop {
+        let item = match control.try_recv().or_else(|_| data.try_recv()) {
+            Ok(item) => item,
+            Err(_) => {
+                // Both lanes are empty right now: whatever is buffered goes out.
+                sink.flush().await;
+                tokio::select! {
+                    biased;
+                    Some(item) = control.recv() => item,
+                    Some(item) = data.recv() => item,
+                    // Both lanes closed without `bye`: the hub is gone.
+                    else => break,
+                }
+            }
+        };
+        match item {
+            Out::Line(line) => sink.write(&line).await,
+            Out::Exit { line, id, gen } => {
+                // The id is forgotten before its `exit` can reach the client, so a
+                // client that reuses it after seeing `exit` never gets `duplicate_id`.
+                hub.forget(&id, gen);
+                // Replies the request loop queued while the child was still known
+                // (it queues them under the registry lock) belong before `exit`.
+                let mut bye = None;
+                while let Ok(item) = control.try_recv() {
+                    match item {
+                        Out::Bye(line) => bye = Some(line),
+                        Out::Line(line) => sink.write(&line).await,
+                        Out::Exit { line, id, gen } => {
+                            hub.forget(&id, gen);
+                            sink.write(&line).await;
+                        }
+                    }
+                }
+                sink.write(&line).await;
+                hub.notify_changed();
+                if let Some(bye) = bye {
+                    sink.write(&bye).await;
+                    break;
+                }
+            }
+            Out::Bye(line) => {
+                sink.write(&line).await;
+                break;
+            }
+        }
+    }
+    sink.flush().await;
+    !sink.broken
+}
