@@ -450,13 +450,23 @@ export class KennelChild extends EventEmitter {
   /** Send one signal to the child's whole tree (no ladder). No-op after exit. */
   signal(sig: Signal): Promise<void> {
     if (this.done) return Promise.resolve();
+    if (this.pid === undefined) return this.#afterSpawned(() => this.signal(sig));
     return this.#kennel._barrierOp({ op: "signal", id: this.id, signal: sig }, this.id);
   }
 
   /** Run the ladder on the whole tree (`reason: "cancelled"`); again: jump to the forceful rung. No-op after exit. */
   cancel(): Promise<void> {
     if (this.done) return Promise.resolve();
+    if (this.pid === undefined) return this.#afterSpawned(() => this.cancel());
     return this.#kennel._barrierOp({ op: "cancel", id: this.id }, this.id);
+  }
+
+  /**
+   * Signals (not the forceful kill) are sent only once `spawned` arrived: the sidecar
+   * (v0.1.0) can lose a SIGTERM that reaches the child between its fork and exec.
+   */
+  #afterSpawned(f: () => Promise<void>): Promise<void> {
+    return this.spawned.then(f, () => undefined);
   }
 
   /** The forceful rung at once on the whole tree (`reason: "killed"`). No-op after exit. */
