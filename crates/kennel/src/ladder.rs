@@ -129,6 +129,19 @@ impl LadderRun {
         (run, action)
     }
 
+    /// Start the ladder directly at the forceful rung (kill, a `kill` output cap, a
+    /// dropped handle): no graceful signal is sent first.
+    pub(crate) fn start_forced(ladder: Ladder, now: Instant) -> (Self, Action) {
+        let index = ladder.forceful_index();
+        let mut run = LadderRun {
+            ladder,
+            index: 0,
+            deadline: None,
+        };
+        let action = run.enter(index, now);
+        (run, action)
+    }
+
     fn enter(&mut self, index: usize, now: Instant) -> Action {
         self.index = index;
         match self.ladder.rungs.get(index) {
@@ -248,6 +261,14 @@ mod tests {
         assert_eq!(run.deadline(), Some(t0 + secs(3)));
         assert_eq!(run.tick(t0 + secs(3)), Some(Action::Kill));
         assert_eq!(run.index(), 2);
+    }
+
+    #[test]
+    fn forced_start_sends_no_graceful_signal() {
+        let (run, first) = LadderRun::start_forced(Ladder::default(), Instant::now());
+        assert_eq!(first, Action::Kill);
+        assert_eq!(run.index(), 1);
+        assert!(run.forced());
     }
 
     #[test]

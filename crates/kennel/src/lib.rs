@@ -92,6 +92,22 @@ pub mod keeper {
         #[cfg(target_os = "linux")]
         crate::sys::imp::keeper::init();
     }
+
+    /// Use `program` — a binary whose `main` calls [`init`], such as the `kennel` CLI —
+    /// as the keeper, for a process that cannot call [`init`] itself (a test harness, a
+    /// binary that must not re-execute itself). Returns `false` if a program was already
+    /// set (the first one stays). Linux; a no-op elsewhere.
+    pub fn use_program(program: impl Into<std::path::PathBuf>) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            crate::sys::imp::keeper::use_program(program.into())
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = program.into();
+            false
+        }
+    }
 }
 
 /// The containment tiers that work on this machine, strongest first (what a sidecar's

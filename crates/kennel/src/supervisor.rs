@@ -699,6 +699,11 @@ impl Run {
         let (stdout, stderr) = self.join_readers().await;
 
         // The tree is gone: only now may the leader's pid (and group id) be reused.
+        if self.keep_leftovers && self.ladder.is_none() {
+            // Asked to leave them running: take them out of the tree's containment so
+            // that reaping the leader (and releasing the keeper/cgroup) spares them.
+            self.leader.release_leftovers();
+        }
         self.leader.reap().await;
         *self.stdin.lock().await = StdinSlot::Closed;
 
@@ -740,18 +745,14 @@ impl Run {
                         // Cannot learn the status (should not happen): kill the tree so
                         // that at least nothing leaks, and report it.
                         self.errors.push(format!("waiting for pid {} failed: {e}; the tree was killed", self.pid));
-                        self.start_ladder(Some(EndReason::Killed));
-                        self.escalate();
+                        self.force(EndReason::Killed);
                         let status = ExitStatus { code: None, signal: None };
                         self.leader.assume_exited(status);
                         return status;
                     }
                 },
                 msg = self.ctl.recv() => self.on_control(msg),
-                _ = any_cap_kill(&mut self.cap_kills) => {
-                    self.start_ladder(Some(EndReason::OutputCap));
-                    self.escalate();
-                }
+                _ = any_cap_kill(&mut self.cap_kills) => self.force(EndReason::OutputCap),
                 _ = sleep_until_opt(deadline) => self.on_deadline(),
             }
         }
@@ -788,10 +789,7 @@ impl Run {
                 }
                 msg = self.ctl.recv() => self.on_control(msg),
                 _ = reader_progress(&mut self.readers) => {}
-                _ = any_cap_kill(&mut self.cap_kills) => {
-                    self.start_ladder(Some(EndReason::OutputCap));
-                    self.escalate();
-                }
+                _ = any_cap_kill(&mut self.cap_kills) => self.force(EndReason::OutputCap),
             }
         }
     }
@@ -857,13 +855,7 @@ impl Run {
                     self.start_ladder(Some(reason));
                 }
             }
-            Some(Control::Kill) => {
-                self.reason.get_or_insert(EndReason::Killed);
-                if self.ladder.is_none() {
-                    self.start_ladder(None);
-                }
-                self.escalate();
-            }
+            Some(Control::Kill) => self.force(EndReason::Killed),
             Some(Control::Signal(signal, reply)) => {
                 let result = if self.leader.tree_alive() {
                     self.leader.signal_tree(signal).map_err(|e| SignalError {
@@ -891,11 +883,7 @@ impl Run {
             // The Child was dropped (or every handle is gone): nobody will read the
             // events, so kill at once.
             Some(Control::Dropped) | None => {
-                self.reason.get_or_insert(EndReason::SupervisorShutdown);
-                if self.ladder.is_none() {
-                    self.start_ladder(None);
-                }
-                self.escalate();
+                self.force(EndReason::SupervisorShutdown);
                 // No more control messages can matter; stop polling a closed channel.
                 self.ctl.close();
             }
@@ -925,6 +913,18 @@ impl Run {
         let (run, action) = LadderRun::start(self.ladder_spec.clone(), Instant::now());
         self.ladder = Some(run);
         self.act(action);
+    }
+
+    /// Go to the forceful rung now (starting the ladder there if it is not running).
+    fn force(&mut self, reason: EndReason) {
+        self.reason.get_or_insert(reason);
+        if self.ladder.is_none() {
+            let (run, action) = LadderRun::start_forced(self.ladder_spec.clone(), Instant::now());
+            self.ladder = Some(run);
+            self.act(action);
+        } else {
+            self.escalate();
+        }
     }
 
     fn escalate(&mut self) {

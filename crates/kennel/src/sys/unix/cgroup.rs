@@ -204,22 +204,34 @@ impl Cgroup {
         }
     }
 
-    /// Kill what is left and remove the directory (retrying while the kernel still
-    /// counts exiting members).
+    /// Move the members that are still alive to the parent cgroup (they were asked to
+    /// outlive the run), so the directory can be removed without killing them.
+    pub(crate) fn release(&self) {
+        let Some(parent) = self.dir.parent() else {
+            return;
+        };
+        let Ok(mut procs) = fs::OpenOptions::new()
+            .write(true)
+            .open(parent.join("cgroup.procs"))
+        else {
+            return;
+        };
+        for pid in self.pids() {
+            let _ = procs.write_all(pid.to_string().as_bytes());
+        }
+    }
+
+    /// Remove the (empty) directory, retrying briefly while the kernel still counts
+    /// exiting members. Never kills: call [`Cgroup::kill`] or [`Cgroup::release`] first.
     pub(crate) fn remove(&mut self) {
         if self.removed {
             return;
         }
-        for attempt in 0..200 {
+        for _ in 0..200 {
             match fs::remove_dir(&self.dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(_) => {
-                    if attempt == 0 {
-                        let _ = self.kill();
-                    }
-                    std::thread::sleep(std::time::Duration::from_millis(1));
-                }
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
             }
         }
         self.removed = true;

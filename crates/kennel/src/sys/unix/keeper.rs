@@ -33,7 +33,8 @@
 //! `X <code|-> <signal|-> [pid…]` leader exited (with the tree's live processes at that
 //! moment); `E` no process of the tree is left.
 //! supervisor → keeper: `S <signo>` signal the tree; `K` kill the tree (repeated until it
-//! is empty). EOF: kill the tree, reap everything, exit.
+//! is empty); `R` leave what is left running (keep-leftovers). EOF: kill the tree
+//! (unless released), reap the leader, exit.
 //!
 //! # PID reuse
 //!
@@ -62,6 +63,7 @@ pub(crate) const KEEPER_ARG: &str = "__kennel-keeper";
 pub(crate) const CTL_FD: RawFd = 3;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 
 /// Become a keeper if asked to by `argv`; otherwise remember that this binary can host
 /// keepers.
@@ -78,9 +80,23 @@ pub(crate) fn init() {
     ENABLED.store(true, Ordering::Release);
 }
 
-/// Whether [`init`] ran in this binary (so `current_exe` can be a keeper).
+/// Use another binary that calls [`init`] (e.g. `kennel`) as the keeper.
+pub(crate) fn use_program(path: PathBuf) -> bool {
+    PROGRAM.set(path).is_ok()
+}
+
+/// Whether a keeper can be started: [`init`] ran in this binary, or a keeper program was
+/// named.
 pub(crate) fn enabled() -> bool {
-    ENABLED.load(Ordering::Acquire)
+    ENABLED.load(Ordering::Acquire) || PROGRAM.get().is_some()
+}
+
+/// The binary to start as a keeper.
+pub(crate) fn program() -> PathBuf {
+    PROGRAM
+        .get()
+        .cloned()
+        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
 }
 
 struct State {
@@ -89,6 +105,8 @@ struct State {
     leader_exited: bool,
     cgroup: Option<Cgroup>,
     kill_mode: bool,
+    /// The supervisor asked to leave the leftovers running (`R`).
+    released: bool,
     eof: bool,
     reported_exit: bool,
     reported_empty: bool,
@@ -154,6 +172,7 @@ fn run(args: Vec<OsString>) -> io::Result<()> {
         leader_exited: false,
         cgroup,
         kill_mode: false,
+        released: false,
         eof: false,
         reported_exit: false,
         reported_empty: false,
@@ -181,6 +200,12 @@ impl State {
             }
             let populated = self.cgroup.as_ref().is_some_and(Cgroup::populated);
             let empty = self.leader_exited && others.is_empty() && !populated;
+            if self.eof && self.released {
+                if let Some(cg) = &self.cgroup {
+                    cg.release();
+                }
+                break;
+            }
             if empty {
                 if !self.reported_empty {
                     let _ = send(&self.ctl, "E\n");
@@ -231,9 +256,10 @@ impl State {
         let mut buf = [0u8; 512];
         match rustix::io::read(&self.ctl, &mut buf) {
             Ok(0) | Err(_) => {
-                // The supervisor is gone (exited, crashed, killed) or done: kill all.
+                // The supervisor is gone (exited, crashed, killed) or done: kill all,
+                // unless it released the leftovers first.
                 self.eof = true;
-                self.kill_mode = true;
+                self.kill_mode = !self.released;
             }
             Ok(n) => self.inbuf.extend_from_slice(&buf[..n]),
         }
@@ -252,6 +278,7 @@ impl State {
                     }
                 }
                 (Some("K"), _) => self.kill_mode = true,
+                (Some("R"), _) => self.released = true,
                 _ => {}
             }
         }

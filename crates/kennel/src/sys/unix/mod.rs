@@ -182,7 +182,10 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     let use_keeper = false;
 
     let mut std_cmd = if use_keeper {
-        let mut c = std::process::Command::new("/proc/self/exe");
+        #[cfg(target_os = "linux")]
+        let mut c = std::process::Command::new(keeper::program());
+        #[cfg(not(target_os = "linux"))]
+        let mut c = std::process::Command::new(&cmd.program);
         #[cfg(target_os = "linux")]
         c.arg(keeper::KEEPER_ARG)
             .arg(cgroup.as_ref().map_or_else(
@@ -572,6 +575,20 @@ impl Leader {
                     let _ = d;
                     Vec::new()
                 }
+            }
+        }
+    }
+
+    /// Let the processes still alive outlive the run: move them out of the cgroup and
+    /// tell the keeper not to kill them.
+    pub(crate) fn release_leftovers(&mut self) {
+        #[cfg(target_os = "linux")]
+        {
+            if let Kind::Kept(k) = &mut self.kind {
+                let _ = k.command("R\n");
+            }
+            if let Some(cg) = &self.cgroup {
+                cg.release();
             }
         }
     }

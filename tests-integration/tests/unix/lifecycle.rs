@@ -1,0 +1,87 @@
+//! Exit codes, fused wait, environment and working directory.
+
+use crate::prelude::*;
+
+#[tokio::test]
+async fn exit_code_is_reported_and_wait_is_fused() {
+    let mut child = fixture(&["exit", "42"]).spawn().unwrap();
+    let first = child.wait().await;
+    let second = child.wait().await;
+    assert_eq!(first, second);
+    assert_eq!(first.status.code, Some(42));
+    assert_eq!(first.reason, EndReason::Exited);
+    assert_eq!(first.ladder_step, None);
+    assert_eq!(first.drain, Drain::Complete);
+    assert_eq!(first.containment, child.containment());
+    // Without the keeper (this test binary does not host it), the strongest tier here is
+    // the cgroup when one is writable, else the process group.
+    let expected = if kennel::available_containment().contains(&kennel::Containment::Cgroup) {
+        kennel::Containment::Cgroup
+    } else {
+        kennel::Containment::Group
+    };
+    assert_eq!(first.containment, expected);
+    assert!(child.next_event().await.is_none());
+    assert_eq!(child.outcome(), Some(&first));
+}
+
+#[tokio::test]
+async fn environment_set_remove_clear_and_cwd() {
+    let dir = std::env::temp_dir();
+    let out = fixture(&["env", "KENNEL_A", "KENNEL_B", "HOME"])
+        .env("KENNEL_A", "one")
+        .env("KENNEL_B", "two")
+        .env_remove("KENNEL_B")
+        .current_dir(&dir)
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("KENNEL_A=one\n"), "{text}");
+    assert!(text.contains("KENNEL_B unset\n"), "{text}");
+    let cwd = std::fs::canonicalize(&dir).unwrap();
+    assert!(text.contains(&format!("cwd={}", cwd.display())), "{text}");
+
+    let out = fixture(&["env", "HOME", "KENNEL_C"])
+        .env_clear()
+        .env("KENNEL_C", "kept")
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("HOME unset\n"), "{text}");
+    assert!(text.contains("KENNEL_C=kept\n"), "{text}");
+}
+
+#[tokio::test]
+async fn arguments_with_shell_metacharacters_are_passed_verbatim() {
+    let weird = "$(echo pwned); `id` && | > ' \" *";
+    let out = fixture(&["print", "--", weird]).output().await.unwrap();
+    assert_eq!(out.stdout, format!("{weird}\n").as_bytes());
+}
+
+#[tokio::test]
+async fn shell_is_used_only_when_asked() {
+    let out = Command::shell("echo $((6 * 7))").output().await.unwrap();
+    assert_eq!(out.stdout, b"42\n");
+    assert!(out.outcome.success());
+}
+
+#[tokio::test]
+async fn output_is_delivered_exactly_as_written() {
+    let out = fixture(&["partial-line"]).output().await.unwrap();
+    assert_eq!(out.stdout, b"abcdef");
+    let out = fixture(&["utf8-split", "--delay-ms", "20"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, "héllo 😀 wörld\n".as_bytes());
+    let out = fixture(&["print", "out", "--stderr", "err"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"out\n");
+    assert_eq!(out.stderr, b"err\n");
+    assert_eq!(out.outcome.stdout.bytes, 4);
+    assert_eq!(out.outcome.stderr.bytes, 4);
+}

@@ -1,0 +1,16 @@
+//! Integration tests of kennel on Unix (Linux `/proc` assertions): one file per
+//! behaviour, sharing the prelude. Every test synchronizes on the fixture's pid lines or
+//! on `/proc` with deadlines, never on bare sleeps, and asserts "no leaks" by looking.
+#![cfg(target_os = "linux")]
+
+mod prelude;
+
+mod cap;
+mod drain;
+mod errors;
+mod flood;
+mod ladder;
+mod lifecycle;
+mod run_cli;
+mod stdin;
+mod tree;

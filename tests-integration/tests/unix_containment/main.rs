@@ -1,0 +1,122 @@
+//! Leak-proof containment on Linux, per tier: descendants that leave the process group
+//! (setsid, double fork, nohup, own process group), fork loops, stopped trees, and a
+//! `kill -9` of the supervisor (`kennel run`, `kennel serve`).
+//!
+//! Every assertion looks at `/proc`: each test marks its tree with a unique environment
+//! variable and scans `/proc/*/environ` for survivors, so even processes that never got
+//! to print their pid are found.
+//!
+//! A test binary of its own: it names `kennel-test-cli` as the keeper program for the
+//! whole process.
+#![cfg(target_os = "linux")]
+
+mod escapes;
+mod supervisor_death;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use kennel::{Command, Containment, ContainmentOptions};
+
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
+pub const KENNEL: &str = env!("CARGO_BIN_EXE_kennel-test-cli");
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A tier to test: its switches and the containment the outcome must report.
+#[derive(Clone, Copy, Debug)]
+pub struct Tier {
+    pub name: &'static str,
+    pub options: ContainmentOptions,
+    pub expect: Containment,
+}
+
+/// Every tier this machine offers that closes the escape gaps. The cgroup tier needs a
+/// writable cgroup v2 (CI runs as root, so it is there; `KENNEL_REQUIRE_CGROUP=1` makes
+/// its absence a failure instead of a printed note).
+pub fn tiers() -> Vec<Tier> {
+    kennel::keeper::use_program(KENNEL);
+    let mut tiers = vec![Tier {
+        name: "keeper subreaper (cgroup off)",
+        options: ContainmentOptions {
+            cgroup: false,
+            keeper: true,
+        },
+        expect: Containment::Subreaper,
+    }];
+    if kennel::available_containment().contains(&Containment::Cgroup) {
+        tiers.push(Tier {
+            name: "cgroup + keeper",
+            options: ContainmentOptions::default(),
+            expect: Containment::Cgroup,
+        });
+        tiers.push(Tier {
+            name: "cgroup alone (keeper off)",
+            options: ContainmentOptions {
+                cgroup: true,
+                keeper: false,
+            },
+            expect: Containment::Cgroup,
+        });
+    } else {
+        assert!(
+            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
+        );
+        eprintln!("note: no writable cgroup v2 here; the cgroup tier is not tested");
+    }
+    tiers
+}
+
+/// A unique environment marker for one tree.
+pub fn marker() -> (String, String) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let value = format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    ("KENNEL_TEST_MARK".to_owned(), value)
+}
+
+/// Pids of live (non-zombie) processes carrying the marker.
+pub fn marked(mark: &(String, String)) -> Vec<u32> {
+    let needle = format!("{}={}", mark.0, mark.1);
+    let mut out = Vec::new();
+    for pid in kennel_tests::all_pids() {
+        if !kennel_tests::is_alive(pid) {
+            continue;
+        }
+        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Wait (polling /proc) until nothing carries the marker; panic with the survivors.
+pub fn assert_no_survivors(mark: &(String, String), within: Duration, what: &str) {
+    let mut left = Vec::new();
+    let gone = kennel_tests::wait_until(within, || {
+        left = marked(mark);
+        left.is_empty()
+    });
+    if !gone {
+        let described: Vec<_> = left
+            .iter()
+            .map(|&p| (p, kennel_tests::describe(p)))
+            .collect();
+        kennel_tests::kill_pids(&left);
+        panic!("{what}: survivors after {within:?}: {described:?}");
+    }
+}
+
+/// The fixture command, marked.
+pub fn fixture(mark: &(String, String), tier: &Tier, args: &[&str]) -> Command {
+    Command::new(FIXTURE)
+        .args(args)
+        .env(&mark.0, &mark.1)
+        .containment(tier.options)
+}

@@ -1,0 +1,109 @@
+//! `kill -9` of the supervisor leaves nothing of any tree alive one second later: the
+//! keeper of each tree sees its control socket close and kills the tree.
+
+use std::io::Write as _;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::*;
+
+/// The bound the issue sets: nothing alive one second after the SIGKILL.
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+fn wait_marked(mark: &(String, String), n: usize, what: &str) {
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || marked(mark).len() >= n),
+        "{what}: expected {n} marked processes, saw {:?}",
+        marked(mark)
+    );
+}
+
+fn sigkill(child: &mut Child) {
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+fn kennel_run(mark: &(String, String), extra: &[&str], args: &[&str]) -> Child {
+    std::process::Command::new(KENNEL)
+        .arg("run")
+        .args(extra)
+        .arg("--")
+        .arg(FIXTURE)
+        .args(args)
+        .env(&mark.0, &mark.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn sigkill_of_kennel_run_kills_a_tree_with_an_escaped_daemon() {
+    for extra in [&[][..], &["--no-cgroup"][..]] {
+        let mark = marker();
+        let mut kennel = kennel_run(&mark, extra, &["daemon", "--leader-stays"]);
+        wait_marked(&mark, 2, "daemon --leader-stays");
+        sigkill(&mut kennel);
+        assert_no_survivors(&mark, ONE_SECOND, &format!("kennel run {extra:?} daemon"));
+
+        let mark = marker();
+        let mut kennel = kennel_run(
+            &mark,
+            extra,
+            &["tree", "--depth", "3", "--width", "2", "--ignore-term"],
+        );
+        wait_marked(&mark, 7, "tree");
+        sigkill(&mut kennel);
+        assert_no_survivors(&mark, ONE_SECOND, &format!("kennel run {extra:?} tree"));
+    }
+}
+
+#[test]
+fn sigkill_of_kennel_serve_kills_every_tree_of_every_kind() {
+    for cgroup in [true, false] {
+        let mark = marker();
+        let mut serve = std::process::Command::new(KENNEL)
+            .arg("serve")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let kinds: &[(&str, &[&str], usize)] = &[
+            ("tree", &["tree", "--depth", "3", "--width", "2"], 7),
+            ("daemon", &["daemon", "--leader-stays"], 2),
+            ("ignorer", &["ignore-signals"], 1),
+            (
+                "stopped",
+                &["tree", "--depth", "2", "--width", "2", "--stop"],
+                3,
+            ),
+            ("looper", &["fork-loop", "--count", "50"], 50),
+        ];
+        let mut expected = 0;
+        {
+            let stdin = serve.stdin.as_mut().unwrap();
+            for (id, args, n) in kinds {
+                let request = serde_json::json!({
+                    "op": "spawn",
+                    "id": id,
+                    "cmd": FIXTURE,
+                    "args": args,
+                    "env": { mark.0.clone(): mark.1.clone() },
+                    "containment": { "cgroup": cgroup },
+                });
+                writeln!(stdin, "{request}").unwrap();
+                expected += n;
+            }
+            stdin.flush().unwrap();
+        }
+        wait_marked(&mark, expected, &format!("serve (cgroup {cgroup})"));
+        sigkill(&mut serve);
+        assert_no_survivors(
+            &mark,
+            ONE_SECOND,
+            &format!("kennel serve (cgroup {cgroup})"),
+        );
+    }
+}
