@@ -1,0 +1,1277 @@
+//! `kennel-fixture`: the helper program kennel's integration tests spawn.
+//!
+//! Run as `kennel-fixture <mode> [args] [flags]`. Flags take their value as the
+//! next argument or as `--flag=value`; `--` ends flag parsing. A bad command
+//! line prints a message to stderr and exits with code 2.
+//!
+//! # The handshake rule
+//!
+//! Every process the fixture creates that *stays alive* prints exactly one
+//! line
+//!
+//! ```text
+//! pid <pid> <ppid> <role>\n
+//! ```
+//!
+//! to its stdout with a single `write(2)` (well under `PIPE_BUF`, so lines of
+//! processes sharing one pipe never interleave), *before* its main behaviour.
+//! `<ppid>` is `getppid()` at the time of printing. Parse with
+//! [`kennel_tests::parse_pid_lines`]. A test knows how many lines each mode
+//! prints and waits for them instead of sleeping. Whenever a leader exits
+//! after creating descendants, it first waits (on a private pipe, never a
+//! sleep) until every descendant printed — and, where the descendant drops
+//! its stdio, until it has dropped it — so once the leader has exited the
+//! test has every line and the stdio state is final.
+//!
+//! Single-process modes use the role `main`. Nothing else is written to
+//! stdout/stderr except what a mode lists (or a fatal error such as a failed
+//! `fork`, reported on stderr with exit code 1). All output is written with
+//! raw, unbuffered writes, so nothing is lost at exit.
+//!
+//! Unix: `SIGPIPE` is reset to its default action at start (Rust ignores it),
+//! so writing to a pipe nobody reads kills the fixture like a C program.
+//! Processes that "sleep forever" block in `waitpid(-1)` reaping their own
+//! children, then in `pause()`; only a signal ends them.
+//!
+//! # Modes
+//!
+//! ## Process trees (Unix unless noted)
+//!
+//! * `tree --depth D --width W [--ignore-term] [--stop] [--exit-leader]`
+//!   (also Windows, without `--ignore-term`/`--stop`): a full tree of
+//!   `(W^D - 1) / (W - 1)` processes (`D = 1` is the root alone; `D = 3, W = 2`
+//!   is 7). Roles: `root` (level 0), `child` (level 1), `grandchild` (level 2
+//!   and deeper). Each node prints its line, then creates its `W` children
+//!   (Unix: `fork`, all in the root's process group; Windows: re-runs itself),
+//!   waits until its whole subtree printed, and sleeps forever. Output: exactly
+//!   one pid line per node, parents before their children, nothing else.
+//!   * `--ignore-term`: every node ignores SIGTERM, SIGINT and SIGHUP (set
+//!     before its line; only SIGKILL ends it).
+//!   * `--stop`: once its subtree is stopped, every node raises SIGSTOP on
+//!     itself (leaves first, via `waitpid(WUNTRACED)` in the parent). When all
+//!     descendants are stopped the root prints `stopped\n` and then stops
+//!     itself. So after reading `stopped` every non-root node is already `T`;
+//!     wait for the root with `proc_state(root) == Some('T')`. On `SIGCONT` a
+//!     node goes back to sleeping forever.
+//!   * `--exit-leader`: once the whole tree printed (with `--stop`: once all
+//!     descendants are stopped and `stopped` is printed) the root exits 0
+//!     instead of sleeping; the rest stay alive, still holding stdout/stderr.
+//!     Caveat with `--stop`: if the root's parent is in the same session but
+//!     another process group (`setpgid` without `setsid`), the root's exit
+//!     orphans a process group with stopped members and the kernel sends it
+//!     SIGHUP + SIGCONT (POSIX job control), killing the tree.
+//!   * Windows: non-root nodes' stderr is a private pipe to their parent
+//!     (the readiness channel), and `<ppid>` is the parent node's pid, or 0 for
+//!     the root.
+//!
+//! * `daemon [--close-fds] [--leader-stays]`: classic daemonisation: the
+//!   leader forks; that child calls `setsid` and forks the daemon, then exits
+//!   (the leader reaps it). The daemon (new session, reparented to pid 1 or a
+//!   subreaper, cwd `/`) prints `pid … daemon` and sleeps forever keeping
+//!   stdin/stdout/stderr; with `--close-fds` it closes *every* fd right after
+//!   printing (`close_range`, or a loop). The leader waits until the daemon
+//!   printed (and closed its fds, with `--close-fds`), then exits 0; with
+//!   `--leader-stays` it prints `pid … leader` *first* (before forking) and
+//!   sleeps forever instead. Output: `[pid … leader]` then `pid … daemon`.
+//!
+//! * `hold-pipe [--setsid]`: the leader forks an intermediate child that forks
+//!   the *holder* and exits at once (so the holder is reparented, like an
+//!   escaped grandchild). The holder (same process group, or its own session
+//!   with `--setsid`) prints `pid … holder` and sleeps forever, keeping
+//!   stdout and stderr open. The leader waits for that line, reaps the
+//!   intermediate and exits 0. The holder's `<ppid>` is the intermediate's pid
+//!   or already its new parent: racy, use `ppid_of` if it matters.
+//!
+//! * `background`: like `cmd &` in an interactive shell: the leader forks a
+//!   child that moves to its own process group (`setpgid(0, 0)`), prints
+//!   `pid … background`, puts `/dev/null` over fds 0, 1, 2 and sleeps forever.
+//!   The leader waits until the child dropped its stdio, then exits 0. So the
+//!   pipes reach EOF when the leader exits, with a process left that `killpg`
+//!   of the leader's group misses.
+//!
+//! * `nohup`: like `nohup cmd &`: the leader forks a child (same process
+//!   group) that ignores SIGHUP, prints `pid … nohup`, puts `/dev/null` over
+//!   fds 0, 1, 2 and sleeps forever; the leader waits until then and exits 0.
+//!
+//! * `fork-loop --count N`: a chain of `N` processes, each the child of the
+//!   previous: each prints `pid … looper`, forks the next as fast as it can
+//!   (unless it is the `N`th), and sleeps forever. Nobody waits for anybody:
+//!   the first line means the chain is growing; `N` lines mean it is complete.
+//!
+//! ## Output
+//!
+//! * `flood --bytes N [--chunk K] [--stderr] [--pid-stderr]` (also Windows):
+//!   writes exactly `N` bytes of the text pattern
+//!   ([`kennel_tests::text_pattern`]) to stdout in writes of `K` bytes
+//!   (default 65536; the last may be shorter), then exits 0. No pid line on
+//!   stdout. `--stderr`: stderr gets the same `N` bytes too, each stdout
+//!   chunk followed by the same chunk on stderr. `--pid-stderr`: first prints
+//!   `pid … main` to **stderr** (before any pattern bytes on stderr).
+//! * `binary --bytes N [--chunk K] [--stderr] [--pid-stderr]` (also
+//!   Windows): the same with the binary pattern
+//!   ([`kennel_tests::binary_pattern`]: NUL, 0xFF, invalid UTF-8, and a `€`
+//!   split across every 32-byte record boundary, hence across writes when `K`
+//!   is a multiple of 32).
+//! * `print TEXT [--stderr TEXT2] [--no-newline]` (also Windows): writes
+//!   `TEXT\n` to stdout, then `TEXT2\n` to stderr if given; `--no-newline`
+//!   drops both newlines. Exits 0. Use `print -- TEXT` if TEXT starts with `--`.
+//! * `partial-line [--delay-ms M]` (also Windows): writes `abc` and then `def`
+//!   in two writes (sleeping `M` ms between, default 0), no newline; exits 0.
+//! * `utf8-split [--delay-ms M]` (also Windows): writes `héllo 😀 wörld\n`
+//!   (UTF-8) in two writes split inside the 4-byte `😀`: first
+//!   `68 C3 A9 6C 6C 6F 20 F0 9F`, then `98 80 20 77 C3 B6 72 6C 64 0A`
+//!   (sleeping `M` ms between, default 0); exits 0.
+//! * `env VAR…` (also Windows): for each name a line `VAR=value` or
+//!   `VAR unset`, then `cwd=<current dir>`; all in one write; exits 0.
+//!   Values are written as raw bytes on Unix (lossy UTF-8 on Windows).
+//!
+//! ## Stdin
+//!
+//! * `echo-stdin` (also Windows): copies stdin to stdout until EOF, then
+//!   exits 0. No pid line.
+//! * `read-stdin-slowly [--delay-ms M] [--chunk K]` (also Windows): prints
+//!   `pid … main`, then repeatedly sleeps `M` ms (default 10) and does one read
+//!   of up to `K` bytes (default 1024) until EOF; then prints `total <n>\n`
+//!   (bytes read) and exits 0.
+//! * `never-read-stdin` (also Windows): prints `pid … main`, sleeps forever
+//!   without touching stdin.
+//!
+//! ## Containment (Windows)
+//!
+//! * `breakaway` (Windows): prints `pid … main`, then tries to start
+//!   `kennel-fixture sleep 600000` (stdio null) with
+//!   `CREATE_BREAKAWAY_FROM_JOB`; prints `breakaway refused <os error code>`
+//!   when `CreateProcess` fails (5, `ERROR_ACCESS_DENIED`, in a job without
+//!   `JOB_OBJECT_LIMIT_BREAKAWAY_OK`) or `breakaway escaped <pid>` when it
+//!   succeeds; then sleeps forever.
+//!
+//! ## Exit and signals
+//!
+//! * `exit N` (also Windows): exits with code `N` at once; no output.
+//! * `sleep MS` (also Windows): prints `pid … main`, sleeps `MS` ms, exits 0.
+//! * `ignore-signals` (Unix): ignores SIGTERM, SIGINT and SIGHUP, prints
+//!   `pid … main`, sleeps forever.
+//! * `kill-self SIG` (Unix): prints `pid … main`, resets `SIG` to its default
+//!   action and sends it to itself. `SIG` is a number or a name with or
+//!   without `SIG` (`TERM`, `SIGKILL`, `9`, …). If the process survives (a
+//!   stop signal followed by SIGCONT, or a signal whose default is to ignore)
+//!   it sleeps forever.
+//! * `trap-term [--exit-code N]` (Unix): installs a SIGTERM handler that
+//!   writes `got SIGTERM\n` to stdout and exits with `N` (default 0); prints
+//!   `pid … main`; sleeps forever.
+
+use std::io;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use kennel_tests::{PatternGen, PatternKind};
+
+fn main() -> ExitCode {
+    #[cfg(unix)]
+    unix::reset_sigpipe();
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect::<Result<_, _>>()
+    {
+        Ok(a) => a,
+        Err(a) => return usage(&format!("argument is not UTF-8: {a:?}")),
+    };
+    let Some((mode, rest)) = args.split_first() else {
+        return usage("missing mode");
+    };
+    match run(mode, rest) {
+        Ok(code) => code,
+        Err(Fail::Usage(msg)) => usage(&msg),
+        Err(Fail::Io(what, e)) => {
+            let _ = out::write_all(
+                out::Stream::Err,
+                format!("kennel-fixture: {what}: {e}\n").as_bytes(),
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn usage(msg: &str) -> ExitCode {
+    let text = format!(
+        "kennel-fixture: {msg}\nusage: kennel-fixture <mode> [args] [flags]; see the module docs of \
+         tests-integration/src/bin/kennel-fixture.rs\n"
+    );
+    let _ = out::write_all(out::Stream::Err, text.as_bytes());
+    ExitCode::from(2)
+}
+
+enum Fail {
+    Usage(String),
+    Io(&'static str, io::Error),
+}
+
+type Res<T> = Result<T, Fail>;
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> Fail {
+    move |e| Fail::Io(what, e)
+}
+
+fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
+    match mode {
+        "tree" => {
+            let a = Args::parse(
+                rest,
+                &["--depth", "--width", "--x-level", "--x-ppid"],
+                &["--ignore-term", "--stop", "--exit-leader"],
+            )?;
+            a.no_positional()?;
+            let opts = TreeOpts {
+                depth: a.num("--depth", None)?,
+                width: a.num("--width", None)?,
+                ignore_term: a.has("--ignore-term"),
+                stop: a.has("--stop"),
+                exit_leader: a.has("--exit-leader"),
+            };
+            if opts.depth == 0 {
+                return Err(Fail::Usage("--depth must be at least 1".into()));
+            }
+            let total = tree_size(opts.depth, opts.width);
+            if total > 4096 {
+                return Err(Fail::Usage(format!("tree of {total} processes is too big")));
+            }
+            let level: u32 = a.num("--x-level", Some(0))?;
+            let ppid: u32 = a.num("--x-ppid", Some(0))?;
+            tree(opts, level, ppid)
+        }
+        "flood" | "binary" => {
+            let a = Args::parse(rest, &["--bytes", "--chunk"], &["--stderr", "--pid-stderr"])?;
+            a.no_positional()?;
+            let kind = if mode == "flood" {
+                PatternKind::Text
+            } else {
+                PatternKind::Binary
+            };
+            let chunk: usize = a.num("--chunk", Some(65536))?;
+            if chunk == 0 {
+                return Err(Fail::Usage("--chunk must be at least 1".into()));
+            }
+            flood(
+                kind,
+                a.num("--bytes", None)?,
+                chunk,
+                a.has("--stderr"),
+                a.has("--pid-stderr"),
+            )
+        }
+        "print" => {
+            let a = Args::parse(rest, &["--stderr"], &["--no-newline"])?;
+            let [text] = a.positional::<1>()?;
+            let nl: &[u8] = if a.has("--no-newline") { b"" } else { b"\n" };
+            write_out(out::Stream::Out, &[text.as_bytes(), nl].concat())?;
+            if let Some(t2) = a.get("--stderr") {
+                write_out(out::Stream::Err, &[t2.as_bytes(), nl].concat())?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        "partial-line" => {
+            let a = Args::parse(rest, &["--delay-ms"], &[])?;
+            a.no_positional()?;
+            two_writes(b"abc", b"def", a.num("--delay-ms", Some(0))?)
+        }
+        "utf8-split" => {
+            let a = Args::parse(rest, &["--delay-ms"], &[])?;
+            a.no_positional()?;
+            let text = "héllo 😀 wörld\n".as_bytes();
+            let split = "héllo ".len() + 2;
+            two_writes(
+                &text[..split],
+                &text[split..],
+                a.num("--delay-ms", Some(0))?,
+            )
+        }
+        "env" => {
+            let a = Args::parse(rest, &[], &[])?;
+            let mut buf = Vec::new();
+            for name in &a.pos {
+                buf.extend_from_slice(name.as_bytes());
+                match std::env::var_os(name) {
+                    Some(v) => {
+                        buf.push(b'=');
+                        buf.extend_from_slice(&os_bytes(&v));
+                    }
+                    None => buf.extend_from_slice(b" unset"),
+                }
+                buf.push(b'\n');
+            }
+            let cwd = std::env::current_dir().map_err(io_err("current_dir"))?;
+            buf.extend_from_slice(b"cwd=");
+            buf.extend_from_slice(&os_bytes(cwd.as_os_str()));
+            buf.push(b'\n');
+            write_out(out::Stream::Out, &buf)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "echo-stdin" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                let n = out::read_stdin(&mut buf).map_err(io_err("read stdin"))?;
+                if n == 0 {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                write_out(out::Stream::Out, &buf[..n])?;
+            }
+        }
+        "read-stdin-slowly" => {
+            let a = Args::parse(rest, &["--delay-ms", "--chunk"], &[])?;
+            a.no_positional()?;
+            let delay = Duration::from_millis(a.num("--delay-ms", Some(10))?);
+            let chunk: usize = a.num("--chunk", Some(1024))?;
+            if chunk == 0 {
+                return Err(Fail::Usage("--chunk must be at least 1".into()));
+            }
+            pid_line("main")?;
+            let mut buf = vec![0; chunk];
+            let mut total: u64 = 0;
+            loop {
+                std::thread::sleep(delay);
+                let n = out::read_stdin(&mut buf).map_err(io_err("read stdin"))?;
+                if n == 0 {
+                    break;
+                }
+                total += n as u64;
+            }
+            write_out(out::Stream::Out, format!("total {total}\n").as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "never-read-stdin" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            pid_line("main")?;
+            sleep_forever()
+        }
+        "exit" => {
+            let a = Args::parse(rest, &[], &[])?;
+            let [code] = a.positional::<1>()?;
+            let code: i32 = parse_num("exit code", code)?;
+            std::process::exit(code)
+        }
+        "sleep" => {
+            let a = Args::parse(rest, &[], &[])?;
+            let [ms] = a.positional::<1>()?;
+            let ms: u64 = parse_num("milliseconds", ms)?;
+            pid_line("main")?;
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(unix)]
+        "daemon" => {
+            let a = Args::parse(rest, &[], &["--close-fds", "--leader-stays"])?;
+            a.no_positional()?;
+            unix::daemon(a.has("--close-fds"), a.has("--leader-stays"))
+        }
+        #[cfg(unix)]
+        "hold-pipe" => {
+            let a = Args::parse(rest, &[], &["--setsid"])?;
+            a.no_positional()?;
+            unix::hold_pipe(a.has("--setsid"))
+        }
+        #[cfg(unix)]
+        "background" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            unix::background()
+        }
+        #[cfg(unix)]
+        "nohup" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            unix::nohup()
+        }
+        #[cfg(unix)]
+        "fork-loop" => {
+            let a = Args::parse(rest, &["--count"], &[])?;
+            a.no_positional()?;
+            let n: u32 = a.num("--count", None)?;
+            if n == 0 {
+                return Err(Fail::Usage("--count must be at least 1".into()));
+            }
+            unix::fork_loop(n)
+        }
+        #[cfg(unix)]
+        "ignore-signals" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            unix::ignore_term_signals();
+            pid_line("main")?;
+            sleep_forever()
+        }
+        #[cfg(unix)]
+        "kill-self" => {
+            let a = Args::parse(rest, &[], &[])?;
+            let [sig] = a.positional::<1>()?;
+            let sig = unix::parse_signal(sig)
+                .ok_or_else(|| Fail::Usage(format!("unknown signal {sig:?}")))?;
+            pid_line("main")?;
+            unix::kill_self(sig);
+            sleep_forever()
+        }
+        #[cfg(unix)]
+        "trap-term" => {
+            let a = Args::parse(rest, &["--exit-code"], &[])?;
+            a.no_positional()?;
+            unix::trap_term(a.num("--exit-code", Some(0))?);
+            pid_line("main")?;
+            sleep_forever()
+        }
+        #[cfg(windows)]
+        "breakaway" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            breakaway()
+        }
+        #[cfg(not(windows))]
+        "breakaway" => Err(Fail::Usage("mode breakaway is Windows-only".into())),
+        #[cfg(not(unix))]
+        "daemon" | "hold-pipe" | "background" | "nohup" | "fork-loop" | "ignore-signals"
+        | "kill-self" | "trap-term" => Err(Fail::Usage(format!("mode {mode} is Unix-only"))),
+        _ => Err(Fail::Usage(format!("unknown mode {mode:?}"))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Command line
+
+/// A parsed command line: positional arguments and `--flag [value]`s.
+struct Args {
+    pos: Vec<String>,
+    values: Vec<(String, String)>,
+    bools: Vec<String>,
+}
+
+impl Args {
+    fn parse(args: &[String], value_flags: &[&str], bool_flags: &[&str]) -> Res<Args> {
+        let mut a = Args {
+            pos: Vec::new(),
+            values: Vec::new(),
+            bools: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--" {
+                a.pos.extend(it.cloned());
+                break;
+            }
+            if !arg.starts_with("--") {
+                a.pos.push(arg.clone());
+                continue;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_owned())),
+                None => (arg.as_str(), None),
+            };
+            if value_flags.contains(&name) {
+                let v = match inline {
+                    Some(v) => v,
+                    None => it
+                        .next()
+                        .cloned()
+                        .ok_or_else(|| Fail::Usage(format!("{name} needs a value")))?,
+                };
+                a.values.push((name.to_owned(), v));
+            } else if bool_flags.contains(&name) && inline.is_none() {
+                a.bools.push(name.to_owned());
+            } else {
+                return Err(Fail::Usage(format!("unknown flag {arg:?}")));
+            }
+        }
+        Ok(a)
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.bools.iter().any(|b| b == name)
+    }
+
+    /// The value of `name` as a number; `default` when absent (`None`: required).
+    fn num<T: std::str::FromStr>(&self, name: &str, default: Option<T>) -> Res<T> {
+        match (self.get(name), default) {
+            (Some(v), _) => parse_num(name, v),
+            (None, Some(d)) => Ok(d),
+            (None, None) => Err(Fail::Usage(format!("{name} is required"))),
+        }
+    }
+
+    fn no_positional(&self) -> Res<()> {
+        self.positional::<0>().map(|_| ())
+    }
+
+    fn positional<const N: usize>(&self) -> Res<[&str; N]> {
+        let v: Vec<&str> = self.pos.iter().map(String::as_str).collect();
+        v.try_into().map_err(|v: Vec<&str>| {
+            Fail::Usage(format!("expected {N} positional argument(s), got {v:?}"))
+        })
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(what: &str, v: &str) -> Res<T> {
+    v.parse()
+        .map_err(|_| Fail::Usage(format!("{what}: not a valid number: {v:?}")))
+}
+
+#[cfg(unix)]
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    s.as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn os_bytes(s: &std::ffi::OsStr) -> Vec<u8> {
+    s.to_string_lossy().into_owned().into_bytes()
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+fn write_out(stream: out::Stream, buf: &[u8]) -> Res<()> {
+    out::write_all(stream, buf).map_err(io_err("write"))
+}
+
+/// The pid of the parent as printed in pid lines.
+#[cfg(unix)]
+fn parent_pid() -> u32 {
+    // SAFETY: getppid has no preconditions and cannot fail.
+    unsafe { libc::getppid() as u32 }
+}
+
+#[cfg(not(unix))]
+fn parent_pid() -> u32 {
+    PARENT_PID.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Windows has no cheap getppid: tree nodes are told their parent's pid.
+#[cfg(not(unix))]
+static PARENT_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn pid_line_text(role: &str) -> String {
+    format!("pid {} {} {role}\n", std::process::id(), parent_pid())
+}
+
+/// Prints this process's handshake line to stdout in one write.
+fn pid_line(role: &str) -> Res<()> {
+    write_out(out::Stream::Out, pid_line_text(role).as_bytes())
+}
+
+fn two_writes(a: &[u8], b: &[u8], delay_ms: u64) -> Res<ExitCode> {
+    write_out(out::Stream::Out, a)?;
+    if delay_ms > 0 {
+        std::thread::sleep(Duration::from_millis(delay_ms));
+    }
+    write_out(out::Stream::Out, b)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn flood(
+    kind: PatternKind,
+    bytes: u64,
+    chunk: usize,
+    stderr: bool,
+    pid_stderr: bool,
+) -> Res<ExitCode> {
+    if pid_stderr {
+        write_out(out::Stream::Err, pid_line_text("main").as_bytes())?;
+    }
+    let mut gen = PatternGen::new(kind);
+    let mut buf = vec![
+        0;
+        chunk
+            .min(usize::try_from(bytes).unwrap_or(usize::MAX))
+            .max(1)
+    ];
+    let mut left = bytes;
+    while left > 0 {
+        let n = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        gen.fill(&mut buf[..n]);
+        write_out(out::Stream::Out, &buf[..n])?;
+        if stderr {
+            write_out(out::Stream::Err, &buf[..n])?;
+        }
+        left -= n as u64;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---------------------------------------------------------------------------
+// Trees
+
+#[derive(Clone, Copy)]
+struct TreeOpts {
+    depth: u32,
+    width: u32,
+    ignore_term: bool,
+    stop: bool,
+    exit_leader: bool,
+}
+
+fn tree_size(depth: u32, width: u32) -> u64 {
+    let mut total: u64 = 0;
+    let mut level: u64 = 1;
+    for _ in 0..depth {
+        total = total.saturating_add(level);
+        level = level.saturating_mul(u64::from(width));
+    }
+    total
+}
+
+fn tree_role(level: u32) -> &'static str {
+    match level {
+        0 => "root",
+        1 => "child",
+        _ => "grandchild",
+    }
+}
+
+#[cfg(unix)]
+fn tree(opts: TreeOpts, _level: u32, _ppid: u32) -> Res<ExitCode> {
+    unix::tree(opts)
+}
+
+#[cfg(not(unix))]
+fn tree(opts: TreeOpts, level: u32, ppid: u32) -> Res<ExitCode> {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    if opts.ignore_term || opts.stop {
+        return Err(Fail::Usage("--ignore-term and --stop are Unix-only".into()));
+    }
+    PARENT_PID.store(ppid, std::sync::atomic::Ordering::Relaxed);
+    pid_line(tree_role(level))?;
+    if opts.depth > 1 {
+        let exe = std::env::current_exe().map_err(io_err("current_exe"))?;
+        let mut kids = Vec::new();
+        for _ in 0..opts.width {
+            let child = Command::new(&exe)
+                .arg("tree")
+                .arg(format!("--depth={}", opts.depth - 1))
+                .arg(format!("--width={}", opts.width))
+                .arg(format!("--x-level={}", level + 1))
+                .arg(format!("--x-ppid={}", std::process::id()))
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(io_err("spawn tree node"))?;
+            kids.push(child);
+        }
+        // Each child writes `ready\n` to its stderr once its subtree printed.
+        for kid in &mut kids {
+            if let Some(err) = kid.stderr.as_mut() {
+                let mut got = Vec::new();
+                let mut b = [0u8; 64];
+                while !got.contains(&b'\n') {
+                    match err.read(&mut b) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&b[..n]),
+                    }
+                }
+            }
+        }
+        // Keep the children (and their stderr pipes) alive: never dropped.
+        std::mem::forget(kids);
+    }
+    if level > 0 {
+        write_out(out::Stream::Err, b"ready\n")?;
+    } else if opts.exit_leader {
+        return Ok(ExitCode::SUCCESS);
+    }
+    sleep_forever()
+}
+
+/// Windows `breakaway`: try to start a child outside our job.
+#[cfg(windows)]
+fn breakaway() -> Res<ExitCode> {
+    use std::os::windows::process::CommandExt as _;
+    use std::process::{Command, Stdio};
+    const CREATE_BREAKAWAY_FROM_JOB: u32 = 0x0100_0000;
+    pid_line("main")?;
+    let exe = std::env::current_exe().map_err(io_err("current_exe"))?;
+    let spawned = Command::new(&exe)
+        .args(["sleep", "600000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .creation_flags(CREATE_BREAKAWAY_FROM_JOB)
+        .spawn();
+    match spawned {
+        Err(e) => write_out(
+            out::Stream::Out,
+            format!("breakaway refused {}\n", e.raw_os_error().unwrap_or(-1)).as_bytes(),
+        )?,
+        Ok(child) => {
+            write_out(
+                out::Stream::Out,
+                format!("breakaway escaped {}\n", child.id()).as_bytes(),
+            )?;
+            std::mem::forget(child);
+        }
+    }
+    sleep_forever()
+}
+
+#[cfg(not(unix))]
+fn sleep_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(unix)]
+fn sleep_forever() -> ! {
+    unix::sleep_forever()
+}
+
+// ---------------------------------------------------------------------------
+// Raw stdio
+
+#[cfg(unix)]
+mod out {
+    use std::io;
+
+    #[derive(Clone, Copy)]
+    pub enum Stream {
+        Out,
+        Err,
+    }
+
+    /// `write(2)` until all of `buf` is written (one call for a pipe and
+    /// `buf.len() <= PIPE_BUF`).
+    pub fn write_all(stream: Stream, mut buf: &[u8]) -> io::Result<()> {
+        let fd = match stream {
+            Stream::Out => 1,
+            Stream::Err => 2,
+        };
+        while !buf.is_empty() {
+            // SAFETY: buf is a valid readable slice of buf.len() bytes.
+            let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+            if n < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            buf = &buf[n as usize..];
+        }
+        Ok(())
+    }
+
+    /// One `read(2)` from fd 0.
+    pub fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: buf is a valid writable slice of buf.len() bytes.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod out {
+    use std::io::{self, Read, Write};
+
+    #[derive(Clone, Copy)]
+    pub enum Stream {
+        Out,
+        Err,
+    }
+
+    pub fn write_all(stream: Stream, buf: &[u8]) -> io::Result<()> {
+        match stream {
+            Stream::Out => {
+                let mut o = io::stdout().lock();
+                o.write_all(buf)?;
+                o.flush()
+            }
+            Stream::Err => {
+                let mut e = io::stderr().lock();
+                e.write_all(buf)?;
+                e.flush()
+            }
+        }
+    }
+
+    pub fn read_stdin(buf: &mut [u8]) -> io::Result<usize> {
+        io::stdin().lock().read(buf)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Unix process shapes
+
+#[cfg(unix)]
+mod unix {
+    use std::io;
+    use std::process::ExitCode;
+
+    use super::{pid_line, tree_role, write_out, Fail, Res, TreeOpts};
+    use crate::out::Stream;
+
+    type Fd = libc::c_int;
+
+    pub fn reset_sigpipe() {
+        // SAFETY: installing the default disposition has no preconditions.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
+
+    pub fn ignore_term_signals() {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            // SAFETY: SIG_IGN is a valid disposition for these signals.
+            unsafe {
+                libc::signal(sig, libc::SIG_IGN);
+            }
+        }
+    }
+
+    enum Forked {
+        Child,
+        Parent(libc::pid_t),
+    }
+
+    /// `fork(2)`. The fixture is single-threaded, so the child may run any
+    /// code; children never return from their branch (they `_exit`).
+    fn fork() -> Res<Forked> {
+        // SAFETY: the process is single-threaded (no locks can be held by
+        // another thread), and the child only runs this program's own code.
+        match unsafe { libc::fork() } {
+            -1 => Err(Fail::Io("fork", io::Error::last_os_error())),
+            0 => Ok(Forked::Child),
+            pid => Ok(Forked::Parent(pid)),
+        }
+    }
+
+    /// Ends a forked child (or the leader) without unwinding into `main`.
+    fn exit_now(code: i32) -> ! {
+        // SAFETY: _exit has no preconditions; all our output is unbuffered.
+        unsafe { libc::_exit(code) }
+    }
+
+    /// Runs `f` in a forked child, which then sleeps forever; a failure is
+    /// reported on stderr and ends the child with code 1.
+    fn in_child(f: impl FnOnce() -> Res<()>) -> ! {
+        if let Err(e) = f() {
+            if let Fail::Io(what, e) = e {
+                let _ = crate::out::write_all(
+                    Stream::Err,
+                    format!("kennel-fixture: {what}: {e}\n").as_bytes(),
+                );
+            }
+            exit_now(1);
+        }
+        sleep_forever()
+    }
+
+    fn pipe() -> Res<(Fd, Fd)> {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two c_ints.
+        if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+            return Err(Fail::Io("pipe", io::Error::last_os_error()));
+        }
+        for fd in fds {
+            // SAFETY: fd was just returned by pipe(2).
+            unsafe {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+        Ok((fds[0], fds[1]))
+    }
+
+    fn close(fd: Fd) {
+        // SAFETY: closing an fd we own; errors (EINTR) are irrelevant here.
+        unsafe {
+            libc::close(fd);
+        }
+    }
+
+    /// Tells the other end of a readiness pipe that we are ready.
+    fn notify(w: Fd) {
+        // SAFETY: writing one byte from a valid buffer.
+        unsafe {
+            libc::write(w, b"r".as_ptr().cast(), 1);
+        }
+        close(w);
+    }
+
+    /// Reads until `n` readiness bytes arrived or every writer is gone.
+    fn await_ready(r: Fd, n: usize) {
+        let mut got = 0;
+        let mut buf = [0u8; 64];
+        while got < n {
+            // SAFETY: buf is a valid writable buffer of its length.
+            let k = unsafe { libc::read(r, buf.as_mut_ptr().cast(), buf.len()) };
+            if k == 0 {
+                break;
+            }
+            if k < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            got += k as usize;
+        }
+        close(r);
+    }
+
+    fn reap(pid: libc::pid_t) {
+        loop {
+            // SAFETY: waiting for our own child; a null status is allowed.
+            let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+            if r >= 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+        }
+    }
+
+    /// Waits until child `pid` is stopped (or gone).
+    fn await_stopped(pid: libc::pid_t) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waiting for our own child with a valid status pointer.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) };
+            if r < 0 {
+                if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            // Stopped, exited or killed: either way it will not print again.
+            return;
+        }
+    }
+
+    fn stop_self() {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+    }
+
+    /// Puts /dev/null over fds 0, 1 and 2.
+    fn devnull_stdio() -> Res<()> {
+        // SAFETY: the path is a valid NUL-terminated string.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if fd < 0 {
+            return Err(Fail::Io("open /dev/null", io::Error::last_os_error()));
+        }
+        for target in 0..=2 {
+            // SAFETY: fd is open; dup2 onto a standard fd.
+            if unsafe { libc::dup2(fd, target) } < 0 {
+                return Err(Fail::Io("dup2", io::Error::last_os_error()));
+            }
+        }
+        if fd > 2 {
+            close(fd);
+        }
+        Ok(())
+    }
+
+    /// Closes every open fd, 0 included.
+    fn close_all_fds() {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: close_range(0, ~0, 0) only closes fds.
+            if unsafe { libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) } == 0 {
+                return;
+            }
+        }
+        // SAFETY: sysconf has no preconditions.
+        let max = unsafe { libc::sysconf(libc::_SC_OPEN_MAX) };
+        let max = if max <= 0 { 1024 } else { max.min(1 << 20) };
+        for fd in 0..max as Fd {
+            close(fd);
+        }
+    }
+
+    fn setsid() -> Res<()> {
+        // SAFETY: setsid has no memory-safety preconditions.
+        if unsafe { libc::setsid() } < 0 {
+            return Err(Fail::Io("setsid", io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+
+    /// Blocks forever, reaping our children as they die, then in pause().
+    pub fn sleep_forever() -> ! {
+        loop {
+            // SAFETY: waitpid with a null status pointer is allowed.
+            let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+            if r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+                // SAFETY: pause has no preconditions.
+                unsafe {
+                    libc::pause();
+                }
+            }
+        }
+    }
+
+    pub fn tree(opts: TreeOpts) -> Res<ExitCode> {
+        if opts.ignore_term {
+            ignore_term_signals();
+        }
+        // The root's body runs here; forked nodes never return from `node`.
+        node(opts, 0, opts.depth, None)?;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// One tree node: print, create the subtree, report readiness up, then
+    /// stop / exit / sleep. Returns only for the root with `--exit-leader`.
+    fn node(opts: TreeOpts, level: u32, depth_left: u32, up: Option<Fd>) -> Res<()> {
+        pid_line(tree_role(level))?;
+        if depth_left > 1 {
+            if opts.stop {
+                let mut kids = Vec::new();
+                for _ in 0..opts.width {
+                    match fork()? {
+                        Forked::Child => in_child(|| node(opts, level + 1, depth_left - 1, None)),
+                        Forked::Parent(pid) => kids.push(pid),
+                    }
+                }
+                for pid in kids {
+                    await_stopped(pid);
+                }
+            } else {
+                let (r, w) = pipe()?;
+                for _ in 0..opts.width {
+                    if let Forked::Child = fork()? {
+                        close(r);
+                        if let Some(up) = up {
+                            close(up);
+                        }
+                        in_child(|| node(opts, level + 1, depth_left - 1, Some(w)));
+                    }
+                }
+                close(w);
+                await_ready(r, opts.width as usize);
+            }
+        }
+        if let Some(up) = up {
+            notify(up);
+        }
+        if level == 0 {
+            if opts.stop {
+                write_out(Stream::Out, b"stopped\n")?;
+            }
+            if opts.exit_leader {
+                return Ok(());
+            }
+        }
+        if opts.stop {
+            stop_self();
+        }
+        sleep_forever()
+    }
+
+    pub fn daemon(close_fds: bool, leader_stays: bool) -> Res<ExitCode> {
+        if leader_stays {
+            pid_line("leader")?;
+        }
+        let (r, w) = pipe()?;
+        match fork()? {
+            Forked::Child => {
+                close(r);
+                in_child(|| {
+                    setsid()?;
+                    if let Forked::Parent(_) = fork()? {
+                        exit_now(0);
+                    }
+                    // SAFETY: the path is a valid NUL-terminated string.
+                    unsafe {
+                        libc::chdir(c"/".as_ptr());
+                    }
+                    pid_line("daemon")?;
+                    if close_fds {
+                        // Closing `w` too tells the leader we are done.
+                        close_all_fds();
+                    } else {
+                        notify(w);
+                    }
+                    Ok(())
+                })
+            }
+            Forked::Parent(first) => {
+                close(w);
+                reap(first);
+                await_ready(r, 1);
+                // With --close-fds the daemon reports by closing `w`: EOF.
+                if leader_stays {
+                    sleep_forever()
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+
+    pub fn hold_pipe(new_session: bool) -> Res<ExitCode> {
+        let (r, w) = pipe()?;
+        match fork()? {
+            Forked::Child => {
+                close(r);
+                if let Forked::Parent(_) = fork()? {
+                    exit_now(0);
+                }
+                in_child(|| {
+                    if new_session {
+                        setsid()?;
+                    }
+                    pid_line("holder")?;
+                    notify(w);
+                    Ok(())
+                })
+            }
+            Forked::Parent(first) => {
+                close(w);
+                reap(first);
+                await_ready(r, 1);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+
+    /// A child that prints, drops its stdio, and then lets the leader exit.
+    fn leave_detached_child(role: &str, prepare: impl FnOnce() -> Res<()>) -> Res<ExitCode> {
+        let (r, w) = pipe()?;
+        match fork()? {
+            Forked::Child => {
+                close(r);
+                in_child(|| {
+                    prepare()?;
+                    pid_line(role)?;
+                    devnull_stdio()?;
+                    notify(w);
+                    Ok(())
+                })
+            }
+            Forked::Parent(_) => {
+                close(w);
+                await_ready(r, 1);
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    }
+
+    pub fn background() -> Res<ExitCode> {
+        leave_detached_child("background", || {
+            // SAFETY: setpgid(0, 0) moves us into a new group of our own.
+            if unsafe { libc::setpgid(0, 0) } != 0 {
+                return Err(Fail::Io("setpgid", io::Error::last_os_error()));
+            }
+            Ok(())
+        })
+    }
+
+    pub fn nohup() -> Res<ExitCode> {
+        leave_detached_child("nohup", || {
+            // SAFETY: SIG_IGN is a valid disposition for SIGHUP.
+            unsafe {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            }
+            Ok(())
+        })
+    }
+
+    pub fn fork_loop(count: u32) -> Res<ExitCode> {
+        let mut left = count;
+        loop {
+            pid_line("looper")?;
+            left -= 1;
+            if left == 0 {
+                sleep_forever()
+            }
+            match fork() {
+                Ok(Forked::Child) => continue,
+                Ok(Forked::Parent(_)) => sleep_forever(),
+                Err(Fail::Io(what, e)) => {
+                    let _ = crate::out::write_all(
+                        Stream::Err,
+                        format!("kennel-fixture: {what}: {e}\n").as_bytes(),
+                    );
+                    sleep_forever()
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub fn parse_signal(s: &str) -> Option<libc::c_int> {
+        if let Ok(n) = s.parse::<libc::c_int>() {
+            return (n > 0).then_some(n);
+        }
+        let name = s.to_ascii_uppercase();
+        let name = name.strip_prefix("SIG").unwrap_or(&name);
+        Some(match name {
+            "HUP" => libc::SIGHUP,
+            "INT" => libc::SIGINT,
+            "QUIT" => libc::SIGQUIT,
+            "ILL" => libc::SIGILL,
+            "TRAP" => libc::SIGTRAP,
+            "ABRT" => libc::SIGABRT,
+            "BUS" => libc::SIGBUS,
+            "FPE" => libc::SIGFPE,
+            "KILL" => libc::SIGKILL,
+            "USR1" => libc::SIGUSR1,
+            "SEGV" => libc::SIGSEGV,
+            "USR2" => libc::SIGUSR2,
+            "PIPE" => libc::SIGPIPE,
+            "ALRM" => libc::SIGALRM,
+            "TERM" => libc::SIGTERM,
+            "CHLD" => libc::SIGCHLD,
+            "CONT" => libc::SIGCONT,
+            "STOP" => libc::SIGSTOP,
+            "TSTP" => libc::SIGTSTP,
+            "TTIN" => libc::SIGTTIN,
+            "TTOU" => libc::SIGTTOU,
+            "XCPU" => libc::SIGXCPU,
+            "XFSZ" => libc::SIGXFSZ,
+            "WINCH" => libc::SIGWINCH,
+            "SYS" => libc::SIGSYS,
+            _ => return None,
+        })
+    }
+
+    pub fn kill_self(sig: libc::c_int) {
+        // SAFETY: resetting a disposition and signalling ourselves. Setting
+        // the disposition of KILL/STOP fails harmlessly (EINVAL).
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::kill(libc::getpid(), sig);
+        }
+    }
+
+    static TRAP_EXIT_CODE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+    extern "C" fn on_term(_: libc::c_int) {
+        const MSG: &[u8] = b"got SIGTERM\n";
+        // SAFETY: write(2) and _exit(2) are async-signal-safe; the atomic
+        // load is a plain memory read.
+        unsafe {
+            libc::write(1, MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(TRAP_EXIT_CODE.load(std::sync::atomic::Ordering::Relaxed));
+        }
+    }
+
+    pub fn trap_term(code: i32) {
+        TRAP_EXIT_CODE.store(code, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: a zeroed sigaction is a valid starting point; the handler is
+        // an extern "C" fn that only uses async-signal-safe calls.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_term as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        }
+    }
+}

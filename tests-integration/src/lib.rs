@@ -1,0 +1,50 @@
+//! Support code for kennel's integration tests, benchmarks and soak test.
+//!
+//! * [`pattern`]: the deterministic byte streams `kennel-fixture flood` and
+//!   `kennel-fixture binary` write, and checks that report the first offset
+//!   where a received stream deviates.
+//! * [`pidline`]: parsing the fixture's `pid <pid> <ppid> <role>` handshake
+//!   lines.
+//! * [`procfs`] (Linux only): looking at processes through `/proc` —
+//!   liveness, zombies, process groups, descendants, open fds — and killing
+//!   leftovers during cleanup.
+//!
+//! The fixture itself is the `kennel-fixture` binary of this package; tests
+//! run it via `env!("CARGO_BIN_EXE_kennel-fixture")`. Its module docs
+//! (`src/bin/kennel-fixture.rs`) are the output contract of every mode.
+#![warn(missing_docs)]
+
+pub mod pattern;
+pub mod pidline;
+#[cfg(target_os = "linux")]
+pub mod procfs;
+
+pub use pattern::{
+    binary_pattern, pattern, text_pattern, verify_binary_prefix, verify_text_prefix,
+    PatternChecker, PatternError, PatternGen, PatternKind, BINARY_RECORD_LEN, TEXT_RECORD_LEN,
+};
+pub use pidline::{has_line, parse_pid_lines, PidLine};
+#[cfg(target_os = "linux")]
+pub use procfs::{
+    all_pids, children_of, cmdline_of, descendants_of, describe, is_alive, is_stopped, is_zombie,
+    kill_pids, live_members_of_group, open_fd_count, open_fds, pgid_of, ppid_of, proc_state,
+    sid_of, wait_all_gone, wait_all_reaped, zombie_children_of,
+};
+
+use std::time::{Duration, Instant};
+
+/// Polls `f` every ~5 ms until it returns `true` (→ `true`) or `deadline`
+/// (a duration from now) passes (→ `false`). `f` is always called at least
+/// once and once more after the deadline.
+pub fn wait_until(deadline: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return f();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
