@@ -805,6 +805,7 @@ impl Run {
                     self.on_deadline();
                     poll = (poll * 2).min(POLL_MAX);
                 }
+                _ = self.leader.changed() => {}
                 msg = self.ctl.recv() => self.on_control(msg),
             }
         }

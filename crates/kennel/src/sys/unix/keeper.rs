@@ -652,6 +652,16 @@ impl KeeperLink {
         Ok(())
     }
 
+    /// Resolves when the keeper sent something (or closed the socket).
+    pub(crate) async fn readable(&self) {
+        match &self.ctl {
+            Some(ctl) => {
+                let _ = ctl.readable().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
     /// Close the control socket: the keeper kills whatever is left, reaps, and exits.
     pub(crate) fn close(&mut self) {
         self.ctl = None;

@@ -546,6 +546,16 @@ impl Leader {
         }
     }
 
+    /// Resolves when the tree may have changed state (the keeper sent something); pends
+    /// forever for trees that can only be polled.
+    pub(crate) async fn changed(&self) {
+        #[cfg(target_os = "linux")]
+        if let Kind::Kept(k) = &self.kind {
+            return k.readable().await;
+        }
+        std::future::pending::<()>().await
+    }
+
     /// Live processes of the tree other than the leader (Linux; empty elsewhere).
     pub(crate) fn leftovers(&mut self) -> Vec<u32> {
         match &mut self.kind {
@@ -605,13 +615,24 @@ impl Leader {
             k.close();
         }
         let pid = to_pid(self.direct_pid);
-        let _ = tokio::task::spawn_blocking(move || loop {
-            match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
-                Err(rustix::io::Errno::INTR) => continue,
-                _ => break,
-            }
-        })
-        .await;
+        // A direct leader is already a zombie: reap it inline. A keeper needs a moment
+        // to see its socket close and exit: wait for it off the runtime.
+        let done = matches!(
+            rustix::process::waitid(
+                WaitId::Pid(pid),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG
+            ),
+            Ok(Some(_)) | Err(_)
+        );
+        if !done {
+            let _ = tokio::task::spawn_blocking(move || loop {
+                match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
+                    Err(rustix::io::Errno::INTR) => continue,
+                    _ => break,
+                }
+            })
+            .await;
+        }
         self.reaped = true;
         unregister(self.direct_pid);
         #[cfg(target_os = "linux")]
