@@ -1,0 +1,80 @@
+//! A client that stops reading: the sidecar's memory stays bounded (the child blocks
+//! instead), and once reading resumes the stream continues byte-exact.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::prelude::*;
+
+/// The documented bound on the sidecar's resident memory with one flooding child and a
+/// client that does not read (see `kennel_cli::serve` module docs: a few MiB of queues
+/// on top of the binary).
+const RSS_BOUND_KIB: u64 = 64 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_stays_bounded_when_the_client_stops_reading() {
+    let mut sc = Sidecar::start().await;
+    let gib = (1u64 << 30).to_string();
+    sc.spawn(
+        "flood",
+        &["flood", "--bytes", &gib, "--pid-stderr"],
+        json!({}),
+    )
+    .await;
+    let pid = {
+        sc.wait_event("stderr", "flood").await;
+        let lines = parse_pid_lines(&sc.output_of("flood", "stderr"));
+        lines[0].pid
+    };
+    sc.wait_event("stdout", "flood").await;
+    let before = rss_kib(sc.pid).expect("sidecar rss");
+
+    // Stop reading. Sample until both the child's written byte count and the
+    // sidecar's RSS have not moved for 2 s: backpressure reached the child.
+    let deadline = Instant::now() + PATIENCE;
+    let mut max_rss = 0;
+    let mut last = (0, 0);
+    let mut stable_since = Instant::now();
+    loop {
+        let rss = rss_kib(sc.pid).expect("sidecar rss");
+        let written = wchar(pid).expect("child io");
+        max_rss = max_rss.max(rss);
+        if (rss, written) != last {
+            last = (rss, written);
+            stable_since = Instant::now();
+        } else if stable_since.elapsed() >= Duration::from_secs(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no steady state: rss {rss} KiB, child wrote {written} bytes"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stalled_at = last.1;
+    eprintln!(
+        "stalled: sidecar VmRSS {before} KiB before, max {max_rss} KiB; child wrote {stalled_at} of 1 GiB"
+    );
+    assert!(
+        max_rss < RSS_BOUND_KIB,
+        "sidecar RSS {max_rss} KiB over the bound"
+    );
+    assert!(stalled_at < 1 << 30, "the child was blocked, not finished");
+    assert!(is_alive(pid));
+
+    // Resume: the stream continues where it stopped, byte-exact.
+    let target = stalled_at as usize + 8 * 1024 * 1024;
+    while sc.output_of("flood", "stdout").len() < target {
+        let e = sc.wait_for("flood output", |e| e["id"] == "flood").await;
+        assert_ne!(e["event"], "exit", "{e}");
+    }
+    sc.send(json!({"op": "kill", "id": "flood"})).await;
+    let exit = sc.wait_event("exit", "flood").await;
+    let got = sc.output_of("flood", "stdout");
+    verify_text_prefix(&got).expect("exact prefix after resuming");
+    assert_eq!(exit["stdout"]["bytes"], got.len() as u64);
+    assert_gone(&[pid]);
+    sc.close_stdin();
+    sc.read_to_eof().await;
+}

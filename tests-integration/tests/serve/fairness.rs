@@ -1,0 +1,45 @@
+//! One child's flood does not starve another child's events.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::prelude::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_does_not_starve_a_small_child() {
+    let mut sc = Sidecar::start().await;
+    let gib = (1u64 << 30).to_string();
+    sc.spawn("flood", &["flood", "--bytes", &gib], json!({}))
+        .await;
+    // The flood is streaming.
+    sc.wait_event("stdout", "flood").await;
+    sc.wait_event("stdout", "flood").await;
+    let start = Instant::now();
+    sc.spawn("small", &["print", "small and quick"], json!({}))
+        .await;
+    let exit = sc.wait_for("an exit", |e| e["event"] == "exit").await;
+    let latency = start.elapsed();
+    assert_eq!(
+        exit["id"], "small",
+        "the small child finished first: {exit}"
+    );
+    assert_eq!(sc.output_of("small", "stdout"), b"small and quick\n");
+    let flood_so_far = sc.output_of("flood", "stdout").len();
+    eprintln!(
+        "small child: spawn to exit {latency:?} while the flood had delivered {flood_so_far} bytes"
+    );
+    assert!(
+        (flood_so_far as u64) < (1 << 30),
+        "the flood was still running"
+    );
+    // Stop the flood; what it delivered is an exact prefix and matches its counters.
+    sc.send(json!({"op": "kill", "id": "flood"})).await;
+    let exit = sc.wait_event("exit", "flood").await;
+    assert_eq!(exit["reason"], "killed");
+    let got = sc.output_of("flood", "stdout");
+    verify_text_prefix(&got).expect("exact flood prefix");
+    assert_eq!(exit["stdout"]["bytes"], got.len() as u64);
+    sc.close_stdin();
+    sc.read_to_eof().await;
+}

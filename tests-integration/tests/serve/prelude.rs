@@ -1,0 +1,364 @@
+//! The test harness: a sidecar process with helpers to send requests and wait for
+//! events, plus a "bystander" child used to show that errors disturb nobody.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+
+pub use kennel_tests::{
+    is_alive, parse_pid_lines, verify_binary_prefix, verify_text_prefix, wait_all_gone,
+};
+
+/// The fixture binary (the children the sidecar runs).
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
+
+/// The `kennel` CLI, built from the same library code as the real binary.
+pub const KENNEL: &str = env!("CARGO_BIN_EXE_kennel-test-cli");
+
+/// Generous bound for anything that should take milliseconds, so a loaded 2-core
+/// machine never fails a correct run.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A running `kennel serve` with piped stdin/stdout (stderr inherited, for diagnostics).
+pub struct Sidecar {
+    pub process: tokio::process::Child,
+    pub pid: u32,
+    stdin: Option<ChildStdin>,
+    stdout: Option<BufReader<ChildStdout>>,
+    line: Vec<u8>,
+    pub hello: Value,
+    /// Every event received so far, in order.
+    pub log: Vec<Value>,
+}
+
+impl Sidecar {
+    /// Start a sidecar and read its `hello`.
+    pub async fn start() -> Sidecar {
+        Sidecar::start_with(&[]).await
+    }
+
+    /// Start a sidecar with extra `kennel serve` arguments and read its `hello`.
+    pub async fn start_with(args: &[&str]) -> Sidecar {
+        let mut process = tokio::process::Command::new(KENNEL)
+            .arg("serve")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start kennel serve");
+        let pid = process.id().expect("sidecar pid");
+        let stdin = process.stdin.take();
+        let stdout = process
+            .stdout
+            .take()
+            .map(|s| BufReader::with_capacity(256 * 1024, s));
+        let mut sidecar = Sidecar {
+            process,
+            pid,
+            stdin,
+            stdout,
+            line: Vec::new(),
+            hello: Value::Null,
+            log: Vec::new(),
+        };
+        let hello = sidecar.next().await.expect("hello before EOF");
+        assert_eq!(hello["event"], "hello", "first line: {hello}");
+        sidecar.hello = hello;
+        sidecar
+    }
+
+    /// Send one request (a JSON value) as a line.
+    pub async fn send(&mut self, request: Value) {
+        let mut line = request.to_string();
+        line.push('\n');
+        self.send_raw(line.as_bytes()).await;
+    }
+
+    /// Send raw bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let stdin = self.stdin.as_mut().expect("sidecar stdin still open");
+        stdin.write_all(bytes).await.expect("write to the sidecar");
+        stdin.flush().await.expect("flush to the sidecar");
+    }
+
+    /// Close the sidecar's stdin (EOF).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Drop both pipes, as a caller that died would.
+    pub fn drop_pipes(&mut self) {
+        self.stdin = None;
+        self.stdout = None;
+    }
+
+    /// The next event (checked against the protocol types), or `None` at EOF. Panics
+    /// after [`PATIENCE`].
+    pub async fn next(&mut self) -> Option<Value> {
+        let deadline = Instant::now() + PATIENCE;
+        self.next_until(deadline).await
+    }
+
+    async fn next_until(&mut self, deadline: Instant) -> Option<Value> {
+        let stdout = self.stdout.as_mut().expect("sidecar stdout still open");
+        // `read_until` keeps what it read in `self.line` if the timeout cancels it.
+        let n = tokio::time::timeout_at(deadline.into(), stdout.read_until(b'\n', &mut self.line))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "no complete event within {PATIENCE:?}; last events: {:?}",
+                    tail(&self.log)
+                )
+            })
+            .expect("read the sidecar's stdout");
+        if n == 0 && self.line.is_empty() {
+            return None;
+        }
+        let line = std::mem::take(&mut self.line);
+        assert_eq!(line.last(), Some(&b'\n'), "event line without newline");
+        kennel_protocol::Event::from_line(&line).unwrap_or_else(|e| {
+            panic!(
+                "not a protocol event ({e}): {}",
+                String::from_utf8_lossy(&line)
+            )
+        });
+        let value: Value = serde_json::from_slice(&line).expect("event is JSON");
+        self.log.push(value.clone());
+        Some(value)
+    }
+
+    /// Read events until one satisfies `pred`; returns it. Panics at EOF or after
+    /// [`PATIENCE`].
+    pub async fn wait_for(&mut self, what: &str, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.next_until(deadline).await {
+                Some(event) if pred(&event) => return event,
+                Some(_) => {}
+                None => panic!(
+                    "EOF while waiting for {what}; last events: {:?}",
+                    tail(&self.log)
+                ),
+            }
+        }
+    }
+
+    /// Wait for the event named `event` about `id`.
+    pub async fn wait_event(&mut self, event: &str, id: &str) -> Value {
+        self.wait_for(&format!("{event} of {id}"), |e| {
+            e["event"] == event && e["id"] == id
+        })
+        .await
+    }
+
+    /// Wait for the next `error` event (whatever its id).
+    pub async fn wait_error(&mut self) -> Value {
+        self.wait_for("an error", |e| e["event"] == "error").await
+    }
+
+    /// Read every remaining event until EOF; returns them.
+    pub async fn read_to_eof(&mut self) -> Vec<Value> {
+        let mut rest = Vec::new();
+        while let Some(e) = self.next().await {
+            rest.push(e);
+        }
+        rest
+    }
+
+    /// Wait for the sidecar process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self) -> Option<i32> {
+        let status = tokio::time::timeout(PATIENCE, self.process.wait())
+            .await
+            .expect("the sidecar exits in time")
+            .expect("wait for the sidecar");
+        status.code()
+    }
+
+    /// Spawn the fixture as child `id` with `args`; `extra` fields are merged into the
+    /// request. Returns the `spawned` event.
+    pub async fn spawn(&mut self, id: &str, args: &[&str], extra: Value) -> Value {
+        self.send(spawn_request(id, args, extra)).await;
+        let spawned = self
+            .wait_for(&format!("spawned/error of {id}"), |e| {
+                (e["event"] == "spawned" || e["event"] == "error") && e["id"] == id
+            })
+            .await;
+        assert_eq!(
+            spawned["event"], "spawned",
+            "spawn of {id} failed: {spawned}"
+        );
+        spawned
+    }
+
+    /// Every event about `id` received so far.
+    pub fn events_of(&self, id: &str) -> Vec<&Value> {
+        self.log.iter().filter(|e| e["id"] == id).collect()
+    }
+
+    /// The bytes of `stream` (`"stdout"`/`"stderr"`) received so far for `id`.
+    pub fn output_of(&self, id: &str, stream: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in self
+            .log
+            .iter()
+            .filter(|e| e["id"] == id && e["event"] == stream)
+        {
+            out.extend_from_slice(&payload(e));
+        }
+        out
+    }
+
+    /// Wait until `id`'s stdout holds at least `n` fixture pid lines; returns the pids.
+    pub async fn wait_pids(&mut self, id: &str, n: usize) -> Vec<u32> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let lines = parse_pid_lines(&self.output_of(id, "stdout"));
+            if lines.len() >= n {
+                return lines.iter().map(|l| l.pid).collect();
+            }
+            match self.next_until(deadline).await {
+                Some(e) => assert!(
+                    !(e["event"] == "exit" && e["id"] == id),
+                    "{id} exited before printing {n} pid lines: {e}"
+                ),
+                None => panic!("EOF while waiting for pid lines of {id}"),
+            }
+        }
+    }
+}
+
+/// The last few events, for failure messages.
+fn tail(log: &[Value]) -> Vec<String> {
+    log.iter()
+        .rev()
+        .take(8)
+        .rev()
+        .map(|e| {
+            let s = e.to_string();
+            if s.len() > 300 {
+                format!("{}…", &s[..300])
+            } else {
+                s
+            }
+        })
+        .collect()
+}
+
+/// A `spawn` request running the fixture with `args`, with `extra` fields merged in.
+pub fn spawn_request(id: &str, args: &[&str], extra: Value) -> Value {
+    let mut request = json!({"op": "spawn", "id": id, "cmd": FIXTURE, "args": args});
+    if let (Some(map), Value::Object(extra)) = (request.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    request
+}
+
+/// The bytes of a `stdout`/`stderr`/`write` payload (`data` or `data_b64`).
+pub fn payload(event: &Value) -> Vec<u8> {
+    match (event["data"].as_str(), event["data_b64"].as_str()) {
+        (Some(text), None) => text.as_bytes().to_vec(),
+        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("valid base64"),
+        _ => panic!("payload must have exactly one of data/data_b64: {event}"),
+    }
+}
+
+/// Check the events of one child: `spawned` first, `exit` last and only once.
+pub fn assert_child_order(events: &[&Value]) {
+    assert!(!events.is_empty(), "no events");
+    assert_eq!(events[0]["event"], "spawned", "first event: {}", events[0]);
+    let last = events[events.len() - 1];
+    assert_eq!(last["event"], "exit", "last event: {last}");
+    let exits = events.iter().filter(|e| e["event"] == "exit").count();
+    assert_eq!(exits, 1, "exactly one exit");
+}
+
+/// A child that echoes its stdin, to show that other requests do not disturb it.
+pub struct Bystander {
+    pub id: String,
+    sent: Vec<u8>,
+    pings: usize,
+}
+
+impl Bystander {
+    /// Spawn the bystander (`echo-stdin` with a piped stdin).
+    pub async fn start(sc: &mut Sidecar, id: &str) -> Bystander {
+        sc.spawn(id, &["echo-stdin"], json!({"stdin": "pipe"}))
+            .await;
+        let mut b = Bystander {
+            id: id.to_owned(),
+            sent: Vec::new(),
+            pings: 0,
+        };
+        b.ping(sc).await;
+        b
+    }
+
+    /// Write a line and wait until it is echoed: the child and its stream still work.
+    pub async fn ping(&mut self, sc: &mut Sidecar) {
+        self.pings += 1;
+        let text = format!("ping {}\n", self.pings);
+        self.sent.extend_from_slice(text.as_bytes());
+        sc.send(json!({"op": "write", "id": self.id, "data": text}))
+            .await;
+        let written = sc.wait_event("written", &self.id).await;
+        assert_eq!(written["bytes"], text.len());
+        let want = self.sent.clone();
+        let id = self.id.clone();
+        let deadline = Instant::now() + PATIENCE;
+        while sc.output_of(&id, "stdout") != want {
+            assert!(Instant::now() < deadline, "bystander echo missing");
+            let e = sc
+                .wait_for("bystander output", |e| e["id"] == id.as_str())
+                .await;
+            assert_ne!(e["event"], "exit", "the bystander ended: {e}");
+        }
+    }
+
+    /// Close its stdin and check it exited cleanly with exactly what was sent.
+    pub async fn finish(self, sc: &mut Sidecar) {
+        sc.send(json!({"op": "close_stdin", "id": self.id})).await;
+        let exit = sc.wait_event("exit", &self.id).await;
+        assert_eq!(exit["code"], 0, "{exit}");
+        assert_eq!(exit["reason"], "exited", "{exit}");
+        assert_eq!(sc.output_of(&self.id, "stdout"), self.sent);
+        assert_child_order(&sc.events_of(&self.id));
+    }
+}
+
+/// The sidecar's resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Bytes a process has written so far (`wchar` of `/proc/<pid>/io`).
+pub fn wchar(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Send a signal to a process.
+pub fn send_signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) with a pid we started and a valid signal number has no memory
+    // effects.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+/// Assert every pid is gone (by `/proc`) within [`PATIENCE`].
+pub fn assert_gone(pids: &[u32]) {
+    if let Err(survivors) = wait_all_gone(pids, PATIENCE) {
+        panic!("processes survived: {survivors:?}");
+    }
+}
