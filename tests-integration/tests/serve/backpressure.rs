@@ -78,3 +78,57 @@ async fn memory_stays_bounded_when_the_client_stops_reading() {
     sc.close_stdin();
     sc.read_to_eof().await;
 }
+
+/// Control requests are served while the client reads nothing: a `kill` and a `cancel`
+/// end their trees (seen in `/proc`) although the output behind them is stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_requests_work_while_output_is_stuck() {
+    let mut sc = Sidecar::start().await;
+    sc.spawn(
+        "tree",
+        &["tree", "--depth", "2", "--width", "3", "--ignore-term"],
+        json!({}),
+    )
+    .await;
+    let tree = sc.wait_pids("tree", 4).await;
+    let gib = (1u64 << 30).to_string();
+    sc.spawn(
+        "flood",
+        &["flood", "--bytes", &gib, "--pid-stderr"],
+        json!({"grace_ms": 100}),
+    )
+    .await;
+    sc.wait_event("stderr", "flood").await;
+    let flood = parse_pid_lines(&sc.output_of("flood", "stderr"))[0].pid;
+
+    // Stop reading until the flood is blocked in write(2).
+    let deadline = Instant::now() + PATIENCE;
+    let mut last = 0;
+    let mut stable_since = Instant::now();
+    while stable_since.elapsed() < Duration::from_secs(1) {
+        let written = wchar(flood).expect("flood io");
+        if written != last {
+            last = written;
+            stable_since = Instant::now();
+        }
+        assert!(Instant::now() < deadline, "the flood never blocked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sc.send(json!({"op": "kill", "id": "tree"})).await;
+    sc.send(json!({"op": "signal", "id": "flood", "signal": "SIGSTOP"}))
+        .await;
+    sc.send(json!({"op": "cancel", "id": "flood"})).await;
+    // Still not reading: the trees go away anyway.
+    assert_gone(&tree);
+    assert_gone(&[flood]);
+
+    let exit = sc.wait_event("exit", "tree").await;
+    assert_eq!(exit["reason"], "killed");
+    let exit = sc.wait_event("exit", "flood").await;
+    assert_eq!(exit["reason"], "cancelled");
+    let got = sc.output_of("flood", "stdout");
+    verify_text_prefix(&got).expect("exact prefix");
+    assert_eq!(exit["stdout"]["bytes"], got.len() as u64);
+    sc.close_stdin();
+    sc.read_to_eof().await;
+}

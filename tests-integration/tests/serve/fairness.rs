@@ -12,9 +12,11 @@ async fn a_flood_does_not_starve_a_small_child() {
     let gib = (1u64 << 30).to_string();
     sc.spawn("flood", &["flood", "--bytes", &gib], json!({}))
         .await;
-    // The flood is streaming.
-    sc.wait_event("stdout", "flood").await;
-    sc.wait_event("stdout", "flood").await;
+    // The flood is streaming and has had time to fill every queue on its way.
+    while sc.output_of("flood", "stdout").len() < 16 * 1024 * 1024 {
+        let e = sc.wait_event("stdout", "flood").await;
+        assert_ne!(e["event"], "exit");
+    }
     let start = Instant::now();
     sc.spawn("small", &["print", "small and quick"], json!({}))
         .await;

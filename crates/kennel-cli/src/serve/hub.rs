@@ -257,25 +257,37 @@ impl Hub {
         }
     }
 
-    /// Run `f` on the child `id` and queue its reply. The reply is queued while the
-    /// registry is locked, with a lane slot reserved beforehand, so it is queued while
-    /// the child is still known: the writer puts such replies before the child's `exit`.
+    /// Run `f` on the child `id` and queue its reply, if any.
+    ///
+    /// The reply is queued while the registry is locked, so it is queued while the child
+    /// is still known: the writer puts such replies before the child's `exit`. This
+    /// never waits when `f` has nothing to say (a successful `cancel`, `kill`, `signal`,
+    /// `close_stdin` or queued `write`), so those take effect even when the control lane
+    /// is full. Only an error reply waits for room; then (a client that left 256 replies
+    /// unread) it may follow the child's `exit`.
     async fn with_child(
         &self,
         op: &str,
         id: &str,
         f: impl FnOnce(&mut Entry) -> Result<Option<Event>, RequestError>,
     ) {
-        let Ok(permit) = self.control.reserve().await else {
-            return;
+        let permit = self.control.try_reserve().ok();
+        let late = {
+            let mut state = self.lock();
+            let reply = match state.children.get_mut(id) {
+                None => Some(unknown_id(op, id).to_event()),
+                Some(entry) => f(entry).unwrap_or_else(|e| Some(e.to_event())),
+            };
+            match (reply, permit) {
+                (Some(event), Some(permit)) => {
+                    permit.send(Out::Line(event.to_line()));
+                    None
+                }
+                (reply, _) => reply,
+            }
         };
-        let mut state = self.lock();
-        let reply = match state.children.get_mut(id) {
-            None => Some(unknown_id(op, id).to_event()),
-            Some(entry) => f(entry).unwrap_or_else(|e| Some(e.to_event())),
-        };
-        if let Some(event) = reply {
-            permit.send(Out::Line(event.to_line()));
+        if let Some(event) = late {
+            self.reply(&event).await;
         }
     }
 

@@ -53,11 +53,14 @@
 //!
 //! The **control lane** holds [`CONTROL_QUEUE_LINES`] = 256 replies and is always
 //! drained first, so a reply (`spawned`, `written`, `error`, `list`) never waits behind
-//! output. The request loop keeps reading requests while output is backpressured —
-//! `cancel`, `kill`, `signal` and `shutdown` take effect at once — until 256 replies
-//! are waiting unread: then it stops reading stdin until the client reads. That is the
-//! only way the request loop blocks, and only a client that sends requests while not
-//! reading any replies gets there.
+//! output. The request loop keeps reading requests while output is backpressured:
+//! `cancel`, `kill`, `signal`, `close_stdin`, `shutdown` and queued `write`s have no
+//! reply on success and take effect at once, however full the lanes are. A request
+//! that needs a reply (`spawn`, `list`, any error) waits for room in the control lane,
+//! so a client that leaves 256 replies unread stops the request loop until it reads
+//! again: replies, unlike the effects of control requests, cannot be dropped or grow
+//! without bound. (In that state an error about a child may follow the child's `exit`;
+//! everywhere else the ordering below holds.)
 //!
 //! **Stdin writes** are queued per child, bounded in bytes: at most
 //! [`STDIN_QUEUE_PER_CHILD`] (8 MiB) per child and [`STDIN_QUEUE_TOTAL`] (64 MiB) for all
