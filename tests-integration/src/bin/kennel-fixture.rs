@@ -73,6 +73,8 @@
 //!   printed (and closed its fds, with `--close-fds`), then exits 0; with
 //!   `--leader-stays` it prints `pid … leader` *first* (before forking) and
 //!   sleeps forever instead. Output: `[pid … leader]` then `pid … daemon`.
+//!   The daemon's `<ppid>` is the exiting intermediate's pid or already its
+//!   new parent (1 or a subreaper): racy, use `ppid_of` if it matters.
 //!
 //! * `hold-pipe [--setsid]`: the leader forks an intermediate child that forks
 //!   the *holder* and exits at once (so the holder is reparented, like an
