@@ -59,6 +59,7 @@
 
 use std::ffi::c_void;
 use std::fs::OpenOptions;
+use std::future::Future as _;
 use std::io;
 use std::os::windows::io::{AsRawHandle as _, FromRawHandle as _, OwnedHandle};
 use std::os::windows::process::CommandExt as _;
@@ -83,9 +84,10 @@ use windows_sys::Win32::System::JobObjects::{
     JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::Threading::{
-    GetExitCodeProcess, RegisterWaitForSingleObject, TerminateProcess, UnregisterWaitEx,
-    WaitForSingleObject, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, CREATE_SUSPENDED, INFINITE,
-    WT_EXECUTEINWAITTHREAD, WT_EXECUTEONLYONCE,
+    GetExitCodeProcess, OpenProcess, QueryFullProcessImageNameW, RegisterWaitForSingleObject,
+    TerminateProcess, UnregisterWaitEx, WaitForSingleObject, CREATE_NEW_PROCESS_GROUP,
+    CREATE_NO_WINDOW, CREATE_SUSPENDED, INFINITE, PROCESS_NAME_WIN32,
+    PROCESS_QUERY_LIMITED_INFORMATION, WT_EXECUTEINWAITTHREAD, WT_EXECUTEONLYONCE,
 };
 
 use crate::spec::EnvOp;
@@ -342,8 +344,59 @@ fn pipe(direction: Direction) -> io::Result<(NamedPipeServer, Stdio)> {
         };
         // Not inheritable: std duplicates it as inheritable only inside its spawn lock.
         let client = open.open(&name)?;
+        connect_now(&server)?;
         return Ok((server, Stdio::from(client)));
     }
+}
+
+/// Tell tokio (mio) that the server end is connected. mio starts reading a server
+/// pipe only once `connect` has succeeded; the client end is already open, so
+/// `ConnectNamedPipe` answers `ERROR_PIPE_CONNECTED` at once and the first poll of
+/// `connect()` is ready — polled here with a no-op waker because spawning is sync.
+fn connect_now(server: &NamedPipeServer) -> io::Result<()> {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let connect = std::pin::pin!(server.connect());
+    match connect.poll(&mut cx) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(io::Error::new(
+            io::ErrorKind::NotConnected,
+            "the pipe's client end is open but the server is not connected",
+        )),
+    }
+}
+
+/// Whether `pid` runs `conhost.exe` (a console host, not part of the user's tree).
+/// A process that cannot be opened (already gone) is not.
+fn is_console_host(pid: u32) -> bool {
+    // SAFETY: plain call; a null return means failure.
+    let raw = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if raw.is_null() {
+        return false;
+    }
+    // SAFETY: a fresh handle nobody else owns.
+    let process = unsafe { OwnedHandle::from_raw_handle(raw) };
+    let mut buf = [0u16; 1024];
+    let mut len = buf.len() as u32;
+    // SAFETY: `buf` is writable for `len` UTF-16 units; `len` is updated to the length.
+    let ok = unsafe {
+        QueryFullProcessImageNameW(
+            process.as_raw_handle(),
+            PROCESS_NAME_WIN32,
+            buf.as_mut_ptr(),
+            &mut len,
+        )
+    };
+    if ok == 0 {
+        return false;
+    }
+    let path = String::from_utf16_lossy(&buf[..(len as usize).min(buf.len())]);
+    let name = path.rsplit(['\\', '/']).next().unwrap_or(&path);
+    name.eq_ignore_ascii_case("conhost.exe")
 }
 
 /// A Job Object that kills its processes when its last handle closes.
@@ -481,6 +534,9 @@ struct ExitWait {
 // on a pool thread, synchronized with Drop by UnregisterWaitEx) and by the owner; both
 // may move between threads.
 unsafe impl Send for ExitWait {}
+// SAFETY: no `&self` method of ExitWait touches the raw pointers (only `&mut self` and
+// Drop do), so shared references across threads cannot race on them.
+unsafe impl Sync for ExitWait {}
 
 unsafe extern "system" fn on_leader_exit(context: *mut c_void, _timed_out: bool) {
     // SAFETY: `context` is the `slot` box of a live ExitWait: ExitWait's Drop waits for
@@ -645,7 +701,9 @@ impl Leader {
         }
     }
 
-    /// Whether any process of the job is still running.
+    /// Whether any process of the job is still running. The console host that Windows
+    /// (or Wine) starts for a child with a console of its own (`conhost.exe`, in the
+    /// child's job) does not count: it exits with its last client, or with the job.
     pub(crate) fn tree_alive(&mut self) -> bool {
         if self.reaped {
             return false;
@@ -655,7 +713,19 @@ impl Leader {
         }
         // A query failure (never seen) counts as gone: the job is still killed when its
         // handle closes, unless leftovers were asked to be kept.
-        self.job.active_processes().is_ok_and(|n| n > 0)
+        if !self.job.active_processes().is_ok_and(|n| n > 0) {
+            return false;
+        }
+        match self.job.pids() {
+            Ok(pids) => pids.into_iter().any(|p| !is_console_host(p)),
+            Err(_) => true,
+        }
+    }
+
+    /// Resolves when the tree may have changed state; pends forever, since the job is
+    /// polled (its completion-port messages are not guaranteed).
+    pub(crate) async fn changed(&self) {
+        std::future::pending::<()>().await
     }
 
     /// Live processes of the job other than the leader.
@@ -664,24 +734,27 @@ impl Leader {
             .pids()
             .unwrap_or_default()
             .into_iter()
-            .filter(|&p| p != self.pid)
+            .filter(|&p| p != self.pid && !is_console_host(p))
             .collect()
     }
 
+    /// Let the processes still alive outlive the run: clear KILL_ON_JOB_CLOSE, so
+    /// closing the job handle (when the leader is dropped) spares them. They stay in
+    /// the (now handle-less) job, which only means they cannot break away either.
+    pub(crate) fn release_leftovers(&mut self) {
+        let _ = self.job.set_kill_on_close(false);
+    }
+
     /// Release the exited leader. Call only after [`Leader::wait_exit`] returned and the
-    /// tree was torn down. If processes are still in the job here (leftovers the caller
-    /// asked to keep), KILL_ON_JOB_CLOSE is cleared so they outlive the job handle, as
-    /// they outlive the run on Unix.
+    /// tree was torn down (or released): the leader's pid may be reused once the
+    /// `Leader` is dropped, which closes its process handle and the job handle — and
+    /// KILL_ON_JOB_CLOSE ends anything left in the job that was not released.
     pub(crate) async fn reap(&mut self) {
         if self.reaped || self.exited.is_none() {
             return;
         }
-        if self.job.active_processes().is_ok_and(|n| n > 0) {
-            let _ = self.job.set_kill_on_close(false);
-        }
         self.exit_wait = None;
         self.reaped = true;
-        // The process and job handles close when the Leader is dropped.
     }
 }
 

@@ -1,0 +1,217 @@
+//! Shared helpers: spawning the fixture, collecting events until a condition, and
+//! watching processes through handles until they are gone.
+
+use std::ffi::c_void;
+use std::os::windows::io::{AsRawHandle as _, FromRawHandle as _, OwnedHandle};
+use std::time::{Duration, Instant};
+
+pub use kennel::{
+    Child, Command, Containment, Drain, EndReason, Event, Ladder, Outcome, Signal, SignalErrorKind,
+    SpawnError, StdinMode,
+};
+pub use kennel_tests::{parse_pid_lines, verify_text_prefix, PidLine};
+
+/// The fixture binary.
+pub const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
+
+/// Generous bound for anything that should take milliseconds (Wine starts a process in
+/// ~0.2 s on a warm wineserver; a loaded 2-core CI machine is slower).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The exit code `TerminateJobObject` gives a killed tree (kennel's choice: 128 + 9).
+pub const KILLED: i32 = 137;
+
+/// A fixture command.
+pub fn fixture(args: &[&str]) -> Command {
+    Command::new(FIXTURE).args(args)
+}
+
+/// A ladder that goes straight to `TerminateJobObject` (no console event).
+pub fn kill_only() -> Ladder {
+    Ladder::new()
+}
+
+/// Output gathered from a child's events.
+#[derive(Default, Debug)]
+pub struct Seen {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub outcome: Option<Outcome>,
+}
+
+impl Seen {
+    pub fn pids(&self) -> Vec<u32> {
+        parse_pid_lines(&self.stdout)
+            .iter()
+            .map(|l| l.pid)
+            .collect()
+    }
+
+    pub fn lines(&self) -> Vec<PidLine> {
+        parse_pid_lines(&self.stdout)
+    }
+
+    pub fn absorb(&mut self, event: Event) {
+        match event {
+            Event::Stdout(b) => self.stdout.extend_from_slice(&b),
+            Event::Stderr(b) => self.stderr.extend_from_slice(&b),
+            Event::Exit(o) => self.outcome = Some(o),
+        }
+    }
+}
+
+/// Read events until `done(seen)` holds; panics (with what was seen) at the deadline or
+/// if the run ends first.
+pub async fn read_until(child: &mut Child, seen: &mut Seen, mut done: impl FnMut(&Seen) -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done(seen) {
+        let event = tokio::time::timeout_at(deadline.into(), child.next_event())
+            .await
+            .unwrap_or_else(|_| panic!("condition not met within {PATIENCE:?}; seen {seen:?}"));
+        match event {
+            Some(Event::Exit(o)) => panic!("run ended before the condition: {o:?}; seen {seen:?}"),
+            Some(e) => seen.absorb(e),
+            None => panic!("event stream ended; seen {seen:?}"),
+        }
+    }
+}
+
+/// Read until `n` pid lines have been printed; returns their pids, and handles to the
+/// processes opened while they are alive (dropping them terminates the processes).
+#[must_use = "dropping the handles terminates the processes"]
+pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> (Vec<u32>, Procs) {
+    read_until(child, seen, |s| s.lines().len() >= n).await;
+    let pids = seen.pids();
+    let procs = Procs::open(&pids);
+    (pids, procs)
+}
+
+/// Read every remaining event; returns the outcome (checks it is the last event).
+pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
+    let outcome = tokio::time::timeout(PATIENCE * 2, async {
+        while let Some(event) = child.next_event().await {
+            seen.absorb(event);
+        }
+        seen.outcome.clone()
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no outcome within {:?}; seen {seen:?}", PATIENCE * 2));
+    let outcome = outcome.expect("an Exit event");
+    assert!(child.next_event().await.is_none(), "nothing after Exit");
+    outcome
+}
+
+// --- Looking at processes -----------------------------------------------------------
+
+const SYNCHRONIZE: u32 = 0x0010_0000;
+const PROCESS_TERMINATE: u32 = 0x0001;
+const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
+const WAIT_OBJECT_0: u32 = 0;
+
+#[link(name = "kernel32")]
+extern "system" {
+    fn OpenProcess(access: u32, inherit: i32, pid: u32) -> *mut c_void;
+    fn WaitForSingleObject(handle: *mut c_void, millis: u32) -> u32;
+    fn TerminateProcess(handle: *mut c_void, code: u32) -> i32;
+    fn GetExitCodeProcess(handle: *mut c_void, code: *mut u32) -> i32;
+}
+
+/// Handles to processes, opened while they were alive: waiting on them can never be
+/// fooled by pid reuse. Dropping it terminates whatever is still running (cleanup of a
+/// failed test).
+pub struct Procs(Vec<(u32, OwnedHandle)>);
+
+impl Procs {
+    /// Open every pid; panics if one is already gone (the caller read its line from a
+    /// process that should be alive).
+    pub fn open(pids: &[u32]) -> Procs {
+        Procs(
+            pids.iter()
+                .map(|&pid| {
+                    (
+                        pid,
+                        open(pid).unwrap_or_else(|| panic!("pid {pid} is not running")),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    /// The pids still running.
+    pub fn running(&self) -> Vec<u32> {
+        self.0
+            .iter()
+            .filter(|(_, h)| !signalled(h))
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+
+    /// Exit code of `pid` once it exited.
+    pub fn exit_code(&self, pid: u32) -> Option<u32> {
+        let (_, h) = self.0.iter().find(|(p, _)| *p == pid)?;
+        let mut code = 0;
+        // SAFETY: a valid process handle and a writable u32.
+        let ok = unsafe { GetExitCodeProcess(h.as_raw_handle(), &mut code) };
+        (ok != 0 && signalled(h)).then_some(code)
+    }
+
+    /// Wait until every process exited; the pids still running at the deadline.
+    pub fn wait_gone(&self, within: Duration) -> Result<(), Vec<u32>> {
+        let end = Instant::now() + within;
+        loop {
+            let running = self.running();
+            if running.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                return Err(running);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Every process must be gone right after the outcome (the tree was torn down before
+    /// the Exit event).
+    pub fn assert_gone(&self) {
+        let running = self.running();
+        assert!(
+            running.is_empty(),
+            "still running after the outcome: {running:?}"
+        );
+    }
+}
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for (_, h) in &self.0 {
+            // SAFETY: a valid handle with PROCESS_TERMINATE access; terminating an exited
+            // process fails harmlessly.
+            unsafe {
+                TerminateProcess(h.as_raw_handle(), 1);
+            }
+        }
+    }
+}
+
+/// A handle to a running process, or `None` if there is no such process.
+pub fn open(pid: u32) -> Option<OwnedHandle> {
+    // SAFETY: plain call; a null return means failure.
+    let raw = unsafe {
+        OpenProcess(
+            SYNCHRONIZE | PROCESS_TERMINATE | PROCESS_QUERY_LIMITED_INFORMATION,
+            0,
+            pid,
+        )
+    };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: a fresh handle nobody else owns.
+    let h = unsafe { OwnedHandle::from_raw_handle(raw) };
+    (!signalled(&h)).then_some(h)
+}
+
+fn signalled(h: &OwnedHandle) -> bool {
+    // SAFETY: a valid handle with SYNCHRONIZE access; zero timeout.
+    unsafe { WaitForSingleObject(h.as_raw_handle(), 0) == WAIT_OBJECT_0 }
+}
