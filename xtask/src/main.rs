@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the whole test suite: fmt, clippy, cargo test, node client, macOS check,
-    /// Windows tests under Wine (opt-in for now).
+    /// Windows tests under Wine (skip with `--skip windows` or KENNEL_WINDOWS_TESTS=0).
     Test(TestArgs),
     /// Create the Wine prefix and install the ProcessPrng shim (idempotent).
     WineSetup,
@@ -35,7 +35,8 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct TestArgs {
-    /// Run the Windows-under-Wine stage (same as env KENNEL_WINDOWS_TESTS=1).
+    /// Run the Windows-under-Wine stage even if KENNEL_WINDOWS_TESTS=0 (it runs by
+    /// default; `--skip windows` turns it off).
     #[arg(long)]
     windows: bool,
     /// Run only these stages (repeatable or comma-separated).
@@ -61,7 +62,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Test(args) => {
-            let windows = args.windows || env_flag("KENNEL_WINDOWS_TESTS");
+            // On by default; KENNEL_WINDOWS_TESTS=0 (or --skip windows) turns it off.
+            let windows = args.windows
+                || std::env::var_os("KENNEL_WINDOWS_TESTS").is_none()
+                || env_flag("KENNEL_WINDOWS_TESTS");
             stages::run(
                 &ctx,
                 &TestOptions {

@@ -52,6 +52,7 @@ fn main() {
         for _ in 0..runs {
             let t = Instant::now();
             let mut c = std::process::Command::new("/bin/true");
+            #[cfg(unix)]
             std::os::unix::process::CommandExt::process_group(&mut c, 0);
             c.status().expect("spawn");
             raw.push(t.elapsed());
