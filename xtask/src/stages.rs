@@ -181,7 +181,15 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
             let runner_var = "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER";
             // Lints of the Windows-only code (sys/windows.rs, the Windows tests).
             cargo()
-                .args(["clippy", "--target", wine::TARGET, "-p", "kennel", "-p", "kennel-tests"])
+                .args([
+                    "clippy",
+                    "--target",
+                    wine::TARGET,
+                    "-p",
+                    "kennel",
+                    "-p",
+                    "kennel-tests",
+                ])
                 .args(["--lib", "--tests", "--bins", "--", "-D", "warnings"])
                 .run()?;
             let mut test = cargo()
