@@ -4,12 +4,11 @@
 use std::time::{Duration, Instant};
 
 pub use kennel::{
-    CapPolicy, Child, Command, Drain, EndReason, Event, Ladder, Outcome, OutputCap, Signal,
-    StdinMode,
+    Child, Command, Drain, EndReason, Event, Ladder, Outcome, OutputCap, Signal, StdinMode,
 };
 pub use kennel_tests::{
     describe, has_line, is_alive, parse_pid_lines, verify_binary_prefix, verify_text_prefix,
-    wait_all_gone, wait_all_reaped, PidLine,
+    wait_all_reaped, PidLine,
 };
 
 /// The fixture binary.

@@ -4,7 +4,7 @@ use crate::prelude::*;
 
 #[tokio::test]
 async fn echo_round_trip_and_close() {
-    let mut child = fixture(&["echo-stdin"])
+    let child = fixture(&["echo-stdin"])
         .stdin(StdinMode::Piped)
         .spawn()
         .unwrap();

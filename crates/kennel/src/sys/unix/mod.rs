@@ -625,10 +625,10 @@ impl Leader {
             Ok(Some(_)) | Err(_)
         );
         if !done {
-            let _ = tokio::task::spawn_blocking(move || loop {
-                match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
-                    Err(rustix::io::Errno::INTR) => continue,
-                    _ => break,
+            let _ = tokio::task::spawn_blocking(move || {
+                while let Err(rustix::io::Errno::INTR) =
+                    rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED)
+                {
                 }
             })
             .await;
@@ -667,11 +667,9 @@ impl Drop for Leader {
         let _ = std::thread::Builder::new()
             .name("kennel-reap".into())
             .spawn(move || {
-                loop {
-                    match rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED) {
-                        Err(rustix::io::Errno::INTR) => continue,
-                        _ => break,
-                    }
+                while let Err(rustix::io::Errno::INTR) =
+                    rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED)
+                {
                 }
                 unregister(direct);
                 #[cfg(target_os = "linux")]
