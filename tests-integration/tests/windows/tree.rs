@@ -47,7 +47,9 @@ async fn cancel_with_a_kill_only_ladder_ends_the_tree() {
 async fn timeout_ends_the_tree() {
     let mut child = fixture(TREE)
         .ladder(kill_only())
-        .timeout(std::time::Duration::from_millis(300))
+        // Long enough for the whole tree to be up (and report) on a loaded machine under
+        // Wine before the timeout fires: 300 ms was seen to race the last grandchild.
+        .timeout(std::time::Duration::from_secs(5))
         .spawn()
         .unwrap();
     let mut seen = Seen::default();
