@@ -674,11 +674,23 @@ impl Run {
 
         // Phase 3: teardown of whatever is left.
         if self.ladder.is_some() || !self.keep_leftovers {
-            if self.leader.tree_alive() {
-                if self.ladder.is_none() {
+            if self.ladder.is_none() && self.leader.tree_alive() {
+                // The last members may still be exiting (a cgroup reports `populated 1`
+                // for a moment after they died): let them settle before deciding that
+                // something was left behind, so a clean exit never reports a ladder.
+                let settle = Instant::now() + Duration::from_millis(100);
+                while Instant::now() < settle
+                    && self.leader.tree_alive()
+                    && self.leader.leftovers().is_empty()
+                {
+                    tokio::time::sleep(POLL_MIN).await;
+                }
+                if self.leader.tree_alive() {
                     leftovers = self.leader.leftovers();
                     self.start_ladder(None);
                 }
+            }
+            if self.ladder.is_some() && self.leader.tree_alive() {
                 self.until_tree_gone().await;
             }
         } else if drain == Drain::Timeout {

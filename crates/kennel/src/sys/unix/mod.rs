@@ -577,7 +577,9 @@ impl Leader {
                     }
                     pids.sort_unstable();
                     pids.dedup();
-                    pids.retain(|&p| p != d.pid);
+                    pids.retain(|&p| {
+                        p != d.pid && procfs::read_stat(p).is_some_and(|s| s.state != 'Z')
+                    });
                     pids
                 }
                 #[cfg(not(target_os = "linux"))]
