@@ -334,6 +334,28 @@ impl Command {
         self
     }
 
+    /// Apply arguments, working directory and environment to a std command (shared by
+    /// every platform's spawn).
+    pub(crate) fn apply_args_cwd_env(&self, std_cmd: &mut std::process::Command) {
+        std_cmd.args(&self.args);
+        if let Some(dir) = &self.cwd {
+            std_cmd.current_dir(dir);
+        }
+        if self.env_clear {
+            std_cmd.env_clear();
+        }
+        for op in &self.env {
+            match op {
+                EnvOp::Set(k, v) => {
+                    std_cmd.env(k, v);
+                }
+                EnvOp::Remove(k) => {
+                    std_cmd.env_remove(k);
+                }
+            }
+        }
+    }
+
     /// The program, as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program

@@ -90,7 +90,6 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_QUERY_LIMITED_INFORMATION, WT_EXECUTEINWAITTHREAD, WT_EXECUTEONLYONCE,
 };
 
-use crate::spec::EnvOp;
 use crate::{Command, Containment, ExitStatus, OutputMode, Signal, SpawnError, StdinMode};
 
 /// The exit code `TerminateJobObject` gives every process of a killed tree: the Unix
@@ -161,23 +160,7 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     let job = Job::new().map_err(os_err("creating the job object"))?;
 
     let mut std_cmd = std::process::Command::new(&cmd.program);
-    std_cmd.args(&cmd.args);
-    if let Some(dir) = &cmd.cwd {
-        std_cmd.current_dir(dir);
-    }
-    if cmd.env_clear {
-        std_cmd.env_clear();
-    }
-    for op in &cmd.env {
-        match op {
-            EnvOp::Set(k, v) => {
-                std_cmd.env(k, v);
-            }
-            EnvOp::Remove(k) => {
-                std_cmd.env_remove(k);
-            }
-        }
-    }
+    cmd.apply_args_cwd_env(&mut std_cmd);
     let (stdin, child_stdin) = match cmd.stdin {
         StdinMode::Null => (None, Stdio::null()),
         StdinMode::Inherit => (None, Stdio::inherit()),

@@ -42,7 +42,6 @@ use std::sync::Mutex;
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus};
 use tokio::net::unix::pipe;
 
-use crate::spec::EnvOp;
 use crate::{Command, Containment, ExitStatus, OutputMode, Signal, SpawnError, StdinMode};
 
 /// The read end of a child's stdout/stderr.
@@ -197,23 +196,7 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     } else {
         std::process::Command::new(&cmd.program)
     };
-    std_cmd.args(&cmd.args);
-    if let Some(dir) = &cmd.cwd {
-        std_cmd.current_dir(dir);
-    }
-    if cmd.env_clear {
-        std_cmd.env_clear();
-    }
-    for op in &cmd.env {
-        match op {
-            EnvOp::Set(k, v) => {
-                std_cmd.env(k, v);
-            }
-            EnvOp::Remove(k) => {
-                std_cmd.env_remove(k);
-            }
-        }
-    }
+    cmd.apply_args_cwd_env(&mut std_cmd);
     std_cmd.stdin(match cmd.stdin {
         StdinMode::Null => Stdio::null(),
         StdinMode::Piped => Stdio::piped(),
