@@ -2,11 +2,17 @@
 //!
 //! * `cargo xtask test` runs the whole test suite, stage by stage (see [`stages`]).
 //! * `cargo xtask wine-setup` prepares the Wine prefix the Windows stage runs in.
+//! * `cargo xtask matrix` runs the fixture matrix and writes `docs/REPORT.md` ([`matrix`]).
+//! * `cargo xtask bench` runs the benchmarks and writes `docs/BENCHMARKS.md` ([`bench`]).
+//! * `cargo xtask soak` runs the soak ([`soak`]).
 //!
 //! The alias lives in `.cargo/config.toml`; this binary is a plain workspace member
 //! with no dependencies beyond clap, so it builds in a few seconds from a clean clone.
 
+mod bench;
 mod cmd;
+mod matrix;
+mod soak;
 mod stages;
 mod wine;
 
@@ -31,6 +37,12 @@ enum Command {
     Test(TestArgs),
     /// Create the Wine prefix and install the ProcessPrng shim (idempotent).
     WineSetup,
+    /// Run every fixture against every implementation; write docs/REPORT.md.
+    Matrix(matrix::Args),
+    /// Run the benchmarks; write docs/BENCHMARKS.md.
+    Bench(bench::Args),
+    /// Run the soak: many random spawn/cancel/kill/timeout cycles, then leak checks.
+    Soak(soak::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,6 +89,9 @@ fn main() -> ExitCode {
             )
         }
         Command::WineSetup => wine::setup(&ctx).map(|_| ()),
+        Command::Matrix(args) => matrix::run(&ctx, args),
+        Command::Bench(args) => bench::run(&ctx, args),
+        Command::Soak(args) => soak::run(&ctx, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

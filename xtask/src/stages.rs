@@ -17,6 +17,12 @@ pub enum Stage {
     Test,
     /// npm ci && npm test in clients/node
     Node,
+    /// The fixture matrix's kennel columns must all pass (see `cargo xtask matrix`)
+    Matrix,
+    /// Benchmarks, smoke size: they still run and still report (see `cargo xtask bench`)
+    Bench,
+    /// Soak, short run (see `cargo xtask soak`)
+    Soak,
     /// cargo check for x86_64-apple-darwin and aarch64-apple-darwin
     Macos,
     /// cargo test --target x86_64-pc-windows-gnu under Wine
@@ -24,11 +30,14 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 6] = [
+    const ALL: [Stage; 9] = [
         Stage::Fmt,
         Stage::Clippy,
         Stage::Test,
         Stage::Node,
+        Stage::Matrix,
+        Stage::Bench,
+        Stage::Soak,
         Stage::Macos,
         Stage::Windows,
     ];
@@ -39,6 +48,9 @@ impl Stage {
             Stage::Clippy => "clippy",
             Stage::Test => "test",
             Stage::Node => "node",
+            Stage::Matrix => "matrix",
+            Stage::Bench => "bench",
+            Stage::Soak => "soak",
             Stage::Macos => "macos",
             Stage::Windows => "windows",
         }
@@ -50,6 +62,9 @@ impl Stage {
             Stage::Clippy => "lints (cargo clippy -D warnings)",
             Stage::Test => "unit + integration tests (cargo test --workspace)",
             Stage::Node => "Node client tests (clients/node: npm test)",
+            Stage::Matrix => "fixture matrix, kennel columns (cargo xtask matrix --check)",
+            Stage::Bench => "benchmark smoke run (cargo xtask bench --smoke)",
+            Stage::Soak => "soak, short run (cargo xtask soak --short)",
             Stage::Macos => "macOS compile check (x86_64 + aarch64 apple-darwin)",
             Stage::Windows => "Windows tests under Wine (x86_64-pc-windows-gnu)",
         }
@@ -77,7 +92,7 @@ enum Status {
 }
 
 /// What a stage function reports when it did not fail.
-enum Ran {
+pub(crate) enum Ran {
     Done,
     NotPresent(&'static str),
 }
@@ -167,6 +182,9 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
             .args(&opts.extra)
             .run()?,
         Stage::Node => return node(ctx),
+        Stage::Matrix => return crate::matrix::stage(ctx),
+        Stage::Bench => return crate::bench::stage(ctx),
+        Stage::Soak => return crate::soak::stage(ctx),
         Stage::Macos => {
             for target in ["x86_64-apple-darwin", "aarch64-apple-darwin"] {
                 ensure_target(ctx, target)?;
