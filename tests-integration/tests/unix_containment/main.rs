@@ -10,6 +10,7 @@
 //! whole process.
 #![cfg(target_os = "linux")]
 
+mod early_signal;
 mod escapes;
 mod supervisor_death;
 

@@ -107,3 +107,33 @@ fn sigkill_of_kennel_serve_kills_every_tree_of_every_kind() {
         );
     }
 }
+
+/// The supervisor dies after starting the keeper but before reading its `L` line: the
+/// keeper's report fails (EPIPE) and it must still kill the leader it started, not just
+/// exit. Driven directly: the keeper's control socket (fd 3, passed through a shell's
+/// stdin) has no peer from the start.
+#[test]
+fn keeper_whose_supervisor_is_gone_before_the_handshake_kills_the_leader() {
+    for _ in 0..5 {
+        let mark = marker();
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(ours);
+        let mut keeper = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" __kennel-keeper - \"$@\" 3<&0 </dev/null")
+            .arg(KENNEL)
+            .args([FIXTURE, "ignore-signals"])
+            .env(&mark.0, &mark.1)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = keeper.wait().unwrap();
+        assert_no_survivors(&mark, ONE_SECOND, "keeper without a supervisor");
+        assert!(
+            status.success(),
+            "the keeper exits cleanly after tearing down: {status:?}"
+        );
+    }
+}

@@ -150,22 +150,30 @@ fn run(args: Vec<OsString>) -> io::Result<()> {
             Ok(())
         });
     }
-    let leader = match cmd.spawn() {
-        Ok(child) => child.id(),
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
         Err(e) => {
             let errno = e.raw_os_error().unwrap_or(0);
             let _ = send(&ctl, &format!("F {errno}\n"));
             return Ok(());
         }
     };
-    send(&ctl, &format!("L {leader}\n"))?;
+    // From here on the keeper must not leave without killing the tree: an early return
+    // would orphan a running leader (session 2 saw one survive a `kill -9` of `kennel
+    // run` that landed between this spawn and the `L` line).
+    let Some(leader) = i32::try_from(child.id()).ok().and_then(Pid::from_raw) else {
+        let _ = child.kill();
+        return Err(io::Error::from(io::ErrorKind::InvalidData));
+    };
+    // If the supervisor is already gone this fails (EPIPE); the event loop then reads
+    // EOF on the socket and kills the tree.
+    let _ = send(
+        &ctl,
+        &format!("L {leader}\n", leader = leader.as_raw_nonzero()),
+    );
     // Only the tree may hold the child's stdio now: otherwise EOF would never come.
     release_stdio();
 
-    let leader = i32::try_from(leader)
-        .ok()
-        .and_then(Pid::from_raw)
-        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
     let mut st = State {
         ctl,
         leader,
@@ -178,7 +186,13 @@ fn run(args: Vec<OsString>) -> io::Result<()> {
         reported_empty: false,
         inbuf: Vec::new(),
     };
-    st.event_loop(&sigfd)
+    let result = st.event_loop(&sigfd);
+    if result.is_err() {
+        // The loop failed (poll error): still take the tree down before leaving.
+        let others = st.other_children();
+        st.kill_tree(&others);
+    }
+    result
 }
 
 impl State {
@@ -636,6 +650,13 @@ impl KeeperLink {
     }
 
     /// Send a command line.
+    ///
+    /// A plain `write(2)` on the socket, not tokio's `try_write`: tokio reports a freshly
+    /// registered socket as not writable until its reactor has polled it once, so a
+    /// signal or kill sent the moment `spawn` returned failed with `WouldBlock` and was
+    /// lost. The lines are a few bytes and the keeper reads them as they come, so the
+    /// socket buffer (hundreds of KiB) is never full unless the keeper is stuck; then
+    /// `WouldBlock` is the honest answer.
     pub(crate) fn command(&mut self, line: &str) -> io::Result<()> {
         let ctl = self
             .ctl
@@ -643,10 +664,10 @@ impl KeeperLink {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         let mut bytes = line.as_bytes();
         while !bytes.is_empty() {
-            match ctl.try_write(bytes) {
+            match rustix::io::write(ctl, bytes) {
                 Ok(n) => bytes = &bytes[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(())
