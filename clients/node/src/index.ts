@@ -462,8 +462,10 @@ export class KennelChild extends EventEmitter {
   }
 
   /**
-   * Signals (not the forceful kill) are sent only once `spawned` arrived: the sidecar
-   * (v0.1.0) can lose a SIGTERM that reaches the child between its fork and exec.
+   * Signals (not the forceful kill) are sent only once `spawned` arrived, so a signal
+   * never races the spawn's own error reply. (The loss this once guarded against — a
+   * keeper-tier signal dropped right after spawn — is fixed in the library and tested in
+   * `unix_containment/early_signal.rs`.)
    */
   #afterSpawned(f: () => Promise<void>): Promise<void> {
     return this.spawned.then(f, () => undefined);

@@ -48,9 +48,8 @@ describe("streams", () => {
     assert.equal(o.raw["event"], "exit");
   });
 
-  // PROTOCOL.md: `ladder_step` is null if the child was never signalled. The sidecar sent 0
-  // when this was written; marked todo so the deviation shows without failing the suite.
-  test("ladder_step is null for a child that was never signalled", { todo: "sidecar sends ladder_step 0 (spec: null)" }, async () => {
+  // PROTOCOL.md: `ladder_step` is null if the child was never signalled.
+  test("ladder_step is null for a child that was never signalled", async () => {
     const r = await k.run(FIXTURE, ["exit", "0"]);
     assert.equal(r.outcome.ladderStep, null);
   });
@@ -259,9 +258,8 @@ describe("termination", () => {
     assert.deepEqual(o.leftoversKilled, []);
   });
 
-  // PROTOCOL.md: keep_leftovers leaves descendants alive after the leader exits. With the
-  // cgroup tier the sidecar killed the holder anyway when this was written.
-  test("keepLeftovers: the holder is still alive after exit", { todo: "sidecar (cgroup tier) kills kept leftovers" }, async () => {
+  // PROTOCOL.md: keep_leftovers leaves descendants alive after the leader exits.
+  test("keepLeftovers: the holder is still alive after exit", async () => {
     const { alive } = await keptHolder();
     assert.equal(alive, true);
   });
