@@ -43,6 +43,9 @@ pub enum ErrorCode {
     StdinNotPiped,
     /// `write` after `close_stdin`, or after the child closed its stdin.
     StdinClosed,
+    /// A `write` does not fit the bound on bytes still waiting to enter stdin pipes
+    /// (per child and in all); nothing of it was written. Wait for `written` events.
+    StdinFull,
     /// Delivering a signal failed.
     SignalFailed,
     /// The request is valid but this platform or build cannot honour it.
@@ -57,7 +60,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::InvalidJson,
         ErrorCode::NotAnObject,
         ErrorCode::MissingOp,
@@ -72,6 +75,7 @@ impl ErrorCode {
         ErrorCode::SpawnFailed,
         ErrorCode::StdinNotPiped,
         ErrorCode::StdinClosed,
+        ErrorCode::StdinFull,
         ErrorCode::SignalFailed,
         ErrorCode::Unsupported,
         ErrorCode::TooManyChildren,
@@ -96,6 +100,7 @@ impl ErrorCode {
             ErrorCode::SpawnFailed => "spawn_failed",
             ErrorCode::StdinNotPiped => "stdin_not_piped",
             ErrorCode::StdinClosed => "stdin_closed",
+            ErrorCode::StdinFull => "stdin_full",
             ErrorCode::SignalFailed => "signal_failed",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::TooManyChildren => "too_many_children",

@@ -104,7 +104,7 @@ async fn queued_writes_are_bounded() {
     }
     let e = sc.wait_error().await;
     assert_eq!(e["id"], "deaf");
-    assert_eq!(e["code"], "invalid_field", "{e}");
+    assert_eq!(e["code"], "stdin_full", "{e}");
     sc.send(json!({"op": "kill", "id": "deaf"})).await;
     sc.wait_event("exit", "deaf").await;
     let errors = sc

@@ -414,9 +414,9 @@ impl Hub {
                 && (queued + len > STDIN_QUEUE_PER_CHILD || all + len > STDIN_QUEUE_TOTAL)
             {
                 return Err(request_error(
-                    ErrorCode::InvalidField,
+                    ErrorCode::StdinFull,
                     format!(
-                        "Field `data` does not fit: {queued} bytes for this child (and {all} in all) are still waiting to enter stdin pipes, and the limit is {STDIN_QUEUE_PER_CHILD} per child ({STDIN_QUEUE_TOTAL} in all); wait for `written` events before sending more."
+                        "The write does not fit: {queued} bytes for this child (and {all} in all) are still waiting to enter stdin pipes, and the limit is {STDIN_QUEUE_PER_CHILD} per child ({STDIN_QUEUE_TOTAL} in all); wait for `written` events before sending more."
                     ),
                     "write",
                     id,
