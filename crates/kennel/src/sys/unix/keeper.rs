@@ -651,12 +651,13 @@ impl KeeperLink {
 
     /// Send a command line.
     ///
-    /// A plain `write(2)` on the socket, not tokio's `try_write`: tokio reports a freshly
+    /// A plain `send(2)` on the socket, not tokio's `try_write`: tokio reports a freshly
     /// registered socket as not writable until its reactor has polled it once, so a
     /// signal or kill sent the moment `spawn` returned failed with `WouldBlock` and was
     /// lost. The lines are a few bytes and the keeper reads them as they come, so the
     /// socket buffer (hundreds of KiB) is never full unless the keeper is stuck; then
-    /// `WouldBlock` is the honest answer.
+    /// `WouldBlock` is the honest answer. `MSG_NOSIGNAL`: a dead keeper is an `EPIPE`,
+    /// never a `SIGPIPE` that would kill a host program which has not ignored it.
     pub(crate) fn command(&mut self, line: &str) -> io::Result<()> {
         let ctl = self
             .ctl
@@ -664,7 +665,7 @@ impl KeeperLink {
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
         let mut bytes = line.as_bytes();
         while !bytes.is_empty() {
-            match rustix::io::write(ctl, bytes) {
+            match rustix::net::send(ctl, bytes, rustix::net::SendFlags::NOSIGNAL) {
                 Ok(n) => bytes = &bytes[n..],
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
