@@ -1,18 +1,600 @@
-//! `cargo xtask bench`: The benchmarks (issue 7). Not built yet.
+//! `cargo xtask bench`: the benchmarks (issue 7). Builds the release binaries and the
+//! Node client, runs the Rust programs (`bench/`, package `kennel-bench`) and the Node
+//! script (`bench/node/bench.mjs`), and writes `docs/BENCHMARKS.md`: the machine, the
+//! method, the command, and every figure as median and p99 with its ratio against the
+//! comparison measured in the same run.
+//!
+//! `--smoke` (and the `bench` stage of `cargo xtask test`) runs every benchmark at a
+//! tiny size and checks that each still runs and still reports every figure — never
+//! that it is fast. It writes `target/bench-smoke.md` instead of the docs.
+//!
+//! The programs print `row\tid\tunit\tmedian\tp99\tn\tlabel` lines; `check\t…` lines
+//! carry the leak checks. A benchmark whose results were wrong (a lost byte, a wrong
+//! exit code, a leaked process) exits non-zero and the run fails.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cmd::{on_path, Cmd};
 use crate::stages::Ran;
 use crate::Ctx;
 
 /// Command-line arguments of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Tiny sizes: check that every benchmark still runs and reports (≤ 2 min).
+    #[arg(long)]
+    smoke: bool,
+    /// Where to write the report (default: docs/BENCHMARKS.md, or
+    /// target/bench-smoke.md with --smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Skip the Node half (no node/npm).
+    #[arg(long)]
+    no_node: bool,
+}
 
 /// `cargo xtask bench`.
-pub fn run(_ctx: &Ctx, _args: Args) -> Result<(), String> {
-    Err("`cargo xtask bench` is not built yet".into())
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        if args.smoke {
+            ctx.target_dir.join("bench-smoke.md")
+        } else {
+            ctx.root.join("docs/BENCHMARKS.md")
+        }
+    });
+    let sizes = if args.smoke {
+        Sizes::SMOKE
+    } else {
+        Sizes::FULL
+    };
+    let started = Instant::now();
+    let rows = measure(ctx, &sizes, !args.no_node)?;
+    let missing: Vec<String> = expected(!args.no_node)
+        .into_iter()
+        .filter(|id| !rows.figures.contains_key(id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the benchmarks did not report: {}",
+            missing.join(", ")
+        ));
+    }
+    let text = render(ctx, &rows, &sizes, args.smoke, started.elapsed().as_secs());
+    std::fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "wrote {} ({} figures, {} s)",
+        out.display(),
+        rows.figures.len(),
+        started.elapsed().as_secs()
+    );
+    Ok(())
 }
 
 /// The `bench` stage of `cargo xtask test`.
-pub(crate) fn stage(_ctx: &Ctx) -> Result<Ran, String> {
-    Ok(Ran::NotPresent("bench stage not present yet"))
+pub(crate) fn stage(ctx: &Ctx) -> Result<Ran, String> {
+    run(
+        ctx,
+        Args {
+            smoke: true,
+            out: None,
+            no_node: false,
+        },
+    )?;
+    Ok(Ran::Done)
+}
+
+/// How big each benchmark runs.
+struct Sizes {
+    release: bool,
+    spawn_runs: usize,
+    node_spawn_runs: usize,
+    bytes: u64,
+    throughput_runs: usize,
+    node_bytes: u64,
+    node_throughput_runs: usize,
+    cancel_runs: usize,
+    children: usize,
+    churn: usize,
+    flood_ms: u64,
+}
+
+impl Sizes {
+    const FULL: Sizes = Sizes {
+        release: true,
+        spawn_runs: 400,
+        node_spawn_runs: 200,
+        bytes: 1 << 30,
+        throughput_runs: 7,
+        node_bytes: 1 << 30,
+        node_throughput_runs: 3,
+        cancel_runs: 100,
+        children: 1000,
+        churn: 10_000,
+        flood_ms: 3000,
+    };
+    const SMOKE: Sizes = Sizes {
+        release: false,
+        spawn_runs: 16,
+        node_spawn_runs: 16,
+        bytes: 16 << 20,
+        throughput_runs: 2,
+        node_bytes: 16 << 20,
+        node_throughput_runs: 1,
+        cancel_runs: 2,
+        children: 20,
+        churn: 100,
+        flood_ms: 300,
+    };
+}
+
+/// One reported figure.
+#[derive(Debug, Clone)]
+struct Figure {
+    unit: String,
+    median: f64,
+    p99: f64,
+    n: usize,
+    label: String,
+}
+
+#[derive(Debug, Default)]
+struct Rows {
+    figures: BTreeMap<String, Figure>,
+    checks: Vec<String>,
+}
+
+impl Rows {
+    fn absorb(&mut self, text: &str) -> Result<(), String> {
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            match f.first() {
+                Some(&"row") if f.len() == 7 => {
+                    let num = |s: &str| {
+                        s.parse::<f64>()
+                            .map_err(|_| format!("bad number in {line:?}"))
+                    };
+                    self.figures.insert(
+                        f[1].to_owned(),
+                        Figure {
+                            unit: f[2].to_owned(),
+                            median: num(f[3])?,
+                            p99: num(f[4])?,
+                            n: f[5].parse().map_err(|_| format!("bad count in {line:?}"))?,
+                            label: f[6].to_owned(),
+                        },
+                    );
+                }
+                Some(&"check") => self.checks.push(f[1..].join(" ")),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
+    // The smoke run uses the debug build `cargo xtask test` has already made; figures
+    // from it mean nothing anyway.
+    let profile = if s.release { "release" } else { "debug" };
+    Cmd::new(&ctx.cargo)
+        .cwd(&ctx.root)
+        .args([
+            "build",
+            "--profile",
+            if s.release { "release" } else { "dev" },
+            "-p",
+            "kennel-bench",
+            "-p",
+            "kennel-cli",
+            "-p",
+            "kennel-tests",
+            "--bins",
+        ])
+        .run()?;
+    let release = ctx.target_dir.join(profile);
+    let bench = release.join("kennel-bench");
+    let fixture = release.join("kennel-fixture");
+    let kennel = release.join("kennel");
+    let bins = |c: Cmd| {
+        c.cwd(&ctx.root)
+            .arg("--fixture")
+            .arg(&fixture)
+            .arg("--kennel")
+            .arg(&kennel)
+    };
+    let mut rows = Rows::default();
+    let rust = |rows: &mut Rows, args: &[String]| -> Result<(), String> {
+        let text = bins(Cmd::new(&bench).args(args)).read()?;
+        rows.absorb(&text)
+    };
+    let n = |v: usize| v.to_string();
+    let spawn = |runs: usize, c: usize| {
+        vec![
+            "spawn".into(),
+            "--runs".into(),
+            n(runs),
+            "--concurrency".into(),
+            n(c),
+        ]
+    };
+    rust(&mut rows, &spawn(s.spawn_runs, 1))?;
+    rust(&mut rows, &spawn(s.spawn_runs, 8))?;
+    for what in ["throughput", "passthrough"] {
+        rust(
+            &mut rows,
+            &[
+                what.into(),
+                "--bytes".into(),
+                s.bytes.to_string(),
+                "--runs".into(),
+                n(s.throughput_runs),
+            ],
+        )?;
+    }
+    rust(
+        &mut rows,
+        &["cancel".into(), "--runs".into(), n(s.cancel_runs)],
+    )?;
+    rust(
+        &mut rows,
+        &[
+            "sidecar".into(),
+            "--children".into(),
+            n(s.children),
+            "--churn".into(),
+            n(s.churn),
+            "--flood-ms".into(),
+            s.flood_ms.to_string(),
+        ],
+    )?;
+    if node {
+        let dir = prepare_node(ctx)?;
+        let script = |rows: &mut Rows, args: &[String]| -> Result<(), String> {
+            let text = bins(Cmd::new("node").arg(dir.join("bench.mjs")).args(args)).read()?;
+            rows.absorb(&text)
+        };
+        let spawn = |c: usize| {
+            vec![
+                "spawn".into(),
+                "--runs".into(),
+                n(s.node_spawn_runs),
+                "--concurrency".into(),
+                n(c),
+            ]
+        };
+        script(&mut rows, &spawn(1))?;
+        script(&mut rows, &spawn(8))?;
+        script(
+            &mut rows,
+            &[
+                "throughput".into(),
+                "--bytes".into(),
+                s.node_bytes.to_string(),
+                "--runs".into(),
+                n(s.node_throughput_runs),
+            ],
+        )?;
+        script(
+            &mut rows,
+            &["cancel".into(), "--runs".into(), n(s.cancel_runs)],
+        )?;
+    }
+    Ok(rows)
+}
+
+/// `npm ci` + build of the client, `npm ci` of the bench script's execa.
+fn prepare_node(ctx: &Ctx) -> Result<PathBuf, String> {
+    if !on_path("node") || !on_path("npm") {
+        return Err("node and npm are needed for the Node benchmarks (or pass --no-node)".into());
+    }
+    let client = ctx.root.join("clients/node");
+    let dir = ctx.root.join("bench/node");
+    for d in [&client, &dir] {
+        Cmd::new("npm")
+            .cwd(d)
+            .args(["ci", "--no-audit", "--no-fund"])
+            .run()?;
+    }
+    Cmd::new("npm").cwd(&client).args(["run", "build"]).run()?;
+    Ok(dir)
+}
+
+/// What a comparison promises.
+#[derive(Clone, Copy)]
+enum Target {
+    /// No target: the figure explains a cost.
+    None,
+    /// Time ratio (figure / comparison) at most this.
+    TimeRatioMax(f64),
+    /// Throughput ratio (comparison time / figure time) at least this.
+    ThroughputMin(f64),
+    /// p99 at most this (absolute, in the figure's unit).
+    P99Max(f64),
+    /// Median at least this (absolute, in the figure's unit).
+    MedianMin(f64),
+}
+
+/// How the ratio against the comparison is computed.
+#[derive(Clone, Copy)]
+enum Ratio {
+    /// figure / comparison (times, memory).
+    Time,
+    /// comparison / figure (seconds per GiB: > 1 means faster).
+    Throughput,
+    /// figure / comparison (rates).
+    Rate,
+}
+
+struct Cmp {
+    id: String,
+    base: Option<String>,
+    ratio: Ratio,
+    target: Target,
+}
+
+fn cmp(id: impl Into<String>, base: impl Into<String>, ratio: Ratio, target: Target) -> Cmp {
+    Cmp {
+        id: id.into(),
+        base: Some(base.into()),
+        ratio,
+        target,
+    }
+}
+
+/// A figure shown without a comparison.
+fn alone(id: &str) -> Cmp {
+    Cmp {
+        id: id.into(),
+        base: None,
+        ratio: Ratio::Time,
+        target: Target::None,
+    }
+}
+
+/// The report's sections: title, explanation, figures.
+fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
+    use Ratio::*;
+    use Target::*;
+    let mut spawn = Vec::new();
+    for mode in ["seq", "c8"] {
+        let id = |v: &str| format!("spawn.lib.{mode}.{v}");
+        spawn.push(cmp(id("default"), id("tokio"), Time, TimeRatioMax(1.3)));
+        for tier in ["group", "cgroup", "keeper"] {
+            spawn.push(cmp(id(tier), id("tokio"), Time, None));
+        }
+    }
+    let mut node_spawn = Vec::new();
+    for mode in ["seq", "c8"] {
+        let id = |v: &str| format!("spawn.node.{mode}.{v}");
+        node_spawn.push(cmp(id("kennel"), id("node"), Time, TimeRatioMax(0.8)));
+        node_spawn.push(cmp(id("kennel"), id("execa"), Time, None));
+        node_spawn.push(cmp(id("execa"), id("node"), Time, None));
+    }
+    vec![
+        (
+            "Spawn round trip: library",
+            "Start `kennel-fixture exit 0` with stdout/stderr piped, wait for the final outcome (output drained, tree gone, leader reaped). `seq`: one at a time; `c8`: 8 in flight, each sample one round trip. Target: the default (full) containment ≤ 1.3× tokio; the tier rows say what each tier adds.",
+            spawn,
+        ),
+        (
+            "Spawn round trip: Node",
+            "The same program from Node: `child_process.spawn` until `'close'`, execa, and the kennel client through one `kennel serve` with its default (full) containment. Target: kennel ≤ 0.8× Node's own time.",
+            node_spawn,
+        ),
+        (
+            "Output throughput (1 GiB)",
+            "`kennel-fixture flood` writes the bytes in 64 KiB writes; every byte is counted. Figures are seconds per GiB; the ratio is the throughput ratio (comparison time / figure time, > 1 is faster).",
+            vec![
+                cmp("throughput.run.kennel", "throughput.run.direct", Throughput, ThroughputMin(0.95)),
+                cmp("throughput.lib.kennel", "throughput.lib.tokio", Throughput, ThroughputMin(0.9)),
+                cmp("throughput.node.kennel", "throughput.node.direct", Throughput, ThroughputMin(0.8)),
+            ],
+        ),
+        (
+            "Cancel latency (50-process tree)",
+            "`kennel-fixture tree --depth 2 --width 49` (every process holds stdout); after all 50 pid lines are read, the clock runs from cancel to the final outcome (every process gone, pipes drained); then the bench checks that none of the 50 runs. SIGTERM-ignoring trees: ladder SIGTERM, 200 ms, SIGKILL; the figure is the time beyond the grace. The Node baseline is the usual `detached` + `process.kill(-pid)` (+ SIGKILL after the grace) until `'close'`.",
+            vec![
+                cmp("cancel.lib.coop.default", "cancel.node.node.coop", Time, P99Max(10.0)),
+                cmp("cancel.lib.ignore.default", "cancel.node.node.ignore", Time, P99Max(10.0)),
+                cmp("cancel.lib.coop.group", "cancel.node.node.coop", Time, None),
+                cmp("cancel.lib.ignore.group", "cancel.node.node.ignore", Time, None),
+                cmp("cancel.node.kennel.coop", "cancel.node.node.coop", Time, None),
+                cmp("cancel.node.kennel.ignore", "cancel.node.node.ignore", Time, None),
+            ],
+        ),
+        (
+            "Memory (sidecar RSS)",
+            "`VmRSS` of the `kennel serve` process (keepers are separate processes and not included), sampled every 50 ms.",
+            vec![
+                alone("memory.idle"),
+                cmp("memory.children", "memory.idle", Time, P99Max(64.0)),
+                cmp("memory.flood", "memory.idle", Time, P99Max(32.0)),
+            ],
+        ),
+        (
+            "Scale (one sidecar)",
+            "N idle children at once (all spawned and printing, then all cancelled: every outcome checked); N `print` children requested at once (every output and exit code checked); a churn of short children with 32 in flight, against `tokio::process` doing the same churn in one process; afterwards no fixture process may run, no zombie child may remain and the sidecar's fd count must be back where it was.",
+            vec![
+                cmp("scale.churn.sidecar", "scale.churn.tokio", Rate, MedianMin(500.0)),
+                alone("scale.churn.latency"),
+                alone("scale.children.up"),
+                alone("scale.burst"),
+            ],
+        ),
+    ]
+}
+
+/// Every figure id the report needs.
+fn expected(node: bool) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for (_, _, cmps) in sections() {
+        for c in cmps {
+            ids.push(c.id);
+            ids.extend(c.base);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids.retain(|id| node || !id.contains(".node."));
+    ids
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    if smoke {
+        let _ = writeln!(
+            md,
+            "**Smoke run** (tiny sizes): checks that the benchmarks run and report, nothing about speed.\n"
+        );
+    }
+    let _ = writeln!(
+        md,
+        "Generated by `cargo xtask bench` (took {secs} s). Reproduce: `cargo xtask bench` (about 10 minutes; writes this file). Absolute times on a shared VM mean little: read the ratios, taken in the same run with the variants interleaved.\n"
+    );
+    let _ = writeln!(md, "## Machine\n");
+    for (k, v) in machine(ctx) {
+        let _ = writeln!(md, "- {k}: {v}");
+    }
+    let _ = writeln!(md, "\n## Method\n");
+    let _ = writeln!(
+        md,
+        "- Programs: `bench/` (`kennel-bench`, Rust, release build) and `bench/node/bench.mjs` (Node, the kennel client from `clients/node` and execa 9). The supervised program is always `kennel-fixture` (release build).\n\
+         - Compared variants run in the same process, interleaved (A, B, A, B, …), after one warm-up each.\n\
+         - Every figure is the median and p99 (nearest rank) over its samples; `n` is the sample count (with few samples the p99 is the maximum). A ratio is median / median.\n\
+         - Sizes: {} spawn round trips per variant (library), {} (Node); {} MiB × {} runs (Rust throughput), {} MiB × {} runs (Node); {} cancels per variant; {} idle children; churn of {}.\n\
+         - Every run checks its results (all bytes, exit codes, outcomes, nothing left running) and fails instead of reporting a figure for a wrong result.",
+        s.spawn_runs, s.node_spawn_runs, s.bytes >> 20, s.throughput_runs, s.node_bytes >> 20, s.node_throughput_runs, s.cancel_runs, s.children, s.churn
+    );
+    for (title, text, cmps) in sections() {
+        let _ = writeln!(md, "\n## {title}\n\n{text}\n");
+        let _ = writeln!(
+            md,
+            "| figure | median | p99 | n | compared with | ratio | target | met |\n|---|---|---|---|---|---|---|---|"
+        );
+        for c in cmps {
+            let Some(f) = rows.figures.get(&c.id) else {
+                continue;
+            };
+            let base = c
+                .base
+                .as_ref()
+                .and_then(|b| rows.figures.get(b).map(|f| (b, f)));
+            let (base_text, ratio) = match base {
+                Some((b, bf)) => {
+                    let r = match c.ratio {
+                        Ratio::Time | Ratio::Rate => f.median / bf.median,
+                        Ratio::Throughput => bf.median / f.median,
+                    };
+                    (
+                        format!("`{b}` ({} {})", fmt_num(bf.median), bf.unit),
+                        Some(r),
+                    )
+                }
+                None => ("—".into(), Option::None),
+            };
+            let (target, met) = match c.target {
+                Target::None => ("—".to_string(), "—"),
+                Target::TimeRatioMax(t) => {
+                    (format!("ratio ≤ {t}"), yes(ratio.is_some_and(|r| r <= t)))
+                }
+                Target::ThroughputMin(t) => {
+                    (format!("ratio ≥ {t}"), yes(ratio.is_some_and(|r| r >= t)))
+                }
+                Target::P99Max(t) => (format!("p99 ≤ {t} {}", f.unit), yes(f.p99 <= t)),
+                Target::MedianMin(t) => (format!("≥ {t} {}", f.unit), yes(f.median >= t)),
+            };
+            let _ = writeln!(
+                md,
+                "| {} (`{}`) | {} {} | {} {} | {} | {} | {} | {} | {} |",
+                f.label,
+                c.id,
+                fmt_num(f.median),
+                f.unit,
+                fmt_num(f.p99),
+                f.unit,
+                f.n,
+                base_text,
+                ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+                target,
+                met
+            );
+        }
+    }
+    if !rows.checks.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nChecks after the churn (must be 0 / flat): {}.",
+            rows.checks.join("; ")
+        );
+    }
+    md
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+/// What the report says about the machine.
+fn machine(ctx: &Ctx) -> Vec<(&'static str, String)> {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default();
+    let tool = |p: &str, a: &str| {
+        Cmd::new(p)
+            .cwd(&ctx.root)
+            .arg(a)
+            .read()
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "not found".into())
+    };
+    let cgroup = if Path::new("/sys/fs/cgroup/unified/cgroup.procs").exists()
+        || Path::new("/sys/fs/cgroup/cgroup.procs").exists()
+    {
+        "cgroup v2 mounted"
+    } else {
+        "no cgroup v2"
+    };
+    vec![
+        ("CPU", format!("{cpu}, {cores} logical CPUs")),
+        ("memory", mem),
+        (
+            "kernel",
+            read("/proc/sys/kernel/osrelease").trim().to_owned(),
+        ),
+        ("cgroups", cgroup.to_owned()),
+        (
+            "load average at the end",
+            read("/proc/loadavg").trim().to_owned(),
+        ),
+        ("rustc", tool("rustc", "-V")),
+        ("node", tool("node", "--version")),
+    ]
 }

@@ -1,0 +1,234 @@
+// The Node half of kennel's benchmarks (run by `cargo xtask bench`).
+//
+//   node bench.mjs <spawn|throughput|cancel> --fixture PATH --kennel PATH [--runs N]
+//                  [--concurrency C] [--bytes B]
+//
+// Prints one line per figure, the format `kennel-bench` uses:
+//   row <TAB> id <TAB> unit <TAB> median <TAB> p99 <TAB> samples <TAB> label
+// Variants that are compared run interleaved in the same process, so a busy machine
+// slows them alike. The kennel client talks to one `kennel serve` with its default
+// (full) containment: cgroup where writable, keeper, process group.
+
+import { spawn as nodeSpawn } from "node:child_process";
+import { execa } from "execa";
+import { Kennel } from "../../clients/node/dist/src/index.js";
+
+function parseArgs(argv) {
+  const [mode, ...rest] = argv;
+  const opts = { mode, runs: 200, concurrency: 1, bytes: 1 << 30 };
+  for (let i = 0; i < rest.length; i += 2) {
+    const key = rest[i].replace(/^--/, "");
+    const val = rest[i + 1];
+    opts[key] = ["runs", "concurrency", "bytes"].includes(key) ? Number(val) : val;
+  }
+  if (!opts.fixture || !opts.kennel) throw new Error("--fixture and --kennel are required");
+  return opts;
+}
+
+function percentile(sorted, q) {
+  const rank = Math.ceil(q * sorted.length);
+  return sorted[Math.min(Math.max(rank, 1), sorted.length) - 1];
+}
+
+function row(id, unit, label, samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  console.log(
+    ["row", id, unit, percentile(s, 0.5).toFixed(4), percentile(s, 0.99).toFixed(4), s.length, label].join("\t"),
+  );
+}
+
+const now = () => performance.now();
+
+// --- spawn round trip -----------------------------------------------------------------
+
+function nodeRoundTrip(fixture) {
+  return new Promise((resolve, reject) => {
+    const t = now();
+    const c = nodeSpawn(fixture, ["exit", "0"], { stdio: ["ignore", "pipe", "pipe"] });
+    c.stdout.resume();
+    c.stderr.resume();
+    c.on("error", reject);
+    c.on("close", (code) => (code === 0 ? resolve(now() - t) : reject(new Error(`exit ${code}`))));
+  });
+}
+
+async function execaRoundTrip(fixture) {
+  const t = now();
+  const r = await execa(fixture, ["exit", "0"]);
+  if (r.exitCode !== 0) throw new Error(`execa: exit ${r.exitCode}`);
+  return now() - t;
+}
+
+async function kennelRoundTrip(kennel, fixture) {
+  const t = now();
+  const c = kennel.spawn(fixture, ["exit", "0"]);
+  c.stdout.resume();
+  c.stderr.resume();
+  const o = await c.outcome;
+  if (o.code !== 0 || o.reason !== "exited") throw new Error(`kennel: ${JSON.stringify(o.raw)}`);
+  return now() - t;
+}
+
+async function spawnBench(o, kennel) {
+  const variants = [
+    ["node", "Node child_process.spawn + 'close' (piped)", () => nodeRoundTrip(o.fixture)],
+    ["execa", "execa 9 (piped, awaited)", () => execaRoundTrip(o.fixture)],
+    ["kennel", `kennel client → sidecar, full containment (${kennel.hello.containment.join(" + ")})`, () => kennelRoundTrip(kennel, o.fixture)],
+  ];
+  for (const [, , f] of variants) await f(); // warm-up
+  const samples = variants.map(() => []);
+  const rounds = Math.ceil(o.runs / o.concurrency);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < variants.length; i++) {
+      const batch = [];
+      for (let k = 0; k < o.concurrency; k++) batch.push(variants[i][2]());
+      samples[i].push(...(await Promise.all(batch)));
+    }
+  }
+  const mode = o.concurrency === 1 ? "seq" : `c${o.concurrency}`;
+  variants.forEach(([key, label], i) => row(`spawn.node.${mode}.${key}`, "ms", label, samples[i]));
+}
+
+// --- throughput -----------------------------------------------------------------------
+
+function nodeFlood(fixture, bytes) {
+  return new Promise((resolve, reject) => {
+    const t = now();
+    let got = 0;
+    const c = nodeSpawn(fixture, ["flood", "--bytes", String(bytes)], { stdio: ["ignore", "pipe", "ignore"] });
+    c.stdout.on("data", (b) => (got += b.length));
+    c.on("error", reject);
+    c.on("close", (code) =>
+      code === 0 && got === bytes ? resolve(now() - t) : reject(new Error(`node flood: exit ${code}, ${got} bytes`)),
+    );
+  });
+}
+
+async function kennelFlood(kennel, fixture, bytes) {
+  const t = now();
+  let got = 0;
+  const c = kennel.spawn(fixture, ["flood", "--bytes", String(bytes)], { stderr: "null" });
+  c.stdout.on("data", (b) => (got += b.length));
+  const o = await c.outcome;
+  if (o.code !== 0 || got !== bytes) throw new Error(`kennel flood: ${JSON.stringify(o.raw)}, ${got} bytes`);
+  return now() - t;
+}
+
+async function throughputBench(o, kennel) {
+  const gib = (ms) => (ms / 1000) * ((1 << 30) / o.bytes);
+  const base = [];
+  const ours = [];
+  for (let r = 0; r < o.runs; r++) {
+    base.push(gib(await nodeFlood(o.fixture, o.bytes)));
+    ours.push(gib(await kennelFlood(kennel, o.fixture, o.bytes)));
+  }
+  const mib = o.bytes / (1 << 20);
+  row("throughput.node.direct", "s/GiB", `Node reading a direct child pipe ('data' events, ${mib} MiB per run)`, base);
+  row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar (${mib} MiB per run)`, ours);
+}
+
+// --- cancel ---------------------------------------------------------------------------
+
+const TREE = 50;
+const GRACE_MS = 200;
+
+function pidsOf(text) {
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("pid "))
+    .map((l) => Number(l.split(" ")[1]));
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  return true;
+}
+
+// The usual Node approach: a detached child (own process group), kill(-pid), then
+// SIGKILL after the grace; 'close' fires once every holder of the pipes is gone.
+function nodeCancel(fixture, ignore) {
+  return new Promise((resolve, reject) => {
+    const args = ["tree", "--depth", "2", "--width", "49", ...(ignore ? ["--ignore-term"] : [])];
+    const c = nodeSpawn(fixture, args, { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    let text = "";
+    let t = 0;
+    c.stderr.resume();
+    c.stdout.on("data", (b) => {
+      text += b.toString();
+      if (t === 0 && pidsOf(text).length === TREE && text.endsWith("\n")) {
+        t = now();
+        process.kill(-c.pid, "SIGTERM");
+        if (ignore) setTimeout(() => process.kill(-c.pid, "SIGKILL"), GRACE_MS);
+      }
+    });
+    c.on("error", reject);
+    c.on("close", () => {
+      const d = now() - t;
+      resolve(ignore ? d - GRACE_MS : d);
+    });
+  });
+}
+
+async function kennelCancel(kennel, fixture, ignore) {
+  const args = ["tree", "--depth", "2", "--width", "49", ...(ignore ? ["--ignore-term"] : [])];
+  const c = kennel.spawn(fixture, args, { signal: "SIGTERM", graceMs: GRACE_MS });
+  let text = "";
+  c.stderr.resume();
+  let t = 0;
+  const ready = new Promise((resolve) => {
+    c.stdout.on("data", (b) => {
+      text += b.toString();
+      if (pidsOf(text).length === TREE && text.endsWith("\n")) resolve();
+    });
+  });
+  await ready;
+  t = now();
+  c.cancel();
+  const o = await c.outcome;
+  const d = now() - t;
+  if (o.reason !== "cancelled") throw new Error(`kennel cancel: ${JSON.stringify(o.raw)}`);
+  const left = pidsOf(text).filter(alive).filter((p) => !isZombie(p));
+  if (left.length) throw new Error(`kennel cancel left ${left}`);
+  return ignore ? d - GRACE_MS : d;
+}
+
+import { readFileSync } from "node:fs";
+function isZombie(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return s.slice(s.lastIndexOf(")") + 2, s.lastIndexOf(")") + 3) === "Z";
+  } catch {
+    return true;
+  }
+}
+
+async function cancelBench(o, kennel) {
+  const variants = [
+    ["node.coop", "Node: detached + process.kill(-pid, SIGTERM), until 'close' (cooperative tree)", () => nodeCancel(o.fixture, false)],
+    ["kennel.coop", "kennel client → sidecar: cancel() until outcome (cooperative tree)", () => kennelCancel(kennel, o.fixture, false)],
+    ["node.ignore", "Node: SIGTERM, SIGKILL after 200 ms, until 'close' (SIGTERM-ignoring tree), beyond the grace", () => nodeCancel(o.fixture, true)],
+    ["kennel.ignore", "kennel client → sidecar: cancel() (SIGTERM-ignoring tree), beyond the 200 ms grace", () => kennelCancel(kennel, o.fixture, true)],
+  ];
+  const samples = variants.map(() => []);
+  for (let r = 0; r < o.runs; r++) {
+    for (let i = 0; i < variants.length; i++) samples[i].push(await variants[i][2]());
+  }
+  variants.forEach(([key, label], i) => row(`cancel.node.${key}`, "ms", label, samples[i]));
+}
+
+// --- main -----------------------------------------------------------------------------
+
+const o = parseArgs(process.argv.slice(2));
+const kennel = await Kennel.start({ bin: o.kennel, stderr: "inherit" });
+try {
+  if (o.mode === "spawn") await spawnBench(o, kennel);
+  else if (o.mode === "throughput") await throughputBench(o, kennel);
+  else if (o.mode === "cancel") await cancelBench(o, kennel);
+  else throw new Error(`unknown mode ${o.mode}`);
+} finally {
+  await kennel.close();
+}

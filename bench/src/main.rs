@@ -1,0 +1,175 @@
+//! `kennel-bench`: the Rust half of kennel's benchmarks. `cargo xtask bench` runs it
+//! (and the Node half in `bench/node/`) and turns what they print into
+//! `docs/BENCHMARKS.md`.
+//!
+//! Every subcommand prints one line per figure on stdout:
+//!
+//! ```text
+//! row <TAB> id <TAB> unit <TAB> median <TAB> p99 <TAB> samples <TAB> label
+//! ```
+//!
+//! Figures that are compared are measured in the same process, interleaved (variant A,
+//! variant B, A, B, …), so that a machine busy with something else slows both sides
+//! alike: the ratios mean something even when the absolute times do not.
+//!
+//! Checks (all outcomes correct, nothing leaked) fail the subcommand with a message:
+//! a benchmark that got wrong results reports nothing.
+
+mod cancel;
+mod passthrough;
+mod sidecar;
+mod spawn;
+mod stats;
+mod throughput;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "kennel-bench", about)]
+struct Cli {
+    /// The `kennel-fixture` binary (the programs being supervised).
+    #[arg(long, global = true, default_value = "target/release/kennel-fixture")]
+    fixture: PathBuf,
+    /// The `kennel` CLI binary (`kennel run`, `kennel serve`).
+    #[arg(long, global = true, default_value = "target/release/kennel")]
+    kennel: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Spawn round trip: library (each containment tier) vs tokio::process.
+    Spawn(spawn::Args),
+    /// Output throughput: library event stream vs tokio::process reading the pipe.
+    Throughput(throughput::Args),
+    /// Output throughput: `kennel run` passthrough vs the command writing to the pipe.
+    Passthrough(passthrough::Args),
+    /// Cancel latency of a 50-process tree (cooperative, and ignoring SIGTERM).
+    Cancel(cancel::Args),
+    /// The sidecar: memory (idle, 1000 idle children, flood unread) and scale (1000 at
+    /// once, churn).
+    Sidecar(sidecar::Args),
+}
+
+/// The binaries under test.
+#[derive(Debug, Clone)]
+pub(crate) struct Bins {
+    pub(crate) fixture: PathBuf,
+    pub(crate) kennel: PathBuf,
+}
+
+fn main() -> ExitCode {
+    // The library's keeper tier re-executes this binary as the keeper.
+    kennel::keeper::init();
+    let cli = Cli::parse();
+    let bins = Bins {
+        fixture: absolute(cli.fixture),
+        kennel: absolute(cli.kennel),
+    };
+    for (what, path) in [("fixture", &bins.fixture), ("kennel", &bins.kennel)] {
+        if !path.is_file() {
+            eprintln!(
+                "kennel-bench: the {what} binary {} does not exist (cargo build --release first)",
+                path.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kennel-bench: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Spawn(args) => spawn::run(&bins, args).await,
+            Command::Throughput(args) => throughput::run(&bins, args).await,
+            Command::Passthrough(args) => passthrough::run(&bins, args).await,
+            Command::Cancel(args) => cancel::run(&bins, args).await,
+            Command::Sidecar(args) => sidecar::run(&bins, args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kennel-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    std::path::absolute(&p).unwrap_or(p)
+}
+
+/// Errors of the benchmarks are messages for the person running them.
+pub(crate) type Result<T, E = String> = std::result::Result<T, E>;
+
+/// `/proc` helpers (Linux; the benchmarks run on Linux).
+pub(crate) mod procfs {
+    use std::fs;
+
+    /// `VmRSS` of `pid` in KiB.
+    pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Number of open fds of `pid`.
+    pub(crate) fn fd_count(pid: u32) -> usize {
+        fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    }
+
+    /// State letter, or `None` when the process does not exist.
+    pub(crate) fn state(pid: u32) -> Option<char> {
+        let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let close = s.rfind(')')?;
+        s.get(close + 1..)?.trim_start().chars().next()
+    }
+
+    /// Running (not a zombie).
+    pub(crate) fn alive(pid: u32) -> bool {
+        matches!(state(pid), Some(c) if c != 'Z' && c != 'X')
+    }
+
+    /// Live processes running `exe` (by `/proc/<pid>/exe`).
+    pub(crate) fn running(exe: &std::path::Path) -> Vec<u32> {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|&pid| fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+            .filter(|&pid| alive(pid))
+            .collect()
+    }
+
+    /// Direct children of `pid` (all threads).
+    pub(crate) fn children(pid: u32) -> Vec<u32> {
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|s| {
+                s.split_ascii_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect()
+    }
+}
