@@ -1,6 +1,27 @@
 //! Reading `/proc` (Linux): process state, parentage and groups.
 
 use std::fs;
+use std::io::Read as _;
+
+/// Read a small `/proc` file in as few system calls as possible: `open`, one `read` into
+/// a 1 KiB buffer (a `stat` line is a few hundred bytes), a second `read` for EOF, and
+/// `close`. `fs::read_to_string` would add a `statx` and several growing reads (procfs
+/// reports size 0), which made a `/proc` scan of a few hundred processes cost
+/// milliseconds — a scan runs on every exit of a group-tier child.
+fn read_small(path: &str) -> Option<String> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
 
 /// The fields of `/proc/<pid>/stat` kennel uses.
 #[derive(Debug, Clone, Copy)]
@@ -14,7 +35,7 @@ pub(crate) struct Stat {
 }
 
 pub(crate) fn read_stat(pid: u32) -> Option<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let text = read_small(&format!("/proc/{pid}/stat"))?;
     parse_stat(&text)
 }
 
@@ -44,7 +65,8 @@ pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     };
     let mut out = Vec::new();
     for task in tasks.flatten() {
-        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+        let path = task.path().join("children");
+        if let Some(text) = path.to_str().and_then(read_small) {
             out.extend(
                 text.split_whitespace()
                     .filter_map(|w| w.parse::<u32>().ok()),
@@ -69,6 +91,11 @@ pub(crate) fn descendants_of(pid: u32) -> Vec<u32> {
 }
 
 /// Pids of live (non-zombie) processes whose process group is `pgid`.
+///
+/// Every process is asked for its group with `getpgid(2)` — one cheap system call —
+/// and only the members' `stat` files are read (to leave zombies out). Reading every
+/// process's `stat` instead made this scan most of the CPU a group-tier child cost
+/// (the kernel formats ~50 fields per `stat` read): it runs on every natural exit.
 pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
@@ -78,10 +105,19 @@ pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
         let Some(pid) = entry
             .file_name()
             .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
+            .and_then(|s| s.parse::<i32>().ok())
+            .filter(|&p| p > 0)
         else {
             continue;
         };
+        // Not rustix's `getpgid`: it asserts a positive answer, and kernel threads
+        // are in process group 0.
+        // SAFETY: getpgid(2) only reads its integer argument; -1 (ESRCH) is handled.
+        let group = unsafe { libc::getpgid(pid) };
+        if u32::try_from(group).ok() != Some(pgid) {
+            continue;
+        }
+        let pid = pid as u32;
         if let Some(stat) = read_stat(pid) {
             if stat.pgrp == pgid && stat.state != 'Z' && stat.state != 'X' {
                 out.push(pid);
