@@ -19,6 +19,10 @@ pub(crate) struct Args {
     /// Round trips in flight at once (each sample is one round trip's latency).
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
+    /// Only these variants (`tokio`, `group`, `keeper`, `cgroup`, `default`), e.g. to
+    /// run one under `strace`/`perf`.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -118,7 +122,10 @@ fn variants() -> Vec<Variant> {
 }
 
 pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
-    let variants = variants();
+    let mut variants = variants();
+    if !args.only.is_empty() {
+        variants.retain(|v| args.only.iter().any(|o| o == v.key()));
+    }
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
     let conc = args.concurrency.max(1);
     // Warm-up: page cache, cgroup probe, first keeper exec.
