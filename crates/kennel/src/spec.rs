@@ -143,8 +143,11 @@ pub struct Command {
 pub struct ContainmentOptions {
     /// A cgroup v2 per child where one is writable (Linux).
     pub cgroup: bool,
-    /// A keeper process per child that is the tree's subreaper and kills the tree if the
-    /// supervisor dies (Linux; only in binaries that call [`crate::keeper::init`]).
+    /// Kill the tree if the supervisor dies (Linux; only in binaries that call
+    /// [`crate::keeper::init`]). A tree in a cgroup is watched by one guard process
+    /// shared by every child of this supervisor, which kills the cgroups it knows when
+    /// the supervisor dies; a tree without a cgroup gets a keeper process of its own that
+    /// is also its subreaper (it catches descendants that leave the process group).
     pub keeper: bool,
 }
 
@@ -328,7 +331,7 @@ impl Command {
     }
 
     /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
-    /// the keeper's extra `exec` when supervisor death does not matter).
+    /// the per-child keeper's extra `exec` when supervisor death does not matter).
     pub fn containment(mut self, options: ContainmentOptions) -> Self {
         self.containment = options;
         self

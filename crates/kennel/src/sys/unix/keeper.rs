@@ -69,13 +69,17 @@ static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
 /// keepers.
 pub(crate) fn init() {
     let mut args = std::env::args_os();
-    if args.nth(1).as_deref() == Some(std::ffi::OsStr::new(KEEPER_ARG)) {
+    let first = args.nth(1);
+    if first.as_deref() == Some(std::ffi::OsStr::new(KEEPER_ARG)) {
         let rest: Vec<OsString> = args.collect();
         let code = match run(rest) {
             Ok(()) => 0,
             Err(_) => 1,
         };
         std::process::exit(code);
+    }
+    if first.as_deref() == Some(std::ffi::OsStr::new(super::guard::GUARD_ARG)) {
+        std::process::exit(i32::from(super::guard::run().is_err()));
     }
     ENABLED.store(true, Ordering::Release);
 }
@@ -411,7 +415,7 @@ fn drain(fd: &OwnedFd) {
     while matches!(rustix::io::read(fd, &mut buf), Ok(n) if n > 0) {}
 }
 
-fn release_stdio() {
+pub(super) fn release_stdio() {
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -477,6 +481,24 @@ pub(crate) enum KeeperSpawnError {
     Program(io::Error),
 }
 
+/// Make `fd` the child's control socket at [`CTL_FD`] (inherited across `exec`).
+pub(super) fn pass_ctl_fd(cmd: &mut std::process::Command, fd: &impl AsRawFd) {
+    let fd = fd.as_raw_fd();
+    // SAFETY: dup2 and fcntl are async-signal-safe; only the child's own fd table is
+    // touched between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if fd == CTL_FD {
+                let flags = libc::fcntl(CTL_FD, libc::F_GETFD);
+                libc::fcntl(CTL_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            } else if libc::dup2(fd, CTL_FD) < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Start a keeper from `base` (its argv, env, cwd and stdio already set); returns the
 /// keeper's `Child` (for the pipes) and the link to it.
 pub(crate) fn spawn_with_pipes(
@@ -484,21 +506,8 @@ pub(crate) fn spawn_with_pipes(
 ) -> Result<(std::process::Child, KeeperLink), KeeperSpawnError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| KeeperSpawnError::Keeper("socketpair", e))?;
-    let theirs_fd = theirs.as_raw_fd();
     base.process_group(0);
-    // SAFETY: dup2 and fcntl are async-signal-safe; only the keeper's own fd table is
-    // touched between fork and exec.
-    unsafe {
-        base.pre_exec(move || {
-            if theirs_fd == CTL_FD {
-                let flags = libc::fcntl(CTL_FD, libc::F_GETFD);
-                libc::fcntl(CTL_FD, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
-            } else if libc::dup2(theirs_fd, CTL_FD) < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    pass_ctl_fd(base, &theirs);
     let child = base
         .spawn()
         .map_err(|e| KeeperSpawnError::Keeper("starting the keeper", e))?;

@@ -1,7 +1,8 @@
 //! Unix containment: a process group per child, signalled with `killpg`, kept safe from
 //! PID reuse by never reaping the leader before the group is torn down; on Linux, a
-//! cgroup v2 per child where one is writable and a keeper process per child that is the
-//! tree's subreaper and kills it if the supervisor dies.
+//! cgroup v2 per child where one is writable, watched by one [`guard`] process per
+//! supervisor that kills the cgroups if the supervisor dies; without a cgroup, a keeper
+//! process per child that is the tree's subreaper and kills it if the supervisor dies.
 //!
 //! # What the OS does, and where it races
 //!
@@ -20,12 +21,15 @@
 //! * Nothing in the group tier survives a `SIGKILL` of the supervisor: the keeper covers
 //!   that (its control socket closes when the supervisor dies).
 //!
-//! Tiers per OS: Linux — cgroup (when writable) + keeper + group; macOS and the BSDs —
+//! Tiers per OS: Linux — cgroup (when writable) + the shared [`guard`] + group, or,
+//! without a writable cgroup, keeper + group; macOS and the BSDs —
 //! group only (no subreaper, no cgroups, no pidfd: the leader is waited for by a
 //! blocking `waitid(WNOWAIT)` on the blocking pool).
 
 #[cfg(target_os = "linux")]
 pub(crate) mod cgroup;
+#[cfg(target_os = "linux")]
+pub(crate) mod guard;
 #[cfg(target_os = "linux")]
 pub(crate) mod keeper;
 #[cfg(target_os = "linux")]
@@ -176,7 +180,17 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         None
     };
     #[cfg(target_os = "linux")]
-    let use_keeper = cmd.containment.keeper && keeper::enabled();
+    let wants_guard = cmd.containment.keeper && keeper::enabled();
+    // A cgroup tree is guarded by the shared guard (see `guard`): the cgroup already
+    // holds every descendant, so a keeper per child would only add an exec. If the
+    // guard cannot be started, fall back to a keeper.
+    #[cfg(target_os = "linux")]
+    let ticket = match &cgroup {
+        Some(cg) if wants_guard => guard::register(cg.dir()).ok(),
+        _ => None,
+    };
+    #[cfg(target_os = "linux")]
+    let use_keeper = wants_guard && ticket.is_none();
     #[cfg(not(target_os = "linux"))]
     let use_keeper = false;
 
@@ -273,6 +287,8 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         containment,
         #[cfg(target_os = "linux")]
         cgroup,
+        #[cfg(target_os = "linux")]
+        ticket,
         exited: None,
         reaped: false,
     };
@@ -331,6 +347,10 @@ pub(crate) struct Leader {
     containment: Containment,
     #[cfg(target_os = "linux")]
     cgroup: Option<cgroup::Cgroup>,
+    /// The shared guard watches the cgroup until this is dropped (after the tree is
+    /// gone).
+    #[cfg(target_os = "linux")]
+    ticket: Option<guard::Ticket>,
     exited: Option<ExitStatus>,
     reaped: bool,
 }
@@ -621,8 +641,16 @@ impl Leader {
         self.reaped = true;
         unregister(self.direct_pid);
         #[cfg(target_os = "linux")]
-        if let Some(cg) = &mut self.cgroup {
-            cg.remove();
+        {
+            if let Some(mut cg) = self.cgroup.take() {
+                cg.remove();
+            }
+            drop(self.ticket.take());
+            // Close the pidfd now rather than when the supervisor task ends: once the
+            // outcome is out, no fd of the run may remain open.
+            if let Kind::Direct(d) = &mut self.kind {
+                d.pidfd = None;
+            }
         }
     }
 }
@@ -647,6 +675,8 @@ impl Drop for Leader {
         }
         #[cfg(target_os = "linux")]
         let cgroup = self.cgroup.take();
+        #[cfg(target_os = "linux")]
+        let ticket = self.ticket.take();
         let pid = to_pid(self.direct_pid);
         let direct = self.direct_pid;
         let _ = std::thread::Builder::new()
@@ -658,7 +688,10 @@ impl Drop for Leader {
                 }
                 unregister(direct);
                 #[cfg(target_os = "linux")]
-                drop(cgroup);
+                {
+                    drop(cgroup);
+                    drop(ticket);
+                }
             });
     }
 }
