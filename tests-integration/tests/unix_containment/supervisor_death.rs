@@ -137,3 +137,88 @@ fn keeper_whose_supervisor_is_gone_before_the_handshake_kills_the_leader() {
         );
     }
 }
+
+/// The pids of `pid`'s children whose command line contains `needle` (every thread's
+/// `children` file: a multi-threaded parent forks from any of its threads).
+fn children_running(pid: u32, needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in text
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+        {
+            if kennel_tests::is_alive(child)
+                && kennel_tests::cmdline_of(child).is_some_and(|c| c.contains(needle))
+            {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Cgroup trees are guarded by one shared guard per supervisor. If that guard dies, the
+/// next spawn starts a new one and hands it every cgroup still running, so a `kill -9`
+/// of the supervisor still takes down the tree spawned before the guard died (with its
+/// escaped `setsid` daemon) and the one spawned after.
+#[test]
+fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
+    if !kennel::available_containment().contains(&Containment::Cgroup) {
+        assert!(
+            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
+        );
+        eprintln!("note: no writable cgroup v2 here; the shared guard is not tested");
+        return;
+    }
+    let mark = marker();
+    let mut serve = std::process::Command::new(KENNEL)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let spawn = |serve: &mut Child, id: &str, args: &[&str]| {
+        let request = serde_json::json!({
+            "op": "spawn",
+            "id": id,
+            "cmd": FIXTURE,
+            "args": args,
+            "env": { mark.0.clone(): mark.1.clone() },
+        });
+        let stdin = serve.stdin.as_mut().unwrap();
+        writeln!(stdin, "{request}").unwrap();
+        stdin.flush().unwrap();
+    };
+    spawn(&mut serve, "daemon", &["daemon", "--leader-stays"]);
+    wait_marked(&mark, 2, "daemon --leader-stays");
+    let guards = children_running(serve.id(), "__kennel-guard");
+    assert_eq!(guards.len(), 1, "one guard per supervisor: {guards:?}");
+    kennel_tests::kill_pids(&guards);
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || !kennel_tests::is_alive(guards[0])),
+        "the guard did not die"
+    );
+
+    spawn(
+        &mut serve,
+        "tree",
+        &["tree", "--depth", "2", "--width", "2"],
+    );
+    wait_marked(&mark, 5, "daemon + tree");
+    let new_guards = children_running(serve.id(), "__kennel-guard");
+    assert_eq!(new_guards.len(), 1, "a new guard: {new_guards:?}");
+    assert_ne!(new_guards, guards);
+
+    sigkill(&mut serve);
+    assert_no_survivors(
+        &mark,
+        ONE_SECOND,
+        "kennel serve after its guard was replaced",
+    );
+}

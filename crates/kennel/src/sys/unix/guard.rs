@@ -36,7 +36,7 @@
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::UnixStream;
@@ -147,7 +147,18 @@ impl Link {
         line.extend_from_slice(&[op, b' ']);
         line.extend_from_slice(bytes);
         line.push(b'\n');
-        self.ctl.write_all(&line)
+        // `send(MSG_NOSIGNAL)`, not `write`: a dead guard is an `EPIPE` (then a new one
+        // is started), never a `SIGPIPE` that kills a host program which did not ignore
+        // it.
+        let mut rest = &line[..];
+        while !rest.is_empty() {
+            match rustix::net::send(&self.ctl, rest, rustix::net::SendFlags::NOSIGNAL) {
+                Ok(n) => rest = &rest[n..],
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 }
 
