@@ -568,7 +568,7 @@ impl Leader {
                 k.leftovers
                     .iter()
                     .copied()
-                    .filter(|&p| procfs::read_stat(p).is_some_and(|s| s.state != 'Z'))
+                    .filter(|&p| procfs::read_stat(p).is_some_and(|s| s.running()))
                     .collect()
             }
             Kind::Direct(d) => {
@@ -581,7 +581,7 @@ impl Leader {
                     pids.sort_unstable();
                     pids.dedup();
                     pids.retain(|&p| {
-                        p != d.pid && procfs::read_stat(p).is_some_and(|s| s.state != 'Z')
+                        p != d.pid && procfs::read_stat(p).is_some_and(|s| s.running())
                     });
                     pids
                 }

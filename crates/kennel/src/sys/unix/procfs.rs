@@ -30,8 +30,22 @@ pub(crate) struct Stat {
     #[allow(dead_code)]
     pub(crate) ppid: u32,
     pub(crate) pgrp: u32,
+    /// The kernel's `PF_*` task flags.
+    pub(crate) flags: u32,
     #[allow(dead_code)]
     pub(crate) start_time: u64,
+}
+
+/// `PF_EXITING`: the task is inside `exit(2)` (set before it closes its files).
+const PF_EXITING: u32 = 0x4;
+
+impl Stat {
+    /// Still running: not a zombie, and not already inside `exit(2)`. A process that
+    /// closed its end of a pipe on the way out is exiting, not a leftover: counting it
+    /// made a clean exit start a leftover ladder (a flaky `ladder_step: Some(0)`).
+    pub(crate) fn running(&self) -> bool {
+        self.state != 'Z' && self.state != 'X' && self.flags & PF_EXITING == 0
+    }
 }
 
 pub(crate) fn read_stat(pid: u32) -> Option<Stat> {
@@ -47,13 +61,16 @@ pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     let state = fields.next()?.chars().next()?;
     let ppid = fields.next()?.parse().ok()?;
     let pgrp = fields.next()?.parse().ok()?;
-    // Fields after pgrp: session(6) tty_nr tpgid flags minflt cminflt majflt cmajflt
-    // utime stime cutime cstime priority nice num_threads itrealvalue starttime(22).
-    let start_time = fields.nth(16)?.parse().ok()?;
+    // Fields after pgrp(5): session(6) tty_nr(7) tpgid(8) flags(9) minflt cminflt majflt
+    // cmajflt utime stime cutime cstime priority nice num_threads itrealvalue
+    // starttime(22).
+    let flags = fields.nth(3)?.parse().ok()?;
+    let start_time = fields.nth(12)?.parse().ok()?;
     Some(Stat {
         state,
         ppid,
         pgrp,
+        flags,
         start_time,
     })
 }
@@ -119,7 +136,7 @@ pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
         }
         let pid = pid as u32;
         if let Some(stat) = read_stat(pid) {
-            if stat.pgrp == pgid && stat.state != 'Z' && stat.state != 'X' {
+            if stat.pgrp == pgid && stat.running() {
                 out.push(pid);
             }
         }
@@ -139,6 +156,10 @@ mod tests {
         assert_eq!(stat.ppid, 1);
         assert_eq!(stat.pgrp, 1234);
         assert_eq!(stat.start_time, 98765);
+        assert_eq!(stat.flags, 4194560);
+        assert!(stat.running());
+        let exiting = line.replace(" 4194560 ", " 4194564 ");
+        assert!(!parse_stat(&exiting).unwrap().running(), "PF_EXITING");
     }
 
     #[test]
