@@ -500,7 +500,12 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64) -> String {
                         Ratio::Throughput => bf.median / f.median,
                     };
                     (
-                        format!("`{b}` ({} {})", fmt_num(bf.median), bf.unit),
+                        format!(
+                            "`{b}` ({} {}, p99 {})",
+                            fmt_num(bf.median),
+                            bf.unit,
+                            fmt_num(bf.p99)
+                        ),
                         Some(r),
                     )
                 }
