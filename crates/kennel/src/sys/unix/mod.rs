@@ -489,20 +489,23 @@ impl Leader {
                 }
             }
             Kind::Direct(d) => {
-                #[cfg(target_os = "linux")]
-                if let Some(cg) = &self.cgroup {
-                    if signal == Signal::Kill {
-                        let _ = cg.kill();
-                    } else {
-                        cg.signal_all(sig);
-                    }
-                }
+                // The group first: one system call reaches (nearly) the whole tree at
+                // once; the cgroup sweep after it only has escapees left to reach, and
+                // it costs a pidfd and a /proc read per member.
                 // The leader is unreaped, so the group id cannot belong to anyone else.
                 let group = rustix::process::kill_process_group(to_pid(d.pid), sig);
                 #[cfg(target_os = "linux")]
                 if self.exited.is_none() {
                     if let Some(pidfd) = &d.pidfd {
                         let _ = rustix::process::pidfd_send_signal(pidfd.get_ref(), sig);
+                    }
+                }
+                #[cfg(target_os = "linux")]
+                if let Some(cg) = &self.cgroup {
+                    if signal == Signal::Kill {
+                        let _ = cg.kill();
+                    } else {
+                        cg.signal_all(sig);
                     }
                 }
                 match group {
