@@ -3,6 +3,8 @@
 //! * [`pattern`]: the deterministic byte streams `kennel-fixture flood` and
 //!   `kennel-fixture binary` write, and checks that report the first offset
 //!   where a received stream deviates.
+//! * [`seqdata`]: the sequence-numbered, checksummed records `kennel-fixture seq`
+//!   writes, and a checker that verifies every prefix of such a stream.
 //! * [`pidline`]: parsing the fixture's `pid <pid> <ppid> <role>` handshake
 //!   lines.
 //! * [`procfs`] (Linux only): looking at processes through `/proc` —
@@ -18,6 +20,7 @@ pub mod pattern;
 pub mod pidline;
 #[cfg(target_os = "linux")]
 pub mod procfs;
+pub mod seqdata;
 
 pub use pattern::{
     binary_pattern, pattern, text_pattern, verify_binary_prefix, verify_text_prefix,
@@ -30,6 +33,7 @@ pub use procfs::{
     kill_pids, live_members_of_group, open_fd_count, open_fds, pgid_of, ppid_of, proc_state,
     sid_of, wait_all_gone, wait_all_reaped, zombie_children_of,
 };
+pub use seqdata::{SeqChecker, SeqError};
 
 use std::time::{Duration, Instant};
 

@@ -161,6 +161,27 @@
 //! * `trap-term [--exit-code N]` (Unix): installs a SIGTERM handler that
 //!   writes `got SIGTERM\n` to stdout and exits with `N` (default 0); prints
 //!   `pid … main`; sleeps forever.
+//!
+//! ## Soak data
+//!
+//! * `seq [--records N] [--procs P] [--chunk K] [--delay-us U] [--seed S]
+//!   [--stderr] [--ignore-term] [--setsid]` (Unix): sequence-numbered,
+//!   checksummed records ([`kennel_tests::seqdata`]: `s <writer> <seq>
+//!   <payload> <crc32>\n`, payload a function of seed, writer and seq; verify
+//!   with [`kennel_tests::SeqChecker`]). The leader is writer 0 and prints
+//!   `pid … main`; it forks `P - 1` more writers (default `P = 1`; writers
+//!   `1..P`, same process group, or each in its own session with `--setsid`,
+//!   like a daemon) that print `pid … writer` and start writing at once; the
+//!   leader starts once all printed. Each writer writes its records `0..N`
+//!   (`N = 0`, the default: forever), sleeping `U` µs between writes
+//!   (default 0). Each record is one `write(2)` (so writers
+//!   sharing the pipe never interleave inside a record) unless `--chunk K`
+//!   (only with `P = 1`): then the stream is cut into writes of exactly `K`
+//!   bytes regardless of record boundaries (the last may be shorter).
+//!   `--stderr`: every write goes to stderr too (same bytes). `--ignore-term`:
+//!   all writers ignore SIGTERM, SIGINT and SIGHUP. With a finite `N` the
+//!   leader, after its own records, waits for every other writer to exit and
+//!   exits 0; so after a natural exit each writer wrote exactly `N` records.
 
 use std::io;
 use std::process::ExitCode;
@@ -418,6 +439,32 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
             pid_line("main")?;
             sleep_forever()
         }
+        #[cfg(unix)]
+        "seq" => {
+            let a = Args::parse(
+                rest,
+                &["--records", "--procs", "--chunk", "--delay-us", "--seed"],
+                &["--stderr", "--ignore-term", "--setsid"],
+            )?;
+            a.no_positional()?;
+            let opts = SeqOpts {
+                records: a.num("--records", Some(0))?,
+                procs: a.num("--procs", Some(1))?,
+                chunk: a.num("--chunk", Some(0))?,
+                delay: Duration::from_micros(a.num("--delay-us", Some(0))?),
+                seed: a.num("--seed", Some(0))?,
+                stderr: a.has("--stderr"),
+                ignore_term: a.has("--ignore-term"),
+                setsid: a.has("--setsid"),
+            };
+            if opts.procs == 0 || opts.procs > 64 {
+                return Err(Fail::Usage("--procs must be 1..=64".into()));
+            }
+            if opts.chunk > 0 && opts.procs > 1 {
+                return Err(Fail::Usage("--chunk needs --procs 1".into()));
+            }
+            unix::seq(opts)
+        }
         #[cfg(windows)]
         "breakaway" => {
             Args::parse(rest, &[], &[])?.no_positional()?;
@@ -428,8 +475,24 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
         #[cfg(not(unix))]
         "daemon" | "hold-pipe" | "background" | "nohup" | "fork-loop" | "ignore-signals"
         | "kill-self" | "trap-term" => Err(Fail::Usage(format!("mode {mode} is Unix-only"))),
+        #[cfg(not(unix))]
+        "seq" => Err(Fail::Usage("mode seq is Unix-only".into())),
         _ => Err(Fail::Usage(format!("unknown mode {mode:?}"))),
     }
+}
+
+/// Options of the `seq` mode.
+#[cfg(unix)]
+#[derive(Clone, Copy)]
+struct SeqOpts {
+    records: u64,
+    procs: u32,
+    chunk: usize,
+    delay: Duration,
+    seed: u64,
+    stderr: bool,
+    ignore_term: bool,
+    setsid: bool,
 }
 
 // ---------------------------------------------------------------------------
@@ -1274,6 +1337,72 @@ mod unix {
             sa.sa_sigaction = on_term as extern "C" fn(libc::c_int) as libc::sighandler_t;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+        }
+    }
+
+    /// The `seq` mode: see the module docs.
+    pub fn seq(opts: super::SeqOpts) -> Res<ExitCode> {
+        if opts.ignore_term {
+            ignore_term_signals();
+        }
+        pid_line("main")?;
+        let mut writers = Vec::new();
+        if opts.procs > 1 {
+            let (r, w) = pipe()?;
+            for index in 1..opts.procs {
+                match fork()? {
+                    Forked::Child => {
+                        close(r);
+                        let result = (|| {
+                            if opts.setsid {
+                                setsid()?;
+                            }
+                            pid_line("writer")?;
+                            notify(w);
+                            seq_write(opts, index)
+                        })();
+                        exit_now(i32::from(result.is_err()));
+                    }
+                    Forked::Parent(pid) => writers.push(pid),
+                }
+            }
+            close(w);
+            await_ready(r, writers.len());
+        }
+        seq_write(opts, 0)?;
+        for pid in writers {
+            reap(pid);
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Writes writer `index`'s records (forever when `opts.records` is 0).
+    fn seq_write(opts: super::SeqOpts, index: u32) -> Res<()> {
+        let mut pending = Vec::new();
+        let mut seq = 0u64;
+        loop {
+            let done = opts.records > 0 && seq >= opts.records;
+            if !done {
+                pending.extend(kennel_tests::seqdata::record(opts.seed, index, seq));
+                seq += 1;
+            }
+            let take = match opts.chunk {
+                0 => pending.len(),
+                k if pending.len() >= k => k,
+                _ if done => pending.len(),
+                _ => continue,
+            };
+            if take == 0 {
+                return Ok(());
+            }
+            write_out(Stream::Out, &pending[..take])?;
+            if opts.stderr {
+                write_out(Stream::Err, &pending[..take])?;
+            }
+            pending.drain(..take);
+            if !opts.delay.is_zero() {
+                std::thread::sleep(opts.delay);
+            }
         }
     }
 }
