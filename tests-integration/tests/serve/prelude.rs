@@ -90,6 +90,13 @@ impl Sidecar {
         self.stdin = None;
     }
 
+    /// Drop only our read end of its stdout (its next write gets EPIPE); stdin stays
+    /// open. (Used by the fault tests, which share this prelude.)
+    #[allow(dead_code)]
+    pub fn drop_stdout(&mut self) {
+        self.stdout = None;
+    }
+
     /// Drop both pipes, as a caller that died would.
     pub fn drop_pipes(&mut self) {
         self.stdin = None;
