@@ -182,6 +182,16 @@
 //!   all writers ignore SIGTERM, SIGINT and SIGHUP. With a finite `N` the
 //!   leader, after its own records, waits for every other writer to exit and
 //!   exits 0; so after a natural exit each writer wrote exactly `N` records.
+//!
+//! ## Faults
+//!
+//! * `close-stdout` (Unix): prints `pid … main`, closes its stdout (fd 1),
+//!   writes `stdout closed\n` to stderr, sleeps forever: the pipe reaches EOF
+//!   while the process runs on.
+//! * `drop-stdin [--after-bytes N]` (Unix): prints `pid … main`, reads exactly
+//!   `N` bytes of stdin (default 0; fewer at EOF), closes stdin (fd 0), writes
+//!   `stdin closed <n>\n` to stderr (`n`: bytes read), sleeps forever: a writer
+//!   blocked on the full pipe then gets EPIPE.
 
 use std::io;
 use std::process::ExitCode;
@@ -440,6 +450,35 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
             sleep_forever()
         }
         #[cfg(unix)]
+        "close-stdout" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            pid_line("main")?;
+            unix::close_fd(1);
+            write_out(out::Stream::Err, b"stdout closed\n")?;
+            sleep_forever()
+        }
+        #[cfg(unix)]
+        "drop-stdin" => {
+            let a = Args::parse(rest, &["--after-bytes"], &[])?;
+            a.no_positional()?;
+            let want: usize = a.num("--after-bytes", Some(0))?;
+            pid_line("main")?;
+            let mut got = 0;
+            let mut buf = [0u8; 4096];
+            while got < want {
+                let k = (want - got).min(buf.len());
+                match out::read_stdin(&mut buf[..k]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(Fail::Io("read stdin", e)),
+                }
+            }
+            unix::close_fd(0);
+            write_out(out::Stream::Err, format!("stdin closed {got}\n").as_bytes())?;
+            sleep_forever()
+        }
+        #[cfg(unix)]
         "seq" => {
             let a = Args::parse(
                 rest,
@@ -476,7 +515,9 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
         "daemon" | "hold-pipe" | "background" | "nohup" | "fork-loop" | "ignore-signals"
         | "kill-self" | "trap-term" => Err(Fail::Usage(format!("mode {mode} is Unix-only"))),
         #[cfg(not(unix))]
-        "seq" => Err(Fail::Usage("mode seq is Unix-only".into())),
+        "seq" | "close-stdout" | "drop-stdin" => {
+            Err(Fail::Usage(format!("mode {mode} is Unix-only")))
+        }
         _ => Err(Fail::Usage(format!("unknown mode {mode:?}"))),
     }
 }
@@ -1404,5 +1445,10 @@ mod unix {
                 std::thread::sleep(opts.delay);
             }
         }
+    }
+
+    /// Closes one of our fds (the `close-stdout` / `drop-stdin` modes).
+    pub fn close_fd(fd: Fd) {
+        close(fd);
     }
 }
