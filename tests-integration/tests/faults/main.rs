@@ -14,5 +14,6 @@ mod fd_exhaustion;
 mod huge_line;
 mod quick_exit;
 mod random_lines;
+mod signal_storm;
 mod sigstop;
 mod stdin_reader_gone;

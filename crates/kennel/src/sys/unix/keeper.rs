@@ -525,17 +525,26 @@ pub(crate) fn spawn_with_pipes(
     // Handshake: the keeper answers within milliseconds; 30 s covers a machine under
     // heavy load without hanging forever on a keeper that died.
     let mut std_ctl = ours;
+    // A read with a timeout is never restarted after a signal handler ran (signal(7)),
+    // whatever SA_RESTART says: retry EINTR against the same deadline.
     let handshake = (|| -> io::Result<String> {
-        std_ctl.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         let mut line = Vec::new();
         let mut byte = [0u8; 1];
-        while std_ctl.read(&mut byte)? == 1 {
-            if byte[0] == b'\n' {
-                return Ok(String::from_utf8_lossy(&line).into_owned());
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::from(io::ErrorKind::TimedOut));
             }
-            line.push(byte[0]);
+            std_ctl.set_read_timeout(Some(left))?;
+            match std_ctl.read(&mut byte) {
+                Ok(1) if byte[0] == b'\n' => return Ok(String::from_utf8_lossy(&line).into_owned()),
+                Ok(1) => line.push(byte[0]),
+                Ok(_) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        Err(io::Error::from(io::ErrorKind::UnexpectedEof))
     })();
     let reap_keeper = move || {
         let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
