@@ -40,7 +40,7 @@ async fn sidecar_keeps_supervising_after_stdout_closed() {
     let mut sc = Sidecar::start().await;
     sc.spawn("c", &["close-stdout"], json!({})).await;
     let pid = sc.wait_pids("c", 1).await[0];
-    seen_or_next(&mut sc, "stdout closed", |e| {
+    sc.seen_or_wait("stdout closed", |e| {
         e["id"] == "c" && e["event"] == "stderr" && e["data"] == "stdout closed\n"
     })
     .await;

@@ -12,15 +12,6 @@ pub use serde_json::{json, Value};
 /// Shorter bound for conditions that take milliseconds.
 pub const SHORT: Duration = Duration::from_secs(10);
 
-/// The first event in the log satisfying `pred`, or the next one to arrive (events
-/// read while waiting for something else are in the log already).
-pub async fn seen_or_next(sc: &mut Sidecar, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    if let Some(e) = sc.log.iter().find(|e| pred(e)) {
-        return e.clone();
-    }
-    sc.wait_for(what, pred).await
-}
-
 /// Wait until the log holds `n` events satisfying `pred`; returns them.
 pub async fn seen_n(
     sc: &mut Sidecar,

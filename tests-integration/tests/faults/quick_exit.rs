@@ -46,15 +46,16 @@ async fn sidecar_instant_exits_are_reported_exactly() {
     }
     for round in 0..60 {
         let id = format!("q{round}");
-        let exit = seen_or_next(&mut sc, "exit", |e| {
-            e["event"] == "exit" && e["id"] == id.as_str()
-        })
-        .await;
+        let exit = sc
+            .seen_or_wait("exit", |e| e["event"] == "exit" && e["id"] == id.as_str())
+            .await;
         assert_eq!(exit["code"], round % 5, "{exit}");
         assert_eq!(exit["reason"], "exited", "{exit}");
         assert_child_order(&sc.events_of(&id));
         let bad_id = format!("bad{round}");
-        let bad = seen_or_next(&mut sc, "spawn error", |e| e["id"] == bad_id.as_str()).await;
+        let bad = sc
+            .seen_or_wait("spawn error", |e| e["id"] == bad_id.as_str())
+            .await;
         assert_eq!(bad["code"], "spawn_failed", "{bad}");
     }
     sc.close_stdin();

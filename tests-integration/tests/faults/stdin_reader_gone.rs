@@ -59,7 +59,7 @@ async fn sidecar_write_in_flight_gets_one_stdin_closed_reply() {
         sc.send(json!({"op": "write", "id": "d", "data_b64": chunk}))
             .await;
     }
-    seen_or_next(&mut sc, "stdin closed", |e| {
+    sc.seen_or_wait("stdin closed", |e| {
         e["id"] == "d" && e["event"] == "stderr" && e["data"] == "stdin closed 100000\n"
     })
     .await;

@@ -42,9 +42,20 @@ impl Sidecar {
 
     /// Start a sidecar with extra `kennel serve` arguments and read its `hello`.
     pub async fn start_with(args: &[&str]) -> Sidecar {
+        Sidecar::start_full(args, &[]).await
+    }
+
+    /// Start a sidecar with extra environment variables and read its `hello`.
+    #[allow(dead_code)]
+    pub async fn start_with_env(env: &[(&str, &str)]) -> Sidecar {
+        Sidecar::start_full(&[], env).await
+    }
+
+    async fn start_full(args: &[&str], env: &[(&str, &str)]) -> Sidecar {
         let mut process = tokio::process::Command::new(KENNEL)
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -157,6 +168,26 @@ impl Sidecar {
     /// Wait for the event named `event` about `id`.
     pub async fn wait_event(&mut self, event: &str, id: &str) -> Value {
         self.wait_for(&format!("{event} of {id}"), |e| {
+            e["event"] == event && e["id"] == id
+        })
+        .await
+    }
+
+    /// The first event already logged that satisfies `pred`, or else the next one to
+    /// arrive: unlike [`Sidecar::wait_for`], it also finds events read while waiting
+    /// for something else.
+    #[allow(dead_code)]
+    pub async fn seen_or_wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        if let Some(e) = self.log.iter().find(|e| pred(e)) {
+            return e.clone();
+        }
+        self.wait_for(what, pred).await
+    }
+
+    /// [`Sidecar::seen_or_wait`] for the event named `event` about `id`.
+    #[allow(dead_code)]
+    pub async fn seen_event(&mut self, event: &str, id: &str) -> Value {
+        self.seen_or_wait(&format!("{event} of {id}"), |e| {
             e["event"] == event && e["id"] == id
         })
         .await
