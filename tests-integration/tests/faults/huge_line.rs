@@ -26,6 +26,7 @@ async fn a_100_mib_line_gets_an_error_and_no_memory_blowup() {
         "the id was discarded with the line: {error}"
     );
     peak = peak.max(rss_kib(sc.pid).unwrap_or(0));
+    println!("sidecar RSS {before} KiB before, peak {peak} KiB while reading a 100 MiB line");
     // One line buffer (1 MiB) plus slack for the allocator; 100 MiB would be obvious.
     assert!(
         peak < before + 8 * 1024,
