@@ -57,7 +57,7 @@ async fn request_size_children_count_stdin_queue_and_output_are_bounded() {
         }
     }
     let (e, at) = refused.expect("the stdin queue is bounded");
-    assert_eq!(e["code"], "invalid_field", "{e}");
+    assert_eq!(e["code"], "stdin_full", "{e}");
     assert!((11..=13).contains(&at), "refused after {at} × 700 KiB");
     sc.send(json!({"op": "kill", "id": "a"})).await;
     sc.send(json!({"op": "kill", "id": "b"})).await;
