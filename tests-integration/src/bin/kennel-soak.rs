@@ -36,8 +36,9 @@
 //!
 //! * no process anywhere whose environment carries this run's marker (a `/proc/*/environ`
 //!   scan, so escaped descendants are found too);
-//! * no zombie among the pids the fixtures reported, nor among the children of the soak
-//!   process and the sidecar;
+//! * no zombie among the children of the soak process and the sidecar (the pids the
+//!   fixtures reported are checked for zombies per cycle, when `exit` arrives, while
+//!   they cannot have been reused yet);
 //! * the soak process's and the sidecar's open fd counts equal their counts after the
 //!   warm-up (exactly);
 //! * RSS: the growth over the second half of the run must stay within
@@ -71,6 +72,12 @@ fn main() {
         .enable_all()
         .build()
         .expect("build the tokio runtime");
+    // Like `kennel run`/`kennel serve`: orphans of trees run without a keeper (cgroup
+    // tier only) are reparented here and reaped, instead of to pid 1 — which on some
+    // hosts (this VM) never reaps them, leaving zombies the checks would count.
+    if let Err(e) = kennel::become_subreaper() {
+        eprintln!("kennel-soak: cannot become a child subreaper: {e}");
+    }
     let ok = runtime.block_on(soak::run(opts));
     std::process::exit(if ok { 0 } else { 1 });
 }
@@ -478,6 +485,17 @@ mod soak {
             .collect()
     }
 
+    /// `pid 1`, or the parent's command name.
+    fn describe_parent(pid: u32) -> String {
+        match kennel_tests::ppid_of(pid) {
+            Some(1) => "pid 1".into(),
+            Some(pp) => std::fs::read_to_string(format!("/proc/{pp}/comm"))
+                .map(|c| format!("{pp} {}", c.trim()))
+                .unwrap_or_else(|_| format!("{pp} (gone)")),
+            None => "unknown".into(),
+        }
+    }
+
     fn has_marker(pid: u32, marker: &str) -> bool {
         std::fs::read(format!("/proc/{pid}/environ"))
             .is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == marker.as_bytes()))
@@ -622,6 +640,8 @@ mod soak {
         /// Events that were not well-formed protocol events, or had no route.
         stray: Arc<Mutex<Vec<String>>>,
         ended: Arc<AtomicBool>,
+        /// The last line, `bye`, was read.
+        bye: Arc<AtomicBool>,
         reader: Mutex<Option<tokio::task::JoinHandle<()>>>,
     }
 
@@ -640,11 +660,13 @@ mod soak {
             let routes: Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Value>>>> = Arc::default();
             let stray: Arc<Mutex<Vec<String>>> = Arc::default();
             let ended = Arc::new(AtomicBool::new(false));
+            let bye = Arc::new(AtomicBool::new(false));
             let (hello_tx, hello_rx) = tokio::sync::oneshot::channel();
             let reader = {
                 let routes = routes.clone();
                 let stray = stray.clone();
                 let ended = ended.clone();
+                let bye = bye.clone();
                 tokio::spawn(async move {
                     let mut lines = BufReader::with_capacity(256 * 1024, stdout);
                     let mut line = Vec::new();
@@ -672,6 +694,7 @@ mod soak {
                             continue;
                         }
                         if v["event"] == "bye" {
+                            bye.store(true, Ordering::SeqCst);
                             continue;
                         }
                         let id = v["id"].as_str().unwrap_or_default().to_owned();
@@ -697,6 +720,7 @@ mod soak {
                 process: tokio::sync::Mutex::new(process),
                 stray,
                 ended,
+                bye,
                 reader: Mutex::new(Some(reader)),
             })
         }
@@ -717,16 +741,22 @@ mod soak {
             self.stdin.lock().await.take();
             let status = tokio::time::timeout(PATIENCE, self.process.lock().await.wait())
                 .await
-                .map_err(|_| "the sidecar did not exit after EOF")?
-                .map_err(|e| format!("wait for the sidecar: {e}"))?;
+                .map_err(|_| "the sidecar did not exit after EOF")?;
             let reader = self.reader.lock().unwrap().take();
             if let Some(r) = reader {
                 let _ = tokio::time::timeout(PATIENCE, r).await;
             }
-            if !status.success() {
-                return Err(format!("the sidecar exited with {status}"));
+            if !self.bye.load(Ordering::SeqCst) {
+                return Err("the sidecar ended without `bye`".into());
             }
-            Ok(())
+            match status {
+                Ok(s) if s.success() => Ok(()),
+                Ok(s) => Err(format!("the sidecar exited with {s}")),
+                // The orphan reaper of `become_subreaper` may take a child's status
+                // first; `bye` already said it ended cleanly.
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(()),
+                Err(e) => Err(format!("wait for the sidecar: {e}")),
+            }
         }
     }
 
@@ -922,6 +952,29 @@ mod soak {
                     .push(format!("alive 2 s after exit: {still:?}"));
             }
         }
+        // Zombies among the tree's pids, checked now while the pids are still ours (over
+        // a long run pids wrap around: pid_max is often 32768). The keeper or kennel
+        // reaps; on this VM pid 1 does not, so an escaped orphan would stay a zombie.
+        let zombies = |p: &[u32]| -> Vec<u32> {
+            p.iter()
+                .copied()
+                .filter(|&p| kennel_tests::is_zombie(p))
+                .collect()
+        };
+        if let Some(&z) = zombies(&pids).first() {
+            let parent = describe_parent(z);
+            sh.stats.observe(format!(
+                "tree members zombies when exit arrived, parent {parent} (then checked again)"
+            ));
+            if !kennel_tests::wait_until(Duration::from_secs(2), || zombies(&pids).is_empty()) {
+                let left: Vec<String> = zombies(&pids)
+                    .into_iter()
+                    .map(|z| format!("{z} (parent {})", describe_parent(z)))
+                    .collect();
+                seen.failures
+                    .push(format!("zombies 2 s after exit: {left:?}"));
+            }
+        }
         sh.stats.pids.lock().unwrap().extend(pids);
         let path = if via_sidecar { "sidecar" } else { "library" };
         sh.stats.count(format!("path {path}"));
@@ -1101,15 +1154,11 @@ mod soak {
         if !leaked.is_empty() {
             stats.fail(format!("processes of finished trees alive: {leaked:?}"));
         }
-        // Zombies: of the fixtures' reported pids, and children of us or the sidecar.
+        // Zombies left to us or the sidecar (the fixtures' pids were checked per cycle:
+        // by now they may belong to other processes).
         let reported: Vec<u32> = stats.pids.lock().unwrap().iter().copied().collect();
         let zombies = || {
-            let mut z: Vec<u32> = reported
-                .iter()
-                .copied()
-                .filter(|&p| kennel_tests::is_zombie(p))
-                .collect();
-            z.extend(kennel_tests::zombie_children_of(std::process::id()));
+            let mut z = kennel_tests::zombie_children_of(std::process::id());
             z.extend(kennel_tests::zombie_children_of(sc_pid));
             z
         };
@@ -1148,7 +1197,10 @@ mod soak {
             stats.records.load(Ordering::Relaxed),
             stats.bytes.load(Ordering::Relaxed)
         );
-        println!("reported pids checked for zombies: {}", reported.len());
+        println!(
+            "reported pids checked for leaks and zombies: {}",
+            reported.len()
+        );
         for (k, v) in stats.counts.lock().unwrap().iter() {
             println!("  {k}: {v}");
         }
