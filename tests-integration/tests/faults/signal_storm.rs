@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use kennel::{Command, EndReason};
+use kennel::{Command, ContainmentOptions, EndReason};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::prelude::*;
@@ -35,7 +35,16 @@ async fn spawns_survive_a_storm_of_handled_signals() {
     let drain = tokio::spawn(async move { while usr1.recv().await.is_some() {} });
     let mut failures = Vec::new();
     for round in 0..100 {
-        match Command::new(FIXTURE).args(["exit", "0"]).spawn() {
+        // The keeper tier (the cgroup tier uses a shared guard without a handshake).
+        let keeper = ContainmentOptions {
+            cgroup: false,
+            keeper: true,
+        };
+        match Command::new(FIXTURE)
+            .args(["exit", "0"])
+            .containment(keeper)
+            .spawn()
+        {
             Ok(mut child) => {
                 let outcome = tokio::time::timeout(PATIENCE, child.wait()).await.unwrap();
                 assert_eq!(outcome.reason, EndReason::Exited, "round {round}");

@@ -1,6 +1,6 @@
 //! The sidecar opens no network socket: while it runs children (keepers and all),
 //! every socket among its fds is a Unix socket (listed in its `/proc/<pid>/net/unix`)
-//! and none is in its TCP/UDP/raw tables; the same holds for the keepers.
+//! and none is in its TCP/UDP/raw tables; the same holds for its guard and keepers.
 
 use crate::*;
 
@@ -58,12 +58,21 @@ async fn the_sidecar_and_its_keepers_have_only_unix_sockets() {
     let mut by = Bystander::start(&mut sc, "by").await;
     sc.spawn("tree", &["tree", "--depth", "2", "--width", "2"], json!({}))
         .await;
+    // A keeper-tier child too (without a cgroup each child gets a keeper).
+    sc.spawn(
+        "kept",
+        &["tree", "--depth", "2", "--width", "2"],
+        json!({"containment": {"cgroup": false}}),
+    )
+    .await;
     sc.wait_pids("tree", 3).await;
+    sc.wait_pids("kept", 3).await;
     assert_only_unix_sockets(sc.pid, "the sidecar");
-    let keepers = kennel_tests::children_of(sc.pid);
-    assert!(!keepers.is_empty());
-    for k in keepers {
-        assert_only_unix_sockets(k, "a keeper");
+    // Its children: the shared cgroup guard, keepers, leaders.
+    let children = kennel_tests::children_of(sc.pid);
+    assert!(children.len() >= 3, "{children:?}");
+    for k in children {
+        assert_only_unix_sockets(k, "a child of the sidecar");
     }
     by.ping(&mut sc).await;
     by.finish(&mut sc).await;
