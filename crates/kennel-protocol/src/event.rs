@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::data::{serialize_id_data, Data};
 use crate::error::ErrorCode;
 use crate::request::{id_data_schema, to_line};
+use crate::frame::{Framing, MAX_FRAME_PAYLOAD};
 use crate::{DEFAULT_MAX_CHILDREN, MAX_LINE_BYTES, PROTOCOL_VERSION};
 
 /// An event line, tagged by its `event` field.
@@ -98,6 +99,18 @@ pub struct HelloEvent {
     pub max_line_bytes: u64,
     /// How many children may run at once.
     pub max_children: u64,
+    /// The output framings a `spawn` may choose (`json` always; `binary` for
+    /// length-prefixed data frames). Absent (read as empty: `json` only) from
+    /// sidecars older than framing.
+    #[serde(default)]
+    pub framings: Vec<Framing>,
+    /// The largest payload of one binary data frame, in bytes.
+    #[serde(default = "max_frame_bytes")]
+    pub max_frame_bytes: u64,
+}
+
+fn max_frame_bytes() -> u64 {
+    MAX_FRAME_PAYLOAD as u64
 }
 
 impl HelloEvent {
@@ -110,6 +123,8 @@ impl HelloEvent {
             containment,
             max_line_bytes: MAX_LINE_BYTES as u64,
             max_children: DEFAULT_MAX_CHILDREN as u64,
+            framings: Framing::ALL.to_vec(),
+            max_frame_bytes: MAX_FRAME_PAYLOAD as u64,
         }
     }
 }

@@ -10,7 +10,9 @@
 //! [`ErrorCode`] plus the request `id`/`op` when they can be recovered, a
 //! [`LineSplitter`] that cuts the input stream into bounded lines, and a
 //! [`Chunker`] that turns raw output bytes into `stdout`/`stderr` payloads
-//! (text when valid UTF-8, base64 otherwise) without ever altering a byte.
+//! (text when valid UTF-8, base64 otherwise) without ever altering a byte, and
+//! the binary data frames a client can choose instead ([`encode_frame`],
+//! [`decode_frame`], [`Framing`]).
 //!
 //! # Examples
 //!
@@ -33,6 +35,7 @@ mod chunk;
 mod data;
 mod error;
 mod event;
+mod frame;
 mod lines;
 mod parse;
 mod request;
@@ -46,6 +49,10 @@ pub use event::{
     ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent, Event,
     ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk, SpawnedEvent, StreamStats,
     WrittenEvent,
+};
+pub use frame::{
+    decode_frame, encode_frame, Frame, FrameError, FrameStream, Framing, FRAME_HEADER_BYTES,
+    FRAME_MARKER, MAX_FRAME_PAYLOAD,
 };
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;

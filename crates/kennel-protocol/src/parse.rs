@@ -34,6 +34,7 @@ const SPAWN_FIELDS: &[&str] = &[
     "drain_timeout_ms",
     "keep_leftovers",
     "containment",
+    "framing",
 ];
 const WRITE_FIELDS: &[&str] = &["op", "id", "data", "data_b64"];
 const ID_FIELDS: &[&str] = &["op", "id"];
@@ -313,6 +314,9 @@ fn spawn(f: &Fields<'_>) -> Result<SpawnRequest, FieldError> {
     r.keep_leftovers = f.opt("keep_leftovers", "a boolean")?.unwrap_or_default();
     r.containment = f
         .opt("containment", "an object of tier names to booleans")?
+        .unwrap_or_default();
+    r.framing = f
+        .opt("framing", "\"json\" or \"binary\"")?
         .unwrap_or_default();
     Ok(r)
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::data::{serialize_id_data, Data};
 use crate::error::{ErrorCode, RequestError};
 use crate::event::ContainmentTier;
+use crate::frame::Framing;
 use crate::signal::Signal;
 use crate::{DEFAULT_GRACE_MS, DEFAULT_SIGNAL, MAX_ID_BYTES, MAX_LADDER_STEPS, MAX_SAFE_INTEGER};
 
@@ -325,6 +326,10 @@ pub struct SpawnRequest {
     /// Per-tier switches of the containment used for this child.
     #[serde(default, skip_serializing_if = "ContainmentSwitches::is_default")]
     pub containment: ContainmentSwitches,
+    /// How this child's output is delivered: `json` events (default) or `binary`
+    /// data frames (offered when `hello.framings` lists it).
+    #[serde(default, skip_serializing_if = "Framing::is_default")]
+    pub framing: Framing,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -355,6 +360,7 @@ impl SpawnRequest {
             drain_timeout_ms: None,
             keep_leftovers: false,
             containment: ContainmentSwitches::default(),
+            framing: Framing::Json,
         }
     }
 

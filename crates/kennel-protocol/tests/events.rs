@@ -26,8 +26,15 @@ fn hello() {
     round_trip(
         Event::Hello(hello),
         json!({"event":"hello","protocol":1,"kennel":"0.1.0","platform":"linux",
-               "containment":["subreaper","group"],"max_line_bytes":1048576,"max_children":4096}),
+               "containment":["subreaper","group"],"max_line_bytes":1048576,"max_children":4096,
+               "framings":["json","binary"],"max_frame_bytes":1048576}),
     );
+    // A sidecar from before binary framing: `json` only.
+    let old = br#"{"event":"hello","protocol":1,"kennel":"0.1.0","platform":"linux","containment":[],"max_line_bytes":1048576,"max_children":4096}"#;
+    let Event::Hello(old) = Event::from_line(old).unwrap() else {
+        panic!("not a hello")
+    };
+    assert!(old.framings.is_empty());
 }
 
 #[test]

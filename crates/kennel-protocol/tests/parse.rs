@@ -342,6 +342,10 @@ fn invalid_field() {
         "keep_leftovers",
     );
     field_err(
+        &format!(r#"{s}"cmd":"ls","framing":"msgpack"}}"#),
+        "framing",
+    );
+    field_err(
         &format!(r#"{s}"cmd":"ls","containment":{{"cgroup":"no"}}}}"#),
         "containment",
     );
@@ -401,14 +405,15 @@ fn spawn_defaults() {
     );
     assert!(!r.keep_leftovers);
     assert!(r.containment.is_default());
+    assert_eq!(r.framing, Framing::Json);
     // `null` is the same as absent.
-    let nulls = r#"{"op":"spawn","id":"a1","cmd":"make","args":null,"cwd":null,"env":null,"shell":null,"stdin":null,"timeout_ms":null,"containment":null}"#;
+    let nulls = r#"{"op":"spawn","id":"a1","cmd":"make","args":null,"cwd":null,"env":null,"shell":null,"stdin":null,"timeout_ms":null,"containment":null,"framing":null}"#;
     assert_eq!(parse_request(nulls.as_bytes()).unwrap(), Request::Spawn(r));
 }
 
 #[test]
 fn spawn_everything() {
-    let line = r#"{"op":"spawn","id":"a1","cmd":"cargo","args":["test","--","x"],"cwd":"/tmp","env":{"RUST_LOG":"debug"},"env_remove":["HOME"],"env_clear":true,"stdin":"pipe","stdout":"pipe","stderr":"null","timeout_ms":60000,"ladder":[{"signal":"SIGINT","wait_ms":2000},{"signal":15,"wait_ms":0}],"stdout_cap":{"bytes":0,"policy":"kill"},"drain_timeout_ms":0,"keep_leftovers":true,"containment":{"cgroup":false,"job_object":true}}"#;
+    let line = r#"{"op":"spawn","id":"a1","cmd":"cargo","args":["test","--","x"],"cwd":"/tmp","env":{"RUST_LOG":"debug"},"env_remove":["HOME"],"env_clear":true,"stdin":"pipe","stdout":"pipe","stderr":"null","timeout_ms":60000,"ladder":[{"signal":"SIGINT","wait_ms":2000},{"signal":15,"wait_ms":0}],"stdout_cap":{"bytes":0,"policy":"kill"},"drain_timeout_ms":0,"keep_leftovers":true,"containment":{"cgroup":false,"job_object":true},"framing":"binary"}"#;
     let Request::Spawn(r) = ok(line) else {
         panic!("not a spawn")
     };
@@ -440,6 +445,7 @@ fn spawn_everything() {
     assert_eq!(r.containment.get(ContainmentTier::Cgroup), Some(false));
     assert_eq!(r.containment.get(ContainmentTier::JobObject), Some(true));
     assert_eq!(r.containment.get(ContainmentTier::Group), None);
+    assert_eq!(r.framing, Framing::Binary);
     // The shortcut form and a shell.
     let Request::Spawn(r) = ok(
         r#"{"op":"spawn","id":"b","cmd":"echo $HOME","shell":true,"signal":"int","grace_ms":100,"stderr_cap":{"bytes":10}}"#,

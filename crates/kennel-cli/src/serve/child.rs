@@ -3,7 +3,8 @@
 //! order.
 //!
 //! The forwarder owns the [`kennel::Child`]: output chunks go through one
-//! [`Chunker`] per stream and onto the data lane (waiting while it is full — that is the
+//! [`Chunker`] per stream (or, with `"framing": "binary"`, become one binary frame
+//! each) and onto the data lane (waiting while it is full — that is the
 //! backpressure path). On the outcome it flushes the chunkers, stops the stdin writer
 //! and waits for it and for pending `signal` answers, so every event about the child is
 //! queued before its `exit`, which is queued last.
@@ -12,7 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use kennel::Controller;
-use kennel_protocol::{Chunker, ErrorCode, Event, OutputChunk, WrittenEvent};
+use kennel_protocol::{
+    encode_frame, Chunker, ErrorCode, Event, FrameError, FrameStream, Framing, OutputChunk,
+    WrittenEvent,
+};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -185,31 +189,33 @@ impl StdinWriter {
 }
 
 /// Forwards a child's events until its `exit` is queued.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn forward(
     hub: Arc<Hub>,
     mut child: kennel::Child,
     id: String,
     gen: u64,
+    framing: Framing,
     stdin: Option<StdinTask>,
     signals: Arc<InFlight>,
     ended: Arc<AtomicBool>,
 ) {
-    let mut chunkers = [Chunker::new(), Chunker::new()];
+    let mut output = Output::new(framing);
     let outcome = loop {
         let (stream, bytes) = match child.next_event().await {
-            Some(kennel::Event::Stdout(bytes)) => (0, bytes),
-            Some(kennel::Event::Stderr(bytes)) => (1, bytes),
+            Some(kennel::Event::Stdout(bytes)) => (FrameStream::Stdout, bytes),
+            Some(kennel::Event::Stderr(bytes)) => (FrameStream::Stderr, bytes),
             Some(kennel::Event::Exit(outcome)) => break outcome,
             None => break child.wait().await,
         };
-        if let Some(data) = chunkers[stream].push(&bytes) {
-            hub.data(Out::Line(output_line(stream, &id, data))).await;
+        if let Some(item) = output.push(stream, &id, &bytes) {
+            hub.data(item).await;
         }
     };
     ended.store(true, Ordering::Relaxed);
-    for (stream, chunker) in chunkers.iter_mut().enumerate() {
-        if let Some(data) = chunker.finish() {
-            hub.data(Out::Line(output_line(stream, &id, data))).await;
+    for stream in [FrameStream::Stdout, FrameStream::Stderr] {
+        if let Some(item) = output.finish(stream, &id) {
+            hub.data(item).await;
         }
     }
     if let Some(stdin) = stdin {
@@ -221,14 +227,70 @@ pub(crate) async fn forward(
     hub.data(Out::Exit { line, id, gen }).await;
 }
 
-fn output_line(stream: usize, id: &str, data: kennel_protocol::Data) -> String {
+/// Turns a child's output chunks into data-lane items in its framing.
+enum Output {
+    /// JSON events, through one [`Chunker`] per stream (stdout, stderr).
+    Json([Chunker; 2]),
+    /// Binary frames: each chunk as it was read, nothing held back.
+    Binary,
+}
+
+impl Output {
+    fn new(framing: Framing) -> Output {
+        match framing {
+            Framing::Binary => Output::Binary,
+            _ => Output::Json([Chunker::new(), Chunker::new()]),
+        }
+    }
+
+    fn push(&mut self, stream: FrameStream, id: &str, bytes: &[u8]) -> Option<Out> {
+        match self {
+            Output::Json(chunkers) => chunkers[stream_index(stream)]
+                .push(bytes)
+                .map(|data| Out::Line(output_line(stream, id, data))),
+            Output::Binary => frame(stream, id, bytes),
+        }
+    }
+
+    fn finish(&mut self, stream: FrameStream, id: &str) -> Option<Out> {
+        match self {
+            Output::Json(chunkers) => chunkers[stream_index(stream)]
+                .finish()
+                .map(|data| Out::Line(output_line(stream, id, data))),
+            Output::Binary => None,
+        }
+    }
+}
+
+fn stream_index(stream: FrameStream) -> usize {
+    match stream {
+        FrameStream::Stdout => 0,
+        FrameStream::Stderr => 1,
+    }
+}
+
+/// One frame per library chunk (at most [`kennel::CHUNK_SIZE`], far below the
+/// frame limit). The id was validated at `spawn`; an empty chunk sends nothing.
+fn frame(stream: FrameStream, id: &str, bytes: &[u8]) -> Option<Out> {
+    match encode_frame(stream, id, bytes) {
+        Ok(frame) => Some(Out::Frame(frame)),
+        Err(FrameError::PayloadLength(0)) => None,
+        Err(e) => {
+            // Unreachable with the library's 64 KiB chunks and checked ids; said
+            // loudly rather than dropping output silently.
+            eprintln!("kennel serve: cannot frame output of child {id:?}: {e}");
+            None
+        }
+    }
+}
+
+fn output_line(stream: FrameStream, id: &str, data: kennel_protocol::Data) -> String {
     let chunk = OutputChunk {
         id: id.to_owned(),
         data,
     };
-    if stream == 0 {
-        Event::Stdout(chunk).to_line()
-    } else {
-        Event::Stderr(chunk).to_line()
+    match stream {
+        FrameStream::Stdout => Event::Stdout(chunk).to_line(),
+        FrameStream::Stderr => Event::Stderr(chunk).to_line(),
     }
 }

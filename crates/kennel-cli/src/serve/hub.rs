@@ -32,6 +32,9 @@ pub const STDIN_QUEUE_TOTAL: usize = 64 * 1024 * 1024;
 pub(crate) enum Out {
     /// A finished event line.
     Line(String),
+    /// A binary data frame (header, id and payload), for a child spawned with
+    /// `"framing": "binary"`.
+    Frame(Vec<u8>),
     /// A child's `exit` line: the writer forgets the child (`id`, generation `gen`)
     /// just before writing it.
     Exit {
@@ -373,6 +376,7 @@ impl Hub {
             child,
             req.id.clone(),
             gen,
+            req.framing,
             stdin_task,
             signals.clone(),
             ended.clone(),

@@ -3,7 +3,8 @@
 //! * The **control lane** carries replies to requests (`hello`, `spawned`, `written`,
 //!   `list`, `error`, `bye`). It is always drained first, so a reply never waits behind
 //!   a flood of output.
-//! * The **data lane** carries `stdout`/`stderr`/`exit` events from the per-child
+//! * The **data lane** carries `stdout`/`stderr`/`exit` events (and binary data
+//!   frames, for children spawned with `"framing": "binary"`) from the per-child
 //!   forwarders. It is a bounded tokio channel, whose waiting senders are served in
 //!   FIFO order: a child that floods gets one slot and then queues behind every other
 //!   child's pending event, so it cannot starve them.
@@ -34,11 +35,11 @@ struct Sink<W: AsyncWrite + Unpin> {
 }
 
 impl<W: AsyncWrite + Unpin> Sink<W> {
-    async fn write(&mut self, line: &str) {
+    async fn write(&mut self, bytes: &[u8]) {
         if self.broken {
             return;
         }
-        if let Err(e) = self.out.write_all(line.as_bytes()).await {
+        if let Err(e) = self.out.write_all(bytes).await {
             self.fail(&e);
         }
     }
@@ -88,7 +89,8 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
             }
         };
         match item {
-            Out::Line(line) => sink.write(&line).await,
+            Out::Line(line) => sink.write(line.as_bytes()).await,
+            Out::Frame(frame) => sink.write(&frame).await,
             Out::Exit { line, id, gen } => {
                 // The id is forgotten before its `exit` can reach the client, so a
                 // client that reuses it after seeing `exit` never gets `duplicate_id`.
@@ -99,22 +101,23 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
                 while let Ok(item) = control.try_recv() {
                     match item {
                         Out::Bye(line) => bye = Some(line),
-                        Out::Line(line) => sink.write(&line).await,
+                        Out::Line(line) => sink.write(line.as_bytes()).await,
+                        Out::Frame(frame) => sink.write(&frame).await,
                         Out::Exit { line, id, gen } => {
                             hub.forget(&id, gen);
-                            sink.write(&line).await;
+                            sink.write(line.as_bytes()).await;
                         }
                     }
                 }
-                sink.write(&line).await;
+                sink.write(line.as_bytes()).await;
                 hub.notify_changed();
                 if let Some(bye) = bye {
-                    sink.write(&bye).await;
+                    sink.write(bye.as_bytes()).await;
                     break;
                 }
             }
             Out::Bye(line) => {
-                sink.write(&line).await;
+                sink.write(line.as_bytes()).await;
                 break;
             }
         }
