@@ -17,6 +17,12 @@ export const PROTOCOL_VERSION = 1;
 const WRITE_CHUNK_BYTES = 512 * 1024;
 /** Default for {@link KennelStartOptions.maxBufferedBytes}. */
 const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+/** First byte of a binary data frame (an event line always starts with `{`). */
+const FRAME_MARKER = 0x00;
+/** Fixed part of a frame header: marker, stream, id length (u16), payload length (u32). */
+const FRAME_HEADER_BYTES = 8;
+/** Longest child id (bytes), so the longest frame header is 8 + 256 bytes. */
+const MAX_ID_BYTES = 256;
 
 // ---------------------------------------------------------------------------------------
 // Errors
@@ -181,6 +187,10 @@ export interface Hello {
   containment: string[];
   maxLineBytes: number;
   maxChildren: number;
+  /** Output framings the sidecar offers (`["json"]` from sidecars older than binary frames). */
+  framings: string[];
+  /** Largest payload of one binary data frame. */
+  maxFrameBytes: number;
   raw: Record<string, unknown>;
 }
 
@@ -210,6 +220,12 @@ export interface KennelStartOptions {
    * unread bytes, the client stops reading the sidecar (default 8 MiB). See README.
    */
   maxBufferedBytes?: number;
+  /**
+   * How children's output travels from the sidecar: `"auto"` (default) uses binary data
+   * frames when the sidecar offers them (`hello.framings`), else JSON events; `"json"`
+   * always uses JSON events. The streams carry the same bytes either way.
+   */
+  framing?: "auto" | "json";
 }
 
 /** Options of {@link Kennel.run}. */
@@ -512,11 +528,21 @@ export class Kennel extends EventEmitter {
   readonly #closed = deferred<void>();
   readonly #children = new Map<string, ChildState>();
   readonly #barriers = new Map<string, Barrier>();
-  readonly #queue: string[] = [];
+  /** Requests sent before `hello`, serialized when it arrives. */
+  readonly #queue: Json[] = [];
+  readonly #framing: "auto" | "json";
   readonly #idPrefix = randomBytes(4).toString("hex");
   readonly #maxBuffered: number;
   #nextId = 0;
+  /** Pieces of an event line not yet ended by `\n`. */
   #pending: Buffer[] = [];
+  /** The start of a frame header split across reads, or null. */
+  #head: Buffer | null = null;
+  /** Payload bytes of the current frame still to come, and where they go (null: dropped). */
+  #frameLeft = 0;
+  #frameTarget: Readable | null = null;
+  /** The sidecar sent bytes that are neither an event line nor a valid frame. */
+  #corrupt = false;
   #failure: KennelError | undefined = undefined;
   #closing = false;
   #bye = false;
@@ -529,6 +555,7 @@ export class Kennel extends EventEmitter {
     super();
     const bin = locateKennelBin(opts.bin);
     this.#maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    this.#framing = opts.framing ?? "auto";
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env ?? process.env)) if (typeof v === "string") env[k] = v;
     this.env = env;
@@ -643,6 +670,8 @@ export class Kennel extends EventEmitter {
     if (opts.drainTimeoutMs !== undefined) req["drain_timeout_ms"] = opts.drainTimeoutMs;
     if (opts.keepLeftovers) req["keep_leftovers"] = true;
     if (opts.containment !== undefined) req["containment"] = opts.containment;
+    // Before `hello` the framing is unknown: #onHello adds it to the queued request.
+    if (this.#binaryFrames()) req["framing"] = "binary";
 
     const child = new KennelChild(this, id, opts.stdin === "pipe", this.#maxBuffered);
     const state: ChildState = { child, cleanup: [] };
@@ -779,7 +808,12 @@ export class Kennel extends EventEmitter {
       });
     }
     if (this.hello) this.#proc.stdin!.write(line + "\n");
-    else this.#queue.push(line + "\n");
+    else this.#queue.push(req);
+  }
+
+  /** Whether children are spawned with `"framing": "binary"` (needs `hello`). */
+  #binaryFrames(): boolean {
+    return this.#framing === "auto" && this.hello !== undefined && this.hello.framings.includes("binary");
   }
 
   #busy(n: number): void {
@@ -804,21 +838,96 @@ export class Kennel extends EventEmitter {
     if (this.#blocking.size === 0 && this.#proc.stdout!.isPaused()) this.#proc.stdout!.resume();
   }
 
+  /**
+   * Splits the sidecar's stdout into event lines and binary data frames (see
+   * docs/PROTOCOL.md). A frame's payload is pushed to its stream piece by piece as it
+   * arrives, as slices of the read buffers: no copy, no wait for the whole frame.
+   */
   #onData(chunk: Buffer): void {
-    let start = 0;
-    for (;;) {
-      const nl = chunk.indexOf(10, start);
-      if (nl === -1) break;
-      let line = chunk.subarray(start, nl);
-      if (this.#pending.length > 0) {
-        this.#pending.push(line);
-        line = Buffer.concat(this.#pending);
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end && !this.#corrupt) {
+      if (this.#frameLeft > 0) {
+        const n = Math.min(this.#frameLeft, end - pos);
+        if (this.#frameTarget) this.#pushOutput(this.#frameTarget, chunk.subarray(pos, pos + n));
+        this.#frameLeft -= n;
+        pos += n;
+      } else if (this.#head !== null) {
+        // A header split across reads: complete it (at most 8 + 256 bytes).
+        const have = this.#head.length;
+        const need = have < FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES : FRAME_HEADER_BYTES + this.#head.readUInt16BE(2);
+        const take = Math.min(need - have, end - pos);
+        this.#head = Buffer.concat([this.#head, chunk.subarray(pos, pos + take)]);
+        pos += take;
+        if (this.#head.length >= FRAME_HEADER_BYTES && this.#head.length === FRAME_HEADER_BYTES + this.#head.readUInt16BE(2)) {
+          const head = this.#head;
+          this.#head = null;
+          this.#startFrame(head, 0);
+        }
+      } else if (this.#pending.length > 0) {
+        const nl = chunk.indexOf(10, pos);
+        if (nl === -1) {
+          this.#pending.push(chunk.subarray(pos));
+          return;
+        }
+        this.#pending.push(chunk.subarray(pos, nl));
+        const line = Buffer.concat(this.#pending);
         this.#pending = [];
+        pos = nl + 1;
+        if (line.length > 0) this.#onLine(line);
+      } else if (chunk[pos] === FRAME_MARKER) {
+        const avail = end - pos;
+        if (avail >= FRAME_HEADER_BYTES && avail >= FRAME_HEADER_BYTES + chunk.readUInt16BE(pos + 2)) {
+          pos = this.#startFrame(chunk, pos);
+        } else {
+          // The rest of this read is the start of a header.
+          this.#head = Buffer.from(chunk.subarray(pos));
+          pos = end;
+        }
+      } else {
+        const nl = chunk.indexOf(10, pos);
+        if (nl === -1) {
+          this.#pending.push(chunk.subarray(pos));
+          return;
+        }
+        if (nl > pos) this.#onLine(chunk.subarray(pos, nl));
+        pos = nl + 1;
       }
-      start = nl + 1;
-      if (line.length > 0) this.#onLine(line);
     }
-    if (start < chunk.length) this.#pending.push(chunk.subarray(start));
+  }
+
+  /** Reads the complete frame header at `buf[off..]`; returns the offset after it. */
+  #startFrame(buf: Buffer, off: number): number {
+    const stream = buf[off + 1];
+    const idLen = buf.readUInt16BE(off + 2);
+    const len = buf.readUInt32BE(off + 4);
+    const max = this.hello?.maxFrameBytes || 1048576;
+    if ((stream !== 1 && stream !== 2) || idLen === 0 || idLen > MAX_ID_BYTES || len === 0 || len > max) {
+      this.#corruptOutput(`a malformed data frame header (stream ${stream}, id length ${idLen}, payload length ${len})`);
+      return buf.length;
+    }
+    const id = buf.toString("utf8", off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + idLen);
+    const st = this.#children.get(id);
+    const s = st ? (stream === 1 ? st.child.stdout : st.child.stderr) : null;
+    this.#frameTarget = s && !s.destroyed && !s.readableEnded ? s : null;
+    this.#frameLeft = len;
+    return off + FRAME_HEADER_BYTES + idLen;
+  }
+
+  /** Output bytes for a child's stream; stops reading the sidecar while the stream is full. */
+  #pushOutput(s: Readable, bytes: Buffer): void {
+    s.push(bytes);
+    if (s.readableLength > (s as unknown as { _kennelMax: number })._kennelMax) {
+      this.#blocking.add(s);
+      this.#proc.stdout!.pause();
+    }
+  }
+
+  /** The byte stream cannot be followed any more: fail every child and end the sidecar. */
+  #corruptOutput(what: string): void {
+    this.#corrupt = true;
+    this.#fail(new KennelError("invalid_event", `kennel sidecar sent ${what}; its output cannot be followed any more`));
+    this.#proc.stdin!.end();
   }
 
   #onLine(line: Buffer): void {
@@ -850,11 +959,7 @@ export class Kennel extends EventEmitter {
         if (!st) return;
         const s = ev["event"] === "stdout" ? st.child.stdout : st.child.stderr;
         if (s.destroyed || s.readableEnded) return;
-        s.push(payload(ev));
-        if (s.readableLength > (s as unknown as { _kennelMax: number })._kennelMax) {
-          this.#blocking.add(s);
-          this.#proc.stdout!.pause();
-        }
+        this.#pushOutput(s, payload(ev));
         return;
       }
       case "written": {
@@ -909,9 +1014,15 @@ export class Kennel extends EventEmitter {
       containment: Array.isArray(ev["containment"]) ? (ev["containment"] as string[]) : [],
       maxLineBytes: num(ev["max_line_bytes"], 1048576),
       maxChildren: num(ev["max_children"], 0),
+      framings: Array.isArray(ev["framings"]) ? (ev["framings"] as string[]) : ["json"],
+      maxFrameBytes: num(ev["max_frame_bytes"], 0),
       raw: ev,
     };
-    for (const line of this.#queue.splice(0)) this.#proc.stdin!.write(line);
+    const binary = this.#binaryFrames();
+    for (const req of this.#queue.splice(0)) {
+      if (binary && req["op"] === "spawn") req["framing"] = "binary";
+      this.#proc.stdin!.write(JSON.stringify(req) + "\n");
+    }
     this.#ready.resolve(this.hello);
     this.#updateRef();
   }
@@ -952,6 +1063,8 @@ export class Kennel extends EventEmitter {
   #finishChild(st: ChildState, err: KennelError | undefined, outcome?: Outcome): void {
     const c = st.child;
     this.#children.delete(c.id);
+    // A frame cut short by a failure has nowhere to go any more.
+    if (this.#frameTarget === c.stdout || this.#frameTarget === c.stderr) this.#frameTarget = null;
     c.done = true;
     for (const f of st.cleanup) f();
     for (const s of [c.stdout, c.stderr]) {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::data::{serialize_id_data, Data};
 use crate::error::ErrorCode;
-use crate::request::{id_data_schema, to_line};
 use crate::frame::{Framing, MAX_FRAME_PAYLOAD};
+use crate::request::{id_data_schema, to_line};
 use crate::{DEFAULT_MAX_CHILDREN, MAX_LINE_BYTES, PROTOCOL_VERSION};
 
 /// An event line, tagged by its `event` field.

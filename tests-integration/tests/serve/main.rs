@@ -9,6 +9,7 @@ mod prelude;
 mod backpressure;
 mod errors;
 mod fairness;
+mod framing;
 mod hello;
 mod lifecycle;
 mod many;

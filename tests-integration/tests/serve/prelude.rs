@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 
 pub use kennel_tests::{
@@ -123,6 +123,28 @@ impl Sidecar {
 
     async fn next_until(&mut self, deadline: Instant) -> Option<Value> {
         let stdout = self.stdout.as_mut().expect("sidecar stdout still open");
+        if self.line.is_empty() {
+            let first = tokio::time::timeout_at(deadline.into(), stdout.fill_buf())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no event within {PATIENCE:?}; last events: {:?}",
+                        tail(&self.log)
+                    )
+                })
+                .expect("read the sidecar's stdout")
+                .first()
+                .copied();
+            match first {
+                None => return None,
+                Some(kennel_protocol::FRAME_MARKER) => {
+                    let value = read_frame(stdout).await;
+                    self.log.push(value.clone());
+                    return Some(value);
+                }
+                Some(_) => {}
+            }
+        }
         // `read_until` keeps what it read in `self.line` if the timeout cancels it.
         let n = tokio::time::timeout_at(deadline.into(), stdout.read_until(b'\n', &mut self.line))
             .await
@@ -267,6 +289,44 @@ impl Sidecar {
             }
         }
     }
+}
+
+/// Reads one binary data frame (the marker is next in `stdout`) and returns it as a
+/// `stdout`/`stderr` event value with `data_b64` and `"frame": true`, so the helpers
+/// treat framed and JSON output alike and a test can tell which it got.
+async fn read_frame(stdout: &mut BufReader<ChildStdout>) -> Value {
+    let mut frame = vec![0u8; kennel_protocol::FRAME_HEADER_BYTES];
+    let read = async {
+        stdout.read_exact(&mut frame).await?;
+        let id_len = usize::from(u16::from_be_bytes([frame[2], frame[3]]));
+        let len = u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]) as usize;
+        assert!(
+            len <= kennel_protocol::MAX_FRAME_PAYLOAD,
+            "frame payload of {len} bytes"
+        );
+        frame.resize(frame.len() + id_len + len, 0);
+        stdout
+            .read_exact(&mut frame[kennel_protocol::FRAME_HEADER_BYTES..])
+            .await
+    };
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("a whole frame in time")
+        .expect("read a frame from the sidecar's stdout");
+    let (decoded, used) = kennel_protocol::decode_frame(&frame)
+        .expect("a valid frame")
+        .expect("a complete frame");
+    assert_eq!(used, frame.len());
+    let event = match decoded.stream {
+        kennel_protocol::FrameStream::Stdout => "stdout",
+        kennel_protocol::FrameStream::Stderr => "stderr",
+    };
+    json!({
+        "event": event,
+        "id": decoded.id,
+        "data_b64": base64::engine::general_purpose::STANDARD.encode(decoded.payload),
+        "frame": true,
+    })
 }
 
 /// The last few events, for failure messages.
