@@ -116,15 +116,25 @@ async function kennelFlood(kennel, fixture, bytes) {
 
 async function throughputBench(o, kennel) {
   const gib = (ms) => (ms / 1000) * ((1 << 30) / o.bytes);
+  // The same client on JSON `stdout` events (the framing before binary frames), so
+  // the gain of the frames is measured in the same run.
+  const json = await Kennel.start({ bin: o.kennel, stderr: "inherit", framing: "json" });
   const base = [];
   const ours = [];
-  for (let r = 0; r < o.runs; r++) {
-    base.push(gib(await nodeFlood(o.fixture, o.bytes)));
-    ours.push(gib(await kennelFlood(kennel, o.fixture, o.bytes)));
+  const ours_json = [];
+  try {
+    for (let r = 0; r < o.runs; r++) {
+      base.push(gib(await nodeFlood(o.fixture, o.bytes)));
+      ours.push(gib(await kennelFlood(kennel, o.fixture, o.bytes)));
+      ours_json.push(gib(await kennelFlood(json, o.fixture, o.bytes)));
+    }
+  } finally {
+    await json.close();
   }
   const mib = o.bytes / (1 << 20);
   row("throughput.node.direct", "s/GiB", `Node reading a direct child pipe ('data' events, ${mib} MiB per run)`, base);
-  row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar (${mib} MiB per run)`, ours);
+  row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar, binary data frames (${mib} MiB per run)`, ours);
+  row("throughput.node.kennel_json", "s/GiB", `the same with JSON stdout events (framing: "json") (${mib} MiB per run)`, ours_json);
 }
 
 // --- cancel ---------------------------------------------------------------------------

@@ -38,7 +38,8 @@
 //! The **data lane** holds [`DATA_QUEUE_LINES`] = 16 lines. A line carries at most one
 //! library chunk ([`kennel::CHUNK_SIZE`] = 64 KiB): ≈ 87 KiB as base64, ≈ 68 KiB as typical
 //! text, 384 KiB in the pathological case of text made only of control characters
-//! (`\u0001` is six bytes in JSON). So the lane holds ≈ 1.4 MiB normally and 6 MiB at
+//! (`\u0001` is six bytes in JSON); as a binary frame (`"framing": "binary"`),
+//! 64 KiB plus at most 264 header bytes. So the lane holds ≈ 1.4 MiB normally and 6 MiB at
 //! worst, enough to keep the writer busy (it writes 64 KiB at a time) without hiding
 //! backpressure. Senders waiting on a full tokio channel are served in FIFO order,
 //! which is the fairness guarantee: a flooding child gets one slot and then waits
