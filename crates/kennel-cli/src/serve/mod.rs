@@ -92,6 +92,7 @@ mod child;
 mod convert;
 mod hub;
 mod reader;
+mod stdout;
 mod writer;
 
 use std::sync::Arc;
@@ -143,7 +144,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
         hub.clone(),
         control_rx,
         data_rx,
-        tokio::io::stdout(),
+        stdout::Stdout::open(),
     ));
 
     let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
@@ -168,7 +169,13 @@ pub async fn serve(args: ServeArgs) -> i32 {
     }
     signals.abort();
     hub.bye().await;
-    let delivered = writer.await.unwrap_or(false);
+    let delivered = match writer.await {
+        Ok((delivered, stdout)) => {
+            stdout.restore();
+            delivered
+        }
+        Err(_) => false,
+    };
     if delivered && !hub.is_output_broken() {
         0
     } else {

@@ -61,13 +61,13 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
 }
 
 /// Runs until the `bye` line was written (or discarded). Returns whether every event
-/// reached stdout.
+/// reached stdout, and the output.
 pub(crate) async fn run<W: AsyncWrite + Unpin>(
     hub: Arc<Hub>,
     mut control: Receiver<Out>,
     mut data: Receiver<Out>,
     out: W,
-) -> bool {
+) -> (bool, W) {
     let mut sink = Sink {
         out: BufWriter::with_capacity(WRITE_BUFFER, out),
         broken: false,
@@ -123,5 +123,5 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         }
     }
     sink.flush().await;
-    !sink.broken
+    (!sink.broken, sink.out.into_inner())
 }
