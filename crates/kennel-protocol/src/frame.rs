@@ -113,21 +113,37 @@ pub enum FrameError {
 /// [`FrameError::IdLength`] or [`FrameError::PayloadLength`] when a length is out
 /// of range (the sidecar never sends empty frames).
 pub fn encode_frame(stream: FrameStream, id: &str, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let mut frame = encode_frame_header(stream, id, payload.len())?;
+    frame.reserve_exact(payload.len());
+    frame.extend_from_slice(payload);
+    Ok(frame)
+}
+
+/// Encodes the part of a frame before the payload (the fixed header and the id), for
+/// a writer that sends the payload from its own buffer (a vectored write).
+///
+/// # Errors
+///
+/// As [`encode_frame`].
+pub fn encode_frame_header(
+    stream: FrameStream,
+    id: &str,
+    payload_len: usize,
+) -> Result<Vec<u8>, FrameError> {
     if id.is_empty() || id.len() > MAX_ID_BYTES {
         return Err(FrameError::IdLength(id.len()));
     }
-    if payload.is_empty() || payload.len() > MAX_FRAME_PAYLOAD {
-        return Err(FrameError::PayloadLength(payload.len()));
+    if payload_len == 0 || payload_len > MAX_FRAME_PAYLOAD {
+        return Err(FrameError::PayloadLength(payload_len));
     }
-    let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + id.len() + payload.len());
-    frame.push(FRAME_MARKER);
-    frame.push(stream.byte());
+    let mut header = Vec::with_capacity(FRAME_HEADER_BYTES + id.len());
+    header.push(FRAME_MARKER);
+    header.push(stream.byte());
     // Both lengths were checked above to fit (256 < 2^16, 1 MiB < 2^32).
-    frame.extend_from_slice(&(id.len() as u16).to_be_bytes());
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(id.as_bytes());
-    frame.extend_from_slice(payload);
-    Ok(frame)
+    header.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    header.extend_from_slice(&(payload_len as u32).to_be_bytes());
+    header.extend_from_slice(id.as_bytes());
+    Ok(header)
 }
 
 /// One decoded frame, borrowing from the input.

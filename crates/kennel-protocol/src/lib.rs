@@ -51,8 +51,8 @@ pub use event::{
     WrittenEvent,
 };
 pub use frame::{
-    decode_frame, encode_frame, Frame, FrameError, FrameStream, Framing, FRAME_HEADER_BYTES,
-    FRAME_MARKER, MAX_FRAME_PAYLOAD,
+    decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,
+    FRAME_HEADER_BYTES, FRAME_MARKER, MAX_FRAME_PAYLOAD,
 };
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;

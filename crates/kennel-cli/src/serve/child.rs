@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use kennel::Controller;
 use kennel_protocol::{
-    encode_frame, Chunker, ErrorCode, Event, FrameError, FrameStream, Framing, OutputChunk,
+    encode_frame_header, Chunker, ErrorCode, Event, FrameError, FrameStream, Framing, OutputChunk,
     WrittenEvent,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -208,7 +208,7 @@ pub(crate) async fn forward(
             Some(kennel::Event::Exit(outcome)) => break outcome,
             None => break child.wait().await,
         };
-        if let Some(item) = output.push(stream, &id, &bytes) {
+        if let Some(item) = output.push(stream, &id, bytes) {
             hub.data(item).await;
         }
     };
@@ -243,10 +243,10 @@ impl Output {
         }
     }
 
-    fn push(&mut self, stream: FrameStream, id: &str, bytes: &[u8]) -> Option<Out> {
+    fn push(&mut self, stream: FrameStream, id: &str, bytes: bytes::Bytes) -> Option<Out> {
         match self {
             Output::Json(chunkers) => chunkers[stream_index(stream)]
-                .push(bytes)
+                .push(&bytes)
                 .map(|data| Out::Line(output_line(stream, id, data))),
             Output::Binary => frame(stream, id, bytes),
         }
@@ -270,10 +270,11 @@ fn stream_index(stream: FrameStream) -> usize {
 }
 
 /// One frame per library chunk (at most [`kennel::CHUNK_SIZE`], far below the
-/// frame limit). The id was validated at `spawn`; an empty chunk sends nothing.
-fn frame(stream: FrameStream, id: &str, bytes: &[u8]) -> Option<Out> {
-    match encode_frame(stream, id, bytes) {
-        Ok(frame) => Some(Out::Frame(frame)),
+/// frame limit), its payload not copied. The id was validated at `spawn`; an empty
+/// chunk sends nothing.
+fn frame(stream: FrameStream, id: &str, payload: bytes::Bytes) -> Option<Out> {
+    match encode_frame_header(stream, id, payload.len()) {
+        Ok(header) => Some(Out::Frame { header, payload }),
         Err(FrameError::PayloadLength(0)) => None,
         Err(e) => {
             // Unreachable with the library's 64 KiB chunks and checked ids; said

@@ -32,9 +32,14 @@ pub const STDIN_QUEUE_TOTAL: usize = 64 * 1024 * 1024;
 pub(crate) enum Out {
     /// A finished event line.
     Line(String),
-    /// A binary data frame (header, id and payload), for a child spawned with
-    /// `"framing": "binary"`.
-    Frame(Vec<u8>),
+    /// A binary data frame, for a child spawned with `"framing": "binary"`: the
+    /// header (with the id) and the payload, the library's chunk as it was read.
+    Frame {
+        /// The fixed header and the id.
+        header: Vec<u8>,
+        /// The output bytes.
+        payload: bytes::Bytes,
+    },
     /// A child's `exit` line: the writer forgets the child (`id`, generation `gen`)
     /// just before writing it.
     Exit {

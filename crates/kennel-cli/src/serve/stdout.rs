@@ -97,6 +97,30 @@ impl AsyncWrite for Stdout {
         }
     }
 
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stdout::Blocking(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            #[cfg(unix)]
+            Stdout::Pipe(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            #[cfg(unix)]
+            Stdout::Socket(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stdout::Blocking(w) => w.is_write_vectored(),
+            #[cfg(unix)]
+            Stdout::Pipe(w) => w.is_write_vectored(),
+            #[cfg(unix)]
+            Stdout::Socket(w) => w.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Stdout::Blocking(w) => Pin::new(w).poll_flush(cx),

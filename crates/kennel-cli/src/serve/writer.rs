@@ -16,6 +16,7 @@
 //! and keeps draining both lanes without writing, so no forwarder stays blocked and the
 //! children's teardown can complete.
 
+use std::io::IoSlice;
 use std::sync::Arc;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
@@ -41,6 +42,39 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
         }
         if let Err(e) = self.out.write_all(bytes).await {
             self.fail(&e);
+        }
+    }
+
+    /// Writes a frame: through the buffer when it fits, else header and payload in
+    /// vectored writes straight to the output (the payload is not copied).
+    async fn write_frame(&mut self, header: &[u8], payload: &[u8]) {
+        if self.broken {
+            return;
+        }
+        if self.out.buffer().len() + header.len() + payload.len() <= WRITE_BUFFER {
+            self.write(header).await;
+            self.write(payload).await;
+            return;
+        }
+        self.flush().await;
+        if self.broken {
+            return;
+        }
+        let out = self.out.get_mut();
+        let mut done = 0;
+        while done < header.len() + payload.len() {
+            let written = if done < header.len() {
+                let parts = [IoSlice::new(&header[done..]), IoSlice::new(payload)];
+                out.write_vectored(&parts).await
+            } else {
+                out.write(&payload[done - header.len()..]).await
+            };
+            match written {
+                Ok(0) => return self.fail(&std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return self.fail(&e),
+            }
         }
     }
 
@@ -90,7 +124,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         };
         match item {
             Out::Line(line) => sink.write(line.as_bytes()).await,
-            Out::Frame(frame) => sink.write(&frame).await,
+            Out::Frame { header, payload } => sink.write_frame(&header, &payload).await,
             Out::Exit { line, id, gen } => {
                 // The id is forgotten before its `exit` can reach the client, so a
                 // client that reuses it after seeing `exit` never gets `duplicate_id`.
@@ -102,7 +136,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
                     match item {
                         Out::Bye(line) => bye = Some(line),
                         Out::Line(line) => sink.write(line.as_bytes()).await,
-                        Out::Frame(frame) => sink.write(&frame).await,
+                        Out::Frame { header, payload } => sink.write_frame(&header, &payload).await,
                         Out::Exit { line, id, gen } => {
                             hub.forget(&id, gen);
                             sink.write(line.as_bytes()).await;
