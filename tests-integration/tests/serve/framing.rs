@@ -12,6 +12,15 @@ fn is_frame(e: &Value) -> bool {
     e["frame"] == true
 }
 
+/// Whether each `stdout`/`stderr` output of `id` received so far came as a frame.
+fn framed_outputs(sc: &Sidecar, id: &str) -> Vec<bool> {
+    sc.events_of(id)
+        .iter()
+        .filter(|e| e["event"] == "stdout" || e["event"] == "stderr")
+        .map(|e| is_frame(e))
+        .collect()
+}
+
 /// Waits for the `exit` of every child in `ids`, in whatever order they come.
 async fn wait_exits(sc: &mut Sidecar, ids: &[&str]) -> HashMap<String, Value> {
     let mut exits = HashMap::new();
@@ -92,15 +101,11 @@ async fn binary_and_invalid_utf8_byte_exact_through_frames() {
     );
     assert_eq!(exit_u["code"], 0);
     for id in ["b", "u"] {
-        let events = sc.events_of(id);
-        assert_child_order(&events);
-        let output: Vec<_> = events
-            .iter()
-            .filter(|e| e["event"] == "stdout" || e["event"] == "stderr")
-            .collect();
-        assert!(!output.is_empty());
+        assert_child_order(&sc.events_of(id));
+        let framed = framed_outputs(&sc, id);
+        assert!(!framed.is_empty());
         assert!(
-            output.iter().all(|e| is_frame(e)),
+            framed.iter().all(|f| *f),
             "{id}: every output of an opted-in child is a frame"
         );
     }
@@ -163,15 +168,10 @@ async fn many_children_interleave_frames_and_json_each_exact_and_before_exit() {
                 got.len()
             );
         }
-        let events = sc.events_of(&id);
         // Every frame (and JSON output event) of the child precedes its exit.
-        assert_child_order(&events);
-        let outputs: Vec<_> = events
-            .iter()
-            .filter(|e| e["event"] == "stdout" || e["event"] == "stderr")
-            .collect();
+        assert_child_order(&sc.events_of(&id));
         assert!(
-            outputs.iter().all(|e| is_frame(e) == framed(i)),
+            framed_outputs(&sc, &id).iter().all(|f| *f == framed(i)),
             "{id}: framing as requested"
         );
     }

@@ -82,19 +82,26 @@ impl Stdout {
     }
 }
 
+impl Stdout {
+    /// The writer behind, whichever it is.
+    fn inner(self: Pin<&mut Self>) -> Pin<&mut (dyn AsyncWrite + Unpin + Send)> {
+        match self.get_mut() {
+            Stdout::Blocking(w) => Pin::new(w),
+            #[cfg(unix)]
+            Stdout::Pipe(w) => Pin::new(w),
+            #[cfg(unix)]
+            Stdout::Socket(w) => Pin::new(w),
+        }
+    }
+}
+
 impl AsyncWrite for Stdout {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stdout::Blocking(w) => Pin::new(w).poll_write(cx, buf),
-            #[cfg(unix)]
-            Stdout::Pipe(w) => Pin::new(w).poll_write(cx, buf),
-            #[cfg(unix)]
-            Stdout::Socket(w) => Pin::new(w).poll_write(cx, buf),
-        }
+        self.inner().poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -102,13 +109,7 @@ impl AsyncWrite for Stdout {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        match self.get_mut() {
-            Stdout::Blocking(w) => Pin::new(w).poll_write_vectored(cx, bufs),
-            #[cfg(unix)]
-            Stdout::Pipe(w) => Pin::new(w).poll_write_vectored(cx, bufs),
-            #[cfg(unix)]
-            Stdout::Socket(w) => Pin::new(w).poll_write_vectored(cx, bufs),
-        }
+        self.inner().poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -122,22 +123,10 @@ impl AsyncWrite for Stdout {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stdout::Blocking(w) => Pin::new(w).poll_flush(cx),
-            #[cfg(unix)]
-            Stdout::Pipe(w) => Pin::new(w).poll_flush(cx),
-            #[cfg(unix)]
-            Stdout::Socket(w) => Pin::new(w).poll_flush(cx),
-        }
+        self.inner().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        match self.get_mut() {
-            Stdout::Blocking(w) => Pin::new(w).poll_shutdown(cx),
-            #[cfg(unix)]
-            Stdout::Pipe(w) => Pin::new(w).poll_shutdown(cx),
-            #[cfg(unix)]
-            Stdout::Socket(w) => Pin::new(w).poll_shutdown(cx),
-        }
+        self.inner().poll_shutdown(cx)
     }
 }
