@@ -859,7 +859,13 @@ export class Kennel extends EventEmitter {
         const take = Math.min(need - have, end - pos);
         this.#head = Buffer.concat([this.#head, chunk.subarray(pos, pos + take)]);
         pos += take;
-        if (this.#head.length >= FRAME_HEADER_BYTES && this.#head.length === FRAME_HEADER_BYTES + this.#head.readUInt16BE(2)) {
+        if (this.#head.length < FRAME_HEADER_BYTES) continue;
+        const idLen = this.#head.readUInt16BE(2);
+        if (idLen === 0 || idLen > MAX_ID_BYTES) {
+          this.#corruptOutput(`a data frame header with an id length of ${idLen}`);
+          return;
+        }
+        if (this.#head.length === FRAME_HEADER_BYTES + idLen) {
           const head = this.#head;
           this.#head = null;
           this.#startFrame(head, 0);
