@@ -3,12 +3,20 @@
 //! Exit codes follow GNU `timeout`: the child's own code; 124 when the timeout fired;
 //! 128+N when the leader died of signal N; 125 when kennel itself failed; 126 when the
 //! program is not executable; 127 when it was not found.
+//!
+//! The child's stdout and stderr are forwarded to kennel's own with
+//! [`kennel::Forward`]: `splice(2)` on Linux where the destination allows it (a pipe, a
+//! file, `/dev/null`), so a passthrough costs about what the command writing there
+//! directly costs; a copy otherwise (a terminal, an `O_APPEND` file). Bytes are still
+//! counted for `--report`. When kennel's stdout or stderr loses its reader
+//! (`kennel run … | head`), kennel closes the child's side of that stream, so the tree
+//! gets `EPIPE`/`SIGPIPE` exactly as it would writing to the pipe itself.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kennel::{Command, EndReason, Event, Ladder, Outcome, Signal, StdinMode};
+use kennel::{Command, EndReason, Forward, Ladder, Outcome, OutputMode, Signal, StdinMode};
 
 use crate::duration::parse_duration;
 use crate::report::outcome_json;
@@ -77,6 +85,15 @@ pub async fn run(args: RunArgs) -> i32 {
     if let Some(timeout) = args.timeout {
         cmd = cmd.timeout(timeout);
     }
+    // A closed stdout/stderr (`>&-`) cannot be duplicated: the child's goes nowhere.
+    cmd = match Forward::stdout() {
+        Ok(out) => cmd.forward_stdout(out),
+        Err(_) => cmd.stdout(OutputMode::Null),
+    };
+    cmd = match Forward::stderr() {
+        Ok(err) => cmd.forward_stderr(err),
+        Err(_) => cmd.stderr(OutputMode::Null),
+    };
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -92,29 +109,9 @@ pub async fn run(args: RunArgs) -> i32 {
     let controller = child.controller();
     let signals = tokio::spawn(crate::signals::forward_to_ladder(controller.clone()));
 
-    let mut stdout_open = true;
-    let mut stderr_open = true;
-    let outcome = loop {
-        let Some(event) = child.next_event().await else {
-            break child.wait().await;
-        };
-        match event {
-            Event::Stdout(bytes) => {
-                if stdout_open && !write_through(&mut std::io::stdout().lock(), &bytes) {
-                    // Our reader went away (`kennel run … | head`): a shell pipeline
-                    // would SIGPIPE the writer; end the tree instead of writing nowhere.
-                    stdout_open = false;
-                    controller.cancel();
-                }
-            }
-            Event::Stderr(bytes) => {
-                if stderr_open && !write_through(&mut std::io::stderr().lock(), &bytes) {
-                    stderr_open = false;
-                }
-            }
-            Event::Exit(outcome) => break outcome,
-        }
-    };
+    // Both streams are forwarded: the only event is the exit, sent after every byte
+    // the tree wrote reached our stdout/stderr.
+    let outcome = child.wait().await;
     signals.abort();
 
     if let Some(target) = &args.report {
@@ -124,11 +121,6 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     }
     exit_code(&outcome)
-}
-
-/// Write and flush; `false` once the reader is gone.
-fn write_through(out: &mut impl Write, bytes: &[u8]) -> bool {
-    tokio::task::block_in_place(|| out.write_all(bytes).and_then(|()| out.flush())).is_ok()
 }
 
 fn write_report(target: &str, outcome: &Outcome) -> std::io::Result<()> {

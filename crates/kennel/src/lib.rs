@@ -61,7 +61,7 @@ mod sys;
 pub use error::{SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind};
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use outcome::{Containment, Drain, EndReason, ExitStatus, Outcome, StreamReport};
-pub use output::{CHUNK_SIZE, EVENT_CAPACITY};
+pub use output::{Forward, CHUNK_SIZE, EVENT_CAPACITY};
 pub use signal::{ParseSignalError, Signal};
 pub use spec::{
     CapPolicy, Command, ContainmentOptions, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,

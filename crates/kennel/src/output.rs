@@ -14,9 +14,31 @@
 //!
 //! Readers never abort on an error: a read error is recorded in the report and treated
 //! as EOF (the `FusedBufReader` habit from nextest), so the drain always finishes.
+//!
+//! # Forwarded streams
+//!
+//! A stream given a [`Forward`] destination is not turned into events: its reader moves
+//! the bytes to the destination itself, with `splice(2)` on Linux (the kernel moves pipe
+//! pages; no copy through user space, no second thread), else by the same read loop
+//! that makes events, writing each chunk on a blocking thread. Why `splice` on the
+//! reader task rather than a dedicated thread: the reader already waits on the pipe's
+//! readiness in tokio, both calls are non-blocking (`SPLICE_F_NONBLOCK`), and a full
+//! destination is awaited as readiness too, so nothing blocks a runtime thread, the
+//! drain timeout and the ladder keep running, and the stop signal is seen as for any
+//! reader. Everything else is shared with event delivery: the byte count, the final
+//! non-blocking drain, and the rule that a reader blocked on its consumer (here the
+//! destination) is "delivering", not "waiting for a holder".
+//!
+//! `splice` needs to see no bytes, so it is used only when the stream has no cap (a cap
+//! cuts on a UTF-8 boundary, which needs the bytes). It is tried per stream at run time:
+//! `EINVAL` on the first call (a terminal, a file opened with `O_APPEND`, a socket type
+//! without splice support) switches that stream to copying for the rest of the run.
 
+use std::fs::File;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -33,6 +55,76 @@ pub const EVENT_CAPACITY: usize = 16;
 /// How much a stopping reader still drains from the pipe without blocking, so bytes the
 /// tree wrote before it died are delivered even when an escaped holder keeps the pipe.
 const FINAL_DRAIN_LIMIT: usize = 1024 * 1024;
+
+/// Where a forwarded stream's bytes go: a file, a pipe, a socket, a terminal… (see
+/// [`Command::forward_stdout`](crate::Command::forward_stdout)).
+///
+/// On Linux, the bytes are moved with `splice(2)` from the child's pipe to the
+/// destination, so forwarding costs about what the child writing there directly would.
+/// Where the destination cannot take a splice (a terminal, a file opened with
+/// `O_APPEND`, any destination on other platforms) or the stream has a cap, they are
+/// read and written like any other output, with the write on a blocking thread so a
+/// slow destination never blocks the runtime. Either way:
+///
+/// - every byte is counted in the stream's [`StreamReport`], and caps apply exactly as
+///   for events (with a cap, the bytes are copied so the cut can respect UTF-8);
+/// - a destination that is full (its reader is slow) is backpressure, as in a shell
+///   pipeline: the child blocks once its own pipe is full too, and the drain does not
+///   time out on it (the wait is for the destination, not for a pipe holder);
+/// - bytes the tree wrote before the run ended are written to the destination before
+///   [`Event::Exit`] is sent, in the order they were written;
+/// - when the destination fails (its reader went away: `EPIPE`, or a write error), the
+///   error is recorded in [`Outcome::errors`](crate::Outcome::errors) and kennel closes
+///   its end of the child's pipe, so the tree's next writes fail with `EPIPE`/`SIGPIPE`
+///   as they would writing to the destination directly.
+///
+/// kennel writes through its own handle to the destination: a duplicate for
+/// [`Forward::stdout`]/[`Forward::stderr`], the given file otherwise. Do not set
+/// `O_NONBLOCK` on a destination shared with other writers; kennel never changes its
+/// flags.
+#[derive(Clone, Debug)]
+pub struct Forward {
+    file: Arc<File>,
+}
+
+impl Forward {
+    /// Forward to `file` (anything that converts into a [`File`]: an `OwnedFd` or
+    /// `OwnedHandle`, a pipe's write end, a socket's descriptor…).
+    pub fn new(file: impl Into<File>) -> Self {
+        Forward {
+            file: Arc::new(file.into()),
+        }
+    }
+
+    /// Forward to this process's standard output (a duplicate of its descriptor, so
+    /// later changes to `std::io::stdout` do not matter).
+    ///
+    /// # Errors
+    ///
+    /// When the descriptor cannot be duplicated (no stdout, or out of descriptors).
+    pub fn stdout() -> std::io::Result<Self> {
+        Ok(Self::new(duplicate(&std::io::stdout())?))
+    }
+
+    /// Forward to this process's standard error (a duplicate of its descriptor).
+    ///
+    /// # Errors
+    ///
+    /// When the descriptor cannot be duplicated.
+    pub fn stderr() -> std::io::Result<Self> {
+        Ok(Self::new(duplicate(&std::io::stderr())?))
+    }
+}
+
+#[cfg(unix)]
+fn duplicate(stream: &impl std::os::fd::AsFd) -> std::io::Result<File> {
+    Ok(File::from(stream.as_fd().try_clone_to_owned()?))
+}
+
+#[cfg(windows)]
+fn duplicate(stream: &impl std::os::windows::io::AsHandle) -> std::io::Result<File> {
+    Ok(File::from(stream.as_handle().try_clone_to_owned()?))
+}
 
 /// Which stream a reader serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,21 +187,73 @@ pub(crate) struct Reader {
     pub(crate) state: ReaderState,
     /// Fired once when a cap with the `kill` policy is passed.
     pub(crate) cap_kill: Option<oneshot::Sender<()>>,
+    /// Forward the bytes there instead of sending events.
+    pub(crate) forward: Option<Forward>,
+}
+
+/// Where the reader stands in stopping: once the supervisor says stop, the reader only
+/// takes what is already in the pipe, at most [`FINAL_DRAIN_LIMIT`].
+#[derive(Debug, Default)]
+struct Stopping {
+    stopping: bool,
+    final_drained: usize,
+}
+
+impl Stopping {
+    /// Notice the stop signal; `true` when the reader must end now.
+    fn check(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        if !self.stopping && *stop.borrow() {
+            self.stopping = true;
+        }
+        self.stopping && self.final_drained >= FINAL_DRAIN_LIMIT
+    }
+
+    fn took(&mut self, n: usize) {
+        if self.stopping {
+            self.final_drained += n;
+        }
+    }
+}
+
+/// How a splice loop ended.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+enum Spliced {
+    /// The stream is done (EOF, stop, or a recorded error).
+    Done,
+    /// The destination takes no splice: copy instead.
+    Unsupported,
 }
 
 impl Reader {
     pub(crate) async fn run(mut self) -> ReaderResult {
         let mut result = ReaderResult::default();
-        let mut limiter = Limiter::new(self.cap.map(|c| c.bytes));
-        let mut stopping = false;
-        let mut final_drained = 0usize;
-        loop {
-            if !stopping && *self.stop.borrow() {
-                stopping = true;
+        let mut stop = Stopping::default();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.cap.is_none() {
+            if let Some(forward) = self.forward.clone() {
+                if let Spliced::Done = self.splice(&forward.file, &mut result, &mut stop).await {
+                    self.state.set(DONE);
+                    return result;
+                }
+                tracing::debug!(
+                    stream = self.kind.name(),
+                    "the forward destination takes no splice; copying"
+                );
             }
-            if stopping && final_drained >= FINAL_DRAIN_LIMIT {
+        }
+        self.copy(&mut result, &mut stop).await;
+        self.state.set(DONE);
+        result
+    }
+
+    /// Read chunks and deliver them as events or to the forward destination.
+    async fn copy(&mut self, result: &mut ReaderResult, stop: &mut Stopping) {
+        let mut limiter = Limiter::new(self.cap.map(|c| c.bytes));
+        loop {
+            if stop.check(&self.stop) {
                 break;
             }
+            let stopping = stop.stopping;
             self.state.set(WAITING);
             let mut buf = BytesMut::with_capacity(CHUNK_SIZE);
             let read = if stopping {
@@ -122,7 +266,7 @@ impl Reader {
                         Err(e) => Err(e),
                     },
                     _ = self.stop.wait_for(|stop| *stop) => {
-                        stopping = true;
+                        stop.stopping = true;
                         continue;
                     }
                 }
@@ -141,17 +285,11 @@ impl Reader {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    result.error = Some(format!(
-                        "reading {} failed after {} bytes: {e}",
-                        self.kind.name(),
-                        result.report.bytes + result.report.dropped
-                    ));
+                    result.error = Some(self.read_failed(result, &e));
                     break;
                 }
             };
-            if stopping {
-                final_drained += n;
-            }
+            stop.took(n);
             let keep = limiter.admit(&buf[..n]);
             if keep < n {
                 result.report.cap_hit = true;
@@ -177,14 +315,174 @@ impl Reader {
                 buf.freeze()
             };
             self.state.set(SENDING);
-            if self.tx.send(self.kind.event(chunk)).await.is_err() {
+            if let Some(forward) = &self.forward {
+                if let Err(e) = write_blocking(&forward.file, chunk).await {
+                    result.error = Some(self.forward_failed(result, &e));
+                    break;
+                }
+            } else if self.tx.send(self.kind.event(chunk)).await.is_err() {
                 // The handle is gone; the supervisor is tearing the tree down.
                 break;
             }
         }
-        self.state.set(DONE);
-        result
     }
+
+    /// Splice the pipe into `dst` until EOF, stop or error; see the module docs.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    async fn splice(
+        &mut self,
+        dst: &File,
+        result: &mut ReaderResult,
+        stop: &mut Stopping,
+    ) -> Spliced {
+        use crate::sys::splice::{grow_source, move_bytes, ready_now, DestinationReady};
+
+        grow_source(self.pipe.as_fd());
+        use std::os::fd::AsFd as _;
+
+        // Registered with the runtime the first time the destination is full.
+        let mut dst_ready: Option<DestinationReady> = None;
+        // Whether to wait for the pipe's readiness before the next splice: only after
+        // it was cleared and then seen empty, the one state in which a write is sure
+        // to make a new edge.
+        let mut wait_source = true;
+        loop {
+            if stop.check(&self.stop) {
+                return Spliced::Done;
+            }
+            self.state.set(WAITING);
+            if wait_source && !stop.stopping {
+                let ready = tokio::select! {
+                    biased;
+                    ready = self.pipe.readable() => ready,
+                    _ = self.stop.wait_for(|stop| *stop) => {
+                        stop.stopping = true;
+                        continue;
+                    }
+                };
+                if let Err(e) = ready {
+                    result.error = Some(self.read_failed(result, &e));
+                    return Spliced::Done;
+                }
+            }
+            let moved = move_bytes(self.pipe.as_fd(), dst.as_fd());
+            match moved {
+                Ok(0) => {
+                    result.eof = true;
+                    return Spliced::Done;
+                }
+                Ok(n) => {
+                    stop.took(n);
+                    result.report.bytes += n as u64;
+                    // Go again without waiting for readiness: the pipe's readiness
+                    // may have been cleared, and a writer that refills a pipe that
+                    // was not empty makes no new edge on every kernel. Stay within the
+                    // runtime's cooperative budget instead.
+                    wait_source = false;
+                    tokio::task::coop::consume_budget().await;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Clear the pipe's readiness *before* looking at it, so a write
+                    // after the look sets it again.
+                    let _ = self.pipe.try_io(|| -> std::io::Result<()> {
+                        Err(std::io::ErrorKind::WouldBlock.into())
+                    });
+                    match ready_now(self.pipe.as_fd(), dst.as_fd()) {
+                        // Both ready a moment later: go again (the readiness was
+                        // cleared, so do not wait for it).
+                        Ok((true, true)) => {
+                            wait_source = false;
+                            tokio::task::yield_now().await;
+                        }
+                        Ok((false, _)) => {
+                            // The pipe is empty (its readiness was cleared before this
+                            // check, so a later write wakes us).
+                            if stop.stopping {
+                                return Spliced::Done;
+                            }
+                            wait_source = true;
+                        }
+                        Ok((true, false)) => {
+                            // The destination is full: wait for it as for a consumer.
+                            self.state.set(SENDING);
+                            let ready =
+                                dst_ready.get_or_insert_with(|| DestinationReady::new(dst.as_fd()));
+                            if let Err(e) = ready.wait(dst.as_fd()).await {
+                                result.error = Some(self.forward_failed(result, &e));
+                                return Spliced::Done;
+                            }
+                            wait_source = false;
+                        }
+                        Err(e) => {
+                            result.error = Some(self.forward_failed(result, &e));
+                            return Spliced::Done;
+                        }
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::InvalidInput && result.report.bytes == 0 =>
+                {
+                    return Spliced::Unsupported;
+                }
+                Err(e) => {
+                    // The source is a pipe we own: the error is the destination's.
+                    result.error = Some(self.forward_failed(result, &e));
+                    return Spliced::Done;
+                }
+            }
+        }
+    }
+
+    fn read_failed(&self, result: &ReaderResult, e: &std::io::Error) -> String {
+        format!(
+            "reading {} failed after {} bytes: {e}",
+            self.kind.name(),
+            result.report.bytes + result.report.dropped
+        )
+    }
+
+    fn forward_failed(&self, result: &ReaderResult, e: &std::io::Error) -> String {
+        let stream = self.kind.name();
+        let bytes = result.report.bytes;
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            format!(
+                "the reader of the destination of {stream} went away after {bytes} bytes; \
+                 {stream} was closed, so the tree's next writes to it fail"
+            )
+        } else {
+            format!(
+                "forwarding {stream} failed after {bytes} bytes: {e}; \
+                 {stream} was closed, so the tree's next writes to it fail"
+            )
+        }
+    }
+}
+
+/// Write one chunk to a forward destination on a blocking thread (a terminal or a slow
+/// file must not block the runtime; works on a current-thread runtime too). Chunks are
+/// written one at a time, in order.
+async fn write_blocking(file: &Arc<File>, chunk: Bytes) -> std::io::Result<()> {
+    let file = Arc::clone(file);
+    tokio::task::spawn_blocking(move || {
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            match (&*file).write(rest) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // A destination someone made non-blocking: wait a little, as a blocking
+                // write would.
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// Applies a byte cap without splitting UTF-8 characters.

@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::Ladder;
+use crate::{Forward, Ladder};
 
 /// What the child's stdin is connected to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,6 +128,8 @@ pub struct Command {
     pub(crate) stdin: StdinMode,
     pub(crate) stdout: OutputMode,
     pub(crate) stderr: OutputMode,
+    pub(crate) stdout_forward: Option<Forward>,
+    pub(crate) stderr_forward: Option<Forward>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) ladder: Ladder,
     pub(crate) stdout_cap: Option<OutputCap>,
@@ -173,6 +175,8 @@ impl Command {
             stdin: StdinMode::default(),
             stdout: OutputMode::default(),
             stderr: OutputMode::default(),
+            stdout_forward: None,
+            stderr_forward: None,
             timeout: None,
             ladder: Ladder::default(),
             stdout_cap: None,
@@ -267,15 +271,39 @@ impl Command {
         self
     }
 
-    /// Where stdout goes (default [`OutputMode::Piped`]).
+    /// Where stdout goes (default [`OutputMode::Piped`]). Replaces an earlier
+    /// [`Command::forward_stdout`].
     pub fn stdout(mut self, mode: OutputMode) -> Self {
         self.stdout = mode;
+        self.stdout_forward = None;
         self
     }
 
-    /// Where stderr goes (default [`OutputMode::Piped`]).
+    /// Where stderr goes (default [`OutputMode::Piped`]). Replaces an earlier
+    /// [`Command::forward_stderr`].
     pub fn stderr(mut self, mode: OutputMode) -> Self {
         self.stderr = mode;
+        self.stderr_forward = None;
+        self
+    }
+
+    /// Pipe stdout and forward what the tree writes to `dest` instead of delivering it
+    /// as [`Event::Stdout`](crate::Event::Stdout): no events, but unlike
+    /// [`OutputMode::Inherit`] the bytes are counted in the [`Outcome`](crate::Outcome),
+    /// caps apply, and the drain timeout still ends a wait on a descendant that holds
+    /// the pipe. See [`Forward`] for how the bytes travel. Replaces an earlier
+    /// [`Command::stdout`].
+    pub fn forward_stdout(mut self, dest: Forward) -> Self {
+        self.stdout = OutputMode::Piped;
+        self.stdout_forward = Some(dest);
+        self
+    }
+
+    /// Pipe stderr and forward it to `dest`, as [`Command::forward_stdout`] does for
+    /// stdout.
+    pub fn forward_stderr(mut self, dest: Forward) -> Self {
+        self.stderr = OutputMode::Piped;
+        self.stderr_forward = Some(dest);
         self
     }
 

@@ -30,8 +30,9 @@ use crate::ladder::{Action, LadderRun};
 use crate::output::{Reader, ReaderResult, ReaderState, StreamKind, EVENT_CAPACITY};
 use crate::sys::imp::{self, Leader, PipeReader, PipeWriter};
 use crate::{
-    Command, Containment, Drain, EndReason, ExitStatus, Ladder, Outcome, OutputCap, Signal,
-    SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind, StdinMode, StreamReport,
+    Command, Containment, Drain, EndReason, ExitStatus, Forward, Ladder, Outcome, OutputCap,
+    Signal, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind, StdinMode,
+    StreamReport,
 };
 
 /// After the holders of a pipe were killed, how long to wait for EOF before giving up
@@ -475,29 +476,41 @@ impl Command {
         let (finished_tx, finished_rx) = watch::channel(false);
 
         let mut cap_kills = Vec::new();
-        let mut start_reader = |kind, pipe: Option<PipeReader>, cap: Option<OutputCap>| {
-            pipe.map(|pipe| {
-                let state = ReaderState::default();
-                let (cap_tx, cap_rx) = oneshot::channel();
-                cap_kills.push(cap_rx);
-                let reader = Reader {
-                    kind,
-                    pipe,
-                    tx: tx.clone(),
-                    cap,
-                    stop: stop_rx.clone(),
-                    state: state.clone(),
-                    cap_kill: Some(cap_tx),
-                };
-                ReaderSlot {
-                    handle: Some(tokio::spawn(reader.run())),
-                    result: None,
-                    state,
-                }
-            })
-        };
-        let out_reader = start_reader(StreamKind::Stdout, stdout, self.stdout_cap);
-        let err_reader = start_reader(StreamKind::Stderr, stderr, self.stderr_cap);
+        let mut start_reader =
+            |kind, pipe: Option<PipeReader>, cap: Option<OutputCap>, forward: Option<&Forward>| {
+                pipe.map(|pipe| {
+                    let state = ReaderState::default();
+                    let (cap_tx, cap_rx) = oneshot::channel();
+                    cap_kills.push(cap_rx);
+                    let reader = Reader {
+                        kind,
+                        pipe,
+                        tx: tx.clone(),
+                        cap,
+                        stop: stop_rx.clone(),
+                        state: state.clone(),
+                        cap_kill: Some(cap_tx),
+                        forward: forward.cloned(),
+                    };
+                    ReaderSlot {
+                        handle: Some(tokio::spawn(reader.run())),
+                        result: None,
+                        state,
+                    }
+                })
+            };
+        let out_reader = start_reader(
+            StreamKind::Stdout,
+            stdout,
+            self.stdout_cap,
+            self.stdout_forward.as_ref(),
+        );
+        let err_reader = start_reader(
+            StreamKind::Stderr,
+            stderr,
+            self.stderr_cap,
+            self.stderr_forward.as_ref(),
+        );
 
         let stdin_slot = Arc::new(Mutex::new(match (self.stdin, stdin) {
             (StdinMode::Piped, Some(writer)) => StdinSlot::Open(writer),

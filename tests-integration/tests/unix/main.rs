@@ -9,6 +9,7 @@ mod cap;
 mod drain;
 mod errors;
 mod flood;
+mod forward;
 mod ladder;
 mod lifecycle;
 mod run_cli;

@@ -9,6 +9,9 @@ pub(crate) mod unix;
 #[cfg(unix)]
 pub(crate) use unix as imp;
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod splice;
+
 #[cfg(windows)]
 pub(crate) mod windows;
 #[cfg(windows)]
