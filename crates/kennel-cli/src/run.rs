@@ -30,6 +30,9 @@ pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 /// Exit code when the program was not found.
 pub const EXIT_NOT_FOUND: i32 = 127;
 
+/// Size asked for the child's stdout pipe (see [`Forward::pipe_size`]).
+const PASSTHROUGH_PIPE_SIZE: usize = 1 << 20;
+
 /// Arguments of `kennel run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -86,8 +89,10 @@ pub async fn run(args: RunArgs) -> i32 {
         cmd = cmd.timeout(timeout);
     }
     // A closed stdout/stderr (`>&-`) cannot be duplicated: the child's goes nowhere.
+    // One child, two pipes: a bigger stdout pipe costs 1 MiB of the user's pipe quota
+    // and is worth ~15% of passthrough throughput (docs/DECISIONS.md).
     cmd = match Forward::stdout() {
-        Ok(out) => cmd.forward_stdout(out),
+        Ok(out) => cmd.forward_stdout(out.pipe_size(PASSTHROUGH_PIPE_SIZE)),
         Err(_) => cmd.stdout(OutputMode::Null),
     };
     cmd = match Forward::stderr() {

@@ -19,16 +19,10 @@ use rustix::pipe::{splice, SpliceFlags};
 /// empties the source when it was resized or filled up while we waited.
 pub(crate) const SPLICE_LEN: usize = 1 << 20;
 
-/// Size asked for the child's side of a spliced pipe (`F_SETPIPE_SZ`; 1 MiB is the
-/// default `/proc/sys/fs/pipe-max-size`, so no privilege is needed).
-pub(crate) const SOURCE_PIPE_SIZE: usize = 1 << 20;
-
-/// Grow the pipe `src` to [`SOURCE_PIPE_SIZE`], best effort: the child can run further
-/// ahead while the destination is full, and each splice moves more at once (fewer
-/// wake-ups for the same bytes). A refusal (a lower system limit, the per-user pipe
-/// quota) only leaves the pipe as it was.
-pub(crate) fn grow_source(src: BorrowedFd<'_>) {
-    let _ = rustix::pipe::fcntl_setpipe_size(src, SOURCE_PIPE_SIZE);
+/// Resize the pipe `src` (`F_SETPIPE_SZ`), best effort: a refusal (above
+/// `/proc/sys/fs/pipe-max-size`, or the user's pipe quota is spent) leaves it as it was.
+pub(crate) fn resize_pipe(src: BorrowedFd<'_>, bytes: usize) {
+    let _ = rustix::pipe::fcntl_setpipe_size(src, bytes);
 }
 
 /// Move up to [`SPLICE_LEN`] bytes from the pipe `src` to `dst` without blocking.
