@@ -23,7 +23,7 @@ pub enum Stage {
     Bench,
     /// Soak, short run (see `cargo xtask soak`)
     Soak,
-    /// cargo check for x86_64-apple-darwin and aarch64-apple-darwin
+    /// cargo clippy -D warnings for x86_64-apple-darwin and aarch64-apple-darwin
     Macos,
     /// cargo test --target x86_64-pc-windows-gnu under Wine
     Windows,
@@ -65,7 +65,7 @@ impl Stage {
             Stage::Matrix => "fixture matrix, kennel columns (cargo xtask matrix --check)",
             Stage::Bench => "benchmark smoke run (cargo xtask bench --smoke)",
             Stage::Soak => "soak, short run (cargo xtask soak --short)",
-            Stage::Macos => "macOS compile check (x86_64 + aarch64 apple-darwin)",
+            Stage::Macos => "macOS compile + lint check (x86_64 + aarch64 apple-darwin)",
             Stage::Windows => "Windows tests under Wine (x86_64-pc-windows-gnu)",
         }
     }
@@ -188,8 +188,10 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
         Stage::Macos => {
             for target in ["x86_64-apple-darwin", "aarch64-apple-darwin"] {
                 ensure_target(ctx, target)?;
+                // clippy, not check: the macOS-only code paths must be warning-free too.
                 cargo()
-                    .args(["check", "--workspace", "--all-targets", "--target", target])
+                    .args(["clippy", "--workspace", "--all-targets", "--target", target])
+                    .args(["--", "-D", "warnings"])
                     .run()?;
             }
         }

@@ -62,8 +62,9 @@ pub(crate) struct Spawned {
 }
 
 /// Every tier that works on this machine, strongest first.
+// Off Linux the only tier is the group: the last push is all there is.
+#[allow(unused_mut, clippy::vec_init_then_push)]
 pub(crate) fn available() -> Vec<Containment> {
-    #[allow(unused_mut)]
     let mut tiers = Vec::new();
     #[cfg(target_os = "linux")]
     {
@@ -198,7 +199,7 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         #[cfg(target_os = "linux")]
         let mut c = std::process::Command::new(keeper::program());
         #[cfg(not(target_os = "linux"))]
-        let mut c = std::process::Command::new(&cmd.program);
+        let c = std::process::Command::new(&cmd.program);
         #[cfg(target_os = "linux")]
         c.arg(keeper::KEEPER_ARG)
             .arg(cgroup.as_ref().map_or_else(
@@ -293,6 +294,7 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         reaped: false,
     };
     // From here on, `leader`'s Drop kills and reaps the tree if setup fails.
+    #[allow(irrefutable_let_patterns)] // Kind has one variant off Linux
     if let Kind::Direct(d) = &mut leader.kind {
         d.open_pidfd().map_err(os_err("pidfd_open"))?;
     }
