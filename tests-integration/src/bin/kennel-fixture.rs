@@ -192,6 +192,15 @@
 //!   `N` bytes of stdin (default 0; fewer at EOF), closes stdin (fd 0), writes
 //!   `stdin closed <n>\n` to stderr (`n`: bytes read), sleeps forever: a writer
 //!   blocked on the full pipe then gets EPIPE.
+//!
+//! ## Output, counted (the fixture matrix)
+//!
+//! * `counted-flood --bytes N --count-file PATH [--chunk K]` (also Windows):
+//!   like `flood` (text pattern, default chunk 4096 = `PIPE_BUF`, so a pipe
+//!   write is all or nothing), and after every completed write stores the
+//!   total written so far in `PATH` (decimal, space-padded to 20 bytes,
+//!   rewritten in place). A run killed mid-stream leaves in `PATH` a lower
+//!   bound of what reached the pipe that is at most one chunk short.
 
 use std::io;
 use std::process::ExitCode;
@@ -511,6 +520,18 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
         }
         #[cfg(not(windows))]
         "breakaway" => Err(Fail::Usage("mode breakaway is Windows-only".into())),
+        "counted-flood" => {
+            let a = Args::parse(rest, &["--bytes", "--chunk", "--count-file"], &[])?;
+            a.no_positional()?;
+            let chunk: usize = a.num("--chunk", Some(4096))?;
+            if chunk == 0 {
+                return Err(Fail::Usage("--chunk must be at least 1".into()));
+            }
+            let Some(path) = a.get("--count-file") else {
+                return Err(Fail::Usage("--count-file is required".into()));
+            };
+            counted_flood(a.num("--bytes", None)?, chunk, path)
+        }
         #[cfg(not(unix))]
         "daemon" | "hold-pipe" | "background" | "nohup" | "fork-loop" | "ignore-signals"
         | "kill-self" | "trap-term" => Err(Fail::Usage(format!("mode {mode} is Unix-only"))),
@@ -1451,4 +1472,31 @@ mod unix {
     pub fn close_fd(fd: Fd) {
         close(fd);
     }
+}
+
+// ---------------------------------------------------------------------------
+// Counted output (the fixture matrix)
+
+fn counted_flood(bytes: u64, chunk: usize, count_file: &str) -> Res<ExitCode> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut file = std::fs::File::create(count_file).map_err(io_err("create the count file"))?;
+    let mut record = |total: u64| -> Res<()> {
+        file.seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(format!("{total:<20}").as_bytes()))
+            .map_err(io_err("write the count file"))
+    };
+    record(0)?;
+    let mut gen = PatternGen::new(PatternKind::Text);
+    let mut buf = vec![0; chunk];
+    let mut total = 0u64;
+    while total < bytes {
+        let n = buf
+            .len()
+            .min(usize::try_from(bytes - total).unwrap_or(usize::MAX));
+        gen.fill(&mut buf[..n]);
+        write_out(out::Stream::Out, &buf[..n])?;
+        total += n as u64;
+        record(total)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
