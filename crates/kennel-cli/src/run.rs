@@ -99,6 +99,8 @@ pub async fn run(args: RunArgs) -> i32 {
         Ok(err) => cmd.forward_stderr(err),
         Err(_) => cmd.stderr(OutputMode::Null),
     };
+    // Before the spawn, so a signal that arrives while the child starts is not fatal to us.
+    let signals = crate::signals::Signals::install();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
@@ -112,7 +114,7 @@ pub async fn run(args: RunArgs) -> i32 {
     };
 
     let controller = child.controller();
-    let signals = tokio::spawn(crate::signals::forward_to_ladder(controller.clone()));
+    let signals = tokio::spawn(signals.forward_to_ladder(controller.clone()));
 
     // Both streams are forwarded: the only event is the exit, sent after every byte
     // the tree wrote reached our stdout/stderr.

@@ -1,38 +1,68 @@
 //! SIGINT, SIGTERM and SIGHUP sent to kennel run the ladder on the tree; a second one
 //! jumps to the forceful rung (as a second Ctrl-C does for most tools).
+//!
+//! The handlers are installed with [`Signals::install`] *before* the child is spawned: a
+//! signal that arrives while the child starts is then recorded and forwarded as soon as
+//! the forwarding task runs, instead of killing kennel by the default disposition (which
+//! left the tree to the keeper's SIGKILL and the caller without an exit code or report —
+//! found by the fixture matrix, `supervisor-sigterm`/`tree` cells of `kennel run`).
 
 use kennel::Controller;
 
-/// Forward termination signals received by this process to `controller` until the task
-/// is aborted.
-pub async fn forward_to_ladder(controller: Controller) {
+/// Termination signals of this process, caught from the moment of [`Signals::install`].
+pub struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            eprintln!(
-                "kennel: cannot install signal handlers; signals to kennel will not reach the tree"
-            );
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            // The first cancel runs the ladder; a second one escalates.
-            controller.cancel();
+    streams: Option<[tokio::signal::unix::Signal; 3]>,
+}
+
+impl Signals {
+    /// Catch SIGINT, SIGTERM and SIGHUP from now on (Windows: Ctrl-C, caught by the
+    /// forwarding task). Must run inside the tokio runtime.
+    pub fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(int), Ok(term), Ok(hup)) => Some([int, term, hup]),
+                _ => {
+                    eprintln!(
+                        "kennel: cannot install signal handlers; signals to kennel will not reach the tree"
+                    );
+                    None
+                }
+            };
+            Signals { streams }
         }
+        #[cfg(not(unix))]
+        Signals {}
     }
-    #[cfg(not(unix))]
-    {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            controller.cancel();
+
+    /// Forward the caught signals to `controller` until the task is aborted.
+    pub async fn forward_to_ladder(self, controller: Controller) {
+        #[cfg(unix)]
+        {
+            let Some([mut int, mut term, mut hup]) = self.streams else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                    _ = hup.recv() => {}
+                }
+                // The first cancel runs the ladder; a second one escalates.
+                controller.cancel();
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                controller.cancel();
+            }
         }
     }
 }
