@@ -1,18 +1,192 @@
-//! `cargo xtask matrix`: The fixture matrix (issue 6). Not built yet.
+//! `cargo xtask matrix`: the fixture matrix (issue 6). Builds kennel, the fixture, the
+//! harness (`matrix/`, package `kennel-matrix`) and the Windows binaries, installs the
+//! npm packages of `baseline/` and `clients/node`, then runs the harness, which writes
+//! `docs/REPORT.md`.
+//!
+//! The `matrix` stage of `cargo xtask test` is `cargo xtask matrix --check`: kennel's two
+//! columns only (every fixture, Linux and Wine), in the debug profile the other stages
+//! already built, written to `target/matrix/STAGE-REPORT.md`; it fails unless every
+//! kennel cell passes.
 
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crate::cmd::{on_path, Cmd};
 use crate::stages::Ran;
-use crate::Ctx;
+use crate::{wine, Ctx};
 
 /// Command-line arguments of `cargo xtask matrix`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
-
-/// `cargo xtask matrix`.
-pub fn run(_ctx: &Ctx, _args: Args) -> Result<(), String> {
-    Err("`cargo xtask matrix` is not built yet".into())
+pub struct Args {
+    /// kennel's columns only, debug build, report to target/matrix/STAGE-REPORT.md; fail
+    /// unless every kennel cell passes (what `cargo xtask test` runs).
+    #[arg(long)]
+    check: bool,
+    /// Only these implementations (kennel-node, kennel-cli, baseline, shell-tool, execa,
+    /// tree-kill; comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    imps: Vec<String>,
+    /// Only these fixtures (comma-separated ids, see matrix/src/fixtures.rs).
+    #[arg(long, value_delimiter = ',')]
+    fixtures: Vec<String>,
+    /// Skip the Windows cells under Wine (also KENNEL_WINDOWS_TESTS=0).
+    #[arg(long)]
+    no_windows: bool,
+    /// Where to write the report (default docs/REPORT.md; with --check
+    /// target/matrix/STAGE-REPORT.md).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
-/// The `matrix` stage of `cargo xtask test`.
-pub(crate) fn stage(_ctx: &Ctx) -> Result<Ran, String> {
-    Ok(Ran::NotPresent("matrix stage not present yet"))
+/// `cargo xtask matrix`.
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
+    let started = Instant::now();
+    let windows =
+        !args.no_windows && std::env::var("KENNEL_WINDOWS_TESTS").map_or(true, |v| v.trim() != "0");
+    // The report measures times, so it uses optimized binaries; the check reuses the
+    // debug build of the other stages.
+    let release = !args.check;
+    let profile = if release { "release" } else { "debug" };
+    let imps: Vec<String> = match (&args.imps[..], args.check) {
+        ([], true) => vec!["kennel-node".into(), "kennel-cli".into()],
+        ([], false) => Vec::new(),
+        (list, _) => list.to_vec(),
+    };
+    let wants_node = imps.is_empty() || imps.iter().any(|i| i != "kennel-cli");
+    let wants_client = imps.is_empty() || imps.iter().any(|i| i == "kennel-node");
+
+    let mut build = Cmd::new(&ctx.cargo).cwd(&ctx.root).args([
+        "build",
+        "-p",
+        "kennel-cli",
+        "-p",
+        "kennel-tests",
+        "-p",
+        "kennel-matrix",
+        "--bins",
+    ]);
+    if release {
+        build = build.arg("--release");
+    }
+    build.run()?;
+
+    if wants_node {
+        if !on_path("node") || !on_path("npm") {
+            return Err("node and npm are needed on PATH (Node 20)".into());
+        }
+        npm_ci(&ctx.root.join("baseline"))?;
+    }
+    if wants_client {
+        let client = ctx.root.join("clients/node");
+        npm_ci(&client)?;
+        Cmd::new("npm").cwd(&client).args(["run", "build"]).run()?;
+    }
+
+    let bin = ctx.target_dir.join(profile);
+    let out = args.out.clone().unwrap_or_else(|| {
+        if args.check {
+            ctx.target_dir.join("matrix/STAGE-REPORT.md")
+        } else {
+            ctx.root.join("docs/REPORT.md")
+        }
+    });
+    let command = if args.check {
+        "cargo xtask matrix --check".to_string()
+    } else {
+        "cargo xtask matrix".to_string()
+    };
+    let mut harness = Cmd::new(bin.join("kennel-matrix"))
+        .cwd(&ctx.root)
+        .arg("--out")
+        .arg(&out)
+        .arg("--baseline")
+        .arg(ctx.root.join("baseline"))
+        .arg("--kennel")
+        .arg(bin.join("kennel"))
+        .arg("--fixture")
+        .arg(bin.join("kennel-fixture"))
+        .arg("--cli-driver")
+        .arg(bin.join("kennel-matrix-cli-driver"))
+        .arg("--work")
+        .arg(ctx.target_dir.join("matrix/cells"))
+        .arg("--command")
+        .arg(&command)
+        .arg("--about")
+        .arg(format!("kennel build profile={profile}"));
+    if !imps.is_empty() {
+        harness = harness.arg("--imps").arg(imps.join(","));
+    }
+    if !args.fixtures.is_empty() {
+        harness = harness.arg("--fixtures").arg(args.fixtures.join(","));
+    }
+    if args.check {
+        harness = harness.arg("--check");
+    }
+    let mut wine_env = None;
+    if windows {
+        crate::stages::ensure_target(ctx, wine::TARGET)?;
+        let env = wine::setup(ctx)?;
+        let mut b = Cmd::new(&ctx.cargo).cwd(&ctx.root).args([
+            "build",
+            "--target",
+            wine::TARGET,
+            "-p",
+            "kennel-cli",
+            "-p",
+            "kennel-tests",
+            "--bins",
+        ]);
+        if release {
+            b = b.arg("--release");
+        }
+        b.run()?;
+        let wbin = ctx.target_dir.join(wine::TARGET).join(profile);
+        harness = harness
+            .arg("--wine-kennel")
+            .arg(wbin.join("kennel.exe"))
+            .arg("--wine-fixture")
+            .arg(wbin.join("kennel-fixture.exe"))
+            .envs(&env.vars);
+        wine_env = Some(env);
+    }
+    let result = harness.run();
+    if let Some(env) = wine_env {
+        env.shutdown();
+    }
+    result?;
+    println!(
+        "xtask matrix: wrote {} in {:.0} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `npm ci` where the lockfile is newer than `node_modules` (or it is missing).
+fn npm_ci(dir: &Path) -> Result<(), String> {
+    let stamp = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let lock = stamp(dir.join("package-lock.json"));
+    let installed = stamp(dir.join("node_modules/.package-lock.json"));
+    if lock.is_some() && installed.is_some() && installed >= lock {
+        return Ok(());
+    }
+    Cmd::new("npm")
+        .cwd(dir)
+        .args(["ci", "--no-audit", "--no-fund"])
+        .run()
+}
+
+/// The `matrix` stage of `cargo xtask test`: `cargo xtask matrix --check`.
+pub(crate) fn stage(ctx: &Ctx) -> Result<Ran, String> {
+    run(
+        ctx,
+        Args {
+            check: true,
+            imps: Vec::new(),
+            fixtures: Vec::new(),
+            no_windows: false,
+            out: None,
+        },
+    )?;
+    Ok(Ran::Done)
 }

@@ -277,7 +277,7 @@ fn node(ctx: &Ctx) -> Result<Ran, String> {
 }
 
 /// Make sure the standard library for `target` is installed (`rustup target add`).
-fn ensure_target(ctx: &Ctx, target: &str) -> Result<(), String> {
+pub(crate) fn ensure_target(ctx: &Ctx, target: &str) -> Result<(), String> {
     let sysroot = Cmd::new("rustc")
         .cwd(&ctx.root)
         .args(["--print", "sysroot"])

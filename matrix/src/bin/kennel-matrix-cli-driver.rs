@@ -1,0 +1,298 @@
+//! The driver of the matrix's `kennel run` column: `kennel-matrix-cli-driver JOB.json`
+//! with `KENNEL_BIN` naming the kennel binary (on Linux; under Wine, `KENNEL_BIN` is the
+//! `.exe` and `KENNEL_MATRIX_WINE` the `wine` program that runs it).
+//!
+//! Same interface as the Node drivers (`baseline/drivers/common.js`, see
+//! `kennel_matrix::job`): it runs `kennel run --grace G [--timeout T] --report FILE -- argv`
+//! as a caller in a terminal would, consumes its stdout (slowly if asked), acts on the
+//! trigger (abort = SIGTERM to `kennel run`, which runs the ladder; a timeout trigger is
+//! `--timeout`; the `*-self` actions signal `kennel run`, the supervisor), writes the result
+//! and waits for EOF on its own stdin before exiting.
+
+use std::io::{Read, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kennel_matrix::job::{Action, DriverResult, Job};
+use sha2::{Digest, Sha256};
+
+const HEAD_BYTES: usize = 256 * 1024;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kennel-matrix-cli-driver: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+struct Shared {
+    t0: Instant,
+    trigger_ms: Mutex<Option<u64>>,
+    pid: u32,
+    job: Job,
+}
+
+impl Shared {
+    fn ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    /// Act (once).
+    fn fire(&self) {
+        {
+            let mut t = self.trigger_ms.lock().unwrap_or_else(|e| e.into_inner());
+            if t.is_some() {
+                return;
+            }
+            *t = Some(self.ms());
+        }
+        let sig = match self.job.action {
+            Action::Abort | Action::SigtermSelf => Sig::Term,
+            Action::SigkillSelf => Sig::Kill,
+            Action::SigintSelf => Sig::Int,
+        };
+        signal(self.pid, sig);
+        if self.job.action == Action::SigkillSelf {
+            // The supervisor is gone: nobody reports a final status. Say so, then wait
+            // for the harness (the tree may hold our stdout pipe forever).
+            let result = DriverResult {
+                r#impl: "kennel-cli".into(),
+                status: "supervisor killed (SIGKILL)".into(),
+                trigger_ms: *self.trigger_ms.lock().unwrap_or_else(|e| e.into_inner()),
+                final_ms: self.ms(),
+                ..Default::default()
+            };
+            let _ = write_result(&self.job.result_file, &result);
+            wait_for_stdin_eof();
+            std::process::exit(0);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Sig {
+    Term,
+    Kill,
+    Int,
+}
+
+#[cfg(unix)]
+fn signal(pid: u32, sig: Sig) {
+    use rustix::process::{kill_process, Pid, Signal};
+    let s = match sig {
+        Sig::Term => Signal::TERM,
+        Sig::Kill => Signal::KILL,
+        Sig::Int => Signal::INT,
+    };
+    if let Some(pid) = Pid::from_raw(pid as i32) {
+        let _ = kill_process(pid, s);
+    }
+}
+
+#[cfg(not(unix))]
+fn signal(_pid: u32, _sig: Sig) {}
+
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 2..].chars().next()
+}
+
+fn write_result(path: &str, result: &DriverResult) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(result)?)?;
+    std::fs::rename(tmp, path)
+}
+
+fn wait_for_stdin_eof() {
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+}
+
+fn run() -> Result<(), String> {
+    let path = std::env::args()
+        .nth(1)
+        .ok_or("usage: kennel-matrix-cli-driver JOB.json")?;
+    let job: Job = serde_json::from_slice(
+        &std::fs::read(&path).map_err(|e| format!("cannot read the job {path}: {e}"))?,
+    )
+    .map_err(|e| format!("bad job {path}: {e}"))?;
+    let kennel = std::env::var_os("KENNEL_BIN").ok_or("KENNEL_BIN is not set")?;
+    let report_path = format!("{}.kennel-report.json", job.result_file);
+    let _ = std::fs::remove_file(&report_path);
+
+    let trigger = job.trigger.clone().unwrap_or_default();
+    let timeout_flag = (job.action == Action::Abort)
+        .then_some(trigger.after_ms)
+        .flatten();
+    let mut cmd = match std::env::var_os("KENNEL_MATRIX_WINE") {
+        Some(wine) => {
+            let mut c = Command::new(wine);
+            c.arg(&kennel);
+            c
+        }
+        None => Command::new(&kennel),
+    };
+    cmd.arg("run")
+        .arg("--grace")
+        .arg(format!("{}ms", job.grace_ms))
+        .arg("--report")
+        .arg(&report_path);
+    if let Some(ms) = timeout_flag {
+        cmd.arg("--timeout").arg(format!("{ms}ms"));
+    }
+    cmd.arg("--")
+        .args(&job.argv)
+        .stdin(if job.stdin_bytes.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t0 = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {kennel:?}: {e}"))?;
+    let shared = Arc::new(Shared {
+        t0,
+        trigger_ms: Mutex::new(None),
+        pid: child.id(),
+        job: job.clone(),
+    });
+
+    let uncaught = Arc::new(Mutex::new(Vec::<String>::new()));
+    if let (Some(n), Some(mut stdin)) = (job.stdin_bytes, child.stdin.take()) {
+        let uncaught = uncaught.clone();
+        std::thread::spawn(move || {
+            // A write error here is what a caller sees; it is not a crash, just recorded.
+            if let Err(e) = stdin.write_all(&vec![b'x'; n as usize]) {
+                let _ = &uncaught;
+                eprintln!("stdin write: {e}");
+            }
+        });
+    }
+    let stderr_bytes = Arc::new(Mutex::new(0u64));
+    if let Some(mut err) = child.stderr.take() {
+        let count = stderr_bytes.clone();
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 65536];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                *count.lock().unwrap_or_else(|e| e.into_inner()) += n as u64;
+            }
+        });
+    }
+    if let (Some(ms), None) = (trigger.after_ms, timeout_flag) {
+        let s = shared.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            s.fire();
+        });
+    }
+
+    let mut out = child.stdout.take().ok_or("no stdout pipe")?;
+    let mut hash = Sha256::new();
+    let mut head = Vec::new();
+    let mut total = 0u64;
+    let mut buf = vec![0; 65536];
+    let mut root_poll_started = false;
+    loop {
+        let n = match out.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("reading kennel's stdout: {e}")),
+        };
+        total += n as u64;
+        hash.update(&buf[..n]);
+        if head.len() < HEAD_BYTES {
+            let take = n.min(HEAD_BYTES - head.len());
+            head.extend_from_slice(&buf[..take]);
+            if let Some(lines) = trigger.lines {
+                if kennel_tests::parse_pid_lines(&head).len() >= lines {
+                    shared.fire();
+                }
+            }
+            if let Some(text) = &trigger.text {
+                let found = head.windows(text.len()).any(|w| w == text.as_bytes());
+                if found && !trigger.root_stopped {
+                    shared.fire();
+                } else if found && !root_poll_started {
+                    root_poll_started = true;
+                    let root = kennel_tests::parse_pid_lines(&head)
+                        .into_iter()
+                        .find(|l| l.role == "root")
+                        .map(|l| l.pid);
+                    let s = shared.clone();
+                    std::thread::spawn(move || loop {
+                        if root.is_none_or(|pid| proc_state(pid) == Some('T')) {
+                            s.fire();
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    });
+                }
+            }
+        }
+        if let Some(ms) = job.slow_ms_per_chunk {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for kennel: {e}"))?;
+    let final_ms = shared.ms();
+    let report: serde_json::Value = std::fs::read(&report_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let signal_name = report
+        .get("signal_name")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let code = status.code().map(i64::from);
+    let status_text = match (&signal_name, code) {
+        (Some(name), Some(c)) => format!("exit {c} (child: {name})"),
+        (_, Some(c)) => format!("exit {c}"),
+        (_, None) => format!("kennel itself ended by {status}"),
+    };
+    let mut extra = serde_json::Map::new();
+    for key in [
+        "reason",
+        "drain",
+        "leftovers_killed",
+        "containment",
+        "forced",
+        "errors",
+    ] {
+        if let Some(v) = report.get(key) {
+            extra.insert(key.into(), v.clone());
+        }
+    }
+    let result = DriverResult {
+        r#impl: "kennel-cli".into(),
+        code,
+        signal: signal_name,
+        status: status_text,
+        stdout_bytes: total,
+        stdout_sha256: format!("{:x}", hash.finalize()),
+        stdout_head: base64::engine::general_purpose::STANDARD.encode(&head),
+        stdout_bytes_late: 0,
+        stderr_bytes: *stderr_bytes.lock().unwrap_or_else(|e| e.into_inner()),
+        trigger_ms: *shared.trigger_ms.lock().unwrap_or_else(|e| e.into_inner()),
+        final_ms,
+        uncaught: uncaught.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        extra: serde_json::Value::Object(extra),
+    };
+    write_result(&job.result_file, &result)
+        .map_err(|e| format!("cannot write {}: {e}", job.result_file))?;
+    wait_for_stdin_eof();
+    Ok(())
+}

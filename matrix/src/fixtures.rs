@@ -1,0 +1,654 @@
+//! The fixtures (the matrix's rows): what each runs, when the driver acts, and the pass
+//! criterion, evaluated on the [`Evidence`] the harness collected.
+
+use std::time::Duration;
+
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::job::{Action, DriverResult, Trigger};
+use crate::procs::{Ended, Proc};
+
+/// The driver-independent part of a job.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The fixture's arguments after the `kennel-fixture` program; `{count}` is replaced
+    /// by the cell's count file.
+    pub args: Vec<&'static str>,
+    /// Grace in ms.
+    pub grace_ms: u64,
+    /// Stdin bytes to write.
+    pub stdin_bytes: Option<u64>,
+    /// When to act.
+    pub trigger: Option<Trigger>,
+    /// What to do.
+    pub action: Action,
+    /// Slow consumer, ms per chunk.
+    pub slow_ms_per_chunk: Option<u64>,
+}
+
+impl Spec {
+    fn new(args: &[&'static str]) -> Spec {
+        Spec {
+            args: args.to_vec(),
+            grace_ms: 2000,
+            stdin_bytes: None,
+            trigger: None,
+            action: Action::Abort,
+            slow_ms_per_chunk: None,
+        }
+    }
+    fn grace(mut self, ms: u64) -> Spec {
+        self.grace_ms = ms;
+        self
+    }
+    fn on_lines(mut self, n: usize) -> Spec {
+        self.trigger = Some(Trigger {
+            lines: Some(n),
+            ..Trigger::default()
+        });
+        self
+    }
+    fn action(mut self, a: Action) -> Spec {
+        self.action = a;
+        self
+    }
+}
+
+/// What the harness saw of one cell.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The driver's result, if it wrote one.
+    pub result: Option<DriverResult>,
+    /// No final status and the driver still running after this long: a hang.
+    pub hang_after: Option<Duration>,
+    /// The driver ended without a result (a supervisor-death fixture, or a crash).
+    pub driver_ended: Option<Ended>,
+    /// Tree processes still alive `settle` after the final status (or the supervisor's death).
+    pub survivors: Vec<Proc>,
+    /// How long the tree took to vanish after the final status / the driver's death.
+    pub gone_after: Duration,
+    /// Supervisor-side processes (driver, sidecar, keepers) left 5 s after the driver exited.
+    pub lingering: Vec<Proc>,
+    /// The counted flood's count file.
+    pub count_file: Option<u64>,
+    /// The last lines of the driver's own stderr/stdout.
+    pub driver_log: String,
+}
+
+/// A cell's verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// Passed the fixture's criterion.
+    pub pass: bool,
+    /// Why: measurements, survivors, bytes lost, "hang after N s".
+    pub evidence: String,
+}
+
+/// Whether and how a fixture runs on Windows (under Wine).
+#[derive(Debug, Clone, Copy)]
+pub enum OnWindows {
+    /// Runs with this job there (`kennel run` column under Wine).
+    Runs(fn() -> Spec),
+    /// Does not apply or cannot run; the cell says why.
+    Not(&'static str),
+}
+
+/// One row of the matrix.
+pub struct Fixture {
+    /// Short id (file names, `--fixture`).
+    pub id: &'static str,
+    /// The row title.
+    pub title: &'static str,
+    /// What it exercises and why implementations fail it (the report's paragraph).
+    pub about: &'static str,
+    /// The pass criterion, as the report states it.
+    pub criterion: &'static str,
+    /// The job on Linux.
+    pub spec: fn() -> Spec,
+    /// How long the tree may take to vanish after the final status / supervisor death.
+    pub settle: Duration,
+    /// A cell without a final status after this long is a hang.
+    pub bound: Duration,
+    /// The criterion.
+    pub check: fn(&Evidence) -> Verdict,
+    /// Windows.
+    pub windows: OnWindows,
+}
+
+const S: fn(u64) -> Duration = Duration::from_secs;
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// 50 MiB.
+pub const BINARY_BYTES: u64 = 50 << 20;
+
+/// Every fixture, in report order.
+pub fn all() -> Vec<Fixture> {
+    vec![
+        Fixture {
+            id: "tree",
+            title: "grandchild tree kill",
+            about: "A 7-process tree (root, 2 children, 4 grandchildren; all in the root's process group, all exit on SIGTERM) is aborted once every process printed its pid line. It exercises the plain tree kill every implementation claims.",
+            criterion: "final status within G + 2 s of the abort (G = 2 s), and no process of the tree alive 0.5 s after it",
+            spec: || Spec::new(&["tree", "--depth", "3", "--width", "2"]).on_lines(7),
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| ended_tree(ev, 2000 + 2000),
+            windows: OnWindows::Runs(|| Spec::new(&["tree", "--depth", "3", "--width", "2"]).timeout(6000)),
+        },
+        Fixture {
+            id: "daemon",
+            title: "setsid / double-fork daemon",
+            about: "The leader stays; it double-forks a daemon that calls `setsid` (new session and process group, reparented away from the leader). The run is aborted after both printed. A group kill misses the daemon; a descendant snapshot finds it only if taken while the intermediate still linked it to the leader.",
+            criterion: "final status within G + 2 s of the abort, and neither the leader nor the daemon alive 0.5 s after it",
+            spec: || Spec::new(&["daemon", "--leader-stays"]).on_lines(2),
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| ended_tree(ev, 2000 + 2000),
+            windows: OnWindows::Not("no setsid/double fork on Windows: a Job Object has no escape hatch (breakaway is refused, see the Windows test `breakaway`)"),
+        },
+        Fixture {
+            id: "nohup",
+            title: "`nohup … &` left behind by a leader that exits 0",
+            about: "The leader starts a `nohup`-style child (ignores SIGHUP, stdio on /dev/null) and exits 0 without being aborted. The pipes reach EOF at once, so every implementation reports success; the question is whether the child is still running afterwards.",
+            criterion: "final status reports exit 0, and no process of the tree alive 0.5 s after the final status",
+            spec: || Spec::new(&["nohup"]),
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![need_code(0), Box::new(survivors_none)]),
+            windows: OnWindows::Not("Unix job-control shape (SIGHUP, /dev/null); on Windows a leftover is a process in the job — covered by `tree` and `supervisor-sigkill`"),
+        },
+        Fixture {
+            id: "ignore-term",
+            title: "SIGTERM-ignoring tree (escalation)",
+            about: "The 7-process tree ignores SIGTERM, SIGINT and SIGHUP; only SIGKILL ends it. The abort must escalate after the grace (G = 1 s) and reach every process, not only the root.",
+            criterion: "final status within G + 3 s of the abort, and no process of the tree alive 0.5 s after it",
+            spec: || {
+                Spec::new(&["tree", "--depth", "3", "--width", "2", "--ignore-term"])
+                    .grace(1000)
+                    .on_lines(7)
+            },
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| ended_tree(ev, 1000 + 3000),
+            windows: OnWindows::Not("Windows has no SIGTERM to ignore: kennel's graceful rung there is CTRL_BREAK, which Wine cannot deliver (needs real Windows; `signals::` tests in tests-integration/tests/windows)"),
+        },
+        Fixture {
+            id: "stopped",
+            title: "SIGSTOP-ed tree",
+            about: "A 4-process tree in which every process stopped itself (state T) is aborted with G = 3 s. A stopped process does not act on SIGTERM until it is continued, so a ladder that does not send SIGCONT waits out the whole grace and ends the tree with SIGKILL, skipping its cleanup.",
+            criterion: "the tree is gone and the final status arrives before the grace expires (< G after the abort), i.e. the graceful signal worked on the stopped tree",
+            spec: || {
+                let mut s = Spec::new(&["tree", "--depth", "2", "--width", "3", "--stop"]).grace(3000);
+                s.trigger = Some(Trigger {
+                    text: Some("stopped\n".into()),
+                    root_stopped: true,
+                    ..Trigger::default()
+                });
+                s
+            },
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![final_after_trigger_below(3000), Box::new(survivors_none)]),
+            windows: OnWindows::Not("no SIGSTOP on Windows (kennel accepts `Cont` there and does nothing)"),
+        },
+        Fixture {
+            id: "hold-pipe",
+            title: "background process holding stdout (`cmd &`)",
+            about: "The leader exits 0 after a reparented grandchild (the holder) started; the holder keeps stdout and stderr open and sleeps forever. Nothing is aborted: a call that waits for EOF on the pipes never returns unless something bounds the drain and deals with the holder.",
+            criterion: "final status within 5 s of the start (kennel's drain timeout is 1 s), and the holder not alive 0.5 s after it; no final status within 15 s is a hang",
+            spec: || Spec::new(&["hold-pipe"]),
+            settle: MS(500),
+            bound: S(15),
+            check: |ev| check_all(ev, vec![final_from_start_below(5000), Box::new(survivors_none)]),
+            windows: OnWindows::Not("fixture mode is Unix-only (fork); kennel's drain timeout on Windows is covered by the Windows test `drain_timeout`"),
+        },
+        Fixture {
+            id: "drain-race",
+            title: "timeout + slow output drain race",
+            about: "A fast producer writes the text pattern in 4 KiB writes (atomic on a pipe) and records after each completed write how much it wrote; the consumer blocks 10 ms on every chunk; a 1 s timeout aborts mid-stream. Whatever the producer's writes put in the pipe before it died must be delivered, in order and unaltered, before the final status — not cut by a drain timer that counts the consumer's slowness, not dropped after a fixed join.",
+            criterion: "stdout delivered before the final status is an exact prefix of the pattern and at least as long as the producer's count file; no process alive 0.5 s after the final status",
+            spec: || {
+                let mut s = Spec::new(&["counted-flood", "--bytes", "1073741824", "--count-file", "{count}"]);
+                s.trigger = Some(Trigger {
+                    after_ms: Some(1000),
+                    ..Trigger::default()
+                });
+                s.slow_ms_per_chunk = Some(10);
+                s
+            },
+            settle: MS(500),
+            bound: S(60),
+            check: |ev| check_all(ev, vec![Box::new(drain_complete), Box::new(survivors_none)]),
+            windows: OnWindows::Runs(|| {
+                let mut s = Spec::new(&["counted-flood", "--bytes", "1073741824", "--count-file", "{count}"]).timeout(3000);
+                s.slow_ms_per_chunk = Some(10);
+                s
+            }),
+        },
+        Fixture {
+            id: "stdin-abort",
+            title: "abort during an in-flight stdin write",
+            about: "The child never reads stdin; the caller writes 4 MiB in one call (the pipe takes 64 KiB, the rest stays in flight) and aborts right after the child printed its pid. The pending write fails with EPIPE when the child dies; an implementation that surfaces that as an unhandled 'error' event crashes the caller.",
+            criterion: "no uncaught exception/unhandled rejection in the caller, final status within G + 2 s of the abort, no survivors",
+            spec: || {
+                let mut s = Spec::new(&["never-read-stdin"]).on_lines(1);
+                s.stdin_bytes = Some(4 << 20);
+                s
+            },
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![Box::new(no_uncaught), final_after_trigger_below(4000), Box::new(survivors_none)]),
+            windows: OnWindows::Not("needs a Windows caller that can abort on a pid line (Node under Wine did not run, see the Windows section)"),
+        },
+        Fixture {
+            id: "supervisor-sigterm",
+            title: "signal forwarding: SIGTERM to the supervisor",
+            about: "A 3-process tree runs; the supervising process itself gets SIGTERM (for the Node columns: the Node process, with Node's default disposition; for `kennel run`: kennel). The tree must end with it instead of being orphaned.",
+            criterion: "no process of the tree alive 5 s after the signal",
+            spec: || Spec::new(&["tree", "--depth", "2", "--width", "2"]).on_lines(3).action(Action::SigtermSelf),
+            settle: S(5),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![Box::new(survivors_none)]),
+            windows: OnWindows::Not("POSIX signals to the supervisor; the Windows equivalent is a console control event (needs real Windows)"),
+        },
+        Fixture {
+            id: "supervisor-sigint",
+            title: "signal forwarding: SIGINT to the supervisor",
+            about: "As above with SIGINT, as `kill -INT` sends it (to the supervisor's pid only, not to a terminal's whole foreground group).",
+            criterion: "no process of the tree alive 5 s after the signal",
+            spec: || Spec::new(&["tree", "--depth", "2", "--width", "2"]).on_lines(3).action(Action::SigintSelf),
+            settle: S(5),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![Box::new(survivors_none)]),
+            windows: OnWindows::Not("POSIX signals to the supervisor; the Windows equivalent is a console control event (needs real Windows)"),
+        },
+        Fixture {
+            id: "supervisor-sigkill",
+            title: "supervisor killed with SIGKILL",
+            about: "A 7-process tree runs; the supervising process is killed with SIGKILL, so no handler of it runs. Only something outside the supervisor's own code (a keeper process, a cgroup, a Job Object, parent-death signals) can end the tree.",
+            criterion: "no process of the tree alive 5 s after the SIGKILL",
+            spec: || Spec::new(&["tree", "--depth", "3", "--width", "2"]).on_lines(7).action(Action::SigkillSelf),
+            settle: S(5),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![Box::new(survivors_none)]),
+            windows: OnWindows::Runs(|| {
+                let mut s = Spec::new(&["tree", "--depth", "3", "--width", "2"]).action(Action::SigkillSelf);
+                s.trigger = Some(Trigger { after_ms: Some(5000), ..Trigger::default() });
+                s
+            }),
+        },
+        Fixture {
+            id: "fork-loop",
+            title: "fork loop during the kill",
+            about: "A chain of up to 1000 processes, each forking the next as fast as it can, is aborted as soon as the first printed (G = 1 s). Processes forked after a one-time descendant snapshot, or between the reads of a /proc walk, escape a snapshot-based kill.",
+            criterion: "final status within G + 5 s of the abort, and no process of the chain alive 0.5 s after it",
+            spec: || Spec::new(&["fork-loop", "--count", "1000"]).grace(1000).on_lines(1),
+            settle: MS(500),
+            bound: S(30),
+            check: |ev| ended_tree(ev, 1000 + 5000),
+            windows: OnWindows::Not("fixture mode is Unix-only (fork); a Job Object contains every process created in it"),
+        },
+        Fixture {
+            id: "binary-50m",
+            title: "50 MiB of binary, invalid-UTF-8 output",
+            about: "The child writes 50 MiB of the binary pattern (NUL, 0xFF, invalid UTF-8, a `€` split across writes) and exits 0. Every byte must arrive unaltered — no decoding, no cap, no truncation.",
+            criterion: "exit 0 reported, stdout exactly 52428800 bytes with the pattern's SHA-256, delivered before the final status",
+            spec: || Spec::new(&["binary", "--bytes", "52428800"]),
+            settle: MS(500),
+            bound: S(120),
+            check: |ev| check_all(ev, vec![need_code(0), Box::new(binary_exact), Box::new(survivors_none)]),
+            windows: OnWindows::Runs(|| Spec::new(&["binary", "--bytes", "52428800"])),
+        },
+        Fixture {
+            id: "signal-exit",
+            title: "exit by signal reported as such",
+            about: "The child kills itself with SIGSEGV. The caller must be able to tell a crash from an ordinary failure: the status must name the signal (or use the shell's 128 + N), not collapse into exit code 1.",
+            criterion: "the reported status names SIGSEGV, or is 139 (128 + 11) with the signal recorded",
+            spec: || Spec::new(&["kill-self", "SEGV"]),
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| check_all(ev, vec![Box::new(reports_sigsegv)]),
+            windows: OnWindows::Not("Windows has no signals; a crash is an NTSTATUS exit code, which kennel passes through"),
+        },
+    ]
+}
+
+impl Spec {
+    fn timeout(mut self, ms: u64) -> Spec {
+        self.trigger = Some(Trigger {
+            after_ms: Some(ms),
+            ..Trigger::default()
+        });
+        self
+    }
+}
+
+type Check = Box<dyn Fn(&Evidence) -> Result<String, String>>;
+
+/// Runs `checks` in order: PASS when all pass; the evidence joins what each measured.
+fn check_all(ev: &Evidence, checks: Vec<Check>) -> Verdict {
+    let mut notes = Vec::new();
+    let mut fails = Vec::new();
+    // A hang or a missing final status is reported first, whatever the checks are.
+    if let Some(after) = ev.hang_after {
+        fails.push(format!("hang: no final status after {} s", after.as_secs()));
+    }
+    for c in &checks {
+        match c(ev) {
+            Ok(n) if !n.is_empty() => notes.push(n),
+            Ok(_) => {}
+            Err(f) => fails.push(f),
+        }
+    }
+    if !ev.lingering.is_empty() {
+        fails.push(format!(
+            "supervisor processes left 5 s after the driver exited: {}",
+            list(&ev.lingering)
+        ));
+    }
+    fails.dedup();
+    if let Some(r) = &ev.result {
+        notes.push(format!("status `{}`", r.status));
+    }
+    let pass = fails.is_empty();
+    let mut evidence = fails;
+    evidence.extend(notes);
+    Verdict {
+        pass,
+        evidence: evidence.join("; "),
+    }
+}
+
+fn ended_tree(ev: &Evidence, limit_ms: u64) -> Verdict {
+    check_all(
+        ev,
+        vec![
+            final_after_trigger_below(limit_ms),
+            Box::new(survivors_none),
+        ],
+    )
+}
+
+/// Up to 4 processes, then a count.
+pub fn list(ps: &[Proc]) -> String {
+    let mut s: Vec<String> = ps.iter().take(4).map(|p| p.to_string()).collect();
+    if ps.len() > 4 {
+        s.push(format!("and {} more", ps.len() - 4));
+    }
+    s.join(", ")
+}
+
+fn result(ev: &Evidence) -> Result<&DriverResult, String> {
+    match (&ev.result, ev.hang_after, ev.driver_ended) {
+        (Some(r), _, _) => Ok(r),
+        (None, Some(after), _) => Err(format!("hang: no final status after {} s", after.as_secs())),
+        (None, None, Some(e)) => Err(format!(
+            "the caller died ({e}) before a final status{}",
+            if ev.driver_log.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", ev.driver_log)
+            }
+        )),
+        (None, None, None) => Err("no final status".into()),
+    }
+}
+
+fn survivors_none(ev: &Evidence) -> Result<String, String> {
+    let tree = tree_size(ev);
+    if ev.survivors.is_empty() {
+        if ev.result.is_none() && ev.hang_after.is_none() {
+            Ok(format!(
+                "tree{tree} gone {} ms after the supervisor died",
+                ev.gone_after.as_millis()
+            ))
+        } else {
+            Ok(format!("tree{tree} gone"))
+        }
+    } else {
+        Err(format!(
+            "{} of the tree{tree} alive: {}",
+            ev.survivors.len(),
+            list(&ev.survivors)
+        ))
+    }
+}
+
+fn tree_size(ev: &Evidence) -> String {
+    let Some(r) = &ev.result else {
+        return String::new();
+    };
+    let head = base64::engine::general_purpose::STANDARD
+        .decode(&r.stdout_head)
+        .unwrap_or_default();
+    match kennel_tests::parse_pid_lines(&head).len() {
+        0 => String::new(),
+        n => format!(" ({n} pid lines)"),
+    }
+}
+
+fn final_after_trigger_below(limit_ms: u64) -> Check {
+    Box::new(move |ev| after_trigger(ev, limit_ms))
+}
+
+fn after_trigger(ev: &Evidence, limit_ms: u64) -> Result<String, String> {
+    let r = result(ev)?;
+    let Some(t) = r.trigger_ms else {
+        return Err(format!(
+            "ended before the abort fired (status `{}` at {} ms)",
+            r.status, r.final_ms
+        ));
+    };
+    let took = r.final_ms.saturating_sub(t);
+    if took < limit_ms {
+        Ok(format!("final status {took} ms after the abort"))
+    } else {
+        Err(format!(
+            "final status {took} ms after the abort (limit {limit_ms} ms)"
+        ))
+    }
+}
+
+fn final_from_start_below(limit_ms: u64) -> Check {
+    Box::new(move |ev| from_start(ev, limit_ms))
+}
+
+fn from_start(ev: &Evidence, limit_ms: u64) -> Result<String, String> {
+    let r = result(ev)?;
+    if r.final_ms < limit_ms {
+        Ok(format!("final status after {} ms", r.final_ms))
+    } else {
+        Err(format!(
+            "final status after {} ms (limit {limit_ms} ms)",
+            r.final_ms
+        ))
+    }
+}
+
+fn need_code(code: i64) -> Check {
+    Box::new(move |ev| {
+        let r = result(ev)?;
+        if r.code == Some(code) {
+            Ok(String::new())
+        } else {
+            Err(format!("status `{}`, expected exit {code}", r.status))
+        }
+    })
+}
+
+fn no_uncaught(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    if r.uncaught.is_empty() {
+        Ok(String::new())
+    } else {
+        Err(format!(
+            "the caller would have crashed: uncaught {}",
+            r.uncaught.join(" | ")
+        ))
+    }
+}
+
+fn reports_sigsegv(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    if r.signal.as_deref() == Some("SIGSEGV") {
+        Ok(String::new())
+    } else {
+        Err(format!(
+            "status `{}`: the crash is indistinguishable from `exit(1)`",
+            r.status
+        ))
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+fn binary_exact(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    let want = kennel_tests::binary_pattern(BINARY_BYTES as usize);
+    if r.stdout_bytes == BINARY_BYTES && r.stdout_sha256 == sha256_hex(&want) {
+        return Ok(format!("52428800 bytes exact in {} ms", r.final_ms));
+    }
+    let lost = BINARY_BYTES as i64 - r.stdout_bytes as i64;
+    Err(format!(
+        "{} bytes before the final status ({} lost{}), {}",
+        r.stdout_bytes,
+        lost,
+        if r.stdout_bytes_late > 0 {
+            format!(", {} arrived after it", r.stdout_bytes_late)
+        } else {
+            String::new()
+        },
+        if r.stdout_bytes == BINARY_BYTES {
+            "content differs"
+        } else {
+            "length differs"
+        }
+    ))
+}
+
+fn drain_complete(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    let written = ev
+        .count_file
+        .ok_or("the producer's count file is missing")?;
+    let got = r.stdout_bytes;
+    let prefix_ok = r.stdout_sha256 == sha256_hex(&kennel_tests::text_pattern(got as usize));
+    let mut problems = Vec::new();
+    if !prefix_ok {
+        problems.push(
+            "the delivered bytes are not the pattern's prefix (reordered or altered)".to_string(),
+        );
+    }
+    if got < written {
+        problems.push(format!(
+            "{} of the {written} bytes written were not delivered before the final status{}",
+            written - got,
+            if r.stdout_bytes_late > 0 {
+                format!(" ({} arrived after it)", r.stdout_bytes_late)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "{got} bytes delivered ≥ {written} written, in order; final status {} ms after the timeout",
+            r.final_ms.saturating_sub(r.trigger_ms.unwrap_or(0))
+        ))
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(status: &str, code: Option<i64>, signal: Option<&str>) -> DriverResult {
+        DriverResult {
+            status: status.into(),
+            code,
+            signal: signal.map(Into::into),
+            trigger_ms: Some(100),
+            final_ms: 200,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn fixture_ids_are_unique() {
+        let f = all();
+        let mut ids: Vec<_> = f.iter().map(|f| f.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), f.len());
+    }
+
+    #[test]
+    fn survivors_fail_a_cell_and_are_listed() {
+        let ev = Evidence {
+            result: Some(res("code 1", Some(1), None)),
+            survivors: vec![Proc {
+                pid: 42,
+                cmdline: "kennel-fixture daemon".into(),
+                exe: "kennel-fixture".into(),
+                state: 'S',
+            }],
+            ..Default::default()
+        };
+        let v = ended_tree(&ev, 4000);
+        assert!(!v.pass);
+        assert!(
+            v.evidence.contains("42 `kennel-fixture daemon`"),
+            "{}",
+            v.evidence
+        );
+    }
+
+    #[test]
+    fn a_hang_fails_whatever_else_was_seen() {
+        let ev = Evidence {
+            hang_after: Some(S(15)),
+            ..Default::default()
+        };
+        let v = check_all(&ev, vec![Box::new(survivors_none)]);
+        assert!(!v.pass);
+        assert!(v.evidence.starts_with("hang: no final status after 15 s"));
+    }
+
+    #[test]
+    fn signal_deaths_must_be_named() {
+        let seg = |r| {
+            check_all(
+                &Evidence {
+                    result: Some(r),
+                    ..Default::default()
+                },
+                vec![Box::new(reports_sigsegv)],
+            )
+            .pass
+        };
+        assert!(!seg(res("code 1", Some(1), None)));
+        assert!(seg(res("signal SIGSEGV (139)", Some(139), Some("SIGSEGV"))));
+    }
+
+    #[test]
+    fn drain_needs_every_written_byte_in_order() {
+        let body = kennel_tests::text_pattern(10_000);
+        let mut r = res("x", Some(143), None);
+        r.stdout_bytes = 10_000;
+        r.stdout_sha256 = sha256_hex(&body);
+        let ev = |r: DriverResult, written| Evidence {
+            result: Some(r),
+            count_file: Some(written),
+            ..Default::default()
+        };
+        assert!(drain_complete(&ev(r.clone(), 9_000)).is_ok());
+        assert!(drain_complete(&ev(r.clone(), 12_000)).is_err());
+        r.stdout_sha256 = sha256_hex(&body[1..]);
+        assert!(drain_complete(&ev(r, 9_000)).is_err());
+    }
+}
