@@ -12,8 +12,9 @@
 import { spawn as nodeSpawn } from "node:child_process";
 import { killTree } from "./process.js";
 
-/** POSIX single-quote `s` unless it is made of harmless characters only. */
+/** Quote `s` for the shell (POSIX single quotes; cmd.exe double quotes) unless harmless. */
 export function shellQuote(s) {
+  if (process.platform === "win32") return /^[A-Za-z0-9_\-.\\/=:,+@%]+$/.test(s) ? s : `"${s.replaceAll('"', '""')}"`;
   return /^[A-Za-z0-9_\-./=:,+@%]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`;
 }
 
@@ -27,7 +28,7 @@ export function shellQuote(s) {
 export function runShell(command, opts = {}) {
   const line = Array.isArray(command) ? command.map(shellQuote).join(" ") : command;
   const win = process.platform === "win32";
-  const child = nodeSpawn(win ? process.env.ComSpec || "cmd.exe" : "/bin/sh", win ? ["/d", "/s", "/c", line] : ["-c", line], {
+  const child = nodeSpawn(win ? process.env.ComSpec || "cmd.exe" : "/bin/sh", win ? ["/d", "/s", "/c", `"${line}"`] : ["-c", line], {
     detached: !win,
     stdio: [opts.stdin === "pipe" ? "pipe" : "ignore", "pipe", "pipe"],
     windowsVerbatimArguments: win,

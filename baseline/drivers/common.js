@@ -1,8 +1,9 @@
 // The driver every Node implementation of the fixture matrix runs through:
 // `node baseline/drivers/<impl>.js JOB.json`. The harness (matrix/, package kennel-matrix)
 // writes the job, the driver runs it with its implementation and writes the result JSON
-// to `job.resultFile`, then waits for EOF on its own stdin so the harness can look for
-// survivors while the supervisor is still alive. Same interface as the Rust driver of the
+// to `job.resultFile`, then waits for the harness to create `<resultFile>.release`, so the
+// harness can look for survivors while the supervisor is still alive. Before an action
+// that kills the driver itself it writes `<resultFile>.fired`. Same interface as the Rust driver of the
 // `kennel run` column (matrix/src/bin/kennel-matrix-cli-driver.rs).
 //
 // Job: { argv, graceMs, stdinBytes?, trigger?: { afterMs } | { lines } | { text, rootStopped? },
@@ -12,7 +13,7 @@
 //           stdoutBytesLate, stderrBytes, triggerMs, finalMs, uncaught: [..], extra }
 
 import { createHash } from "node:crypto";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 
 const HEAD_BYTES = 256 * 1024;
 
@@ -70,6 +71,10 @@ export async function runJob(impl) {
   const fire = () => {
     if (triggerMs !== null) return;
     triggerMs = ms();
+    if (job.action !== "abort") {
+      // This process is about to die: leave proof that it got this far (and what it saw).
+      writeFileSync(job.resultFile + ".fired", JSON.stringify({ triggerMs, stdoutHead: head().toString("base64") }));
+    }
     switch (job.action ?? "abort") {
       case "abort":
         controller.abort();
@@ -163,8 +168,10 @@ export async function runJob(impl) {
   };
   writeFileSync(job.resultFile + ".tmp", JSON.stringify(result));
   renameSync(job.resultFile + ".tmp", job.resultFile);
-  // Stay alive (the supervisor, with whatever it still runs) until the harness looked.
-  process.stdin.resume();
-  process.stdin.on("end", () => process.exit(0));
-  process.stdin.on("error", () => process.exit(0));
+  // Stay alive (the supervisor, with whatever it still runs) until the harness looked and
+  // created the release file. (Not EOF on stdin: Node for Windows under Wine cannot open a
+  // pipe as process.stdin.)
+  setInterval(() => {
+    if (existsSync(job.resultFile + ".release")) process.exit(0);
+  }, 20);
 }

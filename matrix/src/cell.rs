@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::fixtures::{Evidence, Fixture, Spec, Verdict};
+use crate::fixtures::{Evidence, Fixture, OnWindows, Spec, Verdict};
 use crate::impls::{is_supervisor_exe, Impl, Tools};
 use crate::job::{DriverResult, Job};
 use crate::procs::{self, Reaper, MARKER_VAR};
@@ -46,6 +46,28 @@ fn after_death(ev: &Evidence) -> String {
     }
 }
 
+/// Where a cell runs.
+#[derive(Debug, Clone)]
+pub enum Os {
+    /// Natively.
+    Linux,
+    /// kennel's Windows build under Wine; the Node columns with Node for Windows under
+    /// Wine when `node_exe` is given.
+    Wine {
+        /// `kennel.exe`.
+        kennel_exe: PathBuf,
+        /// `kennel-fixture.exe`.
+        fixture_exe: PathBuf,
+        /// `node.exe` (Windows build of Node).
+        node_exe: Option<PathBuf>,
+    },
+}
+
+/// `Z:\…`: how a Windows program under Wine names a Linux path.
+pub fn wine_path(p: &Path) -> String {
+    format!("Z:{}", p.to_string_lossy().replace('/', "\\"))
+}
+
 /// Everything a cell needs from the harness.
 pub struct Runner {
     /// Programs.
@@ -63,14 +85,63 @@ impl Runner {
     ///
     /// Only when the harness itself failed: the driver could not start, files could not be
     /// written, or the sweep could not clean up (which would poison the next cell).
-    pub fn run(&self, fixture: &Fixture, imp: Impl) -> Result<Cell, String> {
+    pub fn run(&self, fixture: &Fixture, imp: Impl, os: &Os) -> Result<Cell, String> {
         let started = Instant::now();
-        let dir = self.work.join(format!("{}--{}", fixture.id, imp.name()));
+        let (spec, prefix) = match (os, fixture.windows) {
+            (Os::Linux, _) => ((fixture.spec)(), ""),
+            (Os::Wine { .. }, OnWindows::Runs(spec)) => (spec(), "win-"),
+            (Os::Wine { .. }, OnWindows::Not(why)) => {
+                return Err(format!(
+                    "fixture {} does not run on Windows: {why}",
+                    fixture.id
+                ))
+            }
+        };
+        let dir = self
+            .work
+            .join(format!("{prefix}{}--{}", fixture.id, imp.name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let tag = format!("{}-{}-{}", std::process::id(), fixture.id, imp.name());
-        let job = job_for(&(fixture.spec)(), &self.tools.fixture, &dir);
+        let mut job = job_for(&spec, &self.tools.fixture, &dir);
+        let mut driver = imp.driver(&self.tools, &dir.join("job.json"));
+        if let Os::Wine {
+            kennel_exe,
+            fixture_exe,
+            node_exe,
+        } = os
+        {
+            job.argv[0] = wine_path(fixture_exe);
+            let count = dir.join("count").to_string_lossy().into_owned();
+            for a in job.argv.iter_mut().filter(|a| **a == count) {
+                *a = wine_path(Path::new(&count));
+            }
+            if imp.is_node() {
+                let node_exe = node_exe
+                    .as_ref()
+                    .ok_or_else(|| format!("{} under Wine needs --wine-node-exe", imp.name()))?;
+                // The Node for Windows refuses Wine's default "Windows 7" without this.
+                driver = std::process::Command::new("wine");
+                driver
+                    .arg(node_exe)
+                    .arg(wine_path(
+                        &self
+                            .tools
+                            .baseline
+                            .join("drivers")
+                            .join(format!("{}.js", imp.name())),
+                    ))
+                    .arg(wine_path(&dir.join("job.json")))
+                    .env("KENNEL_BIN", wine_path(kennel_exe))
+                    .env("NODE_SKIP_PLATFORM_CHECK", "1");
+                job.result_file = wine_path(Path::new(&job.result_file));
+            } else {
+                driver
+                    .env("KENNEL_BIN", kennel_exe)
+                    .env("KENNEL_MATRIX_WINE", "wine");
+            }
+        }
         let job_path = dir.join("job.json");
         write(
             &job_path,
@@ -81,22 +152,38 @@ impl Runner {
             .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
 
-        let mut child = imp
-            .driver(&self.tools, &job_path)
+        let child = driver
             .env(MARKER_VAR, &tag)
-            .stdin(Stdio::piped())
+            .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
             .spawn()
             .map_err(|e| format!("cannot start the {} driver: {e}", imp.name()))?;
         let pid = child.id();
-        // Holding its stdin keeps the driver (the supervisor) alive after its result.
-        let stdin = child.stdin.take();
         // Never `child.wait()`: the reaper thread reaps it (see procs::Reaper).
         drop(child);
 
-        let result_path = PathBuf::from(&job.result_file);
-        let tree = |p: &procs::Proc| !is_supervisor_exe(&p.exe);
+        let result_path = dir.join("result.json");
+        // Which tagged processes are the tree under test, and which the supervisor side.
+        // Under Wine every process runs the Wine loader, so the command line tells them
+        // apart; Wine's own services (wineserver, conhost, …) are neither (only swept).
+        let wine = matches!(os, Os::Wine { .. });
+        let tree = |p: &procs::Proc| {
+            if wine {
+                p.cmdline.contains("kennel-fixture")
+            } else {
+                !is_supervisor_exe(&p.exe)
+            }
+        };
+        let supervisor = |p: &procs::Proc| {
+            if wine {
+                p.cmdline.contains("kennel.exe")
+                    || p.cmdline.contains("node.exe")
+                    || is_supervisor_exe(&p.exe)
+            } else {
+                is_supervisor_exe(&p.exe)
+            }
+        };
         let mut ev = Evidence::default();
         loop {
             if let Some(r) = read_result(&result_path) {
@@ -126,15 +213,18 @@ impl Runner {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        drop(stdin);
+        // The driver (the supervisor) stayed alive until now; let it go.
+        write(&dir.join("result.json.release"), b"")?;
         if self.reaper.wait(pid, Duration::from_secs(10)).is_none() {
             procs::kill(pid, rustix::process::Signal::KILL);
             self.reaper.wait(pid, Duration::from_secs(5));
         }
         if ev.hang_after.is_none() {
-            ev.lingering =
-                procs::wait_gone(&tag, Duration::from_secs(5), |p| is_supervisor_exe(&p.exe)).0;
+            ev.lingering = procs::wait_gone(&tag, Duration::from_secs(5), supervisor).0;
         }
+        ev.fired = std::fs::read(dir.join("result.json.fired"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         ev.count_file = std::fs::read_to_string(dir.join("count"))
             .ok()
             .and_then(|s| s.trim().parse().ok());

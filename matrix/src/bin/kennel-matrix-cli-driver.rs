@@ -7,7 +7,7 @@
 //! as a caller in a terminal would, consumes its stdout (slowly if asked), acts on the
 //! trigger (abort = SIGTERM to `kennel run`, which runs the ladder; a timeout trigger is
 //! `--timeout`; the `*-self` actions signal `kennel run`, the supervisor), writes the result
-//! and waits for EOF on its own stdin before exiting.
+//! and waits for the harness's `<result>.release` file before exiting.
 
 use std::io::{Read, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -68,7 +68,7 @@ impl Shared {
                 ..Default::default()
             };
             let _ = write_result(&self.job.result_file, &result);
-            wait_for_stdin_eof();
+            wait_for_release(&self.job.result_file);
             std::process::exit(0);
         }
     }
@@ -108,9 +108,12 @@ fn write_result(path: &str, result: &DriverResult) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-fn wait_for_stdin_eof() {
-    let mut sink = Vec::new();
-    let _ = std::io::stdin().read_to_end(&mut sink);
+/// Stay alive until the harness looked for survivors (it creates `<result>.release`).
+fn wait_for_release(result_file: &str) {
+    let release = format!("{result_file}.release");
+    while !std::path::Path::new(&release).exists() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn run() -> Result<(), String> {
@@ -160,18 +163,16 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot start {kennel:?}: {e}"))?;
     let shared = Arc::new(Shared {
         t0,
-        trigger_ms: Mutex::new(None),
+        // `--timeout` is kennel's own timer, started with it: the trigger time is known.
+        trigger_ms: Mutex::new(timeout_flag),
         pid: child.id(),
         job: job.clone(),
     });
 
-    let uncaught = Arc::new(Mutex::new(Vec::<String>::new()));
     if let (Some(n), Some(mut stdin)) = (job.stdin_bytes, child.stdin.take()) {
-        let uncaught = uncaught.clone();
         std::thread::spawn(move || {
-            // A write error here is what a caller sees; it is not a crash, just recorded.
+            // EPIPE when the tree dies first: an error the caller handles, not a crash.
             if let Err(e) = stdin.write_all(&vec![b'x'; n as usize]) {
-                let _ = &uncaught;
                 eprintln!("stdin write: {e}");
             }
         });
@@ -288,11 +289,11 @@ fn run() -> Result<(), String> {
         stderr_bytes: *stderr_bytes.lock().unwrap_or_else(|e| e.into_inner()),
         trigger_ms: *shared.trigger_ms.lock().unwrap_or_else(|e| e.into_inner()),
         final_ms,
-        uncaught: uncaught.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+        uncaught: Vec::new(),
         extra: serde_json::Value::Object(extra),
     };
     write_result(&job.result_file, &result)
         .map_err(|e| format!("cannot write {}: {e}", job.result_file))?;
-    wait_for_stdin_eof();
+    wait_for_release(&job.result_file);
     Ok(())
 }
