@@ -132,3 +132,39 @@ fn sigterm_to_kennel_runs_the_ladder_on_the_tree() {
     );
     assert_all_gone(&pids);
 }
+
+/// A SIGTERM that reaches `kennel run` as soon as its child is running (the child already
+/// printed) must run the ladder — exit 143 with the child's status — and not kill kennel
+/// by the default disposition. Before the fix, the handlers were installed in a task that
+/// could start after the child: the fixture matrix saw kennel itself die of SIGTERM.
+#[test]
+fn sigterm_right_after_the_child_started_runs_the_ladder() {
+    use std::io::Read;
+    for round in 0..10 {
+        let mut kennel = std::process::Command::new(KENNEL)
+            .args(["run", "--grace", "2s", "--", FIXTURE, "sleep", "60000"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = kennel.stdout.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !seen.contains(&b'\n') {
+            let n = out.read(&mut buf).unwrap();
+            assert!(n > 0, "round {round}: EOF before the pid line");
+            seen.extend_from_slice(&buf[..n]);
+        }
+        // SAFETY: kill(2) on our own child's pid, which is not reaped yet.
+        assert_eq!(unsafe { libc::kill(kennel.id() as i32, libc::SIGTERM) }, 0);
+        let status = kennel.wait().unwrap();
+        let pids: Vec<u32> = parse_pid_lines(&seen).iter().map(|l| l.pid).collect();
+        let _cleanup = Cleanup(pids.clone());
+        assert_eq!(
+            status.code(),
+            Some(128 + 15),
+            "round {round}: kennel run ended with {status:?}"
+        );
+        assert_all_gone(&pids);
+    }
+}
