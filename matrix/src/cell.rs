@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::fixtures::{Evidence, Fixture, OnWindows, Spec, Verdict};
 use crate::impls::{is_supervisor_exe, Impl, Tools};
-use crate::job::{DriverResult, Job};
+use crate::job::{Action, DriverResult, Job};
 use crate::procs::{self, Reaper, MARKER_VAR};
 
 /// The outcome of one cell.
@@ -26,12 +26,18 @@ pub struct Cell {
     pub short: String,
 }
 
-fn short(ev: &Evidence) -> String {
+fn short(ev: &Evidence, action: Action) -> String {
+    let after = match action {
+        Action::Abort => "abort",
+        Action::SigkillSelf => "SIGKILL",
+        Action::SigtermSelf => "SIGTERM",
+        Action::SigintSelf => "SIGINT",
+    };
     match (&ev.result, ev.hang_after) {
         (_, Some(b)) => format!("hang > {} s", b.as_secs()),
         (Some(r), None) => match r.trigger_ms {
             Some(_) if r.status.starts_with("supervisor killed") => after_death(ev),
-            Some(t) => format!("{} ms after abort", r.final_ms.saturating_sub(t)),
+            Some(t) => format!("{} ms after {after}", r.final_ms.saturating_sub(t)),
             None => format!("{} ms", r.final_ms),
         },
         (None, None) => after_death(ev),
@@ -245,7 +251,7 @@ impl Runner {
             imp,
             verdict,
             wall: started.elapsed(),
-            short: short(&ev),
+            short: short(&ev, spec.action),
         };
         write(
             &dir.join("verdict.txt"),

@@ -114,6 +114,9 @@ pub struct Fixture {
     pub title: &'static str,
     /// What it exercises and why implementations fail it (the report's paragraph).
     pub about: &'static str,
+    /// Why implementations fail it: the mechanism behind each failure (the report's
+    /// second paragraph; the cells carry the evidence).
+    pub why: &'static str,
     /// The pass criterion, as the report states it.
     pub criterion: &'static str,
     /// The job on Linux.
@@ -141,6 +144,7 @@ pub fn all() -> Vec<Fixture> {
             id: "tree",
             title: "grandchild tree kill",
             about: "A 7-process tree (root, 2 children, 4 grandchildren; all in the root's process group, all exit on SIGTERM) is aborted once every process printed its pid line. It exercises the plain tree kill every implementation claims.",
+            why: "execa's cancel reaches the direct child only (SIGTERM, then `forceKillAfterDelay`'s SIGKILL): the other six keep running and hold stdout/stderr, and execa waits for the streams' end with no bound, so the call hangs. The baseline finds the grandchildren with its `pgrep -P` snapshot (the tree is still linked to the root), the shell tool reaches them as a process group (`detached: true`), tree-kill walks `ps`; kennel kills the cgroup (or the group plus the keeper's sweep).",
             criterion: "final status within G + 2 s of the abort (G = 2 s), and no process of the tree alive 0.5 s after it",
             spec: || Spec::new(&["tree", "--depth", "3", "--width", "2"]).on_lines(7),
             settle: MS(500),
@@ -152,6 +156,7 @@ pub fn all() -> Vec<Fixture> {
             id: "daemon",
             title: "setsid / double-fork daemon",
             about: "The leader stays; it double-forks a daemon that calls `setsid` (new session and process group, reparented away from the leader). The run is aborted after both printed. A group kill misses the daemon; a descendant snapshot finds it only if taken while the intermediate still linked it to the leader.",
+            why: "By the time of the abort the daemon has been reparented (to pid 1 or the nearest subreaper), so a `pgrep -P`/`ps --ppid` walk from the leader cannot see it and a group kill misses its new session. The leader dies; the daemon keeps the pipes, so an API that waits for EOF (baseline `run()`, execa, tree-kill's 'close') hangs, and the shell tool returns after its 1 s cap with the daemon still running. kennel's cgroup (or the keeper, the tree's subreaper) holds the daemon however it detached.",
             criterion: "final status within G + 2 s of the abort, and neither the leader nor the daemon alive 0.5 s after it",
             spec: || Spec::new(&["daemon", "--leader-stays"]).on_lines(2),
             settle: MS(500),
@@ -163,6 +168,7 @@ pub fn all() -> Vec<Fixture> {
             id: "nohup",
             title: "`nohup … &` left behind by a leader that exits 0",
             about: "The leader starts a `nohup`-style child (ignores SIGHUP, stdio on /dev/null) and exits 0 without being aborted. The pipes reach EOF at once, so every implementation reports success; the question is whether the child is still running afterwards.",
+            why: "Nothing goes wrong from the caller's point of view — the leader exited 0 and the pipes reached EOF — so every Node implementation reports success and never looks for what the leader left behind. kennel checks its containment after a natural exit and runs the ladder on leftovers (`leftoversKilled` in the outcome).",
             criterion: "final status reports exit 0, and no process of the tree alive 0.5 s after the final status",
             spec: || Spec::new(&["nohup"]),
             settle: MS(500),
@@ -174,6 +180,7 @@ pub fn all() -> Vec<Fixture> {
             id: "ignore-term",
             title: "SIGTERM-ignoring tree (escalation)",
             about: "The 7-process tree ignores SIGTERM, SIGINT and SIGHUP; only SIGKILL ends it. The abort must escalate after the grace (G = 1 s) and reach every process, not only the root.",
+            why: "The baseline, the shell tool and tree-kill escalate to SIGKILL for every process they know of, and their snapshot is complete here, so they pass (after the grace). execa's `forceKillAfterDelay` SIGKILLs the direct child only; the six SIGTERM-ignoring descendants survive and hold the pipes, so execa hangs.",
             criterion: "final status within G + 3 s of the abort, and no process of the tree alive 0.5 s after it",
             spec: || {
                 Spec::new(&["tree", "--depth", "3", "--width", "2", "--ignore-term"])
@@ -189,6 +196,7 @@ pub fn all() -> Vec<Fixture> {
             id: "stopped",
             title: "SIGSTOP-ed tree",
             about: "A 4-process tree in which every process stopped itself (state T) is aborted with G = 3 s. A stopped process does not act on SIGTERM until it is continued, so a ladder that does not send SIGCONT waits out the whole grace and ends the tree with SIGKILL, skipping its cleanup.",
+            why: "SIGTERM to a stopped process stays pending until SIGCONT. The baseline and tree-kill send SIGTERM, wait the full grace for an exit that cannot come, and only then SIGKILL: the tree dies without its graceful shutdown, G late. The shell tool passes by accident: its root is `/bin/sh`, which is not stopped and dies on SIGTERM at once, so the ladder goes straight to SIGKILL of the snapshot. execa SIGKILLs only the root; the stopped descendants keep the pipes and execa hangs. kennel sends SIGCONT with the first signal.",
             criterion: "the tree is gone and the final status arrives before the grace expires (< G after the abort), i.e. the graceful signal worked on the stopped tree",
             spec: || {
                 let mut s = Spec::new(&["tree", "--depth", "2", "--width", "3", "--stop"]).grace(3000);
@@ -208,6 +216,7 @@ pub fn all() -> Vec<Fixture> {
             id: "hold-pipe",
             title: "background process holding stdout (`cmd &`)",
             about: "The leader exits 0 after a reparented grandchild (the holder) started; the holder keeps stdout and stderr open and sleeps forever. Nothing is aborted: a call that waits for EOF on the pipes never returns unless something bounds the drain and deals with the holder.",
+            why: "Every Node implementation treats 'the pipes reached EOF' as part of 'the process finished' with no bound (the baseline's `run()` by design, execa, 'close'); the shell tool's 1 s cap only starts after a kill, and nobody asked for one. kennel bounds the drain (1 s after the leader's exit by default), kills the holder with the tree's leftovers and reports `drain: timeout`.",
             criterion: "final status within 5 s of the start (kennel's drain timeout is 1 s), and the holder not alive 0.5 s after it; no final status within 15 s is a hang",
             spec: || Spec::new(&["hold-pipe"]),
             settle: MS(500),
@@ -219,6 +228,7 @@ pub fn all() -> Vec<Fixture> {
             id: "drain-race",
             title: "timeout + slow output drain race",
             about: "A fast producer writes the text pattern in 4 KiB writes (atomic on a pipe) and records after each completed write how much it wrote; the consumer blocks 10 ms on every chunk; a 1 s timeout aborts mid-stream. Whatever the producer's writes put in the pipe before it died must be delivered, in order and unaltered, before the final status — not cut by a drain timer that counts the consumer's slowness, not dropped after a fixed join.",
+            why: "Every implementation passes here: a Node consumer reads a pipe only when its event loop is free, so at most about one pipe's worth (64 KiB) is in flight when the producer dies, and it arrives within the shell tool's 1 s cap. The cap would cut output that the tree still writes more than 1 s after the kill (a slow graceful shutdown), which this fixture does not produce. kennel holds more in flight (its bounded queues, the sidecar's events) and still delivers all of it before the exit: its drain timer does not count time spent waiting for a slow consumer.",
             criterion: "stdout delivered before the final status is an exact prefix of the pattern and at least as long as the producer's count file; no process alive 0.5 s after the final status",
             spec: || {
                 let mut s = Spec::new(&["counted-flood", "--bytes", "1073741824", "--count-file", "{count}"]);
@@ -242,6 +252,7 @@ pub fn all() -> Vec<Fixture> {
             id: "stdin-abort",
             title: "abort during an in-flight stdin write",
             about: "The child never reads stdin; the caller writes 4 MiB in one call (the pipe takes 64 KiB, the rest stays in flight) and aborts right after the child printed its pid. The pending write fails with EPIPE when the child dies; an implementation that surfaces that as an unhandled 'error' event crashes the caller.",
+            why: "Node reports EPIPE on `child.stdin` as an 'error' event; code that writes without a listener (the baseline's callers, plain `spawn` under tree-kill) crashes on an uncaught exception when the reader dies first. Whether it surfaces is a race with Node handling the child's exit (which destroys stdin): with `/bin/sh` in between, the shell tool saw the exit first in this run. execa attaches its own handlers and reports the error in its result; kennel's client discards writes to a child that is gone.",
             criterion: "no uncaught exception/unhandled rejection in the caller, final status within G + 2 s of the abort, no survivors",
             spec: || {
                 let mut s = Spec::new(&["never-read-stdin"]).on_lines(1);
@@ -257,6 +268,7 @@ pub fn all() -> Vec<Fixture> {
             id: "supervisor-sigterm",
             title: "signal forwarding: SIGTERM to the supervisor",
             about: "A 3-process tree runs; the supervising process itself gets SIGTERM (for the Node columns: the Node process, with Node's default disposition; for `kennel run`: kennel). The tree must end with it instead of being orphaned.",
+            why: "With Node's default disposition a SIGTERM ends the Node process at once and nothing tells its children: they are reparented and run on. execa's `cleanup` (signal-exit) catches the signal and kills the direct child only, so its grandchildren survive. kennel's sidecar sees EOF on its stdin when the Node process dies and runs the ladder on every child; `kennel run` catches the signal and runs the ladder itself.",
             criterion: "no process of the tree alive 5 s after the signal",
             spec: || Spec::new(&["tree", "--depth", "2", "--width", "2"]).on_lines(3).action(Action::SigtermSelf),
             settle: S(5),
@@ -268,6 +280,7 @@ pub fn all() -> Vec<Fixture> {
             id: "supervisor-sigint",
             title: "signal forwarding: SIGINT to the supervisor",
             about: "As above with SIGINT, as `kill -INT` sends it (to the supervisor's pid only, not to a terminal's whole foreground group).",
+            why: "As for SIGTERM: Node's default SIGINT disposition exits without touching the children, execa's `cleanup` reaches the direct child only.",
             criterion: "no process of the tree alive 5 s after the signal",
             spec: || Spec::new(&["tree", "--depth", "2", "--width", "2"]).on_lines(3).action(Action::SigintSelf),
             settle: S(5),
@@ -279,6 +292,7 @@ pub fn all() -> Vec<Fixture> {
             id: "supervisor-sigkill",
             title: "supervisor killed with SIGKILL",
             about: "A 7-process tree runs; the supervising process is killed with SIGKILL, so no handler of it runs. Only something outside the supervisor's own code (a keeper process, a cgroup, a Job Object, parent-death signals) can end the tree.",
+            why: "No code of the supervisor runs, so every Node implementation leaves the whole tree behind (execa's `cleanup` cannot run either). kennel's keeper process holds the tree's containment and kills it when its control socket to kennel closes, which the kernel guarantees on any death; on Windows the Job Object's `KILL_ON_JOB_CLOSE` does the same.",
             criterion: "no process of the tree alive 5 s after the SIGKILL",
             spec: || Spec::new(&["tree", "--depth", "3", "--width", "2"]).on_lines(7).action(Action::SigkillSelf),
             settle: S(5),
@@ -294,6 +308,7 @@ pub fn all() -> Vec<Fixture> {
             id: "fork-loop",
             title: "fork loop during the kill",
             about: "A chain of up to 1000 processes, each forking the next as fast as it can, is aborted as soon as the first printed (G = 1 s). Processes forked after a one-time descendant snapshot, or between the reads of a /proc walk, escape a snapshot-based kill.",
+            why: "A one-time `pgrep -P`/`ps` snapshot lists the processes that existed when it ran; the chain keeps forking, so newer members are never signalled, keep the pipes open, and the call hangs with hundreds of processes left. execa does not try. kennel's cgroup `cgroup.kill` is atomic against forks; without a cgroup the keeper sweeps its orphans until none are left.",
             criterion: "final status within G + 5 s of the abort, and no process of the chain alive 0.5 s after it",
             spec: || Spec::new(&["fork-loop", "--count", "1000"]).grace(1000).on_lines(1),
             settle: MS(500),
@@ -305,6 +320,7 @@ pub fn all() -> Vec<Fixture> {
             id: "binary-50m",
             title: "50 MiB of binary, invalid-UTF-8 output",
             about: "The child writes 50 MiB of the binary pattern (NUL, 0xFF, invalid UTF-8, a `€` split across writes) and exits 0. Every byte must arrive unaltered — no decoding, no cap, no truncation.",
+            why: "Every implementation passes: all of them keep bytes as Buffers and none caps the output. (Node's `run()`-style helpers that call `toString()` on the output would not; the baseline does not.)",
             criterion: "exit 0 reported, stdout exactly 52428800 bytes with the pattern's SHA-256, delivered before the final status",
             spec: || Spec::new(&["binary", "--bytes", "52428800"]),
             settle: MS(500),
@@ -316,6 +332,7 @@ pub fn all() -> Vec<Fixture> {
             id: "signal-exit",
             title: "exit by signal reported as such",
             about: "The child kills itself with SIGSEGV. The caller must be able to tell a crash from an ordinary failure: the status must name the signal (or use the shell's 128 + N), not collapse into exit code 1.",
+            why: "The baseline's `code ?? (signal ? 1 : 0)` turns every death by signal into exit code 1, the same as an ordinary failure. The shell tool gets 139 from `/bin/sh`, which encodes the signal as 128 + 11 (a number, not a name). execa and plain `spawn` ('close') report the signal; kennel reports both (`signal SIGSEGV`, status 139).",
             criterion: "the reported status names SIGSEGV, or is 139 (the shell's 128 + 11)",
             spec: || Spec::new(&["kill-self", "SEGV"]),
             settle: MS(500),

@@ -34,7 +34,13 @@ pub struct Proc {
 
 impl std::fmt::Display for Proc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let cmd = crate::clip(&self.cmdline, 90);
+        // The program's file name, not its whole path: the report is read, not replayed.
+        let (prog, rest) = self
+            .cmdline
+            .split_once(' ')
+            .unwrap_or((self.cmdline.as_str(), ""));
+        let prog = prog.rsplit(['/', '\\']).next().unwrap_or(prog);
+        let cmd = crate::clip(format!("{prog} {rest}").trim_end(), 70);
         write!(f, "{} `{}` ({})", self.pid, cmd, self.state)
     }
 }

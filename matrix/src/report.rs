@@ -150,6 +150,15 @@ fn table(
     impls: &[Impl],
     cell: impl Fn(&'static str, Impl) -> Option<String>,
 ) {
+    let passed = |i: Impl| {
+        let cells: Vec<String> = fixtures.iter().filter_map(|f| cell(f.id, i)).collect();
+        let ran = cells
+            .iter()
+            .filter(|c| c.starts_with("**PASS**") || c.starts_with("FAIL"))
+            .count();
+        let pass = cells.iter().filter(|c| c.starts_with("**PASS**")).count();
+        format!("**{pass} / {ran}**")
+    };
     let _ = write!(s, "| fixture |");
     for i in impls {
         let _ = write!(s, " {} |", i.title());
@@ -166,6 +175,11 @@ fn table(
         }
         let _ = writeln!(s);
     }
+    let _ = write!(s, "| *passed / ran* |");
+    for i in impls {
+        let _ = write!(s, " {} |", passed(*i));
+    }
+    let _ = writeln!(s);
 }
 
 fn describe(imp: Impl) -> &'static str {
