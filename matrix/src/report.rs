@@ -82,15 +82,31 @@ pub fn render(
 
     if !windows.is_empty() {
         let _ = writeln!(s, "\n## Windows (under Wine)\n\n{}\n", ctx.windows_note);
+        // Cells that did not run point to a numbered reason below the table.
+        let mut reasons: Vec<&str> = Vec::new();
+        for (_, _, c) in windows {
+            if let WinCell::Not(why) = c {
+                if !reasons.contains(&why.as_str()) {
+                    reasons.push(why);
+                }
+            }
+        }
         table(&mut s, fixtures, impls, |f, i| {
             windows
                 .iter()
                 .find(|(ff, ii, _)| *ff == f && *ii == i)
                 .map(|(_, _, c)| match c {
                     WinCell::Ran(c) => mark(c),
-                    WinCell::Not(why) => md(&crate::clip(why, 60)),
+                    WinCell::Not(why) => {
+                        let n = reasons.iter().position(|r| r == why).map_or(0, |p| p + 1);
+                        format!("not run [{n}]")
+                    }
                 })
         });
+        let _ = writeln!(s);
+        for (n, why) in reasons.iter().enumerate() {
+            let _ = writeln!(s, "{}. {}", n + 1, md(why));
+        }
     }
 
     let _ = writeln!(
@@ -100,8 +116,8 @@ pub fn render(
     for f in fixtures {
         let _ = writeln!(
             s,
-            "### {} (`{}`)\n\n{}\n\n*Pass criterion:* {}.\n",
-            f.title, f.id, f.about, f.criterion
+            "### {} (`{}`)\n\n{}\n\n*Pass criterion:* {}.\n\n*Why the failures happen:* {}\n",
+            f.title, f.id, f.about, f.criterion, f.why
         );
         for imp in impls {
             if let Some(c) = linux.iter().find(|c| c.fixture == f.id && c.imp == *imp) {
