@@ -1,5 +1,6 @@
-//! SIGINT, SIGTERM and SIGHUP sent to kennel run the ladder on the tree; a second one
-//! jumps to the forceful rung (as a second Ctrl-C does for most tools).
+//! SIGINT, SIGTERM and SIGHUP sent to kennel run the ladder on the tree (`kennel run`) or
+//! start the shutdown (`kennel serve`); a further one escalates to the forceful rung (as a
+//! second Ctrl-C does for most tools).
 //!
 //! The handlers are installed with [`Signals::install`] *before* the child is spawned: a
 //! signal that arrives while the child starts is then recorded and forwarded as soon as
@@ -30,7 +31,7 @@ impl Signals {
                 (Ok(int), Ok(term), Ok(hup)) => Some([int, term, hup]),
                 _ => {
                     eprintln!(
-                        "kennel: cannot install signal handlers; signals to kennel will not reach the tree"
+                        "kennel: cannot install signal handlers; signals to kennel will not reach the children"
                     );
                     None
                 }
@@ -41,8 +42,14 @@ impl Signals {
         Signals {}
     }
 
-    /// Forward the caught signals to `controller` until the task is aborted.
+    /// Forward the caught signals to `controller` (each one a `cancel`: the first runs
+    /// the ladder, the next escalates) until the task is aborted.
     pub async fn forward_to_ladder(self, controller: Controller) {
+        self.forward(move || controller.cancel()).await
+    }
+
+    /// Call `on_signal` for every caught signal until the task is aborted.
+    pub async fn forward(self, mut on_signal: impl FnMut()) {
         #[cfg(unix)]
         {
             let Some([mut int, mut term, mut hup]) = self.streams else {
@@ -54,14 +61,13 @@ impl Signals {
                     _ = term.recv() => {}
                     _ = hup.recv() => {}
                 }
-                // The first cancel runs the ladder; a second one escalates.
-                controller.cancel();
+                on_signal();
             }
         }
         #[cfg(not(unix))]
         {
             while tokio::signal::ctrl_c().await.is_ok() {
-                controller.cancel();
+                on_signal();
             }
         }
     }

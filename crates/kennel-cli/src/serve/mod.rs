@@ -147,11 +147,19 @@ pub async fn serve(args: ServeArgs) -> i32 {
         stdout::Stdout::open(),
     ));
 
+    // Caught from before `hello`: a client may signal us as soon as it saw it.
+    let caught = crate::signals::Signals::install();
     let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
     hello.max_children = args.max_children as u64;
     hub.reply(&Event::Hello(hello)).await;
 
-    let signals = tokio::spawn(on_signals(hub.clone()));
+    // SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
+    let signals = {
+        let hub = hub.clone();
+        tokio::spawn(caught.forward(move || {
+            hub.begin_shutdown(ByeReason::Signal, None, true);
+        }))
+    };
     let mut requests = RequestReader::new(tokio::io::stdin());
     let mut eof = false;
     loop {
@@ -180,35 +188,5 @@ pub async fn serve(args: ServeArgs) -> i32 {
         0
     } else {
         1
-    }
-}
-
-/// SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
-async fn on_signals(hub: Arc<Hub>) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            eprintln!("kennel serve: cannot install signal handlers");
-            return;
-        };
-        loop {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
-            }
-            hub.begin_shutdown(ByeReason::Signal, None, true);
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            hub.begin_shutdown(ByeReason::Signal, None, true);
-        }
     }
 }
