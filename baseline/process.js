@@ -101,6 +101,26 @@ export async function killTree(proc, graceMs) {
   await waitExit(proc, graceMs);
 }
 
+/**
+ * `proc.exitCode` and the promise of it: `code ?? (signal ? 1 : 0)` from 'exit', 1 when
+ * the spawn failed ('error' without 'exit'). `onExit(code, signal)` sees the raw values.
+ */
+export function trackExit(child, proc, onExit = () => {}) {
+  return new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      onExit(code, signal);
+      proc.exitCode = code ?? (signal ? 1 : 0);
+      resolve(proc.exitCode);
+    });
+    child.once("error", () => {
+      if (proc.exitCode === null) {
+        proc.exitCode = 1;
+        resolve(1);
+      }
+    });
+  });
+}
+
 function stdioOf(mode) {
   return mode === "inherit" ? "inherit" : mode === "pipe" ? "pipe" : "ignore";
 }
@@ -125,19 +145,7 @@ export function spawn(cmd, opts = {}) {
     exitCode: null,
     exited: null,
   };
-  proc.exited = new Promise((resolve) => {
-    child.once("exit", (code, signal) => {
-      proc.exitCode = code ?? (signal ? 1 : 0);
-      resolve(proc.exitCode);
-    });
-    child.once("error", () => {
-      // spawn failure: no 'exit' follows
-      if (proc.exitCode === null) {
-        proc.exitCode = 1;
-        resolve(1);
-      }
-    });
-  });
+  proc.exited = trackExit(child, proc);
   const grace = opts.timeout ?? 5000;
   if (opts.abort) {
     const onAbort = () => void killTree(proc, grace);

