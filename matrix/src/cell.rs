@@ -158,6 +158,9 @@ impl Runner {
             .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
 
+        // Records of earlier cells are useless now, and one could carry this driver's pid.
+        self.reaper.forget_before(started);
+        let spawned = Instant::now();
         let child = driver
             .env(MARKER_VAR, &tag)
             .stdin(Stdio::null())
@@ -199,7 +202,7 @@ impl Runner {
                 ev.gone_after = took;
                 break;
             }
-            if let Some(end) = self.reaper.ended(pid) {
+            if let Some(end) = self.reaper.ended(pid, spawned) {
                 // One last look: the result may have landed just before the exit.
                 if let Some(r) = read_result(&result_path) {
                     ev.result = Some(r);
@@ -221,9 +224,13 @@ impl Runner {
         }
         // The driver (the supervisor) stayed alive until now; let it go.
         write(&dir.join("result.json.release"), b"")?;
-        if self.reaper.wait(pid, Duration::from_secs(10)).is_none() {
+        if self
+            .reaper
+            .wait(pid, spawned, Duration::from_secs(10))
+            .is_none()
+        {
             procs::kill(pid, rustix::process::Signal::KILL);
-            self.reaper.wait(pid, Duration::from_secs(5));
+            self.reaper.wait(pid, spawned, Duration::from_secs(5));
         }
         if ev.hang_after.is_none() {
             ev.lingering = procs::wait_gone(&tag, Duration::from_secs(5), supervisor).0;

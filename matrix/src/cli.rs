@@ -238,7 +238,10 @@ fn wine_prewarm(runner: &Runner, fixture_exe: &std::path::Path) -> Result<String
         .map_err(|e| format!("cannot start wine: {e}"))?;
     let pid = child.id();
     drop(child);
-    match runner.reaper.wait(pid, std::time::Duration::from_secs(120)) {
+    match runner
+        .reaper
+        .wait(pid, t, std::time::Duration::from_secs(120))
+    {
         Some(kennel_matrix::procs::Ended::Code(0)) => {}
         other => {
             return Err(format!(

@@ -141,17 +141,23 @@ impl std::fmt::Display for Ended {
 /// The harness's child subreaper and the one thread that reaps (see the module docs).
 /// Never use `std::process::Child::wait` (or `output`/`status`) while it runs: it would
 /// race this thread; use [`Reaper::wait`] with the child's pid.
+///
+/// Every reaped pid is recorded with the time it was reaped: pids are reused (a matrix run
+/// wraps around `pid_max`), so a cell only trusts records made after it started its driver.
 #[derive(Clone)]
 pub struct Reaper {
-    ended: Arc<(Mutex<HashMap<u32, Ended>>, Condvar)>,
+    ended: Records,
 }
+
+/// pid → how it ended and when it was reaped; the condvar wakes [`Reaper::wait`].
+type Records = Arc<(Mutex<HashMap<u32, (Ended, Instant)>>, Condvar)>;
 
 impl Reaper {
     /// Become a child subreaper and start reaping.
     pub fn start() -> Result<Reaper, String> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| format!("cannot become a child subreaper: {e}"))?;
-        let ended: Arc<(Mutex<HashMap<u32, Ended>>, Condvar)> = Arc::default();
+        let ended: Records = Arc::default();
         let shared = ended.clone();
         std::thread::Builder::new()
             .name("reaper".into())
@@ -167,7 +173,7 @@ impl Reaper {
                         let (map, cv) = &*shared;
                         map.lock()
                             .unwrap_or_else(|e| e.into_inner())
-                            .insert(pid.as_raw_nonzero().get() as u32, how);
+                            .insert(pid.as_raw_nonzero().get() as u32, (how, Instant::now()));
                         cv.notify_all();
                     }
                     // ECHILD (no children yet) or EINTR: look again shortly.
@@ -178,14 +184,25 @@ impl Reaper {
         Ok(Reaper { ended })
     }
 
-    /// How `pid` (a child of the harness) ended, waiting up to `within`.
-    pub fn wait(&self, pid: u32, within: Duration) -> Option<Ended> {
+    /// Forget every record made before `t` (orphans of earlier cells, reused pids).
+    pub fn forget_before(&self, t: Instant) {
+        let (map, _) = &*self.ended;
+        map.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, (_, at)| *at >= t);
+    }
+
+    /// How `pid` (a child of the harness, started at `since`) ended, waiting up to `within`.
+    pub fn wait(&self, pid: u32, since: Instant, within: Duration) -> Option<Ended> {
         let (map, cv) = &*self.ended;
         let end = Instant::now() + within;
         let mut guard = map.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(e) = guard.remove(&pid) {
-                return Some(e);
+            if let Some(&(e, at)) = guard.get(&pid) {
+                if at >= since {
+                    guard.remove(&pid);
+                    return Some(e);
+                }
             }
             let now = Instant::now();
             if now >= end {
@@ -198,12 +215,13 @@ impl Reaper {
         }
     }
 
-    /// Has `pid` ended? (Does not consume the record.)
-    pub fn ended(&self, pid: u32) -> Option<Ended> {
+    /// Has `pid` (started at `since`) ended? (Does not consume the record.)
+    pub fn ended(&self, pid: u32, since: Instant) -> Option<Ended> {
         let (map, _) = &*self.ended;
         map.lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&pid)
-            .copied()
+            .filter(|(_, at)| *at >= since)
+            .map(|(e, _)| *e)
     }
 }

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
 
 struct Shared {
     t0: Instant,
+    /// Set before the supervisor is SIGKILLed: its result is written by `fire`.
+    supervisor_killed: std::sync::atomic::AtomicBool,
     trigger_ms: Mutex<Option<u64>>,
     pid: u32,
     job: Job,
@@ -50,6 +52,10 @@ impl Shared {
                 return;
             }
             *t = Some(self.ms());
+        }
+        if self.job.action == Action::SigkillSelf {
+            self.supervisor_killed
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let sig = match self.job.action {
             Action::Abort | Action::SigtermSelf => Sig::Term,
@@ -163,6 +169,7 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot start {kennel:?}: {e}"))?;
     let shared = Arc::new(Shared {
         t0,
+        supervisor_killed: std::sync::atomic::AtomicBool::new(false),
         // `--timeout` is kennel's own timer, started with it: the trigger time is known.
         trigger_ms: Mutex::new(timeout_flag),
         pid: child.id(),
@@ -249,6 +256,14 @@ fn run() -> Result<(), String> {
     let status = child
         .wait()
         .map_err(|e| format!("waiting for kennel: {e}"))?;
+    if shared
+        .supervisor_killed
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        // `fire` reports this run (and exits once released).
+        wait_for_release(&job.result_file);
+        return Ok(());
+    }
     let final_ms = shared.ms();
     let report: serde_json::Value = std::fs::read(&report_path)
         .ok()
