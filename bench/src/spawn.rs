@@ -47,7 +47,7 @@ impl Variant {
             Variant::Kennel("keeper", _) => {
                 "kennel library, keeper (subreaper + supervisor-death guard), no cgroup"
             }
-            Variant::Kennel(_, _) => "kennel library, default: cgroup + keeper",
+            Variant::Kennel(_, _) => "kennel library, default: cgroup + shared guard",
         }
     }
 
