@@ -15,18 +15,36 @@
 //! Checks (all outcomes correct, nothing leaked) fail the subcommand with a message:
 //! a benchmark that got wrong results reports nothing.
 
+// The benchmarks are Unix programs (process groups, /proc): on other platforms the
+// binary only says so, so that the workspace still builds and tests there.
+#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+
+#[cfg(unix)]
 mod cancel;
+#[cfg(unix)]
 mod passthrough;
+#[cfg(unix)]
 mod sidecar;
+#[cfg(unix)]
 mod spawn;
+#[cfg(unix)]
 mod stats;
+#[cfg(unix)]
 mod throughput;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(unix)]
 use clap::{Parser, Subcommand};
 
+#[cfg(not(unix))]
+fn main() -> ExitCode {
+    eprintln!("kennel-bench runs on Unix only (process groups, /proc)");
+    ExitCode::FAILURE
+}
+
+#[cfg(unix)]
 #[derive(Debug, Parser)]
 #[command(name = "kennel-bench", about)]
 struct Cli {
@@ -40,6 +58,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(unix)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Spawn round trip: library (each containment tier) vs tokio::process.
@@ -55,6 +74,7 @@ enum Command {
     Sidecar(sidecar::Args),
 }
 
+#[cfg(unix)]
 /// The binaries under test.
 #[derive(Debug, Clone)]
 pub(crate) struct Bins {
@@ -62,6 +82,7 @@ pub(crate) struct Bins {
     pub(crate) kennel: PathBuf,
 }
 
+#[cfg(unix)]
 fn main() -> ExitCode {
     // The library's keeper tier re-executes this binary as the keeper.
     kennel::keeper::init();
