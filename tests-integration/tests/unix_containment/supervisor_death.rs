@@ -18,6 +18,17 @@ fn wait_marked(mark: &(String, String), n: usize, what: &str) {
     );
 }
 
+/// `kennel serve` with its requests on a pipe and its events discarded.
+fn start_serve() -> Child {
+    std::process::Command::new(KENNEL)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn sigkill(child: &mut Child) {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -63,13 +74,7 @@ fn sigkill_of_kennel_run_kills_a_tree_with_an_escaped_daemon() {
 fn sigkill_of_kennel_serve_kills_every_tree_of_every_kind() {
     for cgroup in [true, false] {
         let mark = marker();
-        let mut serve = std::process::Command::new(KENNEL)
-            .arg("serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut serve = start_serve();
         let kinds: &[(&str, &[&str], usize)] = &[
             ("tree", &["tree", "--depth", "3", "--width", "2"], 7),
             ("daemon", &["daemon", "--leader-stays"], 2),
@@ -176,13 +181,7 @@ fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
         return;
     }
     let mark = marker();
-    let mut serve = std::process::Command::new(KENNEL)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut serve = start_serve();
     let spawn = |serve: &mut Child, id: &str, args: &[&str]| {
         let request = serde_json::json!({
             "op": "spawn",
