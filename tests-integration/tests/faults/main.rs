@@ -9,6 +9,7 @@ mod prelude;
 mod sidecar;
 
 mod caller_gone;
+mod client_gone;
 mod closed_stdout;
 mod fd_exhaustion;
 mod huge_line;
