@@ -7,6 +7,8 @@
 use clap::{Parser, Subcommand};
 
 pub mod duration;
+mod fatal;
+mod log;
 pub mod report;
 pub mod run;
 pub mod serve;
@@ -36,7 +38,13 @@ pub fn main() -> ! {
     // Before anything else (and before any thread exists): this process may have been
     // started as the keeper of a child's tree.
     kennel::keeper::init();
+    // Then the logger (it starts a thread) and the panic policy (`fatal`).
+    log::init();
     let cli = Cli::parse();
+    fatal::install(match cli.command {
+        Cmd::Run(_) => run::EXIT_INTERNAL,
+        Cmd::Serve(_) => fatal::EXIT_PANIC,
+    });
     // Orphans of a tree whose keeper died are reparented to us and reaped, not left to
     // init (Linux; elsewhere there is nothing to do).
     let _ = kennel::become_subreaper();
@@ -47,7 +55,8 @@ pub fn main() -> ! {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kennel: cannot start the async runtime: {e}");
+            tracing::error!("cannot start the async runtime: {e}");
+            log::flush();
             std::process::exit(run::EXIT_INTERNAL);
         }
     };
@@ -57,5 +66,6 @@ pub fn main() -> ! {
     };
     // Don't wait for blocking threads (e.g. a stdin reader) to finish.
     runtime.shutdown_background();
+    log::flush();
     std::process::exit(code);
 }

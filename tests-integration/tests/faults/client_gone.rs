@@ -39,6 +39,7 @@ struct Client {
     stdin: Option<ChildStdin>,
     stdout: Option<BufReader<ChildStdout>>,
     stderr: Option<ChildStderr>,
+    full_stderr: Option<std::os::fd::OwnedFd>,
 }
 
 fn new_mark() -> String {
@@ -57,23 +58,47 @@ fn marked(mark: &str) -> Vec<u32> {
         .into_iter()
         .filter(|&pid| kennel_tests::is_alive(pid))
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
-                env.split(|&b| b == 0)
-                    .any(|kv| kv == needle.as_bytes())
-            })
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
         })
         .collect()
 }
 
 impl Client {
     async fn start() -> Client {
+        Client::start_stderr(std::process::Stdio::piped()).await
+    }
+
+    /// With a stderr pipe filled to the brim that nobody reads.
+    async fn start_with_full_stderr() -> Client {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two new descriptors, owned from here on; fcntl and
+        // write act on the write end only.
+        let (read, write) = unsafe {
+            assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+            let (read, write) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+            let flags = libc::fcntl(fds[1], libc::F_GETFL);
+            libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
+            let block = [b'x'; 4096];
+            while libc::write(fds[1], block.as_ptr().cast(), block.len()) > 0 {}
+            libc::fcntl(fds[1], libc::F_SETFL, flags);
+            (read, write)
+        };
+        let mut client = Client::start_stderr(std::process::Stdio::from(write)).await;
+        // Held open, never read.
+        client.full_stderr = Some(read);
+        client
+    }
+
+    async fn start_stderr(stderr: std::process::Stdio) -> Client {
         let mark = new_mark();
         let mut process = tokio::process::Command::new(KENNEL)
             .arg("serve")
             .env("KENNEL_TEST_MARK", &mark)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("start kennel serve");
@@ -84,6 +109,7 @@ impl Client {
             stdin: process.stdin.take(),
             stdout: process.stdout.take().map(BufReader::new),
             stderr: process.stderr.take(),
+            full_stderr: None,
             process,
         };
         let hello = client.next().await;
@@ -95,7 +121,10 @@ impl Client {
         let mut line = request.to_string();
         line.push('\n');
         let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin.write_all(line.as_bytes()).await.expect("write a request");
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .expect("write a request");
     }
 
     async fn next(&mut self) -> Value {
@@ -109,42 +138,49 @@ impl Client {
         serde_json::from_str(&line).expect("an event is JSON")
     }
 
-    /// Spawns `n` children with the ladder TERM, [`GRACE`], KILL: every third one
+    /// Spawns `n` children with the ladder TERM, `grace`, KILL: every third one
     /// ignores TERM, every third one is a tree of three processes that ignore TERM, the
     /// rest obey. Returns when every process of every tree has printed its pid line.
-    async fn spawn_children(&mut self, n: usize) {
-        let mut lines_wanted = std::collections::HashMap::new();
-        for i in 0..n {
-            let (args, lines): (&[&str], usize) = match i % 3 {
-                0 => (&["ignore-signals"], 1),
+    async fn spawn_children(&mut self, n: usize, grace: Duration) {
+        let specs: Vec<(Vec<&str>, usize)> = (0..n)
+            .map(|i| match i % 3 {
+                0 => (vec!["ignore-signals"], 1),
                 1 => (
-                    &["tree", "--depth", "2", "--width", "2", "--ignore-term"],
+                    vec!["tree", "--depth", "2", "--width", "2", "--ignore-term"],
                     3,
                 ),
-                _ => (&["sleep", "600000"], 1),
-            };
+                _ => (vec!["sleep", "600000"], 1),
+            })
+            .collect();
+        self.spawn_all(&specs, grace).await;
+    }
+
+    /// Spawns one child per `(args, pid lines)` with the ladder TERM, `grace`, KILL;
+    /// returns when each printed that many pid lines.
+    async fn spawn_all(&mut self, specs: &[(Vec<&str>, usize)], grace: Duration) {
+        let mut wanted = std::collections::HashMap::new();
+        for (i, (args, lines)) in specs.iter().enumerate() {
             let id = format!("c{i}");
-            self.send(spawn_request(
-                &id,
-                args,
-                json!({"grace_ms": GRACE.as_millis() as u64}),
-            ))
-            .await;
-            lines_wanted.insert(id, (lines, Vec::new()));
+            let extra = json!({"grace_ms": grace.as_millis() as u64});
+            self.send(spawn_request(&id, args, extra)).await;
+            wanted.insert(id, (*lines, Vec::new()));
         }
         let mut spawned = 0;
-        while spawned < n || lines_wanted.values().any(|(want, out)| parse_pid_lines(out).len() < *want) {
+        while spawned < specs.len()
+            || wanted
+                .values()
+                .any(|(want, out)| parse_pid_lines(out).len() < *want)
+        {
             let e = self.next().await;
             let id = e["id"].as_str().unwrap_or_default().to_owned();
             match e["event"].as_str() {
                 Some("spawned") => spawned += 1,
                 Some("stdout") => {
                     let data = e["data"].as_str().expect("text output");
-                    lines_wanted
-                        .get_mut(&id)
-                        .expect("a child of ours")
-                        .1
-                        .extend_from_slice(data.as_bytes());
+                    let out = &mut wanted.get_mut(&id).expect("a child of ours").1;
+                    if parse_pid_lines(out).len() < 8 {
+                        out.extend_from_slice(data.as_bytes());
+                    }
                 }
                 _ => panic!("unexpected event while spawning: {e}"),
             }
@@ -162,7 +198,12 @@ impl Client {
     /// Waits until the sidecar exited and nothing carries the marker; panics past
     /// `bound` (measured from `since`) with what is left. Returns the sidecar's exit
     /// status code and the time it took.
-    async fn assert_all_gone(&mut self, since: Instant, bound: Duration, what: &str) -> (Option<i32>, Duration) {
+    async fn assert_all_gone(
+        &mut self,
+        since: Instant,
+        bound: Duration,
+        what: &str,
+    ) -> (Option<i32>, Duration) {
         let deadline = since + bound;
         let code = match tokio::time::timeout_at(deadline.into(), self.process.wait()).await {
             Ok(status) => status.expect("wait for the sidecar").code(),
@@ -193,7 +234,7 @@ impl Client {
 /// microseconds: "at once"), and asserts everything is gone within [`BOUND`].
 async fn client_goes(children: usize, pipes: &[Pipe]) {
     let mut client = Client::start().await;
-    client.spawn_children(children).await;
+    client.spawn_children(children, GRACE).await;
     let running = marked(&client.mark);
     assert!(
         running.len() > children,
@@ -237,4 +278,108 @@ matrix! {
     stdout_gone_64: 64, [Stdout];
     stderr_and_stdout_gone_3: 3, [Stderr, Stdout];
     stderr_and_stdin_gone_3: 3, [Stderr, Stdin];
+}
+
+/// Long enough that a test that waited for it would notice.
+const LONG_GRACE: Duration = Duration::from_secs(20);
+
+/// Within this of a second signal (the forceful rung), everything is gone.
+const ESCALATED: Duration = Duration::from_millis(1000);
+
+fn signal(client: &Client, sig: i32) -> Instant {
+    let at = Instant::now();
+    send_signal(client.pid, sig);
+    at
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_while_running_ends_it_within_grace() {
+    let mut client = Client::start().await;
+    client.spawn_children(3, GRACE).await;
+    let since = signal(&client, libc::SIGTERM);
+    let (code, _) = client
+        .assert_all_gone(since, BOUND, "SIGTERM while running")
+        .await;
+    assert_eq!(code, Some(0), "the exits and `bye` fit in the pipe");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_mid_teardown_escalates_and_ends_it() {
+    let mut client = Client::start().await;
+    client.spawn_children(3, LONG_GRACE).await;
+    // EOF starts the teardown: the TERM-ignorers would take LONG_GRACE.
+    client.close(Stdin);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(client.process.try_wait().expect("try_wait").is_none());
+    let since = signal(&client, libc::SIGINT);
+    client
+        .assert_all_gone(since, ESCALATED, "SIGINT mid-teardown")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_after_output_failure_ends_it() {
+    let mut client = Client::start().await;
+    client.spawn_children(3, LONG_GRACE).await;
+    // stderr and stdout gone, stdin open: the sidecar notices stdout and starts the
+    // teardown (which the TERM-ignorers would stretch to LONG_GRACE).
+    client.close(Stderr);
+    client.close(Stdout);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(client.process.try_wait().expect("try_wait").is_none());
+    let since = signal(&client, libc::SIGHUP);
+    let (code, _) = client
+        .assert_all_gone(since, ESCALATED, "SIGHUP after stdout failed")
+        .await;
+    assert_eq!(code, Some(1), "events were lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_stdout_unread_ends_it_within_grace() {
+    let mut client = Client::start().await;
+    // A flood that fills stdout (nobody reads it any more), beside a TERM-ignorer.
+    let specs = [
+        (vec!["seq", "--ignore-term"], 1),
+        (vec!["ignore-signals"], 1),
+    ];
+    client.spawn_all(&specs, GRACE).await;
+    // Stop reading; wait until the unread output piles up.
+    let full = kennel_tests::wait_until(PATIENCE, || client_stdout_full(&client));
+    assert!(full, "stdout never filled up");
+    let since = signal(&client, libc::SIGTERM);
+    let bound = BOUND + Duration::from_millis(10);
+    let (code, _) = client
+        .assert_all_gone(since, bound, "SIGTERM with stdout unread")
+        .await;
+    assert_eq!(code, Some(1), "events were lost");
+}
+
+/// Whether the sidecar's stdout pipe (our read end) holds half a pipe's worth: with a
+/// flood behind it and nobody reading, it is full a moment later (how full a pipe
+/// gets depends on how the writes fell into its pages, so that is not waited for).
+fn client_stdout_full(client: &Client) -> bool {
+    use std::os::fd::AsRawFd;
+    let Some(stdout) = client.stdout.as_ref() else {
+        return false;
+    };
+    let fd = stdout.get_ref().as_raw_fd();
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD on a pipe we own writes one int.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    rc == 0 && queued >= 32 * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_stderr_blocks_nothing() {
+    // The sidecar's stderr is a pipe already full that nobody reads: a blocking
+    // diagnostic would hang whoever writes it.
+    let mut client = Client::start_with_full_stderr().await;
+    client.spawn_children(3, GRACE).await;
+    // stdout gone: the writer fails and says so (on the full stderr).
+    let since = Instant::now();
+    client.close(Stdout);
+    let (code, _) = client
+        .assert_all_gone(since, BOUND, "stdout gone, stderr full")
+        .await;
+    assert_eq!(code, Some(1));
 }

@@ -89,7 +89,7 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
 
     fn fail(&mut self, e: &std::io::Error) {
         self.broken = true;
-        eprintln!("kennel serve: cannot write events to stdout ({e}); stopping every child");
+        tracing::warn!("serve: cannot write events to stdout ({e}); stopping every child");
         self.hub.output_broken();
     }
 }
