@@ -77,3 +77,18 @@ pub async fn raised() {
         notified.await;
     }
 }
+
+/// Test seam: in debug builds, `KENNEL_TEST_PANIC=<place>` makes `place` panic, so the
+/// tests can check the policy above end to end. Release builds ignore it.
+pub(crate) fn test_panic(place: &str) {
+    #[cfg(debug_assertions)]
+    {
+        static PLACE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let wanted = PLACE.get_or_init(|| std::env::var("KENNEL_TEST_PANIC").ok());
+        if wanted.as_deref() == Some(place) {
+            panic!("KENNEL_TEST_PANIC={place}");
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = place;
+}

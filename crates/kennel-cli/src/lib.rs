@@ -41,10 +41,11 @@ pub fn main() -> ! {
     // Then the logger (it starts a thread) and the panic policy (`fatal`).
     log::init();
     let cli = Cli::parse();
-    fatal::install(match cli.command {
+    let panic_code = match cli.command {
         Cmd::Run(_) => run::EXIT_INTERNAL,
         Cmd::Serve(_) => fatal::EXIT_PANIC,
-    });
+    };
+    fatal::install(panic_code);
     // Orphans of a tree whose keeper died are reparented to us and reaped, not left to
     // init (Linux; elsewhere there is nothing to do).
     let _ = kennel::become_subreaper();
@@ -60,10 +61,14 @@ pub fn main() -> ! {
             std::process::exit(run::EXIT_INTERNAL);
         }
     };
-    let code = match cli.command {
+    // A panic in a spawned task is handled by the command (see `fatal`); one in the
+    // command's own future lands here, where unwinding must not drop the runtime (its
+    // drop waits for blocking threads such as a stdin reader: forever).
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         Cmd::Run(args) => runtime.block_on(run::run(args)),
         Cmd::Serve(args) => runtime.block_on(serve::serve(args)),
-    };
+    }))
+    .unwrap_or(panic_code);
     // Don't wait for blocking threads (e.g. a stdin reader) to finish.
     runtime.shutdown_background();
     log::flush();

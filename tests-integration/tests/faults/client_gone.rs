@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
 
 use crate::prelude::*;
@@ -92,10 +92,15 @@ impl Client {
     }
 
     async fn start_stderr(stderr: std::process::Stdio) -> Client {
+        Client::start_full(stderr, &[]).await
+    }
+
+    async fn start_full(stderr: std::process::Stdio, env: &[(&str, &str)]) -> Client {
         let mark = new_mark();
         let mut process = tokio::process::Command::new(KENNEL)
             .arg("serve")
             .env("KENNEL_TEST_MARK", &mark)
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(stderr)
@@ -382,4 +387,40 @@ async fn full_stderr_blocks_nothing() {
         .assert_all_gone(since, BOUND, "stdout gone, stderr full")
         .await;
     assert_eq!(code, Some(1));
+}
+
+/// A panic in a task ends the sidecar: every tree killed, exit 101, within a second
+/// (the children's long grace is not waited for).
+async fn panic_in(place: &str, trigger: Value) {
+    let env = [("KENNEL_TEST_PANIC", place)];
+    let mut client = Client::start_full(std::process::Stdio::piped(), &env).await;
+    client.spawn_children(3, LONG_GRACE).await;
+    let since = Instant::now();
+    client.send(trigger).await;
+    let what = format!("a panic in the {place}");
+    let (code, _) = client.assert_all_gone(since, ESCALATED, &what).await;
+    assert_eq!(code, Some(101), "{what}");
+    // It said why, on stderr.
+    let mut stderr = String::new();
+    let mut pipe = client.stderr.take().expect("stderr");
+    let read = pipe.read_to_string(&mut stderr);
+    tokio::time::timeout(PATIENCE, read)
+        .await
+        .expect("stderr EOF in time")
+        .expect("read stderr");
+    assert!(
+        stderr.contains("internal error") && stderr.contains(place),
+        "stderr: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_in_the_writer_task_ends_everything() {
+    // The writer panics at the first `exit` event: the one of this quick child.
+    panic_in("writer", spawn_request("quick", &["exit", "0"], json!({}))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_in_the_request_loop_ends_everything() {
+    panic_in("list", json!({"op": "list", "id": "q"})).await;
 }

@@ -214,7 +214,12 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
             biased;
             () = hub.drained() => break,
             request = requests.next(), if !eof => match request {
-                Some(request) => hub.handle(request).await,
+                Some(request) => {
+                    if matches!(request, Ok(kennel_protocol::Request::List(_))) {
+                        crate::fatal::test_panic("list");
+                    }
+                    hub.handle(request).await
+                }
                 None => {
                     eof = true;
                     hub.begin_shutdown(ByeReason::Eof, None, false);
