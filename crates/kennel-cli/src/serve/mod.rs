@@ -85,8 +85,35 @@
 //! `supervisor_shutdown`). Requests are still read and served meanwhile (a client may
 //! `kill` a child whose ladder is slow). A further signal jumps every child to the
 //! forceful rung. When every `exit` has been written the sidecar writes `bye` and
-//! exits with status 0 (1 if stdout had failed). A caller that closes both pipes gets
-//! the same teardown: no child survives it.
+//! exits with status 0 ([`EXIT_OUTPUT_LOST`] = 1 if stdout had failed).
+//!
+//! **The client going away** — in any order: EOF on stdin, its read end of stdout
+//! closed, stderr closed — ends the sidecar within the children's longest ladder plus
+//! milliseconds (measured: `tests-integration/tests/faults/client_gone.rs`):
+//!
+//! * stdout: a write fails with `EPIPE`, or, if there is nothing to write, the
+//!   `gone` thread sees `POLLERR`/`POLLHUP` on it. Either starts the shutdown, and
+//!   the writer discards every event from then on, so no forwarder waits on a lane.
+//! * stderr: carries diagnostics only, through `crate::log`, which drops what it
+//!   cannot write at once: a closed, broken or full stderr can neither panic nor
+//!   block the sidecar (an `eprintln!` once did both). A closed stderr alone does not
+//!   end the sidecar: the client may still be reading stdout.
+//! * A client that closes stdin but keeps stdout open and never reads it is *not*
+//!   gone: the sidecar waits for the `exit` events to be read (output is never
+//!   dropped for a slow reader). A signal bounds that wait (below).
+//!
+//! **Signals** are caught for the whole life of the sidecar, in every state. Each one
+//! starts or escalates the shutdown and sets a deadline: the longest ladder of the
+//! children (first signal) or nothing (a further one), plus [`SIGNAL_LINGER`]. If the
+//! events are still not written by then (a client that stopped reading), the sidecar
+//! gives up on them: SIGKILL to every tree, each confirmed by the library, and exit
+//! [`EXIT_OUTPUT_LOST`].
+//!
+//! **A panic** in any task (tokio would catch it and leave a sidecar that supervises
+//! nothing) goes to `crate::fatal`: every tree gets SIGKILL and the sidecar exits
+//! `EXIT_PANIC` (101); a watchdog thread exits regardless after 2 s.
+//! Whatever is left is the containment's: the shared guard and the keepers end their
+//! trees when the sidecar dies.
 
 mod child;
 mod convert;
@@ -144,7 +171,7 @@ pub struct ServeArgs {
 
 /// Run the sidecar on this process's stdin and stdout until shutdown; returns the
 /// process exit code (0 after `bye`, [`EXIT_OUTPUT_LOST`] if events were lost,
-/// [`crate::fatal::EXIT_PANIC`] after a panic).
+/// 101 after a panic: `crate::fatal`).
 pub async fn serve(args: ServeArgs) -> i32 {
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LINES);
     let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE_LINES);
