@@ -71,20 +71,7 @@ impl Client {
 
     /// With a stderr pipe filled to the brim that nobody reads.
     async fn start_with_full_stderr() -> Client {
-        use std::os::fd::{FromRawFd, OwnedFd};
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 writes two new descriptors, owned from here on; fcntl and
-        // write act on the write end only.
-        let (read, write) = unsafe {
-            assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
-            let (read, write) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
-            let flags = libc::fcntl(fds[1], libc::F_GETFL);
-            libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
-            let block = [b'x'; 4096];
-            while libc::write(fds[1], block.as_ptr().cast(), block.len()) > 0 {}
-            libc::fcntl(fds[1], libc::F_SETFL, flags);
-            (read, write)
-        };
+        let (read, write) = full_pipe();
         let mut client = Client::start_stderr(std::process::Stdio::from(write)).await;
         // Held open, never read.
         client.full_stderr = Some(read);
@@ -423,4 +410,22 @@ async fn panic_in_the_writer_task_ends_everything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_in_the_request_loop_ends_everything() {
     panic_in("list", json!({"op": "list", "id": "q"})).await;
+}
+
+/// A pipe filled to the brim: (read end, write end). Nobody reads it unless asked.
+pub fn full_pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two new descriptors, owned from here on; fcntl and write act
+    // on the write end only.
+    unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0, "pipe2");
+        let (read, write) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+        let flags = libc::fcntl(fds[1], libc::F_GETFL);
+        libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let block = [b'x'; 4096];
+        while libc::write(fds[1], block.as_ptr().cast(), block.len()) > 0 {}
+        libc::fcntl(fds[1], libc::F_SETFL, flags);
+        (read, write)
+    }
 }

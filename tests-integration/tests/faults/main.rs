@@ -15,6 +15,7 @@ mod fd_exhaustion;
 mod huge_line;
 mod quick_exit;
 mod random_lines;
+mod run_output_gone;
 mod signal_storm;
 mod sigstop;
 mod stdin_reader_gone;
