@@ -132,28 +132,36 @@ impl Client {
 
     /// Spawns `n` children with the ladder TERM, `grace`, KILL: every third one
     /// ignores TERM, every third one is a tree of three processes that ignore TERM, the
-    /// rest obey. Returns when every process of every tree has printed its pid line.
+    /// rest obey; every second one avoids the cgroup tier, so it runs under a keeper
+    /// instead of the shared guard. Returns when every process of every tree has
+    /// printed its pid line.
     async fn spawn_children(&mut self, n: usize, grace: Duration) {
-        let specs: Vec<(Vec<&str>, usize)> = (0..n)
-            .map(|i| match i % 3 {
-                0 => (vec!["ignore-signals"], 1),
-                1 => (
-                    vec!["tree", "--depth", "2", "--width", "2", "--ignore-term"],
-                    3,
-                ),
-                _ => (vec!["sleep", "600000"], 1),
+        let specs: Vec<(Vec<&str>, usize, bool)> = (0..n)
+            .map(|i| {
+                let (args, lines) = match i % 3 {
+                    0 => (vec!["ignore-signals"], 1),
+                    1 => (
+                        vec!["tree", "--depth", "2", "--width", "2", "--ignore-term"],
+                        3,
+                    ),
+                    _ => (vec!["sleep", "600000"], 1),
+                };
+                (args, lines, i % 2 == 1)
             })
             .collect();
         self.spawn_all(&specs, grace).await;
     }
 
-    /// Spawns one child per `(args, pid lines)` with the ladder TERM, `grace`, KILL;
-    /// returns when each printed that many pid lines.
-    async fn spawn_all(&mut self, specs: &[(Vec<&str>, usize)], grace: Duration) {
+    /// Spawns one child per `(args, pid lines, no cgroup)` with the ladder TERM,
+    /// `grace`, KILL; returns when each printed that many pid lines.
+    async fn spawn_all(&mut self, specs: &[(Vec<&str>, usize, bool)], grace: Duration) {
         let mut wanted = std::collections::HashMap::new();
-        for (i, (args, lines)) in specs.iter().enumerate() {
+        for (i, (args, lines, no_cgroup)) in specs.iter().enumerate() {
             let id = format!("c{i}");
-            let extra = json!({"grace_ms": grace.as_millis() as u64});
+            let mut extra = json!({"grace_ms": grace.as_millis() as u64});
+            if *no_cgroup {
+                extra["containment"] = json!({"cgroup": false});
+            }
             self.send(spawn_request(&id, args, extra)).await;
             wanted.insert(id, (*lines, Vec::new()));
         }
@@ -331,8 +339,8 @@ async fn sigterm_with_stdout_unread_ends_it_within_grace() {
     let mut client = Client::start().await;
     // A flood that fills stdout (nobody reads it any more), beside a TERM-ignorer.
     let specs = [
-        (vec!["seq", "--ignore-term"], 1),
-        (vec!["ignore-signals"], 1),
+        (vec!["seq", "--ignore-term"], 1, false),
+        (vec!["ignore-signals"], 1, true),
     ];
     client.spawn_all(&specs, GRACE).await;
     // Stop reading; wait until the unread output piles up.
