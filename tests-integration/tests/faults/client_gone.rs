@@ -9,6 +9,7 @@
 //! The raw pipes are driven directly (not through the shared `Sidecar` harness): the
 //! sidecar's stderr is a pipe of ours here, so closing it is one of the faults.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -135,7 +136,7 @@ impl Client {
     /// rest obey; every second one avoids the cgroup tier, so it runs under a keeper
     /// instead of the shared guard. Returns when every process of every tree has
     /// printed its pid line.
-    async fn spawn_children(&mut self, n: usize, grace: Duration) {
+    async fn spawn_children(&mut self, n: usize, grace: Duration) -> HashMap<String, Vec<u32>> {
         let specs: Vec<(Vec<&str>, usize, bool)> = (0..n)
             .map(|i| {
                 let (args, lines) = match i % 3 {
@@ -149,13 +150,18 @@ impl Client {
                 (args, lines, i % 2 == 1)
             })
             .collect();
-        self.spawn_all(&specs, grace).await;
+        self.spawn_all(&specs, grace).await
     }
 
     /// Spawns one child per `(args, pid lines, no cgroup)` with the ladder TERM,
-    /// `grace`, KILL; returns when each printed that many pid lines.
-    async fn spawn_all(&mut self, specs: &[(Vec<&str>, usize, bool)], grace: Duration) {
-        let mut wanted = std::collections::HashMap::new();
+    /// `grace`, KILL; returns when each printed that many pid lines, with the pids of
+    /// each child's tree (ids `c0`, `c1`, …).
+    async fn spawn_all(
+        &mut self,
+        specs: &[(Vec<&str>, usize, bool)],
+        grace: Duration,
+    ) -> HashMap<String, Vec<u32>> {
+        let mut wanted = HashMap::new();
         for (i, (args, lines, no_cgroup)) in specs.iter().enumerate() {
             let id = format!("c{i}");
             let mut extra = json!({"grace_ms": grace.as_millis() as u64});
@@ -185,6 +191,10 @@ impl Client {
                 _ => panic!("unexpected event while spawning: {e}"),
             }
         }
+        wanted
+            .into_iter()
+            .map(|(id, (_, out))| (id, parse_pid_lines(&out).iter().map(|l| l.pid).collect()))
+            .collect()
     }
 
     fn close(&mut self, pipe: Pipe) {
@@ -303,34 +313,34 @@ async fn sigterm_while_running_ends_it_within_grace() {
     assert_eq!(code, Some(0), "the exits and `bye` fit in the pipe");
 }
 
+/// Starts a teardown by closing `pipes` (the TERM-ignorers would stretch it to
+/// [`LONG_GRACE`]), then sends `sig`: everything is gone within [`ESCALATED`].
+async fn signal_mid_teardown(pipes: &[Pipe], sig: i32, what: &str) -> Option<i32> {
+    let mut client = Client::start().await;
+    let pids = client.spawn_children(3, LONG_GRACE).await;
+    for &pipe in pipes {
+        client.close(pipe);
+    }
+    // The teardown is under way once the child that obeys TERM is gone.
+    let sleeper = pids["c2"][0];
+    let under_way = kennel_tests::wait_until(PATIENCE, || !kennel_tests::is_alive(sleeper));
+    assert!(under_way, "{what}: the teardown never began");
+    assert!(client.process.try_wait().expect("try_wait").is_none());
+    let since = signal(&client, sig);
+    client.assert_all_gone(since, ESCALATED, what).await.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_mid_teardown_escalates_and_ends_it() {
-    let mut client = Client::start().await;
-    client.spawn_children(3, LONG_GRACE).await;
-    // EOF starts the teardown: the TERM-ignorers would take LONG_GRACE.
-    client.close(Stdin);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(client.process.try_wait().expect("try_wait").is_none());
-    let since = signal(&client, libc::SIGINT);
-    client
-        .assert_all_gone(since, ESCALATED, "SIGINT mid-teardown")
-        .await;
+    let code = signal_mid_teardown(&[Stdin], libc::SIGINT, "SIGINT mid-teardown").await;
+    assert_eq!(code, Some(0), "the exits and `bye` fit in the pipe");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_after_output_failure_ends_it() {
-    let mut client = Client::start().await;
-    client.spawn_children(3, LONG_GRACE).await;
-    // stderr and stdout gone, stdin open: the sidecar notices stdout and starts the
-    // teardown (which the TERM-ignorers would stretch to LONG_GRACE).
-    client.close(Stderr);
-    client.close(Stdout);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(client.process.try_wait().expect("try_wait").is_none());
-    let since = signal(&client, libc::SIGHUP);
-    let (code, _) = client
-        .assert_all_gone(since, ESCALATED, "SIGHUP after stdout failed")
-        .await;
+    // stderr and stdout gone, stdin open: the sidecar notices stdout by itself.
+    let what = "SIGHUP after stdout failed";
+    let code = signal_mid_teardown(&[Stderr, Stdout], libc::SIGHUP, what).await;
     assert_eq!(code, Some(1), "events were lost");
 }
 
