@@ -69,6 +69,8 @@ struct Entry {
     ended: Arc<AtomicBool>,
     /// `signal` requests still waiting for the library's answer.
     signals: Arc<InFlight>,
+    /// The sum of the waits of its ladder: how long its teardown may take.
+    ladder: Duration,
 }
 
 #[derive(Default)]
@@ -202,6 +204,27 @@ impl Hub {
         if state.children.get(id).is_some_and(|e| e.gen == gen) {
             state.children.remove(id);
         }
+    }
+
+    /// The longest ladder (sum of its waits) of the known children.
+    pub(crate) fn longest_ladder(&self) -> Duration {
+        let state = self.lock();
+        state
+            .children
+            .values()
+            .map(|e| e.ladder)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The controllers of every known child.
+    pub(crate) fn controllers(&self) -> Vec<Controller> {
+        let state = self.lock();
+        state
+            .children
+            .values()
+            .map(|e| e.controller.clone())
+            .collect()
     }
 
     /// Wake whoever waits for the registry to change.
@@ -350,6 +373,7 @@ impl Hub {
                 return permit.send(Out::Line(e.to_event().to_line()));
             }
         };
+        let ladder = req.effective_ladder().iter().map(|s| s.wait()).sum();
         let gen = state.next_gen;
         state.next_gen += 1;
         let controller = child.controller();
@@ -397,6 +421,7 @@ impl Hub {
                 terminating: false,
                 ended,
                 signals,
+                ladder,
             },
         );
     }
