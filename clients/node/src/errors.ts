@@ -2,6 +2,7 @@
  * Node's error conventions for what the sidecar reports, so callers that look at
  * `err.code === "ENOENT"` (as they do with `child_process`) keep working.
  */
+import { statSync } from "node:fs";
 import { constants } from "node:os";
 import { KennelError } from "./index.js";
 
@@ -33,14 +34,30 @@ export function osErrorOf(message: string): number | undefined {
 }
 
 /**
+ * The errno `chdir(cwd)` fails with in the child (as libuv reports a bad `cwd`), or
+ * undefined if `cwd` looks usable. The sidecar checks `cwd` itself and says so in words,
+ * without an OS error; this finds the code `child_process` would give.
+ */
+function cwdErrno(cwd: string | undefined): number | undefined {
+  if (cwd === undefined) return undefined;
+  try {
+    return statSync(cwd).isDirectory() ? undefined : constants.errno.ENOTDIR;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code !== undefined ? (constants.errno as Record<string, number>)[code] : undefined;
+  }
+}
+
+/**
  * A `spawn_failed` {@link KennelError} as `child_process` would report it: an `Error` with
  * message `spawn <file> <CODE>`, `errno` (negative), `code`, `syscall: "spawn <file>"`,
- * `path`, `spawnargs`, and the sidecar's error as `cause`. Errors that carry no OS error
- * (or that are not `spawn_failed`) are returned unchanged.
+ * `path`, `spawnargs`, and the sidecar's error as `cause`. The code is the OS error in the
+ * sidecar's message, else the one a bad `cwd` gives. Errors with neither (a containment
+ * failure, say) or that are not `spawn_failed` are returned unchanged.
  */
-export function toSpawnError(err: unknown, file: string, args: readonly string[]): unknown {
+export function toSpawnError(err: unknown, file: string, args: readonly string[], cwd?: string): unknown {
   if (!(err instanceof KennelError) || err.code !== "spawn_failed") return err;
-  const n = osErrorOf(err.message);
+  const n = osErrorOf(err.message) ?? cwdErrno(cwd);
   const code = n === undefined ? undefined : errnoNames.get(n);
   if (n === undefined || code === undefined) return err;
   const e = new Error(`spawn ${file} ${code}`, { cause: err }) as SpawnErrnoError;

@@ -231,7 +231,7 @@ export class KennelProcess extends EventEmitter implements ChildProcess {
   #ended = false;
 
   /** @internal */
-  constructor(child: KennelChild, file: string, args: string[], io: { stdin: Writable | null; stdout: Readable | null; stderr: Readable | null }, forwarded: Promise<void>[], signalExit: SignalExit, killTree: boolean) {
+  constructor(child: KennelChild, file: string, args: string[], cwd: string, io: { stdin: Writable | null; stdout: Readable | null; stderr: Readable | null }, forwarded: Promise<void>[], signalExit: SignalExit, killTree: boolean) {
     super();
     this.child = child;
     this.spawnfile = file;
@@ -248,7 +248,7 @@ export class KennelProcess extends EventEmitter implements ChildProcess {
       this.emit("spawn");
     });
     const mapError = (e: unknown) => {
-      throw toSpawnError(e, file, args);
+      throw toSpawnError(e, file, args, cwd);
     };
     const mapped = child.outcome.catch(mapError);
     this.spawned = child.spawned.catch(mapError);
@@ -288,7 +288,8 @@ export class KennelProcess extends EventEmitter implements ChildProcess {
   kill(signal: NodeJS.Signals | number = "SIGTERM"): boolean {
     const n = signalNumber(signal);
     if (this.#ended || this.child.done) return false;
-    if (n === 0) return true;
+    // Node sets `killed` whenever the signal was delivered, signal 0 included.
+    if (n === 0) return (this.killed = true);
     if (!this.#killTree) {
       if (this.pid === undefined) {
         void this.child.spawned.then(() => this.#signalLeader(n)).catch(() => {});
@@ -358,8 +359,9 @@ function spawnWith(cmd: string[], opts: Options, outDefault: Stdio, input?: stri
   const shell = opts.shell !== undefined && opts.shell !== false;
   const timeout = opts.timeout ?? 5000;
   const killSignal = opts.kill ?? "SIGTERM";
+  const cwd = opts.cwd ?? process.cwd();
   const child = kennel.spawn(shell ? cmd.join(" ") : cmd[0]!, shell ? [] : cmd.slice(1), {
-    cwd: opts.cwd ?? process.cwd(),
+    cwd,
     ...envRequest(kennel, opts.env),
     shell: shell ? opts.shell : undefined,
     stdin: stdinMode === "ignore" ? "null" : "pipe",
@@ -406,6 +408,7 @@ function spawnWith(cmd: string[], opts: Options, outDefault: Stdio, input?: stri
     child,
     file,
     args,
+    cwd,
     {
       stdin: stdinMode === "pipe" && input === undefined ? child.stdin : null,
       stdout: stdoutMode === "pipe" ? child.stdout : null,
