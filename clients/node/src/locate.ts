@@ -31,13 +31,31 @@ export interface LocateContext {
   arch?: string;
   /**
    * Resolves a package's `package.json` to a path, or throws if it is not installed.
-   * Default: `require.resolve` from this module (so the package is found where npm put it:
-   * beside or under the installed `kennel`).
+   * Default: `require.resolve` from this module (where npm puts it beside or under an
+   * installed `kennel`), then from the main script's folder and from the working
+   * directory (a `kennel` installed from a path is a symlink, resolved from its real
+   * folder, which does not see the project's node_modules).
    */
   resolvePackage?: (specifier: string) => string;
 }
 
 const localRequire = createRequire(import.meta.url);
+
+/** `require.resolve` from this module, then from the main script's folder, then from the cwd. */
+function resolveFromInstall(specifier: string): string {
+  const bases = [import.meta.url];
+  if (process.argv[1]) bases.push(path.join(path.dirname(path.resolve(process.argv[1])), "noop.js"));
+  bases.push(path.join(process.cwd(), "noop.js"));
+  let first: unknown;
+  for (const base of bases) {
+    try {
+      return (base === import.meta.url ? localRequire : createRequire(base)).resolve(specifier);
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  throw first;
+}
 
 function isExecutableFile(p: string, platform: string): boolean {
   try {
@@ -67,7 +85,7 @@ export function locateKennelBin(bin?: string, ctx: LocateContext = {}): string {
   const looked: string[] = ["the `bin` option: not given", "env KENNEL_BIN: not set"];
 
   const pkg = platformPackage(platform, arch);
-  const resolve = ctx.resolvePackage ?? ((s: string) => localRequire.resolve(s));
+  const resolve = ctx.resolvePackage ?? resolveFromInstall;
   let pkgJson: string | undefined;
   try {
     pkgJson = resolve(`${pkg}/package.json`);
