@@ -59,9 +59,11 @@ try {
     encoding: "utf8",
   }).trim();
 
+  // `echo` (on Windows, where echo is a shell builtin: node printing the same line).
+  const cmd = process.platform === "win32" ? [process.execPath, "-e", "console.log('kennel-install-check')"] : ["echo", "kennel-install-check"];
   const script = [
     'import { Process } from "kennel/process";',
-    'const r = await Process.text(["echo", "kennel-install-check"]);',
+    `const r = await Process.text(${JSON.stringify(cmd)});`,
     'if (r.text !== "kennel-install-check\\n" || r.code !== 0) { console.error("unexpected", JSON.stringify(r.text), r.code); process.exit(1); }',
     'console.log("ok");',
   ].join("\n");
