@@ -106,6 +106,12 @@ describe("dropin: spawn failures as child_process reports them", () => {
     sameSpawnError((await kennelSpawnFailure(["ls", "x"], { cwd })).err, node.err);
   });
 
+  test("cwd that is a file: ENOTDIR (child_process throws it synchronously; here exited rejects)", async () => {
+    const { err } = await kennelSpawnFailure(["ls"], { cwd: "/etc/passwd" });
+    assert.equal(err.code, "ENOTDIR");
+    assert.equal(err.message, "spawn ls ENOTDIR");
+  });
+
   test("not executable: EACCES like child_process", async () => {
     const dir = mkdtempSync(path.join(tmpdir(), "kennel-eacces-"));
     try {
