@@ -204,7 +204,7 @@ export interface ListedChild {
 
 /** Options of {@link Kennel.start}. */
 export interface KennelStartOptions {
-  /** Path of the `kennel` binary. Default: env `KENNEL_BIN`. */
+  /** Path of the `kennel` binary. Default: see {@link locateKennelBin} (KENNEL_BIN, platform package, PATH). */
   bin?: string;
   /** Arguments after the binary (default `["serve"]`). */
   args?: string[];
