@@ -13,7 +13,7 @@
 // Each project then runs a script that spawns `echo` through kennel/process and
 // checks its output. Exits non-zero with what went wrong.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -84,7 +84,14 @@ try {
 
   if (mode === "tarball" || mode === "both") {
     const packed = JSON.parse(npm(client, "pack", "--json", "--pack-destination", packs));
-    check("tarball", [path.join(packs, packed[0].filename), platformTgz]);
+    const tgz = path.join(packs, packed[0].filename);
+    // The published manifest lists this host's platform package as an optional dependency,
+    // and the checkout's package.json is restored after packing.
+    const published = JSON.parse(execFileSync("tar", ["-xOzf", tgz, "package/package.json"], { encoding: "utf8" }));
+    const want = `@kennel/${platform}`;
+    if (published.optionalDependencies?.[want] !== published.version) throw new Error(`the packed package.json does not list ${want}@${published.version}: ${JSON.stringify(published.optionalDependencies)}`);
+    if (JSON.parse(readFileSync(path.join(client, "package.json"), "utf8")).optionalDependencies !== undefined) throw new Error("package.json was not restored after npm pack");
+    check("tarball", [tgz, platformTgz]);
   }
   if (mode === "path" || mode === "both") check("path", [client, platformTgz]);
 } finally {

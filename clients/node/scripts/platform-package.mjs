@@ -32,7 +32,6 @@ if (!existsSync(binary)) throw new Error(`kennel binary ${binary} does not exist
 const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8"));
 const main = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"));
 if (pkg.version !== main.version) throw new Error(`${pkg.name} is at ${pkg.version} but kennel at ${main.version}: bump them together`);
-if (main.optionalDependencies?.[pkg.name] !== pkg.version) throw new Error(`kennel's optionalDependencies must list ${pkg.name}@${pkg.version}`);
 
 mkdirSync(path.join(dir, "bin"), { recursive: true });
 const dest = path.join(dir, "bin", exe);
