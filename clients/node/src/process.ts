@@ -267,6 +267,7 @@ export class KennelProcess extends EventEmitter implements ChildProcess {
       },
       (e: unknown) => {
         this.#ended = true;
+        if (this.pid !== undefined && live.get(this.pid) === this) live.delete(this.pid);
         const errno = (e as { errno?: unknown }).errno;
         if (typeof errno === "number") this.exitCode = errno;
         // Like the helper (which always listens): never an unhandled 'error' event.
