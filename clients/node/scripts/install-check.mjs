@@ -68,6 +68,17 @@ try {
     'console.log("ok");',
   ].join("\n");
 
+  // kennel/process/effect with the optional peer `effect` installed by the app (the
+  // version the client was developed with, so it is in the npm cache).
+  const effectVersion = JSON.parse(readFileSync(path.join(root, "node_modules", "effect", "package.json"), "utf8")).version;
+  const effectScript = [
+    'import { Effect } from "effect";',
+    'import { Process } from "kennel/process/effect";',
+    `const r = await Effect.runPromise(Effect.provide(Effect.gen(function* () { return yield* (yield* Process.Service).text(${JSON.stringify(cmd)}); }), Process.defaultLayer));`,
+    'if (r.text !== "kennel-install-check\\n") { console.error("unexpected", JSON.stringify(r.text)); process.exit(1); }',
+    'console.log("ok");',
+  ].join("\n");
+
   const check = (label, installArgs) => {
     const proj = path.join(work, label);
     mkdirSync(proj);
@@ -79,7 +90,10 @@ try {
     if (process.platform === "win32") env["PATH"] = process.env["PATH"] ?? "";
     const out = execFileSync(process.execPath, ["check.mjs"], { cwd: proj, env, encoding: "utf8" });
     if (out.trim() !== "ok") throw new Error(`${label}: the check script printed ${JSON.stringify(out)}`);
-    console.log(`install-check ${label}: ok (${platform}, no KENNEL_BIN, kennel from @kennel/${platform})`);
+    writeFileSync(path.join(proj, "check-effect.mjs"), effectScript);
+    const outEffect = execFileSync(process.execPath, ["check-effect.mjs"], { cwd: proj, env, encoding: "utf8" });
+    if (outEffect.trim() !== "ok") throw new Error(`${label}: the Effect check script printed ${JSON.stringify(outEffect)}`);
+    console.log(`install-check ${label}: ok (${platform}, no KENNEL_BIN, kennel from @kennel/${platform}; kennel/process/effect with effect@${effectVersion})`);
   };
 
   if (mode === "tarball" || mode === "both") {
@@ -91,9 +105,9 @@ try {
     const want = `@kennel/${platform}`;
     if (published.optionalDependencies?.[want] !== published.version) throw new Error(`the packed package.json does not list ${want}@${published.version}: ${JSON.stringify(published.optionalDependencies)}`);
     if (JSON.parse(readFileSync(path.join(client, "package.json"), "utf8")).optionalDependencies !== undefined) throw new Error("package.json was not restored after npm pack");
-    check("tarball", [tgz, platformTgz]);
+    check("tarball", [tgz, platformTgz, `effect@${effectVersion}`]);
   }
-  if (mode === "path" || mode === "both") check("path", [client, platformTgz]);
+  if (mode === "path" || mode === "both") check("path", [client, platformTgz, `effect@${effectVersion}`]);
 } finally {
   if (!args.includes("--keep")) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
