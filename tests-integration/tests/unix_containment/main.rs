@@ -12,6 +12,7 @@
 
 mod early_signal;
 mod escapes;
+mod late_init;
 mod supervisor_death;
 
 use std::sync::atomic::{AtomicU32, Ordering};
