@@ -58,7 +58,9 @@ mod supervisor;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use error::{SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind};
+pub use error::{
+    HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
+};
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use outcome::{Containment, Drain, EndReason, ExitStatus, Outcome, StreamReport};
 pub use output::{Forward, CHUNK_SIZE, EVENT_CAPACITY};

@@ -13,7 +13,10 @@
 //! then `ready\n`, and waits until it is killed (the trees run on).
 //!
 //! Modes:
-//! * `first`: calls `init()` first thing in `main` (the right way): the control.
+//! * `first`: calls `init()` first thing in `main` (the right way): the control. As
+//!   `init()` must run before the command line is looked at, this mode also needs
+//!   `KENNEL_LATE_INIT_FIRST=1` in the environment (the guard or keeper, re-run with
+//!   `__kennel-…` instead of a mode, inherits it).
 //! * `late`: calls `init()` only on this mode's code path, then spawns. The guard (or
 //!   keeper) is this binary re-run as `kennel-late-init __kennel-guard`, which takes no
 //!   mode path and exits with a usage error, as a real CLI would.
@@ -29,6 +32,9 @@
 use kennel::{Command, ContainmentOptions};
 
 fn main() {
+    if std::env::var_os("KENNEL_LATE_INIT_FIRST").is_some() {
+        kennel::keeper::init();
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mode, program, rest) = match args.as_slice() {
         [mode, program, rest @ ..] => (mode.as_str(), program.clone(), rest.to_vec()),
@@ -37,9 +43,6 @@ fn main() {
     match mode {
         "first" | "late" | "after-spawn" | "late-opt-out" => {}
         _ => usage(),
-    }
-    if mode == "first" {
-        kennel::keeper::init();
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -92,7 +95,7 @@ fn spawn(cmd: &Command) -> Option<kennel::Child> {
                 "spawned {} {} {}",
                 child.id(),
                 child.containment().as_str(),
-                "?" // REPRO: no report of the guarantee yet
+                child.dies_with_supervisor()
             );
             Some(child)
         }

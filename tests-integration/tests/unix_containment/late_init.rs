@@ -63,6 +63,9 @@ fn host(mark: &(String, String), mode: &str, cgroup: bool) -> (Host, Vec<Report>
     if !cgroup {
         cmd.env("KENNEL_LATE_INIT_NO_CGROUP", "1");
     }
+    if mode == "first" {
+        cmd.env("KENNEL_LATE_INIT_FIRST", "1");
+    }
     let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let host = Host {

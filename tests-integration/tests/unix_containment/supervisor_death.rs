@@ -221,3 +221,58 @@ fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
         "kennel serve after its guard was replaced",
     );
 }
+
+/// The claim follows the guard. In this process (the library, with `kennel-test-cli` as
+/// the helper program): a tree whose guard is killed reports
+/// `dies_with_supervisor() == false` from then on, and in its outcome, even after the
+/// next spawn started a new guard that covers it again (there was a window in which a
+/// supervisor death would have left it running); the tree spawned after reports true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_whose_guard_died_no_longer_claims_to_die_with_its_supervisor() {
+    if !kennel::available_containment().contains(&Containment::Cgroup) {
+        assert!(
+            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
+        );
+        eprintln!("note: no writable cgroup v2 here; the shared guard is not tested");
+        return;
+    }
+    kennel::keeper::use_program(KENNEL);
+    let tier = Tier {
+        name: "cgroup + guard",
+        options: ContainmentOptions::default(),
+        expect: Containment::Cgroup,
+    };
+    let mark = marker();
+    let spawn = || {
+        fixture(&mark, &tier, &["tree", "--depth", "2", "--width", "2"])
+            .stdout(kennel::OutputMode::Null)
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn();
+    assert_eq!(first.containment(), tier.expect);
+    assert!(first.dies_with_supervisor(), "a fresh guard covers it");
+
+    let guards = children_running(std::process::id(), "__kennel-guard");
+    assert_eq!(guards.len(), 1, "one guard per supervisor: {guards:?}");
+    kennel_tests::kill_pids(&guards);
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || !first.dies_with_supervisor()),
+        "the tree still claims the guarantee after its guard was killed"
+    );
+
+    let mut second = spawn();
+    assert!(second.dies_with_supervisor(), "the new guard covers it");
+    assert!(
+        !first.dies_with_supervisor(),
+        "once false, stays false (the gap happened)"
+    );
+
+    first.kill();
+    second.kill();
+    let (first, second) = (first.wait().await, second.wait().await);
+    assert!(!first.dies_with_supervisor, "{first:?}");
+    assert!(second.dies_with_supervisor, "{second:?}");
+    assert_no_survivors(&mark, PATIENCE, "killed trees");
+}
