@@ -27,7 +27,9 @@
 //!
 //! `KENNEL_LATE_INIT_NO_CGROUP` set: every spawn switches the cgroup off (the keeper tier).
 //!
-//! Anything else on the command line: a usage message on stderr, exit code 2.
+//! Anything else on the command line: a usage message on stderr, exit code 2 — or, with
+//! `KENNEL_LATE_INIT_HANG=1`, it hangs instead (a `main` that runs on without ever
+//! calling `init()`, so the guard or keeper never answers).
 
 use kennel::{Command, ContainmentOptions};
 
@@ -108,5 +110,10 @@ fn spawn(cmd: &Command) -> Option<kennel::Child> {
 
 fn usage() -> ! {
     eprintln!("usage: kennel-late-init first|late|after-spawn|late-opt-out PROGRAM [ARGS…]");
+    if std::env::var_os("KENNEL_LATE_INIT_HANG").is_some() {
+        loop {
+            std::thread::park();
+        }
+    }
     std::process::exit(2)
 }

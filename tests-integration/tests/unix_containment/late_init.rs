@@ -52,7 +52,17 @@ impl Drop for Host {
 
 /// Start the host in `mode` (cgroup on or off), read its reports up to `ready`.
 fn host(mark: &(String, String), mode: &str, cgroup: bool) -> (Host, Vec<Report>) {
+    host_with(mark, mode, cgroup, &[])
+}
+
+fn host_with(
+    mark: &(String, String),
+    mode: &str,
+    cgroup: bool,
+    env: &[(&str, &str)],
+) -> (Host, Vec<Report>) {
     let mut cmd = std::process::Command::new(HOST);
+    cmd.envs(env.iter().copied());
     cmd.arg(mode)
         .arg(FIXTURE)
         .args(TREE)
@@ -183,6 +193,47 @@ fn init_only_on_some_code_path_fails_the_spawn_with_what_to_do() {
         assert_eq!(reports.len(), 1, "{what}: {reports:?}");
         assert_tells_what_to_do(&reports[0], &what);
     }
+}
+
+/// A re-run binary that neither exits nor answers (its `main` runs on without calling
+/// `init()`): the spawn fails once the hello deadline (10 s) passes, and the hung
+/// helper — which carries the test's marker, like everything the host starts — has
+/// been killed by then, before the host itself is.
+#[test]
+fn a_helper_that_never_answers_is_killed_and_fails_the_spawn() {
+    std::thread::scope(|scope| {
+        for cgroup in cgroup_settings() {
+            scope.spawn(move || {
+                let what = format!("silent helper (cgroup {cgroup})");
+                let mark = marker();
+                let (mut host, reports) =
+                    host_with(&mark, "late", cgroup, &[("KENNEL_LATE_INIT_HANG", "1")]);
+                assert_eq!(reports.len(), 1, "{what}: {reports:?}");
+                assert_tells_what_to_do(&reports[0], &what);
+                let Report::Error(message) = &reports[0] else {
+                    unreachable!()
+                };
+                assert!(
+                    message.contains("did not answer its handshake within 10 s"),
+                    "{what}: {message}"
+                );
+                let host_pid = host.child.id();
+                let others: Vec<u32> = marked(&mark)
+                    .into_iter()
+                    .filter(|&p| p != host_pid)
+                    .collect();
+                assert!(
+                    others.is_empty(),
+                    "{what}: the silent helper was not killed: {:?}",
+                    others
+                        .iter()
+                        .map(|&p| kennel_tests::describe(p))
+                        .collect::<Vec<_>>()
+                );
+                host.sigkill();
+            });
+        }
+    });
 }
 
 /// `init()` after the first spawn: that first tree was spawned before the binary could
