@@ -118,7 +118,7 @@ fn host_with(
 /// The tiers a host can run in here: cgroup (shared guard) when a cgroup is writable,
 /// and always the keeper tier (cgroup off).
 fn cgroup_settings() -> Vec<bool> {
-    if kennel::available_containment().contains(&Containment::Cgroup) {
+    if cgroup_available("the guard of a late-init host") {
         vec![true, false]
     } else {
         vec![false]
@@ -245,25 +245,10 @@ fn init_after_the_first_spawn_reports_that_tree_unprotected_and_fails_the_next()
         let what = format!("init after spawn (cgroup {cgroup})");
         let mark = marker();
         let (mut host, reports) = host(&mark, "after-spawn", cgroup);
-        let tier = if cgroup { "cgroup" } else { "group" };
-        assert_eq!(
-            reports[0],
-            Report::Spawned {
-                containment: tier.to_owned(),
-                dies_with_supervisor: "false".to_owned(),
-            },
-            "{what}"
-        );
         assert_eq!(reports.len(), 2, "{what}: {reports:?}");
         assert_tells_what_to_do(&reports[1], &what);
-        assert!(
-            kennel_tests::wait_until(PATIENCE, || marked(&mark).len() >= TREE_SIZE),
-            "{what}: the first tree did not start: {:?}",
-            marked(&mark)
-        );
-        host.sigkill();
-        assert_outlives(&mark, &what);
-        clean_up(&mark);
+        let tier = if cgroup { "cgroup" } else { "group" };
+        check_claim(&mut host, &reports[0], tier, false, &what);
     }
 }
 
@@ -275,23 +260,9 @@ fn opting_out_runs_the_tree_and_reports_it_unprotected() {
         let what = format!("opt-out (cgroup {cgroup})");
         let mark = marker();
         let (mut host, reports) = host(&mark, "late-opt-out", cgroup);
+        assert_eq!(reports.len(), 1, "{what}: {reports:?}");
         let tier = if cgroup { "cgroup" } else { "group" };
-        assert_eq!(
-            reports,
-            vec![Report::Spawned {
-                containment: tier.to_owned(),
-                dies_with_supervisor: "false".to_owned(),
-            }],
-            "{what}"
-        );
-        assert!(
-            kennel_tests::wait_until(PATIENCE, || marked(&mark).len() >= TREE_SIZE),
-            "{what}: the tree did not start: {:?}",
-            marked(&mark)
-        );
-        host.sigkill();
-        assert_outlives(&mark, &what);
-        clean_up(&mark);
+        check_claim(&mut host, &reports[0], tier, false, &what);
     }
 }
 
@@ -303,21 +274,36 @@ fn init_first_in_main_reports_and_keeps_the_guarantee() {
         let what = format!("init first (cgroup {cgroup})");
         let mark = marker();
         let (mut host, reports) = host(&mark, "first", cgroup);
+        assert_eq!(reports.len(), 1, "{what}: {reports:?}");
         let tier = if cgroup { "cgroup" } else { "subreaper" };
-        assert_eq!(
-            reports,
-            vec![Report::Spawned {
-                containment: tier.to_owned(),
-                dies_with_supervisor: "true".to_owned(),
-            }],
-            "{what}"
-        );
-        assert!(
-            kennel_tests::wait_until(PATIENCE, || marked(&mark).len() >= TREE_SIZE),
-            "{what}: the tree did not start: {:?}",
-            marked(&mark)
-        );
-        host.sigkill();
-        assert_no_survivors(&mark, ONE_SECOND, &what);
+        check_claim(&mut host, &reports[0], tier, true, &what);
+    }
+}
+
+/// `report` is a spawn in `tier` claiming `dies` (or not) to die with its supervisor:
+/// check the claim against the truth. Wait for the tree, `kill -9` the host, then the
+/// tree is gone within a second if it claimed so, or still all there a second later
+/// (and cleaned up) if it did not.
+fn check_claim(host: &mut Host, report: &Report, tier: &str, dies: bool, what: &str) {
+    assert_eq!(
+        report,
+        &Report::Spawned {
+            containment: tier.to_owned(),
+            dies_with_supervisor: dies.to_string(),
+        },
+        "{what}"
+    );
+    let mark = host.mark.clone();
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || marked(&mark).len() >= TREE_SIZE),
+        "{what}: the tree did not start: {:?}",
+        marked(&mark)
+    );
+    host.sigkill();
+    if dies {
+        assert_no_survivors(&mark, ONE_SECOND, what);
+    } else {
+        assert_outlives(&mark, what);
+        clean_up(&mark);
     }
 }

@@ -172,12 +172,7 @@ fn children_running(pid: u32, needle: &str) -> Vec<u32> {
 /// escaped `setsid` daemon) and the one spawned after.
 #[test]
 fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
-    if !kennel::available_containment().contains(&Containment::Cgroup) {
-        assert!(
-            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
-            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
-        );
-        eprintln!("note: no writable cgroup v2 here; the shared guard is not tested");
+    if !cgroup_available("the shared guard") {
         return;
     }
     let mark = marker();
@@ -229,12 +224,7 @@ fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
 /// supervisor death would have left it running); the tree spawned after reports true.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tree_whose_guard_died_no_longer_claims_to_die_with_its_supervisor() {
-    if !kennel::available_containment().contains(&Containment::Cgroup) {
-        assert!(
-            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
-            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
-        );
-        eprintln!("note: no writable cgroup v2 here; the shared guard is not tested");
+    if !cgroup_available("the shared guard") {
         return;
     }
     kennel::keeper::use_program(KENNEL);
