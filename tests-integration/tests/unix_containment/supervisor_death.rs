@@ -266,3 +266,44 @@ async fn a_tree_whose_guard_died_no_longer_claims_to_die_with_its_supervisor() {
     assert!(second.dies_with_supervisor, "{second:?}");
     assert_no_survivors(&mark, PATIENCE, "killed trees");
 }
+
+/// The same for a keeper (the tier without a cgroup): once the tree's keeper is killed,
+/// the tree no longer claims to die with its supervisor, and its outcome says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_whose_keeper_died_no_longer_claims_to_die_with_its_supervisor() {
+    kennel::keeper::use_program(KENNEL);
+    let tier = Tier {
+        name: "keeper",
+        options: ContainmentOptions {
+            cgroup: false,
+            keeper: true,
+        },
+        expect: Containment::Subreaper,
+    };
+    let mark = marker();
+    let mut child = fixture(&mark, &tier, &["tree", "--depth", "2", "--width", "2"])
+        .stdout(kennel::OutputMode::Null)
+        .spawn()
+        .unwrap();
+    assert_eq!(child.containment(), tier.expect);
+    assert!(
+        child.dies_with_supervisor(),
+        "a keeper that answered covers it"
+    );
+
+    // Our keeper: it carries the tree's marker (it runs with the child's environment).
+    let keepers: Vec<u32> = children_running(std::process::id(), "__kennel-keeper")
+        .into_iter()
+        .filter(|p| marked(&mark).contains(p))
+        .collect();
+    assert_eq!(keepers.len(), 1, "one keeper for this tree: {keepers:?}");
+    kennel_tests::kill_pids(&keepers);
+
+    let outcome = tokio::time::timeout(PATIENCE, child.wait()).await.unwrap();
+    assert!(!child.dies_with_supervisor());
+    assert!(!outcome.dies_with_supervisor, "{outcome:?}");
+    // Nobody watches what is left of the tree now: clean it up.
+    let left = marked(&mark);
+    kennel_tests::kill_pids(&left);
+    assert_no_survivors(&mark, PATIENCE, "the keeper-less tree");
+}
