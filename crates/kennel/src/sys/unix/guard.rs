@@ -206,10 +206,13 @@ impl Link {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        match rustix::event::poll(&mut fds, Some(&zero)) {
-            Ok(_) => fds[0].revents().is_empty(),
-            // Cannot tell (EINTR, ENOMEM): do not claim it.
-            Err(_) => false,
+        loop {
+            match rustix::event::poll(&mut fds, Some(&zero)) {
+                Ok(_) => return fds[0].revents().is_empty(),
+                Err(rustix::io::Errno::INTR) => {}
+                // Cannot tell (ENOMEM): do not claim it.
+                Err(_) => return false,
+            }
         }
     }
 
