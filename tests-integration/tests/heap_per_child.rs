@@ -29,7 +29,7 @@ const KENNEL: &str = env!("CARGO_BIN_EXE_kennel-test-cli");
 const ROUNDS: u64 = 7;
 const CHILDREN: u64 = 40;
 
-/// The live heap once nothing moves: the smallest of a few readings.
+/// The live heap once no task is left.
 fn settled(rt: &tokio::runtime::Runtime) -> Live {
     let metrics = rt.metrics();
     assert!(
@@ -37,15 +37,7 @@ fn settled(rt: &tokio::runtime::Runtime) -> Live {
         "{} tasks still alive 10 s after every child finished",
         metrics.num_alive_tasks()
     );
-    let mut live = heap::live();
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(10));
-        let now = heap::live();
-        if now.bytes < live.bytes {
-            live = now;
-        }
-    }
-    live
+    heap::live_settled()
 }
 
 async fn round() -> Live {

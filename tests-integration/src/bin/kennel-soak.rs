@@ -1298,9 +1298,7 @@ mod soak {
     }
 
     /// Wait until no cycle's task is alive and (after the first point) the soak
-    /// process's fds are back to `fds`, then sample the live heap: the smallest of a few
-    /// readings 10 ms apart, so a transient allocation of the library's orphan reaper
-    /// thread (which wakes every 200 ms) is not counted.
+    /// process's fds are back to `fds`, then sample the live heap.
     fn quiescent_point(sh: &Shared, idle_tasks: usize, fds: Option<usize>) -> Point {
         let metrics = tokio::runtime::Handle::current().metrics();
         let me = std::process::id();
@@ -1314,18 +1312,10 @@ mod soak {
                 fd_count(me)
             ));
         }
-        let mut live = heap::live();
-        for _ in 0..4 {
-            std::thread::sleep(Duration::from_millis(10));
-            let now = heap::live();
-            if now.bytes < live.bytes {
-                live = now;
-            }
-        }
         Point {
             sample: heap::Sample {
                 cycles: sh.stats.cycles.load(Ordering::Relaxed),
-                live,
+                live: heap::live_settled(),
             },
             malloc: heap::malloc_stats(),
             rss: rss_kib(me),
