@@ -92,10 +92,27 @@ pub fn live() -> Live {
     }
 }
 
-/// The live heap at a quiescent point: the smallest of five readings 10 ms apart, so an
-/// allocation some background thread holds for a moment (the kennel library's orphan
-/// reaper wakes every 200 ms) is not counted.
-pub fn live_settled() -> Live {
+/// How long a tokio blocking-pool thread may stay parked in a runtime that is sampled
+/// (`Builder::thread_keep_alive`; tokio's default is 10 s). A parked thread holds ~550
+/// bytes in 4 allocations, so with the default, how many happen to be parked at a
+/// quiescent point would be noise in the samples; with this, they are gone by then.
+pub const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Threads of this process (`/proc/self/task`; 0 where there is no procfs).
+pub fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count())
+}
+
+/// The live heap at a quiescent point. First waits (at most 2 s) until no more than
+/// `idle_threads` threads are left — the runtime's parked blocking threads exit after
+/// [`BLOCKING_KEEP_ALIVE`] — then takes the smallest of five readings 10 ms apart, so
+/// an allocation some background thread holds for a moment (the kennel library's
+/// orphan reaper wakes every 200 ms) is not counted.
+pub fn live_settled(idle_threads: usize) -> Live {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while thread_count() > idle_threads && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let mut least = live();
     for _ in 0..4 {
         std::thread::sleep(std::time::Duration::from_millis(10));

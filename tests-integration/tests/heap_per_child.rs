@@ -30,14 +30,14 @@ const ROUNDS: u64 = 7;
 const CHILDREN: u64 = 40;
 
 /// The live heap once no task is left.
-fn settled(rt: &tokio::runtime::Runtime) -> Live {
+fn settled(rt: &tokio::runtime::Runtime, idle_threads: usize) -> Live {
     let metrics = rt.metrics();
     assert!(
         kennel_tests::wait_until(Duration::from_secs(10), || metrics.num_alive_tasks() == 0),
         "{} tasks still alive 10 s after every child finished",
         metrics.num_alive_tasks()
     );
-    heap::live_settled()
+    heap::live_settled(idle_threads)
 }
 
 async fn round() -> Live {
@@ -90,15 +90,17 @@ fn finished_children_leave_nothing_on_the_heap() {
     kennel::keeper::use_program(KENNEL);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_keep_alive(heap::BLOCKING_KEEP_ALIVE)
         .enable_all()
         .build()
         .expect("build the runtime");
+    let idle_threads = heap::thread_count();
     // Allocated up front, so the test's own bookkeeping does not grow between samples.
     let mut rounds: Vec<(Live, Live, Live)> = Vec::with_capacity(ROUNDS as usize);
     for _ in 0..ROUNDS {
-        let before = settled(&rt);
+        let before = settled(&rt, idle_threads);
         let alive = rt.block_on(round());
-        let after = settled(&rt);
+        let after = settled(&rt, idle_threads);
         rounds.push((before, alive, after));
     }
     let per_child = |a: u64, b: u64| (a as i64 - b as i64) / CHILDREN as i64;

@@ -74,6 +74,8 @@ fn main() {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Parked blocking threads would be noise in the live-heap samples.
+        .thread_keep_alive(kennel_tests::heap::BLOCKING_KEEP_ALIVE)
         .enable_all()
         .build()
         .expect("build the tokio runtime");
@@ -1118,14 +1120,17 @@ mod soak {
             next: AtomicU64::new(0),
             opts,
         });
-        // Tasks alive with no cycle running (the sidecar's reader).
-        let idle_tasks = tokio::runtime::Handle::current()
-            .metrics()
-            .num_alive_tasks();
+        // Tasks (the sidecar's reader) and threads alive with no cycle running.
+        let idle = Idle {
+            tasks: tokio::runtime::Handle::current()
+                .metrics()
+                .num_alive_tasks(),
+            threads: heap::thread_count(),
+        };
         // Warm-up: lazily created runtime fds, thread pools, allocator arenas.
         run_batch(&sh).await;
         let sc_pid = sh.sidecar.pid;
-        let mut points = vec![quiescent_point(&sh, idle_tasks, None)];
+        let mut points = vec![quiescent_point(&sh, idle, None)];
         let before = probe(sc_pid);
         let total = sh.opts.cycles.map(|c| c + warmup);
         let main_start = Instant::now();
@@ -1145,7 +1150,7 @@ mod soak {
             };
             sh = rebind(sh, limit, stop);
             run_batch(&sh).await;
-            points.push(quiescent_point(&sh, idle_tasks, Some(before.fds)));
+            points.push(quiescent_point(&sh, idle, Some(before.fds)));
             if i == SEGMENTS / 2 {
                 mid = Some(probe(sc_pid));
             }
@@ -1289,6 +1294,13 @@ mod soak {
     /// live heap is sampled.
     const SEGMENTS: u64 = 8;
 
+    /// Tasks and threads of the soak process with no cycle running.
+    #[derive(Clone, Copy)]
+    struct Idle {
+        tasks: usize,
+        threads: usize,
+    }
+
     /// What a quiescent point saw.
     struct Point {
         sample: heap::Sample,
@@ -1299,7 +1311,8 @@ mod soak {
 
     /// Wait until no cycle's task is alive and (after the first point) the soak
     /// process's fds are back to `fds`, then sample the live heap.
-    fn quiescent_point(sh: &Shared, idle_tasks: usize, fds: Option<usize>) -> Point {
+    fn quiescent_point(sh: &Shared, idle: Idle, fds: Option<usize>) -> Point {
+        let idle_tasks = idle.tasks;
         let metrics = tokio::runtime::Handle::current().metrics();
         let me = std::process::id();
         let quiet = kennel_tests::wait_until(Duration::from_secs(10), || {
@@ -1315,11 +1328,11 @@ mod soak {
         Point {
             sample: heap::Sample {
                 cycles: sh.stats.cycles.load(Ordering::Relaxed),
-                live: heap::live_settled(),
+                live: heap::live_settled(idle.threads),
             },
             malloc: heap::malloc_stats(),
             rss: rss_kib(me),
-            threads: std::fs::read_dir("/proc/self/task").map_or(0, |d| d.count()),
+            threads: heap::thread_count(),
         }
     }
 
