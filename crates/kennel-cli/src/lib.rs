@@ -49,6 +49,14 @@ pub fn main() -> ! {
     // Orphans of a tree whose keeper died are reparented to us and reaped, not left to
     // init (Linux; elsewhere there is nothing to do).
     let _ = kennel::become_subreaper();
+    // A child of the same user must not be able to trace kennel or read its memory
+    // (every other child's output and environment): non-dumpable. Children are dumpable
+    // again after their `execve`.
+    if let Err(e) = kennel::make_undumpable() {
+        if e.kind() != std::io::ErrorKind::Unsupported {
+            tracing::warn!("cannot make kennel non-dumpable: {e}");
+        }
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -92,6 +92,20 @@ pub fn become_subreaper() -> std::io::Result<()> {
     sys::imp::become_subreaper()
 }
 
+/// Make this process a hard target for its own children (Linux): non-dumpable
+/// (`prctl(PR_SET_DUMPABLE, 0)`), so a child running as the same user can neither
+/// `ptrace` the supervisor nor read its memory or environment through `/proc` — which
+/// would expose every other child's output and environment. Children are unaffected
+/// (`execve` makes them dumpable again). The guard and the keepers do this themselves;
+/// `kennel run` and `kennel serve` call it at start. Root can still trace anything.
+///
+/// # Errors
+///
+/// The OS error of `prctl`, or `Unsupported` off Linux.
+pub fn make_undumpable() -> std::io::Result<()> {
+    sys::imp::make_undumpable()
+}
+
 /// The guard and the keepers: the processes that kill a tree when its supervisor dies,
 /// even by `kill -9` (Linux).
 ///

@@ -162,6 +162,20 @@
 //!   writes `got SIGTERM\n` to stdout and exits with `N` (default 0); prints
 //!   `pid … main`; sleeps forever.
 //!
+//! ## Attacks on the supervisor (Linux)
+//!
+//! * `attack-ancestors` (Linux): for each ancestor, from the parent up to (not
+//!   including) pid 1 or the first process of another user, tries
+//!   `PTRACE_ATTACH` (detaching at once if it worked) and reading
+//!   `/proc/<pid>/environ`, and prints `ancestor <pid> <comm> ptrace=<r>
+//!   environ=<r>` per ancestor, `<r>` being `ok` or the errno (`EPERM`,
+//!   `EACCES`, …); then `done` and exits 0.
+//! * Any mode, with `KENNEL_FIXTURE_CGROUP=<dir>` in the environment (Linux):
+//!   before anything else the fixture creates `<dir>` if it does not exist
+//!   and writes its pid to `<dir>/cgroup.procs` — it leaves its containment's
+//!   cgroup. Failing to is fatal (exit 1). Forked descendants inherit the new
+//!   cgroup without re-running this.
+//!
 //! ## Soak data
 //!
 //! * `seq [--records N] [--procs P] [--chunk K] [--delay-us U] [--seed S]
@@ -222,6 +236,16 @@ fn main() -> ExitCode {
     let Some((mode, rest)) = args.split_first() else {
         return usage("missing mode");
     };
+    #[cfg(target_os = "linux")]
+    if let Some(dir) = std::env::var_os("KENNEL_FIXTURE_CGROUP") {
+        if let Err(e) = unix::move_to_cgroup(std::path::Path::new(&dir)) {
+            let _ = out::write_all(
+                out::Stream::Err,
+                format!("kennel-fixture: moving to cgroup {dir:?}: {e}\n").as_bytes(),
+            );
+            return ExitCode::from(1);
+        }
+    }
     match run(mode, rest) {
         Ok(code) => code,
         Err(Fail::Usage(msg)) => usage(&msg),
@@ -531,6 +555,11 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
                 return Err(Fail::Usage("--count-file is required".into()));
             };
             counted_flood(a.num("--bytes", None)?, chunk, path)
+        }
+        #[cfg(target_os = "linux")]
+        "attack-ancestors" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            unix::attack_ancestors()
         }
         #[cfg(not(unix))]
         "daemon" | "hold-pipe" | "background" | "nohup" | "fork-loop" | "ignore-signals"
@@ -946,6 +975,90 @@ mod unix {
     use crate::out::Stream;
 
     type Fd = libc::c_int;
+
+    /// Leave the current cgroup: join `dir` (created if missing).
+    #[cfg(target_os = "linux")]
+    pub fn move_to_cgroup(dir: &std::path::Path) -> io::Result<()> {
+        if !dir.exists() {
+            std::fs::create_dir(dir)?;
+        }
+        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
+    }
+
+    /// See the module docs: ptrace and `/proc/<pid>/environ` against every ancestor.
+    #[cfg(target_os = "linux")]
+    pub fn attack_ancestors() -> Res<ExitCode> {
+        // SAFETY: getuid/getppid have no preconditions.
+        let (me, mut pid) = unsafe { (libc::getuid(), libc::getppid()) };
+        let mut report = String::new();
+        while pid > 1 {
+            // `status` stays readable for everyone, non-dumpable or not.
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let owner: Option<u32> = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next())
+                .and_then(|u| u.parse().ok());
+            if owner != Some(me) {
+                break;
+            }
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            // SAFETY: PTRACE_ATTACH takes a pid and ignores addr/data.
+            let attach = unsafe {
+                libc::ptrace(
+                    libc::PTRACE_ATTACH,
+                    pid,
+                    std::ptr::null_mut::<libc::c_void>(),
+                    0,
+                )
+            };
+            let ptrace = if attach == 0 {
+                let mut st = 0;
+                // SAFETY: waiting for the attach's SIGSTOP, then detaching, on a pid we
+                // just attached to.
+                unsafe {
+                    libc::waitpid(pid, &mut st, libc::__WALL);
+                    libc::ptrace(
+                        libc::PTRACE_DETACH,
+                        pid,
+                        std::ptr::null_mut::<libc::c_void>(),
+                        0,
+                    );
+                }
+                "ok".to_owned()
+            } else {
+                errno_name(io::Error::last_os_error())
+            };
+            let environ = match std::fs::read(format!("/proc/{pid}/environ")) {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => errno_name(e),
+            };
+            report.push_str(&format!(
+                "ancestor {pid} {} ptrace={ptrace} environ={environ}\n",
+                comm.trim()
+            ));
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            pid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+        }
+        report.push_str("done\n");
+        write_out(Stream::Out, report.as_bytes())?;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn errno_name(e: io::Error) -> String {
+        match e.raw_os_error() {
+            Some(libc::EPERM) => "EPERM".into(),
+            Some(libc::EACCES) => "EACCES".into(),
+            Some(libc::ESRCH) => "ESRCH".into(),
+            Some(n) => format!("errno{n}"),
+            None => e.to_string(),
+        }
+    }
 
     pub fn reset_sigpipe() {
         // SAFETY: installing the default disposition has no preconditions.

@@ -13,6 +13,7 @@
 mod early_signal;
 mod escapes;
 mod late_init;
+mod supervisor_attack;
 mod supervisor_death;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -123,6 +123,12 @@ pub(crate) fn become_subreaper() -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// Nothing to do: another user's process cannot open ours with debug rights without
+/// `SeDebugPrivilege`, and a same-user one can; there is no per-process switch.
+pub(crate) fn make_undumpable() -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
 #[link(name = "ntdll.dll", kind = "raw-dylib", modifiers = "+verbatim")]
 extern "system" {
     /// Resumes every thread of a process (undocumented but stable since NT 5.1; used by

@@ -181,6 +181,14 @@ pub(crate) fn helper_command_line(arg: &str) -> String {
 pub(crate) fn init() {
     let mut args = std::env::args_os();
     let first = args.nth(1);
+    let helper = [KEEPER_ARG, super::guard::GUARD_ARG]
+        .iter()
+        .any(|arg| first.as_deref() == Some(std::ffi::OsStr::new(arg)));
+    if helper {
+        // A guard or keeper holds the power to end trees: no child may trace it. Best
+        // effort: it works without (and the prctl cannot fail on Linux).
+        let _ = super::make_undumpable();
+    }
     if first.as_deref() == Some(std::ffi::OsStr::new(KEEPER_ARG)) {
         let rest: Vec<OsString> = args.collect();
         let code = match run(rest) {

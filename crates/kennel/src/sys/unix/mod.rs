@@ -124,6 +124,23 @@ pub(crate) fn become_subreaper() -> io::Result<()> {
     }
 }
 
+/// Make this process non-dumpable (Linux, `prctl(PR_SET_DUMPABLE, 0)`): a process of the
+/// same user can then neither `ptrace` it nor read its memory, environment or file
+/// descriptors through `/proc/<pid>` (those files become root's). Programs the process
+/// starts are dumpable again: `execve` of an ordinary (non-setuid, readable) binary
+/// resets the flag, so children are not affected. Root (`CAP_SYS_PTRACE`) still can.
+pub(crate) fn make_undumpable() -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Err(io::Error::from(io::ErrorKind::Unsupported))
+    }
+}
+
 /// Reap zombie children that are not ours: reparented orphans. Never touches a pid the
 /// library is waiting for (they are registered while the spawn lock is held).
 #[cfg(target_os = "linux")]
