@@ -7,12 +7,21 @@
 //! the forwarding task runs, instead of killing kennel by the default disposition (which
 //! left the tree to the keeper's SIGKILL and the caller without an exit code or report —
 //! found by the fixture matrix, `supervisor-sigterm`/`tree` cells of `kennel run`).
+//!
+//! On Linux a signal sent by a process of one of kennel's own trees (`kill -TERM $PPID`
+//! or `kill -TERM -<kennel's group>` from a child) is not obeyed: a child must not be
+//! able to end its supervisor and every other tree with it. It is logged and ignored
+//! ([`kennel::own_signals`] tells the sender). Signals from anywhere else — the caller,
+//! a terminal (the kernel, no sender), or a sender that already exited — keep their
+//! meaning.
 
 use kennel::Controller;
 
 /// Termination signals of this process, caught from the moment of [`Signals::install`].
 pub struct Signals {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
+    own: Option<kennel::own_signals::OwnSignals>,
+    #[cfg(all(unix, not(target_os = "linux")))]
     streams: Option<[tokio::signal::unix::Signal; 3]>,
 }
 
@@ -20,7 +29,20 @@ impl Signals {
     /// Catch SIGINT, SIGTERM and SIGHUP from now on (Windows: Ctrl-C, caught by the
     /// forwarding task). Must run inside the tokio runtime.
     pub fn install() -> Signals {
-        #[cfg(unix)]
+        #[cfg(target_os = "linux")]
+        {
+            let own = match kennel::own_signals::OwnSignals::install() {
+                Ok(own) => Some(own),
+                Err(e) => {
+                    tracing::error!(
+                        "cannot install signal handlers ({e}); signals to kennel will not reach the children"
+                    );
+                    None
+                }
+            };
+            Signals { own }
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
         {
             use tokio::signal::unix::{signal, SignalKind};
             let streams = match (
@@ -62,7 +84,29 @@ impl Signals {
     ///
     /// Cancel safe: a signal that arrives meanwhile is kept for the next call.
     pub async fn recv(&mut self) {
-        #[cfg(unix)]
+        #[cfg(target_os = "linux")]
+        {
+            let Some(own) = &mut self.own else {
+                return std::future::pending().await;
+            };
+            loop {
+                match own.recv().await {
+                    Ok(caught) if caught.from_a_tree => tracing::warn!(
+                        "ignored {} from pid {}: a process of a supervised tree may not end kennel",
+                        caught.signal,
+                        caught.sender.unwrap_or(0)
+                    ),
+                    Ok(_) => return,
+                    Err(e) => {
+                        tracing::error!(
+                            "cannot read caught signals ({e}); ignoring signals from now on"
+                        );
+                        return std::future::pending().await;
+                    }
+                }
+            }
+        }
+        #[cfg(all(unix, not(target_os = "linux")))]
         {
             let Some([int, term, hup]) = &mut self.streams else {
                 return std::future::pending().await;

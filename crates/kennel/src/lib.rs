@@ -106,6 +106,69 @@ pub fn make_undumpable() -> std::io::Result<()> {
     sys::imp::make_undumpable()
 }
 
+/// Termination signals sent to the supervisor itself, with their sender (Linux), so a
+/// supervisor can tell a request from outside (its caller, a terminal) from a child of
+/// its own trees trying to shut it down (`kill -TERM $PPID`).
+#[cfg(target_os = "linux")]
+pub mod own_signals {
+    use crate::Signal;
+
+    /// A caught SIGINT, SIGTERM or SIGHUP.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Caught {
+        /// Which one.
+        pub signal: Signal,
+        /// The pid that sent it with `kill(2)`; `None` when the kernel sent it (a
+        /// terminal's Ctrl-C or hang-up).
+        pub sender: Option<u32>,
+        /// Whether the sender is a process of a tree this process supervises (a
+        /// descendant, or a member of one of its cgroups) at the time it is looked at.
+        /// A sender that already exited is not.
+        pub from_a_tree: bool,
+    }
+
+    /// SIGINT, SIGTERM and SIGHUP of this process, caught from [`OwnSignals::install`] on.
+    /// Replaces any other handling of those three signals (do not also use
+    /// `tokio::signal` for them).
+    pub struct OwnSignals(crate::sys::imp::sender::Receiver);
+
+    impl OwnSignals {
+        /// Install the handlers. Must run inside a tokio runtime.
+        ///
+        /// # Errors
+        ///
+        /// The OS error of creating the self-pipe or of `sigaction`.
+        pub fn install() -> std::io::Result<OwnSignals> {
+            crate::sys::imp::sender::install().map(OwnSignals)
+        }
+
+        /// The next caught signal.
+        ///
+        /// # Errors
+        ///
+        /// The OS error of reading the self-pipe (not expected).
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancel safe in practice: records are 8 bytes, written and read whole.
+        pub async fn recv(&mut self) -> std::io::Result<Caught> {
+            let (raw, sender) = self.0.recv().await?;
+            let signal = match raw {
+                2 => Signal::Int,
+                15 => Signal::Term,
+                1 => Signal::Hup,
+                n => Signal::Other(n),
+            };
+            let from_a_tree = sender.is_some_and(crate::sys::imp::sender::in_our_trees);
+            Ok(Caught {
+                signal,
+                sender,
+                from_a_tree,
+            })
+        }
+    }
+}
+
 /// The guard and the keepers: the processes that kill a tree when its supervisor dies,
 /// even by `kill -9` (Linux).
 ///

@@ -13,6 +13,7 @@
 mod early_signal;
 mod escapes;
 mod late_init;
+mod signals_from_inside;
 mod supervisor_attack;
 mod supervisor_death;
 

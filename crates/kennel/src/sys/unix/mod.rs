@@ -34,6 +34,8 @@ pub(crate) mod guard;
 pub(crate) mod keeper;
 #[cfg(target_os = "linux")]
 pub(crate) mod procfs;
+#[cfg(target_os = "linux")]
+pub(crate) mod sender;
 
 use std::collections::HashSet;
 use std::io;
