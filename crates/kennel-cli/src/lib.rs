@@ -48,7 +48,9 @@ pub fn main() -> ! {
     fatal::install(panic_code);
     // Orphans of a tree whose keeper died are reparented to us and reaped, not left to
     // init (Linux; elsewhere there is nothing to do).
-    let _ = kennel::become_subreaper();
+    // Every child of kennel is one of its trees: an orphan it adopts that left its
+    // tree's cgroup is an escapee, killed when the tree ends.
+    let _ = kennel::sweep_adopted_orphans();
     // A child of the same user must not be able to trace kennel or read its memory
     // (every other child's output and environment): non-dumpable. Children are dumpable
     // again after their `execve`.

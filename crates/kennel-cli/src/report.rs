@@ -23,6 +23,15 @@ pub fn outcome_json(o: &Outcome) -> Value {
         "drain": o.drain,
         "leftovers_killed": o.leftovers_killed,
         "containment": o.containment.as_str(),
+        "layers": o.layers.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+        "escapees_killed": o.escapees_killed.iter().map(|e| json!({
+            "pid": e.pid,
+            "found": match e.found {
+                kennel::EscapeFound::Descendant => "descendant",
+                kennel::EscapeFound::Subreaper => "subreaper",
+                _ => "other",
+            },
+        })).collect::<Vec<_>>(),
         "errors": o.errors,
     })
 }

@@ -71,7 +71,9 @@ pub use error::{
     HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
-pub use outcome::{Containment, Drain, EndReason, ExitStatus, Outcome, StreamReport};
+pub use outcome::{
+    Containment, Drain, EndReason, EscapeFound, Escapee, ExitStatus, Outcome, StreamReport,
+};
 pub use output::{Forward, CHUNK_SIZE, EVENT_CAPACITY};
 pub use signal::{ParseSignalError, Signal};
 pub use spec::{
@@ -90,6 +92,21 @@ pub use supervisor::{Child, Controller, Event, Output};
 /// The OS error of `prctl`, or `Unsupported` off Linux.
 pub fn become_subreaper() -> std::io::Result<()> {
     sys::imp::become_subreaper()
+}
+
+/// [`become_subreaper`], and also count every orphan reparented to this process as a
+/// process of kennel's trees: when a cgroup tree ends (however it ends), adopted
+/// orphans that left their cgroup (by writing to another cgroup's `cgroup.procs`) and
+/// are not in another live tree's cgroup are killed and reported in
+/// [`Outcome::escapees_killed`]. Only for binaries whose children are **all** started
+/// by kennel (`kennel run`, `kennel serve`): a child started some other way would be
+/// taken for an escapee.
+///
+/// # Errors
+///
+/// As [`become_subreaper`].
+pub fn sweep_adopted_orphans() -> std::io::Result<()> {
+    sys::imp::sweep_adopted()
 }
 
 /// Make this process a hard target for its own children (Linux): non-dumpable

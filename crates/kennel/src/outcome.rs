@@ -110,6 +110,32 @@ pub struct StreamReport {
     pub cap_hit: bool,
 }
 
+/// How a process that had left its tree's containment was found (see
+/// [`Outcome::escapees_killed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum EscapeFound {
+    /// A descendant of the leader (by `/proc` parentage) outside the tree's cgroup.
+    Descendant,
+    /// An orphan reparented to the supervisor as child subreaper, in no live tree's
+    /// cgroup and not released by a keep-leftovers run.
+    Subreaper,
+}
+
+/// A process that left its tree's containment (e.g. wrote its pid to another
+/// cgroup's `cgroup.procs`) and was killed by the final sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
+#[non_exhaustive]
+pub struct Escapee {
+    /// Its pid.
+    pub pid: u32,
+    /// How the sweep found it.
+    pub found: EscapeFound,
+}
+
 /// The final report of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
@@ -148,6 +174,15 @@ pub struct Outcome {
     pub dies_with_supervisor: bool,
     /// Non-fatal problems met on the way (a read error, a failed signal), as sentences.
     pub errors: Vec<String>,
+    /// Every containment layer that was active for the tree, strongest first (Linux:
+    /// e.g. `[cgroup, subreaper, group]` for a cgroup tree in a supervisor that is a
+    /// child subreaper). [`Outcome::containment`] is the first.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub layers: Vec<Containment>,
+    /// Processes that had left the tree's containment and were killed by the final
+    /// sweep, with how each was found (Linux, cgroup tier).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub escapees_killed: Vec<Escapee>,
 }
 
 impl Outcome {

@@ -446,6 +446,8 @@ impl Child {
             drain: Drain::Timeout,
             leftovers_killed: Vec::new(),
             containment: self.containment,
+            layers: vec![self.containment],
+            escapees_killed: Vec::new(),
             dies_with_supervisor: false,
             errors: vec![
                 "the supervisor task ended before the outcome was known (runtime shut down); the tree was killed".into(),
@@ -741,6 +743,14 @@ impl Run {
             let _ = self.stop.send(true);
         }
 
+        // Every layer is swept, however the run ended: what left the cgroup but can
+        // still be attributed to the tree dies with the rest (unless kept on purpose).
+        let escapees_killed = if self.keep_leftovers && self.ladder.is_none() {
+            Vec::new()
+        } else {
+            self.leader.sweep_escapees()
+        };
+
         // Phase 4: final drain.
         let window = if drain == Drain::Timeout {
             POST_KILL_EOF_WINDOW
@@ -778,6 +788,8 @@ impl Run {
             drain,
             leftovers_killed: leftovers,
             containment: self.containment,
+            layers: self.leader.layers(),
+            escapees_killed,
             dies_with_supervisor,
             errors: std::mem::take(&mut self.errors),
         };

@@ -10,6 +10,7 @@
 //! whole process.
 #![cfg(target_os = "linux")]
 
+mod cgroup_escape;
 mod early_signal;
 mod escapes;
 mod late_init;

@@ -123,6 +123,11 @@ pub(crate) fn become_subreaper() -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
+/// Unsupported, as [`become_subreaper`].
+pub(crate) fn sweep_adopted() -> io::Result<()> {
+    become_subreaper()
+}
+
 /// Nothing to do: another user's process cannot open ours with debug rights without
 /// `SeDebugPrivilege`, and a same-user one can; there is no per-process switch.
 pub(crate) fn make_undumpable() -> io::Result<()> {

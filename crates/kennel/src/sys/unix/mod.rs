@@ -98,6 +98,11 @@ fn spawn_ours(cmd: &mut std::process::Command) -> io::Result<std::process::Child
     Ok(child)
 }
 
+/// Pids a keep-leftovers run released (moved out of its cgroup on purpose): the
+/// escapee sweep never kills them or their descendants.
+#[cfg(target_os = "linux")]
+static RELEASED: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
 fn unregister(pid: u32) {
     if let Ok(mut set) = OURS.lock() {
         if let Some(set) = set.as_mut() {
@@ -698,9 +703,60 @@ impl Leader {
                 let _ = k.command("R\n");
             }
             if let Some(cg) = &self.cgroup {
+                if let Ok(mut set) = RELEASED.lock() {
+                    set.get_or_insert_with(HashSet::new).extend(cg.pids());
+                }
                 cg.release();
             }
         }
+    }
+
+    /// Every containment layer active for this tree, strongest first.
+    pub(crate) fn layers(&self) -> Vec<Containment> {
+        let mut layers = vec![self.containment];
+        #[cfg(target_os = "linux")]
+        {
+            let subreaper = matches!(self.kind, Kind::Kept(_)) || we_are_subreaper();
+            if subreaper && !layers.contains(&Containment::Subreaper) {
+                layers.push(Containment::Subreaper);
+            }
+        }
+        if !layers.contains(&Containment::Group) {
+            layers.push(Containment::Group);
+        }
+        layers
+    }
+
+    /// The final sweep of a cgroup tree: SIGKILL every process that left the tree's
+    /// cgroup but can still be attributed to it — a descendant of the leader outside
+    /// the cgroup, or (when this process is a child subreaper) an orphan adopted by us
+    /// that is in none of our live cgroups and was not released. Repeated until a pass
+    /// finds nothing (an escapee may fork meanwhile), at most 50 passes. Returns what
+    /// was killed. Trees without a cgroup have nothing to sweep here (the keeper is
+    /// their subreaper; the group tier promises nothing about `setsid`).
+    pub(crate) fn sweep_escapees(&mut self) -> Vec<crate::Escapee> {
+        let mut killed = Vec::new();
+        #[cfg(target_os = "linux")]
+        {
+            let (Kind::Direct(d), Some(cg)) = (&self.kind, &self.cgroup) else {
+                return killed;
+            };
+            let leader = d.pid;
+            for _ in 0..50 {
+                let found = escapees(leader, cg);
+                if found.is_empty() {
+                    break;
+                }
+                for escapee in found {
+                    if kill_verified(escapee.pid, |pid| !cg.contains(pid)) {
+                        killed.push(escapee);
+                    }
+                }
+            }
+            killed.sort_by_key(|e| e.pid);
+            killed.dedup_by_key(|e| e.pid);
+        }
+        killed
     }
 
     /// Reap the exited leader (or release its keeper, which reaps it). Call only after
@@ -789,6 +845,103 @@ impl Drop for Leader {
                 }
             });
     }
+}
+
+/// Set by [`sweep_adopted`]: every child of this process was started by kennel, so an
+/// unregistered child is an orphan adopted from a tree.
+#[cfg(target_os = "linux")]
+static SWEEPS_ADOPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Become a child subreaper ([`become_subreaper`]) *and* treat every orphan it adopts
+/// as part of the trees: the final sweep of a cgroup tree kills adopted orphans that
+/// left their cgroup. Only for a process whose children are all started by kennel.
+pub(crate) fn sweep_adopted() -> io::Result<()> {
+    become_subreaper()?;
+    #[cfg(target_os = "linux")]
+    SWEEPS_ADOPTED.store(true, std::sync::atomic::Ordering::Release);
+    Ok(())
+}
+
+/// Whether this process is a child subreaper that sweeps its adopted orphans.
+#[cfg(target_os = "linux")]
+fn we_are_subreaper() -> bool {
+    SWEEPS_ADOPTED.load(std::sync::atomic::Ordering::Acquire)
+        && rustix::process::child_subreaper().is_ok_and(|p| p.is_some())
+}
+
+/// Running processes attributable to the tree of `leader` but outside its cgroup
+/// `cg` (see [`Leader::sweep_escapees`]).
+#[cfg(target_os = "linux")]
+fn escapees(leader: u32, cg: &cgroup::Cgroup) -> Vec<crate::Escapee> {
+    use crate::{EscapeFound, Escapee};
+    let running = |pid: u32| procfs::read_stat(pid).is_some_and(|s| s.running());
+    let mut out: Vec<Escapee> = procfs::descendants_of(leader)
+        .into_iter()
+        .filter(|&p| running(p) && !cg.contains(p))
+        .map(|pid| Escapee {
+            pid,
+            found: EscapeFound::Descendant,
+        })
+        .collect();
+    if we_are_subreaper() {
+        let me = std::process::id();
+        let released = RELEASED
+            .lock()
+            .ok()
+            .and_then(|g| g.clone())
+            .unwrap_or_default();
+        // Our own children are told apart with the registry locked: a spawn holds the
+        // lock from its fork until the pid is recorded, so a child read here that is
+        // not registered is an adopted orphan, never a tree being born.
+        let orphans: Vec<u32> = {
+            let Ok(ours) = OURS.lock() else {
+                return out;
+            };
+            procfs::children_of(me)
+                .into_iter()
+                .filter(|p| !ours.as_ref().is_some_and(|s| s.contains(p)))
+                .collect()
+        };
+        for orphan in orphans {
+            if released.contains(&orphan) || in_a_tree_cgroup(orphan) {
+                continue;
+            }
+            for pid in std::iter::once(orphan).chain(procfs::descendants_of(orphan)) {
+                if running(pid) && !released.contains(&pid) && !in_a_tree_cgroup(pid) {
+                    out.push(Escapee {
+                        pid,
+                        found: EscapeFound::Subreaper,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `pid` is in a live cgroup of one of our trees (`kennel-<our pid>-N`).
+#[cfg(target_os = "linux")]
+fn in_a_tree_cgroup(pid: u32) -> bool {
+    let prefix = format!("kennel-{}-", std::process::id());
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .and_then(|p| p.rsplit('/').next())
+            .is_some_and(|name| name.starts_with(&prefix))
+    })
+}
+
+/// SIGKILL `pid` through a pidfd, if `still` holds once the pidfd pins the process
+/// (so a pid reused since it was read is never signalled). Whether it was sent.
+#[cfg(target_os = "linux")]
+fn kill_verified(pid: u32, still: impl Fn(u32) -> bool) -> bool {
+    let Ok(pidfd) = rustix::process::pidfd_open(to_pid(pid), rustix::process::PidfdFlags::empty())
+    else {
+        return false;
+    };
+    still(pid)
+        && procfs::read_stat(pid).is_some_and(|s| s.running())
+        && rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL).is_ok()
 }
 
 fn convert_status(status: &WaitIdStatus) -> ExitStatus {
