@@ -64,13 +64,18 @@ fn kennel_run_ignores_signals_from_its_tree_and_obeys_the_caller() {
         .spawn()
         .unwrap();
     wait_ignored(BufReader::new(run.stderr.take().unwrap()), &NEEDLES);
+    // The tree runs on past its signals (its `sent` line), and so does kennel.
+    let mut stdout = BufReader::new(run.stdout.take().unwrap());
+    let mut out = String::new();
+    stdout.read_line(&mut out).unwrap();
+    assert_eq!(out, "sent\n");
     assert!(run.try_wait().unwrap().is_none(), "kennel run still runs");
     // From outside (us): obeyed, the ladder ends the tree.
     send_signal(run.id(), libc::SIGTERM);
     let status = run.wait().unwrap();
-    let mut out = String::new();
-    run.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    assert_eq!(out, "sent\n");
+    out.clear();
+    stdout.read_to_string(&mut out).unwrap();
+    assert_eq!(out, "", "nothing after `sent`");
     assert_eq!(status.code(), Some(128 + 15), "the leader died of SIGTERM");
     assert_no_survivors(&mark, Duration::from_secs(5), "kennel run after SIGTERM");
 }
@@ -146,4 +151,35 @@ fn send_signal(pid: u32, signal: i32) {
     // SAFETY: kill(2) on a process we started, with a valid signal number.
     let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
     assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+#[test]
+fn a_child_cannot_end_its_keeper() {
+    // Without the cgroup tier the keeper is the leader's parent: `kill $PPID` reaches
+    // it. It ignores SIGINT/SIGTERM/SIGHUP (it ends when kennel does), and the program
+    // it starts has the default dispositions again.
+    let mark = marker();
+    let out = std::process::Command::new(KENNEL)
+        .args(["run", "--no-cgroup", "--", "sh", "-c"])
+        .arg(
+            "kill -TERM $PPID; kill -INT $PPID; kill -HUP $PPID; \
+             grep -E '^Sig(Ign|Cgt)' /proc/$$/status; echo alive",
+        )
+        .env(&mark.0, &mark.1)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.ends_with("alive\n"), "{text}");
+    // The shell's own ignored set, as it started: nothing of INT/TERM/HUP (bits 2, 15, 1)
+    // inherited from the keeper.
+    let ignored = text
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(|hex| u64::from_str_radix(hex.trim(), 16).unwrap())
+        .unwrap();
+    let term_int_hup = (1 << (15 - 1)) | (1 << (2 - 1)) | (1 << (1 - 1));
+    assert_eq!(ignored & term_int_hup, 0, "{text}");
+    assert_no_survivors(&mark, Duration::from_secs(5), "kennel run --no-cgroup");
 }

@@ -185,9 +185,11 @@ pub(crate) fn init() {
         .iter()
         .any(|arg| first.as_deref() == Some(std::ffi::OsStr::new(arg)));
     if helper {
-        // A guard or keeper holds the power to end trees: no child may trace it. Best
-        // effort: it works without (and the prctl cannot fail on Linux).
+        // A guard or keeper holds the power to end trees: no child may trace it, nor
+        // end it with `kill $PPID` (it ends when its control socket closes, or by
+        // SIGKILL). Best effort: it works without (and neither call fails on Linux).
         let _ = super::make_undumpable();
+        set_termination_signals(libc::SIG_IGN);
     }
     if first.as_deref() == Some(std::ffi::OsStr::new(KEEPER_ARG)) {
         let rest: Vec<OsString> = args.collect();
@@ -201,6 +203,21 @@ pub(crate) fn init() {
         std::process::exit(i32::from(super::guard::run().is_err()));
     }
     ENABLED.store(true, Ordering::Release);
+}
+
+/// Set SIGINT, SIGTERM and SIGHUP to `disposition` (`SIG_IGN` or `SIG_DFL`).
+/// Async-signal-safe (only `sigaction`), so callable between fork and exec.
+fn set_termination_signals(disposition: libc::sighandler_t) {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction with SIG_IGN/SIG_DFL as handler and an empty
+        // mask is valid; sigaction(2) is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = disposition;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut());
+        }
+    }
 }
 
 /// Use another binary that calls [`init`] (e.g. `kennel`) as the keeper.
@@ -266,6 +283,9 @@ fn run(args: Vec<OsString>) -> io::Result<()> {
     unsafe {
         cmd.pre_exec(move || {
             unblock_chld();
+            // An ignored signal stays ignored across exec: give the program the
+            // default dispositions the keeper took away from itself.
+            set_termination_signals(libc::SIG_DFL);
             if let Some(fd) = join_fd {
                 if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(io::Error::last_os_error());
