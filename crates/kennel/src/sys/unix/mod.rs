@@ -755,6 +755,16 @@ impl Leader {
             }
             killed.sort_by_key(|e| e.pid);
             killed.dedup_by_key(|e| e.pid);
+            // SIGKILL is asynchronous: the outcome promises nothing of the tree runs,
+            // so wait (bounded; a rare path) until each one is past running.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while killed
+                .iter()
+                .any(|e| procfs::read_stat(e.pid).is_some_and(|s| s.running()))
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
         }
         killed
     }
