@@ -931,7 +931,7 @@ fn escapees(leader: u32, cg: &cgroup::Cgroup) -> Vec<crate::Escapee> {
 
 /// Whether `pid` is in a live cgroup of one of our trees (`kennel-<our pid>-N`).
 #[cfg(target_os = "linux")]
-fn in_a_tree_cgroup(pid: u32) -> bool {
+pub(crate) fn in_a_tree_cgroup(pid: u32) -> bool {
     let prefix = format!("kennel-{}-", std::process::id());
     std::fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|text| {
         text.lines()

@@ -27,7 +27,6 @@ fn read_small(path: &str) -> Option<String> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stat {
     pub(crate) state: char,
-    #[allow(dead_code)]
     pub(crate) ppid: u32,
     pub(crate) pgrp: u32,
     /// The kernel's `PF_*` task flags.

@@ -109,16 +109,8 @@ pub(crate) fn in_our_trees(pid: u32) -> bool {
     if pid == me {
         return false;
     }
-    if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) {
-        let ours = format!("kennel-{me}-");
-        let in_ours = text
-            .lines()
-            .find_map(|l| l.strip_prefix("0::"))
-            .and_then(|p| p.rsplit('/').next())
-            .is_some_and(|name| name.starts_with(&ours));
-        if in_ours {
-            return true;
-        }
+    if super::in_a_tree_cgroup(pid) {
+        return true;
     }
     let mut at = pid;
     // A ppid chain is short; the bound only guards against a loop through pid reuse.
