@@ -269,6 +269,35 @@ pub struct ExitEvent {
     pub containment: ContainmentTier,
     /// Non-fatal problems met along the way, as sentences.
     pub errors: Vec<String>,
+    /// Every containment layer that was active, strongest first (e.g. `cgroup`,
+    /// `subreaper`, `group`); `containment` is the first. Absent from older sidecars.
+    #[serde(default)]
+    pub layers: Vec<ContainmentTier>,
+    /// Processes that had left the tree's containment (e.g. moved themselves to another
+    /// cgroup) and were killed when the tree ended, with how each was found. Absent
+    /// from older sidecars.
+    #[serde(default)]
+    pub escapees_killed: Vec<EscapeeKilled>,
+}
+
+/// A process that escaped its tree's containment and was killed (`exit` event).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EscapeeKilled {
+    /// Its pid.
+    pub pid: u32,
+    /// How it was found.
+    pub found: EscapeFound,
+}
+
+/// How an escapee was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EscapeFound {
+    /// A descendant of the leader outside the tree's cgroup.
+    Descendant,
+    /// An orphan reparented to the sidecar (a child subreaper), in no live tree's cgroup.
+    Subreaper,
 }
 
 /// Why a child ended.

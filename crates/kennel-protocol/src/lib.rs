@@ -46,9 +46,9 @@ pub use chunk::{encode_chunk, Chunker};
 pub use data::Data;
 pub use error::{ErrorCode, RequestError};
 pub use event::{
-    ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent, Event,
-    ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk, SpawnedEvent, StreamStats,
-    WrittenEvent,
+    ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent,
+    EscapeFound, EscapeeKilled, Event, ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk,
+    SpawnedEvent, StreamStats, WrittenEvent,
 };
 pub use frame::{
     decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,

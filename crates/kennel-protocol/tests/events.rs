@@ -105,6 +105,11 @@ fn exit_event() -> ExitEvent {
         leftovers_killed: vec![4250],
         containment: ContainmentTier::Subreaper,
         errors: vec!["Could not read /proc/4250/stat.".into()],
+        layers: vec![ContainmentTier::Subreaper, ContainmentTier::Group],
+        escapees_killed: vec![EscapeeKilled {
+            pid: 4260,
+            found: EscapeFound::Subreaper,
+        }],
     }
 }
 
@@ -117,7 +122,9 @@ fn exit() {
                "stdout":{"bytes":10,"dropped":0,"cap_hit":false},
                "stderr":{"bytes":4,"dropped":100,"cap_hit":true},
                "drain":"complete","leftovers_killed":[4250],"containment":"subreaper",
-               "errors":["Could not read /proc/4250/stat."]}),
+               "errors":["Could not read /proc/4250/stat."],
+               "layers":["subreaper","group"],
+               "escapees_killed":[{"pid":4260,"found":"subreaper"}]}),
     );
     // A Windows exit code beyond i32.
     let mut e = exit_event();

@@ -258,6 +258,19 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
         leftovers_killed: o.leftovers_killed.clone(),
         containment: tier(o.containment),
         errors: o.errors.clone(),
+        layers: o.layers.iter().copied().map(tier).collect(),
+        escapees_killed: o
+            .escapees_killed
+            .iter()
+            .map(|e| kennel_protocol::EscapeeKilled {
+                pid: e.pid,
+                found: match e.found {
+                    kennel::EscapeFound::Descendant => kennel_protocol::EscapeFound::Descendant,
+                    // `EscapeFound` is non-exhaustive; anything else was adopted.
+                    _ => kennel_protocol::EscapeFound::Subreaper,
+                },
+            })
+            .collect(),
     }
 }
 
