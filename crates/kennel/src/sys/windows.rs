@@ -630,6 +630,17 @@ impl Leader {
         Containment::JobObject
     }
 
+    /// Every containment layer active for this tree: the Job Object alone.
+    pub(crate) fn layers(&self) -> Vec<Containment> {
+        vec![self.containment()]
+    }
+
+    /// Nothing can leave a Job Object without `JOB_OBJECT_LIMIT_BREAKAWAY_OK` (which
+    /// kennel never sets): there are no escapees to sweep.
+    pub(crate) fn sweep_escapees(&mut self) -> Vec<crate::Escapee> {
+        Vec::new()
+    }
+
     /// Wait until the leader exits (its handle stays open).
     ///
     /// # Cancel safety
