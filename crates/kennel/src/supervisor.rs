@@ -76,7 +76,8 @@ pub struct Output {
 }
 
 enum Control {
-    Cancel(EndReason),
+    /// Run the ladder (the given one instead of the command's, if any).
+    Cancel(EndReason, Option<Ladder>),
     Kill,
     Signal(Signal, oneshot::Sender<Result<(), SignalError>>),
     Dropped,
@@ -121,7 +122,21 @@ impl Controller {
     /// cancel while the ladder runs jumps to the forceful rung. Does nothing once the
     /// run is over.
     pub fn cancel(&self) {
-        let _ = self.shared.ctl.send(Control::Cancel(EndReason::Cancelled));
+        let _ = self
+            .shared
+            .ctl
+            .send(Control::Cancel(EndReason::Cancelled, None));
+    }
+
+    /// [`cancel`](Self::cancel) with `ladder` instead of the one the command was
+    /// given (e.g. a shorter grace for an interactive stop). The outcome's
+    /// `ladder_step` then indexes `ladder`. When a ladder is already running, this
+    /// jumps to the forceful rung like a second `cancel`, whatever `ladder` says.
+    pub fn cancel_with(&self, ladder: Ladder) {
+        let _ = self
+            .shared
+            .ctl
+            .send(Control::Cancel(EndReason::Cancelled, Some(ladder)));
     }
 
     /// Run the ladder because the supervisor is shutting down (reason
@@ -130,7 +145,7 @@ impl Controller {
         let _ = self
             .shared
             .ctl
-            .send(Control::Cancel(EndReason::SupervisorShutdown));
+            .send(Control::Cancel(EndReason::SupervisorShutdown, None));
     }
 
     /// Go straight to the forceful rung (reason `killed`).
@@ -887,10 +902,13 @@ impl Run {
 
     fn on_control(&mut self, msg: Option<Control>) {
         match msg {
-            Some(Control::Cancel(reason)) => {
+            Some(Control::Cancel(reason, spec)) => {
                 if self.ladder.is_some() {
                     self.escalate();
                 } else {
+                    if let Some(spec) = spec {
+                        self.ladder_spec = spec;
+                    }
                     self.start_ladder(Some(reason));
                 }
             }

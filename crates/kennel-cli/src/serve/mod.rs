@@ -90,6 +90,7 @@
 
 mod child;
 mod convert;
+mod flow;
 mod hub;
 mod reader;
 mod stdout;
@@ -170,6 +171,8 @@ pub async fn serve(args: ServeArgs) -> i32 {
                 Some(request) => hub.handle(request).await,
                 None => {
                     eof = true;
+                    // No credit can come any more: flow control must not hold output.
+                    hub.lift_windows();
                     hub.begin_shutdown(ByeReason::Eof, None, false);
                 }
             },
