@@ -254,20 +254,14 @@ export async function lines(cmd: string[], opts: RunOptions = {}): Promise<strin
 
 /**
  * Terminate a spawned process's whole tree: SIGTERM, wait up to `graceMs` (500), then
- * SIGKILL. Resolves with the exit status once the tree is gone (and its output drained).
+ * SIGKILL — the sidecar's ladder, given for this cancel. Resolves with the exit status
+ * once the tree is gone (and its output drained).
  */
 export async function stop(proc: KennelProcess, graceMs = 500): Promise<number> {
   const child = proc.child;
   if (!child.done) {
     await child.spawned.catch(() => {});
-    await child.signal("SIGTERM").catch(() => {});
-    let timer: NodeJS.Timeout | undefined;
-    const graceUp = new Promise<boolean>((res) => {
-      timer = setTimeout(() => res(true), graceMs);
-    });
-    const graceExpired = await Promise.race([child.outcome.then(() => false, () => false), graceUp]);
-    clearTimeout(timer);
-    if (graceExpired) await child.kill().catch(() => {});
+    await child.cancel({ ladder: [{ signal: "SIGTERM", waitMs: graceMs }] }).catch(() => {});
   }
   return proc.exited.catch(() => 1);
 }
