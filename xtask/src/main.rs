@@ -12,6 +12,7 @@
 mod bench;
 mod cmd;
 mod matrix;
+mod setup;
 mod soak;
 mod stages;
 mod wine;

@@ -172,11 +172,17 @@ pub fn run(ctx: &Ctx, opts: &TestOptions) -> Result<(), String> {
 fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String> {
     let cargo = || Cmd::new(&ctx.cargo).cwd(&ctx.root);
     match stage {
-        Stage::Fmt => cargo().args(["fmt", "--all", "--", "--check"]).run()?,
-        Stage::Clippy => cargo()
-            .args(["clippy", "--workspace", "--all-targets", "--"])
-            .args(["-D", "warnings"])
-            .run()?,
+        Stage::Fmt => {
+            crate::setup::ensure_component(&ctx.cargo, "fmt", "rustfmt")?;
+            cargo().args(["fmt", "--all", "--", "--check"]).run()?;
+        }
+        Stage::Clippy => {
+            crate::setup::ensure_component(&ctx.cargo, "clippy", "clippy")?;
+            cargo()
+                .args(["clippy", "--workspace", "--all-targets", "--"])
+                .args(["-D", "warnings"])
+                .run()?;
+        }
         Stage::Test => cargo()
             .args(["test", "--workspace"])
             .args(&opts.extra)

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::cmd::{on_path, Cmd};
+use crate::cmd::Cmd;
 use crate::Ctx;
 
 /// The Rust target whose binaries run under Wine.
@@ -61,16 +61,11 @@ pub fn setup(ctx: &Ctx) -> Result<WineEnv, String> {
     if cfg!(windows) {
         return Err("wine-setup runs on Linux (use the native tests on Windows)".into());
     }
-    let missing: Vec<&str> = ["wine", "wineserver", MINGW_GCC]
-        .into_iter()
-        .filter(|p| !on_path(p))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "missing {}; on Debian/Ubuntu: apt-get install -y wine wine64 gcc-mingw-w64-x86-64",
-            missing.join(", ")
-        ));
-    }
+    crate::setup::ensure_programs(
+        &["wine", "wineserver", MINGW_GCC],
+        &crate::setup::WINE_PACKAGES,
+        "the Windows tests under Wine",
+    )?;
 
     let env = WineEnv::new(prefix_path(ctx)?);
     let started = Instant::now();

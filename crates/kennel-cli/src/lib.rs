@@ -7,6 +7,8 @@
 use clap::{Parser, Subcommand};
 
 pub mod duration;
+mod fatal;
+mod log;
 pub mod report;
 pub mod run;
 pub mod serve;
@@ -36,7 +38,14 @@ pub fn main() -> ! {
     // Before anything else (and before any thread exists): this process may have been
     // started as the keeper of a child's tree.
     kennel::keeper::init();
+    // Then the logger (it starts a thread) and the panic policy (`fatal`).
+    log::init();
     let cli = Cli::parse();
+    let panic_code = match cli.command {
+        Cmd::Run(_) => run::EXIT_INTERNAL,
+        Cmd::Serve(_) => fatal::EXIT_PANIC,
+    };
+    fatal::install(panic_code);
     // Orphans of a tree whose keeper died are reparented to us and reaped, not left to
     // init (Linux; elsewhere there is nothing to do).
     let _ = kennel::become_subreaper();
@@ -47,15 +56,21 @@ pub fn main() -> ! {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kennel: cannot start the async runtime: {e}");
+            tracing::error!("cannot start the async runtime: {e}");
+            log::flush();
             std::process::exit(run::EXIT_INTERNAL);
         }
     };
-    let code = match cli.command {
+    // A panic in a spawned task is handled by the command (see `fatal`); one in the
+    // command's own future lands here, where unwinding must not drop the runtime (its
+    // drop waits for blocking threads such as a stdin reader: forever).
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.command {
         Cmd::Run(args) => runtime.block_on(run::run(args)),
         Cmd::Serve(args) => runtime.block_on(serve::serve(args)),
-    };
+    }))
+    .unwrap_or(panic_code);
     // Don't wait for blocking threads (e.g. a stdin reader) to finish.
     runtime.shutdown_background();
+    log::flush();
     std::process::exit(code);
 }

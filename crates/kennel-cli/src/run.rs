@@ -30,6 +30,13 @@ pub const EXIT_NOT_EXECUTABLE: i32 = 126;
 /// Exit code when the program was not found.
 pub const EXIT_NOT_FOUND: i32 = 127;
 
+/// After a panic, how long to wait for the library to confirm the tree got SIGKILL.
+const KILL_ACK_WAIT: Duration = Duration::from_millis(500);
+
+/// How long writing `--report -` to stderr may take: a stderr pipe that nobody reads
+/// cannot keep kennel from exiting (the report is then lost, and the exit code says so).
+pub const REPORT_WAIT: Duration = Duration::from_secs(1);
+
 /// Size asked for the child's stdout pipe (see [`Forward::pipe_size`]).
 const PASSTHROUGH_PIPE_SIZE: usize = 1 << 20;
 
@@ -72,7 +79,7 @@ pub struct RunArgs {
 /// Run the command; returns the process exit code for `kennel run`.
 pub async fn run(args: RunArgs) -> i32 {
     let Some((program, rest)) = args.command.split_first() else {
-        eprintln!("kennel: no command given");
+        tracing::error!("no command given");
         return EXIT_INTERNAL;
     };
     let mut cmd = Command::new(program)
@@ -104,7 +111,7 @@ pub async fn run(args: RunArgs) -> i32 {
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("kennel: {e}");
+            tracing::error!("{e}");
             return match e {
                 kennel::SpawnError::NotFound { .. } => EXIT_NOT_FOUND,
                 kennel::SpawnError::PermissionDenied { .. } => EXIT_NOT_EXECUTABLE,
@@ -118,12 +125,21 @@ pub async fn run(args: RunArgs) -> i32 {
 
     // Both streams are forwarded: the only event is the exit, sent after every byte
     // the tree wrote reached our stdout/stderr.
-    let outcome = child.wait().await;
+    let outcome = tokio::select! {
+        outcome = child.wait() => outcome,
+        // A panic in any task (see `crate::fatal`): end the tree, exit 125.
+        () = crate::fatal::raised() => {
+            controller.kill();
+            let ack = controller.signal(Signal::Kill);
+            let _ = tokio::time::timeout(KILL_ACK_WAIT, ack).await;
+            return EXIT_INTERNAL;
+        }
+    };
     signals.abort();
 
     if let Some(target) = &args.report {
         if let Err(e) = write_report(target, &outcome) {
-            eprintln!("kennel: cannot write the report to {target}: {e}");
+            tracing::error!("cannot write the report to {target}: {e}");
             return EXIT_INTERNAL;
         }
     }
@@ -134,7 +150,21 @@ fn write_report(target: &str, outcome: &Outcome) -> std::io::Result<()> {
     let mut text = serde_json::to_string_pretty(&outcome_json(outcome))?;
     text.push('\n');
     if target == "-" {
-        std::io::stderr().lock().write_all(text.as_bytes())
+        // On a thread of its own: a blocking write to a full pipe must not hold the
+        // exit (the thread is left behind; the process exits around it).
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("kennel-report".into())
+            .spawn(move || {
+                let _ = done_tx.send(std::io::stderr().lock().write_all(text.as_bytes()));
+            })?;
+        match done_rx.recv_timeout(REPORT_WAIT) {
+            Ok(result) => result,
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("stderr took more than {REPORT_WAIT:?}"),
+            )),
+        }
     } else {
         std::fs::write(PathBuf::from(target), text)
     }

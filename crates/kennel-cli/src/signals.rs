@@ -30,8 +30,8 @@ impl Signals {
             ) {
                 (Ok(int), Ok(term), Ok(hup)) => Some([int, term, hup]),
                 _ => {
-                    eprintln!(
-                        "kennel: cannot install signal handlers; signals to kennel will not reach the children"
+                    tracing::error!(
+                        "cannot install signal handlers; signals to kennel will not reach the children"
                     );
                     None
                 }
@@ -49,25 +49,34 @@ impl Signals {
     }
 
     /// Call `on_signal` for every caught signal until the task is aborted.
-    pub async fn forward(self, mut on_signal: impl FnMut()) {
+    pub async fn forward(mut self, mut on_signal: impl FnMut()) {
+        loop {
+            self.recv().await;
+            on_signal();
+        }
+    }
+
+    /// Resolves at the next caught signal; never if the handlers could not be installed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a signal that arrives meanwhile is kept for the next call.
+    pub async fn recv(&mut self) {
         #[cfg(unix)]
         {
-            let Some([mut int, mut term, mut hup]) = self.streams else {
-                return;
+            let Some([int, term, hup]) = &mut self.streams else {
+                return std::future::pending().await;
             };
-            loop {
-                tokio::select! {
-                    _ = int.recv() => {}
-                    _ = term.recv() => {}
-                    _ = hup.recv() => {}
-                }
-                on_signal();
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
             }
         }
         #[cfg(not(unix))]
         {
-            while tokio::signal::ctrl_c().await.is_ok() {
-                on_signal();
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
             }
         }
     }

@@ -355,7 +355,7 @@ impl Reader {
         result: &mut ReaderResult,
         stop: &mut Stopping,
     ) -> Spliced {
-        use crate::sys::splice::{move_bytes, ready_now, DestinationReady};
+        use crate::sys::splice::{at_eof, move_bytes, ready_now, DestinationReady};
         use std::os::fd::AsFd as _;
 
         // Registered with the runtime the first time the destination is full.
@@ -420,6 +420,11 @@ impl Reader {
                                 return Spliced::Done;
                             }
                             wait_source = true;
+                        }
+                        Ok((true, false)) if at_eof(self.pipe.as_fd()) => {
+                            // Nothing left to move: the full destination does not matter.
+                            result.eof = true;
+                            return Spliced::Done;
                         }
                         Ok((true, false)) => {
                             // The destination is full: wait for it as for a consumer.

@@ -9,11 +9,13 @@ mod prelude;
 mod sidecar;
 
 mod caller_gone;
+mod client_gone;
 mod closed_stdout;
 mod fd_exhaustion;
 mod huge_line;
 mod quick_exit;
 mod random_lines;
+mod run_output_gone;
 mod signal_storm;
 mod sigstop;
 mod stdin_reader_gone;

@@ -350,7 +350,7 @@ fn frame(stream: FrameStream, id: &str, payload: bytes::Bytes) -> Option<Out> {
         Err(e) => {
             // Unreachable with the library's 64 KiB chunks and checked ids; said
             // loudly rather than dropping output silently.
-            eprintln!("kennel serve: cannot frame output of child {id:?}: {e}");
+            tracing::error!("serve: cannot frame output of child {id:?}: {e}");
             None
         }
     }

@@ -72,6 +72,8 @@ struct Entry {
     signals: Arc<InFlight>,
     /// Flow-control windows, when spawned with `window`.
     windows: Option<Arc<Windows>>,
+    /// The sum of the waits of its ladder: how long its teardown may take.
+    ladder: Duration,
 }
 
 #[derive(Default)]
@@ -224,6 +226,27 @@ impl Hub {
         }
     }
 
+    /// The longest ladder (sum of its waits) of the known children.
+    pub(crate) fn longest_ladder(&self) -> Duration {
+        let state = self.lock();
+        state
+            .children
+            .values()
+            .map(|e| e.ladder)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The controllers of every known child.
+    pub(crate) fn controllers(&self) -> Vec<Controller> {
+        let state = self.lock();
+        state
+            .children
+            .values()
+            .map(|e| e.controller.clone())
+            .collect()
+    }
+
     /// Wake whoever waits for the registry to change.
     pub(crate) fn notify_changed(&self) {
         self.changed.notify_waiters();
@@ -365,6 +388,7 @@ impl Hub {
                 return permit.send(Out::Line(e.to_event().to_line()));
             }
         };
+        let ladder = req.effective_ladder().iter().map(|s| s.wait()).sum();
         let gen = state.next_gen;
         state.next_gen += 1;
         let controller = child.controller();
@@ -421,6 +445,7 @@ impl Hub {
                 ended,
                 signals,
                 windows,
+                ladder,
             },
         );
     }
@@ -510,8 +535,11 @@ impl Hub {
             Some(Ok(ladder)) => Some(ladder),
             None => None,
         };
+        let waits: Duration = r.ladder.iter().flatten().map(|s| s.wait()).sum();
         self.with_child("cancel", &r.id, r.req.as_deref(), |e| {
             e.terminating = true;
+            // The teardown may now take as long as this ladder.
+            e.ladder = e.ladder.max(waits);
             match ladder {
                 Some(ladder) => e.controller.cancel_with(ladder),
                 None => e.controller.cancel(),

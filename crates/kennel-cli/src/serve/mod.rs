@@ -85,12 +85,40 @@
 //! `supervisor_shutdown`). Requests are still read and served meanwhile (a client may
 //! `kill` a child whose ladder is slow). A further signal jumps every child to the
 //! forceful rung. When every `exit` has been written the sidecar writes `bye` and
-//! exits with status 0 (1 if stdout had failed). A caller that closes both pipes gets
-//! the same teardown: no child survives it.
+//! exits with status 0 ([`EXIT_OUTPUT_LOST`] = 1 if stdout had failed).
+//!
+//! **The client going away** — in any order: EOF on stdin, its read end of stdout
+//! closed, stderr closed — ends the sidecar within the children's longest ladder plus
+//! milliseconds (measured: `tests-integration/tests/faults/client_gone.rs`):
+//!
+//! * stdout: a write fails with `EPIPE`, or, if there is nothing to write, the
+//!   `gone` thread sees `POLLERR`/`POLLHUP` on it. Either starts the shutdown, and
+//!   the writer discards every event from then on, so no forwarder waits on a lane.
+//! * stderr: carries diagnostics only, through `crate::log`, which drops what it
+//!   cannot write at once: a closed, broken or full stderr can neither panic nor
+//!   block the sidecar (an `eprintln!` once did both). A closed stderr alone does not
+//!   end the sidecar: the client may still be reading stdout.
+//! * A client that closes stdin but keeps stdout open and never reads it is *not*
+//!   gone: the sidecar waits for the `exit` events to be read (output is never
+//!   dropped for a slow reader). A signal bounds that wait (below).
+//!
+//! **Signals** are caught for the whole life of the sidecar, in every state. Each one
+//! starts or escalates the shutdown and sets a deadline: the longest ladder of the
+//! children (first signal) or nothing (a further one), plus [`SIGNAL_LINGER`]. If the
+//! events are still not written by then (a client that stopped reading), the sidecar
+//! gives up on them: SIGKILL to every tree, each confirmed by the library, and exit
+//! [`EXIT_OUTPUT_LOST`].
+//!
+//! **A panic** in any task (tokio would catch it and leave a sidecar that supervises
+//! nothing) goes to `crate::fatal`: every tree gets SIGKILL and the sidecar exits
+//! `EXIT_PANIC` (101); a watchdog thread exits regardless after 2 s.
+//! Whatever is left is the containment's: the shared guard and the keepers end their
+//! trees when the sidecar dies.
 
 mod child;
 mod convert;
 mod flow;
+mod gone;
 mod hub;
 mod reader;
 mod stdout;
@@ -101,6 +129,8 @@ use std::time::Duration;
 
 use kennel_protocol::{ByeReason, Event, HelloEvent};
 use tokio::sync::mpsc;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 pub use hub::{STDIN_QUEUE_PER_CHILD, STDIN_QUEUE_TOTAL};
 
@@ -115,6 +145,19 @@ pub const DATA_QUEUE_LINES: usize = 16;
 /// module docs.
 pub const CONTROL_QUEUE_LINES: usize = 256;
 
+/// After a signal, how long past the longest ladder of its children the sidecar waits
+/// for their `exit` events to reach the client before it exits without them (a client
+/// that does not read its stdout cannot keep a signalled sidecar alive).
+pub const SIGNAL_LINGER: Duration = Duration::from_millis(500);
+
+/// When the sidecar gives up (a panic, or [`SIGNAL_LINGER`] passed), how long it waits
+/// for the library to confirm that every tree got the forceful rung.
+const KILL_ACK_WAIT: Duration = Duration::from_millis(250);
+
+/// Exit code of `kennel serve` when events were lost: stdout failed, or a signal's
+/// deadline passed before every event was written.
+pub const EXIT_OUTPUT_LOST: i32 = 1;
+
 /// Arguments of `kennel serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -128,7 +171,8 @@ pub struct ServeArgs {
 }
 
 /// Run the sidecar on this process's stdin and stdout until shutdown; returns the
-/// process exit code (0 after `bye`, 1 if stdout failed).
+/// process exit code (0 after `bye`, [`EXIT_OUTPUT_LOST`] if events were lost,
+/// 101 after a panic: `crate::fatal`).
 pub async fn serve(args: ServeArgs) -> i32 {
     let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_LINES);
     let (data_tx, data_rx) = mpsc::channel(DATA_QUEUE_LINES);
@@ -149,18 +193,48 @@ pub async fn serve(args: ServeArgs) -> i32 {
     ));
 
     // Caught from before `hello`: a client may signal us as soon as it saw it.
-    let caught = crate::signals::Signals::install();
+    let mut caught = crate::signals::Signals::install();
     let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
     hello.max_children = args.max_children as u64;
     hub.reply(&Event::Hello(hello)).await;
-
-    // SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
-    let signals = {
+    {
         let hub = hub.clone();
-        tokio::spawn(caught.forward(move || {
-            hub.begin_shutdown(ByeReason::Signal, None, true);
-        }))
-    };
+        gone::watch_stdout(move || hub.output_broken());
+    }
+
+    let mut session = tokio::spawn(session(hub.clone(), writer));
+    // Set by a signal: past it, the sidecar stops waiting for its output to drain.
+    let mut deadline: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            result = &mut session => return match result {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!("serve: the request loop failed ({e}); ending every tree");
+                    give_up(&hub, crate::fatal::EXIT_PANIC).await
+                }
+            },
+            () = crate::fatal::raised() => return give_up(&hub, crate::fatal::EXIT_PANIC).await,
+            // SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
+            () = caught.recv() => {
+                let first = hub.begin_shutdown(ByeReason::Signal, None, true);
+                let ladders = if first { hub.longest_ladder() } else { Duration::ZERO };
+                let at = Instant::now() + ladders + SIGNAL_LINGER;
+                deadline = Some(deadline.map_or(at, |d| d.min(at)));
+            }
+            () = sleep_until(deadline) => {
+                tracing::warn!(
+                    "serve: signalled, and the children's events could not be written in time; exiting without them"
+                );
+                return give_up(&hub, EXIT_OUTPUT_LOST).await;
+            }
+        }
+    }
+}
+
+/// The request loop until every child's `exit` and the `bye` were written (or
+/// discarded); returns the exit code.
+async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i32 {
     let mut requests = RequestReader::new(tokio::io::stdin());
     let mut eof = false;
     loop {
@@ -168,7 +242,12 @@ pub async fn serve(args: ServeArgs) -> i32 {
             biased;
             () = hub.drained() => break,
             request = requests.next(), if !eof => match request {
-                Some(request) => hub.handle(request).await,
+                Some(request) => {
+                    if matches!(request, Ok(kennel_protocol::Request::List(_))) {
+                        crate::fatal::test_panic("list");
+                    }
+                    hub.handle(request).await
+                }
                 None => {
                     eof = true;
                     // No credit can come any more: flow control must not hold output.
@@ -178,7 +257,6 @@ pub async fn serve(args: ServeArgs) -> i32 {
             },
         }
     }
-    signals.abort();
     hub.bye().await;
     let delivered = match writer.await {
         Ok((delivered, stdout)) => {
@@ -190,6 +268,28 @@ pub async fn serve(args: ServeArgs) -> i32 {
     if delivered && !hub.is_output_broken() {
         0
     } else {
-        1
+        EXIT_OUTPUT_LOST
+    }
+}
+
+/// Ends every tree at once without waiting for output: the forceful rung for every
+/// child, each confirmed by the library (at most [`KILL_ACK_WAIT`]). What a tree
+/// leaves behind is the containment's: the guard and the keepers end theirs when
+/// this process exits. Returns `code`.
+async fn give_up(hub: &Hub, code: i32) -> i32 {
+    let mut kills = JoinSet::new();
+    for controller in hub.controllers() {
+        controller.kill();
+        // Answered after the kill was acted on (or once the tree is gone).
+        kills.spawn(async move { controller.signal(kennel::Signal::Kill).await });
+    }
+    let _ = tokio::time::timeout(KILL_ACK_WAIT, kills.join_all()).await;
+    code
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -63,8 +63,8 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    eprintln!(
-                        "kennel serve: cannot read requests from stdin ({e}); treating it as EOF"
+                    tracing::error!(
+                        "serve: cannot read requests from stdin ({e}); treating it as EOF"
                     );
                     self.eof = true;
                 }

@@ -89,7 +89,7 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
 
     fn fail(&mut self, e: &std::io::Error) {
         self.broken = true;
-        eprintln!("kennel serve: cannot write events to stdout ({e}); stopping every child");
+        tracing::warn!("serve: cannot write events to stdout ({e}); stopping every child");
         self.hub.output_broken();
     }
 }
@@ -126,6 +126,7 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
             Out::Line(line) => sink.write(line.as_bytes()).await,
             Out::Frame { header, payload } => sink.write_frame(&header, &payload).await,
             Out::Exit { line, id, gen } => {
+                crate::fatal::test_panic("writer");
                 // The id is forgotten before its `exit` can reach the client, so a
                 // client that reuses it after seeing `exit` never gets `duplicate_id`.
                 hub.forget(&id, gen);

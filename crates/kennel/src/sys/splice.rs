@@ -61,6 +61,16 @@ pub(crate) fn ready_now(src: BorrowedFd<'_>, dst: BorrowedFd<'_>) -> io::Result<
     ))
 }
 
+/// Whether the pipe `src` is at EOF: empty and no writer left. A splice into a full
+/// destination says `EAGAIN` even then, so a full destination nobody reads would
+/// otherwise hide the end of a stream that has nothing left to move.
+pub(crate) fn at_eof(src: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::from_borrowed_fd(src, PollFlags::IN)];
+    let hung_up =
+        poll(&mut fds, Some(&NO_WAIT)).is_ok() && fds[0].revents().contains(PollFlags::HUP);
+    hung_up && rustix::io::ioctl_fionread(src).is_ok_and(|n| n == 0)
+}
+
 /// Whether `dst` can take bytes now (see [`ready_now`]).
 fn writable_now(dst: BorrowedFd<'_>) -> io::Result<bool> {
     let mut fds = [PollFd::from_borrowed_fd(dst, PollFlags::OUT)];
