@@ -874,7 +874,8 @@ export class Kennel extends EventEmitter {
    */
   _makeOutStream(childId: string, stream: "stdout" | "stderr"): Readable {
     const s: Readable = new Readable({
-      read: () => this.#credit(s),
+      // `read` runs before the consumer takes the buffered bytes: count them just after.
+      read: () => process.nextTick(() => this.#credit(s)),
     });
     this.#flows.set(s, { childId, stream, received: 0, returned: 0, window: 0 });
     s.on("close", () => this.#credit(s));
