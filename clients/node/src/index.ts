@@ -9,6 +9,19 @@ import { spawn as cpSpawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
+import type {
+  CancelRequest,
+  CloseStdinRequest,
+  CreditRequest,
+  KillRequest,
+  Request,
+  SignalRequest,
+  SpawnRequest,
+  WriteRequest,
+} from "./protocol.js";
+
+/** The requests on a child answered by `ack` (or `error`). */
+type AnsweredRequest = CancelRequest | CloseStdinRequest | KillRequest | SignalRequest;
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -472,7 +485,7 @@ export class KennelChild extends EventEmitter {
       return Promise.reject(new KennelError("child_exited", `child ${this.id} has exited; cannot write to its stdin`, { id: this.id, op: "write" }));
     }
     const buf = typeof data === "string" && data.length <= 65536 ? null : toBuffer(data);
-    const parts: Json[] = [];
+    const parts: WriteRequest[] = [];
     if (buf === null) {
       parts.push({ op: "write", id: this.id, data: data as string });
     } else if (buf.length === 0) {
@@ -519,9 +532,9 @@ export class KennelChild extends EventEmitter {
   cancel(opts: CancelOptions = {}): Promise<void> {
     if (this.done) return Promise.resolve();
     if (this.pid === undefined) return this.#afterSpawned(() => this.cancel(opts));
-    const req: Json = { op: "cancel", id: this.id };
+    const req: CancelRequest = { op: "cancel", id: this.id };
     if (opts.ladder !== undefined && this.#kennel.hello?.features.includes("cancel_ladder")) {
-      req["ladder"] = opts.ladder.map((r) => ({ signal: r.signal, wait_ms: r.waitMs }));
+      req.ladder = opts.ladder.map((r) => ({ signal: r.signal, wait_ms: r.waitMs }));
     }
     return this.#kennel._answeredOp(req, this.id);
   }
@@ -578,7 +591,7 @@ export class Kennel extends EventEmitter {
   readonly #children = new Map<string, ChildState>();
   readonly #barriers = new Map<string, Barrier>();
   /** Requests sent before `hello`, serialized when it arrives. */
-  readonly #queue: Json[] = [];
+  readonly #queue: Request[] = [];
   readonly #framing: "auto" | "json";
   readonly #idPrefix = randomBytes(4).toString("hex");
   /** The window asked for each stream, or undefined for the sidecar's recommendation. */
@@ -698,7 +711,7 @@ export class Kennel extends EventEmitter {
   spawn(cmd: string, args: string[] = [], opts: SpawnOptions = {}): KennelChild {
     this.#throwIfDead();
     const id = `c${this.#idPrefix}-${++this.#nextId}`;
-    const req: Json = { op: "spawn", id, cmd };
+    const req: SpawnRequest = { op: "spawn", id, cmd };
     if (args.length > 0) req["args"] = args;
     if (opts.cwd !== undefined) req["cwd"] = opts.cwd;
     if (opts.env !== undefined) {
@@ -810,7 +823,7 @@ export class Kennel extends EventEmitter {
   // ----- internal, used by KennelChild -----
 
   /** @internal */
-  _send(req: Json): void {
+  _send(req: Request): void {
     this.#send(req);
   }
 
@@ -820,8 +833,8 @@ export class Kennel extends EventEmitter {
   }
 
   /** @internal Send a `write` part; its answer settles `d` (by `req` tag when the sidecar offers them). */
-  _sendWrite(req: Json, d: Deferred<void>): void {
-    const id = String(req["id"]);
+  _sendWrite(req: WriteRequest, d: Deferred<void>): void {
+    const id = req.id;
     if (this.hello?.features.includes("req")) {
       const tag = `w${++this.#nextId}`;
       this.#send({ ...req, req: tag });
@@ -835,7 +848,7 @@ export class Kennel extends EventEmitter {
    * @internal A request on a child answered by an event naming it (`ack` or `error`
    * with its `req` tag); with sidecars older than `req` tags, by the `list` barrier.
    */
-  _answeredOp(req: Json, childId: string): Promise<void> {
+  _answeredOp(req: AnsweredRequest, childId: string): Promise<void> {
     if (!this.hello) return this.ready.then(() => this._answeredOp(req, childId));
     if (!this.hello.features.includes("req")) return this._barrierOp(req, childId);
     const tag = `r${++this.#nextId}`;
@@ -846,13 +859,13 @@ export class Kennel extends EventEmitter {
       return Promise.reject(e);
     }
     const d = deferred<void>();
-    this.#reqs.set(tag, { childId, op: String(req["op"]), done: d });
+    this.#reqs.set(tag, { childId, op: req.op, done: d });
     this.#busy(1);
     return d.promise;
   }
 
   /** @internal */
-  _barrierOp(req: Json, childId: string): Promise<void> {
+  _barrierOp(req: AnsweredRequest, childId: string): Promise<void> {
     try {
       this.#throwIfDead();
       this.#send(req);
@@ -861,7 +874,7 @@ export class Kennel extends EventEmitter {
     }
     const id = `b${this.#idPrefix}-${++this.#nextId}`;
     const d = deferred<void>();
-    this.#barriers.set(id, { childId, op: String(req["op"]), done: d });
+    this.#barriers.set(id, { childId, op: req.op, done: d });
     this.#busy(1);
     this.#send({ op: "list", id });
     return d.promise;
@@ -889,7 +902,7 @@ export class Kennel extends EventEmitter {
     if (this.#closing) throw new KennelError("closed", "this Kennel is closed");
   }
 
-  #send(req: Json): void {
+  #send(req: Request): void {
     if (this.#failure) throw this.#failure;
     const line = JSON.stringify(req);
     const max = this.hello?.maxLineBytes ?? 1048576;
@@ -904,7 +917,7 @@ export class Kennel extends EventEmitter {
   }
 
   /** Adds what `hello` allows to a `spawn` request: binary framing, a flow-control window. */
-  #negotiate(req: Json): void {
+  #negotiate(req: SpawnRequest): void {
     if (this.#binaryFrames()) req["framing"] = "binary";
     if (this.hello?.features.includes("flow_control")) {
       req["window"] = this.#windowOpt ?? this.hello.windowBytes ?? DEFAULT_WINDOW_BYTES;
@@ -912,8 +925,8 @@ export class Kennel extends EventEmitter {
   }
 
   /** Starts counting credit for a child's streams once its spawn asked for a window. */
-  #startFlow(child: KennelChild, req: Json): void {
-    const window = req["window"];
+  #startFlow(child: KennelChild, req: SpawnRequest): void {
+    const window = req.window;
     if (typeof window !== "number") return;
     for (const s of [child.stdout, child.stderr]) {
       const f = this.#flows.get(s);
@@ -936,7 +949,8 @@ export class Kennel extends EventEmitter {
     const stalled = f.received - f.returned >= f.window;
     if (owed <= 0 || (!gone && !stalled && owed < f.window / 2)) return;
     f.returned += owed;
-    this.#proc.stdin!.write(`{"op":"credit","id":${JSON.stringify(f.childId)},"stream":"${f.stream}","bytes":${owed}}\n`);
+    const credit: CreditRequest = { op: "credit", id: f.childId, stream: f.stream, bytes: owed };
+    this.#proc.stdin!.write(JSON.stringify(credit) + "\n");
   }
 
   /** Whether children are spawned with `"framing": "binary"` (needs `hello`). */
@@ -1169,9 +1183,9 @@ export class Kennel extends EventEmitter {
       raw: ev,
     };
     for (const req of this.#queue.splice(0)) {
-      if (req["op"] === "spawn") {
+      if (req.op === "spawn") {
         this.#negotiate(req);
-        const st = this.#children.get(String(req["id"]));
+        const st = this.#children.get(req.id);
         if (st) this.#startFlow(st.child, req);
       }
       this.#proc.stdin!.write(JSON.stringify(req) + "\n");
