@@ -163,26 +163,22 @@ pub(crate) fn to_line<T: Serialize>(value: &T) -> String {
 
 /// Checks an id: non-empty and at most [`MAX_ID_BYTES`] bytes.
 pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        Err("Field `id` must not be empty.".to_owned())
-    } else if id.len() > MAX_ID_BYTES {
-        Err(format!(
-            "Field `id` is {} bytes long; the limit is {MAX_ID_BYTES}.",
-            id.len()
-        ))
-    } else {
-        Ok(())
-    }
+    check_short("id", id, "")
 }
 
 /// Checks a `req` tag: non-empty and at most [`MAX_ID_BYTES`] bytes.
 pub(crate) fn check_req(req: &str) -> Result<(), String> {
-    if req.is_empty() {
-        Err("Field `req` must not be empty; omit it for no acknowledgement.".to_owned())
-    } else if req.len() > MAX_ID_BYTES {
+    check_short("req", req, "; omit it for no acknowledgement")
+}
+
+/// A non-empty string of at most [`MAX_ID_BYTES`] bytes; `hint` ends the empty case.
+fn check_short(field: &str, value: &str, hint: &str) -> Result<(), String> {
+    if value.is_empty() {
+        Err(format!("Field `{field}` must not be empty{hint}."))
+    } else if value.len() > MAX_ID_BYTES {
         Err(format!(
-            "Field `req` is {} bytes long; the limit is {MAX_ID_BYTES}.",
-            req.len()
+            "Field `{field}` is {} bytes long; the limit is {MAX_ID_BYTES}.",
+            value.len()
         ))
     } else {
         Ok(())
