@@ -324,12 +324,15 @@ async fn every_tagged_request_is_answered() {
     acked(&mut sc, json!({"op": "close_stdin", "id": "e"}), "cl2").await;
     sc.send(json!({"op": "write", "id": "e", "data": "late", "req": "w2"}))
         .await;
-    let e = sc.wait_for("error w2", |e| e["req"] == "w2").await;
-    assert_eq!(
-        (e["event"].as_str(), e["code"].as_str()),
-        (Some("error"), Some("stdin_closed"))
+    let e = sc.seen_or_wait("error w2", |e| e["req"] == "w2").await;
+    // `stdin_closed` while the child is known; `unknown_id` if its `exit` (it ends at
+    // EOF) was already sent: answered and tagged either way.
+    assert_eq!(e["event"], "error", "{e}");
+    assert!(
+        ["stdin_closed", "unknown_id"].contains(&e["code"].as_str().unwrap_or_default()),
+        "{e}"
     );
-    let exit = sc.wait_event("exit", "e").await;
+    let exit = sc.seen_event("exit", "e").await;
     assert_eq!(exit["code"], 0);
     for (op, extra) in [
         ("kill", json!({})),
