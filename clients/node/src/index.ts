@@ -29,7 +29,12 @@ export const PROTOCOL_VERSION = 1;
 /** Largest raw stdin payload sent in one `write` request (base64 of it is 683 KiB). */
 const WRITE_CHUNK_BYTES = 512 * 1024;
 /** Window per output stream when the sidecar does not recommend one (`hello.window_bytes`). */
-const DEFAULT_WINDOW_BYTES = 1024 * 1024;
+const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Credit goes back once a 1/CREDIT_FRACTION of the window was read, so the sidecar keeps
+ * 3/4 of a window of room while the credit travels (see DECISIONS, "Flow control").
+ */
+const CREDIT_FRACTION = 4;
 /** The protocol's bounds of `spawn.window`. */
 const MIN_WINDOW_BYTES = 1024;
 const MAX_WINDOW_BYTES = 2 ** 31 - 1;
@@ -237,7 +242,7 @@ export interface KennelStartOptions {
   helloTimeoutMs?: number;
   /**
    * Flow-control window per child output stream, in bytes (default: the sidecar's
-   * `hello.window_bytes`, 1 MiB). The sidecar sends at most this many bytes of a stream
+   * `hello.window_bytes`, 4 MiB). The sidecar sends at most this many bytes of a stream
    * beyond what its consumer has read; then that child alone waits (it blocks in its own
    * write) while every other child keeps flowing. So a child's unread output costs this
    * client at most `windowBytes` per stream. See README, "Backpressure".
@@ -935,9 +940,9 @@ export class Kennel extends EventEmitter {
   }
 
   /**
-   * Returns credit for what the consumer of `s` has read, once that is half a window
-   * (so the sidecar always has room to send while the consumer keeps up), or everything
-   * received once nobody will read `s` any more.
+   * Returns credit for what the consumer of `s` has read, once that is a quarter of a
+   * window (so the sidecar always has room to send while the consumer keeps up), or
+   * everything received once nobody will read `s` any more.
    */
   #credit(s: Readable): void {
     const f = this.#flows.get(s);
@@ -947,7 +952,7 @@ export class Kennel extends EventEmitter {
     const owed = consumed - f.returned;
     // The sidecar sends exactly a window, then waits: return whatever was read.
     const stalled = f.received - f.returned >= f.window;
-    if (owed <= 0 || (!gone && !stalled && owed < f.window / 2)) return;
+    if (owed <= 0 || (!gone && !stalled && owed < f.window / CREDIT_FRACTION)) return;
     f.returned += owed;
     const credit: CreditRequest = { op: "credit", id: f.childId, stream: f.stream, bytes: owed };
     this.#proc.stdin!.write(JSON.stringify(credit) + "\n");

@@ -79,9 +79,8 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// `hello` as `max_children`); a `spawn` beyond it gets `too_many_children`.
 pub const DEFAULT_MAX_CHILDREN: usize = 4096;
 
-/// The smallest `spawn.window` accepted, in bytes: well above the 3 bytes of a
-/// split UTF-8 character a JSON event may hold back, so a client that returns credit
-/// at half the window can never starve a stream.
+/// The smallest `spawn.window` accepted, in bytes: smaller windows only multiply
+/// `credit` requests (one per few bytes) without bounding anything that matters.
 pub const MIN_WINDOW_BYTES: u64 = 1024;
 
 /// The largest flow-control window (and the most a stream's available window may
@@ -90,7 +89,7 @@ pub const MAX_WINDOW_BYTES: u64 = (1 << 31) - 1;
 
 /// The window the sidecar recommends in `hello.window_bytes`, in bytes: chosen by
 /// measurement of throughput against memory (docs/DECISIONS.md, "Flow control").
-pub const DEFAULT_WINDOW_BYTES: u64 = 1024 * 1024;
+pub const DEFAULT_WINDOW_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The longest accepted `id`, in bytes. Ids are echoed in every event about the
 /// child, so they are kept short.
