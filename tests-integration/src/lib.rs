@@ -7,6 +7,8 @@
 //!   writes, and a checker that verifies every prefix of such a stream.
 //! * [`pidline`]: parsing the fixture's `pid <pid> <ppid> <role>` handshake
 //!   lines.
+//! * [`heap`]: a counting global allocator (live heap bytes and allocations),
+//!   glibc's `mallinfo2`, and the soak's leak verdict on quiescent samples.
 //! * [`procfs`] (Linux only): looking at processes through `/proc` —
 //!   liveness, zombies, process groups, descendants, open fds — and killing
 //!   leftovers during cleanup.
@@ -16,6 +18,7 @@
 //! (`src/bin/kennel-fixture.rs`) are the output contract of every mode.
 #![warn(missing_docs)]
 
+pub mod heap;
 pub mod pattern;
 pub mod pidline;
 #[cfg(target_os = "linux")]

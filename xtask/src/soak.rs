@@ -4,9 +4,10 @@
 //! `tests-integration/src/bin/kennel-soak.rs` for what a cycle does and what is
 //! checked afterwards): random spawn / cancel / kill / timeout / natural-exit cycles
 //! through the library and through a `kennel serve` sidecar, then zero processes of
-//! any tree alive, zero zombies, fd counts back to their level and RSS within its
-//! tolerance, every received output prefix exact. The long run and its figures are in
-//! `docs/SOAK.md`.
+//! any tree alive, zero zombies, fd counts back to their level, no growth of the soak
+//! process's live heap over the second half (counted by its allocator at quiescent
+//! points; RSS is reported, not checked), every received output prefix exact. The long
+//! run and its figures are in `docs/SOAK.md`.
 //!
 //! The `soak` stage of `cargo xtask test` runs [`STAGE_CYCLES`] cycles: about 30 s on
 //! this 2-core machine while a fuzzer and other builds ran beside it. Linux only (the

@@ -279,6 +279,17 @@ fn node(ctx: &Ctx) -> Result<Ran, String> {
         .args(["--no-audit", "--no-fund"])
         .run()?;
     with_env(Cmd::new(npm)).arg("test").run()?;
+    // Installs like a package: npm pack the client and this host's platform package,
+    // install both tarballs offline into an empty project, spawn through kennel/process
+    // with no KENNEL_BIN (clients/node/scripts/install-check.mjs).
+    Cmd::new("node")
+        .cwd(&dir)
+        .env_remove("KENNEL_BIN")
+        .arg("scripts/install-check.mjs")
+        .arg("--binary")
+        .arg(&bin)
+        .args(["--mode", "tarball"])
+        .run()?;
     Ok(Ran::Done)
 }
 

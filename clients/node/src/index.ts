@@ -9,6 +9,7 @@ import { spawn as cpSpawn, type ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
+import { locateKennelBin } from "./locate.js";
 import type {
   CancelRequest,
   CloseStdinRequest,
@@ -228,7 +229,7 @@ export interface ListedChild {
 
 /** Options of {@link Kennel.start}. */
 export interface KennelStartOptions {
-  /** Path of the `kennel` binary. Default: env `KENNEL_BIN`. */
+  /** Path of the `kennel` binary. Default: see {@link locateKennelBin} (KENNEL_BIN, platform package, PATH). */
   bin?: string;
   /** Arguments after the binary (default `["serve"]`). */
   args?: string[];
@@ -275,17 +276,7 @@ export interface RunResult {
 // Binary location
 // ---------------------------------------------------------------------------------------
 
-/** The sidecar binary: `bin`, else env `KENNEL_BIN`, else a {@link KennelError} `bin_not_found`. */
-export function locateKennelBin(bin?: string): string {
-  if (bin !== undefined && bin !== "") return bin;
-  const env = process.env["KENNEL_BIN"];
-  if (env !== undefined && env !== "") return env;
-  throw new KennelError(
-    "bin_not_found",
-    "kennel binary not configured: pass the `bin` option (Kennel.start({ bin: '/path/to/kennel' })) " +
-      "or set the KENNEL_BIN environment variable to the path of the `kennel` executable",
-  );
-}
+export { locateKennelBin } from "./locate.js";
 
 // ---------------------------------------------------------------------------------------
 // Internals

@@ -51,7 +51,7 @@ describe("process: run / text / lines", () => {
     const cmd = [FIXTURE, "exit", "4"];
     await assert.rejects(run(cmd), (e: unknown) => {
       assert.ok(e instanceof RunFailedError);
-      assert.equal(e.name, "RunFailedError");
+      assert.equal(e.name, "ProcessRunFailedError");
       assert.deepEqual(e.cmd, cmd);
       assert.equal(e.code, 4);
       assert.ok(Buffer.isBuffer(e.stdout) && e.stdout.length === 0);
@@ -81,8 +81,8 @@ describe("process: run / text / lines", () => {
   test("signal death is 128+N (and in outcome.signal)", async () => {
     const r = await run([FIXTURE, "kill-self", "TERM"], { nothrow: true });
     assert.equal(r.code, 143);
-    assert.equal(r.outcome.signal, 15);
-    assert.equal(r.outcome.signalName, "SIGTERM");
+    assert.equal(r.outcome!.signal, 15);
+    assert.equal(r.outcome!.signalName, "SIGTERM");
     await assert.rejects(run([FIXTURE, "kill-self", "SEGV"]), (e: unknown) => e instanceof RunFailedError && e.code === 139);
   });
 
@@ -102,8 +102,8 @@ describe("process: run / text / lines", () => {
     await waitGone([Number(holder.split(" ")[1])]);
   });
 
-  test("unknown program rejects with spawn_failed", async () => {
-    await assert.rejects(run(["kennel-no-such-program-xyz"]), (e: unknown) => e instanceof KennelError && e.code === "spawn_failed");
+  test("unknown program rejects with ENOENT (the sidecar's spawn_failed as cause)", async () => {
+    await assert.rejects(run(["kennel-no-such-program-xyz"]), (e: unknown) => (e as NodeJS.ErrnoException).code === "ENOENT" && (e as Error).cause instanceof KennelError);
   });
 });
 
@@ -233,8 +233,10 @@ describe("process: options", () => {
     assert.ok(Date.now() - t0 >= 250, `took ${Date.now() - t0} ms`);
   });
 
-  test("an already-aborted signal cancels at once", async () => {
-    const p = spawn([FIXTURE, "sleep", "60000"], { abort: AbortSignal.abort(), timeout: 1000 });
+  test("an abort right after spawn cancels at once", async () => {
+    const ac = new AbortController();
+    const p = spawn([FIXTURE, "sleep", "60000"], { abort: ac.signal, timeout: 1000 });
+    ac.abort();
     const code = await p.exited;
     assert.equal((await p.outcome).reason, "cancelled");
     // SIGTERM, not the ladder's SIGKILL: a signal sent right after spawn is not lost

@@ -55,6 +55,24 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// The supervisor-death guarantee was asked for (the default
+    /// [`ContainmentOptions`](crate::ContainmentOptions)) but the process that provides
+    /// it — the shared guard, or the tree's keeper: this binary re-run with a
+    /// `__kennel-…` argument — never entered [`keeper::init`](crate::keeper::init).
+    /// That happens when `init()` is not the first thing `main` does, or runs only on
+    /// some code path. Nothing was started. The fix is in the message: call `init()`
+    /// first in `main`, or switch the guarantee off for this command
+    /// (`ContainmentOptions { keeper: false, .. }`), which runs the tree without it and
+    /// says so ([`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor)).
+    #[error("cannot spawn `{program}`: the process that kills the tree if this one dies did not start (`{helper}` {failure}); call `kennel::keeper::init()` first in `main`, before anything else runs, or switch the guarantee off for this command with `ContainmentOptions {{ keeper: false, .. }}`")]
+    GuardNotStarted {
+        /// The program as given.
+        program: String,
+        /// The command line the guard or keeper was started as.
+        helper: String,
+        /// How it failed to answer.
+        failure: HelperFailure,
+    },
     /// `spawn` was called outside a tokio runtime.
     #[error("cannot spawn `{program}`: no tokio runtime is running on this thread")]
     NoRuntime {
@@ -71,7 +89,38 @@ impl SpawnError {
             | SpawnError::PermissionDenied { program, .. }
             | SpawnError::BadCwd { program, .. }
             | SpawnError::Os { program, .. }
+            | SpawnError::GuardNotStarted { program, .. }
             | SpawnError::NoRuntime { program } => program,
+        }
+    }
+}
+
+/// How a guard or keeper failed its handshake: the binary re-run as one did not answer
+/// as one. Every guard and keeper writes a hello line on its control socket as soon as
+/// [`keeper::init`](crate::keeper::init) recognises its argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HelperFailure {
+    /// It closed its control socket (usually: it exited) before saying hello.
+    Exited,
+    /// It said nothing before the deadline.
+    NoAnswer(Duration),
+    /// It wrote something other than the hello.
+    Unexpected(String),
+}
+
+impl std::fmt::Display for HelperFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HelperFailure::Exited => write!(f, "exited without answering its handshake"),
+            HelperFailure::NoAnswer(waited) => write!(
+                f,
+                "did not answer its handshake within {:.0} s",
+                waited.as_secs_f64()
+            ),
+            HelperFailure::Unexpected(line) => {
+                write!(f, "answered {line:?} instead of its handshake")
+            }
         }
     }
 }
@@ -172,6 +221,18 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "cannot spawn `nope` in /tmp: the program was not found"
+        );
+        let e = SpawnError::GuardNotStarted {
+            program: "make".into(),
+            helper: "/usr/bin/host __kennel-guard".into(),
+            failure: HelperFailure::Exited,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot spawn `make`: the process that kills the tree if this one dies did not start \
+             (`/usr/bin/host __kennel-guard` exited without answering its handshake); call \
+             `kennel::keeper::init()` first in `main`, before anything else runs, or switch the \
+             guarantee off for this command with `ContainmentOptions { keeper: false, .. }`"
         );
         let e = StdinError {
             pid: 42,

@@ -36,6 +36,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Supervisor death
+//!
+//! On Linux a tree can die with its supervisor — even when the supervisor is killed
+//! with `kill -9` — through a guard or keeper process that is the supervisor's own
+//! binary re-run. That needs [`keeper::init()`](keeper::init) as the **first
+//! statement of `main`**; see [`keeper`] for what happens otherwise. Whether a tree
+//! has the guarantee is reported, never assumed: [`Child::dies_with_supervisor`],
+//! [`Outcome::dies_with_supervisor`].
+//!
 //! # Platform-specific behavior
 //!
 //! * Unix: one process group per child (`setpgid` at spawn), signalled with `killpg`;
@@ -58,7 +67,9 @@ mod supervisor;
 #[allow(unsafe_code)]
 mod sys;
 
-pub use error::{SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind};
+pub use error::{
+    HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
+};
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use outcome::{Containment, Drain, EndReason, ExitStatus, Outcome, StreamReport};
 pub use output::{Forward, CHUNK_SIZE, EVENT_CAPACITY};
@@ -81,13 +92,46 @@ pub fn become_subreaper() -> std::io::Result<()> {
     sys::imp::become_subreaper()
 }
 
-/// The keeper: the per-child process that kills the tree when the supervisor dies.
+/// The guard and the keepers: the processes that kill a tree when its supervisor dies,
+/// even by `kill -9` (Linux).
+///
+/// They are the supervisor's own binary, re-run with a `__kennel-guard` or
+/// `__kennel-keeper` argument; [`init`] is what turns that re-run into a guard or
+/// keeper. So **`init()` must be the first statement of `main`**, on every code path,
+/// before the command line is parsed and before any thread starts:
+///
+/// ```no_run
+/// fn main() {
+///     kennel::keeper::init(); // first: may turn this process into a guard or keeper
+///     // … parse arguments, build the runtime, spawn with kennel …
+/// }
+/// ```
+///
+/// What happens otherwise:
+///
+/// * `init()` not called before a spawn (never, or later): that spawn runs without the
+///   guarantee and says so — [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor)
+///   and [`Outcome::dies_with_supervisor`](crate::Outcome::dies_with_supervisor) are
+///   `false`, and a `kill -9` of the supervisor leaves the tree running.
+/// * `init()` called, but not first (the re-run binary exits on an unknown argument, or
+///   takes a path that does not call it): the guard or keeper never answers its
+///   handshake and [`Command::spawn`](crate::Command::spawn) fails with
+///   [`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted), whose message
+///   says what to do. A command that is fine without the guarantee can switch it off
+///   (`ContainmentOptions { keeper: false, .. }`); it then runs, reported as
+///   unprotected.
+/// * A binary that must not re-run itself (a test harness) names one that calls
+///   `init()` first, such as the `kennel` CLI, with [`use_program`].
+// The example is about where `init()` goes in `main`: the `main` is the point.
+#[allow(clippy::needless_doctest_main)]
 pub mod keeper {
-    /// Call first thing in `main` (before any thread starts) of a binary that supervises
-    /// with kennel. If the process was started as a keeper, it runs the keeper and exits;
-    /// otherwise it records that this binary can host keepers, which turns on the keeper
-    /// tier for every [`Command`](crate::Command) spawned from it (Linux; a no-op
-    /// elsewhere).
+    /// Call as the first statement of `main` (before the command line is parsed and
+    /// before any thread starts) of a binary that supervises with kennel. If the
+    /// process was started as a guard or keeper, it runs as one and exits here;
+    /// otherwise it records that this binary can host them, which turns on the
+    /// supervisor-death guarantee for every [`Command`](crate::Command) spawned from it
+    /// after this call (Linux; a no-op elsewhere). See the [module docs](self) for what
+    /// happens if it is called late or only on some code path.
     pub fn init() {
         #[cfg(target_os = "linux")]
         crate::sys::imp::keeper::init();

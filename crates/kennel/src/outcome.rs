@@ -139,6 +139,13 @@ pub struct Outcome {
     pub leftovers_killed: Vec<u32>,
     /// The containment used.
     pub containment: Containment,
+    /// Whether a death of the supervisor — even `kill -9` — at any moment of the run
+    /// would have killed the tree too: a guard or keeper watched it, without a gap,
+    /// from spawn to the end (Linux, in a binary that calls
+    /// [`keeper::init`](crate::keeper::init) first; always on Windows; never on macOS
+    /// and the BSDs). See [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub dies_with_supervisor: bool,
     /// Non-fatal problems met on the way (a read error, a failed signal), as sentences.
     pub errors: Vec<String>,
 }

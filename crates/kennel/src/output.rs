@@ -275,14 +275,16 @@ impl Reader {
             }
             let stopping = stop.stopping;
             self.state.set(WAITING);
-            let mut buf = BytesMut::with_capacity(CHUNK_SIZE);
+            // The chunk buffer is allocated only once the pipe is readable: a quiet
+            // child must not pin CHUNK_SIZE per stream while its reader waits.
+            let mut buf = BytesMut::new();
             let read = if stopping {
-                self.pipe.try_read_buf(&mut buf)
+                read_chunk(&self.pipe, &mut buf)
             } else {
                 tokio::select! {
                     biased;
                     ready = self.pipe.readable() => match ready {
-                        Ok(()) => self.pipe.try_read_buf(&mut buf),
+                        Ok(()) => read_chunk(&self.pipe, &mut buf),
                         Err(e) => Err(e),
                     },
                     _ = self.stop.wait_for(|stop| *stop) => {
@@ -480,6 +482,13 @@ impl Reader {
             )
         }
     }
+}
+
+/// One non-blocking read of up to [`CHUNK_SIZE`] bytes into `buf` (allocated here, when
+/// there is something to read).
+fn read_chunk(pipe: &PipeReader, buf: &mut BytesMut) -> std::io::Result<usize> {
+    buf.reserve(CHUNK_SIZE);
+    pipe.try_read_buf(buf)
 }
 
 /// Write one chunk to a forward destination on a blocking thread (a terminal or a slow

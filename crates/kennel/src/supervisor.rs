@@ -304,6 +304,7 @@ pub struct Child {
     events: mpsc::Receiver<Event>,
     outcome: Option<Outcome>,
     containment: Containment,
+    protection: imp::Protection,
 }
 
 impl Child {
@@ -315,6 +316,21 @@ impl Child {
     /// The containment tier in use.
     pub fn containment(&self) -> Containment {
         self.containment
+    }
+
+    /// Whether a death of this process — even `kill -9` — would kill the tree too, and
+    /// has at every moment since the spawn. True when a guard (cgroup tier) or keeper
+    /// (subreaper tier) that answered its handshake has watched the tree without a
+    /// gap; false when none was asked for ([`ContainmentOptions::keeper`] off), when
+    /// [`keeper::init`](crate::keeper::init) had not run before the spawn, and off
+    /// Linux and Windows. Once false it stays false: if someone kills the shared guard,
+    /// the next spawn starts a new one that covers this tree again, but until then a
+    /// supervisor death would have left it running. [`Outcome::dies_with_supervisor`]
+    /// is this at the end of the run.
+    ///
+    /// [`ContainmentOptions::keeper`]: crate::ContainmentOptions::keeper
+    pub fn dies_with_supervisor(&self) -> bool {
+        self.protection.holds()
     }
 
     /// A cloneable handle for other tasks.
@@ -445,6 +461,7 @@ impl Child {
             drain: Drain::Timeout,
             leftovers_killed: Vec::new(),
             containment: self.containment,
+            dies_with_supervisor: false,
             errors: vec![
                 "the supervisor task ended before the outcome was known (runtime shut down); the tree was killed".into(),
             ],
@@ -484,6 +501,7 @@ impl Command {
         } = imp::spawn(self)?;
         let pid = leader.pid();
         let containment = leader.containment();
+        let protection = leader.protection();
 
         let (tx, rx) = mpsc::channel(EVENT_CAPACITY);
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -541,6 +559,7 @@ impl Command {
             drain_timeout: self.drain_timeout,
             keep_leftovers: self.keep_leftovers,
             containment,
+            protection: protection.clone(),
             ctl: ctl_rx,
             tx,
             stop: stop_tx,
@@ -569,6 +588,7 @@ impl Command {
             events: rx,
             outcome: None,
             containment,
+            protection,
         })
     }
 
@@ -611,6 +631,7 @@ struct Run {
     drain_timeout: Duration,
     keep_leftovers: bool,
     containment: Containment,
+    protection: imp::Protection,
     ctl: mpsc::UnboundedReceiver<Control>,
     tx: mpsc::Sender<Event>,
     stop: watch::Sender<bool>,
@@ -747,6 +768,8 @@ impl Run {
         let _ = self.stop.send(true);
         let (stdout, stderr) = self.join_readers().await;
 
+        // Asked before the guard/keeper lets the tree go.
+        let dies_with_supervisor = self.protection.holds();
         // The tree is gone: only now may the leader's pid (and group id) be reused.
         if self.keep_leftovers && self.ladder.is_none() {
             // Asked to leave them running: take them out of the tree's containment so
@@ -770,6 +793,7 @@ impl Run {
             drain,
             leftovers_killed: leftovers,
             containment: self.containment,
+            dies_with_supervisor,
             errors: std::mem::take(&mut self.errors),
         };
         let _ = self.tx.send(Event::Exit(outcome)).await;

@@ -12,6 +12,7 @@
 
 mod early_signal;
 mod escapes;
+mod late_init;
 mod supervisor_death;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -44,7 +45,7 @@ pub fn tiers() -> Vec<Tier> {
         },
         expect: Containment::Subreaper,
     }];
-    if kennel::available_containment().contains(&Containment::Cgroup) {
+    if cgroup_available("the cgroup tier") {
         tiers.push(Tier {
             name: "cgroup + keeper",
             options: ContainmentOptions::default(),
@@ -58,14 +59,22 @@ pub fn tiers() -> Vec<Tier> {
             },
             expect: Containment::Cgroup,
         });
-    } else {
-        assert!(
-            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
-            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
-        );
-        eprintln!("note: no writable cgroup v2 here; the cgroup tier is not tested");
     }
     tiers
+}
+
+/// Whether a writable cgroup v2 is here; if not, a note that `what` is not tested (or a
+/// failure, with `KENNEL_REQUIRE_CGROUP=1`).
+pub fn cgroup_available(what: &str) -> bool {
+    if kennel::available_containment().contains(&Containment::Cgroup) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+        "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
+    );
+    eprintln!("note: no writable cgroup v2 here; {what} is not tested");
+    false
 }
 
 /// A unique environment marker for one tree.

@@ -172,12 +172,7 @@ fn children_running(pid: u32, needle: &str) -> Vec<u32> {
 /// escaped `setsid` daemon) and the one spawned after.
 #[test]
 fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
-    if !kennel::available_containment().contains(&Containment::Cgroup) {
-        assert!(
-            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
-            "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
-        );
-        eprintln!("note: no writable cgroup v2 here; the shared guard is not tested");
+    if !cgroup_available("the shared guard") {
         return;
     }
     let mark = marker();
@@ -220,4 +215,95 @@ fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
         ONE_SECOND,
         "kennel serve after its guard was replaced",
     );
+}
+
+/// The claim follows the guard. In this process (the library, with `kennel-test-cli` as
+/// the helper program): a tree whose guard is killed reports
+/// `dies_with_supervisor() == false` from then on, and in its outcome, even after the
+/// next spawn started a new guard that covers it again (there was a window in which a
+/// supervisor death would have left it running); the tree spawned after reports true.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_whose_guard_died_no_longer_claims_to_die_with_its_supervisor() {
+    if !cgroup_available("the shared guard") {
+        return;
+    }
+    kennel::keeper::use_program(KENNEL);
+    let tier = Tier {
+        name: "cgroup + guard",
+        options: ContainmentOptions::default(),
+        expect: Containment::Cgroup,
+    };
+    let mark = marker();
+    let spawn = || {
+        fixture(&mark, &tier, &["tree", "--depth", "2", "--width", "2"])
+            .stdout(kennel::OutputMode::Null)
+            .spawn()
+            .unwrap()
+    };
+    let mut first = spawn();
+    assert_eq!(first.containment(), tier.expect);
+    assert!(first.dies_with_supervisor(), "a fresh guard covers it");
+
+    let guards = children_running(std::process::id(), "__kennel-guard");
+    assert_eq!(guards.len(), 1, "one guard per supervisor: {guards:?}");
+    kennel_tests::kill_pids(&guards);
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || !first.dies_with_supervisor()),
+        "the tree still claims the guarantee after its guard was killed"
+    );
+
+    let mut second = spawn();
+    assert!(second.dies_with_supervisor(), "the new guard covers it");
+    assert!(
+        !first.dies_with_supervisor(),
+        "once false, stays false (the gap happened)"
+    );
+
+    first.kill();
+    second.kill();
+    let (first, second) = (first.wait().await, second.wait().await);
+    assert!(!first.dies_with_supervisor, "{first:?}");
+    assert!(second.dies_with_supervisor, "{second:?}");
+    assert_no_survivors(&mark, PATIENCE, "killed trees");
+}
+
+/// The same for a keeper (the tier without a cgroup): once the tree's keeper is killed,
+/// the tree no longer claims to die with its supervisor, and its outcome says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_whose_keeper_died_no_longer_claims_to_die_with_its_supervisor() {
+    kennel::keeper::use_program(KENNEL);
+    let tier = Tier {
+        name: "keeper",
+        options: ContainmentOptions {
+            cgroup: false,
+            keeper: true,
+        },
+        expect: Containment::Subreaper,
+    };
+    let mark = marker();
+    let mut child = fixture(&mark, &tier, &["tree", "--depth", "2", "--width", "2"])
+        .stdout(kennel::OutputMode::Null)
+        .spawn()
+        .unwrap();
+    assert_eq!(child.containment(), tier.expect);
+    assert!(
+        child.dies_with_supervisor(),
+        "a keeper that answered covers it"
+    );
+
+    // Our keeper: it carries the tree's marker (it runs with the child's environment).
+    let keepers: Vec<u32> = children_running(std::process::id(), "__kennel-keeper")
+        .into_iter()
+        .filter(|p| marked(&mark).contains(p))
+        .collect();
+    assert_eq!(keepers.len(), 1, "one keeper for this tree: {keepers:?}");
+    kennel_tests::kill_pids(&keepers);
+
+    let outcome = tokio::time::timeout(PATIENCE, child.wait()).await.unwrap();
+    assert!(!child.dies_with_supervisor());
+    assert!(!outcome.dies_with_supervisor, "{outcome:?}");
+    // Nobody watches what is left of the tree now: clean it up.
+    let left = marked(&mark);
+    kennel_tests::kill_pids(&left);
+    assert_no_survivors(&mark, PATIENCE, "the keeper-less tree");
 }

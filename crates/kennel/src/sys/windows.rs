@@ -576,6 +576,19 @@ impl Drop for ExitWait {
     }
 }
 
+/// Whether a tree still dies with its supervisor. On Windows always: the Job Object is
+/// created with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE` and only this process holds it, so
+/// the kernel kills the tree when this process ends, however it ends.
+#[derive(Clone, Debug)]
+pub(crate) struct Protection;
+
+impl Protection {
+    /// Always true.
+    pub(crate) fn holds(&self) -> bool {
+        true
+    }
+}
+
 /// The leader of a child's job. Holds the leader's process handle until
 /// [`Leader::reap`], so its pid (and console group id) stays ours.
 pub(crate) struct Leader {
@@ -593,6 +606,12 @@ impl Leader {
     /// The leader's pid.
     pub(crate) fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Whether the tree dies with the supervisor: always, the job is killed when its
+    /// last handle (ours) closes.
+    pub(crate) fn protection(&self) -> Protection {
+        Protection
     }
 
     /// The tier actually used for this tree.

@@ -29,10 +29,27 @@
 //! spawn (the guard reads what is in the socket before it sees EOF). A cgroup is
 //! forgotten (`D <dir>`) only once its tree is gone (or released, for keep-leftovers).
 //!
-//! # Protocol (text lines on the socket, supervisor → guard only)
+//! # Protocol (text lines on the socket)
 //!
-//! `A <dir>` guard this cgroup; `D <dir>` forget it. EOF: `cgroup.kill` every cgroup
-//! still known, wait briefly for each to empty, remove it, exit.
+//! guard → supervisor: `H` once, first (the hello of the
+//! [handshake](super::keeper#handshake): without it the guard is not trusted, see
+//! below). supervisor → guard: `A <dir>` guard this cgroup; `D <dir>` forget it. EOF:
+//! `cgroup.kill` every cgroup still known, wait briefly for each to empty, remove it,
+//! exit.
+//!
+//! # Never claiming a guarantee that does not hold
+//!
+//! * **A guard that never starts.** The guard is this binary re-run; a binary that
+//!   calls `keeper::init()` late or only on some code path runs something else and
+//!   exits (or runs on). The supervisor waits for the hello; without it the spawn
+//!   fails with `SpawnError::GuardNotStarted` (no keeper fallback: the keeper is the
+//!   same binary re-run, and would fail the same way). Every later spawn tries again.
+//! * **A guard that dies later** (someone kills it). Each guard has a generation; a
+//!   [`Ticket`] remembers the one that covered its tree from the spawn. The next spawn
+//!   notices the death, starts a new guard and re-announces every live cgroup, but a
+//!   tree whose generation is gone reports `dies_with_supervisor() == false` for the
+//!   rest of its run ([`covers`]): between the death and the restart a supervisor death
+//!   would have left it running, and nothing watches the guard in the meantime.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -45,10 +62,11 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 
-use rustix::process::{Pid, WaitId, WaitIdOptions};
+use rustix::process::Pid;
 
 use super::cgroup::Cgroup;
-use super::keeper::{self, CTL_FD};
+use super::keeper::{self, HelloError, CTL_FD};
+use crate::HelperFailure;
 
 /// `argv[1]` that turns the supervisor's binary into the guard.
 pub(crate) const GUARD_ARG: &str = "__kennel-guard";
@@ -59,6 +77,7 @@ pub(crate) fn run() -> io::Result<()> {
     // pre_exec); nothing else in this fresh process owns that fd.
     let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
     rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
+    keeper::say_hello(&ctl);
     keeper::release_stdio();
     let mut ctl = UnixStream::from(ctl);
     let mut dirs: HashSet<PathBuf> = HashSet::new();
@@ -101,17 +120,46 @@ pub(crate) fn run() -> io::Result<()> {
     Ok(())
 }
 
-/// The supervisor's side: the running guard and the cgroups it was told about.
+/// The supervisor's side of the running guard.
 struct Link {
     ctl: UnixStream,
     pid: Pid,
-    dirs: HashSet<PathBuf>,
+    /// Which guard this is: 1 for the first of this process, one more per restart.
+    generation: u64,
 }
 
-static GUARD: Mutex<Option<Link>> = Mutex::new(None);
+/// The guard of this process, the cgroups it must know (kept across guard restarts,
+/// including failed ones), and the generation of the last guard started.
+struct Registry {
+    link: Option<Link>,
+    dirs: Option<HashSet<PathBuf>>,
+    generation: u64,
+}
+
+static GUARD: Mutex<Registry> = Mutex::new(Registry {
+    link: None,
+    dirs: None,
+    generation: 0,
+});
+
+/// Why the guard could not be started.
+pub(crate) enum GuardError {
+    /// The binary re-run as the guard did not answer as one (it never entered
+    /// `keeper::init`): a keeper would fail the same way.
+    NotAGuard(HelperFailure),
+    /// An OS failure (fork, socket, a write to the guard): a keeper may still work
+    /// (it is started the same way, so its own error says what failed, if it fails).
+    Os,
+}
+
+impl From<io::Error> for GuardError {
+    fn from(_: io::Error) -> Self {
+        GuardError::Os
+    }
+}
 
 impl Link {
-    fn start() -> io::Result<Link> {
+    fn start(generation: u64) -> Result<Link, GuardError> {
         let (ours, theirs) = UnixStream::pair()?;
         let mut cmd = std::process::Command::new(keeper::program());
         cmd.arg(GUARD_ARG)
@@ -122,17 +170,50 @@ impl Link {
             // guard down before the supervisor has torn its trees down.
             .process_group(0);
         keeper::pass_ctl_fd(&mut cmd, &theirs);
-        let child = cmd.spawn()?;
+        let child = super::spawn_ours(&mut cmd)?;
         drop(theirs);
         let pid = i32::try_from(child.id())
             .ok()
             .and_then(Pid::from_raw)
             .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+        let mut ctl = ours;
+        match keeper::await_hello(&mut ctl) {
+            Ok(()) => {}
+            Err(e) => {
+                keeper::abandon(pid);
+                super::unregister(child.id());
+                return Err(match e {
+                    HelloError::NotAHelper(failure) => GuardError::NotAGuard(failure),
+                    HelloError::Io(_) => GuardError::Os,
+                });
+            }
+        }
         Ok(Link {
-            ctl: ours,
+            ctl,
             pid,
-            dirs: HashSet::new(),
+            generation,
         })
+    }
+
+    /// Whether the guard still runs: it writes nothing after its hello, so a readable
+    /// or hung-up socket means it closed its end (it died).
+    fn alive(&self) -> bool {
+        let mut fds = [rustix::event::PollFd::new(
+            &self.ctl,
+            rustix::event::PollFlags::IN,
+        )];
+        let zero = rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        loop {
+            match rustix::event::poll(&mut fds, Some(&zero)) {
+                Ok(_) => return fds[0].revents().is_empty(),
+                Err(rustix::io::Errno::INTR) => {}
+                // Cannot tell (ENOMEM): do not claim it.
+                Err(_) => return false,
+            }
+        }
     }
 
     fn send(&mut self, op: u8, dir: &Path) -> io::Result<()> {
@@ -167,6 +248,26 @@ impl Link {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     dir: PathBuf,
+    generation: u64,
+}
+
+impl Ticket {
+    /// The guard generation that has covered this tree since its spawn.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// Whether the guard of `generation` still runs: then it has covered every cgroup
+/// announced to it without a gap since the announcement.
+pub(crate) fn covers(generation: u64) -> bool {
+    let Ok(registry) = GUARD.lock() else {
+        return false;
+    };
+    registry
+        .link
+        .as_ref()
+        .is_some_and(|link| link.generation == generation && link.alive())
 }
 
 /// Put the cgroup `dir` under the guard, starting the guard on first use (and again if
@@ -174,49 +275,46 @@ pub(crate) struct Ticket {
 ///
 /// # Errors
 ///
-/// Starting the guard or writing to it failed: the caller should fall back to a keeper.
-pub(crate) fn register(dir: &Path) -> io::Result<Ticket> {
-    let mut guard = GUARD
+/// [`GuardError::NotAGuard`]: the binary does not enter the guard (the spawn must
+/// fail); [`GuardError::Os`]: the caller may fall back to a keeper.
+pub(crate) fn register(dir: &Path) -> Result<Ticket, GuardError> {
+    let mut registry = GUARD
         .lock()
         .map_err(|_| io::Error::other("the guard registry is poisoned"))?;
-    if let Some(link) = guard.as_mut() {
-        if link.send(b'A', dir).is_ok() {
-            link.dirs.insert(dir.to_owned());
-            return Ok(Ticket {
-                dir: dir.to_owned(),
-            });
-        }
-        // The guard is gone (its socket broke): reap it and start another one.
-        let old = guard.take();
-        if let Some(old) = old {
-            let _ = rustix::process::waitid(
-                WaitId::Pid(old.pid),
-                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
-            );
-            let mut link = Link::start()?;
-            for d in &old.dirs {
-                link.send(b'A', d)?;
-                link.dirs.insert(d.clone());
-            }
-            *guard = Some(link);
-        }
+    if let Some(old) = registry.link.take_if(|link| !link.alive()) {
+        // The guard is gone (its socket closed): reap it; a new one is started below.
+        // It is registered as ours, so the orphan reaper has not taken it.
+        keeper::abandon(old.pid);
+        super::unregister(old.pid.as_raw_nonzero().get().unsigned_abs());
     }
-    let link = match guard.as_mut() {
-        Some(link) => link,
-        None => guard.insert(Link::start()?),
+    if registry.link.is_none() {
+        registry.generation += 1;
+        let mut link = Link::start(registry.generation)?;
+        // A restart: the new guard must know every cgroup still running.
+        for d in registry.dirs.iter().flatten() {
+            link.send(b'A', d)?;
+        }
+        registry.link = Some(link);
+    }
+    let Registry { link, dirs, .. } = &mut *registry;
+    let Some(link) = link.as_mut() else {
+        return Err(GuardError::Os);
     };
     link.send(b'A', dir)?;
-    link.dirs.insert(dir.to_owned());
+    dirs.get_or_insert_with(HashSet::new).insert(dir.to_owned());
     Ok(Ticket {
         dir: dir.to_owned(),
+        generation: link.generation,
     })
 }
 
 impl Drop for Ticket {
     fn drop(&mut self) {
-        if let Ok(mut guard) = GUARD.lock() {
-            if let Some(link) = guard.as_mut() {
-                link.dirs.remove(&self.dir);
+        if let Ok(mut registry) = GUARD.lock() {
+            if let Some(dirs) = registry.dirs.as_mut() {
+                dirs.remove(&self.dir);
+            }
+            if let Some(link) = registry.link.as_mut() {
                 let _ = link.send(b'D', &self.dir);
             }
         }

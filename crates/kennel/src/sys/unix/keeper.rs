@@ -29,12 +29,26 @@
 //!
 //! # Protocol (text lines on the socket)
 //!
-//! keeper → supervisor: `L <pid>` leader started; `F <errno>` spawn failed;
+//! keeper → supervisor: `H` hello, first, as soon as [`init`] recognised the argument
+//! (see [Handshake](#handshake)); `L <pid>` leader started; `F <errno>` spawn failed;
 //! `X <code|-> <signal|-> [pid…]` leader exited (with the tree's live processes at that
 //! moment); `E` no process of the tree is left.
 //! supervisor → keeper: `S <signo>` signal the tree; `K` kill the tree (repeated until it
 //! is empty); `R` leave what is left running (keep-leftovers). EOF: kill the tree
 //! (unless released), reap the leader, exit.
+//!
+//! # Handshake
+//!
+//! A keeper (and the shared [guard](super::guard)) is the supervisor's binary re-run
+//! with a `__kennel-…` argument; only [`init`] turns it into one. A binary that calls
+//! `init()` late, or only on some code path, runs something else instead — typically
+//! it exits with a usage error, or it runs its own `main` for a while. So every helper
+//! first writes the hello line `H` on its control socket, and the supervisor waits for
+//! it ([`await_hello`], [`HELLO_DEADLINE`]) before it relies on the helper. Without the
+//! hello the helper's process group is killed and reaped and the spawn fails with
+//! `SpawnError::GuardNotStarted`, which says to call `init()` first in `main`
+//! (`docs/DECISIONS.md`: a supervisor-death guarantee that does not hold is never
+//! claimed).
 //!
 //! # PID reuse
 //!
@@ -47,14 +61,17 @@
 use std::ffi::OsString;
 use std::io::{self, Read as _};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal as Sig, WaitId, WaitIdOptions, WaitOptions};
 
 use super::cgroup::Cgroup;
 use super::procfs;
+use crate::HelperFailure;
 
 /// `argv[1]` that turns the supervisor's binary into a keeper.
 pub(crate) const KEEPER_ARG: &str = "__kennel-keeper";
@@ -64,6 +81,100 @@ pub(crate) const CTL_FD: RawFd = 3;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static PROGRAM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// The first line every helper (keeper, guard) writes on its control socket: proof that
+/// the re-run binary entered [`init`] as a helper.
+pub(super) const HELLO: &str = "H";
+
+/// How long a freshly started helper may take to say hello. A binary that calls
+/// [`init`] first answers within milliseconds of its `exec` (the dynamic loader and
+/// `main`'s first line); 10 s covers a machine under heavy load, and bounds how long a
+/// spawn hangs on a binary that runs its own long `main` instead.
+pub(super) const HELLO_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Say hello to the supervisor. A supervisor that is already gone makes this fail; the
+/// helper then reads EOF on the socket and does its teardown as usual.
+pub(super) fn say_hello(ctl: &OwnedFd) {
+    let _ = send(ctl, &format!("{HELLO}\n"));
+}
+
+/// Why a helper's hello did not come.
+pub(super) enum HelloError {
+    /// The binary did not answer as a helper: it never entered [`init`].
+    NotAHelper(HelperFailure),
+    /// Reading the socket failed.
+    Io(io::Error),
+}
+
+/// Read one line from a helper's control socket before `deadline`: `Ok(None)` on EOF,
+/// `TimedOut` at the deadline.
+///
+/// A read with a timeout is never restarted after a signal handler ran (signal(7)),
+/// whatever `SA_RESTART` says: `EINTR` retries against the same deadline.
+pub(super) fn read_line(sock: &mut UnixStream, deadline: Instant) -> io::Result<Option<String>> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        sock.set_read_timeout(Some(left))?;
+        match sock.read(&mut byte) {
+            Ok(1) if byte[0] == b'\n' => {
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()))
+            }
+            Ok(1) => line.push(byte[0]),
+            Ok(_) => return Ok(None),
+            // The timeout expired (EAGAIN) or a handler ran: the loop checks the deadline.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Wait for a freshly started helper's hello ([`HELLO_DEADLINE`]).
+pub(super) fn await_hello(sock: &mut UnixStream) -> Result<(), HelloError> {
+    match read_line(sock, Instant::now() + HELLO_DEADLINE) {
+        Ok(Some(line)) if line == HELLO => Ok(()),
+        Ok(Some(line)) => Err(HelloError::NotAHelper(HelperFailure::Unexpected(line))),
+        Ok(None) => Err(HelloError::NotAHelper(HelperFailure::Exited)),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(HelloError::NotAHelper(
+            HelperFailure::NoAnswer(HELLO_DEADLINE),
+        )),
+        Err(e) => Err(HelloError::Io(e)),
+    }
+}
+
+/// Kill a helper that failed its handshake — its whole process group: a binary that
+/// did not enter [`init`] may have started processes of its own — and reap it. The
+/// helper is our unreaped child and leads its group, so neither id can have been
+/// reused.
+pub(super) fn abandon(helper: Pid) {
+    let _ = rustix::process::kill_process_group(helper, Sig::KILL);
+    let _ = rustix::process::kill_process(helper, Sig::KILL);
+    while let Err(rustix::io::Errno::INTR) =
+        rustix::process::waitid(WaitId::Pid(helper), WaitIdOptions::EXITED)
+    {}
+}
+
+/// How a helper started from this binary (`args`) is shown in an error: the real path
+/// rather than `/proc/self/exe`.
+pub(crate) fn helper_command_line(arg: &str) -> String {
+    let program = program();
+    let shown = if program == std::path::Path::new("/proc/self/exe") {
+        std::fs::read_link(&program).unwrap_or(program)
+    } else {
+        program
+    };
+    format!("{} {arg}", shown.display())
+}
 
 /// Become a keeper if asked to by `argv`; otherwise remember that this binary can host
 /// keepers.
@@ -122,6 +233,7 @@ fn run(args: Vec<OsString>) -> io::Result<()> {
     // pre_exec); nothing else in this fresh process owns that fd.
     let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
     rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
+    say_hello(&ctl);
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
 
     let mut args = args.into_iter();
@@ -471,6 +583,9 @@ pub(crate) struct KeeperLink {
     pub(crate) exit: Option<crate::ExitStatus>,
     pub(crate) leftovers: Vec<u32>,
     pub(crate) empty: bool,
+    /// Set when the keeper went away before the supervisor let it go: from then on a
+    /// supervisor death would leave the tree running.
+    pub(crate) lost: std::sync::Arc<AtomicBool>,
 }
 
 /// How spawning through a keeper failed.
@@ -479,6 +594,8 @@ pub(crate) enum KeeperSpawnError {
     Keeper(&'static str, io::Error),
     /// The keeper could not start the program (errno from its `exec`).
     Program(io::Error),
+    /// The binary re-run as the keeper did not answer as one.
+    NotAKeeper(HelperFailure),
 }
 
 /// Make `fd` the child's control socket at [`CTL_FD`] (inherited across `exec`).
@@ -522,38 +639,36 @@ pub(crate) fn spawn_with_pipes(
             )
         })?;
 
-    // Handshake: the keeper answers within milliseconds; 30 s covers a machine under
-    // heavy load without hanging forever on a keeper that died.
+    // Handshake: the hello (the binary is a keeper), then `L` or `F`. The keeper
+    // answers within milliseconds; 30 s for the `L` covers a machine under heavy load
+    // without hanging forever on a keeper that died.
     let mut std_ctl = ours;
-    // A read with a timeout is never restarted after a signal handler ran (signal(7)),
-    // whatever SA_RESTART says: retry EINTR against the same deadline.
-    let handshake = (|| -> io::Result<String> {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        let mut line = Vec::new();
-        let mut byte = [0u8; 1];
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() {
-                return Err(io::Error::from(io::ErrorKind::TimedOut));
-            }
-            std_ctl.set_read_timeout(Some(left))?;
-            match std_ctl.read(&mut byte) {
-                Ok(1) if byte[0] == b'\n' => return Ok(String::from_utf8_lossy(&line).into_owned()),
-                Ok(1) => line.push(byte[0]),
-                Ok(_) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+    let started = Instant::now();
+    match await_hello(&mut std_ctl) {
+        Ok(()) => {}
+        Err(HelloError::NotAHelper(failure)) => {
+            abandon(keeper);
+            return Err(KeeperSpawnError::NotAKeeper(failure));
         }
-    })();
+        Err(HelloError::Io(e)) => {
+            abandon(keeper);
+            return Err(KeeperSpawnError::Keeper("keeper handshake", e));
+        }
+    }
     let reap_keeper = move || {
         let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
     };
-    let line = match handshake {
-        Ok(line) => line,
+    let line = match read_line(&mut std_ctl, started + Duration::from_secs(30)) {
+        Ok(Some(line)) => line,
+        Ok(None) => {
+            abandon(keeper);
+            return Err(KeeperSpawnError::Keeper(
+                "keeper handshake",
+                io::Error::from(io::ErrorKind::UnexpectedEof),
+            ));
+        }
         Err(e) => {
-            let _ = rustix::process::kill_process(keeper, Sig::KILL);
-            reap_keeper();
+            abandon(keeper);
             return Err(KeeperSpawnError::Keeper("keeper handshake", e));
         }
     };
@@ -577,6 +692,7 @@ pub(crate) fn spawn_with_pipes(
                     exit: None,
                     leftovers: Vec::new(),
                     empty: false,
+                    lost: std::sync::Arc::new(AtomicBool::new(false)),
                 },
             ))
         }
@@ -587,8 +703,7 @@ pub(crate) fn spawn_with_pipes(
             )))
         }
         _ => {
-            let _ = rustix::process::kill_process(keeper, Sig::KILL);
-            reap_keeper();
+            abandon(keeper);
             Err(KeeperSpawnError::Keeper(
                 "keeper handshake",
                 io::Error::new(
@@ -644,6 +759,7 @@ impl KeeperLink {
 
     fn keeper_gone(&mut self) {
         self.ctl = None;
+        self.lost.store(true, Ordering::Release);
         self.empty = true;
         if self.exit.is_none() {
             self.exit = Some(crate::ExitStatus {

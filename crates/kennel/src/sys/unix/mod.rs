@@ -84,6 +84,18 @@ pub(crate) fn available() -> Vec<Containment> {
 /// recorded.
 static OURS: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
 
+/// Spawn a helper (the guard) and record it as ours before the orphan reaper can see
+/// it exit, so its pid stays ours until we reap it.
+#[cfg(target_os = "linux")]
+fn spawn_ours(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    let mut registry = OURS
+        .lock()
+        .map_err(|_| io::Error::other("the child registry is poisoned"))?;
+    let child = cmd.spawn()?;
+    registry.get_or_insert_with(HashSet::new).insert(child.id());
+    Ok(child)
+}
+
 fn unregister(pid: u32) {
     if let Ok(mut set) = OURS.lock() {
         if let Some(set) = set.as_mut() {
@@ -184,10 +196,24 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
     let wants_guard = cmd.containment.keeper && keeper::enabled();
     // A cgroup tree is guarded by the shared guard (see `guard`): the cgroup already
     // holds every descendant, so a keeper per child would only add an exec. If the
-    // guard cannot be started, fall back to a keeper.
+    // guard cannot be started for an OS reason, fall back to a keeper; if the binary
+    // does not enter the guard (it calls `keeper::init` late), fail: the keeper is the
+    // same binary, and the guarantee is never claimed without a helper that answered.
+    #[cfg(target_os = "linux")]
+    let not_started = |failure, arg| SpawnError::GuardNotStarted {
+        program: program.clone(),
+        helper: keeper::helper_command_line(arg),
+        failure,
+    };
     #[cfg(target_os = "linux")]
     let ticket = match &cgroup {
-        Some(cg) if wants_guard => guard::register(cg.dir()).ok(),
+        Some(cg) if wants_guard => match guard::register(cg.dir()) {
+            Ok(ticket) => Some(ticket),
+            Err(guard::GuardError::NotAGuard(failure)) => {
+                return Err(not_started(failure, guard::GUARD_ARG));
+            }
+            Err(guard::GuardError::Os) => None,
+        },
         _ => None,
     };
     #[cfg(target_os = "linux")]
@@ -237,6 +263,9 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
                     source,
                 },
                 keeper::KeeperSpawnError::Program(source) => program_error(source, "exec"),
+                keeper::KeeperSpawnError::NotAKeeper(failure) => {
+                    not_started(failure, keeper::KEEPER_ARG)
+                }
             })?;
             let containment = if cgroup.is_some() {
                 Containment::Cgroup
@@ -338,6 +367,34 @@ enum Kind {
     /// The leader runs under a keeper (Linux).
     #[cfg(target_os = "linux")]
     Kept(keeper::KeeperLink),
+}
+
+/// Whether a tree still dies with its supervisor (a `kill -9` of this process takes it
+/// down): a cheap handle the `Child` keeps, so the answer is never a stale claim.
+#[derive(Clone, Debug)]
+pub(crate) enum Protection {
+    /// No guard or keeper watches the tree (none was asked for, `keeper::init` was not
+    /// called before the spawn, or the OS has no way: macOS, the BSDs).
+    None,
+    /// The shared guard of this generation covers the tree's cgroup.
+    #[cfg(target_os = "linux")]
+    Guard(u64),
+    /// The tree's keeper; the flag is set if it went away early.
+    #[cfg(target_os = "linux")]
+    Keeper(std::sync::Arc<std::sync::atomic::AtomicBool>),
+}
+
+impl Protection {
+    /// True while a guard or keeper has watched the tree, without a gap, since spawn.
+    pub(crate) fn holds(&self) -> bool {
+        match self {
+            Protection::None => false,
+            #[cfg(target_os = "linux")]
+            Protection::Guard(generation) => guard::covers(*generation),
+            #[cfg(target_os = "linux")]
+            Protection::Keeper(lost) => !lost.load(std::sync::atomic::Ordering::Acquire),
+        }
+    }
 }
 
 /// The leader of a child's tree. Holds the leader unreaped until [`Leader::reap`], so
@@ -453,6 +510,20 @@ impl Leader {
     /// The tier actually used for this tree.
     pub(crate) fn containment(&self) -> Containment {
         self.containment
+    }
+
+    /// Whether the tree dies with the supervisor.
+    pub(crate) fn protection(&self) -> Protection {
+        #[cfg(target_os = "linux")]
+        {
+            if let Kind::Kept(k) = &self.kind {
+                return Protection::Keeper(k.lost.clone());
+            }
+            if let Some(ticket) = &self.ticket {
+                return Protection::Guard(ticket.generation());
+            }
+        }
+        Protection::None
     }
 
     /// Wait until the leader exits, without reaping it.

@@ -1,0 +1,309 @@
+//! A host binary that calls `kennel::keeper::init()` late or only on some code path
+//! (`kennel-late-init`): its guard (or keeper) is the binary re-run, which never enters
+//! guard mode. kennel must notice (the helper answers a handshake) and never claim a
+//! supervisor-death guarantee that does not hold: the spawn fails with an error that
+//! says what to do, or — when the caller opted out — runs and says it is unprotected.
+//! Every claim is checked against the truth: a `kill -9` of the host.
+
+use std::io::BufRead as _;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use crate::*;
+
+const HOST: &str = env!("CARGO_BIN_EXE_kennel-late-init");
+const TREE: &[&str] = &["tree", "--depth", "2", "--width", "2"];
+const TREE_SIZE: usize = 3;
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+/// What the host printed for one spawn.
+#[derive(Debug, PartialEq)]
+enum Report {
+    Spawned {
+        containment: String,
+        dies_with_supervisor: String,
+    },
+    Error(String),
+}
+
+/// A running host. Dropping it (a test that failed half-way included) kills the host
+/// and every process carrying the test's marker, so a failure leaves nothing behind.
+struct Host {
+    child: Child,
+    mark: (String, String),
+}
+
+impl Host {
+    fn sigkill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !marked(&self.mark).is_empty() {
+            clean_up(&self.mark);
+        }
+    }
+}
+
+/// Start the host in `mode` (cgroup on or off), read its reports up to `ready`.
+fn host(mark: &(String, String), mode: &str, cgroup: bool) -> (Host, Vec<Report>) {
+    host_with(mark, mode, cgroup, &[])
+}
+
+fn host_with(
+    mark: &(String, String),
+    mode: &str,
+    cgroup: bool,
+    env: &[(&str, &str)],
+) -> (Host, Vec<Report>) {
+    let mut cmd = std::process::Command::new(HOST);
+    cmd.envs(env.iter().copied());
+    cmd.arg(mode)
+        .arg(FIXTURE)
+        .args(TREE)
+        .env(&mark.0, &mark.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if !cgroup {
+        cmd.env("KENNEL_LATE_INIT_NO_CGROUP", "1");
+    }
+    if mode == "first" {
+        cmd.env("KENNEL_LATE_INIT_FIRST", "1");
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let host = Host {
+        child,
+        mark: mark.clone(),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut reports = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|e| panic!("{mode}: no `ready` from the host ({e}): {reports:?}"));
+        if line == "ready" {
+            break;
+        }
+        let report = if let Some(rest) = line.strip_prefix("spawned ") {
+            let words: Vec<&str> = rest.split(' ').collect();
+            Report::Spawned {
+                containment: words[1].to_owned(),
+                dies_with_supervisor: words[2].to_owned(),
+            }
+        } else if let Some(message) = line.strip_prefix("error ") {
+            Report::Error(message.to_owned())
+        } else {
+            panic!("{mode}: unexpected line from the host: {line:?}");
+        };
+        reports.push(report);
+    }
+    (host, reports)
+}
+
+/// The tiers a host can run in here: cgroup (shared guard) when a cgroup is writable,
+/// and always the keeper tier (cgroup off).
+fn cgroup_settings() -> Vec<bool> {
+    if cgroup_available("the guard of a late-init host") {
+        vec![true, false]
+    } else {
+        vec![false]
+    }
+}
+
+fn assert_tells_what_to_do(report: &Report, what: &str) {
+    let Report::Error(message) = report else {
+        panic!("{what}: the spawn must fail, got {report:?}");
+    };
+    assert!(
+        message.contains("call `kennel::keeper::init()` first in `main`"),
+        "{what}: the error must say what to do: {message}"
+    );
+}
+
+/// The report "does not die with its supervisor" was true: the whole tree is still
+/// there for the full second a protected tree would have been killed within.
+fn assert_outlives(mark: &(String, String), what: &str) {
+    let died = kennel_tests::wait_until(ONE_SECOND, || marked(mark).len() < TREE_SIZE);
+    assert!(!died, "{what}: part of the tree died: {:?}", marked(mark));
+}
+
+/// Kill what a test left running on purpose (trees reported as unprotected), and the
+/// cgroups they were in (no guard is left to remove them).
+fn clean_up(mark: &(String, String)) {
+    let pids = marked(mark);
+    // The v2 line of /proc/<pid>/cgroup (`0::/path`), under every cgroup2 mount.
+    let mounts: Vec<String> = std::fs::read_to_string("/proc/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_owned())
+        })
+        .collect();
+    let cgroups: Vec<String> = pids
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/cgroup")).ok())
+        .filter_map(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .map(str::to_owned)
+        })
+        .filter(|cg| cg.contains("/kennel-"))
+        .collect();
+    kennel_tests::kill_pids(&pids);
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || marked(mark).is_empty()),
+        "clean-up: {:?} still alive",
+        marked(mark)
+    );
+    for cg in &cgroups {
+        for mount in &mounts {
+            let _ = std::fs::remove_dir(format!("{mount}{cg}"));
+        }
+    }
+}
+
+/// `init()` only on the host's `late` path: the re-run helper takes no such path and
+/// exits. The spawn fails with a typed error saying what to do, and nothing is left
+/// running after a `kill -9` of the host (before the handshake, the tree ran
+/// unguarded and survived it).
+#[test]
+fn init_only_on_some_code_path_fails_the_spawn_with_what_to_do() {
+    for cgroup in cgroup_settings() {
+        let what = format!("late init (cgroup {cgroup})");
+        let mark = marker();
+        let (mut host, reports) = host(&mark, "late", cgroup);
+        host.sigkill();
+        assert_no_survivors(&mark, ONE_SECOND, &what);
+        assert_eq!(reports.len(), 1, "{what}: {reports:?}");
+        assert_tells_what_to_do(&reports[0], &what);
+    }
+}
+
+/// A re-run binary that neither exits nor answers (its `main` runs on without calling
+/// `init()`): the spawn fails once the hello deadline (10 s) passes, and the hung
+/// helper — which carries the test's marker, like everything the host starts — has
+/// been killed by then, before the host itself is.
+#[test]
+fn a_helper_that_never_answers_is_killed_and_fails_the_spawn() {
+    std::thread::scope(|scope| {
+        for cgroup in cgroup_settings() {
+            scope.spawn(move || {
+                let what = format!("silent helper (cgroup {cgroup})");
+                let mark = marker();
+                let (mut host, reports) =
+                    host_with(&mark, "late", cgroup, &[("KENNEL_LATE_INIT_HANG", "1")]);
+                assert_eq!(reports.len(), 1, "{what}: {reports:?}");
+                assert_tells_what_to_do(&reports[0], &what);
+                let Report::Error(message) = &reports[0] else {
+                    unreachable!()
+                };
+                assert!(
+                    message.contains("did not answer its handshake within 10 s"),
+                    "{what}: {message}"
+                );
+                let host_pid = host.child.id();
+                let others: Vec<u32> = marked(&mark)
+                    .into_iter()
+                    .filter(|&p| p != host_pid)
+                    .collect();
+                assert!(
+                    others.is_empty(),
+                    "{what}: the silent helper was not killed: {:?}",
+                    others
+                        .iter()
+                        .map(|&p| kennel_tests::describe(p))
+                        .collect::<Vec<_>>()
+                );
+                host.sigkill();
+            });
+        }
+    });
+}
+
+/// `init()` after the first spawn: that first tree was spawned before the binary could
+/// host a guard, so it is reported as unprotected — and does survive the `kill -9` —
+/// while the spawn after `init()` fails as above.
+#[test]
+fn init_after_the_first_spawn_reports_that_tree_unprotected_and_fails_the_next() {
+    for cgroup in cgroup_settings() {
+        let what = format!("init after spawn (cgroup {cgroup})");
+        let mark = marker();
+        let (mut host, reports) = host(&mark, "after-spawn", cgroup);
+        assert_eq!(reports.len(), 2, "{what}: {reports:?}");
+        assert_tells_what_to_do(&reports[1], &what);
+        let tier = if cgroup { "cgroup" } else { "group" };
+        check_claim(&mut host, &reports[0], tier, false, &what);
+    }
+}
+
+/// The explicit opt-out (`ContainmentOptions { keeper: false, .. }`): the spawn
+/// succeeds, says the tree does not die with its supervisor, and that is true.
+#[test]
+fn opting_out_runs_the_tree_and_reports_it_unprotected() {
+    for cgroup in cgroup_settings() {
+        let what = format!("opt-out (cgroup {cgroup})");
+        let mark = marker();
+        let (mut host, reports) = host(&mark, "late-opt-out", cgroup);
+        assert_eq!(reports.len(), 1, "{what}: {reports:?}");
+        let tier = if cgroup { "cgroup" } else { "group" };
+        check_claim(&mut host, &reports[0], tier, false, &what);
+    }
+}
+
+/// The control: `init()` first in `main`. The spawn reports the guarantee, and a
+/// `kill -9` of the host takes the tree down within a second.
+#[test]
+fn init_first_in_main_reports_and_keeps_the_guarantee() {
+    for cgroup in cgroup_settings() {
+        let what = format!("init first (cgroup {cgroup})");
+        let mark = marker();
+        let (mut host, reports) = host(&mark, "first", cgroup);
+        assert_eq!(reports.len(), 1, "{what}: {reports:?}");
+        let tier = if cgroup { "cgroup" } else { "subreaper" };
+        check_claim(&mut host, &reports[0], tier, true, &what);
+    }
+}
+
+/// `report` is a spawn in `tier` claiming `dies` (or not) to die with its supervisor:
+/// check the claim against the truth. Wait for the tree, `kill -9` the host, then the
+/// tree is gone within a second if it claimed so, or still all there a second later
+/// (and cleaned up) if it did not.
+fn check_claim(host: &mut Host, report: &Report, tier: &str, dies: bool, what: &str) {
+    assert_eq!(
+        report,
+        &Report::Spawned {
+            containment: tier.to_owned(),
+            dies_with_supervisor: dies.to_string(),
+        },
+        "{what}"
+    );
+    let mark = host.mark.clone();
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || marked(&mark).len() >= TREE_SIZE),
+        "{what}: the tree did not start: {:?}",
+        marked(&mark)
+    );
+    host.sigkill();
+    if dies {
+        assert_no_survivors(&mark, ONE_SECOND, what);
+    } else {
+        assert_outlives(&mark, what);
+        clean_up(&mark);
+    }
+}
