@@ -61,14 +61,7 @@ describe("flow control", () => {
         assert.equal(flood.stdout.readableLength, WINDOW, "the unread flood stays at its window");
       }
       loaded.sort((a, b) => a - b);
-      console.log(
-        `small run latency (ms), ${baseline.length} without the flood: p50 ${pct(baseline, 0.5).toFixed(1)} ` +
-          `p90 ${pct(baseline, 0.9).toFixed(1)} max ${baseline.at(-1)!.toFixed(1)}; ${loaded.length} beside an unread ` +
-          `flood for ${((performance.now() - started) / 1000).toFixed(1)} s: p50 ${pct(loaded, 0.5).toFixed(1)} ` +
-          `p90 ${pct(loaded, 0.9).toFixed(1)} max ${loaded.at(-1)!.toFixed(1)}`,
-      );
-      assert.ok(pct(loaded, 0.5) <= 2 * pct(baseline, 0.5), "median at most 2x the baseline");
-      assert.ok(pct(loaded, 0.9) <= 2 * pct(baseline, 0.9), "p90 at most 2x the baseline");
+      const floodSecs = (performance.now() - started) / 1000;
 
       // Requests on the unread child resolve on their answers, without anyone reading.
       const took: number[] = [];
@@ -98,6 +91,18 @@ describe("flow control", () => {
       assert.equal(o.stdout.bytes, all.length);
       assert.equal(firstDiff(all, textPattern(all.length)), -1);
       await waitGone([pid]);
+
+      // The baseline again, now the flood is gone: the machine is shared, so the flood
+      // phase is compared with the slower of the two baselines around it.
+      const after = await smallRuns(k, 200, 20);
+      const base = (p: number) => Math.max(pct(baseline, p), pct(after, p));
+      const show = (l: number[]) => `p50 ${pct(l, 0.5).toFixed(1)} p90 ${pct(l, 0.9).toFixed(1)} max ${l.at(-1)!.toFixed(1)}`;
+      console.log(
+        `small run latency (ms): 200 before the flood ${show(baseline)}; ${loaded.length} beside an unread flood ` +
+          `for ${floodSecs.toFixed(1)} s ${show(loaded)}; 200 after it ${show(after)}`,
+      );
+      assert.ok(pct(loaded, 0.5) <= 2 * base(0.5), "median at most 2x the baseline");
+      assert.ok(pct(loaded, 0.9) <= 2 * base(0.9), "p90 at most 2x the baseline");
     } finally {
       await k.close();
     }

@@ -112,20 +112,6 @@ async fn an_uncredited_flood_stops_alone() {
     // The flood never got past its window, and it is blocked in write(2), not gone.
     assert_eq!(out_len(&sc, "flood", "stdout"), WINDOW);
     assert!(is_alive(pid));
-    let (b50, l50) = (percentile(&baseline, 0.5), percentile(&loaded, 0.5));
-    let (b90, l90) = (percentile(&baseline, 0.9), percentile(&loaded, 0.9));
-    eprintln!(
-        "small run spawn→exit, 200 in batches of 20: without flood p50 {b50:?} p90 {b90:?} max {:?}; \
-         with an uncredited flood p50 {l50:?} p90 {l90:?} max {:?}",
-        baseline[baseline.len() - 1],
-        loaded[loaded.len() - 1]
-    );
-    assert!(
-        l50 <= b50 * 2,
-        "median {l50:?} vs {b50:?} without the flood"
-    );
-    assert!(l90 <= b90 * 2, "p90 {l90:?} vs {b90:?} without the flood");
-
     // Requests on the blocked child are answered at once.
     let mut took = Vec::new();
     for i in 0..5 {
@@ -167,6 +153,26 @@ async fn an_uncredited_flood_stops_alone() {
         }
     }
     verify_text_prefix(&sc.output_of("flood", "stdout")).expect("exact prefix");
+    // The baseline again, now the flood is gone: the machine is shared, so the flood
+    // phase is compared with the slower of the two baselines around it.
+    let after = small_runs(&mut sc, "after", 200, 20).await;
+    let base = |p: f64| percentile(&baseline, p).max(percentile(&after, p));
+    let show = |l: &[Duration]| {
+        format!(
+            "p50 {:?} p90 {:?} max {:?}",
+            percentile(l, 0.5),
+            percentile(l, 0.9),
+            l[l.len() - 1]
+        )
+    };
+    eprintln!(
+        "small run spawn→exit, batches of 20: 200 before the flood {}; 200 beside an uncredited flood {}; 200 after it {}",
+        show(&baseline),
+        show(&loaded),
+        show(&after)
+    );
+    assert!(percentile(&loaded, 0.5) <= base(0.5) * 2, "median");
+    assert!(percentile(&loaded, 0.9) <= base(0.9) * 2, "p90");
     sc.close_stdin();
     sc.read_to_eof().await;
 }
