@@ -95,6 +95,7 @@ struct Shared {
     ctl: mpsc::UnboundedSender<Control>,
     stdin: Arc<Mutex<StdinSlot>>,
     finished: watch::Receiver<bool>,
+    tree_ended: watch::Receiver<bool>,
 }
 
 /// A cloneable handle to control a running child from other tasks: stdin, signals,
@@ -290,6 +291,22 @@ impl Controller {
     /// Whether the outcome is final.
     pub fn is_finished(&self) -> bool {
         *self.shared.finished.borrow()
+    }
+
+    /// Resolves once the run has ended the tree: every process of it is gone (or, with
+    /// `keep_leftovers`, was left to run on its own), so nothing more will be written
+    /// to its pipes. What remains is delivering what the tree wrote before it ended —
+    /// a bounded amount (the pipes' contents, the event channel's
+    /// [`EVENT_CAPACITY`] chunks, one chunk in flight) — and then the `Exit` event.
+    ///
+    /// A consumer that holds output back (the sidecar's flow control) can stop holding
+    /// it back from here on without unbounded memory, so a `kill` or `cancel` of a
+    /// child whose output nobody reads still completes. Resolves at once when the run
+    /// is over.
+    pub async fn tree_ended(&self) {
+        let mut ended = self.shared.tree_ended.clone();
+        // An error means the supervisor is gone, which also ends the tree.
+        let _ = ended.wait_for(|e| *e).await;
     }
 }
 
@@ -507,6 +524,7 @@ impl Command {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (finished_tx, finished_rx) = watch::channel(false);
+        let (tree_ended_tx, tree_ended_rx) = watch::channel(false);
 
         let mut cap_kills = Vec::new();
         let mut start_reader =
@@ -567,6 +585,7 @@ impl Command {
             cap_kills,
             stdin: stdin_slot.clone(),
             finished: finished_tx,
+            tree_ended: tree_ended_tx,
             ladder: None,
             reason: None,
             leader_exited: false,
@@ -583,6 +602,7 @@ impl Command {
                     ctl: ctl_tx,
                     stdin: stdin_slot,
                     finished: finished_rx,
+                    tree_ended: tree_ended_rx,
                 }),
             },
             events: rx,
@@ -639,6 +659,8 @@ struct Run {
     cap_kills: Vec<oneshot::Receiver<()>>,
     stdin: Arc<Mutex<StdinSlot>>,
     finished: watch::Sender<bool>,
+    /// Set once phase 3 is over: no process of the tree is left to write output.
+    tree_ended: watch::Sender<bool>,
     ladder: Option<LadderRun>,
     reason: Option<EndReason>,
     /// The leader has exited (a timeout after that only speeds up the teardown; the
@@ -755,6 +777,10 @@ impl Run {
             // Leftovers were asked to be kept: stop reading the pipes they hold.
             let _ = self.stop.send(true);
         }
+
+        // No process of the tree is left (or the leftovers were let go): only output
+        // that was already written remains to be delivered.
+        let _ = self.tree_ended.send(true);
 
         // Phase 4: final drain.
         let window = if drain == Drain::Timeout {

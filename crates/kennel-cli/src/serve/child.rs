@@ -245,6 +245,17 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         ended,
         windows,
     } = f;
+    // Once the tree has ended, what is left of its output is bounded (its pipes, the
+    // library's event channel): stop holding it back, so that a `kill` or `cancel` of a
+    // child whose output nobody reads still reaches its `exit` (a client awaiting the
+    // exit of a stopped dev server it never read must not wait forever).
+    let lift = windows.clone().map(|w| {
+        let controller = child.controller();
+        tokio::spawn(async move {
+            controller.tree_ended().await;
+            w.lift();
+        })
+    });
     let mut output = Output::new(framing);
     let outcome = loop {
         let (stream, mut bytes) = match child.next_event().await {
@@ -277,6 +288,9 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         }
     };
     ended.store(true, Ordering::Relaxed);
+    if let Some(lift) = lift {
+        lift.abort();
+    }
     for stream in [FrameStream::Stdout, FrameStream::Stderr] {
         if let Some(item) = output.finish(stream, &id) {
             hub.data(item).await;

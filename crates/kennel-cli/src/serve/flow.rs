@@ -17,7 +17,11 @@
 //!
 //! Windows are lifted (the forwarder stops waiting for credit) when no credit can come
 //! any more: the client closed the sidecar's stdin, or the sidecar's stdout failed. The
-//! remaining output is then sent (or discarded) so the shutdown completes.
+//! remaining output is then sent (or discarded) so the shutdown completes. A child's
+//! own windows are also lifted once its tree has ended
+//! ([`kennel::Controller::tree_ended`]): what is left is bounded by its pipes and the
+//! library's queue, and the client gets the `exit` of a child it killed without
+//! having to read it first.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
