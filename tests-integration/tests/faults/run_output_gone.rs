@@ -65,7 +65,11 @@ fn report_to_a_full_stderr_gives_up_in_time() {
 #[test]
 fn report_to_a_broken_stderr_is_an_error_not_a_panic() {
     let (code, _) = run(&["--report", "-", "--", FIXTURE, "exit", "3"], closed());
-    assert_eq!(code, Some(3), "the command's exit code, not hidden by the lost report");
+    assert_eq!(
+        code,
+        Some(3),
+        "the command's exit code, not hidden by the lost report"
+    );
 }
 
 #[test]

@@ -14,4 +14,5 @@ mod ladder;
 mod lifecycle;
 mod run_cli;
 mod stdin;
+mod timeout_compat;
 mod tree;
