@@ -30,6 +30,7 @@ enum Cmd {
     /// Run a command as a tree-aware `timeout(1)`: output passed through, the whole tree
     /// ended on timeout or signal, the child's exit code returned (124 on timeout,
     /// 128+N on death by signal N).
+    #[command(after_help = RUN_AFTER_HELP)]
     Run(run::RunArgs),
     /// GNU `timeout(1)`'s command line, tree-aware: `kennel timeout [OPTION] DURATION
     /// COMMAND [ARG]...` (also reached through a link to kennel named `timeout`; see
@@ -42,6 +43,20 @@ enum Cmd {
     /// Serve the JSON-lines sidecar protocol on stdin/stdout (see docs/PROTOCOL.md).
     Serve(serve::ServeArgs),
 }
+
+const RUN_AFTER_HELP: &str = "\
+Exit status: the command's; 124 on timeout; 128+N if it died of signal N; 125 if kennel
+failed or was misused; 126/127 if COMMAND is not executable / not found; 1 if the
+command succeeded but its output could not be written (stdout closed or full).
+
+--report writes one line of JSON: pid, code, signal, signal_name, reason (exited,
+timed_out, cancelled, killed, output_cap, supervisor_shutdown), ladder_step, forced,
+wall_time_ms (integer), stdout/stderr {bytes, dropped, cap_hit}, drain,
+leftovers_killed, containment, errors. A report that cannot be written is said on
+stderr; the exit status stays the command's.
+
+A drop-in for GNU timeout (same options, messages, exit codes): `kennel timeout
+--help`, or a link to kennel named `timeout`.";
 
 /// What this invocation runs.
 enum Mode {

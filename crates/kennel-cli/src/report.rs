@@ -14,7 +14,7 @@
 //! | `stdout`, `stderr` | object | `bytes` passed on, `dropped` past a cap, `cap_hit` |
 //! | `drain` | string | `complete` when both streams reached EOF, else how it ended |
 //! | `leftovers_killed` | array of integers | descendants alive after the leader exited, killed |
-//! | `containment` | string | how the tree was held (`cgroup`, `keeper`, `process_group`…) |
+//! | `containment` | string | how the tree was held: `cgroup`, `subreaper`, `group`, `job_object` |
 //! | `errors` | array of strings | non-fatal problems met on the way, as sentences |
 
 use kennel::{Outcome, StreamReport};

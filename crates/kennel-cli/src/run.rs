@@ -68,8 +68,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_keeper: bool,
     /// Write the outcome as one line of JSON to FILE, or to stderr with `-` (after all
-    /// of the child's output, so its stdout stays byte-exact). Fields: see
-    /// `kennel_cli::report` or the README.
+    /// of the child's output, so its stdout stays byte-exact). Fields: below.
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<String>,
     /// The command and its arguments (no shell is involved).
