@@ -15,6 +15,7 @@ pub mod serve;
 mod signals;
 mod stdio;
 pub mod timeout;
+mod tty;
 
 /// kennel: run process trees that end well — no leaked grandchildren, no lost output,
 /// no hung pipes.

@@ -87,11 +87,14 @@ pub(crate) fn with_stdio(cmd: Command) -> Command {
     // and is worth ~15% of passthrough throughput (docs/DECISIONS.md).
     cmd = match Forward::stdout() {
         _ if crate::stdio::was_closed(1) => cmd.stdout(OutputMode::Piped),
+        // A terminal: the command gets it itself (colours, line buffering; crate::tty).
+        _ if crate::tty::is_terminal(1) => cmd.stdout(OutputMode::Inherit),
         Ok(out) => cmd.forward_stdout(out.pipe_size(PASSTHROUGH_PIPE_SIZE)),
         Err(_) => cmd.stdout(OutputMode::Null),
     };
     match Forward::stderr() {
         _ if crate::stdio::was_closed(2) => cmd.stderr(OutputMode::Piped),
+        _ if crate::tty::is_terminal(2) => cmd.stderr(OutputMode::Inherit),
         Ok(err) => cmd.forward_stderr(err),
         Err(_) => cmd.stderr(OutputMode::Null),
     }
@@ -183,6 +186,8 @@ pub async fn run(args: RunArgs) -> i32 {
 
     let controller = child.controller();
     let signals = tokio::spawn(signals.forward_to_ladder(controller.clone()));
+    // From a shell in a terminal: the terminal is the command's until the run ends.
+    let job = crate::tty::Job::start(&controller).await;
 
     // Both streams are forwarded: the only event is the exit, sent after every byte
     // the tree wrote reached our stdout/stderr.
@@ -195,6 +200,7 @@ pub async fn run(args: RunArgs) -> i32 {
         }
     };
     signals.abort();
+    drop(job);
 
     let code = with_output_failure(exit_code(&outcome), &outcome, |failure| {
         tracing::error!("{failure}");

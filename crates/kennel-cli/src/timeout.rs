@@ -31,9 +31,10 @@
 //! replaces `timeout` by kennel must not see a slow cleanup handler killed. Its tree is
 //! still ended as soon as the command itself exits.
 //!
-//! `--foreground` is accepted; kennel still runs the command in a process group of its
-//! own and still times out the whole tree (GNU's `--foreground` times out only the
-//! command). Giving the command the terminal is not done yet (docs/NOTES.md).
+//! From a shell in a terminal the command gets the terminal as a foreground job
+//! (`crate::tty`), with or without `--foreground`: reads work, Ctrl-C reaches it, Ctrl-Z
+//! stops the job. `--foreground` is accepted; kennel still times out the whole tree
+//! (GNU's `--foreground` times out only the command).
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -405,6 +406,7 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
         }
     };
     let controller = child.controller();
+    let job = crate::tty::Job::start(&controller).await;
     let mut signals = signals;
     let started = Instant::now();
     let mut timeout_at = args.duration.and_then(|d| started.checked_add(d));
@@ -447,6 +449,7 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
             }
         }
     };
+    drop(job);
     let code = exit_code(&outcome.status, timed_out, args.preserve_status);
     crate::run::with_output_failure(code, &outcome, |failure| say(prog, failure))
 }

@@ -14,5 +14,6 @@ mod ladder;
 mod lifecycle;
 mod run_cli;
 mod stdin;
+mod terminal;
 mod timeout_compat;
 mod tree;

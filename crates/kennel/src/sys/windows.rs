@@ -790,3 +790,24 @@ mod tests {
         assert!(become_subreaper().is_err());
     }
 }
+
+/// The terminal hand-over of a Unix job; a Windows console has no foreground process
+/// group, so there is never anything to hand over.
+pub(crate) mod terminal {
+    /// Never built: [`Foreground::give_to`] always answers `None`.
+    pub(crate) struct Foreground(std::convert::Infallible);
+
+    impl Foreground {
+        pub(crate) fn give_to(_pgid: u32) -> std::io::Result<Option<Foreground>> {
+            Ok(None)
+        }
+
+        pub(crate) fn take_back(&self) -> std::io::Result<()> {
+            match self.0 {}
+        }
+
+        pub(crate) fn give_again(&self) -> std::io::Result<()> {
+            match self.0 {}
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub(crate) mod guard;
 pub(crate) mod keeper;
 #[cfg(target_os = "linux")]
 pub(crate) mod procfs;
+pub(crate) mod terminal;
 
 use std::collections::HashSet;
 use std::io;
