@@ -308,8 +308,8 @@ Start COMMAND, and kill it and everything it started if still running after DURA
 
       --preserve-status  exit with the same status as COMMAND, even when the
                            command times out
-      --foreground       accepted for compatibility; the whole tree is still
-                           timed out (kennel does not hand over the terminal yet)
+      --foreground       accepted for compatibility: from a terminal COMMAND always
+                           gets it (reads, Ctrl-C, Ctrl-Z); the tree is still timed out
   -k, --kill-after=DURATION
                          also send KILL to the tree if COMMAND is still running
                            this long after the initial signal was sent

@@ -24,7 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kennel::terminal::Foreground;
-use kennel::{Controller, Signal};
+use kennel::Controller;
+#[cfg(unix)]
+use kennel::Signal;
 
 /// How often the leader's state is looked at for a stop (Ctrl-Z).
 const STOP_POLL: Duration = Duration::from_millis(50);
