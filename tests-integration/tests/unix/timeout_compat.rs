@@ -259,16 +259,7 @@ fn on_timeout_the_whole_tree_dies_even_a_new_session() {
     .spawn()
     .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = kennel_tests::lines_of(stdout);
     let mut pids = Vec::new();
     let deadline = Instant::now() + PATIENCE;
     while pids.len() < 2 {
