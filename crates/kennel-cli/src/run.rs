@@ -170,6 +170,8 @@ pub async fn run(args: RunArgs) -> i32 {
     if let Some(timeout) = args.timeout.filter(|t| !t.is_zero()) {
         cmd = cmd.timeout(timeout);
     }
+    // From a shell in a terminal: the terminal is the command's until the run ends.
+    let (cmd, mut job) = crate::tty::Job::prepare(cmd);
     // Before the spawn, so a signal that arrives while the child starts is not fatal to us.
     let signals = crate::signals::Signals::install();
     let mut child = match cmd.spawn() {
@@ -186,8 +188,9 @@ pub async fn run(args: RunArgs) -> i32 {
 
     let controller = child.controller();
     let signals = tokio::spawn(signals.forward_to_ladder(controller.clone()));
-    // From a shell in a terminal: the terminal is the command's until the run ends.
-    let job = crate::tty::Job::start(&controller).await;
+    if let Some(job) = &mut job {
+        job.started(&controller);
+    }
 
     // Both streams are forwarded: the only event is the exit, sent after every byte
     // the tree wrote reached our stdout/stderr.

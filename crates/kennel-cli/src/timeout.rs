@@ -385,6 +385,8 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
             .args(rest)
             .ladder(Ladder::graceful(args.signal, Duration::MAX)),
     );
+    // From a shell in a terminal: the terminal is the command's until the run ends.
+    let (cmd, mut job) = crate::tty::Job::prepare(cmd);
     let signals = crate::signals::Signals::install();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
@@ -406,7 +408,9 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
         }
     };
     let controller = child.controller();
-    let job = crate::tty::Job::start(&controller).await;
+    if let Some(job) = &mut job {
+        job.started(&controller);
+    }
     let mut signals = signals;
     let started = Instant::now();
     let mut timeout_at = args.duration.and_then(|d| started.checked_add(d));

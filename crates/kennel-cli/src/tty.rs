@@ -1,10 +1,10 @@
 //! Running a command from a shell in a terminal as the shell would have run it.
 //!
 //! - **The terminal is the command's**: kennel's tree runs in a process group of its
-//!   own, so once it is spawned [`Job::start`] makes that group the terminal's
-//!   foreground group ([`kennel::terminal::Foreground`]) and resumes the tree (a read
-//!   before the hand-over stopped it with `SIGTTIN`). A read from the terminal then
-//!   works, and Ctrl-C / Ctrl-\ send SIGINT / SIGQUIT to the tree, not to kennel: a
+//!   own, which [`Job`] makes the terminal's foreground group
+//!   ([`kennel::terminal::Foreground`]; the child takes it between `fork` and `exec`,
+//!   as under a shell). A read from the terminal works from the first instruction,
+//!   and Ctrl-C / Ctrl-\ send SIGINT / SIGQUIT to the tree, not to kennel: a
 //!   command that dies of it makes kennel exit 130 / 131, and what it leaves running is
 //!   torn down as always.
 //! - **Ctrl-Z stops the whole job**: the tree stops (SIGTSTP from the terminal); kennel
@@ -21,7 +21,6 @@
 //! script, a pipe, a background job: as before).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use kennel::terminal::Foreground;
 use kennel::Controller;
@@ -29,7 +28,8 @@ use kennel::Controller;
 use kennel::Signal;
 
 /// How often the leader's state is looked at for a stop (Ctrl-Z).
-const STOP_POLL: Duration = Duration::from_millis(50);
+#[cfg(unix)]
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// Whether descriptor 1 (stdout) or 2 (stderr) is a terminal.
 pub(crate) fn is_terminal(n: usize) -> bool {
@@ -44,7 +44,7 @@ pub(crate) fn is_terminal(n: usize) -> bool {
 /// The terminal handed to a running tree; dropping it takes the terminal back.
 pub(crate) struct Job {
     foreground: Arc<Foreground>,
-    watcher: tokio::task::JoinHandle<()>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
 }
 
 #[cfg(unix)]
@@ -53,38 +53,45 @@ fn sigcont() -> Signal {
 }
 
 impl Job {
-    /// Hand the terminal to the tree of `controller` if kennel holds one (see the module
-    /// docs); `None` otherwise (always on Windows: a console has no foreground group).
-    #[cfg(not(unix))]
-    pub(crate) async fn start(controller: &Controller) -> Option<Job> {
-        let _ = (controller, STOP_POLL);
-        None
+    /// Before the spawn: if kennel holds the terminal (see the module docs), save it and
+    /// have `cmd`'s child take it; `None` (and `cmd` unchanged) otherwise.
+    pub(crate) fn prepare(cmd: kennel::Command) -> (kennel::Command, Option<Job>) {
+        match Foreground::claim() {
+            Ok(Some(fg)) => (
+                cmd.foreground_terminal(true),
+                Some(Job {
+                    foreground: Arc::new(fg),
+                    watcher: None,
+                }),
+            ),
+            Ok(None) => (cmd, None),
+            Err(e) => {
+                tracing::warn!("cannot read the terminal's state; not handing it over: {e}");
+                (cmd, None)
+            }
+        }
     }
 
-    /// Hand the terminal to the tree of `controller` if kennel holds one (see the module
-    /// docs); `None` otherwise.
-    #[cfg(unix)]
-    pub(crate) async fn start(controller: &Controller) -> Option<Job> {
-        let foreground = match Foreground::give_to(controller.id()) {
-            Ok(Some(fg)) => Arc::new(fg),
-            Ok(None) => return None,
-            Err(e) => {
-                tracing::warn!("cannot hand the terminal to the command: {e}");
-                return None;
-            }
-        };
-        let _ = controller.signal(sigcont()).await;
-        let watcher = tokio::spawn(follow_stops(foreground.clone(), controller.clone()));
-        Some(Job {
-            foreground,
-            watcher,
-        })
+    /// After the spawn: the tree of `controller` has the terminal; follow its stops.
+    pub(crate) fn started(&mut self, controller: &Controller) {
+        // Normally a no-op: the child took the terminal before exec. An error means the
+        // group is gone already (the command exited).
+        let _ = self.foreground.hand_to(controller.id());
+        #[cfg(unix)]
+        {
+            self.watcher = Some(tokio::spawn(follow_stops(
+                self.foreground.clone(),
+                controller.clone(),
+            )));
+        }
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        self.watcher.abort();
+        if let Some(watcher) = &self.watcher {
+            watcher.abort();
+        }
         if let Err(e) = self.foreground.take_back() {
             tracing::warn!("cannot take the terminal back: {e}");
         }

@@ -159,8 +159,10 @@ pub mod keeper {
 ///
 /// A tree kennel spawns runs in a process group of its own, so from a shell in a
 /// terminal it is in the background: a read from the terminal stops it (`SIGTTIN`),
-/// and Ctrl-C reaches the supervisor, not the tree. [`Foreground::give_to`] makes the
-/// tree's group the terminal's foreground group; [`Foreground::take_back`] (also run
+/// and Ctrl-C reaches the supervisor, not the tree. [`Foreground::claim`](terminal::Foreground::claim) (before the
+/// spawn) saves the terminal, [`Command::foreground_terminal`](crate::Command::foreground_terminal)
+/// makes the child take it between `fork` and `exec`, [`Foreground::hand_to`](terminal::Foreground::hand_to) (after the
+/// spawn) does it from the supervisor's side too, and [`Foreground::take_back`](terminal::Foreground::take_back) (also run
 /// on drop) restores the supervisor's group and the terminal's modes.
 pub mod terminal {
     /// The terminal on stdin, handed to a child's process group. Dropping it takes the
@@ -177,24 +179,35 @@ pub mod terminal {
     }
 
     impl Foreground {
-        /// If stdin is a terminal and this process's group is its foreground group, make
-        /// the process group `pgid` (a child's: [`Controller::id`](crate::Controller::id)
-        /// is its leader and group id) the foreground group. `Ok(None)` when there is
-        /// no such terminal.
-        ///
-        /// The child may have touched the terminal before the hand-over and been
-        /// stopped for it: send the tree `SIGCONT` after this call.
+        /// Before the spawn: if stdin is a terminal and this process's group is its
+        /// foreground group, save the terminal's modes and return the handle (then spawn
+        /// with [`Command::foreground_terminal`](crate::Command::foreground_terminal)).
+        /// `Ok(None)` when there is no such terminal.
         ///
         /// # Errors
         ///
-        /// The OS error of `tcgetattr`/`tcsetpgrp`.
-        pub fn give_to(pgid: u32) -> std::io::Result<Option<Foreground>> {
+        /// The OS error of `tcgetattr`.
+        pub fn claim() -> std::io::Result<Option<Foreground>> {
             Ok(
-                crate::sys::imp::terminal::Foreground::give_to(pgid)?.map(|inner| Foreground {
+                crate::sys::imp::terminal::Foreground::claim()?.map(|inner| Foreground {
                     inner,
+                    // From here the child may take the terminal: dropping gives it back
+                    // even if the spawn fails after the child claimed it.
                     given: std::sync::atomic::AtomicBool::new(true),
                 }),
             )
+        }
+
+        /// After the spawn: make the process group `pgid` (a child's:
+        /// [`Controller::id`](crate::Controller::id) is its leader and group id) the
+        /// terminal's foreground group.
+        ///
+        /// # Errors
+        ///
+        /// The OS error of `tcsetpgrp` (e.g. the group is already gone).
+        pub fn hand_to(&self, pgid: u32) -> std::io::Result<()> {
+            self.given.store(true, std::sync::atomic::Ordering::Release);
+            self.inner.hand_to(pgid)
         }
 
         /// Put this process's group back in the foreground, with the terminal's modes

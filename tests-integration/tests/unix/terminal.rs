@@ -260,3 +260,27 @@ fn ctrl_z_stops_the_whole_job_and_sigcont_resumes_it() {
     );
     assert_all_gone(&pids);
 }
+
+#[test]
+fn under_a_keeper_the_command_gets_the_terminal_too() {
+    // Without a cgroup the program is started by a keeper process, which claims the
+    // terminal for it (sys/unix/terminal.rs).
+    let mut pty = OnPty::start(&[
+        "run",
+        "--no-cgroup",
+        "--",
+        "sh",
+        "-c",
+        "read x; echo got-$x",
+    ]);
+    pty.type_in(b"kept\n");
+    pty.expect("got-kept");
+    assert_eq!(pty.exit_code(), Some(0));
+    let mut pty = OnPty::start(&["run", "--no-cgroup", "--", FIXTURE, "sleep", "60000"]);
+    let pids = pty.pids(1);
+    let _cleanup = Cleanup(pids.clone());
+    pty.wait_foreground(pids[0]);
+    pty.type_in(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130));
+    assert_all_gone(&pids);
+}
