@@ -208,18 +208,20 @@ fn the_command_sees_the_terminal_on_stdout_and_stderr() {
 }
 
 #[test]
-fn ctrl_c_reaches_the_tree_as_sigint() {
-    let mut pty = OnPty::start(&["run", "--", FIXTURE, "sleep", "60000"]);
-    let pids = pty.pids(1);
-    let _cleanup = Cleanup(pids.clone());
-    pty.wait_foreground(pids[0]);
-    pty.type_in(b"\x03");
-    assert_eq!(
-        pty.exit_code(),
-        Some(130),
-        "the command died of SIGINT, not SIGTERM"
-    );
-    assert_all_gone(&pids);
+fn ctrl_c_and_ctrl_backslash_reach_the_tree_as_sigint_and_sigquit() {
+    for (key, code, what) in [(b"\x03", 130, "SIGINT"), (b"\x1c", 131, "SIGQUIT")] {
+        let mut pty = OnPty::start(&["run", "--", FIXTURE, "sleep", "60000"]);
+        let pids = pty.pids(1);
+        let _cleanup = Cleanup(pids.clone());
+        pty.wait_foreground(pids[0]);
+        pty.type_in(key);
+        assert_eq!(
+            pty.exit_code(),
+            Some(code),
+            "the command died of {what}, not SIGTERM"
+        );
+        assert_all_gone(&pids);
+    }
 }
 
 #[test]
