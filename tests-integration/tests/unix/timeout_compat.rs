@@ -246,6 +246,7 @@ fn reached_as_kennel_timeout_and_through_a_hard_link() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let _ = std::fs::remove_file(&hard);
 }
 
 #[test]
