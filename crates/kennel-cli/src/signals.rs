@@ -15,7 +15,7 @@
 //! a terminal (the kernel, no sender), or a sender that already exited — keep their
 //! meaning.
 
-use kennel::Controller;
+use kennel::{Controller, Signal};
 
 /// Termination signals of this process, caught from the moment of [`Signals::install`].
 pub struct Signals {
@@ -84,6 +84,16 @@ impl Signals {
     ///
     /// Cancel safe: a signal that arrives meanwhile is kept for the next call.
     pub async fn recv(&mut self) {
+        self.recv_signal().await;
+    }
+
+    /// Resolves at the next caught signal with that signal (`Int` for Ctrl-C on
+    /// Windows); never if the handlers could not be installed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a signal that arrives meanwhile is kept for the next call.
+    pub async fn recv_signal(&mut self) -> Signal {
         #[cfg(target_os = "linux")]
         {
             let Some(own) = &mut self.own else {
@@ -96,7 +106,7 @@ impl Signals {
                         caught.signal,
                         caught.sender.unwrap_or(0)
                     ),
-                    Ok(_) => return,
+                    Ok(caught) => return caught.signal,
                     Err(e) => {
                         tracing::error!(
                             "cannot read caught signals ({e}); ignoring signals from now on"
@@ -112,9 +122,9 @@ impl Signals {
                 return std::future::pending().await;
             };
             tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+                _ = hup.recv() => Signal::Hup,
             }
         }
         #[cfg(not(unix))]
@@ -122,6 +132,7 @@ impl Signals {
             if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
+            Signal::Int
         }
     }
 }
