@@ -90,6 +90,36 @@ fn cgroup2_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
+/// How many names [`create_fresh_dir`] tries before giving up.
+const NAME_ATTEMPTS: usize = 16;
+
+/// Creates `kennel-<pid>-<seq>` under `root`. A directory of that name can only be a
+/// leftover of an earlier process that had our pid (pid numbers are reused; a
+/// supervisor killed while its guard was not running leaves its empty cgroups behind,
+/// and `pid_max` can be as low as 32 768): an empty one is removed and the name taken,
+/// one that still holds processes or cgroups (`rmdir` refuses it) is skipped.
+fn create_fresh_dir(root: &Path) -> io::Result<PathBuf> {
+    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
+    for _ in 0..NAME_ATTEMPTS {
+        let dir = root.join(format!(
+            "kennel-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        match fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                if fs::remove_dir(&dir).is_ok() && fs::create_dir(&dir).is_ok() {
+                    return Ok(dir);
+                }
+                last = e;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
 /// One child's cgroup. Dropping it kills what is left in it and removes it.
 #[derive(Debug)]
 pub(crate) struct Cgroup {
@@ -103,12 +133,7 @@ impl Cgroup {
     /// Create a fresh cgroup under [`root`].
     pub(crate) fn create() -> io::Result<Cgroup> {
         let root = root().ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))?;
-        let dir = root.join(format!(
-            "kennel-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir(&dir)?;
+        let dir = create_fresh_dir(root)?;
         let path = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())?;
         let procs = rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
             .map_err(io::Error::from);
@@ -257,5 +282,29 @@ mod tests {
         for m in cgroup2_mounts() {
             assert!(m.is_absolute());
         }
+    }
+
+    #[test]
+    fn leftover_names_of_an_earlier_process_with_our_pid_are_reused_or_skipped() {
+        let root = std::env::temp_dir().join(format!("kennel-cgroup-names-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir(&root).expect("a scratch directory");
+        // The next names: one empty leftover (taken over) and, before it, one that still
+        // holds something (skipped), as a dead supervisor with our pid could leave them.
+        let next = SEQ.load(Ordering::Relaxed);
+        for (i, busy) in [(0, true), (1, false)] {
+            let dir = root.join(format!("kennel-{}-{}", std::process::id(), next + i));
+            fs::create_dir(&dir).expect("a leftover");
+            if busy {
+                fs::write(dir.join("member"), b"").expect("a member");
+            }
+        }
+        let made = create_fresh_dir(&root).expect("a fresh name despite the leftovers");
+        assert!(made.is_dir());
+        assert!(
+            !made.join("member").exists(),
+            "the busy leftover must not be taken: {made:?}"
+        );
+        fs::remove_dir_all(&root).expect("cleanup");
     }
 }
