@@ -95,7 +95,7 @@ impl Runner {
         let started = Instant::now();
         let (spec, prefix) = match (os, fixture.windows) {
             (Os::Linux, _) => ((fixture.spec)(), ""),
-            (Os::Wine { .. }, OnWindows::Runs(spec)) => (spec(), "win-"),
+            (Os::Wine { .. }, OnWindows::Runs(shape)) => ((shape.spec)(), "win-"),
             (Os::Wine { .. }, OnWindows::Not(why)) => {
                 return Err(format!(
                     "fixture {} does not run on Windows: {why}",
@@ -252,7 +252,10 @@ impl Runner {
                 crate::fixtures::list(&left)
             ));
         }
-        let verdict = (fixture.check)(&ev);
+        let verdict = match (os, fixture.windows) {
+            (Os::Wine { .. }, OnWindows::Runs(shape)) => shape.check.unwrap_or(fixture.check)(&ev),
+            _ => (fixture.check)(&ev),
+        };
         let cell = Cell {
             fixture: fixture.id,
             imp,

@@ -157,7 +157,9 @@ fn run(args: Args) -> Result<bool, String> {
             for imp in &impls {
                 let cell = match (f.windows, imp) {
                     (OnWindows::Not(why), _) => WinCell::Not(why.to_string()),
-                    (OnWindows::Runs(spec), imp) if uses_taskkill(*imp) && aborts(&spec()) => {
+                    (OnWindows::Runs(shape), imp)
+                        if uses_taskkill(*imp) && aborts(&(shape.spec)()) =>
+                    {
                         WinCell::Not(TASKKILL_UNDER_WINE.into())
                     }
                     (OnWindows::Runs(_), imp) if !imp.is_node() || args.wine_node_exe.is_some() => {
@@ -258,8 +260,11 @@ fn wine_prewarm(runner: &Runner, fixture_exe: &std::path::Path) -> Result<String
          host's Node) under Wine, which needs `NODE_SKIP_PLATFORM_CHECK=1` (Wine's default \
          prefix reports Windows 7) and cannot give Node a pipe as its own stdin or stdout \
          (`EBADF`), so the drivers talk to the harness through files only. The fixture is \
-         `kennel-fixture.exe`. Aborts are timeouts (no pid-line triggers: they work, but a \
-         Windows tree takes seconds to start under Wine); the supervisor kill is SIGKILL to \
+         `kennel-fixture.exe`, whose Windows modes re-create each Unix shape with Windows \
+         means (each fixture's \"On Windows\" paragraph). Aborts are timeouts (no pid-line \
+         triggers: they work in Node, but `kennel run`'s abort under Wine would be a Linux \
+         SIGTERM to the `wine` process, which ends kennel.exe instead of asking it to run \
+         its ladder; `--timeout` runs the ladder); the supervisor kill is SIGKILL to \
          the Wine process of `kennel.exe` / `node.exe`. kennel's graceful rung (CTRL_BREAK) \
          cannot be delivered under Wine (`GenerateConsoleCtrlEvent`), so kennel ends Windows \
          trees with `TerminateJobObject` (exit 137) here. Cells that only real Windows can \

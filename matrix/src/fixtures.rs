@@ -97,11 +97,23 @@ pub struct Verdict {
     pub evidence: String,
 }
 
+/// How a fixture runs on Windows (under Wine).
+#[derive(Debug, Clone, Copy)]
+pub struct WinShape {
+    /// The job there.
+    pub spec: fn() -> Spec,
+    /// The criterion there, when it differs from the Linux one.
+    pub check: Option<fn(&Evidence) -> Verdict>,
+    /// The Windows shape of the fixture, when it differs from the Linux one (the
+    /// report's "On Windows" paragraph).
+    pub about: &'static str,
+}
+
 /// Whether and how a fixture runs on Windows (under Wine).
 #[derive(Debug, Clone, Copy)]
 pub enum OnWindows {
-    /// Runs with this job there (`kennel run` column under Wine).
-    Runs(fn() -> Spec),
+    /// Runs with this shape there.
+    Runs(WinShape),
     /// Does not apply or cannot run; the cell says why.
     Not(&'static str),
 }
@@ -150,7 +162,7 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| ended_tree(ev, 2000 + 2000),
-            windows: OnWindows::Runs(|| Spec::new(&["tree", "--depth", "3", "--width", "2"]).timeout(6000)),
+            windows: OnWindows::Runs(WinShape { spec: || Spec::new(&["tree", "--depth", "3", "--width", "2"]).timeout(6000), check: None, about: "" }),
         },
         Fixture {
             id: "daemon",
@@ -162,7 +174,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| ended_tree(ev, 2000 + 2000),
-            windows: OnWindows::Not("no setsid/double fork on Windows: a Job Object has no escape hatch (breakaway is refused, see the Windows test `breakaway`)"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["daemon", "--leader-stays"]).timeout(2500),
+                check: None,
+                about: "The leader stays; it starts the daemon with `DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP` (no console, its own console group), first also with `CREATE_BREAKAWAY_FROM_JOB`, the one way out of a Job Object (refused inside kennel's job, which has no `JOB_OBJECT_LIMIT_BREAKAWAY_OK`; the fixture then starts it without). A console control event to the leader's group misses the daemon (its own group, no console); only the job holds it.",
+            }),
         },
         Fixture {
             id: "nohup",
@@ -174,7 +190,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![need_code(0), Box::new(survivors_none)]),
-            windows: OnWindows::Not("Unix job-control shape (SIGHUP, /dev/null); on Windows a leftover is a process in the job — covered by `tree` and `supervisor-sigkill`"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["nohup"]),
+                check: None,
+                about: "The leader starts a child with `DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP` (no console, so no console control event can reach it: the Windows `nohup`), which prints its line, points its stdout and stderr at `NUL` and sleeps; the leader exits 0. `CreateProcess` with inheritance on hands the child every inheritable handle of the leader, so the child still holds copies of the pipes and they reach EOF only after kennel's drain timeout.",
+            }),
         },
         Fixture {
             id: "ignore-term",
@@ -190,7 +210,15 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| ended_tree(ev, 1000 + 3000),
-            windows: OnWindows::Not("Windows has no SIGTERM to ignore: kennel's graceful rung there is CTRL_BREAK, which Wine cannot deliver (needs real Windows; `signals::` tests in tests-integration/tests/windows)"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || {
+                    Spec::new(&["tree", "--depth", "3", "--width", "2", "--ignore-term"])
+                        .grace(1000)
+                        .timeout(4000)
+                },
+                check: None,
+                about: "Every node installs a console control handler that returns TRUE (it swallows Ctrl-C, Ctrl-Break and close). Under Wine kennel's graceful rung (`GenerateConsoleCtrlEvent`) cannot be delivered at all, so kennel goes straight to `TerminateJobObject` and records the failure in the outcome's `errors`; the escalation after the grace with the event delivered and swallowed is the real-Windows test `signals::a_tree_that_swallows_ctrl_break_is_killed_after_the_grace`.",
+            }),
         },
         Fixture {
             id: "stopped",
@@ -210,7 +238,20 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![final_after_trigger_below(3000), Box::new(survivors_none)]),
-            windows: OnWindows::Not("no SIGSTOP on Windows (kennel accepts `Cont` there and does nothing)"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || {
+                    Spec::new(&["tree", "--depth", "2", "--width", "3", "--stop"])
+                        .grace(3000)
+                        .timeout(4000)
+                },
+                check: Some(|ev| {
+                    check_all(
+                        ev,
+                        vec![Box::new(printed("stopped\n")), final_after_trigger_below(3000), Box::new(survivors_none)],
+                    )
+                }),
+                about: "Windows has no SIGSTOP; its counterpart is a process whose threads are all suspended (`NtSuspendProcess`, what a debugger or Process Explorer's \"Suspend\" does). Every node suspends its children once their subtrees are suspended; the root prints `stopped` and suspends itself; the abort is a 4 s timeout, and the cell fails unless `stopped` was printed before it. A suspended process runs no console control handler, so only a kill ends it.",
+            }),
         },
         Fixture {
             id: "hold-pipe",
@@ -222,7 +263,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(15),
             check: |ev| check_all(ev, vec![final_from_start_below(5000), Box::new(survivors_none)]),
-            windows: OnWindows::Not("fixture mode is Unix-only (fork); kennel's drain timeout on Windows is covered by the Windows test `drain_timeout`"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["hold-pipe"]),
+                check: None,
+                about: "Leader → intermediate → holder: the holder inherits the stdout handle, prints its line and sleeps; the intermediate exits once it printed, the leader (exit 0) once the intermediate exited — the Windows hang users report when a build tool leaves a server running.",
+            }),
         },
         Fixture {
             id: "drain-race",
@@ -242,11 +287,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(60),
             check: |ev| check_all(ev, vec![Box::new(drain_complete), Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| {
+            windows: OnWindows::Runs(WinShape { spec: || {
                 let mut s = Spec::new(&["counted-flood", "--bytes", "1073741824", "--count-file", "{count}"]).timeout(3000);
                 s.slow_ms_per_chunk = Some(10);
                 s
-            }),
+            }, check: None, about: "" }),
         },
         Fixture {
             id: "stdin-abort",
@@ -262,11 +307,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![Box::new(no_uncaught), final_after_trigger_below(4000), Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| {
+            windows: OnWindows::Runs(WinShape { spec: || {
                 let mut s = Spec::new(&["never-read-stdin"]).timeout(4000);
                 s.stdin_bytes = Some(4 << 20);
                 s
-            }),
+            }, check: None, about: "" }),
         },
         Fixture {
             id: "supervisor-sigterm",
@@ -302,11 +347,11 @@ pub fn all() -> Vec<Fixture> {
             settle: S(5),
             bound: S(12),
             check: |ev| check_all(ev, vec![Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| {
+            windows: OnWindows::Runs(WinShape { spec: || {
                 let mut s = Spec::new(&["tree", "--depth", "3", "--width", "2"]).action(Action::SigkillSelf);
                 s.trigger = Some(Trigger { after_ms: Some(5000), ..Trigger::default() });
                 s
-            }),
+            }, check: None, about: "" }),
         },
         Fixture {
             id: "fork-loop",
@@ -318,7 +363,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(15),
             check: |ev| ended_tree(ev, 1000 + 5000),
-            windows: OnWindows::Not("fixture mode is Unix-only (fork); a Job Object contains every process created in it"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["fork-loop", "--count", "200"]).grace(1000).timeout(2500),
+                check: None,
+                about: "A chain of up to 200 processes, each starting the next with `CreateProcess` as fast as it can (a Windows process starts in tens of ms, a Wine one in hundreds, so the chain is still growing); the abort is a 2.5 s timeout.",
+            }),
         },
         Fixture {
             id: "binary-50m",
@@ -330,7 +379,7 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(120),
             check: |ev| check_all(ev, vec![need_code(0), Box::new(binary_exact), Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| Spec::new(&["binary", "--bytes", "52428800"])),
+            windows: OnWindows::Runs(WinShape { spec: || Spec::new(&["binary", "--bytes", "52428800"]), check: None, about: "" }),
         },
         Fixture {
             id: "signal-exit",
@@ -342,7 +391,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![Box::new(reports_sigsegv)]),
-            windows: OnWindows::Not("Windows has no signals; a crash is an NTSTATUS exit code, which kennel passes through"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["crash", "access-violation"]),
+                check: Some(|ev| check_all(ev, vec![Box::new(reports_access_violation)])),
+                about: "Windows has no signals: the child writes to an unmapped address and dies of the unhandled exception, whose NTSTATUS (`STATUS_ACCESS_VIOLATION`, 0xC0000005) becomes its exit code. *Pass criterion there:* the reported status carries 0xC0000005 (as the code or by name), not 1 or a truncated byte.",
+            }),
         },
     ]
 }
@@ -537,6 +590,45 @@ fn reports_sigsegv(ev: &Evidence) -> Result<String, String> {
     } else {
         Err(format!(
             "status `{}`: the crash is indistinguishable from `exit(1)`",
+            r.status
+        ))
+    }
+}
+
+/// The tree printed `text` before the final status (the fixture reached its shape).
+fn printed(text: &'static str) -> impl Fn(&Evidence) -> Result<String, String> {
+    move |ev| {
+        let r = result(ev)?;
+        let head = base64::engine::general_purpose::STANDARD
+            .decode(&r.stdout_head)
+            .unwrap_or_default();
+        if head.windows(text.len()).any(|w| w == text.as_bytes()) {
+            Ok(String::new())
+        } else {
+            Err(format!(
+                "{:?} was not printed before the final status",
+                text.trim()
+            ))
+        }
+    }
+}
+
+/// `STATUS_ACCESS_VIOLATION`.
+const ACCESS_VIOLATION: u32 = 0xC000_0005;
+
+fn reports_access_violation(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    let code = r.code.map(|c| c as u32);
+    if r.status.contains("STATUS_ACCESS_VIOLATION") {
+        Ok(String::new())
+    } else if code == Some(ACCESS_VIOLATION) {
+        Ok(format!(
+            "{} = 0xC0000005 STATUS_ACCESS_VIOLATION, the NTSTATUS as the exit code (not named)",
+            r.code.unwrap_or_default()
+        ))
+    } else {
+        Err(format!(
+            "status `{}`: the crash is not reported as STATUS_ACCESS_VIOLATION",
             r.status
         ))
     }

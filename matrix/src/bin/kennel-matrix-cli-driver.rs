@@ -273,7 +273,15 @@ fn run() -> Result<(), String> {
         .get("signal_name")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
+    // Under Wine the exit code of `wine` is only the low byte of the Windows code (an
+    // NTSTATUS such as 0xC0000005 arrives as 5). When kennel.exe passed the child's code
+    // through, its report has all of it.
     let code = status.code().map(i64::from);
+    let child_code = report.get("code").and_then(|c| c.as_i64());
+    let code = match (std::env::var_os("KENNEL_MATRIX_WINE"), code, child_code) {
+        (Some(_), Some(low), Some(full)) if low != full && full & 0xff == low => Some(full),
+        _ => code,
+    };
     let status_text = match (&signal_name, code) {
         (Some(name), Some(c)) => format!("exit {c} (child: {name})"),
         (_, Some(c)) => format!("exit {c}"),
