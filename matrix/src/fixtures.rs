@@ -623,7 +623,7 @@ fn reports_access_violation(ev: &Evidence) -> Result<String, String> {
         Ok(String::new())
     } else if code == Some(ACCESS_VIOLATION) {
         Ok(format!(
-            "{} = 0xC0000005 STATUS_ACCESS_VIOLATION, the NTSTATUS as the exit code (not named)",
+            "{} = 0xC0000005 STATUS_ACCESS_VIOLATION, the NTSTATUS as the exit code (this interface does not name it)",
             r.code.unwrap_or_default()
         ))
     } else {
@@ -718,6 +718,31 @@ mod tests {
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), f.len());
+    }
+
+    #[test]
+    fn at_least_12_fixtures_run_on_windows() {
+        // Issue 19: only the two POSIX-signal-to-the-supervisor rows are Unix-only.
+        let not: Vec<&str> = all()
+            .iter()
+            .filter(|f| matches!(f.windows, OnWindows::Not(_)))
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(not, ["supervisor-sigterm", "supervisor-sigint"]);
+    }
+
+    #[test]
+    fn a_crash_must_carry_its_ntstatus() {
+        let av = |r| {
+            reports_access_violation(&Evidence {
+                result: Some(r),
+                ..Default::default()
+            })
+        };
+        assert!(av(res("code -1073741819", Some(-1073741819), None)).is_ok());
+        assert!(av(res("exit 3221225477", Some(3221225477), None)).is_ok());
+        assert!(av(res("exit 5", Some(5), None)).is_err());
+        assert!(av(res("code 1", Some(1), None)).is_err());
     }
 
     #[test]

@@ -38,9 +38,9 @@
 //! ## Process trees (Unix unless noted)
 //!
 //! * `tree --depth D --width W [--ignore-term] [--stop] [--exit-leader]`
-//!   (also Windows, without `--ignore-term`/`--stop`): a full tree of
-//!   `(W^D - 1) / (W - 1)` processes (`D = 1` is the root alone; `D = 3, W = 2`
-//!   is 7). Roles: `root` (level 0), `child` (level 1), `grandchild` (level 2
+//!   (also Windows; see "Windows shapes" for its `--ignore-term`/`--stop`): a
+//!   full tree of `(W^D - 1) / (W - 1)` processes (`D = 1` is the root
+//!   alone; `D = 3, W = 2` is 7). Roles: `root` (level 0), `child` (level 1), `grandchild` (level 2
 //!   and deeper). Each node prints its line, then creates its `W` children
 //!   (Unix: `fork`, all in the root's process group; Windows: re-runs itself),
 //!   waits until its whole subtree printed, and sleeps forever. Output: exactly
@@ -64,7 +64,8 @@
 //!     (the readiness channel), and `<ppid>` is the parent node's pid, or 0 for
 //!     the root.
 //!
-//! * `daemon [--close-fds] [--leader-stays]`: classic daemonisation: the
+//! * `daemon [--close-fds] [--leader-stays]` (Windows: see "Windows shapes"):
+//!   classic daemonisation: the
 //!   leader forks; that child calls `setsid` and forks the daemon, then exits
 //!   (the leader reaps it). The daemon (new session, reparented to pid 1 or a
 //!   subreaper, cwd `/`) prints `pid … daemon` and sleeps forever keeping
@@ -76,8 +77,8 @@
 //!   The daemon's `<ppid>` is the exiting intermediate's pid or already its
 //!   new parent (1 or a subreaper): racy, use `ppid_of` if it matters.
 //!
-//! * `hold-pipe [--setsid]`: the leader forks an intermediate child that forks
-//!   the *holder* and exits at once (so the holder is reparented, like an
+//! * `hold-pipe [--setsid]` (Windows: see "Windows shapes"): the leader
+//!   forks an intermediate child that forks the *holder* and exits at once (so the holder is reparented, like an
 //!   escaped grandchild). The holder (same process group, or its own session
 //!   with `--setsid`) prints `pid … holder` and sleeps forever, keeping
 //!   stdout and stderr open. The leader waits for that line, reaps the
@@ -91,11 +92,11 @@
 //!   pipes reach EOF when the leader exits, with a process left that `killpg`
 //!   of the leader's group misses.
 //!
-//! * `nohup`: like `nohup cmd &`: the leader forks a child (same process
-//!   group) that ignores SIGHUP, prints `pid … nohup`, puts `/dev/null` over
+//! * `nohup` (Windows: see "Windows shapes"): like `nohup cmd &`: the
+//!   leader forks a child (same process group) that ignores SIGHUP, prints `pid … nohup`, puts `/dev/null` over
 //!   fds 0, 1, 2 and sleeps forever; the leader waits until then and exits 0.
 //!
-//! * `fork-loop --count N`: a chain of `N` processes, each the child of the
+//! * `fork-loop --count N` (also Windows): a chain of `N` processes, each the child of the
 //!   previous: each prints `pid … looper`, forks the next as fast as it can
 //!   (unless it is the `N`th), and sleeps forever. Nobody waits for anybody:
 //!   the first line means the chain is growing; `N` lines mean it is complete.
@@ -137,6 +138,41 @@
 //!   (bytes read) and exits 0.
 //! * `never-read-stdin` (also Windows): prints `pid … main`, sleeps forever
 //!   without touching stdin.
+//!
+//! ## Windows shapes (the fixture matrix's rows; `win` module)
+//!
+//! On Windows the modes below re-run this program (hidden `--x-…` flags) instead of
+//! forking; a child reports readiness with `ready\n` on its stderr, a private pipe to
+//! its parent, so `<ppid>` is the parent's pid as passed down. `CreateProcess` hands a
+//! child every inheritable handle of its parent, so a descendant may hold copies of
+//! the tree's stdout/stderr beyond its own standard handles.
+//!
+//! * `daemon [--leader-stays]`: the leader (`pid … leader` first with
+//!   `--leader-stays`) starts the daemon with `DETACHED_PROCESS |
+//!   CREATE_NEW_PROCESS_GROUP | CREATE_BREAKAWAY_FROM_JOB`; when that fails it writes
+//!   `breakaway refused <os error>\n` to stderr and starts it without breakaway
+//!   (`breakaway escaped <pid>\n` if it succeeded). The daemon prints `pid … daemon`
+//!   and sleeps forever; the leader waits for that line, then sleeps forever (with
+//!   `--leader-stays`) or exits 0.
+//! * `nohup`: the leader starts a child with `DETACHED_PROCESS |
+//!   CREATE_NEW_PROCESS_GROUP` (no console: no console control event reaches it) that
+//!   prints `pid … nohup`, points its stdout and stderr at `NUL` and sleeps forever; the
+//!   leader waits until then and exits 0.
+//! * `tree … --ignore-term`: every node installs a console control handler that returns
+//!   TRUE (swallows Ctrl-C, Ctrl-Break, close) before its line.
+//! * `tree … --stop`: every node suspends its children (`NtSuspendProcess`) once their
+//!   subtrees are suspended; the root then prints `stopped\n` and suspends itself
+//!   (with `--exit-leader` it exits 0 instead).
+//! * `hold-pipe`: leader → intermediate → holder. The holder inherits stdout (its
+//!   stderr is the readiness pipe), prints `pid … holder` and sleeps forever; the
+//!   intermediate exits once the holder printed, the leader (exit 0) once the
+//!   intermediate exited.
+//! * `fork-loop --count N`: as on Unix, each member starting the next with
+//!   `CreateProcess` (stdio inherited).
+//! * `crash access-violation|abort` (Windows only): prints `pid … main`, then dies of
+//!   an unhandled exception with no error box and no just-in-time debugger: a write to
+//!   an unmapped address (exit code `STATUS_ACCESS_VIOLATION`, 0xC0000005), or
+//!   `std::process::abort()` (`__fastfail`: `STATUS_STACK_BUFFER_OVERRUN`, 0xC0000409).
 //!
 //! ## Containment (Windows)
 //!

@@ -1,5 +1,6 @@
 //! A crash is an unhandled exception: its NTSTATUS becomes the exit code, and kennel
-//! passes all 32 bits through (Windows has no signals, so `signal` stays `None`).
+//! passes all 32 bits through (Windows has no signals, so `signal` stays `None`) and
+//! names it (`ExitStatus::ntstatus_name`).
 
 use crate::prelude::*;
 
@@ -22,6 +23,10 @@ async fn an_access_violation_is_reported_as_its_ntstatus() {
     assert_eq!(outcome.reason, EndReason::Exited);
     assert!(!outcome.forced);
     assert_eq!(outcome.status.code, Some(ACCESS_VIOLATION as i32));
+    assert_eq!(
+        outcome.status.ntstatus_name(),
+        Some("STATUS_ACCESS_VIOLATION")
+    );
     assert_eq!(outcome.status.signal, None);
     assert!(!outcome.status.success());
 }
@@ -31,4 +36,8 @@ async fn abort_is_reported_as_its_ntstatus() {
     let outcome = crash_code("abort").await;
     assert_eq!(outcome.reason, EndReason::Exited);
     assert_eq!(outcome.status.code, Some(FAST_FAIL as i32));
+    assert_eq!(
+        outcome.status.ntstatus_name(),
+        Some("STATUS_STACK_BUFFER_OVERRUN")
+    );
 }
