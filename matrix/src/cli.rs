@@ -301,8 +301,10 @@ fn wine_prewarm(runner: &Runner, fixture_exe: &std::path::Path) -> Result<String
          its ladder; `--timeout` runs the ladder); the supervisor kill is SIGKILL to \
          the Wine process of `kennel.exe` / `node.exe`. kennel's graceful rung (CTRL_BREAK) \
          cannot be delivered under Wine (`GenerateConsoleCtrlEvent`), so kennel ends Windows \
-         trees with `TerminateJobObject` (exit 137) here. Cells that only real Windows can \
-         measure say so.",
+         trees with `TerminateJobObject` (exit 137) here. The `kennel run` column's times \
+         include Wine's exit of the `kennel.exe` process, up to ~1.5 s after kennel ended \
+         the tree (its `--report` puts the end within ~50 ms of the timeout). Cells that \
+         only real Windows can measure say so.",
         t.elapsed().as_secs_f64()
     ))
 }
