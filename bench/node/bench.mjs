@@ -1,7 +1,7 @@
 // The Node half of kennel's benchmarks (run by `cargo xtask bench`).
 //
-//   node bench.mjs <spawn|throughput|cancel> --fixture PATH --kennel PATH [--runs N]
-//                  [--concurrency C] [--bytes B]
+//   node bench.mjs <spawn|throughput|cancel|hol> --fixture PATH --kennel PATH [--runs N]
+//                  [--concurrency C] [--bytes B] [--window W]
 //
 // Prints one line per figure, the format `kennel-bench` uses:
 //   row <TAB> id <TAB> unit <TAB> median <TAB> p99 <TAB> samples <TAB> label
@@ -19,7 +19,7 @@ function parseArgs(argv) {
   for (let i = 0; i < rest.length; i += 2) {
     const key = rest[i].replace(/^--/, "");
     const val = rest[i + 1];
-    opts[key] = ["runs", "concurrency", "bytes"].includes(key) ? Number(val) : val;
+    opts[key] = ["runs", "concurrency", "bytes", "window"].includes(key) ? Number(val) : val;
   }
   if (!opts.fixture || !opts.kennel) throw new Error("--fixture and --kennel are required");
   return opts;
@@ -118,7 +118,7 @@ async function throughputBench(o, kennel) {
   const gib = (ms) => (ms / 1000) * ((1 << 30) / o.bytes);
   // The same client on JSON `stdout` events (the framing before binary frames), so
   // the gain of the frames is measured in the same run.
-  const json = await Kennel.start({ bin: o.kennel, stderr: "inherit", framing: "json" });
+  const json = await Kennel.start({ bin: o.kennel, stderr: "inherit", framing: "json", windowBytes: o.window });
   const base = [];
   const ours = [];
   const ours_json = [];
@@ -135,6 +135,37 @@ async function throughputBench(o, kennel) {
   row("throughput.node.direct", "s/GiB", `Node reading a direct child pipe ('data' events, ${mib} MiB per run)`, base);
   row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar, binary data frames (${mib} MiB per run)`, ours);
   row("throughput.node.kennel_json", "s/GiB", `the same with JSON stdout events (framing: "json") (${mib} MiB per run)`, ours_json);
+}
+
+// --- head-of-line: a small run beside an unread flood ---------------------------------
+
+async function smallRun(kennel, fixture) {
+  const t = now();
+  const r = await kennel.run(fixture, ["print", "hi"]);
+  if (r.outcome.code !== 0 || r.stdout.toString() !== "hi\n") throw new Error(`kennel run: ${JSON.stringify(r.outcome.raw)}`);
+  return now() - t;
+}
+
+// The same Kennel runs `print hi` alone, then beside a child flooding stdout that nobody
+// reads (before flow control, the client paused the whole sidecar for it and the small
+// run never finished). Interleaved: one idle sample, one loaded sample.
+async function holBench(o, kennel) {
+  const idle = [];
+  const loaded = [];
+  await smallRun(kennel, o.fixture); // warm-up
+  for (let r = 0; r < o.runs; r++) {
+    idle.push(await smallRun(kennel, o.fixture));
+    const flood = kennel.spawn(o.fixture, ["flood", "--bytes", String(1 << 40)], { stderr: "null" });
+    await flood.spawned;
+    // The flood has filled its window (and the client holds it unread).
+    while (flood.stdout.readableLength === 0) await new Promise((res) => setTimeout(res, 1));
+    loaded.push(await smallRun(kennel, o.fixture));
+    await flood.kill();
+    flood.stdout.destroy();
+    await flood.outcome;
+  }
+  row("hol.node.idle", "ms", "kennel client: run(['print','hi']) alone", idle);
+  row("hol.node.flood", "ms", "the same beside a child flooding stdout that nobody reads (same Kennel)", loaded);
 }
 
 // --- cancel ---------------------------------------------------------------------------
@@ -233,11 +264,12 @@ async function cancelBench(o, kennel) {
 // --- main -----------------------------------------------------------------------------
 
 const o = parseArgs(process.argv.slice(2));
-const kennel = await Kennel.start({ bin: o.kennel, stderr: "inherit" });
+const kennel = await Kennel.start({ bin: o.kennel, stderr: "inherit", windowBytes: o.window });
 try {
   if (o.mode === "spawn") await spawnBench(o, kennel);
   else if (o.mode === "throughput") await throughputBench(o, kennel);
   else if (o.mode === "cancel") await cancelBench(o, kennel);
+  else if (o.mode === "hol") await holBench(o, kennel);
   else throw new Error(`unknown mode ${o.mode}`);
 } finally {
   await kennel.close();

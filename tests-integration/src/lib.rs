@@ -40,6 +40,22 @@ pub use seqdata::{SeqChecker, SeqError};
 
 use std::time::{Duration, Instant};
 
+/// The lines of `reader` (a child's stdout, say), read on a thread of their own so a
+/// test can wait for one with `recv_timeout`. The channel closes at EOF or on an error.
+pub fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(reader).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// Polls `f` every ~5 ms until it returns `true` (→ `true`) or `deadline`
 /// (a duration from now) passes (→ `false`). `f` is always called at least
 /// once and once more after the deadline.

@@ -104,6 +104,8 @@ struct Sizes {
     node_bytes: u64,
     node_throughput_runs: usize,
     cancel_runs: usize,
+    /// Small runs beside an unread flood (and alone), Node.
+    node_hol_runs: usize,
     children: usize,
     churn: usize,
     flood_ms: u64,
@@ -119,6 +121,7 @@ impl Sizes {
         node_bytes: 1 << 30,
         node_throughput_runs: 3,
         cancel_runs: 100,
+        node_hol_runs: 100,
         children: 1000,
         churn: 10_000,
         flood_ms: 3000,
@@ -132,6 +135,7 @@ impl Sizes {
         node_bytes: 16 << 20,
         node_throughput_runs: 1,
         cancel_runs: 2,
+        node_hol_runs: 3,
         children: 20,
         churn: 100,
         flood_ms: 300,
@@ -289,6 +293,10 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
             &mut rows,
             &["cancel".into(), "--runs".into(), n(s.cancel_runs)],
         )?;
+        script(
+            &mut rows,
+            &["hol".into(), "--runs".into(), n(s.node_hol_runs)],
+        )?;
     }
     Ok(rows)
 }
@@ -401,6 +409,11 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
                 cmp("throughput.node.kennel", "throughput.node.direct", Throughput, ThroughputMin(0.8)),
                 cmp("throughput.node.kennel_json", "throughput.node.direct", Throughput, None),
             ],
+        ),
+        (
+            "Head-of-line: a small run beside an unread flood (Node)",
+            "One Kennel: `run(['print','hi'])` (spawn to result) alone, then while another child of the same Kennel floods stdout that nobody reads (it holds its flow-control window and waits). Before per-child flow control the client paused the whole sidecar for it and the small run never finished. Target: ≤ 2× the idle figure.",
+            vec![cmp("hol.node.flood", "hol.node.idle", Time, TimeRatioMax(2.0))],
         ),
         (
             "Cancel latency (50-process tree)",

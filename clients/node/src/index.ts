@@ -10,14 +10,35 @@ import { EventEmitter } from "node:events";
 import { Readable, Writable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { locateKennelBin } from "./locate.js";
+import type {
+  CancelRequest,
+  CloseStdinRequest,
+  CreditRequest,
+  KillRequest,
+  Request,
+  SignalRequest,
+  SpawnRequest,
+  WriteRequest,
+} from "./protocol.js";
+
+/** The requests on a child answered by `ack` (or `error`). */
+type AnsweredRequest = CancelRequest | CloseStdinRequest | KillRequest | SignalRequest;
 
 /** The protocol version this client speaks. */
 export const PROTOCOL_VERSION = 1;
 
 /** Largest raw stdin payload sent in one `write` request (base64 of it is 683 KiB). */
 const WRITE_CHUNK_BYTES = 512 * 1024;
-/** Default for {@link KennelStartOptions.maxBufferedBytes}. */
-const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
+/** Window per output stream when the sidecar does not recommend one (`hello.window_bytes`). */
+const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
+/**
+ * Credit goes back once a 1/CREDIT_FRACTION of the window was read, so the sidecar keeps
+ * 3/4 of a window of room while the credit travels (see DECISIONS, "Flow control").
+ */
+const CREDIT_FRACTION = 4;
+/** The protocol's bounds of `spawn.window`. */
+const MIN_WINDOW_BYTES = 1024;
+const MAX_WINDOW_BYTES = 2 ** 31 - 1;
 /** First byte of a binary data frame (an event line always starts with `{`). */
 const FRAME_MARKER = 0x00;
 /** Fixed part of a frame header: marker, stream, id length (u16), payload length (u32). */
@@ -192,6 +213,10 @@ export interface Hello {
   framings: string[];
   /** Largest payload of one binary data frame. */
   maxFrameBytes: number;
+  /** Optional protocol features (`flow_control`, `req`, `cancel_ladder`; empty from older sidecars). */
+  features: string[];
+  /** The sidecar's recommended flow-control window per stream, if it offers flow control. */
+  windowBytes: number | undefined;
   raw: Record<string, unknown>;
 }
 
@@ -217,9 +242,14 @@ export interface KennelStartOptions {
   /** How long to wait for `hello` (default 15000 ms). */
   helloTimeoutMs?: number;
   /**
-   * Backpressure threshold: when a child's stdout/stderr stream holds more than this many
-   * unread bytes, the client stops reading the sidecar (default 8 MiB). See README.
+   * Flow-control window per child output stream, in bytes (default: the sidecar's
+   * `hello.window_bytes`, 4 MiB). The sidecar sends at most this many bytes of a stream
+   * beyond what its consumer has read; then that child alone waits (it blocks in its own
+   * write) while every other child keeps flowing. So a child's unread output costs this
+   * client at most `windowBytes` per stream. See README, "Backpressure".
    */
+  windowBytes?: number;
+  /** @deprecated Use `windowBytes` (taken as `windowBytes` when that is absent). */
   maxBufferedBytes?: number;
   /**
    * How children's output travels from the sidecar: `"auto"` (default) uses binary data
@@ -332,7 +362,36 @@ interface Unreffable {
   unref?: () => unknown;
 }
 
-/** A request waiting for the `list` reply that follows it (ops without a success reply). */
+/** A request tagged with `req`, waiting for its `ack` / `written` / `error`. */
+interface PendingReq {
+  childId: string;
+  op: string;
+  done: Deferred<void>;
+}
+
+/** Flow-control state of one output stream of a child. */
+interface Flow {
+  childId: string;
+  stream: "stdout" | "stderr";
+  /** Bytes received for the stream. */
+  received: number;
+  /** Bytes returned to the sidecar with `credit` (or not to be returned: no flow control). */
+  returned: number;
+  /** The stream's window (0: no flow control for this child). */
+  window: number;
+}
+
+/** Options of {@link KennelChild.cancel}. */
+export interface CancelOptions {
+  /**
+   * A ladder for this cancel instead of the spawn's (the forceful kill after the last
+   * rung is implicit). Needs a sidecar offering `cancel_ladder`; older ones run the
+   * spawn's ladder.
+   */
+  ladder?: LadderRung[];
+}
+
+/** A request waiting for the `list` reply that follows it (sidecars without `req` tags). */
 interface Barrier {
   childId: string | undefined;
   op: string;
@@ -382,14 +441,14 @@ export class KennelChild extends EventEmitter {
   readonly #kennel: Kennel;
 
   /** @internal */
-  constructor(kennel: Kennel, id: string, stdinPiped: boolean, maxBuffered: number) {
+  constructor(kennel: Kennel, id: string, stdinPiped: boolean) {
     super();
     this.#kennel = kennel;
     this.id = id;
     this.spawned = this._spawned.promise;
     this.outcome = this._outcome.promise;
-    this.stdout = kennel._makeOutStream(maxBuffered);
-    this.stderr = kennel._makeOutStream(maxBuffered);
+    this.stdout = kennel._makeOutStream(id, "stdout");
+    this.stderr = kennel._makeOutStream(id, "stderr");
     this.stdin = stdinPiped ? this.#makeStdin() : null;
   }
 
@@ -422,7 +481,7 @@ export class KennelChild extends EventEmitter {
       return Promise.reject(new KennelError("child_exited", `child ${this.id} has exited; cannot write to its stdin`, { id: this.id, op: "write" }));
     }
     const buf = typeof data === "string" && data.length <= 65536 ? null : toBuffer(data);
-    const parts: Json[] = [];
+    const parts: WriteRequest[] = [];
     if (buf === null) {
       parts.push({ op: "write", id: this.id, data: data as string });
     } else if (buf.length === 0) {
@@ -436,7 +495,7 @@ export class KennelChild extends EventEmitter {
     for (const req of parts) {
       const d = deferred<void>();
       try {
-        this.#kennel._send(req);
+        this.#kennel._sendWrite(req, d);
       } catch (e) {
         return Promise.reject(e);
       }
@@ -451,21 +510,29 @@ export class KennelChild extends EventEmitter {
   end(): Promise<void> {
     if (this._stdinEnded || this.done) return Promise.resolve();
     this._stdinEnded = true;
-    return this.#kennel._barrierOp({ op: "close_stdin", id: this.id }, this.id);
+    return this.#kennel._answeredOp({ op: "close_stdin", id: this.id }, this.id);
   }
 
   /** Send one signal to the child's whole tree (no ladder). No-op after exit. */
   signal(sig: Signal): Promise<void> {
     if (this.done) return Promise.resolve();
     if (this.pid === undefined) return this.#afterSpawned(() => this.signal(sig));
-    return this.#kennel._barrierOp({ op: "signal", id: this.id, signal: sig }, this.id);
+    return this.#kennel._answeredOp({ op: "signal", id: this.id, signal: sig }, this.id);
   }
 
-  /** Run the ladder on the whole tree (`reason: "cancelled"`); again: jump to the forceful rung. No-op after exit. */
-  cancel(): Promise<void> {
+  /**
+   * Run the ladder on the whole tree (`reason: "cancelled"`): the spawn's, or
+   * `opts.ladder`; again: jump to the forceful rung. Resolves once the sidecar started it
+   * (the tree's end is `outcome`). No-op after exit.
+   */
+  cancel(opts: CancelOptions = {}): Promise<void> {
     if (this.done) return Promise.resolve();
-    if (this.pid === undefined) return this.#afterSpawned(() => this.cancel());
-    return this.#kennel._barrierOp({ op: "cancel", id: this.id }, this.id);
+    if (this.pid === undefined) return this.#afterSpawned(() => this.cancel(opts));
+    const req: CancelRequest = { op: "cancel", id: this.id };
+    if (opts.ladder !== undefined && this.#kennel.hello?.features.includes("cancel_ladder")) {
+      req.ladder = opts.ladder.map((r) => ({ signal: r.signal, wait_ms: r.waitMs }));
+    }
+    return this.#kennel._answeredOp(req, this.id);
   }
 
   /**
@@ -481,7 +548,7 @@ export class KennelChild extends EventEmitter {
   /** The forceful rung at once on the whole tree (`reason: "killed"`). No-op after exit. */
   kill(): Promise<void> {
     if (this.done) return Promise.resolve();
-    return this.#kennel._barrierOp({ op: "kill", id: this.id }, this.id);
+    return this.#kennel._answeredOp({ op: "kill", id: this.id }, this.id);
   }
 }
 
@@ -520,10 +587,15 @@ export class Kennel extends EventEmitter {
   readonly #children = new Map<string, ChildState>();
   readonly #barriers = new Map<string, Barrier>();
   /** Requests sent before `hello`, serialized when it arrives. */
-  readonly #queue: Json[] = [];
+  readonly #queue: Request[] = [];
   readonly #framing: "auto" | "json";
   readonly #idPrefix = randomBytes(4).toString("hex");
-  readonly #maxBuffered: number;
+  /** The window asked for each stream, or undefined for the sidecar's recommendation. */
+  readonly #windowOpt: number | undefined;
+  /** Requests waiting for their answer, by `req` tag. */
+  readonly #reqs = new Map<string, PendingReq>();
+  /** Flow-control state of every live output stream. */
+  readonly #flows = new Map<Readable, Flow>();
   #nextId = 0;
   /** Pieces of an event line not yet ended by `\n`. */
   #pending: Buffer[] = [];
@@ -540,12 +612,15 @@ export class Kennel extends EventEmitter {
   #busyCount = 0;
   #refd = true;
   #stderrTail = "";
-  #blocking = new Set<Readable>();
 
   private constructor(opts: KennelStartOptions) {
     super();
     const bin = locateKennelBin(opts.bin);
-    this.#maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED;
+    const window = opts.windowBytes ?? opts.maxBufferedBytes;
+    if (window !== undefined && !(Number.isInteger(window) && window >= MIN_WINDOW_BYTES && window <= MAX_WINDOW_BYTES)) {
+      throw new RangeError(`windowBytes must be an integer from ${MIN_WINDOW_BYTES} to ${MAX_WINDOW_BYTES}, not ${window}`);
+    }
+    this.#windowOpt = window;
     this.#framing = opts.framing ?? "auto";
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.env ?? process.env)) if (typeof v === "string") env[k] = v;
@@ -632,7 +707,7 @@ export class Kennel extends EventEmitter {
   spawn(cmd: string, args: string[] = [], opts: SpawnOptions = {}): KennelChild {
     this.#throwIfDead();
     const id = `c${this.#idPrefix}-${++this.#nextId}`;
-    const req: Json = { op: "spawn", id, cmd };
+    const req: SpawnRequest = { op: "spawn", id, cmd };
     if (args.length > 0) req["args"] = args;
     if (opts.cwd !== undefined) req["cwd"] = opts.cwd;
     if (opts.env !== undefined) {
@@ -661,15 +736,17 @@ export class Kennel extends EventEmitter {
     if (opts.drainTimeoutMs !== undefined) req["drain_timeout_ms"] = opts.drainTimeoutMs;
     if (opts.keepLeftovers) req["keep_leftovers"] = true;
     if (opts.containment !== undefined) req["containment"] = opts.containment;
-    // Before `hello` the framing is unknown: #onHello adds it to the queued request.
-    if (this.#binaryFrames()) req["framing"] = "binary";
+    // Before `hello` framing and flow control are unknown: #onHello adds them to the
+    // queued request.
+    if (this.hello) this.#negotiate(req);
 
-    const child = new KennelChild(this, id, opts.stdin === "pipe", this.#maxBuffered);
+    const child = new KennelChild(this, id, opts.stdin === "pipe");
     const state: ChildState = { child, cleanup: [] };
     if (opts.stdout === "null") child.stdout.push(null);
     if (opts.stderr === "null") child.stderr.push(null);
     this.#send(req); // throws line_too_long before anything is registered
     this.#children.set(id, state);
+    this.#startFlow(child, req);
     this.#busy(1);
     const abort = opts.abortSignal;
     if (abort) {
@@ -742,7 +819,7 @@ export class Kennel extends EventEmitter {
   // ----- internal, used by KennelChild -----
 
   /** @internal */
-  _send(req: Json): void {
+  _send(req: Request): void {
     this.#send(req);
   }
 
@@ -751,8 +828,40 @@ export class Kennel extends EventEmitter {
     this.#busy(n);
   }
 
+  /** @internal Send a `write` part; its answer settles `d` (by `req` tag when the sidecar offers them). */
+  _sendWrite(req: WriteRequest, d: Deferred<void>): void {
+    const id = req.id;
+    if (this.hello?.features.includes("req")) {
+      const tag = `w${++this.#nextId}`;
+      this.#send({ ...req, req: tag });
+      this.#reqs.set(tag, { childId: id, op: "write", done: d });
+    } else {
+      this.#send(req);
+    }
+  }
+
+  /**
+   * @internal A request on a child answered by an event naming it (`ack` or `error`
+   * with its `req` tag); with sidecars older than `req` tags, by the `list` barrier.
+   */
+  _answeredOp(req: AnsweredRequest, childId: string): Promise<void> {
+    if (!this.hello) return this.ready.then(() => this._answeredOp(req, childId));
+    if (!this.hello.features.includes("req")) return this._barrierOp(req, childId);
+    const tag = `r${++this.#nextId}`;
+    try {
+      this.#throwIfDead();
+      this.#send({ ...req, req: tag });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    const d = deferred<void>();
+    this.#reqs.set(tag, { childId, op: req.op, done: d });
+    this.#busy(1);
+    return d.promise;
+  }
+
   /** @internal */
-  _barrierOp(req: Json, childId: string): Promise<void> {
+  _barrierOp(req: AnsweredRequest, childId: string): Promise<void> {
     try {
       this.#throwIfDead();
       this.#send(req);
@@ -761,23 +870,24 @@ export class Kennel extends EventEmitter {
     }
     const id = `b${this.#idPrefix}-${++this.#nextId}`;
     const d = deferred<void>();
-    this.#barriers.set(id, { childId, op: String(req["op"]), done: d });
+    this.#barriers.set(id, { childId, op: req.op, done: d });
     this.#busy(1);
     this.#send({ op: "list", id });
     return d.promise;
   }
 
-  /** @internal */
-  _makeOutStream(maxBuffered: number): Readable {
+  /**
+   * @internal A child's output stream. Credit is returned as its consumer reads: `read`
+   * is called whenever the stream wants more (its buffer fell below the high-water mark),
+   * and after every push; a stream destroyed unread returns all it gets at once.
+   */
+  _makeOutStream(childId: string, stream: "stdout" | "stderr"): Readable {
     const s: Readable = new Readable({
-      read: () => {
-        if (this.#blocking.delete(s)) this.#maybeResume();
-      },
+      // `read` runs before the consumer takes the buffered bytes: count them just after.
+      read: () => process.nextTick(() => this.#credit(s)),
     });
-    s.on("close", () => {
-      if (this.#blocking.delete(s)) this.#maybeResume();
-    });
-    (s as unknown as { _kennelMax: number })._kennelMax = maxBuffered;
+    this.#flows.set(s, { childId, stream, received: 0, returned: 0, window: 0 });
+    s.on("close", () => this.#credit(s));
     return s;
   }
 
@@ -788,7 +898,7 @@ export class Kennel extends EventEmitter {
     if (this.#closing) throw new KennelError("closed", "this Kennel is closed");
   }
 
-  #send(req: Json): void {
+  #send(req: Request): void {
     if (this.#failure) throw this.#failure;
     const line = JSON.stringify(req);
     const max = this.hello?.maxLineBytes ?? 1048576;
@@ -800,6 +910,43 @@ export class Kennel extends EventEmitter {
     }
     if (this.hello) this.#proc.stdin!.write(line + "\n");
     else this.#queue.push(req);
+  }
+
+  /** Adds what `hello` allows to a `spawn` request: binary framing, a flow-control window. */
+  #negotiate(req: SpawnRequest): void {
+    if (this.#binaryFrames()) req["framing"] = "binary";
+    if (this.hello?.features.includes("flow_control")) {
+      req["window"] = this.#windowOpt ?? this.hello.windowBytes ?? DEFAULT_WINDOW_BYTES;
+    }
+  }
+
+  /** Starts counting credit for a child's streams once its spawn asked for a window. */
+  #startFlow(child: KennelChild, req: SpawnRequest): void {
+    const window = req.window;
+    if (typeof window !== "number") return;
+    for (const s of [child.stdout, child.stderr]) {
+      const f = this.#flows.get(s);
+      if (f) f.window = window;
+    }
+  }
+
+  /**
+   * Returns credit for what the consumer of `s` has read, once that is a quarter of a
+   * window (so the sidecar always has room to send while the consumer keeps up), or
+   * everything received once nobody will read `s` any more.
+   */
+  #credit(s: Readable): void {
+    const f = this.#flows.get(s);
+    if (!f || f.window === 0 || this.#failure || this.#closing) return;
+    const gone = s.destroyed || s.readableEnded;
+    const consumed = gone ? f.received : f.received - s.readableLength;
+    const owed = consumed - f.returned;
+    // The sidecar sends exactly a window, then waits: return whatever was read.
+    const stalled = f.received - f.returned >= f.window;
+    if (owed <= 0 || (!gone && !stalled && owed < f.window / CREDIT_FRACTION)) return;
+    f.returned += owed;
+    const credit: CreditRequest = { op: "credit", id: f.childId, stream: f.stream, bytes: owed };
+    this.#proc.stdin!.write(JSON.stringify(credit) + "\n");
   }
 
   /** Whether children are spawned with `"framing": "binary"` (needs `hello`). */
@@ -823,10 +970,6 @@ export class Kennel extends EventEmitter {
       if (want) h.ref?.();
       else h.unref?.();
     }
-  }
-
-  #maybeResume(): void {
-    if (this.#blocking.size === 0 && this.#proc.stdout!.isPaused()) this.#proc.stdout!.resume();
   }
 
   /**
@@ -906,18 +1049,21 @@ export class Kennel extends EventEmitter {
     const id = buf.toString("utf8", off + FRAME_HEADER_BYTES, off + FRAME_HEADER_BYTES + idLen);
     const st = this.#children.get(id);
     const s = st ? (stream === 1 ? st.child.stdout : st.child.stderr) : null;
-    this.#frameTarget = s && !s.destroyed && !s.readableEnded ? s : null;
+    this.#frameTarget = s && !s.readableEnded ? s : null;
     this.#frameLeft = len;
     return off + FRAME_HEADER_BYTES + idLen;
   }
 
-  /** Output bytes for a child's stream; stops reading the sidecar while the stream is full. */
+  /**
+   * Output bytes for a child's stream. Never pauses the sidecar: the child's window bounds
+   * what can arrive unread, and credit goes back as the consumer reads.
+   */
   #pushOutput(s: Readable, bytes: Buffer): void {
+    const f = this.#flows.get(s);
+    if (f) f.received += bytes.length;
     s.push(bytes);
-    if (s.readableLength > (s as unknown as { _kennelMax: number })._kennelMax) {
-      this.#blocking.add(s);
-      this.#proc.stdout!.pause();
-    }
+    // A flowing consumer took it synchronously.
+    this.#credit(s);
   }
 
   /** The byte stream cannot be followed any more: fail every child and end the sidecar. */
@@ -955,17 +1101,32 @@ export class Kennel extends EventEmitter {
         const st = id && this.#children.get(id);
         if (!st) return;
         const s = ev["event"] === "stdout" ? st.child.stdout : st.child.stderr;
-        if (s.destroyed || s.readableEnded) return;
+        if (s.readableEnded) return;
         this.#pushOutput(s, payload(ev));
         return;
       }
       case "written": {
         const st = id && this.#children.get(id);
-        const d = st && st.child._writes.shift();
+        if (!st) return;
+        const tag = typeof ev["req"] === "string" ? ev["req"] : undefined;
+        const p = tag !== undefined ? this.#reqs.get(tag) : undefined;
+        if (p) this.#reqs.delete(tag!);
+        const writes = st.child._writes;
+        const i = p ? writes.indexOf(p.done) : 0;
+        const d = i >= 0 ? writes.splice(i, 1)[0] : undefined;
         if (d) {
           d.resolve();
           this.#busy(-1);
         }
+        return;
+      }
+      case "ack": {
+        const tag = typeof ev["req"] === "string" ? ev["req"] : undefined;
+        const p = tag !== undefined ? this.#reqs.get(tag) : undefined;
+        if (!p) return;
+        this.#reqs.delete(tag!);
+        p.done.resolve();
+        this.#busy(-1);
         return;
       }
       case "exit": {
@@ -1013,11 +1174,16 @@ export class Kennel extends EventEmitter {
       maxChildren: num(ev["max_children"], 0),
       framings: Array.isArray(ev["framings"]) ? (ev["framings"] as string[]) : ["json"],
       maxFrameBytes: num(ev["max_frame_bytes"], 0),
+      features: Array.isArray(ev["features"]) ? (ev["features"] as unknown[]).map(String) : [],
+      windowBytes: typeof ev["window_bytes"] === "number" ? ev["window_bytes"] : undefined,
       raw: ev,
     };
-    const binary = this.#binaryFrames();
     for (const req of this.#queue.splice(0)) {
-      if (binary && req["op"] === "spawn") req["framing"] = "binary";
+      if (req.op === "spawn") {
+        this.#negotiate(req);
+        const st = this.#children.get(req.id);
+        if (st) this.#startFlow(st.child, req);
+      }
       this.#proc.stdin!.write(JSON.stringify(req) + "\n");
     }
     this.#ready.resolve(this.hello);
@@ -1030,6 +1196,21 @@ export class Kennel extends EventEmitter {
     const st = id !== undefined ? this.#children.get(id) : undefined;
     if (st && op === "spawn") {
       this.#finishChild(st, err);
+      return;
+    }
+    const tag = typeof ev["req"] === "string" ? ev["req"] : undefined;
+    const p = tag !== undefined ? this.#reqs.get(tag) : undefined;
+    if (p) {
+      this.#reqs.delete(tag!);
+      if (p.op === "write" && st) {
+        const i = st.child._writes.indexOf(p.done);
+        if (i >= 0) st.child._writes.splice(i, 1);
+      }
+      // unknown_id after the child's exit: the request raced the exit, nothing to do.
+      const child = this.#children.get(p.childId)?.child;
+      if (err.code === "unknown_id" && p.op !== "write" && (child === undefined || child.done)) p.done.resolve();
+      else p.done.reject(err);
+      this.#busy(-1);
       return;
     }
     if (st && op === "write") {
@@ -1066,11 +1247,20 @@ export class Kennel extends EventEmitter {
     for (const f of st.cleanup) f();
     for (const s of [c.stdout, c.stderr]) {
       if (!s.readableEnded && !s.destroyed) s.push(null);
-      // No more data will come for it: its buffer is bounded, stop holding the sidecar.
-      if (this.#blocking.delete(s)) this.#maybeResume();
+      // No more data will come for it: no more credit to return.
+      this.#flows.delete(s);
     }
     for (const d of c._writes.splice(0)) {
       d.reject(err ?? new KennelError("child_exited", `child ${c.id} exited before its stdin write completed`, { id: c.id, op: "write" }));
+      this.#busy(-1);
+    }
+    // Every answer comes before `exit`; anything still waiting lost its child.
+    for (const [tag, p] of this.#reqs) {
+      if (p.childId !== c.id) continue;
+      this.#reqs.delete(tag);
+      if (p.op === "write") continue; // counted with _writes above
+      if (err) p.done.reject(err);
+      else p.done.resolve();
       this.#busy(-1);
     }
     if (err) {
@@ -1092,7 +1282,10 @@ export class Kennel extends EventEmitter {
     for (const b of this.#barriers.values()) b.done.reject(err);
     this.#busy(-this.#barriers.size);
     this.#barriers.clear();
-    this.#blocking.clear();
+    for (const p of this.#reqs.values()) p.done.reject(err);
+    this.#busy(-this.#reqs.size);
+    this.#reqs.clear();
+    this.#flows.clear();
     this.#queue.length = 0;
     this.#updateRef();
   }

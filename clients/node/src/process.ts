@@ -467,19 +467,15 @@ export async function lines(cmd: string[], opts: RunOptions = {}): Promise<strin
   return (await text(cmd, opts)).text.split(/\r?\n/).filter(Boolean);
 }
 
-/** SIGTERM to the tree, up to `graceMs`, then the forceful rung; resolves when it is gone. */
+/**
+ * SIGTERM to the tree, up to `graceMs`, then the forceful rung — the sidecar's ladder,
+ * given for this cancel (no timer here); resolves when the tree is gone.
+ */
 async function stopKennel(proc: KennelProcess, graceMs: number): Promise<void> {
   const child = proc.child;
   if (child.done) return;
   await child.spawned.catch(() => {});
-  await child.signal("SIGTERM").catch(() => {});
-  let timer: NodeJS.Timeout | undefined;
-  const graceUp = new Promise<boolean>((res) => {
-    timer = setTimeout(() => res(true), graceMs);
-  });
-  const graceExpired = await Promise.race([child.outcome.then(() => false, () => false), graceUp]);
-  clearTimeout(timer);
-  if (graceExpired) await child.kill().catch(() => {});
+  await child.cancel({ ladder: [{ signal: "SIGTERM", waitMs: graceMs }] }).catch(() => {});
   await proc.exited.catch(() => {});
 }
 

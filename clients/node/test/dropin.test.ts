@@ -209,6 +209,20 @@ describe("dropin: the ChildProcess surface", () => {
     await waitUntil(() => c.signalCode === "SIGTERM", "the plain child to report SIGTERM");
     await waitGone([cpid!]);
   });
+
+  test("stop() of a child whose piped stdout nobody reads resolves (a dev server never read)", async () => {
+    // Node's own `exit` does not wait for unread stdio; a drop-in must not either.
+    const p = spawn([FIXTURE, "flood", "--bytes", String(1 << 30)], { stdout: "pipe" });
+    const pid = await p.spawned;
+    // It floods until its flow-control window (and the pipe behind it) is full.
+    await waitUntil(() => (p.stdout?.readableLength ?? 0) > 0, "the flood to start");
+    const t0 = performance.now();
+    await Process.stop(p);
+    const took = performance.now() - t0;
+    console.log(`stop() of an unread flood resolved in ${took.toFixed(1)} ms`);
+    assert.equal(p.signalCode, "SIGTERM");
+    await waitGone([pid]);
+  });
 });
 
 describe("dropin: options keep the original's meaning", () => {

@@ -1,4 +1,21 @@
-//! The outcome as JSON, shaped like the protocol's `exit` event (without `event`/`id`).
+//! `kennel run --report`: the outcome as one line of JSON, shaped like the protocol's
+//! `exit` event (without `event`/`id`), written after all of the child's output.
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | `pid` | integer | the leader's process id |
+//! | `code` | integer or null | its exit code, when it exited |
+//! | `signal` | integer or null | the signal it died of |
+//! | `signal_name` | string or null | that signal's name, e.g. `"SIGTERM"` |
+//! | `reason` | string | why the run ended: `exited`, `timed_out`, `cancelled` (a signal to kennel), `killed`, `output_cap`, `supervisor_shutdown` |
+//! | `ladder_step` | integer or null | the rung in effect when the tree ended (the forceful rung is the number of graceful ones: 1 for `kennel run`); null if never signalled |
+//! | `forced` | boolean | whether `SIGKILL` was needed |
+//! | `wall_time_ms` | integer | milliseconds from spawn to the end |
+//! | `stdout`, `stderr` | object | `bytes` passed on, `dropped` past a cap, `cap_hit` |
+//! | `drain` | string | `complete` when both streams reached EOF, else how it ended |
+//! | `leftovers_killed` | array of integers | descendants alive after the leader exited, killed |
+//! | `containment` | string | how the tree was held: `cgroup`, `subreaper`, `group`, `job_object` |
+//! | `errors` | array of strings | non-fatal problems met on the way, as sentences |
 
 use kennel::{Outcome, StreamReport};
 use serde_json::{json, Value};
@@ -17,7 +34,7 @@ pub fn outcome_json(o: &Outcome) -> Value {
         "reason": o.reason,
         "ladder_step": o.ladder_step,
         "forced": o.forced,
-        "wall_time_ms": o.wall_time.as_secs_f64() * 1000.0,
+        "wall_time_ms": u64::try_from(o.wall_time.as_millis()).unwrap_or(u64::MAX),
         "stdout": stream(&o.stdout),
         "stderr": stream(&o.stderr),
         "drain": o.drain,

@@ -44,7 +44,7 @@ const PASSTHROUGH_PIPE_SIZE: usize = 1 << 20;
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Run the termination ladder after this long (e.g. 500ms, 2s, 1m, 1.5h; a bare
-    /// number is seconds).
+    /// number is seconds; 0 means no timeout).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
     /// Wait this long after the first signal before SIGKILL.
@@ -67,13 +67,86 @@ pub struct RunArgs {
     /// running, and descendants that leave the process group escape; Linux).
     #[arg(long)]
     pub no_keeper: bool,
-    /// Write the outcome as JSON to FILE, or to stderr with `-` (after all of the
-    /// child's output, so its stdout stays byte-exact).
+    /// Write the outcome as one line of JSON to FILE, or to stderr with `-` (after all
+    /// of the child's output, so its stdout stays byte-exact). Fields: below.
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<String>,
     /// The command and its arguments (no shell is involved).
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Options end at the first argument that is not one (or at `--`).
+    #[arg(required = true, trailing_var_arg = true)]
     pub command: Vec<String>,
+}
+
+/// The child's stdin is kennel's; its stdout and stderr are forwarded to kennel's. A
+/// stream that was closed when kennel started is read and dropped (events that
+/// `Child::wait` discards), so its byte count tells whether the tree wrote to it (see
+/// `crate::stdio`).
+pub(crate) fn with_stdio(cmd: Command) -> Command {
+    let mut cmd = cmd.stdin(StdinMode::Inherit);
+    // One child, two pipes: a bigger stdout pipe costs 1 MiB of the user's pipe quota
+    // and is worth ~15% of passthrough throughput (docs/DECISIONS.md).
+    cmd = match Forward::stdout() {
+        _ if crate::stdio::was_closed(1) => cmd.stdout(OutputMode::Piped),
+        // A terminal: the command gets it itself (colours, line buffering; crate::tty).
+        _ if crate::tty::is_terminal(1) => cmd.stdout(OutputMode::Inherit),
+        Ok(out) => cmd.forward_stdout(out.pipe_size(PASSTHROUGH_PIPE_SIZE)),
+        Err(_) => cmd.stdout(OutputMode::Null),
+    };
+    match Forward::stderr() {
+        _ if crate::stdio::was_closed(2) => cmd.stderr(OutputMode::Piped),
+        _ if crate::tty::is_terminal(2) => cmd.stderr(OutputMode::Inherit),
+        Ok(err) => cmd.forward_stderr(err),
+        Err(_) => cmd.stderr(OutputMode::Null),
+    }
+}
+
+/// After a panic: end the tree and wait a little for the library to confirm the kill.
+pub(crate) async fn kill_after_panic(controller: &kennel::Controller) {
+    controller.kill();
+    let ack = controller.signal(Signal::Kill);
+    let _ = tokio::time::timeout(KILL_ACK_WAIT, ack).await;
+}
+
+/// The sentence saying that kennel could not pass the tree's output on, if that
+/// happened: the stream was closed when kennel started and the tree wrote to it, or
+/// kennel's stdout or stderr failed (`/dev/full`, an I/O error; not a reader that went
+/// away, which the tree sees itself as `EPIPE`).
+fn output_failure(outcome: &Outcome) -> Option<String> {
+    for (n, name, report) in [
+        (1, "stdout", &outcome.stdout),
+        (2, "stderr", &outcome.stderr),
+    ] {
+        if crate::stdio::was_closed(n) && report.bytes > 0 {
+            return Some(format!(
+                "write error: Bad file descriptor ({name} was closed; {} bytes lost)",
+                report.bytes
+            ));
+        }
+    }
+    // The library's sentence for a failed destination (kennel::Forward's docs).
+    outcome
+        .errors
+        .iter()
+        .find(|e| {
+            e.starts_with("forwarding stdout failed") || e.starts_with("forwarding stderr failed")
+        })
+        .cloned()
+}
+
+/// The exit code once output could not be passed on (said with `say`): the command's
+/// own if it failed, else 1, as the command writing there directly would have failed.
+pub(crate) fn with_output_failure(code: i32, outcome: &Outcome, say: impl FnOnce(&str)) -> i32 {
+    match output_failure(outcome) {
+        Some(failure) => {
+            say(&failure);
+            if code == 0 {
+                1
+            } else {
+                code
+            }
+        }
+        None => code,
+    }
 }
 
 /// Run the command; returns the process exit code for `kennel run`.
@@ -82,30 +155,23 @@ pub async fn run(args: RunArgs) -> i32 {
         tracing::error!("no command given");
         return EXIT_INTERNAL;
     };
-    let mut cmd = Command::new(program)
-        .args(rest)
-        .stdin(StdinMode::Inherit)
-        .ladder(Ladder::graceful(args.signal, args.grace))
-        .drain_timeout(args.drain_timeout)
-        .keep_leftovers(args.keep_leftovers)
-        .containment(kennel::ContainmentOptions {
-            cgroup: !args.no_cgroup,
-            keeper: !args.no_keeper,
-        });
-    if let Some(timeout) = args.timeout {
+    let mut cmd = with_stdio(
+        Command::new(program)
+            .args(rest)
+            .ladder(Ladder::graceful(args.signal, args.grace))
+            .drain_timeout(args.drain_timeout)
+            .keep_leftovers(args.keep_leftovers)
+            .containment(kennel::ContainmentOptions {
+                cgroup: !args.no_cgroup,
+                keeper: !args.no_keeper,
+            }),
+    );
+    // `--timeout 0` is no timeout, as GNU timeout's 0.
+    if let Some(timeout) = args.timeout.filter(|t| !t.is_zero()) {
         cmd = cmd.timeout(timeout);
     }
-    // A closed stdout/stderr (`>&-`) cannot be duplicated: the child's goes nowhere.
-    // One child, two pipes: a bigger stdout pipe costs 1 MiB of the user's pipe quota
-    // and is worth ~15% of passthrough throughput (docs/DECISIONS.md).
-    cmd = match Forward::stdout() {
-        Ok(out) => cmd.forward_stdout(out.pipe_size(PASSTHROUGH_PIPE_SIZE)),
-        Err(_) => cmd.stdout(OutputMode::Null),
-    };
-    cmd = match Forward::stderr() {
-        Ok(err) => cmd.forward_stderr(err),
-        Err(_) => cmd.stderr(OutputMode::Null),
-    };
+    // From a shell in a terminal: the terminal is the command's until the run ends.
+    let (cmd, mut job) = crate::tty::Job::prepare(cmd);
     // Before the spawn, so a signal that arrives while the child starts is not fatal to us.
     let signals = crate::signals::Signals::install();
     let mut child = match cmd.spawn() {
@@ -122,6 +188,9 @@ pub async fn run(args: RunArgs) -> i32 {
 
     let controller = child.controller();
     let signals = tokio::spawn(signals.forward_to_ladder(controller.clone()));
+    if let Some(job) = &mut job {
+        job.started(&controller);
+    }
 
     // Both streams are forwarded: the only event is the exit, sent after every byte
     // the tree wrote reached our stdout/stderr.
@@ -129,25 +198,27 @@ pub async fn run(args: RunArgs) -> i32 {
         outcome = child.wait() => outcome,
         // A panic in any task (see `crate::fatal`): end the tree, exit 125.
         () = crate::fatal::raised() => {
-            controller.kill();
-            let ack = controller.signal(Signal::Kill);
-            let _ = tokio::time::timeout(KILL_ACK_WAIT, ack).await;
+            kill_after_panic(&controller).await;
             return EXIT_INTERNAL;
         }
     };
     signals.abort();
+    drop(job);
 
+    let code = with_output_failure(exit_code(&outcome), &outcome, |failure| {
+        tracing::error!("{failure}");
+    });
     if let Some(target) = &args.report {
+        // The report is extra: failing to write it is said, the command's code stays.
         if let Err(e) = write_report(target, &outcome) {
             tracing::error!("cannot write the report to {target}: {e}");
-            return EXIT_INTERNAL;
         }
     }
-    exit_code(&outcome)
+    code
 }
 
 fn write_report(target: &str, outcome: &Outcome) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(&outcome_json(outcome))?;
+    let mut text = serde_json::to_string(&outcome_json(outcome))?;
     text.push('\n');
     if target == "-" {
         // On a thread of its own: a blocking write to a full pipe must not hold the

@@ -8,7 +8,7 @@
 //! left the tree to the keeper's SIGKILL and the caller without an exit code or report —
 //! found by the fixture matrix, `supervisor-sigterm`/`tree` cells of `kennel run`).
 
-use kennel::Controller;
+use kennel::{Controller, Signal};
 
 /// Termination signals of this process, caught from the moment of [`Signals::install`].
 pub struct Signals {
@@ -62,15 +62,25 @@ impl Signals {
     ///
     /// Cancel safe: a signal that arrives meanwhile is kept for the next call.
     pub async fn recv(&mut self) {
+        self.recv_signal().await;
+    }
+
+    /// Resolves at the next caught signal with that signal (`Int` for Ctrl-C on
+    /// Windows); never if the handlers could not be installed.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a signal that arrives meanwhile is kept for the next call.
+    pub async fn recv_signal(&mut self) -> Signal {
         #[cfg(unix)]
         {
             let Some([int, term, hup]) = &mut self.streams else {
                 return std::future::pending().await;
             };
             tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = hup.recv() => {}
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+                _ = hup.recv() => Signal::Hup,
             }
         }
         #[cfg(not(unix))]
@@ -78,6 +88,7 @@ impl Signals {
             if tokio::signal::ctrl_c().await.is_err() {
                 std::future::pending::<()>().await;
             }
+            Signal::Int
         }
     }
 }

@@ -85,18 +85,22 @@ impl Serialize for B64<'_> {
     }
 }
 
-/// Serializes `{"id": …, "data"|"data_b64": …}` without copying the payload.
+/// Serializes `{"id": …, "data"|"data_b64": …[, "req": …]}` without copying the payload.
 pub(crate) fn serialize_id_data<S: Serializer>(
     s: S,
     name: &'static str,
     id: &str,
     data: &Data,
+    req: Option<&str>,
 ) -> Result<S::Ok, S::Error> {
-    let mut st = s.serialize_struct(name, 2)?;
+    let mut st = s.serialize_struct(name, 2 + usize::from(req.is_some()))?;
     st.serialize_field("id", id)?;
     match data {
         Data::Text(text) => st.serialize_field("data", text)?,
         Data::Binary(bytes) => st.serialize_field("data_b64", &B64(bytes))?,
+    }
+    if let Some(req) = req {
+        st.serialize_field("req", req)?;
     }
     st.end()
 }

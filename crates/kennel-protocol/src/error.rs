@@ -132,6 +132,8 @@ pub struct RequestError {
     pub id: Option<String>,
     /// The request's `op`, when it could be recovered from the line.
     pub op: Option<String>,
+    /// The request's `req` tag, when it had a valid one.
+    pub req: Option<String>,
 }
 
 impl RequestError {
@@ -142,6 +144,7 @@ impl RequestError {
             message: message.into(),
             id: None,
             op: None,
+            req: None,
         }
     }
 
@@ -159,6 +162,22 @@ impl RequestError {
         self
     }
 
+    /// Sets the `req` tag of the request the error answers.
+    #[must_use]
+    pub fn with_req(mut self, req: impl Into<String>) -> Self {
+        self.req = Some(req.into());
+        self
+    }
+
+    /// Sets the `req` tag when there is one.
+    #[must_use]
+    pub fn with_req_opt(self, req: Option<&str>) -> Self {
+        match req {
+            Some(req) => self.with_req(req),
+            None => self,
+        }
+    }
+
     /// The `error` event that reports this error.
     pub fn to_event(&self) -> Event {
         Event::Error(ErrorEvent::from(self.clone()))
@@ -172,6 +191,7 @@ impl From<RequestError> for ErrorEvent {
             message: e.message,
             id: e.id,
             op: e.op,
+            req: e.req,
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::data::{serialize_id_data, Data};
 use crate::error::ErrorCode;
 use crate::frame::{Framing, MAX_FRAME_PAYLOAD};
 use crate::request::{id_data_schema, to_line};
-use crate::{DEFAULT_MAX_CHILDREN, MAX_LINE_BYTES, PROTOCOL_VERSION};
+use crate::{DEFAULT_MAX_CHILDREN, DEFAULT_WINDOW_BYTES, MAX_LINE_BYTES, PROTOCOL_VERSION};
 
 /// An event line, tagged by its `event` field.
 ///
@@ -29,6 +29,9 @@ pub enum Event {
     Stderr(OutputChunk),
     /// A `write` was fully written to the child's stdin pipe.
     Written(WrittenEvent),
+    /// A `close_stdin`, `cancel`, `kill` or `signal` that carried a `req` tag took
+    /// effect.
+    Ack(AckEvent),
     /// The child's tree is gone and its output drained: the outcome. Last event about the id.
     Exit(ExitEvent),
     /// The reply to `list`.
@@ -48,6 +51,7 @@ impl Event {
             Event::Stdout(_) => "stdout",
             Event::Stderr(_) => "stderr",
             Event::Written(_) => "written",
+            Event::Ack(_) => "ack",
             Event::Exit(_) => "exit",
             Event::List(_) => "list",
             Event::Error(_) => "error",
@@ -62,6 +66,7 @@ impl Event {
             Event::Spawned(e) => Some(&e.id),
             Event::Stdout(e) | Event::Stderr(e) => Some(&e.id),
             Event::Written(e) => Some(&e.id),
+            Event::Ack(e) => Some(&e.id),
             Event::Exit(e) => Some(&e.id),
             Event::List(e) => Some(&e.id),
             Event::Error(e) => e.id.as_deref(),
@@ -107,7 +112,20 @@ pub struct HelloEvent {
     /// The largest payload of one binary data frame, in bytes.
     #[serde(default = "max_frame_bytes")]
     pub max_frame_bytes: u64,
+    /// Optional protocol features this sidecar implements (absent from older
+    /// sidecars: none). `"flow_control"`: `spawn.window` and `credit`; `"req"`: the
+    /// `req` tag and `ack` events; `"cancel_ladder"`: `cancel.ladder`. Clients must
+    /// ignore names they do not know.
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// The window the sidecar recommends for `spawn.window` (chosen by measurement;
+    /// see docs/DECISIONS.md). Absent when `flow_control` is not offered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_bytes: Option<u64>,
 }
+
+/// The names of [`HelloEvent::features`] this crate's sidecar offers.
+pub const FEATURES: [&str; 3] = ["flow_control", "req", "cancel_ladder"];
 
 fn max_frame_bytes() -> u64 {
     MAX_FRAME_PAYLOAD as u64
@@ -125,6 +143,8 @@ impl HelloEvent {
             max_children: DEFAULT_MAX_CHILDREN as u64,
             framings: Framing::ALL.to_vec(),
             max_frame_bytes: MAX_FRAME_PAYLOAD as u64,
+            features: FEATURES.iter().map(|f| (*f).to_owned()).collect(),
+            window_bytes: Some(DEFAULT_WINDOW_BYTES),
         }
     }
 }
@@ -191,7 +211,7 @@ pub struct OutputChunk {
 
 impl Serialize for OutputChunk {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_id_data(s, "OutputChunk", &self.id, &self.data)
+        serialize_id_data(s, "OutputChunk", &self.id, &self.data, None)
     }
 }
 
@@ -232,6 +252,24 @@ pub struct WrittenEvent {
     pub id: String,
     /// How many bytes the `write` carried.
     pub bytes: u64,
+    /// The `write`'s `req` tag, when it had one (omitted otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<String>,
+}
+
+/// `ack`: a request on a child that carried a `req` tag took effect.
+///
+/// What "took effect" means per operation: `close_stdin` — the pipe is closed (after
+/// the writes before it); `cancel` — the ladder was started (or escalated);
+/// `kill` — the forceful rung was ordered; `signal` — the OS accepted the signal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AckEvent {
+    /// The child's id.
+    pub id: String,
+    /// The operation acknowledged.
+    pub op: String,
+    /// The request's `req` tag.
+    pub req: String,
 }
 
 /// `exit`: the outcome of a child; the last event about its id.
@@ -354,6 +392,9 @@ pub struct ErrorEvent {
     /// The request's `op`, when known (omitted otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub op: Option<String>,
+    /// The request's `req` tag, when it had a valid one (omitted otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<String>,
 }
 
 /// `bye`: the last line before the sidecar exits.

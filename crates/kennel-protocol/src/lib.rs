@@ -46,9 +46,9 @@ pub use chunk::{encode_chunk, Chunker};
 pub use data::Data;
 pub use error::{ErrorCode, RequestError};
 pub use event::{
-    ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent, Event,
-    ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk, SpawnedEvent, StreamStats,
-    WrittenEvent,
+    AckEvent, ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent,
+    Event, ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk, SpawnedEvent, StreamStats,
+    WrittenEvent, FEATURES,
 };
 pub use frame::{
     decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,
@@ -57,8 +57,9 @@ pub use frame::{
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;
 pub use request::{
-    CapPolicy, ContainmentSwitches, IdRequest, LadderStep, OutputCap, Request, Shell,
-    ShutdownRequest, SignalRequest, SpawnRequest, StdioMode, WriteRequest,
+    CancelRequest, CapPolicy, ChildRequest, ContainmentSwitches, CreditRequest, IdRequest,
+    LadderStep, OutputCap, OutputStream, Request, Shell, ShutdownRequest, SignalRequest,
+    SpawnRequest, StdioMode, WriteRequest,
 };
 pub use schema::{protocol_schema, protocol_schema_string};
 pub use signal::Signal;
@@ -77,6 +78,18 @@ pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 /// The default number of children one sidecar supervises at once (announced in
 /// `hello` as `max_children`); a `spawn` beyond it gets `too_many_children`.
 pub const DEFAULT_MAX_CHILDREN: usize = 4096;
+
+/// The smallest `spawn.window` accepted, in bytes: smaller windows only multiply
+/// `credit` requests (one per few bytes) without bounding anything that matters.
+pub const MIN_WINDOW_BYTES: u64 = 1024;
+
+/// The largest flow-control window (and the most a stream's available window may
+/// grow to by `credit`), in bytes: 2^31 − 1, as in HTTP/2.
+pub const MAX_WINDOW_BYTES: u64 = (1 << 31) - 1;
+
+/// The window the sidecar recommends in `hello.window_bytes`, in bytes: chosen by
+/// measurement of throughput against memory (docs/DECISIONS.md, "Flow control").
+pub const DEFAULT_WINDOW_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The longest accepted `id`, in bytes. Ids are echoed in every event about the
 /// child, so they are kept short.

@@ -6,8 +6,8 @@ use serde_json::{Map, Value};
 use crate::data::Data;
 use crate::error::{ErrorCode, RequestError};
 use crate::request::{
-    check_id, ContainmentSwitches, IdRequest, Request, ShutdownRequest, SignalRequest,
-    SpawnRequest, StdioMode, WriteRequest,
+    check_id, check_req, CancelRequest, ChildRequest, ContainmentSwitches, CreditRequest,
+    IdRequest, Request, ShutdownRequest, SignalRequest, SpawnRequest, StdioMode, WriteRequest,
 };
 use crate::MAX_ID_BYTES;
 use crate::MAX_LINE_BYTES;
@@ -35,10 +35,14 @@ const SPAWN_FIELDS: &[&str] = &[
     "keep_leftovers",
     "containment",
     "framing",
+    "window",
 ];
-const WRITE_FIELDS: &[&str] = &["op", "id", "data", "data_b64"];
+const WRITE_FIELDS: &[&str] = &["op", "id", "data", "data_b64", "req"];
 const ID_FIELDS: &[&str] = &["op", "id"];
-const SIGNAL_FIELDS: &[&str] = &["op", "id", "signal"];
+const CHILD_FIELDS: &[&str] = &["op", "id", "req"];
+const CANCEL_FIELDS: &[&str] = &["op", "id", "req", "ladder"];
+const SIGNAL_FIELDS: &[&str] = &["op", "id", "signal", "req"];
+const CREDIT_FIELDS: &[&str] = &["op", "id", "stream", "bytes"];
 const LADDER_STEP_FIELDS: &[&str] = &["signal", "wait_ms"];
 const CAP_FIELDS: &[&str] = &["bytes", "policy"];
 
@@ -107,9 +111,17 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
         .and_then(Value::as_str)
         .filter(|id| check_id(id).is_ok())
         .map(str::to_owned);
-    let with_id = |e: RequestError| match &id_hint {
-        Some(id) => e.with_id(id.clone()),
-        None => e,
+    let req_hint = obj
+        .get("req")
+        .and_then(Value::as_str)
+        .filter(|req| check_req(req).is_ok())
+        .map(str::to_owned);
+    let with_id = |e: RequestError| {
+        let e = match &id_hint {
+            Some(id) => e.with_id(id.clone()),
+            None => e,
+        };
+        e.with_req_opt(req_hint.as_deref())
     };
 
     let op = match obj.get("op") {
@@ -136,8 +148,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     let allowed = match op {
         "spawn" => SPAWN_FIELDS,
         "write" => WRITE_FIELDS,
-        "close_stdin" | "cancel" | "kill" | "list" | "shutdown" => ID_FIELDS,
+        "list" | "shutdown" => ID_FIELDS,
+        "close_stdin" | "kill" => CHILD_FIELDS,
+        "cancel" => CANCEL_FIELDS,
         "signal" => SIGNAL_FIELDS,
+        "credit" => CREDIT_FIELDS,
         _ => {
             let mut e = RequestError::new(
                 ErrorCode::UnknownOp,
@@ -189,17 +204,47 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
                 .map_err(|e| fail(e.0, e.1))?;
             let data =
                 Data::from_fields(data, data_b64).map_err(|m| fail(ErrorCode::InvalidField, m))?;
-            Request::Write(WriteRequest { id, data })
+            Request::Write(WriteRequest {
+                id,
+                data,
+                req: tag(&fields).map_err(|e| fail(e.0, e.1))?,
+            })
         }
         "signal" => Request::Signal(SignalRequest {
             id: fields.id(),
             signal: fields
                 .req("signal", "a signal name like \"SIGINT\" or a number")
                 .map_err(|e| fail(e.0, e.1))?,
+            req: tag(&fields).map_err(|e| fail(e.0, e.1))?,
         }),
-        "close_stdin" => Request::CloseStdin(IdRequest { id: fields.id() }),
-        "cancel" => Request::Cancel(IdRequest { id: fields.id() }),
-        "kill" => Request::Kill(IdRequest { id: fields.id() }),
+        "close_stdin" | "kill" => {
+            let r = ChildRequest {
+                id: fields.id(),
+                req: tag(&fields).map_err(|e| fail(e.0, e.1))?,
+            };
+            if op == "kill" {
+                Request::Kill(r)
+            } else {
+                Request::CloseStdin(r)
+            }
+        }
+        "cancel" => {
+            check_ladder_keys(&fields, "cancel").map_err(|e| fail(e.0, e.1))?;
+            Request::Cancel(CancelRequest {
+                id: fields.id(),
+                req: tag(&fields).map_err(|e| fail(e.0, e.1))?,
+                ladder: fields.opt("ladder", LADDER).map_err(|e| fail(e.0, e.1))?,
+            })
+        }
+        "credit" => Request::Credit(CreditRequest {
+            id: fields.id(),
+            stream: fields
+                .req("stream", "\"stdout\" or \"stderr\"")
+                .map_err(|e| fail(e.0, e.1))?,
+            bytes: fields
+                .req("bytes", "a positive integer")
+                .map_err(|e| fail(e.0, e.1))?,
+        }),
         "list" => Request::List(IdRequest { id: fields.id() }),
         _ => Request::Shutdown(ShutdownRequest {
             id: obj.get("id").and_then(Value::as_str).map(str::to_owned),
@@ -207,6 +252,11 @@ pub fn parse_request(line: &[u8]) -> Result<Request, RequestError> {
     };
     request.validate()?;
     Ok(request)
+}
+
+/// The optional `req` tag.
+fn tag(f: &Fields<'_>) -> Result<Option<String>, FieldError> {
+    f.opt("req", "a string of 1 to 256 bytes")
 }
 
 /// A failure while reading fields: code and message.
@@ -263,15 +313,7 @@ fn spawn(f: &Fields<'_>) -> Result<SpawnRequest, FieldError> {
             format!("Field `{field}` must be an object; got {}.", describe(v)),
         )
     };
-    if let Some(Value::Array(steps)) = f.obj.get("ladder") {
-        for (i, step) in steps.iter().enumerate() {
-            let field = format!("ladder[{i}]");
-            let Value::Object(step) = step else {
-                return Err(not_object(field, step));
-            };
-            check_keys(step, &format!("{field}."), LADDER_STEP_FIELDS, "spawn").map_err(unknown)?;
-        }
-    }
+    check_ladder_keys(f, "spawn")?;
     for (field, allowed) in [
         ("stdout_cap", CAP_FIELDS),
         ("stderr_cap", CAP_FIELDS),
@@ -302,10 +344,7 @@ fn spawn(f: &Fields<'_>) -> Result<SpawnRequest, FieldError> {
     r.stdout = f.opt("stdout", STDIO)?.unwrap_or(StdioMode::Pipe);
     r.stderr = f.opt("stderr", STDIO)?.unwrap_or(StdioMode::Pipe);
     r.timeout_ms = f.opt("timeout_ms", MS)?;
-    r.ladder = f.opt(
-        "ladder",
-        "an array of {\"signal\": name or number, \"wait_ms\": n}",
-    )?;
+    r.ladder = f.opt("ladder", LADDER)?;
     r.signal = f.opt("signal", "a signal name like \"SIGTERM\" or a number")?;
     r.grace_ms = f.opt("grace_ms", MS)?;
     r.stdout_cap = f.opt("stdout_cap", CAP)?;
@@ -318,8 +357,30 @@ fn spawn(f: &Fields<'_>) -> Result<SpawnRequest, FieldError> {
     r.framing = f
         .opt("framing", "\"json\" or \"binary\"")?
         .unwrap_or_default();
+    r.window = f.opt("window", "a number of bytes")?;
     Ok(r)
 }
+
+/// Rejects unknown keys inside `ladder` rungs (`unknown_field`) and rungs that are not
+/// objects (`invalid_field`).
+fn check_ladder_keys(f: &Fields<'_>, op: &str) -> Result<(), FieldError> {
+    if let Some(Value::Array(steps)) = f.obj.get("ladder") {
+        for (i, step) in steps.iter().enumerate() {
+            let field = format!("ladder[{i}]");
+            let Value::Object(step) = step else {
+                return Err(FieldError(
+                    ErrorCode::InvalidField,
+                    format!("Field `{field}` must be an object; got {}.", describe(step)),
+                ));
+            };
+            check_keys(step, &format!("{field}."), LADDER_STEP_FIELDS, op)
+                .map_err(|m| FieldError(ErrorCode::UnknownField, m))?;
+        }
+    }
+    Ok(())
+}
+
+const LADDER: &str = "an array of {\"signal\": name or number, \"wait_ms\": n}";
 
 /// Rejects keys outside `allowed`, naming the first one (with its `prefix` path).
 fn check_keys(

@@ -12,7 +12,10 @@ use crate::error::{ErrorCode, RequestError};
 use crate::event::ContainmentTier;
 use crate::frame::Framing;
 use crate::signal::Signal;
-use crate::{DEFAULT_GRACE_MS, DEFAULT_SIGNAL, MAX_ID_BYTES, MAX_LADDER_STEPS, MAX_SAFE_INTEGER};
+use crate::{
+    DEFAULT_GRACE_MS, DEFAULT_SIGNAL, MAX_ID_BYTES, MAX_LADDER_STEPS, MAX_SAFE_INTEGER,
+    MAX_WINDOW_BYTES, MIN_WINDOW_BYTES,
+};
 
 /// A request line, tagged by its `op` field.
 ///
@@ -30,23 +33,26 @@ pub enum Request {
     /// Write bytes to the child's stdin; acknowledged by a `written` event.
     Write(WriteRequest),
     /// Close the child's stdin (the child sees EOF).
-    CloseStdin(IdRequest),
+    CloseStdin(ChildRequest),
     /// Run the child's termination ladder on its whole tree (`reason: "cancelled"`).
     /// A second `cancel` while the ladder runs jumps to the forceful last rung.
-    Cancel(IdRequest),
+    Cancel(CancelRequest),
     /// Kill the child's whole tree at once with the forceful last rung (`reason: "killed"`).
-    Kill(IdRequest),
+    Kill(ChildRequest),
     /// Send one signal to the child's tree; the child keeps running unless it dies of it.
     Signal(SignalRequest),
     /// Ask for the children the sidecar knows; answered by a `list` event with this `id`.
     List(IdRequest),
     /// Stop every child (ladder), report their exits, send `bye` and exit.
     Shutdown(ShutdownRequest),
+    /// Return flow-control credit for one output stream of a child spawned with a
+    /// `window`: the sidecar may send `bytes` more of that stream. Never acknowledged.
+    Credit(CreditRequest),
 }
 
 impl Request {
     /// The `op` names of every request, in documentation order.
-    pub const OPS: [&'static str; 8] = [
+    pub const OPS: [&'static str; 9] = [
         "spawn",
         "write",
         "close_stdin",
@@ -55,6 +61,7 @@ impl Request {
         "signal",
         "list",
         "shutdown",
+        "credit",
     ];
 
     /// The request's `op` as it appears on the wire.
@@ -68,6 +75,7 @@ impl Request {
             Request::Signal(_) => "signal",
             Request::List(_) => "list",
             Request::Shutdown(_) => "shutdown",
+            Request::Credit(_) => "credit",
         }
     }
 
@@ -76,11 +84,26 @@ impl Request {
         match self {
             Request::Spawn(r) => Some(&r.id),
             Request::Write(r) => Some(&r.id),
-            Request::CloseStdin(r) | Request::Cancel(r) | Request::Kill(r) | Request::List(r) => {
-                Some(&r.id)
-            }
+            Request::CloseStdin(r) | Request::Kill(r) => Some(&r.id),
+            Request::Cancel(r) => Some(&r.id),
+            Request::List(r) => Some(&r.id),
             Request::Signal(r) => Some(&r.id),
             Request::Shutdown(r) => r.id.as_deref(),
+            Request::Credit(r) => Some(&r.id),
+        }
+    }
+
+    /// The request's `req` tag, echoed in its acknowledgement or error (only the
+    /// operations on a running child carry one).
+    pub fn req(&self) -> Option<&str> {
+        match self {
+            Request::Write(r) => r.req.as_deref(),
+            Request::CloseStdin(r) | Request::Kill(r) => r.req.as_deref(),
+            Request::Cancel(r) => r.req.as_deref(),
+            Request::Signal(r) => r.req.as_deref(),
+            Request::Spawn(_) | Request::List(_) | Request::Shutdown(_) | Request::Credit(_) => {
+                None
+            }
         }
     }
 
@@ -97,20 +120,28 @@ impl Request {
         if let Some(id) = self.id() {
             check_id(id).map_err(|m| RequestError::new(ErrorCode::InvalidId, m).with_op(op))?;
         }
-        let result = match self {
-            Request::Spawn(r) => r.validate(),
-            Request::Write(_)
-            | Request::CloseStdin(_)
-            | Request::Cancel(_)
-            | Request::Kill(_)
-            | Request::Signal(_)
-            | Request::List(_)
-            | Request::Shutdown(_) => Ok(()),
+        let result = match self.req().map(check_req) {
+            Some(Err(m)) => Err(m),
+            _ => match self {
+                Request::Spawn(r) => r.validate(),
+                Request::Cancel(r) => r.validate(),
+                Request::Credit(r) => r.validate(),
+                Request::Write(_)
+                | Request::CloseStdin(_)
+                | Request::Kill(_)
+                | Request::Signal(_)
+                | Request::List(_)
+                | Request::Shutdown(_) => Ok(()),
+            },
         };
         result.map_err(|m| {
-            let e = RequestError::new(ErrorCode::InvalidField, m).with_op(op);
-            match self.id() {
-                Some(id) => e.with_id(id),
+            let mut e = RequestError::new(ErrorCode::InvalidField, m).with_op(op);
+            if let Some(id) = self.id() {
+                e = e.with_id(id);
+            }
+            // A bad `req` is not echoed: the client cannot have meant it.
+            match self.req().filter(|r| check_req(r).is_ok()) {
+                Some(req) => e.with_req(req),
                 None => e,
             }
         })
@@ -132,26 +163,134 @@ pub(crate) fn to_line<T: Serialize>(value: &T) -> String {
 
 /// Checks an id: non-empty and at most [`MAX_ID_BYTES`] bytes.
 pub(crate) fn check_id(id: &str) -> Result<(), String> {
-    if id.is_empty() {
-        Err("Field `id` must not be empty.".to_owned())
-    } else if id.len() > MAX_ID_BYTES {
+    check_short("id", id, "")
+}
+
+/// Checks a `req` tag: non-empty and at most [`MAX_ID_BYTES`] bytes.
+pub(crate) fn check_req(req: &str) -> Result<(), String> {
+    check_short("req", req, "; omit it for no acknowledgement")
+}
+
+/// A non-empty string of at most [`MAX_ID_BYTES`] bytes; `hint` ends the empty case.
+fn check_short(field: &str, value: &str, hint: &str) -> Result<(), String> {
+    if value.is_empty() {
+        Err(format!("Field `{field}` must not be empty{hint}."))
+    } else if value.len() > MAX_ID_BYTES {
         Err(format!(
-            "Field `id` is {} bytes long; the limit is {MAX_ID_BYTES}.",
-            id.len()
+            "Field `{field}` is {} bytes long; the limit is {MAX_ID_BYTES}.",
+            value.len()
         ))
     } else {
         Ok(())
     }
 }
 
-/// A request that names only a child (or, for `list`, itself): `close_stdin`,
-/// `cancel`, `kill`, `list`.
+/// `list`: a request that names only itself; the reply carries its `id`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdRequest {
-    /// The child's id (for `list`: the request's id, echoed in the reply).
+    /// The request's id, echoed in the reply.
     #[schemars(length(min = 1, max = 256))]
     pub id: String,
+}
+
+/// A request about one child that carries nothing else: `close_stdin`, `kill`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChildRequest {
+    /// The child's id.
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// A tag chosen by the client: when present, success is acknowledged by an `ack`
+    /// event carrying it, and an `error` about the request carries it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub req: Option<String>,
+}
+
+impl ChildRequest {
+    /// A request about child `id` without a `req` tag.
+    pub fn new(id: impl Into<String>) -> ChildRequest {
+        ChildRequest {
+            id: id.into(),
+            req: None,
+        }
+    }
+}
+
+/// `cancel`: run the termination ladder on the child's tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// The child's id.
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// A tag echoed in the `ack` (or `error`) answering this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub req: Option<String>,
+    /// A ladder for this cancel instead of the one given at `spawn` (at most 16
+    /// rungs; the forceful kill after the last is implicit). Ignored when a ladder is
+    /// already running (the cancel then jumps to the forceful rung).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 16))]
+    pub ladder: Option<Vec<LadderStep>>,
+}
+
+impl CancelRequest {
+    /// A cancel of child `id` with the spawn's ladder and no `req` tag.
+    pub fn new(id: impl Into<String>) -> CancelRequest {
+        CancelRequest {
+            id: id.into(),
+            req: None,
+            ladder: None,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(ladder) = &self.ladder {
+            check_ladder(ladder)?;
+        }
+        Ok(())
+    }
+}
+
+/// Which output stream of a child a `credit` is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// The child's stdout.
+    Stdout,
+    /// The child's stderr.
+    Stderr,
+}
+
+/// `credit`: the client consumed `bytes` of a stream; the sidecar may send that many
+/// more (see `window` in `spawn`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreditRequest {
+    /// The child's id.
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// The stream the credit is for.
+    pub stream: OutputStream,
+    /// How many more bytes the sidecar may send; at least 1, and the stream's
+    /// available window may not grow past [`MAX_WINDOW_BYTES`](crate::MAX_WINDOW_BYTES).
+    #[schemars(range(min = 1, max = 2_147_483_647u64))]
+    pub bytes: u64,
+}
+
+impl CreditRequest {
+    fn validate(&self) -> Result<(), String> {
+        if self.bytes == 0 || self.bytes > MAX_WINDOW_BYTES {
+            return Err(format!(
+                "Field `bytes` must be 1 to {MAX_WINDOW_BYTES}; got {}.",
+                self.bytes
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `shutdown`: stop everything and exit.
@@ -173,6 +312,10 @@ pub struct SignalRequest {
     pub id: String,
     /// The signal to send.
     pub signal: Signal,
+    /// A tag echoed in the `ack` (once the signal was delivered) or `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub req: Option<String>,
 }
 
 /// `write`: bytes for the child's stdin, as `data` (text) or `data_b64`.
@@ -182,11 +325,13 @@ pub struct WriteRequest {
     pub id: String,
     /// The bytes to write (decoded from `data_b64` when sent that way).
     pub data: Data,
+    /// A tag echoed in the `written` (or `error`) answering this write.
+    pub req: Option<String>,
 }
 
 impl Serialize for WriteRequest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serialize_id_data(s, "WriteRequest", &self.id, &self.data)
+        serialize_id_data(s, "WriteRequest", &self.id, &self.data, self.req.as_deref())
     }
 }
 
@@ -198,13 +343,19 @@ struct WriteWire {
     data: Option<String>,
     #[serde(default)]
     data_b64: Option<String>,
+    #[serde(default)]
+    req: Option<String>,
 }
 
 impl<'de> Deserialize<'de> for WriteRequest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let w = WriteWire::deserialize(d)?;
         let data = Data::from_fields(w.data, w.data_b64).map_err(serde::de::Error::custom)?;
-        Ok(WriteRequest { id: w.id, data })
+        Ok(WriteRequest {
+            id: w.id,
+            data,
+            req: w.req,
+        })
     }
 }
 
@@ -233,6 +384,12 @@ pub(crate) fn id_data_schema(description: &str, strict: bool) -> Schema {
                 "type": "string",
                 "contentEncoding": "base64",
                 "description": "The bytes, standard base64 with padding."
+            },
+            "req": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 256,
+                "description": "The request's tag, echoed in its answer."
             }
         },
         "required": ["id"],
@@ -243,6 +400,12 @@ pub(crate) fn id_data_schema(description: &str, strict: bool) -> Schema {
     });
     if strict {
         schema.insert("additionalProperties".to_owned(), false.into());
+    } else if let Some(props) = schema
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        // Output events carry no tag.
+        props.remove("req");
     }
     schema
 }
@@ -330,6 +493,13 @@ pub struct SpawnRequest {
     /// data frames (offered when `hello.framings` lists it).
     #[serde(default, skip_serializing_if = "Framing::is_default")]
     pub framing: Framing,
+    /// Per-stream flow control: the sidecar sends at most this many bytes of each
+    /// output stream beyond what the client has returned with `credit`, and stops
+    /// reading the child's pipe meanwhile. Absent: no flow control (output is only
+    /// limited by the connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1024, max = 2_147_483_647u64))]
+    pub window: Option<u64>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -361,6 +531,7 @@ impl SpawnRequest {
             keep_leftovers: false,
             containment: ContainmentSwitches::default(),
             framing: Framing::Json,
+            window: None,
         }
     }
 
@@ -440,14 +611,13 @@ impl SpawnRequest {
                         .to_owned(),
                 );
             }
-            if ladder.len() > MAX_LADDER_STEPS {
+            check_ladder(ladder)?;
+        }
+        if let Some(window) = self.window {
+            if !(MIN_WINDOW_BYTES..=MAX_WINDOW_BYTES).contains(&window) {
                 return Err(format!(
-                    "Field `ladder` has {} rungs; the limit is {MAX_LADDER_STEPS}.",
-                    ladder.len()
+                    "Field `window` must be {MIN_WINDOW_BYTES} to {MAX_WINDOW_BYTES} bytes; got {window}."
                 ));
-            }
-            for (i, step) in ladder.iter().enumerate() {
-                check_max(&format!("ladder[{i}].wait_ms"), Some(step.wait_ms))?;
             }
         }
         for (name, cap, mode) in [
@@ -464,6 +634,19 @@ impl SpawnRequest {
         }
         Ok(())
     }
+}
+
+fn check_ladder(ladder: &[LadderStep]) -> Result<(), String> {
+    if ladder.len() > MAX_LADDER_STEPS {
+        return Err(format!(
+            "Field `ladder` has {} rungs; the limit is {MAX_LADDER_STEPS}.",
+            ladder.len()
+        ));
+    }
+    for (i, step) in ladder.iter().enumerate() {
+        check_max(&format!("ladder[{i}].wait_ms"), Some(step.wait_ms))?;
+    }
+    Ok(())
 }
 
 fn no_nul(field: &str, value: &str) -> Result<(), String> {

@@ -27,7 +27,8 @@ fn hello() {
         Event::Hello(hello),
         json!({"event":"hello","protocol":1,"kennel":"0.1.0","platform":"linux",
                "containment":["subreaper","group"],"max_line_bytes":1048576,"max_children":4096,
-               "framings":["json","binary"],"max_frame_bytes":1048576}),
+               "framings":["json","binary"],"max_frame_bytes":1048576,
+               "features":["flow_control","req","cancel_ladder"],"window_bytes":DEFAULT_WINDOW_BYTES}),
     );
     // A sidecar from before binary framing: `json` only.
     let old = br#"{"event":"hello","protocol":1,"kennel":"0.1.0","platform":"linux","containment":[],"max_line_bytes":1048576,"max_children":4096}"#;
@@ -35,6 +36,9 @@ fn hello() {
         panic!("not a hello")
     };
     assert!(old.framings.is_empty());
+    // … and from before flow control: no features, no window.
+    assert!(old.features.is_empty());
+    assert_eq!(old.window_bytes, None);
 }
 
 #[test]
@@ -75,8 +79,29 @@ fn written() {
         Event::Written(WrittenEvent {
             id: "a1".into(),
             bytes: 12,
+            req: None,
         }),
         json!({"event":"written","id":"a1","bytes":12}),
+    );
+    round_trip(
+        Event::Written(WrittenEvent {
+            id: "a1".into(),
+            bytes: 12,
+            req: Some("w1".into()),
+        }),
+        json!({"event":"written","id":"a1","bytes":12,"req":"w1"}),
+    );
+}
+
+#[test]
+fn ack() {
+    round_trip(
+        Event::Ack(AckEvent {
+            id: "a1".into(),
+            op: "cancel".into(),
+            req: "r7".into(),
+        }),
+        json!({"event":"ack","id":"a1","op":"cancel","req":"r7"}),
     );
 }
 
@@ -174,6 +199,7 @@ fn error() {
             message: "No child has the id \"zz\".".into(),
             id: Some("zz".into()),
             op: Some("kill".into()),
+            req: None,
         }),
         json!({"event":"error","code":"unknown_id","message":"No child has the id \"zz\".","id":"zz","op":"kill"}),
     );
@@ -208,7 +234,8 @@ fn clients_may_ignore_unknown_event_fields() {
         e,
         Event::Written(WrittenEvent {
             id: "a1".into(),
-            bytes: 3
+            bytes: 3,
+            req: None,
         })
     );
     assert_eq!(e.id(), Some("a1"));

@@ -496,28 +496,30 @@ fn other_ops() {
         ok(r#"{"op":"write","id":"a1","data":"héllo\n"}"#),
         Request::Write(WriteRequest {
             id: "a1".into(),
-            data: Data::Text("héllo\n".into())
+            data: Data::Text("héllo\n".into()),
+            req: None,
         })
     );
     assert_eq!(
         ok(r#"{"op":"write","id":"a1","data_b64":"/wA="}"#),
         Request::Write(WriteRequest {
             id: "a1".into(),
-            data: Data::Binary(vec![0xFF, 0])
+            data: Data::Binary(vec![0xFF, 0]),
+            req: None,
         })
     );
     assert_eq!(ok(r#"{"op":"write","id":"a1","data":""}"#).id(), Some("a1"));
     assert_eq!(
         ok(r#"{"op":"close_stdin","id":"a1"}"#),
-        Request::CloseStdin(IdRequest { id: "a1".into() })
+        Request::CloseStdin(ChildRequest::new("a1"))
     );
     assert_eq!(
         ok(r#"{"op":"cancel","id":"a1"}"#),
-        Request::Cancel(IdRequest { id: "a1".into() })
+        Request::Cancel(CancelRequest::new("a1"))
     );
     assert_eq!(
         ok(r#"{"op":"kill","id":"a1"}"#),
-        Request::Kill(IdRequest { id: "a1".into() })
+        Request::Kill(ChildRequest::new("a1"))
     );
     assert_eq!(
         ok(r#"{"op":"list","id":"q"}"#),
@@ -533,7 +535,8 @@ fn other_ops() {
             ok(&format!(r#"{{"op":"signal","id":"a1","signal":{text}}}"#)),
             Request::Signal(SignalRequest {
                 id: "a1".into(),
-                signal
+                signal,
+                req: None,
             })
         );
     }
@@ -602,4 +605,92 @@ fn signal_names() {
     assert_eq!(Signal::from_name(""), None);
     assert_eq!(Signal::from_name("é"), None);
     assert_eq!(serde_json::to_value(Signal::Number(34)).unwrap(), 34);
+}
+
+#[test]
+fn req_tags_flow_control_and_cancel_ladder() {
+    assert_eq!(
+        ok(r#"{"op":"kill","id":"a1","req":"r1"}"#),
+        Request::Kill(ChildRequest {
+            id: "a1".into(),
+            req: Some("r1".into())
+        })
+    );
+    assert_eq!(
+        ok(r#"{"op":"cancel","id":"a1","req":"r2","ladder":[{"signal":"INT","wait_ms":10}]}"#),
+        Request::Cancel(CancelRequest {
+            id: "a1".into(),
+            req: Some("r2".into()),
+            ladder: Some(vec![LadderStep {
+                signal: Signal::Int,
+                wait_ms: 10
+            }]),
+        })
+    );
+    assert_eq!(
+        ok(r#"{"op":"write","id":"a1","data":"x","req":"w"}"#).req(),
+        Some("w")
+    );
+    assert_eq!(
+        ok(r#"{"op":"signal","id":"a1","signal":"HUP","req":"s"}"#).req(),
+        Some("s")
+    );
+    assert_eq!(
+        ok(r#"{"op":"credit","id":"a1","stream":"stderr","bytes":4096}"#),
+        Request::Credit(CreditRequest {
+            id: "a1".into(),
+            stream: OutputStream::Stderr,
+            bytes: 4096
+        })
+    );
+    let Request::Spawn(s) = ok(r#"{"op":"spawn","id":"a1","cmd":"x","window":65536}"#) else {
+        panic!("not a spawn")
+    };
+    assert_eq!(s.window, Some(65536));
+
+    // Errors echo a valid `req`, so the client can match them.
+    let e = assert_err(
+        r#"{"op":"signal","id":"a1","signal":"NOPE","req":"s9"}"#,
+        ErrorCode::InvalidField,
+        Some("a1"),
+        Some("signal"),
+    );
+    assert_eq!(e.req.as_deref(), Some("s9"));
+    let e = assert_err(
+        r#"{"op":"cancel","id":"a1","req":"c","ladder":[{"signal":"INT","wait_ms":1,"x":1}]}"#,
+        ErrorCode::UnknownField,
+        Some("a1"),
+        Some("cancel"),
+    );
+    assert_eq!(e.req.as_deref(), Some("c"));
+    let e = assert_err(
+        r#"{"op":"kill","id":"a1","req":""}"#,
+        ErrorCode::InvalidField,
+        Some("a1"),
+        Some("kill"),
+    );
+    assert_eq!(e.req, None);
+    // `req` is not defined where there is nothing to acknowledge.
+    assert_err(
+        r#"{"op":"credit","id":"a1","stream":"stdout","bytes":1,"req":"x"}"#,
+        ErrorCode::UnknownField,
+        Some("a1"),
+        Some("credit"),
+    );
+    assert_err(
+        r#"{"op":"list","id":"a1","req":"x"}"#,
+        ErrorCode::UnknownField,
+        Some("a1"),
+        Some("list"),
+    );
+    for bad in [
+        r#"{"op":"credit","id":"a1","stream":"stdout","bytes":0}"#,
+        r#"{"op":"credit","id":"a1","stream":"stdout","bytes":2147483648}"#,
+        r#"{"op":"credit","id":"a1","stream":"both","bytes":1}"#,
+        r#"{"op":"credit","id":"a1","stream":"stdout"}"#,
+        r#"{"op":"spawn","id":"a1","cmd":"x","window":1023}"#,
+        r#"{"op":"spawn","id":"a1","cmd":"x","window":2147483648}"#,
+    ] {
+        assert_eq!(err(bad).code, ErrorCode::InvalidField, "{bad}");
+    }
 }

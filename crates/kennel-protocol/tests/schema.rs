@@ -33,7 +33,7 @@ fn schema_names_every_op_and_event() {
         );
     }
     for event in [
-        "hello", "spawned", "stdout", "stderr", "written", "exit", "list", "error", "bye",
+        "hello", "spawned", "stdout", "stderr", "written", "ack", "exit", "list", "error", "bye",
     ] {
         assert!(
             text.contains(&format!("\"const\": \"{event}\"")),

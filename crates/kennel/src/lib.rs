@@ -154,6 +154,96 @@ pub mod keeper {
     }
 }
 
+/// The controlling terminal, handed to a child's tree as a shell hands it to a
+/// foreground job (Unix; on Windows there is never a terminal to hand over).
+///
+/// A tree kennel spawns runs in a process group of its own, so from a shell in a
+/// terminal it is in the background: a read from the terminal stops it (`SIGTTIN`),
+/// and Ctrl-C reaches the supervisor, not the tree. [`Foreground::claim`](terminal::Foreground::claim) (before the
+/// spawn) saves the terminal, [`Command::foreground_terminal`](crate::Command::foreground_terminal)
+/// makes the child take it between `fork` and `exec`, [`Foreground::hand_to`](terminal::Foreground::hand_to) (after the
+/// spawn) does it from the supervisor's side too, and [`Foreground::take_back`](terminal::Foreground::take_back) (also run
+/// on drop) restores the supervisor's group and the terminal's modes.
+pub mod terminal {
+    /// The terminal on stdin, handed to a child's process group. Dropping it takes the
+    /// terminal back.
+    pub struct Foreground {
+        inner: crate::sys::imp::terminal::Foreground,
+        given: std::sync::atomic::AtomicBool,
+    }
+
+    impl std::fmt::Debug for Foreground {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Foreground").finish_non_exhaustive()
+        }
+    }
+
+    impl Foreground {
+        /// Before the spawn: if stdin is a terminal and this process's group is its
+        /// foreground group, save the terminal's modes and return the handle (then spawn
+        /// with [`Command::foreground_terminal`](crate::Command::foreground_terminal)).
+        /// `Ok(None)` when there is no such terminal.
+        ///
+        /// # Errors
+        ///
+        /// The OS error of `tcgetattr`.
+        pub fn claim() -> std::io::Result<Option<Foreground>> {
+            Ok(
+                crate::sys::imp::terminal::Foreground::claim()?.map(|inner| Foreground {
+                    inner,
+                    // From here the child may take the terminal: dropping gives it back
+                    // even if the spawn fails after the child claimed it.
+                    given: std::sync::atomic::AtomicBool::new(true),
+                }),
+            )
+        }
+
+        /// After the spawn: make the process group `pgid` (a child's:
+        /// [`Controller::id`](crate::Controller::id) is its leader and group id) the
+        /// terminal's foreground group.
+        ///
+        /// # Errors
+        ///
+        /// The OS error of `tcsetpgrp` (e.g. the group is already gone).
+        pub fn hand_to(&self, pgid: u32) -> std::io::Result<()> {
+            self.given.store(true, std::sync::atomic::Ordering::Release);
+            self.inner.hand_to(pgid)
+        }
+
+        /// Put this process's group back in the foreground, with the terminal's modes
+        /// as they were before the hand-over (the child's modes are kept for
+        /// [`give_again`](Self::give_again)). Idempotent.
+        ///
+        /// # Errors
+        ///
+        /// The OS error of `tcsetpgrp`/`tcsetattr`.
+        pub fn take_back(&self) -> std::io::Result<()> {
+            if self.given.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                self.inner.take_back()?;
+            }
+            Ok(())
+        }
+
+        /// Hand the terminal to the child's group again (when a stopped job is resumed).
+        ///
+        /// # Errors
+        ///
+        /// The OS error of `tcsetpgrp`/`tcsetattr`.
+        pub fn give_again(&self) -> std::io::Result<()> {
+            if !self.given.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                self.inner.give_again()?;
+            }
+            Ok(())
+        }
+    }
+
+    impl Drop for Foreground {
+        fn drop(&mut self) {
+            let _ = self.take_back();
+        }
+    }
+}
+
 /// The containment tiers that work on this machine, strongest first (what a sidecar's
 /// `hello` reports). Probing is cheap and has no side effects.
 pub fn available_containment() -> Vec<Containment> {

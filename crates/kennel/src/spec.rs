@@ -137,6 +137,7 @@ pub struct Command {
     pub(crate) drain_timeout: Duration,
     pub(crate) keep_leftovers: bool,
     pub(crate) containment: ContainmentOptions,
+    pub(crate) foreground_terminal: bool,
 }
 
 /// Switches for the containment tiers. Every tier that works here is used unless it is
@@ -189,6 +190,7 @@ impl Command {
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             keep_leftovers: false,
             containment: ContainmentOptions::default(),
+            foreground_terminal: false,
         }
     }
 
@@ -367,6 +369,17 @@ impl Command {
     /// the per-child keeper's extra `exec` when supervisor death does not matter).
     pub fn containment(mut self, options: ContainmentOptions) -> Self {
         self.containment = options;
+        self
+    }
+
+    /// Make the child's process group the foreground group of the terminal on its stdin,
+    /// between `fork` and `exec` (Unix; nothing elsewhere, or when stdin is not a
+    /// terminal), as a shell does for a foreground job: the child can read the terminal
+    /// from its first instruction, and Ctrl-C / Ctrl-Z reach its tree. Use with
+    /// [`StdinMode::Inherit`] and [`terminal::Foreground`](crate::terminal::Foreground),
+    /// which saves the terminal before the spawn and gives it back after.
+    pub fn foreground_terminal(mut self, claim: bool) -> Self {
+        self.foreground_terminal = claim;
         self
     }
 

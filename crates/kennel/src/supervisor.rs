@@ -76,7 +76,8 @@ pub struct Output {
 }
 
 enum Control {
-    Cancel(EndReason),
+    /// Run the ladder (the given one instead of the command's, if any).
+    Cancel(EndReason, Option<Ladder>),
     Kill,
     Signal(Signal, oneshot::Sender<Result<(), SignalError>>),
     Dropped,
@@ -94,6 +95,7 @@ struct Shared {
     ctl: mpsc::UnboundedSender<Control>,
     stdin: Arc<Mutex<StdinSlot>>,
     finished: watch::Receiver<bool>,
+    tree_ended: watch::Receiver<bool>,
 }
 
 /// A cloneable handle to control a running child from other tasks: stdin, signals,
@@ -121,7 +123,21 @@ impl Controller {
     /// cancel while the ladder runs jumps to the forceful rung. Does nothing once the
     /// run is over.
     pub fn cancel(&self) {
-        let _ = self.shared.ctl.send(Control::Cancel(EndReason::Cancelled));
+        let _ = self
+            .shared
+            .ctl
+            .send(Control::Cancel(EndReason::Cancelled, None));
+    }
+
+    /// [`cancel`](Self::cancel) with `ladder` instead of the one the command was
+    /// given (e.g. a shorter grace for an interactive stop). The outcome's
+    /// `ladder_step` then indexes `ladder`. When a ladder is already running, this
+    /// jumps to the forceful rung like a second `cancel`, whatever `ladder` says.
+    pub fn cancel_with(&self, ladder: Ladder) {
+        let _ = self
+            .shared
+            .ctl
+            .send(Control::Cancel(EndReason::Cancelled, Some(ladder)));
     }
 
     /// Run the ladder because the supervisor is shutting down (reason
@@ -130,7 +146,7 @@ impl Controller {
         let _ = self
             .shared
             .ctl
-            .send(Control::Cancel(EndReason::SupervisorShutdown));
+            .send(Control::Cancel(EndReason::SupervisorShutdown, None));
     }
 
     /// Go straight to the forceful rung (reason `killed`).
@@ -275,6 +291,22 @@ impl Controller {
     /// Whether the outcome is final.
     pub fn is_finished(&self) -> bool {
         *self.shared.finished.borrow()
+    }
+
+    /// Resolves once the run has ended the tree: every process of it is gone (or, with
+    /// `keep_leftovers`, was left to run on its own), so nothing more will be written
+    /// to its pipes. What remains is delivering what the tree wrote before it ended —
+    /// a bounded amount (the pipes' contents, the event channel's
+    /// [`EVENT_CAPACITY`] chunks, one chunk in flight) — and then the `Exit` event.
+    ///
+    /// A consumer that holds output back (the sidecar's flow control) can stop holding
+    /// it back from here on without unbounded memory, so a `kill` or `cancel` of a
+    /// child whose output nobody reads still completes. Resolves at once when the run
+    /// is over.
+    pub async fn tree_ended(&self) {
+        let mut ended = self.shared.tree_ended.clone();
+        // An error means the supervisor is gone, which also ends the tree.
+        let _ = ended.wait_for(|e| *e).await;
     }
 }
 
@@ -492,6 +524,7 @@ impl Command {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         let (finished_tx, finished_rx) = watch::channel(false);
+        let (tree_ended_tx, tree_ended_rx) = watch::channel(false);
 
         let mut cap_kills = Vec::new();
         let mut start_reader =
@@ -552,6 +585,7 @@ impl Command {
             cap_kills,
             stdin: stdin_slot.clone(),
             finished: finished_tx,
+            tree_ended: tree_ended_tx,
             ladder: None,
             reason: None,
             leader_exited: false,
@@ -568,6 +602,7 @@ impl Command {
                     ctl: ctl_tx,
                     stdin: stdin_slot,
                     finished: finished_rx,
+                    tree_ended: tree_ended_rx,
                 }),
             },
             events: rx,
@@ -624,6 +659,8 @@ struct Run {
     cap_kills: Vec<oneshot::Receiver<()>>,
     stdin: Arc<Mutex<StdinSlot>>,
     finished: watch::Sender<bool>,
+    /// Set once phase 3 is over: no process of the tree is left to write output.
+    tree_ended: watch::Sender<bool>,
     ladder: Option<LadderRun>,
     reason: Option<EndReason>,
     /// The leader has exited (a timeout after that only speeds up the teardown; the
@@ -740,6 +777,10 @@ impl Run {
             // Leftovers were asked to be kept: stop reading the pipes they hold.
             let _ = self.stop.send(true);
         }
+
+        // No process of the tree is left (or the leftovers were let go): only output
+        // that was already written remains to be delivered.
+        let _ = self.tree_ended.send(true);
 
         // Phase 4: final drain.
         let window = if drain == Drain::Timeout {
@@ -911,10 +952,13 @@ impl Run {
 
     fn on_control(&mut self, msg: Option<Control>) {
         match msg {
-            Some(Control::Cancel(reason)) => {
+            Some(Control::Cancel(reason, spec)) => {
                 if self.ladder.is_some() {
                     self.escalate();
                 } else {
+                    if let Some(spec) = spec {
+                        self.ladder_spec = spec;
+                    }
                     self.start_ladder(Some(reason));
                 }
             }

@@ -9,6 +9,7 @@ mod prelude;
 mod backpressure;
 mod errors;
 mod fairness;
+mod flow;
 mod framing;
 mod hello;
 mod lifecycle;

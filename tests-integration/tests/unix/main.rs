@@ -14,4 +14,6 @@ mod ladder;
 mod lifecycle;
 mod run_cli;
 mod stdin;
+mod terminal;
+mod timeout_compat;
 mod tree;

@@ -84,9 +84,14 @@ fn output_passes_through_byte_exact_and_report_is_json() {
     assert_eq!(out.stdout.len(), n);
     verify_binary_prefix(&out.stdout).unwrap();
     verify_binary_prefix(&out.stderr).unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let text = std::fs::read_to_string(&report).unwrap();
     std::fs::remove_file(&report).unwrap();
+    assert_eq!(text.lines().count(), 1, "one line of JSON: {text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        json["wall_time_ms"].is_u64(),
+        "integer milliseconds: {json}"
+    );
     assert_eq!(json["code"], 0);
     assert_eq!(json["reason"], "exited");
     assert_eq!(json["drain"], "complete");
@@ -167,4 +172,95 @@ fn sigterm_right_after_the_child_started_runs_the_ladder() {
         );
         assert_all_gone(&pids);
     }
+}
+
+#[test]
+fn unknown_options_are_usage_errors_exiting_125() {
+    for args in [
+        &["-s", "KILL", "--timeout", "1", "--", "sleep", "5"][..],
+        &["--timout", "1", "--", FIXTURE, "exit", "0"],
+        &["--timeout", "soon", "--", FIXTURE, "exit", "0"],
+        &[],
+    ] {
+        let started = Instant::now();
+        let out = kennel_run(args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {out:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}: the error is said");
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{args:?}: nothing ran"
+        );
+    }
+    // Options end at the command: its own options are its own.
+    let out = kennel_run(&["--timeout", "60", FIXTURE, "print", "--", "-s"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.stdout, b"-s\n");
+}
+
+#[test]
+fn timeout_0_means_no_timeout() {
+    let out = kennel_run(&["--timeout", "0", "--", FIXTURE, "sleep", "300"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(parse_pid_lines(&out.stdout).len(), 1);
+}
+
+#[test]
+fn an_unwritable_report_is_said_and_keeps_the_exit_code() {
+    let out = kennel_run(&[
+        "--report",
+        "/nonexistent-dir/report.json",
+        "--",
+        FIXTURE,
+        "exit",
+        "3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+}
+
+#[test]
+fn a_full_stdout_is_reported_and_fails_the_run() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(KENNEL)
+        .args(["run", "--", FIXTURE, "print", "hi"])
+        .stdin(Stdio::null())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+}
+
+#[test]
+fn a_closed_stdout_is_reported_and_fails_the_run() {
+    use std::os::unix::process::CommandExt as _;
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(KENNEL);
+        cmd.arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: close(2) is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::close(1);
+                Ok(())
+            });
+        }
+        cmd.output().unwrap()
+    };
+    // As `timeout 1 echo hi >&-`: "write error: Bad file descriptor", exit 1.
+    let out = run(&["--", FIXTURE, "print", "hi"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Bad file descriptor"), "{stderr}");
+    // Nothing written there: nothing to report.
+    let out = run(&["--", FIXTURE, "exit", "0"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stderr.is_empty(), "{out:?}");
 }

@@ -5,7 +5,6 @@
 //! says what to do, or — when the caller opted out — runs and says it is unprotected.
 //! Every claim is checked against the truth: a `kill -9` of the host.
 
-use std::io::BufRead as _;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
@@ -82,15 +81,7 @@ fn host_with(
         child,
         mark: mark.clone(),
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = kennel_tests::lines_of(stdout);
     let mut reports = Vec::new();
     loop {
         let line = rx

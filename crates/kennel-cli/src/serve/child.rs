@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 use kennel::Controller;
 use kennel_protocol::{
-    encode_frame_header, Chunker, ErrorCode, Event, FrameError, FrameStream, Framing, OutputChunk,
-    WrittenEvent,
+    encode_frame_header, AckEvent, Chunker, ErrorCode, Event, FrameError, FrameStream, Framing,
+    OutputChunk, OutputStream, WrittenEvent,
 };
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::convert::{exit_event, request_error};
+use super::flow::Windows;
 use super::hub::{Hub, Out};
 
 /// Counts tasks still working on behalf of a child (pending `signal` answers).
@@ -65,10 +66,10 @@ impl Drop for InFlightGuard {
 /// Work for a child's stdin writer.
 #[derive(Debug)]
 pub(crate) enum StdinJob {
-    /// Write these bytes, then report `written` (or an error).
-    Write(Vec<u8>),
-    /// Close stdin after the writes before it.
-    Close,
+    /// Write these bytes, then report `written` (or an error), echoing the `req` tag.
+    Write(Vec<u8>, Option<String>),
+    /// Close stdin after the writes before it; with a `req` tag, then `ack` it.
+    Close(Option<String>),
 }
 
 /// The request loop's side of a child's stdin writer.
@@ -132,38 +133,51 @@ impl StdinWriter {
                 },
             };
             match job {
-                StdinJob::Write(data) => {
+                StdinJob::Write(data, req) => {
                     let result = self.controller.write_stdin(&data).await;
                     self.release(data.len());
                     let event = match result {
                         Ok(()) => Event::Written(WrittenEvent {
                             id: self.id.clone(),
                             bytes: data.len() as u64,
+                            req,
                         }),
-                        Err(e) => self.write_error(&e),
+                        Err(e) => self.write_error(&e, req.as_deref()),
                     };
                     self.hub.reply(&event).await;
                 }
-                StdinJob::Close => {
+                StdinJob::Close(req) => {
                     // Closing twice, or after the run ended, is not worth an error.
                     let _ = self.controller.close_stdin().await;
+                    self.ack_close(req).await;
                 }
             }
         }
         // The child ended: refuse what is still queued (no new job can arrive after
-        // `close`), so every `write` gets its answer before the `exit` event.
+        // `close`), so every `write` gets its answer before the `exit` event. A queued
+        // `close_stdin` is done: the child's stdin is closed with it.
         rx.close();
         while let Ok(job) = rx.try_recv() {
-            if let StdinJob::Write(data) = job {
-                self.release(data.len());
-                let e = request_error(
-                    ErrorCode::StdinClosed,
-                    "The child ended before this write reached its stdin.",
-                    "write",
-                    &self.id,
-                );
-                self.hub.reply(&e.to_event()).await;
+            match job {
+                StdinJob::Write(data, req) => {
+                    self.release(data.len());
+                    let e = request_error(
+                        ErrorCode::StdinClosed,
+                        "The child ended before this write reached its stdin.",
+                        "write",
+                        &self.id,
+                    )
+                    .with_req_opt(req.as_deref());
+                    self.hub.reply(&e.to_event()).await;
+                }
+                StdinJob::Close(req) => self.ack_close(req).await,
             }
+        }
+    }
+
+    async fn ack_close(&self, req: Option<String>) {
+        if let Some(event) = ack(&self.id, "close_stdin", req) {
+            self.hub.reply(&event).await;
         }
     }
 
@@ -172,7 +186,7 @@ impl StdinWriter {
         self.total.fetch_sub(len, Ordering::Relaxed);
     }
 
-    fn write_error(&self, e: &kennel::StdinError) -> Event {
+    fn write_error(&self, e: &kennel::StdinError, req: Option<&str>) -> Event {
         let code = match e.kind {
             kennel::StdinErrorKind::NotPiped => ErrorCode::StdinNotPiped,
             kennel::StdinErrorKind::Closed
@@ -184,35 +198,99 @@ impl StdinWriter {
         if let Some(source) = std::error::Error::source(e) {
             message = format!("{message}: {source}");
         }
-        request_error(code, message, "write", &self.id).to_event()
+        request_error(code, message, "write", &self.id)
+            .with_req_opt(req)
+            .to_event()
     }
 }
 
+/// The `ack` answering a request on child `id` that carried a `req` tag (none without).
+pub(crate) fn ack(id: &str, op: &str, req: Option<String>) -> Option<Event> {
+    req.map(|req| {
+        Event::Ack(AckEvent {
+            id: id.to_owned(),
+            op: op.to_owned(),
+            req,
+        })
+    })
+}
+
+/// What a child's forwarder works with, besides the child itself.
+pub(crate) struct Forwarder {
+    pub(crate) hub: Arc<Hub>,
+    /// The child's id.
+    pub(crate) id: String,
+    /// Which child of that id.
+    pub(crate) gen: u64,
+    pub(crate) framing: Framing,
+    /// The child's stdin writer, when stdin is piped.
+    pub(crate) stdin: Option<StdinTask>,
+    /// Pending `signal` answers.
+    pub(crate) signals: Arc<InFlight>,
+    /// Set once the outcome is in (the `exit` is on its way).
+    pub(crate) ended: Arc<AtomicBool>,
+    /// The flow-control windows, for a child spawned with `window`.
+    pub(crate) windows: Option<Arc<Windows>>,
+}
+
 /// Forwards a child's events until its `exit` is queued.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn forward(
-    hub: Arc<Hub>,
-    mut child: kennel::Child,
-    id: String,
-    gen: u64,
-    framing: Framing,
-    stdin: Option<StdinTask>,
-    signals: Arc<InFlight>,
-    ended: Arc<AtomicBool>,
-) {
+pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
+    let Forwarder {
+        hub,
+        id,
+        gen,
+        framing,
+        stdin,
+        signals,
+        ended,
+        windows,
+    } = f;
+    // Once the tree has ended, what is left of its output is bounded (its pipes, the
+    // library's event channel): stop holding it back, so that a `kill` or `cancel` of a
+    // child whose output nobody reads still reaches its `exit` (a client awaiting the
+    // exit of a stopped dev server it never read must not wait forever).
+    let lift = windows.clone().map(|w| {
+        let controller = child.controller();
+        tokio::spawn(async move {
+            controller.tree_ended().await;
+            w.lift();
+        })
+    });
     let mut output = Output::new(framing);
     let outcome = loop {
-        let (stream, bytes) = match child.next_event().await {
+        let (stream, mut bytes) = match child.next_event().await {
             Some(kennel::Event::Stdout(bytes)) => (FrameStream::Stdout, bytes),
             Some(kennel::Event::Stderr(bytes)) => (FrameStream::Stderr, bytes),
             Some(kennel::Event::Exit(outcome)) => break outcome,
             None => break child.wait().await,
         };
-        if let Some(item) = output.push(stream, &id, bytes) {
-            hub.data(item).await;
+        // With flow control, send only what the stream's window allows, waiting for
+        // credit (and reading no further events of this child) meanwhile.
+        while !bytes.is_empty() {
+            let (part, exhausted) = match &windows {
+                Some(w) => {
+                    let (n, exhausted) = w.take(output_stream(stream), bytes.len()).await;
+                    (bytes.split_to(n), exhausted)
+                }
+                None => (std::mem::take(&mut bytes), false),
+            };
+            if let Some(item) = output.push(stream, &id, part) {
+                hub.data(item).await;
+            }
+            // A window is delivered whole: the (at most 3) bytes of a character the
+            // JSON chunker holds back go out now, as `data_b64`, so the client can
+            // return credit for every byte the window allowed.
+            if exhausted {
+                if let Some(item) = output.finish(stream, &id) {
+                    hub.data(item).await;
+                }
+            }
         }
     };
     ended.store(true, Ordering::Relaxed);
+    if let Some(lift) = lift {
+        lift.abort();
+    }
     for stream in [FrameStream::Stdout, FrameStream::Stderr] {
         if let Some(item) = output.finish(stream, &id) {
             hub.data(item).await;
@@ -259,6 +337,13 @@ impl Output {
                 .map(|data| Out::Line(output_line(stream, id, data))),
             Output::Binary => None,
         }
+    }
+}
+
+fn output_stream(stream: FrameStream) -> OutputStream {
+    match stream {
+        FrameStream::Stdout => OutputStream::Stdout,
+        FrameStream::Stderr => OutputStream::Stderr,
     }
 }
 

@@ -8,8 +8,8 @@ use kennel::{
     Command, Containment, ContainmentOptions, EndReason, Ladder, Outcome, OutputMode, StdinMode,
 };
 use kennel_protocol::{
-    CapPolicy, ContainmentTier, DrainStatus, ErrorCode, ExitEvent, ExitReason, OutputCap,
-    RequestError, Shell, Signal, SpawnRequest, StdioMode, StreamStats,
+    CapPolicy, ContainmentTier, DrainStatus, ErrorCode, ExitEvent, ExitReason, LadderStep,
+    OutputCap, RequestError, Shell, Signal, SpawnRequest, StdioMode, StreamStats,
 };
 
 /// A library containment as the protocol names it.
@@ -161,6 +161,16 @@ fn linux_number(sig: Signal) -> Option<i32> {
 /// # Errors
 ///
 /// `unsupported` when a ladder signal cannot be delivered on this platform.
+/// The library ladder of protocol rungs (`unsupported` for a signal this platform
+/// cannot send).
+pub(crate) fn ladder(steps: &[LadderStep], op: &str, id: &str) -> Result<Ladder, RequestError> {
+    let mut ladder = Ladder::new();
+    for step in steps {
+        ladder = ladder.then(signal(step.signal, op, id)?, step.wait());
+    }
+    Ok(ladder)
+}
+
 pub(crate) fn command(
     req: &SpawnRequest,
     default_drain_timeout: Duration,
@@ -191,11 +201,7 @@ pub(crate) fn command(
     if let Some(timeout) = req.timeout() {
         cmd = cmd.timeout(timeout);
     }
-    let mut ladder = Ladder::new();
-    for step in req.effective_ladder() {
-        ladder = ladder.then(signal(step.signal, "spawn", &req.id)?, step.wait());
-    }
-    cmd = cmd.ladder(ladder);
+    cmd = cmd.ladder(ladder(&req.effective_ladder(), "spawn", &req.id)?);
     if let Some(cap) = req.stdout_cap {
         cmd = cmd.stdout_cap(output_cap(cap));
     }

@@ -8,15 +8,16 @@ use std::time::Duration;
 
 use kennel::Controller;
 use kennel_protocol::{
-    ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, ErrorCode, Event, IdRequest,
-    ListEvent, Request, RequestError, ShutdownRequest, SignalRequest, SpawnRequest, SpawnedEvent,
-    StdioMode, WriteRequest,
+    ByeEvent, ByeReason, CancelRequest, ChildInfo, ChildRequest, ChildState, ContainmentTier,
+    CreditRequest, ErrorCode, Event, IdRequest, ListEvent, Request, RequestError, ShutdownRequest,
+    SignalRequest, SpawnRequest, SpawnedEvent, StdioMode, WriteRequest,
 };
 use tokio::sync::mpsc::{self, Sender};
 use tokio::sync::Notify;
 
-use super::child::{self, InFlight, StdinHandle, StdinJob};
+use super::child::{self, ack, Forwarder, InFlight, StdinHandle, StdinJob};
 use super::convert::{self, request_error};
+use super::flow::Windows;
 
 /// Bytes of `write` data queued for one child and not yet in its pipe, at most. Eight
 /// protocol lines' worth: plenty to keep a pipe busy, small enough that a client that
@@ -69,6 +70,8 @@ struct Entry {
     ended: Arc<AtomicBool>,
     /// `signal` requests still waiting for the library's answer.
     signals: Arc<InFlight>,
+    /// Flow-control windows, when spawned with `window`.
+    windows: Option<Arc<Windows>>,
     /// The sum of the waits of its ladder: how long its teardown may take.
     ladder: Duration,
 }
@@ -79,6 +82,9 @@ struct State {
     next_gen: u64,
     /// Why and at whose request the shutdown began.
     shutdown: Option<(ByeReason, Option<String>)>,
+    /// No `credit` can arrive any more (stdin ended or stdout failed): every window
+    /// is lifted, including those of children spawned later.
+    windows_lifted: bool,
 }
 
 /// Settings of one sidecar.
@@ -153,7 +159,21 @@ impl Hub {
     /// The writer could not write to stdout: the caller is gone.
     pub(crate) fn output_broken(&self) {
         self.output_broken.store(true, Ordering::Relaxed);
+        self.lift_windows();
         self.begin_shutdown(ByeReason::Eof, None, false);
+    }
+
+    /// No `credit` can arrive any more (the client closed our stdin, or nothing
+    /// reaches it): stop holding output back for flow control, so every forwarder
+    /// can finish and the shutdown completes.
+    pub(crate) fn lift_windows(&self) {
+        let mut state = self.lock();
+        state.windows_lifted = true;
+        for entry in state.children.values() {
+            if let Some(w) = &entry.windows {
+                w.lift();
+            }
+        }
     }
 
     /// Start the shutdown: every child gets the ladder (reason `supervisor_shutdown`).
@@ -242,22 +262,16 @@ impl Hub {
             Request::Spawn(r) => self.spawn(r).await,
             Request::Write(r) => self.write(r).await,
             Request::CloseStdin(r) => self.close_stdin(r).await,
-            Request::Cancel(IdRequest { id }) => {
-                self.with_child("cancel", &id, |e| {
-                    e.terminating = true;
-                    e.controller.cancel();
-                    Ok(None)
-                })
-                .await;
-            }
-            Request::Kill(IdRequest { id }) => {
-                self.with_child("kill", &id, |e| {
+            Request::Cancel(r) => self.cancel(r).await,
+            Request::Kill(ChildRequest { id, req }) => {
+                self.with_child("kill", &id, req.as_deref(), |e| {
                     e.terminating = true;
                     e.controller.kill();
-                    Ok(None)
+                    Ok(ack(&id, "kill", req.clone()))
                 })
                 .await;
             }
+            Request::Credit(r) => self.credit(r).await,
             Request::Signal(r) => self.signal(r).await,
             Request::List(IdRequest { id }) => self.list(id).await,
             Request::Shutdown(ShutdownRequest { id }) => {
@@ -288,26 +302,27 @@ impl Hub {
         }
     }
 
-    /// Run `f` on the child `id` and queue its reply, if any.
+    /// Run `f` on the child `id` and queue its reply, if any; errors carry the
+    /// request's `req` tag.
     ///
     /// The reply is queued while the registry is locked, so it is queued while the child
-    /// is still known: the writer puts such replies before the child's `exit`. This
-    /// never waits when `f` has nothing to say (a successful `cancel`, `kill`, `signal`,
-    /// `close_stdin` or queued `write`), so those take effect even when the control lane
-    /// is full. Only an error reply waits for room; then (a client that left 256 replies
-    /// unread) it may follow the child's `exit`.
+    /// is still known: the writer puts such replies before the child's `exit`. The
+    /// request takes effect before any waiting: when the control lane is full (a client
+    /// that left 256 replies unread), only the queueing of the reply waits, and then
+    /// the reply may follow the child's `exit`.
     async fn with_child(
         &self,
         op: &str,
         id: &str,
+        req: Option<&str>,
         f: impl FnOnce(&mut Entry) -> Result<Option<Event>, RequestError>,
     ) {
         let permit = self.control.try_reserve().ok();
         let late = {
             let mut state = self.lock();
             let reply = match state.children.get_mut(id) {
-                None => Some(unknown_id(op, id).to_event()),
-                Some(entry) => f(entry).unwrap_or_else(|e| Some(e.to_event())),
+                None => Some(unknown_id(op, id).with_req_opt(req).to_event()),
+                Some(entry) => f(entry).unwrap_or_else(|e| Some(e.with_req_opt(req).to_event())),
             };
             match (reply, permit) {
                 (Some(event), Some(permit)) => {
@@ -381,6 +396,13 @@ impl Hub {
         let containment = convert::tier(child.containment());
         let ended = Arc::new(AtomicBool::new(false));
         let signals = Arc::new(InFlight::default());
+        let windows = req.window.map(|w| {
+            let w = Arc::new(Windows::new(w));
+            if state.windows_lifted {
+                w.lift();
+            }
+            w
+        });
         let (stdin, stdin_task) = if req.stdin == StdioMode::Pipe {
             let (handle, task) = child::start_stdin(
                 self.clone(),
@@ -400,16 +422,17 @@ impl Hub {
             })
             .to_line(),
         ));
-        tokio::spawn(child::forward(
-            self.clone(),
-            child,
-            req.id.clone(),
+        let forwarder = Forwarder {
+            hub: self.clone(),
+            id: req.id.clone(),
             gen,
-            req.framing,
-            stdin_task,
-            signals.clone(),
-            ended.clone(),
-        ));
+            framing: req.framing,
+            stdin: stdin_task,
+            signals: signals.clone(),
+            ended: ended.clone(),
+            windows: windows.clone(),
+        };
+        tokio::spawn(child::forward(forwarder, child));
         state.children.insert(
             req.id,
             Entry {
@@ -421,6 +444,7 @@ impl Hub {
                 terminating: false,
                 ended,
                 signals,
+                windows,
                 ladder,
             },
         );
@@ -428,7 +452,8 @@ impl Hub {
 
     async fn write(&self, req: WriteRequest) {
         let total = self.stdin_total.clone();
-        self.with_child("write", &req.id.clone(), move |entry| {
+        let tag = req.req.clone();
+        self.with_child("write", &req.id.clone(), tag.as_deref(), move |entry| {
             let id = req.id.as_str();
             let Some(stdin) = &entry.stdin else {
                 return Err(stdin_not_piped("write", id));
@@ -459,7 +484,7 @@ impl Hub {
             stdin.queued.fetch_add(len, Ordering::Relaxed);
             total.fetch_add(len, Ordering::Relaxed);
             if let Err(mpsc::error::SendError(_)) =
-                stdin.tx.send(StdinJob::Write(req.data.into_bytes()))
+                stdin.tx.send(StdinJob::Write(req.data.into_bytes(), req.req))
             {
                 stdin.queued.fetch_sub(len, Ordering::Relaxed);
                 total.fetch_sub(len, Ordering::Relaxed);
@@ -475,25 +500,94 @@ impl Hub {
         .await;
     }
 
-    async fn close_stdin(&self, req: IdRequest) {
-        self.with_child("close_stdin", &req.id, |entry| {
+    async fn close_stdin(&self, req: ChildRequest) {
+        self.with_child("close_stdin", &req.id, req.req.as_deref(), |entry| {
             let Some(stdin) = &entry.stdin else {
                 return Err(stdin_not_piped("close_stdin", &req.id));
             };
-            if !entry.stdin_closed {
+            if !entry.stdin_closed || req.req.is_some() {
                 entry.stdin_closed = true;
-                // After the pending writes; if the child already ended, its stdin is
-                // closed anyway.
-                let _ = stdin.tx.send(StdinJob::Close);
+                // After the pending writes (the stdin writer acknowledges it then); if
+                // the child already ended, its stdin is closed anyway.
+                if let Err(mpsc::error::SendError(_)) =
+                    stdin.tx.send(StdinJob::Close(req.req.clone()))
+                {
+                    // The stdin writer is gone: so is the child's stdin.
+                    return Ok(ack(&req.id, "close_stdin", req.req.clone()));
+                }
             }
             Ok(None)
         })
         .await;
     }
 
+    async fn cancel(&self, r: CancelRequest) {
+        let ladder = match r
+            .ladder
+            .as_ref()
+            .map(|l| convert::ladder(l, "cancel", &r.id))
+        {
+            Some(Err(e)) => {
+                return self
+                    .reply(&e.with_req_opt(r.req.as_deref()).to_event())
+                    .await
+            }
+            Some(Ok(ladder)) => Some(ladder),
+            None => None,
+        };
+        let waits: Duration = r.ladder.iter().flatten().map(|s| s.wait()).sum();
+        self.with_child("cancel", &r.id, r.req.as_deref(), |e| {
+            e.terminating = true;
+            // The teardown may now take as long as this ladder.
+            e.ladder = e.ladder.max(waits);
+            match ladder {
+                Some(ladder) => e.controller.cancel_with(ladder),
+                None => e.controller.cancel(),
+            }
+            Ok(ack(&r.id, "cancel", r.req.clone()))
+        })
+        .await;
+    }
+
+    /// `credit`: never acknowledged. An unknown id is ignored (the credit raced the
+    /// child's `exit`, which is normal); a child without flow control or a window that
+    /// would overflow is an error.
+    async fn credit(&self, r: CreditRequest) {
+        let error = {
+            let state = self.lock();
+            let Some(entry) = state.children.get(&r.id) else {
+                return;
+            };
+            match &entry.windows {
+                None => Some(request_error(
+                    ErrorCode::InvalidField,
+                    "The child was spawned without `window`; it has no flow control to credit.",
+                    "credit",
+                    &r.id,
+                )),
+                Some(w) => w.credit(r.stream, r.bytes).err().map(|o| {
+                    request_error(
+                        ErrorCode::InvalidField,
+                        format!(
+                            "Field `bytes` would grow the window from {} past {} bytes.",
+                            o.available,
+                            kennel_protocol::MAX_WINDOW_BYTES
+                        ),
+                        "credit",
+                        &r.id,
+                    )
+                }),
+            }
+        };
+        if let Some(e) = error {
+            self.reply(&e.to_event()).await;
+        }
+    }
+
     async fn signal(self: &Arc<Self>, req: SignalRequest) {
         let hub = self.clone();
-        self.with_child("signal", &req.id, |entry| {
+        let tag = req.req.clone();
+        self.with_child("signal", &req.id, tag.as_deref(), |entry| {
             let sig = convert::signal(req.signal, "signal", &req.id)?;
             // The library answers from the child's supervisor task, which may be busy
             // delivering output under backpressure: wait for it in a task of its own
@@ -502,22 +596,34 @@ impl Hub {
             let guard = entry.signals.enter();
             let controller = entry.controller.clone();
             let id = req.id.clone();
+            let tag = req.req.clone();
             tokio::spawn(async move {
-                if let Err(e) = controller.signal(sig).await {
-                    let code = match e.kind {
-                        // The tree ended meanwhile: its `exit` is coming; nothing to say.
-                        kennel::SignalErrorKind::Finished => None,
-                        kennel::SignalErrorKind::Unsupported => Some(ErrorCode::Unsupported),
-                        _ => Some(ErrorCode::SignalFailed),
-                    };
-                    if let Some(code) = code {
-                        let mut message = e.to_string();
-                        if let Some(source) = std::error::Error::source(&e) {
-                            message = format!("{message}: {source}");
+                let reply = match controller.signal(sig).await {
+                    Ok(()) => ack(&id, "signal", tag),
+                    Err(e) => {
+                        let code = match e.kind {
+                            // The tree ended meanwhile: its `exit` is coming; nothing
+                            // to report but the acknowledgement.
+                            kennel::SignalErrorKind::Finished => None,
+                            kennel::SignalErrorKind::Unsupported => Some(ErrorCode::Unsupported),
+                            _ => Some(ErrorCode::SignalFailed),
+                        };
+                        match code {
+                            None => ack(&id, "signal", tag),
+                            Some(code) => {
+                                let mut message = e.to_string();
+                                if let Some(source) = std::error::Error::source(&e) {
+                                    message = format!("{message}: {source}");
+                                }
+                                let err = request_error(code, message, "signal", &id)
+                                    .with_req_opt(tag.as_deref());
+                                Some(err.to_event())
+                            }
                         }
-                        let err = request_error(code, message, "signal", &id);
-                        hub.reply(&err.to_event()).await;
                     }
+                };
+                if let Some(event) = reply {
+                    hub.reply(&event).await;
                 }
                 drop(guard);
             });

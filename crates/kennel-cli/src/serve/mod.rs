@@ -52,12 +52,17 @@
 //! `6 MiB + children × (EVENT_CAPACITY + 3) × 64 KiB`; nothing is dropped. Timeouts
 //! and ladders keep running meanwhile (they do not depend on output delivery).
 //!
+//! That is the whole connection. A child spawned with a `window` is also
+//! flow-controlled on its own (`flow.rs`): its forwarder waits for `credit` once a
+//! stream's window is used up, so a client that leaves one child's output unread stops
+//! that child alone, never the lanes.
+//!
 //! The **control lane** holds [`CONTROL_QUEUE_LINES`] = 256 replies and is always
-//! drained first, so a reply (`spawned`, `written`, `error`, `list`) never waits behind
-//! output. The request loop keeps reading requests while output is backpressured:
-//! `cancel`, `kill`, `signal`, `close_stdin`, `shutdown` and queued `write`s have no
-//! reply on success and take effect at once, however full the lanes are. A request
-//! that needs a reply (`spawn`, `list`, any error) waits for room in the control lane,
+//! drained first, so a reply (`spawned`, `written`, `ack`, `error`, `list`) never waits
+//! behind output. The request loop keeps reading requests while output is backpressured:
+//! `cancel`, `kill`, `signal`, `close_stdin`, `shutdown` and queued `write`s take effect
+//! at once, however full the lanes are (only queueing their `ack`, when tagged with
+//! `req`, may wait). A request that needs a reply waits for room in the control lane,
 //! so a client that leaves 256 replies unread stops the request loop until it reads
 //! again: replies, unlike the effects of control requests, cannot be dropped or grow
 //! without bound. (In that state an error about a child may follow the child's `exit`;
@@ -117,6 +122,7 @@
 
 mod child;
 mod convert;
+mod flow;
 mod gone;
 mod hub;
 mod reader;
@@ -249,6 +255,8 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
                 }
                 None => {
                     eof = true;
+                    // No credit can come any more: flow control must not hold output.
+                    hub.lift_windows();
                     hub.begin_shutdown(ByeReason::Eof, None, false);
                 }
             },

@@ -252,12 +252,17 @@ fn run(args: Vec<OsString>) -> io::Result<()> {
 
     let mut cmd = std::process::Command::new(&program);
     cmd.args(&rest).process_group(0);
+    let claim_terminal = std::env::var_os(super::terminal::CLAIM_ENV).is_some();
+    cmd.env_remove(super::terminal::CLAIM_ENV);
     let join_fd = cgroup.as_ref().map(Cgroup::procs_fd);
     // SAFETY: the closure only makes async-signal-safe system calls (sigprocmask via
-    // libc, write) between fork and exec.
+    // libc, write, tcsetpgrp) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
             unblock_chld();
+            if claim_terminal {
+                super::terminal::claim_in_child();
+            }
             if let Some(fd) = join_fd {
                 if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(io::Error::last_os_error());

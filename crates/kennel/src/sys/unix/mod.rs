@@ -34,6 +34,7 @@ pub(crate) mod guard;
 pub(crate) mod keeper;
 #[cfg(target_os = "linux")]
 pub(crate) mod procfs;
+pub(crate) mod terminal;
 
 use std::collections::HashSet;
 use std::io;
@@ -238,6 +239,10 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         std::process::Command::new(&cmd.program)
     };
     cmd.apply_args_cwd_env(&mut std_cmd);
+    if use_keeper && cmd.foreground_terminal {
+        // The keeper claims the terminal for the program it starts (see `terminal`).
+        std_cmd.env(terminal::CLAIM_ENV, "1");
+    }
     std_cmd.stdin(match cmd.stdin {
         StdinMode::Null => Stdio::null(),
         StdinMode::Piped => Stdio::piped(),
@@ -280,6 +285,15 @@ pub(crate) fn spawn(cmd: &Command) -> Result<Spawned, SpawnError> {
         // A new process group led by the child, set before exec: nothing the child runs
         // can fork outside it before it exists.
         std_cmd.process_group(0);
+        if cmd.foreground_terminal {
+            // SAFETY: `claim_in_child` only makes async-signal-safe calls (its docs).
+            unsafe {
+                std_cmd.pre_exec(|| {
+                    terminal::claim_in_child();
+                    Ok(())
+                });
+            }
+        }
         #[cfg(target_os = "linux")]
         if let Some(cg) = &cgroup {
             let fd = cg.procs_fd();

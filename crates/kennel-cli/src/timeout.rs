@@ -1,0 +1,602 @@
+//! `timeout` mode: GNU coreutils `timeout(1)`'s command line, exit codes and messages,
+//! with kennel's tree kill.
+//!
+//! Reached through a link to the kennel binary named `timeout` (the basename of
+//! `argv[0]`, so a symlink or a hard link), or as `kennel timeout`. The command line is
+//! read as GNU's `getopt_long("+k:s:v")` reads it: options stop at the first non-option
+//! (the DURATION) or after `--`; short options cluster (`-vs KILL`, `-k5`); long ones
+//! take `--opt=value` or `--opt value` and may be abbreviated to a unique prefix.
+//!
+//! What matches GNU (checked case by case against `/usr/bin/timeout` by the
+//! `timeout_compat` integration test):
+//!
+//! - exit codes: the command's own; 124 when the timeout fired (unless
+//!   `--preserve-status`); 125 for timeout's own failures, bad usage included; 126/127
+//!   when the command cannot be run/found; 137 when the command died of `SIGKILL` after
+//!   the timeout (`-s KILL`, or `-k` had to kill), even with `--preserve-status`;
+//!   128+N when it died of signal N otherwise;
+//! - the messages (`timeout: sending signal TERM to command 'sleep'`, `invalid time
+//!   interval`, `invalid signal`, getopt's own), in the C locale's quoting;
+//! - a signal sent to timeout itself (INT, TERM, HUP) is sent on to the command as is,
+//!   and starts the `-k` countdown.
+//!
+//! What kennel adds: every signal goes to the whole tree (process group, cgroup or
+//! keeper, as `kennel run`), and when the command ends, whatever it left running is
+//! killed too (after the drain timeout of `kennel run`, 1 s, during which the
+//! leftovers may still finish writing their output).
+//!
+//! **Without `-k`, kennel does as GNU does: no escalation.** A command that ignores
+//! the signal keeps running until it exits on its own, however long; kennel's usual
+//! `SIGKILL` after a grace is `kennel run`'s policy, not `timeout`'s, and a script that
+//! replaces `timeout` by kennel must not see a slow cleanup handler killed. Its tree is
+//! still ended as soon as the command itself exits.
+//!
+//! From a shell in a terminal the command gets the terminal as a foreground job
+//! (`crate::tty`), with or without `--foreground`: reads work, Ctrl-C reaches it, Ctrl-Z
+//! stops the job. `--foreground` is accepted; kennel still times out the whole tree
+//! (GNU's `--foreground` times out only the command).
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::time::Duration;
+
+use kennel::{Command, Ladder, Signal};
+use tokio::time::Instant;
+
+use crate::run::{EXIT_INTERNAL, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_TIMEOUT};
+
+/// The exit code when the command died of `SIGKILL` after a timeout (128 + 9).
+pub const EXIT_KILLED: i32 = 128 + 9;
+
+/// The options of one `timeout` invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimeoutArgs {
+    /// When to send the signal; `None` when the duration was 0 (or too large to matter).
+    pub duration: Option<Duration>,
+    /// `-k`: when to kill after the first signal; `None` when not given or 0.
+    pub kill_after: Option<Duration>,
+    /// `-s`: the signal sent at the timeout.
+    pub signal: Signal,
+    /// `--preserve-status`.
+    pub preserve_status: bool,
+    /// `--foreground` (accepted; see the module docs).
+    pub foreground: bool,
+    /// `-v`.
+    pub verbose: bool,
+    /// The command and its arguments.
+    pub command: Vec<OsString>,
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Run a command.
+    Run(TimeoutArgs),
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+    /// A usage error: the message (none for a missing operand, as GNU), exit 125.
+    Usage(Option<String>),
+}
+
+const LONG: [(&str, bool); 7] = [
+    ("foreground", false),
+    ("help", false),
+    ("kill-after", true),
+    ("preserve-status", false),
+    ("signal", true),
+    ("verbose", false),
+    ("version", false),
+];
+
+/// Read `timeout`'s arguments (without `argv[0]`) as GNU coreutils does.
+pub fn parse(args: &[OsString]) -> Parsed {
+    let mut out = TimeoutArgs {
+        duration: None,
+        kill_after: None,
+        signal: Signal::Term,
+        preserve_status: false,
+        foreground: false,
+        verbose: false,
+        command: Vec::new(),
+    };
+    let text = |a: &OsString| a.to_string_lossy().into_owned();
+    let mut i = 0;
+    while i < args.len() {
+        let arg = text(&args[i]);
+        if arg == "--" {
+            i += 1;
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let (full, takes_value) = match LONG.iter().find(|(n, _)| *n == name) {
+                Some(&exact) => exact,
+                None => {
+                    let matches: Vec<_> =
+                        LONG.iter().filter(|(n, _)| n.starts_with(name)).collect();
+                    match matches.as_slice() {
+                        [] => return usage(format!("unrecognized option '{arg}'")),
+                        [one] => **one,
+                        many => {
+                            let list: Vec<String> =
+                                many.iter().map(|(n, _)| format!("'--{n}'")).collect();
+                            return usage(format!(
+                                "option '--{name}' is ambiguous; possibilities: {}",
+                                list.join(" ")
+                            ));
+                        }
+                    }
+                }
+            };
+            i += 1;
+            let value = if takes_value {
+                match inline {
+                    Some(v) => Some(v),
+                    None if i < args.len() => {
+                        i += 1;
+                        Some(text(&args[i - 1]))
+                    }
+                    None => return usage(format!("option '--{full}' requires an argument")),
+                }
+            } else if inline.is_some() {
+                return usage(format!("option '--{full}' doesn't allow an argument"));
+            } else {
+                None
+            };
+            match (full, value) {
+                ("help", _) => return Parsed::Help,
+                ("version", _) => return Parsed::Version,
+                ("foreground", _) => out.foreground = true,
+                ("preserve-status", _) => out.preserve_status = true,
+                ("verbose", _) => out.verbose = true,
+                (opt, Some(value)) => {
+                    if let Err(p) = set_valued(&mut out, opt, &value) {
+                        return p;
+                    }
+                }
+                _ => return usage(format!("unrecognized option '{arg}'")),
+            }
+            continue;
+        }
+        let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) else {
+            break; // the first non-option: DURATION
+        };
+        i += 1;
+        for (at, c) in cluster.char_indices() {
+            match c {
+                'v' => out.verbose = true,
+                'k' | 's' => {
+                    let rest = &cluster[at + c.len_utf8()..];
+                    let value = if !rest.is_empty() {
+                        rest.to_string()
+                    } else if i < args.len() {
+                        i += 1;
+                        text(&args[i - 1])
+                    } else {
+                        return usage(format!("option requires an argument -- '{c}'"));
+                    };
+                    let opt = if c == 'k' { "kill-after" } else { "signal" };
+                    if let Err(p) = set_valued(&mut out, opt, &value) {
+                        return p;
+                    }
+                    break;
+                }
+                other => return usage(format!("invalid option -- '{other}'")),
+            }
+        }
+    }
+    if args.len() < i + 2 {
+        return Parsed::Usage(None);
+    }
+    let interval = text(&args[i]);
+    match parse_gnu_duration(&interval) {
+        Some(d) => out.duration = d,
+        None => return usage(format!("invalid time interval {}", quote(&interval))),
+    }
+    out.command = args[i + 1..].to_vec();
+    Parsed::Run(out)
+}
+
+fn usage(message: String) -> Parsed {
+    Parsed::Usage(Some(message))
+}
+
+fn set_valued(out: &mut TimeoutArgs, opt: &str, value: &str) -> Result<(), Parsed> {
+    if opt == "kill-after" {
+        match parse_gnu_duration(value) {
+            Some(d) => out.kill_after = d,
+            None => return Err(usage(format!("invalid time interval {}", quote(value)))),
+        }
+    } else {
+        match parse_gnu_signal(value) {
+            Some(s) => out.signal = s,
+            None => return Err(usage(format!("{}: invalid signal", quote(value)))),
+        }
+    }
+    Ok(())
+}
+
+/// A duration as GNU `timeout` reads it: a floating-point number (leading blanks,
+/// exponents, `inf` and hexadecimal integers allowed) and at most one suffix `s`, `m`,
+/// `h` or `d`. `Some(None)` for a duration that disables the timeout (0, or one too
+/// large to ever fire); `None` when the text is not a duration.
+pub fn parse_gnu_duration(text: &str) -> Option<Option<Duration>> {
+    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (number, multiplier) = match t.char_indices().last() {
+        Some((at, 's')) => (&t[..at], 1.0),
+        Some((at, 'm')) => (&t[..at], 60.0),
+        Some((at, 'h')) => (&t[..at], 3600.0),
+        Some((at, 'd')) => (&t[..at], 86400.0),
+        _ => (t, 1.0),
+    };
+    let value: f64 = match number
+        .strip_prefix("0x")
+        .or_else(|| number.strip_prefix("0X"))
+    {
+        Some(hex) if !hex.is_empty() => u64::from_str_radix(hex, 16).ok()? as f64,
+        _ => {
+            // Rust's float grammar is C's minus hex floats; refuse what C refuses.
+            if number.is_empty() || number.eq_ignore_ascii_case("nan") {
+                return None;
+            }
+            number.parse().ok()?
+        }
+    };
+    let seconds = value * multiplier;
+    if seconds.is_nan() || seconds < 0.0 {
+        return None;
+    }
+    if seconds == 0.0 {
+        return Some(None);
+    }
+    // Past what a Duration holds: a timeout that never fires.
+    Some(Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// A signal as GNU's `operand2sig` reads it: a number from 0 to 64, or a name with or
+/// without `SIG`, in any case.
+pub fn parse_gnu_signal(text: &str) -> Option<Signal> {
+    if text.trim() != text || text.is_empty() {
+        return None;
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        let n: i32 = text.parse().ok()?;
+        return (0..=64).contains(&n).then(|| Signal::from_number(n));
+    }
+    text.parse().ok()
+}
+
+/// `quote()` of gnulib in the C locale: `'text'`, with `'` and `\` escaped.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        match c {
+            '\'' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\{:03o}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A signal's name as `timeout -v` prints it: `TERM`, `KILL`, or the number.
+fn short_name(signal: Signal) -> String {
+    match signal.name() {
+        Some(name) => name.trim_start_matches("SIG").to_string(),
+        None => signal.number().to_string(),
+    }
+}
+
+/// The help text of `timeout` mode (one screen).
+pub fn help(prog: &str) -> String {
+    format!(
+        "\
+Usage: {prog} [OPTION] DURATION COMMAND [ARG]...
+  or:  {prog} [OPTION]
+Start COMMAND, and kill it and everything it started if still running after DURATION.
+(kennel's GNU-compatible timeout: same options, durations, messages and exit codes.)
+
+      --preserve-status  exit with the same status as COMMAND, even when the
+                           command times out
+      --foreground       accepted for compatibility: from a terminal COMMAND always
+                           gets it (reads, Ctrl-C, Ctrl-Z); the tree is still timed out
+  -k, --kill-after=DURATION
+                         also send KILL to the tree if COMMAND is still running
+                           this long after the initial signal was sent
+  -s, --signal=SIGNAL    the signal sent on timeout (default TERM); a name like
+                           'HUP' or a number
+  -v, --verbose          diagnose to stderr any signal sent upon timeout
+      --help             display this help and exit
+      --version          output version information and exit
+
+DURATION is a floating point number with an optional suffix: 's' for seconds
+(the default), 'm' for minutes, 'h' for hours or 'd' for days. A duration of 0
+disables the associated timeout.
+
+Unlike GNU timeout, the signal goes to every process COMMAND started, even those
+that left its process group, and whatever is left when COMMAND exits is killed.
+Without -k nothing escalates: a COMMAND that ignores the signal runs on (as GNU).
+
+Exit status:
+  124  if COMMAND times out, and --preserve-status is not specified
+  125  if the timeout command itself fails (bad usage included)
+  126  if COMMAND is found but cannot be invoked
+  127  if COMMAND cannot be found
+  137  if COMMAND is killed with KILL (-s KILL, or when -k had to kill)
+  -    the exit status of COMMAND otherwise (128+N if it died of signal N)
+"
+    )
+}
+
+fn say(prog: &str, message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{prog}: {message}");
+}
+
+/// Run `timeout` with `args` (without `argv[0]`); `prog` is the name used in messages.
+/// Returns the exit code.
+pub async fn main(prog: &str, args: &[OsString]) -> i32 {
+    let args = match parse(args) {
+        Parsed::Run(args) => args,
+        Parsed::Help => {
+            let _ = std::io::stdout().lock().write_all(help(prog).as_bytes());
+            return 0;
+        }
+        Parsed::Version => {
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "timeout (kennel) {}\nA tree-aware, GNU-compatible timeout; see '{prog} --help'.",
+                env!("CARGO_PKG_VERSION")
+            );
+            return 0;
+        }
+        Parsed::Usage(message) => {
+            if let Some(message) = message {
+                say(prog, &message);
+            }
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "Try '{prog} --help' for more information."
+            );
+            return EXIT_INTERNAL;
+        }
+    };
+    run(prog, args).await
+}
+
+async fn run(prog: &str, args: TimeoutArgs) -> i32 {
+    let Some((program, rest)) = args.command.split_first() else {
+        return EXIT_INTERNAL;
+    };
+    let name = program.to_string_lossy().into_owned();
+    // The ladder's first rung is the timeout's signal; the kill is driven from here
+    // (`-k`), never by the ladder on its own (see the module docs).
+    let cmd = crate::run::with_stdio(
+        Command::new(program)
+            .args(rest)
+            .ladder(Ladder::graceful(args.signal, Duration::MAX)),
+    );
+    // From a shell in a terminal: the terminal is the command's until the run ends.
+    let (cmd, mut job) = crate::tty::Job::prepare(cmd);
+    let signals = crate::signals::Signals::install();
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let (code, why) = match &e {
+                kennel::SpawnError::NotFound { .. } => {
+                    (EXIT_NOT_FOUND, "No such file or directory".to_string())
+                }
+                kennel::SpawnError::PermissionDenied { .. } => {
+                    (EXIT_NOT_EXECUTABLE, "Permission denied".to_string())
+                }
+                other => (EXIT_INTERNAL, other.to_string()),
+            };
+            say(
+                prog,
+                &format!("failed to run command {}: {why}", quote(&name)),
+            );
+            return code;
+        }
+    };
+    let controller = child.controller();
+    if let Some(job) = &mut job {
+        job.started(&controller);
+    }
+    let mut signals = signals;
+    let started = Instant::now();
+    let mut timeout_at = args.duration.and_then(|d| started.checked_add(d));
+    let mut kill_at: Option<Instant> = None;
+    let mut timed_out = false;
+    let arm_kill = |kill_at: &mut Option<Instant>| {
+        if kill_at.is_none() {
+            *kill_at = args.kill_after.and_then(|k| Instant::now().checked_add(k));
+        }
+    };
+    let outcome = loop {
+        tokio::select! {
+            outcome = child.wait() => break outcome,
+            () = sleep_until(timeout_at) => {
+                timeout_at = None;
+                timed_out = true;
+                if args.verbose {
+                    say(prog, &format!(
+                        "sending signal {} to command {}", short_name(args.signal), quote(&name)
+                    ));
+                }
+                controller.cancel();
+                arm_kill(&mut kill_at);
+            }
+            () = sleep_until(kill_at) => {
+                kill_at = None;
+                if args.verbose {
+                    say(prog, &format!("sending signal KILL to command {}", quote(&name)));
+                }
+                controller.kill();
+            }
+            signal = signals.recv_signal() => {
+                // As GNU: the signal timeout got goes on to the command (the whole tree).
+                let _ = controller.signal(signal).await;
+                arm_kill(&mut kill_at);
+            }
+            () = crate::fatal::raised() => {
+                crate::run::kill_after_panic(&controller).await;
+                return EXIT_INTERNAL;
+            }
+        }
+    };
+    drop(job);
+    let code = exit_code(&outcome.status, timed_out, args.preserve_status);
+    crate::run::with_output_failure(code, &outcome, |failure| say(prog, failure))
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// GNU timeout's exit code for a command that ended with `status`.
+pub fn exit_code(status: &kennel::ExitStatus, timed_out: bool, preserve_status: bool) -> i32 {
+    if timed_out && status.signal == Some(Signal::Kill.number()) {
+        // As GNU: "killed" stays distinguishable even with --preserve-status.
+        return EXIT_KILLED;
+    }
+    if timed_out && !preserve_status {
+        return EXIT_TIMEOUT;
+    }
+    status.shell_code()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Parsed {
+        parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    fn run_args(args: &[&str]) -> TimeoutArgs {
+        match p(args) {
+            Parsed::Run(a) => a,
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_as_gnu() {
+        let d = parse_gnu_duration;
+        assert_eq!(d("1"), Some(Some(Duration::from_secs(1))));
+        assert_eq!(d(".5"), Some(Some(Duration::from_millis(500))));
+        assert_eq!(d("1e-1"), Some(Some(Duration::from_millis(100))));
+        assert_eq!(d("1.5m"), Some(Some(Duration::from_secs(90))));
+        assert_eq!(d("2h"), Some(Some(Duration::from_secs(7200))));
+        assert_eq!(d("1d"), Some(Some(Duration::from_secs(86400))));
+        assert_eq!(d(" 3s"), Some(Some(Duration::from_secs(3))));
+        assert_eq!(d("0x10"), Some(Some(Duration::from_secs(16))));
+        assert_eq!(d("0"), Some(None));
+        assert_eq!(d("0s"), Some(None));
+        assert_eq!(d("inf"), Some(None));
+        for bad in [
+            "", "abc", "1x", "-1", "nan", "1.5.5", "1ss", "s", "1s ", "500ms",
+        ] {
+            assert_eq!(d(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn signals_as_gnu() {
+        assert_eq!(parse_gnu_signal("KILL"), Some(Signal::Kill));
+        assert_eq!(parse_gnu_signal("sigterm"), Some(Signal::Term));
+        assert_eq!(parse_gnu_signal("9"), Some(Signal::Kill));
+        assert_eq!(parse_gnu_signal("0").map(Signal::number), Some(0));
+        assert_eq!(parse_gnu_signal("99"), None);
+        assert_eq!(parse_gnu_signal("FOO"), None);
+    }
+
+    #[test]
+    fn options_stop_at_the_duration() {
+        let a = run_args(&["-vs", "KILL", "-k5", "--pres", "1", "cmd", "-v", "--", "x"]);
+        assert!(a.verbose && a.preserve_status);
+        assert_eq!(a.signal, Signal::Kill);
+        assert_eq!(a.kill_after, Some(Duration::from_secs(5)));
+        assert_eq!(a.command, ["cmd", "-v", "--", "x"]);
+        let a = run_args(&["--", "1", "true"]);
+        assert_eq!(a.command, ["true"]);
+        let a = run_args(&["--signal=INT", "--kill-after", "2", "1", "true"]);
+        assert_eq!(
+            (a.signal, a.kill_after),
+            (Signal::Int, Some(Duration::from_secs(2)))
+        );
+    }
+
+    #[test]
+    fn usage_errors_as_getopt() {
+        let msg = |args: &[&str]| match p(args) {
+            Parsed::Usage(m) => m,
+            other => panic!("{args:?}: {other:?}"),
+        };
+        assert_eq!(msg(&[]), None);
+        assert_eq!(msg(&["5"]), None);
+        assert_eq!(
+            msg(&["--ver"]).unwrap(),
+            "option '--ver' is ambiguous; possibilities: '--verbose' '--version'"
+        );
+        assert_eq!(
+            msg(&["--foo", "1", "x"]).unwrap(),
+            "unrecognized option '--foo'"
+        );
+        assert_eq!(msg(&["-x", "1", "x"]).unwrap(), "invalid option -- 'x'");
+        assert_eq!(msg(&["-1", "x"]).unwrap(), "invalid option -- '1'");
+        assert_eq!(msg(&["-k"]).unwrap(), "option requires an argument -- 'k'");
+        assert_eq!(
+            msg(&["--sig"]).unwrap(),
+            "option '--signal' requires an argument"
+        );
+        assert_eq!(
+            msg(&["--verbose=1", "1", "x"]).unwrap(),
+            "option '--verbose' doesn't allow an argument"
+        );
+        assert_eq!(
+            msg(&["-s", "FOO", "1", "x"]).unwrap(),
+            "'FOO': invalid signal"
+        );
+        assert_eq!(msg(&["abc", "x"]).unwrap(), "invalid time interval 'abc'");
+        assert_eq!(p(&["--help", "--foo"]), Parsed::Help);
+        assert_eq!(p(&["--vers"]), Parsed::Version);
+    }
+
+    #[test]
+    fn exit_codes_as_gnu() {
+        let exited = |code| kennel::ExitStatus {
+            code: Some(code),
+            signal: None,
+        };
+        let died = |sig| kennel::ExitStatus {
+            code: None,
+            signal: Some(sig),
+        };
+        assert_eq!(exit_code(&exited(3), false, false), 3);
+        assert_eq!(exit_code(&died(2), false, false), 130);
+        assert_eq!(exit_code(&died(15), true, false), 124);
+        assert_eq!(exit_code(&died(15), true, true), 143);
+        assert_eq!(exit_code(&exited(7), true, true), 7);
+        assert_eq!(exit_code(&died(9), true, false), 137);
+        assert_eq!(exit_code(&died(9), true, true), 137);
+    }
+
+    #[test]
+    fn quotes_as_gnu_in_the_c_locale() {
+        assert_eq!(quote("sleep"), "'sleep'");
+        assert_eq!(quote("it's"), "'it\\'s'");
+    }
+}

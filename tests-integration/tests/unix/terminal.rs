@@ -1,0 +1,288 @@
+//! `kennel run` in a terminal, through a pseudo-terminal: kennel is started as a shell
+//! starts a foreground job (session leader with the pty as controlling terminal, its
+//! group in the foreground), and the test types into the master side.
+
+use std::fs::File;
+use std::io::{Read as _, Write as _};
+use std::os::fd::{FromRawFd as _, OwnedFd};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use crate::prelude::*;
+
+/// kennel running on a pty, and what it printed there so far.
+struct OnPty {
+    kennel: Child,
+    master: File,
+    output: mpsc::Receiver<Vec<u8>>,
+    seen: Vec<u8>,
+}
+
+impl OnPty {
+    fn start(args: &[&str]) -> OnPty {
+        let (mut master_fd, mut slave_fd) = (0, 0);
+        // SAFETY: openpty writes two fds into the given ints; no name, termios or size.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master_fd,
+                &mut slave_fd,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both fds were just opened by openpty and are owned by nobody else.
+        let (master, slave) =
+            unsafe { (File::from_raw_fd(master_fd), OwnedFd::from_raw_fd(slave_fd)) };
+        let mut cmd = Command::new(KENNEL);
+        cmd.args(args)
+            .env("LC_ALL", "C")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: setsid and ioctl are async-signal-safe; as a shell's job: a session
+        // whose controlling terminal is the pty (stdin), kennel's group in the foreground.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let kennel = cmd.spawn().unwrap();
+        drop(cmd); // the test's copies of the slave: EOF (EIO) on the master at the end
+        let mut reader = master.try_clone().unwrap();
+        let (tx, output) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        OnPty {
+            kennel,
+            master,
+            output,
+            seen: Vec::new(),
+        }
+    }
+
+    fn type_in(&mut self, bytes: &[u8]) {
+        self.master.write_all(bytes).unwrap();
+    }
+
+    /// Wait until the terminal showed `text`.
+    fn expect(&mut self, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        while !String::from_utf8_lossy(&self.seen).contains(text) {
+            match self
+                .output
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(chunk) => self.seen.extend_from_slice(&chunk),
+                Err(_) => panic!(
+                    "{text:?} not shown within {PATIENCE:?}; the terminal showed {:?}",
+                    String::from_utf8_lossy(&self.seen)
+                ),
+            }
+        }
+    }
+
+    fn pids(&mut self, n: usize) -> Vec<u32> {
+        let deadline = Instant::now() + PATIENCE;
+        while parse_pid_lines(&self.seen.replace_crlf()).len() < n {
+            let chunk = self
+                .output
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("pid lines on the terminal");
+            self.seen.extend_from_slice(&chunk);
+        }
+        parse_pid_lines(&self.seen.replace_crlf())
+            .iter()
+            .map(|l| l.pid)
+            .collect()
+    }
+
+    /// kennel's exit code, within the deadline.
+    fn exit_code(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.kennel.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kennel did not exit; terminal: {:?}",
+                String::from_utf8_lossy(&self.seen)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Wait until the terminal's foreground group is `pgid` (kennel hands it over right
+    /// after the spawn: a key typed before that goes to kennel, as to a shell before
+    /// it hands the terminal to a job).
+    fn wait_foreground(&self, pgid: u32) {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: tcgetpgrp on our master fd (Linux answers for the slave side).
+        let foreground = || unsafe { libc::tcgetpgrp(self.master.as_raw_fd()) };
+        assert!(
+            kennel_tests::wait_until(PATIENCE, || foreground() == pgid as i32),
+            "the terminal's foreground group is {}, not the command's {pgid}",
+            foreground()
+        );
+    }
+
+    fn lflag(&self) -> libc::tcflag_t {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: a zeroed termios is a valid out-parameter for tcgetattr on our fd.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(self.master.as_raw_fd(), &mut t), 0);
+            t.c_lflag
+        }
+    }
+}
+
+impl Drop for OnPty {
+    fn drop(&mut self) {
+        let _ = self.kennel.kill();
+        let _ = self.kennel.wait();
+    }
+}
+
+trait Crlf {
+    fn replace_crlf(&self) -> Vec<u8>;
+}
+
+impl Crlf for Vec<u8> {
+    fn replace_crlf(&self) -> Vec<u8> {
+        String::from_utf8_lossy(self)
+            .replace("\r\n", "\n")
+            .into_bytes()
+    }
+}
+
+#[test]
+fn the_command_reads_from_the_terminal() {
+    // Before: the command was in the background, stopped by SIGTTIN until the timeout.
+    let mut pty = OnPty::start(&[
+        "run",
+        "--timeout",
+        "60",
+        "--",
+        "sh",
+        "-c",
+        "read x; echo got-$x",
+    ]);
+    pty.type_in(b"hello\n");
+    pty.expect("got-hello");
+    assert_eq!(pty.exit_code(), Some(0));
+}
+
+#[test]
+fn timeout_mode_reads_from_the_terminal_too() {
+    let mut pty = OnPty::start(&["timeout", "60", "sh", "-c", "read x; echo got-$x"]);
+    pty.type_in(b"there\n");
+    pty.expect("got-there");
+    assert_eq!(pty.exit_code(), Some(0));
+}
+
+#[test]
+fn the_command_sees_the_terminal_on_stdout_and_stderr() {
+    let mut pty = OnPty::start(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "test -t 0 && test -t 1 && test -t 2 && echo all-three-are-the-terminal",
+    ]);
+    pty.expect("all-three-are-the-terminal");
+    assert_eq!(pty.exit_code(), Some(0));
+}
+
+#[test]
+fn ctrl_c_and_ctrl_backslash_reach_the_tree_as_sigint_and_sigquit() {
+    for (key, code, what) in [(b"\x03", 130, "SIGINT"), (b"\x1c", 131, "SIGQUIT")] {
+        let mut pty = OnPty::start(&["run", "--", FIXTURE, "sleep", "60000"]);
+        let pids = pty.pids(1);
+        let _cleanup = Cleanup(pids.clone());
+        pty.wait_foreground(pids[0]);
+        pty.type_in(key);
+        assert_eq!(
+            pty.exit_code(),
+            Some(code),
+            "the command died of {what}, not SIGTERM"
+        );
+        assert_all_gone(&pids);
+    }
+}
+
+#[test]
+fn the_terminal_modes_are_restored_when_kennel_ends() {
+    let mut pty = OnPty::start(&["run", "--", "sh", "-c", "stty -echo && echo echo-is-off"]);
+    assert_ne!(pty.lflag() & libc::ECHO, 0, "echo on to begin with");
+    pty.expect("echo-is-off");
+    assert_eq!(pty.exit_code(), Some(0));
+    assert_ne!(pty.lflag() & libc::ECHO, 0, "kennel put the modes back");
+}
+
+#[test]
+fn ctrl_z_stops_the_whole_job_and_sigcont_resumes_it() {
+    let mut pty = OnPty::start(&["run", "--", FIXTURE, "sleep", "60000"]);
+    let pids = pty.pids(1);
+    let _cleanup = Cleanup(pids.clone());
+    let kennel = pty.kennel.id();
+    pty.wait_foreground(pids[0]);
+    pty.type_in(b"\x1a");
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || kennel_tests::is_stopped(pids[0])
+            && kennel_tests::is_stopped(kennel)),
+        "the command and kennel stop (a stopped job for the shell)"
+    );
+    // The shell's `fg`: continue kennel's group; kennel continues the tree.
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(kennel as i32, libc::SIGCONT) }, 0);
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || !kennel_tests::is_stopped(pids[0])),
+        "the tree runs again"
+    );
+    pty.wait_foreground(pids[0]);
+    pty.type_in(b"\x03");
+    assert_eq!(
+        pty.exit_code(),
+        Some(130),
+        "the terminal is the command's again"
+    );
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn under_a_keeper_the_command_gets_the_terminal_too() {
+    // Without a cgroup the program is started by a keeper process, which claims the
+    // terminal for it (sys/unix/terminal.rs).
+    let mut pty = OnPty::start(&[
+        "run",
+        "--no-cgroup",
+        "--",
+        "sh",
+        "-c",
+        "read x; echo got-$x",
+    ]);
+    pty.type_in(b"kept\n");
+    pty.expect("got-kept");
+    assert_eq!(pty.exit_code(), Some(0));
+    let mut pty = OnPty::start(&["run", "--no-cgroup", "--", FIXTURE, "sleep", "60000"]);
+    let pids = pty.pids(1);
+    let _cleanup = Cleanup(pids.clone());
+    pty.wait_foreground(pids[0]);
+    pty.type_in(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130));
+    assert_all_gone(&pids);
+}
