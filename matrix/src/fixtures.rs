@@ -76,6 +76,9 @@ pub struct Evidence {
     pub fired: Option<Fired>,
     /// The last lines of the driver's own stderr/stdout.
     pub driver_log: String,
+    /// Under Wine: this many bare Wine loaders of processes cut short at creation were
+    /// still there after the settle, and gone this much later (see `cell.rs`).
+    pub late_loaders: Option<(usize, Duration)>,
 }
 
 /// Proof that a driver reached its trigger before killing itself.
@@ -488,6 +491,12 @@ fn survivors_none(ev: &Evidence) -> Result<String, String> {
         return Err(result(ev).err().unwrap_or_default());
     }
     if ev.survivors.is_empty() {
+        if let Some((n, after)) = ev.late_loaders {
+            return Ok(format!(
+                "tree{tree} gone ({n} Wine loader(s) of processes cut short at creation exited {} ms after the settle)",
+                after.as_millis()
+            ));
+        }
         if ev.result.is_none() && ev.hang_after.is_none() {
             Ok(format!(
                 "tree{tree} gone {} ms after the supervisor died",
@@ -764,6 +773,24 @@ mod tests {
             "{}",
             v.evidence
         );
+    }
+
+    #[test]
+    fn late_wine_loaders_are_named_and_live_survivors_still_fail() {
+        let mut ev = Evidence {
+            result: Some(res("code 137", Some(137), None)),
+            late_loaders: Some((1, MS(120))),
+            ..Default::default()
+        };
+        let ok = survivors_none(&ev).unwrap();
+        assert!(ok.contains("1 Wine loader(s)"), "{ok}");
+        ev.survivors = vec![Proc {
+            pid: 7,
+            cmdline: "wine64 Z:\\kennel-fixture.exe".into(),
+            exe: "wine64-preloader".into(),
+            state: 'S',
+        }];
+        assert!(survivors_none(&ev).is_err());
     }
 
     #[test]
