@@ -95,7 +95,7 @@ impl Runner {
         let started = Instant::now();
         let (spec, prefix) = match (os, fixture.windows) {
             (Os::Linux, _) => ((fixture.spec)(), ""),
-            (Os::Wine { .. }, OnWindows::Runs(spec)) => (spec(), "win-"),
+            (Os::Wine { .. }, OnWindows::Runs(shape)) => ((shape.spec)(), "win-"),
             (Os::Wine { .. }, OnWindows::Not(why)) => {
                 return Err(format!(
                     "fixture {} does not run on Windows: {why}",
@@ -200,6 +200,9 @@ impl Runner {
                 let (left, took) = procs::wait_gone(&tag, fixture.settle, tree);
                 ev.survivors = left;
                 ev.gone_after = took;
+                if wine {
+                    wait_for_cut_short_loaders(&tag, &mut ev);
+                }
                 break;
             }
             if let Some(end) = self.reaper.ended(pid, spawned) {
@@ -252,7 +255,10 @@ impl Runner {
                 crate::fixtures::list(&left)
             ));
         }
-        let verdict = (fixture.check)(&ev);
+        let verdict = match (os, fixture.windows) {
+            (Os::Wine { .. }, OnWindows::Runs(shape)) => shape.check.unwrap_or(fixture.check)(&ev),
+            _ => (fixture.check)(&ev),
+        };
         let cell = Cell {
             fixture: fixture.id,
             imp,
@@ -271,6 +277,27 @@ impl Runner {
         )?;
         Ok(cell)
     }
+}
+
+/// Under Wine a process whose creation the tree kill cut short can outlive it for a
+/// moment as the bare Linux side of Wine's loader (`wine64 Z:\…`, its command line not
+/// yet the Windows one): wineserver already ended the Windows process, the loader exits
+/// when it next asks wineserver. When only such loaders survived the settle, wait up to
+/// 2 s more for them, and record it; anything else still alive stays a survivor.
+fn wait_for_cut_short_loaders(tag: &str, ev: &mut Evidence) {
+    let is_loader = |p: &procs::Proc| {
+        p.cmdline.contains("kennel-fixture")
+            && (p.cmdline.starts_with("wine64 ") || p.cmdline.starts_with("wine "))
+    };
+    if ev.survivors.is_empty() || !ev.survivors.iter().all(is_loader) {
+        return;
+    }
+    let n = ev.survivors.len();
+    let (left, took) = procs::wait_gone(tag, Duration::from_secs(2), is_loader);
+    if left.is_empty() {
+        ev.late_loaders = Some((n, took));
+    }
+    ev.survivors = left;
 }
 
 /// The job file for `spec`, with the fixture program and the cell's paths filled in.

@@ -157,7 +157,9 @@ fn run(args: Args) -> Result<bool, String> {
             for imp in &impls {
                 let cell = match (f.windows, imp) {
                     (OnWindows::Not(why), _) => WinCell::Not(why.to_string()),
-                    (OnWindows::Runs(spec), imp) if uses_taskkill(*imp) && aborts(&spec()) => {
+                    (OnWindows::Runs(shape), imp)
+                        if uses_taskkill(*imp) && aborts(&(shape.spec)()) =>
+                    {
                         WinCell::Not(TASKKILL_UNDER_WINE.into())
                     }
                     (OnWindows::Runs(_), imp) if !imp.is_node() || args.wine_node_exe.is_some() => {
@@ -220,8 +222,42 @@ fn run(args: Args) -> Result<bool, String> {
         }
         return Ok(false);
     }
+    // Every fixture that runs on Windows must have run there for kennel's columns: a
+    // kennel cell skipped under Wine (no Node for Windows, say) is a failed check, not
+    // a smaller one.
+    let skipped: Vec<String> = windows
+        .iter()
+        .filter(|(id, imp, c)| {
+            imp.is_kennel()
+                && matches!(c, WinCell::Not(_))
+                && fixtures
+                    .iter()
+                    .any(|f| f.id == *id && matches!(f.windows, OnWindows::Runs(_)))
+        })
+        .map(|(id, imp, c)| match c {
+            WinCell::Not(why) => format!("{id} × {}: {why}", imp.name()),
+            WinCell::Ran(_) => String::new(),
+        })
+        .collect();
+    if args.check && !skipped.is_empty() {
+        eprintln!(
+            "kennel did not run {} Windows cell(s) Wine can run:",
+            skipped.len()
+        );
+        for s in &skipped {
+            eprintln!("  {s}");
+        }
+        return Ok(false);
+    }
     if args.check {
-        println!("kennel passed all {} of its cells", kennel_cells.len());
+        let on_wine = windows
+            .iter()
+            .filter(|(_, imp, c)| imp.is_kennel() && matches!(c, WinCell::Ran(_)))
+            .count();
+        println!(
+            "kennel passed all {} of its cells ({on_wine} under Wine)",
+            kennel_cells.len()
+        );
     }
     Ok(true)
 }
@@ -258,12 +294,17 @@ fn wine_prewarm(runner: &Runner, fixture_exe: &std::path::Path) -> Result<String
          host's Node) under Wine, which needs `NODE_SKIP_PLATFORM_CHECK=1` (Wine's default \
          prefix reports Windows 7) and cannot give Node a pipe as its own stdin or stdout \
          (`EBADF`), so the drivers talk to the harness through files only. The fixture is \
-         `kennel-fixture.exe`. Aborts are timeouts (no pid-line triggers: they work, but a \
-         Windows tree takes seconds to start under Wine); the supervisor kill is SIGKILL to \
+         `kennel-fixture.exe`, whose Windows modes re-create each Unix shape with Windows \
+         means (each fixture's \"On Windows\" paragraph). Aborts are timeouts (no pid-line \
+         triggers: they work in Node, but `kennel run`'s abort under Wine would be a Linux \
+         SIGTERM to the `wine` process, which ends kennel.exe instead of asking it to run \
+         its ladder; `--timeout` runs the ladder); the supervisor kill is SIGKILL to \
          the Wine process of `kennel.exe` / `node.exe`. kennel's graceful rung (CTRL_BREAK) \
          cannot be delivered under Wine (`GenerateConsoleCtrlEvent`), so kennel ends Windows \
-         trees with `TerminateJobObject` (exit 137) here. Cells that only real Windows can \
-         measure say so.",
+         trees with `TerminateJobObject` (exit 137) here. The `kennel run` column's times \
+         include Wine's exit of the `kennel.exe` process, up to ~1.5 s after kennel ended \
+         the tree (its `--report` puts the end within ~50 ms of the timeout). Cells that \
+         only real Windows can measure say so.",
         t.elapsed().as_secs_f64()
     ))
 }

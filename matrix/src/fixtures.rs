@@ -76,6 +76,9 @@ pub struct Evidence {
     pub fired: Option<Fired>,
     /// The last lines of the driver's own stderr/stdout.
     pub driver_log: String,
+    /// Under Wine: this many bare Wine loaders of processes cut short at creation were
+    /// still there after the settle, and gone this much later (see `cell.rs`).
+    pub late_loaders: Option<(usize, Duration)>,
 }
 
 /// Proof that a driver reached its trigger before killing itself.
@@ -97,11 +100,23 @@ pub struct Verdict {
     pub evidence: String,
 }
 
+/// How a fixture runs on Windows (under Wine).
+#[derive(Debug, Clone, Copy)]
+pub struct WinShape {
+    /// The job there.
+    pub spec: fn() -> Spec,
+    /// The criterion there, when it differs from the Linux one.
+    pub check: Option<fn(&Evidence) -> Verdict>,
+    /// The Windows shape of the fixture, when it differs from the Linux one (the
+    /// report's "On Windows" paragraph).
+    pub about: &'static str,
+}
+
 /// Whether and how a fixture runs on Windows (under Wine).
 #[derive(Debug, Clone, Copy)]
 pub enum OnWindows {
-    /// Runs with this job there (`kennel run` column under Wine).
-    Runs(fn() -> Spec),
+    /// Runs with this shape there.
+    Runs(WinShape),
     /// Does not apply or cannot run; the cell says why.
     Not(&'static str),
 }
@@ -150,7 +165,7 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| ended_tree(ev, 2000 + 2000),
-            windows: OnWindows::Runs(|| Spec::new(&["tree", "--depth", "3", "--width", "2"]).timeout(6000)),
+            windows: OnWindows::Runs(WinShape { spec: || Spec::new(&["tree", "--depth", "3", "--width", "2"]).timeout(6000), check: None, about: "" }),
         },
         Fixture {
             id: "daemon",
@@ -162,7 +177,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| ended_tree(ev, 2000 + 2000),
-            windows: OnWindows::Not("no setsid/double fork on Windows: a Job Object has no escape hatch (breakaway is refused, see the Windows test `breakaway`)"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["daemon", "--leader-stays"]).timeout(2500),
+                check: None,
+                about: "The leader stays; it starts the daemon with `DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP` (no console, its own console group), first also with `CREATE_BREAKAWAY_FROM_JOB`, the one way out of a Job Object (refused inside kennel's job, which has no `JOB_OBJECT_LIMIT_BREAKAWAY_OK`; the fixture then starts it without). A console control event to the leader's group misses the daemon (its own group, no console); only the job holds it.",
+            }),
         },
         Fixture {
             id: "nohup",
@@ -174,7 +193,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![need_code(0), Box::new(survivors_none)]),
-            windows: OnWindows::Not("Unix job-control shape (SIGHUP, /dev/null); on Windows a leftover is a process in the job — covered by `tree` and `supervisor-sigkill`"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["nohup"]),
+                check: None,
+                about: "The leader starts a child with `DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP` (no console, so no console control event can reach it: the Windows `nohup`), which prints its line, points its stdout and stderr at `NUL` and sleeps; the leader exits 0. `CreateProcess` with inheritance on hands the child every inheritable handle of the leader, so the child still holds copies of the pipes and they reach EOF only after kennel's drain timeout.",
+            }),
         },
         Fixture {
             id: "ignore-term",
@@ -190,7 +213,15 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| ended_tree(ev, 1000 + 3000),
-            windows: OnWindows::Not("Windows has no SIGTERM to ignore: kennel's graceful rung there is CTRL_BREAK, which Wine cannot deliver (needs real Windows; `signals::` tests in tests-integration/tests/windows)"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || {
+                    Spec::new(&["tree", "--depth", "3", "--width", "2", "--ignore-term"])
+                        .grace(1000)
+                        .timeout(4000)
+                },
+                check: None,
+                about: "Every node installs a console control handler that returns TRUE (it swallows Ctrl-C, Ctrl-Break and close). Under Wine kennel's graceful rung (`GenerateConsoleCtrlEvent`) cannot be delivered at all, so kennel goes straight to `TerminateJobObject` and records the failure in the outcome's `errors`; the escalation after the grace with the event delivered and swallowed is the real-Windows test `signals::a_tree_that_swallows_ctrl_break_is_killed_after_the_grace`.",
+            }),
         },
         Fixture {
             id: "stopped",
@@ -210,7 +241,20 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![final_after_trigger_below(3000), Box::new(survivors_none)]),
-            windows: OnWindows::Not("no SIGSTOP on Windows (kennel accepts `Cont` there and does nothing)"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || {
+                    Spec::new(&["tree", "--depth", "2", "--width", "3", "--stop"])
+                        .grace(3000)
+                        .timeout(4000)
+                },
+                check: Some(|ev| {
+                    check_all(
+                        ev,
+                        vec![Box::new(printed("stopped\n")), final_after_trigger_below(3000), Box::new(survivors_none)],
+                    )
+                }),
+                about: "Windows has no SIGSTOP; its counterpart is a process whose threads are all suspended (`NtSuspendProcess`, what a debugger or Process Explorer's \"Suspend\" does). Every node suspends its children once their subtrees are suspended; the root prints `stopped` and suspends itself; the abort is a 4 s timeout, and the cell fails unless `stopped` was printed before it. A suspended process runs no console control handler, so only a kill ends it.",
+            }),
         },
         Fixture {
             id: "hold-pipe",
@@ -222,7 +266,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(15),
             check: |ev| check_all(ev, vec![final_from_start_below(5000), Box::new(survivors_none)]),
-            windows: OnWindows::Not("fixture mode is Unix-only (fork); kennel's drain timeout on Windows is covered by the Windows test `drain_timeout`"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["hold-pipe"]),
+                check: None,
+                about: "Leader → intermediate → holder: the holder inherits the stdout handle, prints its line and sleeps; the intermediate exits once it printed, the leader (exit 0) once the intermediate exited — the Windows hang users report when a build tool leaves a server running.",
+            }),
         },
         Fixture {
             id: "drain-race",
@@ -242,11 +290,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(60),
             check: |ev| check_all(ev, vec![Box::new(drain_complete), Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| {
+            windows: OnWindows::Runs(WinShape { spec: || {
                 let mut s = Spec::new(&["counted-flood", "--bytes", "1073741824", "--count-file", "{count}"]).timeout(3000);
                 s.slow_ms_per_chunk = Some(10);
                 s
-            }),
+            }, check: None, about: "" }),
         },
         Fixture {
             id: "stdin-abort",
@@ -262,11 +310,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![Box::new(no_uncaught), final_after_trigger_below(4000), Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| {
+            windows: OnWindows::Runs(WinShape { spec: || {
                 let mut s = Spec::new(&["never-read-stdin"]).timeout(4000);
                 s.stdin_bytes = Some(4 << 20);
                 s
-            }),
+            }, check: None, about: "" }),
         },
         Fixture {
             id: "supervisor-sigterm",
@@ -302,11 +350,11 @@ pub fn all() -> Vec<Fixture> {
             settle: S(5),
             bound: S(12),
             check: |ev| check_all(ev, vec![Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| {
+            windows: OnWindows::Runs(WinShape { spec: || {
                 let mut s = Spec::new(&["tree", "--depth", "3", "--width", "2"]).action(Action::SigkillSelf);
                 s.trigger = Some(Trigger { after_ms: Some(5000), ..Trigger::default() });
                 s
-            }),
+            }, check: None, about: "" }),
         },
         Fixture {
             id: "fork-loop",
@@ -318,7 +366,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(15),
             check: |ev| ended_tree(ev, 1000 + 5000),
-            windows: OnWindows::Not("fixture mode is Unix-only (fork); a Job Object contains every process created in it"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["fork-loop", "--count", "200"]).grace(1000).timeout(2500),
+                check: None,
+                about: "A chain of up to 200 processes, each starting the next with `CreateProcess` as fast as it can (a Windows process starts in tens of ms, a Wine one in hundreds, so the chain is still growing); the abort is a 2.5 s timeout.",
+            }),
         },
         Fixture {
             id: "binary-50m",
@@ -330,7 +382,7 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(120),
             check: |ev| check_all(ev, vec![need_code(0), Box::new(binary_exact), Box::new(survivors_none)]),
-            windows: OnWindows::Runs(|| Spec::new(&["binary", "--bytes", "52428800"])),
+            windows: OnWindows::Runs(WinShape { spec: || Spec::new(&["binary", "--bytes", "52428800"]), check: None, about: "" }),
         },
         Fixture {
             id: "signal-exit",
@@ -342,7 +394,11 @@ pub fn all() -> Vec<Fixture> {
             settle: MS(500),
             bound: S(12),
             check: |ev| check_all(ev, vec![Box::new(reports_sigsegv)]),
-            windows: OnWindows::Not("Windows has no signals; a crash is an NTSTATUS exit code, which kennel passes through"),
+            windows: OnWindows::Runs(WinShape {
+                spec: || Spec::new(&["crash", "access-violation"]),
+                check: Some(|ev| check_all(ev, vec![Box::new(reports_access_violation)])),
+                about: "Windows has no signals: the child writes to an unmapped address and dies of the unhandled exception, whose NTSTATUS (`STATUS_ACCESS_VIOLATION`, 0xC0000005) becomes its exit code. *Pass criterion there:* the reported status carries 0xC0000005 (as the code or by name), not 1 or a truncated byte.",
+            }),
         },
     ]
 }
@@ -435,6 +491,12 @@ fn survivors_none(ev: &Evidence) -> Result<String, String> {
         return Err(result(ev).err().unwrap_or_default());
     }
     if ev.survivors.is_empty() {
+        if let Some((n, after)) = ev.late_loaders {
+            return Ok(format!(
+                "tree{tree} gone ({n} Wine loader(s) of processes cut short at creation exited {} ms after the settle)",
+                after.as_millis()
+            ));
+        }
         if ev.result.is_none() && ev.hang_after.is_none() {
             Ok(format!(
                 "tree{tree} gone {} ms after the supervisor died",
@@ -542,6 +604,45 @@ fn reports_sigsegv(ev: &Evidence) -> Result<String, String> {
     }
 }
 
+/// The tree printed `text` before the final status (the fixture reached its shape).
+fn printed(text: &'static str) -> impl Fn(&Evidence) -> Result<String, String> {
+    move |ev| {
+        let r = result(ev)?;
+        let head = base64::engine::general_purpose::STANDARD
+            .decode(&r.stdout_head)
+            .unwrap_or_default();
+        if head.windows(text.len()).any(|w| w == text.as_bytes()) {
+            Ok(String::new())
+        } else {
+            Err(format!(
+                "{:?} was not printed before the final status",
+                text.trim()
+            ))
+        }
+    }
+}
+
+/// `STATUS_ACCESS_VIOLATION`.
+const ACCESS_VIOLATION: u32 = 0xC000_0005;
+
+fn reports_access_violation(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    let code = r.code.map(|c| c as u32);
+    if r.status.contains("STATUS_ACCESS_VIOLATION") {
+        Ok(String::new())
+    } else if code == Some(ACCESS_VIOLATION) {
+        Ok(format!(
+            "{} = 0xC0000005 STATUS_ACCESS_VIOLATION, the NTSTATUS as the exit code (this interface does not name it)",
+            r.code.unwrap_or_default()
+        ))
+    } else {
+        Err(format!(
+            "status `{}`: the crash is not reported as STATUS_ACCESS_VIOLATION",
+            r.status
+        ))
+    }
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
@@ -629,6 +730,31 @@ mod tests {
     }
 
     #[test]
+    fn at_least_12_fixtures_run_on_windows() {
+        // Issue 19: only the two POSIX-signal-to-the-supervisor rows are Unix-only.
+        let not: Vec<&str> = all()
+            .iter()
+            .filter(|f| matches!(f.windows, OnWindows::Not(_)))
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(not, ["supervisor-sigterm", "supervisor-sigint"]);
+    }
+
+    #[test]
+    fn a_crash_must_carry_its_ntstatus() {
+        let av = |r| {
+            reports_access_violation(&Evidence {
+                result: Some(r),
+                ..Default::default()
+            })
+        };
+        assert!(av(res("code -1073741819", Some(-1073741819), None)).is_ok());
+        assert!(av(res("exit 3221225477", Some(3221225477), None)).is_ok());
+        assert!(av(res("exit 5", Some(5), None)).is_err());
+        assert!(av(res("code 1", Some(1), None)).is_err());
+    }
+
+    #[test]
     fn survivors_fail_a_cell_and_are_listed() {
         let ev = Evidence {
             result: Some(res("code 1", Some(1), None)),
@@ -647,6 +773,24 @@ mod tests {
             "{}",
             v.evidence
         );
+    }
+
+    #[test]
+    fn late_wine_loaders_are_named_and_live_survivors_still_fail() {
+        let mut ev = Evidence {
+            result: Some(res("code 137", Some(137), None)),
+            late_loaders: Some((1, MS(120))),
+            ..Default::default()
+        };
+        let ok = survivors_none(&ev).unwrap();
+        assert!(ok.contains("1 Wine loader(s)"), "{ok}");
+        ev.survivors = vec![Proc {
+            pid: 7,
+            cmdline: "wine64 Z:\\kennel-fixture.exe".into(),
+            exe: "wine64-preloader".into(),
+            state: 'S',
+        }];
+        assert!(survivors_none(&ev).is_err());
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub fn render(
             "### {} (`{}`)\n\n{}\n\n*Pass criterion:* {}.\n\n*Why the failures happen:* {}\n",
             f.title, f.id, f.about, f.criterion, f.why
         );
+        if let OnWindows::Runs(shape) = f.windows {
+            if !shape.about.is_empty() && !windows.is_empty() {
+                let _ = writeln!(s, "*On Windows:* {}\n", shape.about);
+            }
+        }
         for imp in impls {
             if let Some(c) = linux.iter().find(|c| c.fixture == f.id && c.imp == *imp) {
                 let _ = writeln!(

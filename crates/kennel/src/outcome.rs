@@ -26,6 +26,40 @@ impl ExitStatus {
         self.signal.and_then(crate::signal::name_of_number)
     }
 
+    /// The name of the NTSTATUS a Windows process died of, e.g.
+    /// `"STATUS_ACCESS_VIOLATION"` for the exit code 0xC0000005 (`-1073741819` as an
+    /// `i32`): an unhandled exception makes its NTSTATUS the exit code. `None` for
+    /// ordinary exit codes and for NTSTATUS values not in kennel's short list of crash
+    /// and termination codes.
+    ///
+    /// # Platform-specific behavior
+    ///
+    /// Only the code's bits are read, so this is available everywhere; Unix exit codes
+    /// (0–255) never match.
+    pub fn ntstatus_name(&self) -> Option<&'static str> {
+        // The bits of the NTSTATUS, whatever the sign of the i32.
+        Some(match self.code? as u32 {
+            0x8000_0003 => "STATUS_BREAKPOINT",
+            0xC000_0005 => "STATUS_ACCESS_VIOLATION",
+            0xC000_001D => "STATUS_ILLEGAL_INSTRUCTION",
+            0xC000_0025 => "STATUS_NONCONTINUABLE_EXCEPTION",
+            0xC000_008C => "STATUS_ARRAY_BOUNDS_EXCEEDED",
+            0xC000_008E => "STATUS_FLOAT_DIVIDE_BY_ZERO",
+            0xC000_0094 => "STATUS_INTEGER_DIVIDE_BY_ZERO",
+            0xC000_0095 => "STATUS_INTEGER_OVERFLOW",
+            0xC000_0096 => "STATUS_PRIVILEGED_INSTRUCTION",
+            0xC000_00FD => "STATUS_STACK_OVERFLOW",
+            0xC000_0135 => "STATUS_DLL_NOT_FOUND",
+            0xC000_0139 => "STATUS_ENTRYPOINT_NOT_FOUND",
+            0xC000_013A => "STATUS_CONTROL_C_EXIT",
+            0xC000_0142 => "STATUS_DLL_INIT_FAILED",
+            0xC000_0374 => "STATUS_HEAP_CORRUPTION",
+            0xC000_0409 => "STATUS_STACK_BUFFER_OVERRUN",
+            0xC000_0417 => "STATUS_INVALID_CRUNTIME_PARAMETER",
+            _ => return None,
+        })
+    }
+
     /// The code a shell would report: the exit code, or 128 + the signal number.
     pub fn shell_code(&self) -> i32 {
         match (self.code, self.signal) {
@@ -204,5 +238,37 @@ mod duration_ms {
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let ms = f64::deserialize(d)?;
         Duration::try_from_secs_f64(ms / 1000.0).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExitStatus;
+
+    fn code(c: i32) -> ExitStatus {
+        ExitStatus {
+            code: Some(c),
+            signal: None,
+        }
+    }
+
+    #[test]
+    fn ntstatus_names_read_the_bits_of_the_code() {
+        assert_eq!(
+            code(0xC000_0005u32 as i32).ntstatus_name(),
+            Some("STATUS_ACCESS_VIOLATION")
+        );
+        assert_eq!(
+            code(-1073740791).ntstatus_name(),
+            Some("STATUS_STACK_BUFFER_OVERRUN")
+        );
+        for ordinary in [0, 1, 5, 137, 255] {
+            assert_eq!(code(ordinary).ntstatus_name(), None, "{ordinary}");
+        }
+        let by_signal = ExitStatus {
+            code: None,
+            signal: Some(11),
+        };
+        assert_eq!(by_signal.ntstatus_name(), None);
     }
 }

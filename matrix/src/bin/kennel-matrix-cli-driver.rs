@@ -273,10 +273,31 @@ fn run() -> Result<(), String> {
         .get("signal_name")
         .and_then(|v| v.as_str())
         .map(str::to_owned);
+    // Under Wine the exit code of `wine` is only the low byte of the Windows code (an
+    // NTSTATUS such as 0xC0000005 arrives as 5). When kennel.exe passed the child's code
+    // through, its report has all of it.
     let code = status.code().map(i64::from);
+    let child_code = report.get("code").and_then(|c| c.as_i64());
+    let code = match (std::env::var_os("KENNEL_MATRIX_WINE"), code, child_code) {
+        (Some(_), Some(low), Some(full)) if low != full && full & 0xff == low => Some(full),
+        _ => code,
+    };
+    // Under Wine the `wine` process of kennel.exe was seen to end by SIGKILL (from
+    // wineserver) after kennel had finished and written its report (docs/NOTES.md): no
+    // Windows caller can see that. When the child exited on its own, kennel run's exit
+    // status is the child's code, which the report has; say where it came from.
+    let reason = report.get("reason").and_then(|r| r.as_str());
+    let wine_killed = std::env::var_os("KENNEL_MATRIX_WINE").is_some() && code.is_none();
+    let (code, note) = match (wine_killed, reason, child_code) {
+        (true, Some("exited"), Some(full)) => (
+            Some(full),
+            format!(" from --report; Wine then ended the kennel.exe process by {status}"),
+        ),
+        _ => (code, String::new()),
+    };
     let status_text = match (&signal_name, code) {
-        (Some(name), Some(c)) => format!("exit {c} (child: {name})"),
-        (_, Some(c)) => format!("exit {c}"),
+        (Some(name), Some(c)) => format!("exit {c} (child: {name}){note}"),
+        (_, Some(c)) => format!("exit {c}{note}"),
         (_, None) => format!("kennel itself ended by {status}"),
     };
     let mut extra = serde_json::Map::new();

@@ -12,10 +12,12 @@
 mod prelude;
 
 mod breakaway;
+mod crash;
 mod drain;
 mod errors;
 mod flood;
 mod lifecycle;
+mod shapes;
 mod signals;
 mod supervisor_death;
 mod tree;

@@ -93,3 +93,32 @@ async fn an_undeliverable_graceful_rung_does_not_wait_out_the_grace() {
         assert_eq!(outcome.status.code, Some(CONTROL_C_EXIT), "{outcome:?}");
     }
 }
+
+/// Needs real Windows: Wine 8.0 does not implement `GenerateConsoleCtrlEvent`. A tree
+/// whose every process swallows the console control event (a handler returning TRUE)
+/// outlives the graceful rung; the job kill after the grace ends it.
+#[tokio::test]
+#[ignore = "needs real Windows: GenerateConsoleCtrlEvent"]
+async fn a_tree_that_swallows_ctrl_break_is_killed_after_the_grace() {
+    let grace = Duration::from_secs(1);
+    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
+        .grace(Signal::Term, grace)
+        .spawn()
+        .unwrap();
+    let mut seen = Seen::default();
+    let (pids, procs) = read_pids(&mut child, &mut seen, 3).await;
+    let cancelled = std::time::Instant::now();
+    child.cancel();
+    let outcome = read_to_end(&mut child, &mut seen).await;
+    procs.assert_gone();
+    assert!(cancelled.elapsed() >= grace, "waited out the grace");
+    assert!(outcome.forced, "ended by the forceful rung: {outcome:?}");
+    assert!(
+        outcome.errors.is_empty(),
+        "the event was delivered: {:?}",
+        outcome.errors
+    );
+    for pid in pids {
+        assert_eq!(procs.exit_code(pid), Some(KILLED as u32), "pid {pid}");
+    }
+}
