@@ -226,8 +226,17 @@ fn ctrl_c_and_ctrl_backslash_reach_the_tree_as_sigint_and_sigquit() {
 
 #[test]
 fn the_terminal_modes_are_restored_when_kennel_ends() {
-    let mut pty = OnPty::start(&["run", "--", "sh", "-c", "stty -echo && echo echo-is-off"]);
+    // The command waits for a line before it turns echo off, so the first check cannot
+    // race it (under load, `stty -echo` could run before the test looked).
+    let mut pty = OnPty::start(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "read go && stty -echo && echo echo-is-off",
+    ]);
     assert_ne!(pty.lflag() & libc::ECHO, 0, "echo on to begin with");
+    pty.type_in(b"go\n");
     pty.expect("echo-is-off");
     assert_eq!(pty.exit_code(), Some(0));
     assert_ne!(pty.lflag() & libc::ECHO, 0, "kennel put the modes back");
