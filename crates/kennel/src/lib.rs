@@ -66,6 +66,7 @@ mod spec;
 mod supervisor;
 #[allow(unsafe_code)]
 mod sys;
+mod tree;
 
 pub use error::{
     HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,

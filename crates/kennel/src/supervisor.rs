@@ -29,6 +29,7 @@ use tokio::time::sleep_until;
 use crate::ladder::{Action, LadderRun};
 use crate::output::{Reader, ReaderResult, ReaderState, StreamKind, EVENT_CAPACITY};
 use crate::sys::imp::{self, Leader, PipeReader, PipeWriter};
+use crate::tree::{Tree, TreeSignalError};
 use crate::{
     Command, Containment, Drain, EndReason, ExitStatus, Forward, Ladder, Outcome, OutputCap,
     Signal, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind, StdinMode,
@@ -976,16 +977,19 @@ impl Run {
             Some(Control::Kill) => self.force(EndReason::Killed),
             Some(Control::Signal(signal, reply)) => {
                 let result = if self.leader.tree_alive() {
-                    self.leader.signal_tree(signal).map_err(|e| SignalError {
-                        pid: self.pid,
-                        signal,
-                        kind: if e.kind() == std::io::ErrorKind::InvalidInput {
-                            SignalErrorKind::Unsupported
-                        } else {
-                            SignalErrorKind::Os
-                        },
-                        elapsed: self.started.elapsed(),
-                        source: Some(e),
+                    Tree::signal_tree(&mut self.leader, signal).map_err(|e| {
+                        let (kind, source) = match e {
+                            TreeSignalError::Unsupported => (SignalErrorKind::Unsupported, None),
+                            TreeSignalError::Gone => (SignalErrorKind::Finished, None),
+                            TreeSignalError::Os(e) => (SignalErrorKind::Os, Some(e)),
+                        };
+                        SignalError {
+                            pid: self.pid,
+                            signal,
+                            kind,
+                            elapsed: self.started.elapsed(),
+                            source,
+                        }
                     })
                 } else {
                     Err(SignalError {

@@ -1008,3 +1008,49 @@ fn to_rustix(signal: Signal) -> io::Result<rustix::process::Signal> {
         Signal::Other(_) => return Err(io::Error::from(io::ErrorKind::InvalidInput)),
     })
 }
+
+impl crate::tree::Tree for Leader {
+    fn pid(&self) -> u32 {
+        Leader::pid(self)
+    }
+    fn containment(&self) -> Containment {
+        Leader::containment(self)
+    }
+    fn layers(&self) -> Vec<Containment> {
+        Leader::layers(self)
+    }
+    fn protection(&self) -> Protection {
+        Leader::protection(self)
+    }
+    fn wait_exit(&mut self) -> impl std::future::Future<Output = io::Result<ExitStatus>> + Send {
+        Leader::wait_exit(self)
+    }
+    fn assume_exited(&mut self, status: ExitStatus) {
+        Leader::assume_exited(self, status)
+    }
+    fn signal_tree(&mut self, signal: Signal) -> Result<(), crate::tree::TreeSignalError> {
+        Leader::signal_tree(self, signal).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidInput => crate::tree::TreeSignalError::Unsupported,
+            io::ErrorKind::NotFound => crate::tree::TreeSignalError::Gone,
+            _ => crate::tree::TreeSignalError::Os(e),
+        })
+    }
+    fn tree_alive(&mut self) -> bool {
+        Leader::tree_alive(self)
+    }
+    fn changed(&self) -> impl std::future::Future<Output = ()> + Send {
+        Leader::changed(self)
+    }
+    fn leftovers(&mut self) -> Vec<u32> {
+        Leader::leftovers(self)
+    }
+    fn release_leftovers(&mut self) {
+        Leader::release_leftovers(self)
+    }
+    fn sweep_escapees(&mut self) -> Vec<crate::Escapee> {
+        Leader::sweep_escapees(self)
+    }
+    fn reap(&mut self) -> impl std::future::Future<Output = ()> + Send {
+        Leader::reap(self)
+    }
+}

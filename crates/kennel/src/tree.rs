@@ -1,0 +1,60 @@
+//! The one interface between the supervisor's run loop and a contained process tree.
+//!
+//! `sys` builds a tree from the containment layers the planner chose (process group,
+//! cgroup, keeper, guard, Job Object) and hands the run loop something that implements
+//! [`Tree`]. The run loop knows nothing else about the platform, which is what lets its
+//! phases (drain timeout, settle, second-cancel escalation, cap kill, ...) be unit-tested
+//! with a fake tree under paused time.
+
+use std::future::Future;
+use std::io;
+
+use crate::{Containment, Escapee, ExitStatus, Signal};
+
+/// Why a signal could not be sent to a tree.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TreeSignalError {
+    /// The signal has no meaning on this platform or tier.
+    #[error("the signal has no meaning on this platform")]
+    Unsupported,
+    /// The tree was already reaped.
+    #[error("the tree has already been reaped")]
+    Gone,
+    /// The operating system refused.
+    #[error(transparent)]
+    Os(#[from] io::Error),
+}
+
+/// A contained process tree, as the run loop sees it.
+#[allow(
+    dead_code,
+    reason = "the run loop calls the rest once it is generic over Tree (issue 15)"
+)]
+pub(crate) trait Tree: Send {
+    /// The leader's pid (never a keeper's or an init's).
+    fn pid(&self) -> u32;
+    /// The strongest tier holding the tree.
+    fn containment(&self) -> Containment;
+    /// Every containment layer active for this tree, strongest first.
+    fn layers(&self) -> Vec<Containment>;
+    /// What keeps the tree from outliving the supervisor.
+    fn protection(&self) -> crate::sys::imp::Protection;
+    /// Wait until the leader exits, without reaping it.
+    fn wait_exit(&mut self) -> impl Future<Output = io::Result<ExitStatus>> + Send;
+    /// Record an exit status learned some other way (or give up learning it).
+    fn assume_exited(&mut self, status: ExitStatus);
+    /// Send `signal` to every process of the tree.
+    fn signal_tree(&mut self, signal: Signal) -> Result<(), TreeSignalError>;
+    /// Whether any process of the tree is still alive.
+    fn tree_alive(&mut self) -> bool;
+    /// Resolves when the tree may have changed (a member exited); may wake spuriously.
+    fn changed(&self) -> impl Future<Output = ()> + Send;
+    /// Pids of the tree's processes still alive.
+    fn leftovers(&mut self) -> Vec<u32>;
+    /// Give up on the leftovers (after the final kill failed to end them).
+    fn release_leftovers(&mut self);
+    /// Kill what left the strongest layer but is still held by a weaker one.
+    fn sweep_escapees(&mut self) -> Vec<Escapee>;
+    /// Reap the leader and release every OS resource of the tree.
+    fn reap(&mut self) -> impl Future<Output = ()> + Send;
+}
