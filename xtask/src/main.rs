@@ -13,6 +13,7 @@ mod bench;
 mod cmd;
 mod matrix;
 mod setup;
+mod shape;
 mod soak;
 mod stages;
 mod wine;
@@ -44,6 +45,8 @@ enum Command {
     Bench(bench::Args),
     /// Run the soak: many random spawn/cancel/kill/timeout cycles, then leak checks.
     Soak(soak::Args),
+    /// Check the size limits of the shipped code (files ≤ 400 lines, functions ≤ 60).
+    Shape,
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Matrix(args) => matrix::run(&ctx, args),
         Command::Bench(args) => bench::run(&ctx, args),
         Command::Soak(args) => soak::run(&ctx, args),
+        Command::Shape => stages::shape(&ctx),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,8 @@ pub enum Stage {
     Test,
     /// npm ci && npm test in clients/node
     Node,
+    /// Size limits of the shipped code (see `cargo xtask shape`)
+    Shape,
     /// The fixture matrix's kennel columns must all pass (see `cargo xtask matrix`)
     Matrix,
     /// Benchmarks, smoke size: they still run and still report (see `cargo xtask bench`)
@@ -30,11 +32,12 @@ pub enum Stage {
 }
 
 impl Stage {
-    const ALL: [Stage; 9] = [
+    const ALL: [Stage; 10] = [
         Stage::Fmt,
         Stage::Clippy,
         Stage::Test,
         Stage::Node,
+        Stage::Shape,
         Stage::Matrix,
         Stage::Bench,
         Stage::Soak,
@@ -48,6 +51,7 @@ impl Stage {
             Stage::Clippy => "clippy",
             Stage::Test => "test",
             Stage::Node => "node",
+            Stage::Shape => "shape",
             Stage::Matrix => "matrix",
             Stage::Bench => "bench",
             Stage::Soak => "soak",
@@ -62,6 +66,7 @@ impl Stage {
             Stage::Clippy => "lints (cargo clippy -D warnings)",
             Stage::Test => "unit + integration tests (cargo test --workspace)",
             Stage::Node => "Node client tests (clients/node: npm test)",
+            Stage::Shape => "files ≤ 400 lines, functions ≤ 60 (cargo xtask shape)",
             Stage::Matrix => "fixture matrix, kennel columns (cargo xtask matrix --check)",
             Stage::Bench => "benchmark smoke run (cargo xtask bench --smoke)",
             Stage::Soak => "soak, short run (cargo xtask soak --short)",
@@ -188,6 +193,7 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
             .args(&opts.extra)
             .run()?,
         Stage::Node => return node(ctx),
+        Stage::Shape => shape(ctx)?,
         Stage::Matrix => return crate::matrix::stage(ctx),
         Stage::Bench => return crate::bench::stage(ctx),
         Stage::Soak => return crate::soak::stage(ctx),
@@ -350,4 +356,13 @@ mod tests {
     fn windows_runs_last() {
         assert_eq!(Stage::ALL.last(), Some(&Stage::Windows));
     }
+}
+
+/// The size limits, Rust and TypeScript (the latter needs the node stage's `npm ci`).
+pub(crate) fn shape(ctx: &Ctx) -> Result<(), String> {
+    let node = if cfg!(windows) { "node.exe" } else { "node" };
+    if !on_path(node) {
+        return Err("node not found on PATH (install Node 20 + npm)".into());
+    }
+    crate::shape::check(&ctx.root, Some(Path::new(node)))
 }
