@@ -339,6 +339,15 @@ fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
+/// The size limits, Rust and TypeScript (the latter needs the node stage's `npm ci`).
+pub(crate) fn shape(ctx: &Ctx) -> Result<(), String> {
+    let node = if cfg!(windows) { "node.exe" } else { "node" };
+    if !on_path(node) {
+        return Err("node not found on PATH (install Node 20 + npm)".into());
+    }
+    crate::shape::check(&ctx.root, Some(Path::new(node)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,13 +365,4 @@ mod tests {
     fn windows_runs_last() {
         assert_eq!(Stage::ALL.last(), Some(&Stage::Windows));
     }
-}
-
-/// The size limits, Rust and TypeScript (the latter needs the node stage's `npm ci`).
-pub(crate) fn shape(ctx: &Ctx) -> Result<(), String> {
-    let node = if cfg!(windows) { "node.exe" } else { "node" };
-    if !on_path(node) {
-        return Err("node not found on PATH (install Node 20 + npm)".into());
-    }
-    crate::shape::check(&ctx.root, Some(Path::new(node)))
 }
