@@ -37,17 +37,10 @@ impl Reader {
             }
             self.state.set(WAITING);
             if wait_source && !stop.stopping {
-                let ready = tokio::select! {
-                    biased;
-                    ready = self.pipe.readable() => ready,
-                    _ = self.stop.wait_for(|stop| *stop) => {
-                        stop.stopping = true;
-                        continue;
-                    }
-                };
-                if let Err(e) = ready {
-                    result.error = Some(self.read_failed(result, e));
-                    return Spliced::Done;
+                match self.source_ready(result, stop).await {
+                    Next::Go => {}
+                    Next::End(spliced) => return spliced,
+                    Next::Wait | Next::Same => continue,
                 }
             }
             let next = match move_bytes(self.pipe.as_fd(), dst.as_fd()) {
@@ -85,6 +78,26 @@ impl Reader {
                 Next::Go => wait_source = false,
                 Next::Same => {}
                 Next::End(spliced) => return spliced,
+            }
+        }
+    }
+
+    /// Wait for the pipe to be readable: [`Next::Go`] once it is, [`Next::Same`] when
+    /// the stop signal came first (the loop looks at it again), [`Next::End`] on error.
+    async fn source_ready(&mut self, result: &mut ReaderResult, stop: &mut Stopping) -> Next {
+        let ready = tokio::select! {
+            biased;
+            ready = self.pipe.readable() => ready,
+            _ = self.stop.wait_for(|stop| *stop) => {
+                stop.stopping = true;
+                return Next::Same;
+            }
+        };
+        match ready {
+            Ok(()) => Next::Go,
+            Err(e) => {
+                result.error = Some(self.read_failed(result, e));
+                Next::End(Spliced::Done)
             }
         }
     }

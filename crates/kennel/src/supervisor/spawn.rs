@@ -92,19 +92,7 @@ pub(super) fn supervise<T: Tree + 'static>(
     let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
     let (finished_tx, finished_rx) = watch::channel(false);
     let (tree_ended_tx, tree_ended_rx) = watch::channel(false);
-    let stream = |pipe: Option<PipeReader>, cap, forward: &Option<_>| {
-        pipe.map(|pipe| Stream {
-            pipe,
-            cap,
-            forward: forward.clone(),
-        })
-    };
-    let readers = Readers::start(
-        pid,
-        &tx,
-        stream(pipes.stdout, cmd.stdout_cap, &cmd.stdout_forward),
-        stream(pipes.stderr, cmd.stderr_cap, &cmd.stderr_forward),
-    );
+    let readers = start_readers(cmd, pid, &tx, pipes.stdout, pipes.stderr);
     let stdin = Arc::new(Mutex::new(match (cmd.stdin, pipes.stdin) {
         (StdinMode::Piped, Some(writer)) => StdinSlot::Open(writer),
         _ => StdinSlot::NotPiped,
@@ -141,4 +129,27 @@ pub(super) fn supervise<T: Tree + 'static>(
         containment,
         protection,
     }
+}
+
+/// Start a reader for each of the tree's output pipes, as `cmd` asks.
+fn start_readers(
+    cmd: &Command,
+    pid: u32,
+    tx: &mpsc::Sender<super::Event>,
+    stdout: Option<PipeReader>,
+    stderr: Option<PipeReader>,
+) -> Readers {
+    let stream = |pipe: Option<PipeReader>, cap, forward: &Option<_>| {
+        pipe.map(|pipe| Stream {
+            pipe,
+            cap,
+            forward: forward.clone(),
+        })
+    };
+    Readers::start(
+        pid,
+        tx,
+        stream(stdout, cmd.stdout_cap, &cmd.stdout_forward),
+        stream(stderr, cmd.stderr_cap, &cmd.stderr_forward),
+    )
 }

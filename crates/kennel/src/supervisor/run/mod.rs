@@ -11,13 +11,10 @@ use tokio::time::{sleep_until, Instant};
 use super::controller::StdinSlot;
 use super::readers::{News, Readers};
 use super::{Control, Event};
-use crate::ladder::{Action, LadderRun};
+use crate::ladder::LadderRun;
 use crate::sys::imp;
-use crate::tree::{Tree, TreeSignalError};
-use crate::{
-    Containment, Drain, EndReason, ExitStatus, Ladder, Outcome, RunError, Signal, SignalError,
-    SignalErrorKind,
-};
+use crate::tree::Tree;
+use crate::{Containment, Drain, EndReason, ExitStatus, Ladder, Outcome, RunError};
 
 /// After the holders of a pipe were killed, how long to wait for EOF before giving up
 /// on the pipe (a holder that escaped containment keeps it open forever). A killed
@@ -35,6 +32,8 @@ pub(super) const POLL_MAX: Duration = Duration::from_millis(16);
 /// a backed-off poll would add up to [`POLL_MAX`] to the cancel latency (measured:
 /// median 7 ms, p99 17 ms for a 50-process tree, against ~3 ms for the tree to die).
 const POLL_FAST_WINDOW: Duration = Duration::from_millis(50);
+
+mod control;
 
 /// After a natural exit, how long a tree that still reports itself alive but names no
 /// process may take to settle (a cgroup reports `populated 1` for a moment after its
@@ -324,132 +323,6 @@ impl<T: Tree> Run<T> {
                 msg = self.links.ctl.recv() => self.on_control(msg),
             }
         }
-    }
-
-    fn on_control(&mut self, msg: Option<Control>) {
-        match msg {
-            Some(Control::Cancel(reason, spec)) => {
-                if self.ladder.is_some() {
-                    self.escalate();
-                } else {
-                    if let Some(spec) = spec {
-                        self.plan.ladder = spec;
-                    }
-                    self.start_ladder(Some(reason));
-                }
-            }
-            Some(Control::Kill) => self.force(EndReason::Killed),
-            Some(Control::Signal(signal, reply)) => {
-                let _ = reply.send(self.signal(signal));
-            }
-            // The Child was dropped (or every handle is gone): nobody will read the
-            // events, so kill at once.
-            Some(Control::Dropped) | None => {
-                self.force(EndReason::SupervisorShutdown);
-                // No more control messages can matter; stop polling a closed channel.
-                self.links.ctl.close();
-            }
-        }
-    }
-
-    /// A signal the handle asked for.
-    fn signal(&mut self, signal: Signal) -> Result<(), SignalError> {
-        let (kind, source) = if self.tree.tree_alive() {
-            match self.tree.signal_tree(signal) {
-                Ok(()) => return Ok(()),
-                Err(e) => signal_error_kind(e),
-            }
-        } else {
-            (SignalErrorKind::Finished, None)
-        };
-        Err(SignalError {
-            pid: self.pid,
-            signal,
-            kind,
-            elapsed: self.started.elapsed(),
-            source,
-        })
-    }
-
-    fn on_deadline(&mut self) {
-        let now = Instant::now();
-        if let Some(ladder) = &mut self.ladder {
-            if let Some(action) = ladder.tick(now) {
-                self.act(action);
-            }
-        } else if self.plan.timeout_at.is_some_and(|t| now >= t) {
-            let reason = (!self.leader_exited).then_some(EndReason::TimedOut);
-            self.start_ladder(reason);
-        }
-    }
-
-    /// Start the ladder (no-op if running). `reason` is recorded unless one already is.
-    fn start_ladder(&mut self, reason: Option<EndReason>) {
-        if self.ladder.is_some() {
-            return;
-        }
-        if let Some(reason) = reason {
-            self.reason.get_or_insert(reason);
-        }
-        let (run, action) = LadderRun::start(self.plan.ladder.clone(), Instant::now());
-        self.ladder = Some(run);
-        self.act(action);
-    }
-
-    /// Go to the forceful rung now (starting the ladder there if it is not running).
-    fn force(&mut self, reason: EndReason) {
-        self.reason.get_or_insert(reason);
-        if self.ladder.is_none() {
-            let (run, action) = LadderRun::start_forced(self.plan.ladder.clone(), Instant::now());
-            self.ladder = Some(run);
-            self.act(action);
-        } else {
-            self.escalate();
-        }
-    }
-
-    fn escalate(&mut self) {
-        if let Some(action) = self
-            .ladder
-            .as_mut()
-            .and_then(|l| l.escalate(Instant::now()))
-        {
-            self.act(action);
-        }
-    }
-
-    fn act(&mut self, action: Action) {
-        self.acted_at = Instant::now();
-        let (signal, result) = match action {
-            Action::Signal { signal, first } => {
-                let r = self.tree.signal_tree(signal);
-                if first {
-                    // A stopped process cannot act on SIGTERM until continued.
-                    let _ = self.tree.signal_tree(Signal::Cont);
-                }
-                (signal, r)
-            }
-            Action::Kill => (Signal::Kill, self.tree.signal_tree(Signal::Kill)),
-        };
-        if let Err(e) = result {
-            let (kind, source) = signal_error_kind(e);
-            self.errors.push(RunError::Signal {
-                pid: self.pid,
-                signal,
-                kind,
-                elapsed: self.started.elapsed(),
-                source: source.map(Arc::new),
-            });
-        }
-    }
-}
-
-/// How a failed tree signal reads in the public errors.
-fn signal_error_kind(e: TreeSignalError) -> (SignalErrorKind, Option<std::io::Error>) {
-    match e {
-        TreeSignalError::Unsupported => (SignalErrorKind::Unsupported, None),
-        TreeSignalError::Gone => (SignalErrorKind::Finished, None),
-        TreeSignalError::Os(e) => (SignalErrorKind::Os, Some(e)),
     }
 }
 
