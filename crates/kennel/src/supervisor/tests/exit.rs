@@ -1,0 +1,248 @@
+//! The end of a run that ended by itself: the drain, its timeout, the settle, the
+//! leftovers, and what can still happen meanwhile (a timeout, a cancel, an output cap,
+//! a signal).
+
+use super::fake::*;
+use super::*;
+#[cfg(unix)]
+use tokio::io::AsyncWriteExt as _;
+
+#[tokio::test(start_paused = true)]
+async fn a_natural_exit_is_reaped_before_the_exit_event() {
+    let (mut child, probe) = start(&cmd(), exits_after(1.0, 3), None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.status.code, Some(3));
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert_eq!(outcome.ladder_step, None);
+    assert!(!outcome.forced);
+    assert_eq!(outcome.drain, Drain::Complete);
+    assert_eq!(outcome.wall_time, secs(1.0));
+    assert_eq!(probe.reaped(), Some(secs(1.0)));
+    assert!(probe.log().is_empty());
+    assert!(probe.swept(), "every run ends with a sweep");
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+    // Fused.
+    assert_eq!(child.wait().await, outcome);
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn output_written_before_the_exit_comes_before_the_exit_event() {
+    let (mut tx, rx) = pipe();
+    tx.write_all(b"hello").await.unwrap();
+    let mut script = exits_after(1.0, 0);
+    script.holders.push(Box::new(tx));
+    let (mut child, _probe) = start(&cmd(), script, Some(rx));
+    assert_eq!(
+        child.next_event().await,
+        Some(Event::Stdout("hello".into()))
+    );
+    let Some(Event::Exit(outcome)) = child.next_event().await else {
+        panic!("the exit event comes last");
+    };
+    assert_eq!(outcome.stdout.bytes, 5);
+    assert_eq!(outcome.drain, Drain::Complete);
+    assert_eq!(outcome.wall_time, secs(1.0));
+    assert_eq!(child.next_event().await, None);
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn the_drain_timeout_gives_up_on_a_pipe_held_past_the_exit() {
+    // An escaped holder (here: the test) keeps stdout open after the tree is gone.
+    let (held, rx) = pipe();
+    let cmd = cmd().drain_timeout(secs(2.0));
+    let (mut child, probe) = start(&cmd, exits_after(1.0, 0), Some(rx));
+    let outcome = child.wait().await;
+    assert_eq!(outcome.drain, Drain::Timeout);
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert_eq!(outcome.ladder_step, None, "nothing of the tree was left");
+    // The drain timeout, then the short window given to a pipe after a teardown.
+    assert_eq!(outcome.wall_time, secs(3.0) + POST_KILL_EOF_WINDOW);
+    assert!(probe.log().is_empty());
+    drop(held);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_that_names_no_process_may_settle_before_it_counts_as_left_over() {
+    let mut script = exits_after(1.0, 0);
+    script.ghost = Some(SETTLE / 2);
+    let (mut child, probe) = start(&cmd(), script, None);
+    let outcome = child.wait().await;
+    assert_eq!(
+        outcome.ladder_step, None,
+        "a clean exit never reports a ladder"
+    );
+    assert!(outcome.leftovers_killed.is_empty());
+    assert!(probe.log().is_empty());
+    let settled = secs(1.0) + SETTLE / 2;
+    assert!(
+        outcome.wall_time >= settled && outcome.wall_time <= settled + POLL_MIN,
+        "{:?}",
+        outcome.wall_time
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_that_stays_populated_past_the_settle_goes_through_the_ladder() {
+    let mut script = exits_after(1.0, 0);
+    script.ghost = Some(SETTLE * 10);
+    script.obeys = vec![Signal::Term];
+    let (mut child, probe) = start(&cmd(), script, None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert_eq!(outcome.ladder_step, Some(0));
+    let log = probe.log();
+    assert_eq!(log.len(), 2, "{log:?}");
+    let settled = secs(1.0) + SETTLE;
+    assert!(
+        log[0].0 >= settled && log[0].0 <= settled + POLL_MIN,
+        "{log:?}"
+    );
+    assert_eq!(log[0].1, Signal::Term);
+}
+
+#[tokio::test(start_paused = true)]
+async fn members_left_after_a_natural_exit_go_through_the_ladder() {
+    let mut script = exits_after(1.0, 0);
+    script.members = vec![11, 12];
+    script.obeys = vec![Signal::Term];
+    let (mut child, probe) = start(&cmd(), script, None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert_eq!(outcome.status.code, Some(0));
+    assert_eq!(outcome.leftovers_killed, vec![11, 12]);
+    assert_eq!(outcome.ladder_step, Some(0));
+    assert!(!outcome.forced);
+    assert_eq!(
+        probe.log(),
+        vec![(secs(1.0), Signal::Term), (secs(1.0), Signal::Cont)]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn kept_leftovers_are_released_instead_of_killed() {
+    let mut script = exits_after(1.0, 0);
+    script.members = vec![11];
+    let (mut child, probe) = start(&cmd().keep_leftovers(true), script, None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.ladder_step, None);
+    assert!(outcome.leftovers_killed.is_empty());
+    assert!(probe.log().is_empty());
+    assert!(probe.released());
+    assert!(!probe.swept(), "kept leftovers are not swept either");
+    assert_eq!(outcome.wall_time, secs(1.0));
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn a_timeout_during_the_drain_tears_the_rest_down_and_the_reason_stays_exited() {
+    // The leader exits at 1 s; a member holds stdout until it is told to go.
+    let (tx, rx) = pipe();
+    let mut script = exits_after(1.0, 0);
+    script.members = vec![11];
+    script.obeys = vec![Signal::Term];
+    script.holders.push(Box::new(tx));
+    let cmd = cmd().timeout(secs(2.0)).drain_timeout(secs(10.0));
+    let (mut child, probe) = start(&cmd, script, Some(rx));
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert_eq!(outcome.status.code, Some(0));
+    assert_eq!(
+        probe.log(),
+        vec![(secs(2.0), Signal::Term), (secs(2.0), Signal::Cont)]
+    );
+    assert_eq!(outcome.ladder_step, Some(0));
+    assert_eq!(outcome.drain, Drain::Complete, "the holder died, EOF came");
+    assert_eq!(outcome.wall_time, secs(2.0));
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn a_cancel_during_the_drain_ends_the_wait() {
+    let (tx, rx) = pipe();
+    let mut script = exits_after(1.0, 0);
+    script.members = vec![11];
+    script.obeys = vec![Signal::Term];
+    script.holders.push(Box::new(tx));
+    let (mut child, probe) = start(&cmd().drain_timeout(secs(10.0)), script, Some(rx));
+    sleep(secs(1.5)).await;
+    child.cancel();
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::Cancelled);
+    assert_eq!(
+        outcome.status.code,
+        Some(0),
+        "the leader had exited by itself"
+    );
+    assert_eq!(
+        probe.log(),
+        vec![(secs(1.5), Signal::Term), (secs(1.5), Signal::Cont)]
+    );
+    assert_eq!(outcome.drain, Drain::Complete);
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn an_output_cap_with_the_kill_policy_kills_the_tree() {
+    let (mut tx, rx) = pipe();
+    tx.write_all(&[b'x'; 100]).await.unwrap();
+    let mut script = forever(&[Signal::Term]);
+    script.holders.push(Box::new(tx));
+    let cmd = cmd().stdout_cap(OutputCap::kill(10));
+    let (mut child, probe) = start(&cmd, script, Some(rx));
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::OutputCap);
+    assert_eq!(probe.log(), vec![(Duration::ZERO, Signal::Kill)]);
+    assert!(outcome.forced);
+    assert!(outcome.stdout.cap_hit);
+    assert_eq!(outcome.stdout.bytes, 10);
+    assert_eq!(outcome.stdout.dropped, 90);
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn a_truncating_cap_does_not_end_the_run() {
+    let (mut tx, rx) = pipe();
+    tx.write_all(&[b'x'; 100]).await.unwrap();
+    let mut script = exits_after(1.0, 0);
+    script.holders.push(Box::new(tx));
+    let cmd = cmd().stdout_cap(OutputCap::truncate(10));
+    let (mut child, probe) = start(&cmd, script, Some(rx));
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::Exited);
+    assert!(probe.log().is_empty());
+    assert!(outcome.stdout.cap_hit);
+    assert_eq!(outcome.wall_time, secs(1.0));
+}
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn signals_reach_the_tree_until_it_has_ended() {
+    // The run outlives the tree: an escaped holder keeps stdout open for the drain.
+    let (held, rx) = pipe();
+    let mut script = exits_after(1.0, 0);
+    script.unsupported = vec![Signal::Winch];
+    let (mut child, probe) = start(&cmd().drain_timeout(secs(5.0)), script, Some(rx));
+    let controller = child.controller();
+    sleep(secs(0.5)).await;
+    controller.signal(Signal::Usr1).await.unwrap();
+    let e = controller.signal(Signal::Winch).await.unwrap_err();
+    assert_eq!(e.kind, SignalErrorKind::Unsupported);
+    sleep(secs(1.5)).await;
+    assert!(!controller.is_finished(), "still draining");
+    let e = controller.signal(Signal::Usr1).await.unwrap_err();
+    assert_eq!(e.kind, SignalErrorKind::Finished, "{e}");
+    assert_eq!(e.pid, PID);
+    assert_eq!(e.elapsed, secs(2.0));
+    assert_eq!(
+        probe.log(),
+        vec![(secs(0.5), Signal::Usr1), (secs(0.5), Signal::Winch)],
+        "nothing is sent to an exited tree"
+    );
+    let outcome = child.wait().await;
+    let e = controller.signal(Signal::Usr1).await.unwrap_err();
+    assert_eq!(e.kind, SignalErrorKind::Finished);
+    assert_eq!(outcome.drain, Drain::Timeout);
+    drop(held);
+}
