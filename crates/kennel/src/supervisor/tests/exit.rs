@@ -246,3 +246,32 @@ async fn signals_reach_the_tree_until_it_has_ended() {
     assert_eq!(outcome.drain, Drain::Timeout);
     drop(held);
 }
+
+#[cfg(unix)]
+#[tokio::test(start_paused = true)]
+async fn a_reader_blocked_on_its_consumer_does_not_time_out_the_drain() {
+    // A writer that outlives the leader writes more than the event channel and the pipe
+    // hold; the consumer (the test) reads nothing until long after the drain timeout.
+    const CHUNKS: usize = 40;
+    let (mut tx, rx) = pipe();
+    let writer = tokio::spawn(async move {
+        for _ in 0..CHUNKS {
+            tx.write_all(&[b'y'; crate::CHUNK_SIZE]).await.unwrap();
+        }
+    });
+    let cmd = cmd().drain_timeout(secs(0.5));
+    let (mut child, _probe) = start(&cmd, exits_after(1.0, 0), Some(rx));
+    sleep(secs(3.0)).await;
+    assert!(
+        !child.controller().is_finished(),
+        "waiting for its consumer"
+    );
+    let output = child.output().await;
+    writer.await.unwrap();
+    assert_eq!(output.outcome.drain, Drain::Complete);
+    assert_eq!(output.stdout.len(), CHUNKS * crate::CHUNK_SIZE);
+    assert_eq!(
+        output.outcome.stdout.bytes,
+        (CHUNKS * crate::CHUNK_SIZE) as u64
+    );
+}
