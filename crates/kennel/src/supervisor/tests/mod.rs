@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use tokio::time::sleep;
 
-use super::run::{POLL_MAX, POLL_MIN, POST_KILL_EOF_WINDOW, SETTLE};
-use super::Event;
+use super::run::{POLL_MAX, POLL_MIN, SETTLE};
 use crate::{
-    Drain, EndReason, ExitStatus, Ladder, OutputCap, RunError, Signal, SignalErrorKind,
-    DEFAULT_GRACE,
+    Drain, EndReason, ExitStatus, Ladder, RunError, Signal, SignalErrorKind, DEFAULT_GRACE,
 };
 
+// The parent's end of a pipe is a tokio Unix pipe here, a named pipe on Windows: the
+// tests that need one make a Unix pipe.
+#[cfg(unix)]
+mod drain;
 mod exit;
 mod fake;
 mod ladder;
