@@ -95,6 +95,16 @@ impl State {
             || self.ghost_until.is_some_and(|t| now < t)
     }
 
+    /// The next scheduled change after `now` (a natural end of the leader, the members
+    /// or the ghost).
+    fn next_change(&self, now: Instant) -> Option<Instant> {
+        [self.leader_until, self.members_until, self.ghost_until]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+    }
+
     /// End the whole tree now (and close what it held).
     fn end(&mut self, signal: Signal, now: Instant) {
         if self.leader_alive(now) {
@@ -193,14 +203,7 @@ impl Tree for FakeTree {
     fn changed(&self) -> impl Future<Output = ()> + Send {
         let notify = self.notify.clone();
         let now = Instant::now();
-        let next = {
-            let s = self.lock();
-            [s.leader_until, s.members_until, s.ghost_until]
-                .into_iter()
-                .flatten()
-                .filter(|t| *t > now)
-                .min()
-        };
+        let next = self.lock().next_change(now);
         async move {
             tokio::select! {
                 _ = notify.notified() => {}
@@ -310,11 +313,7 @@ async fn natural_end(state: Arc<Mutex<State>>, notify: Arc<Notify>) {
                 notify.notify_waiters();
                 return;
             }
-            [s.leader_until, s.members_until, s.ghost_until]
-                .into_iter()
-                .flatten()
-                .filter(|t| *t > now)
-                .min()
+            s.next_change(now)
         };
         match next {
             Some(at) => {
@@ -345,6 +344,11 @@ impl Probe {
     pub(super) fn swept(&self) -> bool {
         self.0.lock().unwrap().swept
     }
+}
+
+/// What the first rung sends at `at`: its signal, then `SIGCONT`.
+pub(super) fn first_rung(at: Duration, signal: Signal) -> Vec<(Duration, Signal)> {
+    vec![(at, signal), (at, Signal::Cont)]
 }
 
 pub(super) fn forever(obeys: &[Signal]) -> Script {
