@@ -97,7 +97,7 @@ impl Child {
     }
 
     /// Collect all remaining output and the outcome. Caps are those set on the
-    /// [`Command`]; [`Command::output`] applies a default one.
+    /// [`Command`](crate::Command); [`Command::output`](crate::Command::output) applies a default one.
     pub async fn output(mut self) -> Output {
         let mut stdout = Vec::new();
         let mut stderr = Vec::new();

@@ -29,7 +29,7 @@ pub(super) struct Shared {
 }
 
 /// A cloneable handle to control a running child from other tasks: stdin, signals,
-/// cancel, kill. It does not keep the tree alive: dropping the [`Child`] still kills it.
+/// cancel, kill. It does not keep the tree alive: dropping the [`Child`](crate::Child) still kills it.
 #[derive(Clone)]
 pub struct Controller {
     pub(super) shared: Arc<Shared>,
