@@ -127,10 +127,8 @@ fn output_failure(outcome: &Outcome) -> Option<String> {
     outcome
         .errors
         .iter()
-        .find(|e| {
-            e.starts_with("forwarding stdout failed") || e.starts_with("forwarding stderr failed")
-        })
-        .cloned()
+        .find(|e| matches!(e, kennel::RunError::Forward { .. }))
+        .map(kennel::RunError::report)
 }
 
 /// The exit code once output could not be passed on (said with `say`): the command's

@@ -69,7 +69,7 @@ mod sys;
 mod tree;
 
 pub use error::{
-    HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
+    HelperFailure, RunError, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use outcome::{

@@ -263,7 +263,7 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
         },
         leftovers_killed: o.leftovers_killed.clone(),
         containment: tier(o.containment),
-        errors: o.errors.clone(),
+        errors: o.errors.iter().map(kennel::RunError::report).collect(),
         layers: o.layers.iter().copied().map(tier).collect(),
         escapees_killed: o
             .escapees_killed
