@@ -41,6 +41,9 @@ mod parse;
 mod request;
 mod schema;
 mod signal;
+mod spawn;
+mod validate;
+mod wire;
 
 pub use chunk::{encode_chunk, Chunker};
 pub use data::Data;
@@ -57,12 +60,14 @@ pub use frame::{
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;
 pub use request::{
-    CancelRequest, CapPolicy, ChildRequest, ContainmentSwitches, CreditRequest, IdRequest,
-    LadderStep, OutputCap, OutputStream, Request, Shell, ShutdownRequest, SignalRequest,
-    SpawnRequest, StdioMode, WriteRequest,
+    CancelRequest, ChildRequest, CreditRequest, IdRequest, OutputStream, Request, ShutdownRequest,
+    SignalRequest, WriteRequest,
 };
 pub use schema::{protocol_schema, protocol_schema_string};
 pub use signal::Signal;
+pub use spawn::{
+    CapPolicy, ContainmentSwitches, LadderStep, OutputCap, Shell, SpawnRequest, StdioMode,
+};
 
 /// The protocol version this crate implements, announced in the `hello` event.
 pub const PROTOCOL_VERSION: u32 = 1;

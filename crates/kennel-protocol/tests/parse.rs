@@ -252,9 +252,9 @@ fn invalid_field() {
     field_err(&format!(r#"{s}"cmd":5}}"#), "cmd");
     field_err(&format!(r#"{s}"cmd":"a\u0000b"}}"#), "cmd");
     field_err(&format!(r#"{s}"cmd":"ls","args":"-l"}}"#), "args");
-    field_err(&format!(r#"{s}"cmd":"ls","args":[1]}}"#), "args");
+    field_err(&format!(r#"{s}"cmd":"ls","args":[1]}}"#), "args[0]");
     field_err(&format!(r#"{s}"cmd":"ls","cwd":""}}"#), "cwd");
-    field_err(&format!(r#"{s}"cmd":"ls","env":{{"A":1}}}}"#), "env");
+    field_err(&format!(r#"{s}"cmd":"ls","env":{{"A":1}}}}"#), "env.A");
     field_err(
         &format!(r#"{s}"cmd":"ls","env":{{"A=B":"1"}}}}"#),
         "env.A=B",
@@ -305,7 +305,7 @@ fn invalid_field() {
     field_err(&format!(r#"{s}"cmd":"ls","ladder":{{}}}}"#), "ladder");
     field_err(
         &format!(r#"{s}"cmd":"ls","ladder":[{{"signal":"TERM"}}]}}"#),
-        "ladder",
+        "ladder[0].wait_ms",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","ladder":[],"signal":"INT"}}"#),
@@ -323,15 +323,15 @@ fn invalid_field() {
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stdout_cap":{{"bytes":-1}}}}"#),
-        "stdout_cap",
+        "stdout_cap.bytes",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stdout_cap":{{"policy":"kill"}}}}"#),
-        "stdout_cap",
+        "stdout_cap.bytes",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stderr_cap":{{"bytes":1,"policy":"drop"}}}}"#),
-        "stderr_cap",
+        "stderr_cap.policy",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stderr":"null","stderr_cap":{{"bytes":1}}}}"#),
@@ -347,7 +347,7 @@ fn invalid_field() {
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","containment":{{"cgroup":"no"}}}}"#),
-        "containment",
+        "containment.cgroup",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","containment":[]}}"#),
@@ -375,6 +375,41 @@ fn invalid_field() {
     field_err(r#"{"op":"signal","id":"a1","signal":"SIGNOPE"}"#, "signal");
     field_err(r#"{"op":"signal","id":"a1","signal":-9}"#, "signal");
     field_err(r#"{"op":"signal","id":"a1","signal":2.0}"#, "signal");
+}
+
+#[test]
+fn invalid_field_messages_say_what_was_expected_and_what_came() {
+    let s = r#"{"op":"spawn","id":"a1","cmd":"ls","#;
+    for (rest, message) in [
+        (
+            r#""timeout_ms":"5"}"#,
+            r#"Field `timeout_ms` must be a non-negative integer; got string "5"."#,
+        ),
+        (
+            r#""stdin":"inherit"}"#,
+            "Field `stdin` must be `pipe` or `null`; got `inherit`.",
+        ),
+        (
+            r#""shell":3}"#,
+            "Field `shell` must be a boolean or a string (the shell program); got integer `3`.",
+        ),
+        (
+            r#""ladder":[{"signal":"TERM"}]}"#,
+            "Field `ladder[0].wait_ms` is required.",
+        ),
+        (
+            r#""containment":[]}"#,
+            "Field `containment` must be an object; got an array.",
+        ),
+    ] {
+        assert_eq!(err(&format!("{s}{rest}")).message, message);
+    }
+    let e = err(r#"{"op":"signal","id":"a1","signal":"SIGNOPE"}"#);
+    assert!(
+        e.message.contains("a signal name") && e.message.contains("\"SIGNOPE\""),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
