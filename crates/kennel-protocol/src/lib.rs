@@ -111,7 +111,3 @@ pub const MAX_LADDER_STEPS: usize = 16;
 /// The first signal of the default ladder, used when `spawn` names neither a
 /// `ladder` nor a `signal`.
 pub const DEFAULT_SIGNAL: Signal = Signal::Term;
-
-/// How long the default first rung waits before the forceful kill, in
-/// milliseconds, when `spawn` names neither a `ladder` nor `grace_ms`.
-pub const DEFAULT_GRACE_MS: u64 = 5_000;

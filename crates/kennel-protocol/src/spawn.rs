@@ -15,14 +15,16 @@ use crate::event::ContainmentTier;
 use crate::frame::Framing;
 use crate::signal::Signal;
 use crate::wire;
-use crate::{DEFAULT_GRACE_MS, DEFAULT_SIGNAL};
+#[cfg(doc)]
+use crate::DEFAULT_SIGNAL;
 
 /// `spawn`: start a child.
 ///
 /// Defaults: `args` `[]`, `env_clear` false, `stdin` `"null"`, `stdout`/`stderr`
-/// `"pipe"`, no timeout, the ladder `[{signal: DEFAULT_SIGNAL, wait_ms:
-/// DEFAULT_GRACE_MS}]` then the forceful kill, no caps, the sidecar's drain
-/// timeout, leftovers killed, every available containment tier.
+/// `"pipe"`, no timeout, the ladder of one rung — [`DEFAULT_SIGNAL`], then the
+/// sidecar's default grace (5 s, the library's `kennel::DEFAULT_GRACE`) — then the
+/// forceful kill, no caps, the sidecar's drain timeout, leftovers killed, every
+/// available containment tier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpawnRequest {
@@ -91,7 +93,7 @@ pub struct SpawnRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<Signal>,
     /// Shortcut: how long the first rung waits before the forceful kill, in
-    /// milliseconds; default [`DEFAULT_GRACE_MS`].
+    /// milliseconds; default: the sidecar's default grace (5 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 9_007_199_254_740_991u64))]
     pub grace_ms: Option<u64>,
@@ -175,20 +177,6 @@ impl SpawnRequest {
             containment: ContainmentSwitches::default(),
             framing: Framing::Json,
             window: None,
-        }
-    }
-
-    /// The ladder to run, with the shortcuts and defaults applied: `ladder` if
-    /// given, else one rung of `signal` (default [`DEFAULT_SIGNAL`]) waiting
-    /// `grace_ms` (default [`DEFAULT_GRACE_MS`]). The forceful kill after the
-    /// last rung is not included.
-    pub fn effective_ladder(&self) -> Vec<LadderStep> {
-        match &self.ladder {
-            Some(ladder) => ladder.clone(),
-            None => vec![LadderStep {
-                signal: self.signal.unwrap_or(DEFAULT_SIGNAL),
-                wait_ms: self.grace_ms.unwrap_or(DEFAULT_GRACE_MS),
-            }],
         }
     }
 

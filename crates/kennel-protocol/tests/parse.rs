@@ -427,13 +427,8 @@ fn spawn_defaults() {
         (StdioMode::Null, StdioMode::Pipe, StdioMode::Pipe)
     );
     assert_eq!(r.timeout_ms, None);
-    assert_eq!(
-        r.effective_ladder(),
-        vec![LadderStep {
-            signal: DEFAULT_SIGNAL,
-            wait_ms: DEFAULT_GRACE_MS
-        }]
-    );
+    // No ladder and no shortcut: the sidecar's default ladder.
+    assert_eq!((&r.ladder, r.signal, r.grace_ms), (&None, None, None));
     assert_eq!(
         (r.stdout_cap, r.stderr_cap, r.drain_timeout_ms),
         (None, None, None)
@@ -458,8 +453,8 @@ fn spawn_everything() {
     assert_eq!(r.stderr, StdioMode::Null);
     assert_eq!(r.timeout(), Some(std::time::Duration::from_secs(60)));
     assert_eq!(
-        r.effective_ladder(),
-        vec![
+        r.ladder,
+        Some(vec![
             LadderStep {
                 signal: Signal::Int,
                 wait_ms: 2000
@@ -468,7 +463,7 @@ fn spawn_everything() {
                 signal: Signal::Number(15),
                 wait_ms: 0
             }
-        ]
+        ])
     );
     assert_eq!(
         r.stdout_cap,
@@ -487,13 +482,7 @@ fn spawn_everything() {
     ) else {
         panic!("not a spawn")
     };
-    assert_eq!(
-        r.effective_ladder(),
-        vec![LadderStep {
-            signal: Signal::Int,
-            wait_ms: 100
-        }]
-    );
+    assert_eq!((r.signal, r.grace_ms), (Some(Signal::Int), Some(100)));
     assert_eq!(
         r.stderr_cap,
         Some(OutputCap {
@@ -507,13 +496,7 @@ fn spawn_everything() {
     else {
         panic!("not a spawn")
     };
-    assert_eq!(
-        r.effective_ladder(),
-        vec![LadderStep {
-            signal: Signal::Term,
-            wait_ms: 7
-        }]
-    );
+    assert_eq!((r.signal, r.grace_ms), (None, Some(7)));
     let Request::Spawn(r) =
         ok(r#"{"op":"spawn","id":"b","cmd":"dir","shell":"C:\\Windows\\cmd.exe"}"#)
     else {
