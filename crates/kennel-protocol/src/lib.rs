@@ -35,6 +35,7 @@ mod chunk;
 mod data;
 mod error;
 mod event;
+mod exit;
 mod frame;
 mod lines;
 mod parse;
@@ -49,10 +50,10 @@ pub use chunk::{encode_chunk, Chunker};
 pub use data::Data;
 pub use error::{ErrorCode, RequestError};
 pub use event::{
-    AckEvent, ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent,
-    EscapeFound, EscapeeKilled, Event, ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk,
-    SpawnedEvent, StreamStats, WrittenEvent, FEATURES,
+    AckEvent, ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, ErrorEvent, Event,
+    HelloEvent, ListEvent, OutputChunk, SpawnedEvent, WrittenEvent, FEATURES,
 };
+pub use exit::{DrainStatus, EscapeFound, EscapeeKilled, ExitEvent, ExitReason, StreamStats};
 pub use frame::{
     decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,
     FRAME_HEADER_BYTES, FRAME_MARKER, MAX_FRAME_PAYLOAD,

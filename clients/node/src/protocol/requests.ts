@@ -67,7 +67,7 @@ export interface SpawnRequest {
    * data frames (offered when `hello.framings` lists it). */
   framing?: Framing;
   /** Shortcut: how long the first rung waits before the forceful kill, in
-   * milliseconds; default [`DEFAULT_GRACE_MS`]. */
+   * milliseconds; default: the sidecar's default grace (5 s). */
   grace_ms?: number | null;
   /** The child's id, chosen by the client, unique among the sidecar's live children. */
   id: string;
