@@ -18,15 +18,16 @@ use crate::{MAX_ID_BYTES, MAX_LINE_BYTES};
 /// final `\n` (or `\r\n`). Strings in the request must be UTF-8 JSON strings;
 /// `null` counts as absent for optional fields.
 ///
-/// The line is first parsed as a generic JSON value, so every failure gets the
-/// most precise code (then serde checks the fields against the request types, and
-/// [`Request::validate`] what types cannot say): `invalid_json`, `not_an_object`, `missing_op`,
-/// `unknown_op`, `missing_id`, `invalid_id`, `unknown_field` (any field the
-/// operation does not define, also inside `ladder` steps, caps and
-/// `containment`), `invalid_field` (wrong type or value; the message names the
-/// field), or `line_too_long` (more than [`MAX_LINE_BYTES`]). The error carries
-/// the request's `op` when it is a string and its `id` when it is a valid id,
-/// even when another field is wrong.
+/// The line is first parsed as a generic JSON value and its `op` and `id` are
+/// checked; then serde reads the other fields into the request type of the `op`, and
+/// [`Request::validate`] checks what types cannot say. Every failure gets the most
+/// precise code: `invalid_json`, `not_an_object`, `missing_op`, `unknown_op`,
+/// `missing_id`, `invalid_id`, `unknown_field` (any field the operation does not
+/// define, also inside `ladder` steps, caps and `containment`), `invalid_field` (wrong
+/// type or value; the message names the field by its path, e.g. `ladder[0].wait_ms`),
+/// or `line_too_long` (more than [`MAX_LINE_BYTES`]). The error carries the request's
+/// `op` when it is a string and its `id` when it is a valid id, even when another
+/// field is wrong.
 ///
 /// # Errors
 ///

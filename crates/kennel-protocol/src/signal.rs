@@ -1,4 +1,9 @@
 //! Signals as they appear in requests: a name (`"SIGTERM"`, `"TERM"`) or a number.
+//!
+//! The protocol's vocabulary is names, the same on every platform; it knows no
+//! platform numbers. The sidecar turns a name into a signal of its platform with the
+//! library's vocabulary (`kennel::Signal`), and answers `unsupported` for a name that
+//! platform does not have (docs/DECISIONS.md, issue 15).
 
 use std::borrow::Cow;
 use std::fmt;
