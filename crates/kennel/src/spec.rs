@@ -197,7 +197,7 @@ impl Command {
     /// Run `command_line` through the platform shell (`/bin/sh -c` on Unix, `cmd.exe /C`
     /// on Windows). Only this constructor involves a shell.
     pub fn shell(command_line: impl AsRef<OsStr>) -> Self {
-        Self::shell_with(default_shell(), command_line)
+        Self::shell_with(crate::sys::imp::DEFAULT_SHELL, command_line)
     }
 
     /// Run `command_line` through the given shell (`shell -c command_line`, or
@@ -383,25 +383,20 @@ impl Command {
         self
     }
 
-    /// Apply arguments, working directory and environment to a std command (shared by
-    /// every platform's spawn).
-    pub(crate) fn apply_args_cwd_env(&self, std_cmd: &mut std::process::Command) {
-        std_cmd.args(&self.args);
-        if let Some(dir) = &self.cwd {
-            std_cmd.current_dir(dir);
-        }
-        if self.env_clear {
-            std_cmd.env_clear();
-        }
-        for op in &self.env {
-            match op {
-                EnvOp::Set(k, v) => {
-                    std_cmd.env(k, v);
-                }
-                EnvOp::Remove(k) => {
-                    std_cmd.env_remove(k);
-                }
-            }
+    /// What `sys` gets to start this command: its program, environment and stdio, and
+    /// the containment the planner chose for this host.
+    pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
+        crate::sys::Launch {
+            program: &self.program,
+            args: &self.args,
+            cwd: self.cwd.as_deref(),
+            env_clear: self.env_clear,
+            env: &self.env,
+            stdin: self.stdin,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            foreground_terminal: self.foreground_terminal,
+            plan: crate::plan::plan(self.containment, &crate::sys::imp::probe()),
         }
     }
 
@@ -418,13 +413,5 @@ impl Command {
     /// The working directory, if set.
     pub fn get_current_dir(&self) -> Option<&Path> {
         self.cwd.as_deref()
-    }
-}
-
-fn default_shell() -> &'static str {
-    if cfg!(windows) {
-        "cmd.exe"
-    } else {
-        "/bin/sh"
     }
 }

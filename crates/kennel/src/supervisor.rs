@@ -518,7 +518,7 @@ impl Command {
             stdin,
             stdout,
             stderr,
-        } = imp::spawn(self)?;
+        } = imp::spawn(&self.launch())?;
         let pid = leader.pid();
         let containment = leader.containment();
         let protection = leader.protection();
