@@ -13,12 +13,13 @@
 
 use std::ffi::{OsStr, OsString};
 use std::future::Future;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use crate::plan::Plan;
 use crate::spec::EnvOp;
 use crate::tree::TreeSignalError;
-use crate::{OutputMode, Signal, StdinMode};
+use crate::{OutputMode, Signal, SpawnError, StdinMode};
 
 #[cfg(unix)]
 pub(crate) mod unix;
@@ -99,22 +100,58 @@ impl Launch<'_> {
             }
         }
     }
+}
 
-    /// The program as shown in errors.
-    pub(crate) fn program_name(&self) -> String {
-        self.program.to_string_lossy().into_owned()
+/// The program and working directory of a spawn, to name them in its errors.
+pub(crate) struct SpawnCtx {
+    pub(crate) program: String,
+    pub(crate) cwd: PathBuf,
+}
+
+impl SpawnCtx {
+    /// The context of `launch`, or the error that its working directory is not a
+    /// directory.
+    pub(crate) fn new(launch: &Launch<'_>) -> Result<SpawnCtx, SpawnError> {
+        let program = launch.program.to_string_lossy().into_owned();
+        let cwd = match launch.cwd {
+            Some(dir) if !dir.is_dir() => {
+                return Err(SpawnError::BadCwd {
+                    program,
+                    cwd: dir.to_path_buf(),
+                })
+            }
+            Some(dir) => dir.to_path_buf(),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        };
+        Ok(SpawnCtx { program, cwd })
     }
 
-    /// The working directory the child runs in, or the error that it is not a
-    /// directory.
-    pub(crate) fn checked_cwd(&self) -> Result<std::path::PathBuf, crate::SpawnError> {
-        match self.cwd {
-            Some(dir) if !dir.is_dir() => Err(crate::SpawnError::BadCwd {
-                program: self.program_name(),
-                cwd: dir.to_path_buf(),
-            }),
-            Some(dir) => Ok(dir.to_path_buf()),
-            None => Ok(std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."))),
+    /// An OS failure at `stage`.
+    pub(crate) fn os(&self, stage: &'static str, source: io::Error) -> SpawnError {
+        SpawnError::Os {
+            program: self.program.clone(),
+            cwd: self.cwd.clone(),
+            stage,
+            source,
+        }
+    }
+
+    /// Starting the program failed: not found, not executable, or another OS failure
+    /// (at `stage`).
+    pub(crate) fn program_error(&self, source: io::Error, stage: &'static str) -> SpawnError {
+        let (program, cwd) = (self.program.clone(), self.cwd.clone());
+        match source.kind() {
+            io::ErrorKind::NotFound => SpawnError::NotFound {
+                program,
+                cwd,
+                source,
+            },
+            io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied {
+                program,
+                cwd,
+                source,
+            },
+            _ => self.os(stage, source),
         }
     }
 }

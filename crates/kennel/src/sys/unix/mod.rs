@@ -49,7 +49,6 @@ mod tree;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
 use std::process::Stdio;
 
 use tokio::net::unix::pipe;
@@ -63,8 +62,8 @@ use self::group::Group;
 use self::linux::{Cgroup, Keeper};
 use self::tree::Lead;
 use crate::plan::{self, Guarantee};
-use crate::sys::Launch;
-use crate::{Containment, HelperFailure, OutputMode, SpawnError, StdinMode};
+use crate::sys::{Launch, SpawnCtx};
+use crate::{Containment, OutputMode, SpawnError, StdinMode};
 
 /// The read end of a child's stdout/stderr.
 pub(crate) type PipeReader = pipe::Receiver;
@@ -82,57 +81,9 @@ pub(crate) struct Spawned {
     pub(crate) stderr: Option<PipeReader>,
 }
 
-/// The program and working directory of a spawn, to name them in its errors.
-pub(crate) struct SpawnCtx {
-    program: String,
-    cwd: PathBuf,
-}
-
-impl SpawnCtx {
-    /// An OS failure at `stage`.
-    pub(crate) fn os(&self, stage: &'static str, source: io::Error) -> SpawnError {
-        SpawnError::Os {
-            program: self.program.clone(),
-            cwd: self.cwd.clone(),
-            stage,
-            source,
-        }
-    }
-
-    /// `exec` of the program failed: not found, not executable, or another OS failure.
-    pub(crate) fn program_error(&self, source: io::Error, stage: &'static str) -> SpawnError {
-        let (program, cwd) = (self.program.clone(), self.cwd.clone());
-        match source.kind() {
-            io::ErrorKind::NotFound => SpawnError::NotFound {
-                program,
-                cwd,
-                source,
-            },
-            io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied {
-                program,
-                cwd,
-                source,
-            },
-            _ => self.os(stage, source),
-        }
-    }
-
-    /// The guard or keeper (started with `arg`) did not answer as one.
-    pub(crate) fn not_started(&self, failure: HelperFailure, arg: &str) -> SpawnError {
-        SpawnError::GuardNotStarted {
-            program: self.program.clone(),
-            helper: linux::helper_command_line(arg),
-            failure,
-        }
-    }
-}
-
 /// Spawn a child in the containment its plan chose.
 pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
-    let ctx = SpawnCtx {
-        program: launch.program_name(),
-        cwd: launch.checked_cwd()?,
-    };
+    let ctx = SpawnCtx::new(launch)?;
     let plan = &launch.plan;
     let cgroup = match plan.cgroup {
         true => Some(Cgroup::create().map_err(|e| ctx.os("creating the cgroup", e))?),

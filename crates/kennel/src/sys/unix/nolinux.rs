@@ -12,9 +12,9 @@ pub(crate) use crate::sys::absent::{
     become_subreaper, helpers, make_undumpable, own_signals, sweep_adopted,
 };
 
-use super::SpawnCtx;
 use crate::plan::{HostProbe, Os};
 use crate::sys::Layer;
+use crate::sys::SpawnCtx;
 use crate::tree::TreeSignalError;
 use crate::{Escapee, ExitStatus, Signal, SpawnError};
 
@@ -46,6 +46,18 @@ impl Cgroup {
 /// No guard here.
 #[derive(Debug)]
 pub(crate) struct Ticket(Infallible);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        match self.0 {}
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        match self.0 {}
+    }
+}
 
 impl Ticket {
     pub(crate) fn generation(&self) -> u64 {
@@ -128,10 +140,6 @@ pub(crate) fn register_guard(cg: &Cgroup, _ctx: &SpawnCtx) -> Result<Option<Tick
 /// No guard ever covered anything here.
 pub(crate) fn guard_covers(_generation: u64) -> bool {
     false
-}
-
-pub(crate) fn helper_command_line(arg: &str) -> String {
-    arg.to_owned()
 }
 
 pub(crate) fn sweep_escapees(_leader: u32, cg: &Cgroup) -> Vec<Escapee> {

@@ -19,11 +19,6 @@ pub(crate) fn insert(registry: &mut Option<HashSet<u32>>, pid: u32) {
     registry.get_or_insert_with(HashSet::new).insert(pid);
 }
 
-/// Whether `pid` is recorded in a locked registry.
-pub(crate) fn contains(registry: &Option<HashSet<u32>>, pid: u32) -> bool {
-    registry.as_ref().is_some_and(|s| s.contains(&pid))
-}
-
 /// Forget `pid` (it was reaped).
 pub(crate) fn unregister(pid: u32) {
     if let Ok(mut set) = OURS.lock() {

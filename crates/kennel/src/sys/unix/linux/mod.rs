@@ -26,9 +26,9 @@ pub(crate) use keeper::Keeper;
 pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
 
 use super::group::{convert_status, to_pid};
-use super::SpawnCtx;
 use crate::plan::{HostProbe, Os};
-use crate::{ExitStatus, SpawnError};
+use crate::sys::SpawnCtx;
+use crate::{ExitStatus, HelperFailure, SpawnError};
 
 /// The guard and keepers: this binary re-run as a helper.
 pub(crate) mod helpers {
@@ -83,9 +83,15 @@ pub(crate) fn guard_covers(generation: u64) -> bool {
     guard::covers(generation)
 }
 
-/// How a helper started from this binary is shown in an error.
-pub(crate) fn helper_command_line(arg: &str) -> String {
-    keeper::helper_command_line(arg)
+impl SpawnCtx {
+    /// The guard or keeper (started with `arg`) did not answer as one.
+    pub(crate) fn not_started(&self, failure: HelperFailure, arg: &str) -> SpawnError {
+        SpawnError::GuardNotStarted {
+            program: self.program.clone(),
+            helper: keeper::helper_command_line(arg),
+            failure,
+        }
+    }
 }
 
 /// Pids of the live (non-zombie) members of the process group `pgid`; `None` where

@@ -63,7 +63,7 @@ fn reap_strays() {
     let Some(ours) = registry::lock() else { return };
     let me = std::process::id();
     for pid in procfs::children_of(me) {
-        if registry::contains(&ours, pid) {
+        if ours.as_ref().is_some_and(|s| s.contains(&pid)) {
             continue;
         }
         if procfs::read_stat(pid).is_some_and(|s| s.state == 'Z') {
@@ -168,7 +168,7 @@ fn adopted_escapees() -> Vec<Escapee> {
         };
         procfs::children_of(me)
             .into_iter()
-            .filter(|&p| !registry::contains(&ours, p))
+            .filter(|p| !ours.as_ref().is_some_and(|s| s.contains(p)))
             .collect()
     };
     let mut out = Vec::new();

@@ -14,8 +14,8 @@ use rustix::process::{Pid, WaitId, WaitIdOptions};
 
 use super::{abandon, await_hello, read_line, HelloError, CTL_FD, KEEPER_ARG};
 use crate::sys::unix::linux::{cgroup::Cgroup, procfs};
-use crate::sys::unix::SpawnCtx;
 use crate::sys::Layer;
+use crate::sys::SpawnCtx;
 use crate::tree::TreeSignalError;
 use crate::{ExitStatus, HelperFailure, Signal, SpawnError};
 
