@@ -77,9 +77,10 @@ pub use outcome::{
     Containment, Drain, EndReason, EscapeFound, Escapee, ExitStatus, Outcome, StreamReport,
 };
 pub use output::{Forward, CHUNK_SIZE, EVENT_CAPACITY};
+pub use plan::ContainmentOptions;
 pub use signal::{ParseSignalError, Signal};
 pub use spec::{
-    CapPolicy, Command, ContainmentOptions, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,
+    CapPolicy, Command, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,
     DEFAULT_DRAIN_TIMEOUT,
 };
 pub use supervisor::{Child, Controller, Event, Output};
@@ -131,7 +132,8 @@ pub fn make_undumpable() -> std::io::Result<()> {
 ///
 /// # Platform-specific behavior
 ///
-/// Linux only: elsewhere [`OwnSignals::install`] fails with `Unsupported`.
+/// Linux only: elsewhere [`OwnSignals::install`](own_signals::OwnSignals::install) fails
+/// with `Unsupported`.
 pub mod own_signals {
     use crate::Signal;
 

@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{Forward, Ladder};
+use crate::{ContainmentOptions, Forward, Ladder};
 
 /// What the child's stdin is connected to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -138,34 +138,6 @@ pub struct Command {
     pub(crate) keep_leftovers: bool,
     pub(crate) containment: ContainmentOptions,
     pub(crate) foreground_terminal: bool,
-}
-
-/// Switches for the containment tiers. Every tier that works here is used unless it is
-/// switched off; the process group is always used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ContainmentOptions {
-    /// A cgroup v2 per child where one is writable (Linux).
-    pub cgroup: bool,
-    /// Kill the tree if the supervisor dies (Linux; only in binaries that call
-    /// [`crate::keeper::init`] first in `main`). A tree in a cgroup is watched by one
-    /// guard process shared by every child of this supervisor, which kills the cgroups
-    /// it knows when the supervisor dies; a tree without a cgroup gets a keeper process
-    /// of its own that is also its subreaper (it catches descendants that leave the
-    /// process group). If `init()` ran but the guard or keeper does not answer its
-    /// handshake, the spawn fails
-    /// ([`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted)); `false`
-    /// is the explicit way to run without the guarantee. Whether a tree has it:
-    /// [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor).
-    pub keeper: bool,
-}
-
-impl Default for ContainmentOptions {
-    fn default() -> Self {
-        ContainmentOptions {
-            cgroup: true,
-            keeper: true,
-        }
-    }
 }
 
 impl Command {

@@ -6,7 +6,7 @@
 //! # Where it races
 //!
 //! * An exit status the library waits for must never be taken by the reaper: every
-//!   direct child is recorded in the [registry](super::super::registry) while its spawn
+//!   direct child is recorded in the registry (`unix/registry.rs`) while its spawn
 //!   holds the registry's lock from `fork` on, and the reaper and the sweep read their
 //!   children with that lock held.
 //! * A pid read from `/proc` may be reused before it is signalled: the sweep kills
