@@ -109,29 +109,24 @@ impl Keeper {
     }
 }
 
-impl Layer for Cgroup {
-    fn signal(&mut self, _signal: Signal) -> Result<(), TreeSignalError> {
-        match self.0 {}
-    }
-    fn alive(&mut self) -> bool {
-        match self.0 {}
-    }
-    fn members(&mut self) -> Vec<u32> {
-        match self.0 {}
-    }
+/// A layer that cannot exist here: every method is unreachable by its type.
+macro_rules! absent_layer {
+    ($($layer:ty),*) => {$(
+        impl Layer for $layer {
+            fn signal(&mut self, _signal: Signal) -> Result<(), TreeSignalError> {
+                match self.0 {}
+            }
+            fn alive(&mut self) -> bool {
+                match self.0 {}
+            }
+            fn members(&mut self) -> Vec<u32> {
+                match self.0 {}
+            }
+        }
+    )*};
 }
 
-impl Layer for Keeper {
-    fn signal(&mut self, _signal: Signal) -> Result<(), TreeSignalError> {
-        match self.0 {}
-    }
-    fn alive(&mut self) -> bool {
-        match self.0 {}
-    }
-    fn members(&mut self) -> Vec<u32> {
-        match self.0 {}
-    }
-}
+absent_layer!(Cgroup, Keeper);
 
 pub(crate) fn register_guard(cg: &Cgroup, _ctx: &SpawnCtx) -> Result<Option<Ticket>, SpawnError> {
     match cg.0 {}
