@@ -65,7 +65,7 @@ fn spawn_tree(cmd: &Command) -> Result<(Leader, Pipes), SpawnError> {
         stdin,
         stdout,
         stderr,
-    } = imp::spawn(cmd)?;
+    } = imp::spawn(&cmd.launch())?;
     Ok((
         leader,
         Pipes {
