@@ -57,6 +57,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod compat;
 mod error;
 mod ladder;
 mod outcome;

@@ -1,0 +1,163 @@
+//! What only kennel does: the whole tree ends with a kill, a drop, or the leader's
+//! exit. Each check runs on both APIs and asserts tokio's behaviour too (the
+//! grandchild survives), then cleans up after tokio.
+
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{both, eventually, kill_pids, marked, new_marker, read_pids, FIXTURE};
+
+/// After the leader is gone: with kennel nothing of the tree may be left; with tokio
+/// the grandchild must be (then it is killed here).
+async fn check_grandchild(is_kennel: bool, marker: &str, grandchild: u32) {
+    if is_kennel {
+        assert_eq!(
+            marked(marker),
+            Vec::<u32>::new(),
+            "kennel left the tree running"
+        );
+    } else {
+        assert_eq!(
+            marked(marker),
+            vec![grandchild],
+            "tokio is expected to leave it"
+        );
+        kill_pids(&[grandchild]);
+        assert!(eventually(|| marked(marker).is_empty()).await);
+    }
+}
+
+both! {
+    /// `kill()` ends the grandchild too.
+    async fn kill_takes_the_grandchild() {
+        let marker = new_marker(&format!("kill{}", u8::from(IS_KENNEL)));
+        let mut child = p::Command::new(FIXTURE)
+            .args(["tree", "--depth", "2", "--width", "1"])
+            .env(&marker, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let pids = read_pids(&mut lines, 2).await;
+        child.kill().await.unwrap();
+        check_grandchild(IS_KENNEL, &marker, pids[1]).await;
+    }
+}
+
+both! {
+    /// Dropping a `kill_on_drop(true)` child ends the grandchild too.
+    async fn drop_takes_the_grandchild() {
+        let marker = new_marker(&format!("drop{}", u8::from(IS_KENNEL)));
+        let mut child = p::Command::new(FIXTURE)
+            .args(["tree", "--depth", "2", "--width", "1"])
+            .env(&marker, "1")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let pids = read_pids(&mut lines, 2).await;
+        drop(child);
+        assert!(eventually(|| !kennel_tests::is_alive(pids[0])).await, "leader killed");
+        if IS_KENNEL {
+            assert!(eventually(|| marked(&marker).is_empty()).await, "{:?}", marked(&marker));
+        } else {
+            check_grandchild(false, &marker, pids[1]).await;
+        }
+    }
+}
+
+both! {
+    /// `sh -c 'sleep 300 &'`: the leader exits at once; kennel's `wait` returns once the
+    /// background `sleep` is torn down, tokio's leaves it running.
+    async fn leader_exit_takes_the_background_job() {
+        let marker = new_marker(&format!("bg{}", u8::from(IS_KENNEL)));
+        let mut child = p::Command::new("sh")
+            .args(["-c", "sleep 300 >/dev/null 2>&1 & echo $!"])
+            .env(&marker, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .await
+            .unwrap();
+        let sleep: u32 = line.trim().parse().unwrap();
+        assert!(child.wait().await.unwrap().success());
+        check_grandchild(IS_KENNEL, &marker, sleep).await;
+    }
+}
+
+both! {
+    /// Dropping a child without saying `kill_on_drop`: kennel kills the tree, tokio
+    /// lets the process run.
+    async fn default_drop() {
+        let marker = new_marker(&format!("default{}", u8::from(IS_KENNEL)));
+        let mut child = p::Command::new(FIXTURE)
+            .args(["tree", "--depth", "1", "--width", "1"])
+            .env(&marker, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let pid = read_pids(&mut lines, 1).await[0];
+        drop(child);
+        if IS_KENNEL {
+            assert!(eventually(|| marked(&marker).is_empty()).await);
+            // The pipe's EOF comes with the end of the tree.
+            assert_eq!(lines.next_line().await.unwrap(), None);
+        } else {
+            // tokio's drop does nothing to the process: it still answers to a signal
+            // sent by pid after the drop.
+            assert_eq!(marked(&marker), vec![pid]);
+            kill_pids(&[pid]);
+            assert!(eventually(|| marked(&marker).is_empty()).await);
+        }
+    }
+}
+
+/// kennel's own view of a compat child: the outcome after `kill`, the leftovers of a
+/// background job, and the containment a program without `keeper::init()` gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kennel_view_of_a_compat_child() {
+    let mut child = kennel::compat::Command::new("sh")
+        .args(["-c", "sleep 300 >/dev/null 2>&1 & echo $!"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Never called `keeper::init()`: the strongest tier without a helper process, and
+    // the supervisor-death guarantee honestly absent.
+    assert_eq!(
+        child.containment(),
+        kennel::available_containment().first().copied()
+    );
+    assert!(!child.dies_with_supervisor());
+    assert!(child.outcome().is_none());
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    let sleep: u32 = line.trim().parse().unwrap();
+    child.wait().await.unwrap();
+    let outcome = child.outcome().expect("an outcome after wait");
+    assert_eq!(outcome.reason, kennel::EndReason::Exited);
+    assert_eq!(outcome.leftovers_killed, vec![sleep]);
+    assert!(!outcome.dies_with_supervisor);
+
+    let mut cmd = kennel::compat::Command::new("sleep");
+    cmd.arg("300");
+    let mut child = cmd.spawn().unwrap();
+    child.controller().cancel();
+    let status = child.wait().await.unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(15)
+    );
+    assert_eq!(
+        child.outcome().unwrap().reason,
+        kennel::EndReason::Cancelled
+    );
+}
