@@ -231,6 +231,7 @@ impl Command {
             |c, m| c.stderr(m),
             crate::Command::forward_stderr,
         )?;
+        super::helper::adopt_from_env();
         let inner = cmd.spawn().map_err(spawn_error)?;
         // `cmd` (and with it kennel's only other handle on the pipes' write ends) is
         // dropped here: the readers get EOF once kennel's own readers are done.

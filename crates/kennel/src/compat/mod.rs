@@ -56,7 +56,9 @@
 //! writable (Linux), else a process group; a Job Object on Windows. What it does not
 //! get on Linux is the guarantee that a `kill -9` of the program kills the tree:
 //! [`Child::dies_with_supervisor`] says `false` and [`Child::containment`] names the
-//! tier, so the program can tell.
+//! tier, so the program can tell. To get it without touching `main`, name a binary
+//! that hosts kennel's guard — the `kennel` CLI of the same version — in the
+//! environment variable [`HELPER_ENV`] (`KENNEL_HELPER`).
 //!
 //! # Stdio
 //!
@@ -68,8 +70,10 @@
 
 mod child;
 mod command;
+mod helper;
 mod stdio;
 
 pub use child::Child;
 pub use command::Command;
+pub use helper::HELPER_ENV;
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout};
