@@ -221,14 +221,14 @@ impl Command {
             cmd,
             self.stdout.unwrap_or(output_default),
             "stdout",
-            |c, m| c.stdout(m),
+            crate::Command::stdout,
             crate::Command::forward_stdout,
         )?;
         let (cmd, stderr) = stdio::output(
             cmd,
             self.stderr.unwrap_or(output_default),
             "stderr",
-            |c, m| c.stderr(m),
+            crate::Command::stderr,
             crate::Command::forward_stderr,
         )?;
         super::helper::adopt_from_env();
