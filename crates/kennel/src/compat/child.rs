@@ -20,6 +20,7 @@ use crate::{Containment, Controller, Outcome};
 /// Dropping it kills the whole tree unless the command said
 /// [`kill_on_drop(false)`](super::Command::kill_on_drop).
 #[derive(Debug)]
+#[must_use = "dropping the child kills its whole tree (unless `kill_on_drop(false)`)"]
 pub struct Child {
     /// The writer for the child's stdin, when it was `Stdio::piped()`.
     pub stdin: Option<ChildStdin>,
