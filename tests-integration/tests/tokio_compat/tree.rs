@@ -48,42 +48,30 @@ async fn check_grandchild(is_kennel: bool, marker: &str, grandchild: u32) {
 const WAITS_ON_A_JOB: &str = "sleep 300 & echo $!; wait";
 
 both! {
-    /// `kill()` ends the grandchild too.
-    async fn kill_takes_the_grandchild() {
+    /// `kill()`, and dropping a `kill_on_drop(true)` child, end the grandchild too.
+    async fn kill_and_drop_take_the_grandchild() {
         let marker = new_marker(&format!("kill{}", u8::from(IS_KENNEL)));
-        let mut child = p::Command::new("sh")
-            .args(["-c", WAITS_ON_A_JOB])
+        let mut cmd = p::Command::new("sh");
+        cmd.args(["-c", WAITS_ON_A_JOB])
             .env(&marker, "1")
             .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let grandchild = read_number(&mut lines).await;
-        child.kill().await.unwrap();
-        check_grandchild(IS_KENNEL, &marker, grandchild).await;
-    }
-}
-
-both! {
-    /// Dropping a `kill_on_drop(true)` child ends the grandchild too.
-    async fn drop_takes_the_grandchild() {
-        let marker = new_marker(&format!("drop{}", u8::from(IS_KENNEL)));
-        let mut child = p::Command::new("sh")
-            .args(["-c", WAITS_ON_A_JOB])
-            .env(&marker, "1")
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let leader = child.id().unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let grandchild = read_number(&mut lines).await;
-        drop(child);
-        assert!(eventually(|| !kennel_tests::is_alive(leader)).await, "leader killed");
-        if IS_KENNEL {
-            assert!(eventually(|| marked(&marker).is_empty()).await, "{:?}", marked(&marker));
-        } else {
-            check_grandchild(false, &marker, grandchild).await;
+            .kill_on_drop(true);
+        for by_drop in [false, true] {
+            let mut child = cmd.spawn().unwrap();
+            let leader = child.id().unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            let grandchild = read_number(&mut lines).await;
+            if by_drop {
+                drop(child);
+                assert!(eventually(|| !kennel_tests::is_alive(leader)).await, "leader killed");
+                if IS_KENNEL {
+                    // The drop's kill runs in the background: wait for it.
+                    assert!(eventually(|| marked(&marker).is_empty()).await);
+                }
+            } else {
+                child.kill().await.unwrap();
+            }
+            check_grandchild(IS_KENNEL, &marker, grandchild).await;
         }
     }
 }
