@@ -229,3 +229,22 @@ both! {
         assert_eq!(out.stdout, b"carried\n/\n");
     }
 }
+
+both! {
+    /// `Stdio::null()` stdin reads EOF at once; `Stdio::null()` stderr is discarded.
+    async fn null_stdio() {
+        let out = p::Command::new("sh")
+            .args(["-c", "cat; echo done; echo lost >&2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+            .wait_with_output()
+            .await
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"done\n");
+        assert!(out.stderr.is_empty());
+    }
+}

@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::{both, eventually, kill_pids, marked, new_marker, read_pids, FIXTURE, PATIENCE};
 
@@ -168,4 +168,41 @@ async fn kennel_view_of_a_compat_child() {
         child.outcome().unwrap().reason,
         kennel::EndReason::Cancelled
     );
+}
+
+/// A background job that keeps stdout open does not hang a reader: kennel ends the
+/// stream after its drain timeout (tokio's reader would wait for the job to exit), with
+/// every byte written before, and tears the job down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_holding_stdout_does_not_hang_the_reader() {
+    let mut child = kennel::compat::Command::new("sh")
+        .args(["-c", "sleep 300 & echo $!"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(
+        PATIENCE,
+        child.stdout.take().unwrap().read_to_string(&mut out),
+    )
+    .await
+    .expect("EOF after the drain timeout")
+    .unwrap();
+    let sleep: u32 = out.trim().parse().unwrap();
+    assert!(child.wait().await.unwrap().success());
+    let outcome = child.outcome().unwrap();
+    assert_eq!(outcome.drain, kennel::Drain::Timeout);
+    assert!(!kennel_tests::is_alive(sleep));
+}
+
+/// A `Stdio` kennel cannot take (made from a file) fails the spawn instead of being
+/// guessed at.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_from_a_file_is_refused() {
+    let file = std::fs::File::open("/dev/null").unwrap();
+    let err = kennel::compat::Command::new("true")
+        .stdout(file)
+        .spawn()
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
 }
