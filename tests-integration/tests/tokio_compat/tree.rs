@@ -130,11 +130,7 @@ both! {
 /// background job, and the containment a program without `keeper::init()` gets.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kennel_view_of_a_compat_child() {
-    let mut child = kennel::compat::Command::new("sh")
-        .args(["-c", "sleep 300 >/dev/null 2>&1 & echo $!"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sh_with_piped_stdout("sleep 300 >/dev/null 2>&1 & echo $!");
     // Never called `keeper::init()`: the strongest tier without a helper process, and
     // the supervisor-death guarantee honestly absent.
     assert_eq!(
@@ -175,11 +171,7 @@ async fn kennel_view_of_a_compat_child() {
 /// every byte written before, and tears the job down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_holding_stdout_does_not_hang_the_reader() {
-    let mut child = kennel::compat::Command::new("sh")
-        .args(["-c", "sleep 300 & echo $!"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = sh_with_piped_stdout("sleep 300 & echo $!");
     let mut out = String::new();
     tokio::time::timeout(
         PATIENCE,
@@ -205,4 +197,13 @@ async fn a_stdio_from_a_file_is_refused() {
         .spawn()
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
+}
+
+/// `sh -c script` on kennel, stdout piped.
+fn sh_with_piped_stdout(script: &str) -> kennel::compat::Child {
+    kennel::compat::Command::new("sh")
+        .args(["-c", script])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
