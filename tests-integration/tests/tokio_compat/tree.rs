@@ -99,12 +99,7 @@ both! {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .await
-            .unwrap();
-        let sleep: u32 = line.trim().parse().unwrap();
+        let sleep = read_number(&mut BufReader::new(child.stdout.take().unwrap()).lines()).await;
         assert!(child.wait().await.unwrap().success());
         check_grandchild(IS_KENNEL, &marker, sleep).await;
     }
@@ -151,12 +146,7 @@ async fn kennel_view_of_a_compat_child() {
     );
     assert!(!child.dies_with_supervisor());
     assert!(child.outcome().is_none());
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .await
-        .unwrap();
-    let sleep: u32 = line.trim().parse().unwrap();
+    let sleep = read_number(&mut BufReader::new(child.stdout.take().unwrap()).lines()).await;
     child.wait().await.unwrap();
     let outcome = child.outcome().expect("an outcome after wait");
     assert_eq!(outcome.reason, kennel::EndReason::Exited);
