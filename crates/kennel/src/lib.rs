@@ -53,10 +53,21 @@
 //! * `SIGPIPE` must be ignored in the supervising process (Rust binaries do this by
 //!   default) for stdin writes to a child that stopped reading to fail with
 //!   [`StdinErrorKind::BrokenPipe`] instead of killing the supervisor.
+//!
+//! # Coming from `tokio::process`
+//!
+//! [`compat`] has tokio's surface — `&mut self` builders, `spawn`/`output`/`status`,
+//! a child with `stdin`/`stdout`/`stderr` handles implementing `AsyncWrite`/`AsyncRead`,
+//! `wait() -> io::Result<std::process::ExitStatus>`, `try_wait`, `kill` — over this
+//! crate's machinery, so changing `use tokio::process::Command;` to
+//! `use kennel::compat::Command;` puts the whole tree under kennel. Where the meaning
+//! differs (the tree is killed, not just the leader; output is drained before the
+//! status; a dropped child's tree is killed by default) is in one table in its docs.
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod compat;
 mod error;
 mod ladder;
 mod outcome;
