@@ -195,7 +195,12 @@ impl Child {
             io::Error::other(format!(
                 "the run of pid {} ended without an exit status: {}",
                 outcome.pid,
-                outcome.errors.join("; ")
+                outcome
+                    .errors
+                    .iter()
+                    .map(crate::RunError::report)
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ))
         })?;
         self.status = Some(status);
