@@ -267,6 +267,61 @@ pub fn kill_pids(pids: &[u32]) {
     }
 }
 
+/// The resident set size of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`): the one
+/// RSS probe of the tests, the bench and the soak.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Bytes `pid` has written so far (`wchar` of `/proc/<pid>/io`).
+pub fn wchar(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// How many fds `pid` has open (0 when it is gone). For the current process,
+/// [`open_fd_count`] leaves out the fd that lists the directory.
+pub fn fd_count_of(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Whether the environment of `pid` (`/proc/<pid>/environ`) holds an entry for which
+/// `matches` is true (an entry is `NAME=value`, as bytes). A process that is gone, or
+/// whose environment we may not read, holds nothing.
+pub fn environ_any(pid: u32, mut matches: impl FnMut(&[u8]) -> bool) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| matches(kv)))
+}
+
+/// Whether the environment of `pid` holds exactly the entry `entry` (`NAME=value`).
+pub fn has_env_entry(pid: u32, entry: &str) -> bool {
+    environ_any(pid, |kv| kv == entry.as_bytes())
+}
+
+/// Live (non-zombie) processes whose environment holds exactly `entry`
+/// (`NAME=value`): the leftovers of whatever was tagged with it.
+pub fn live_with_env_entry(entry: &str) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| is_alive(pid) && has_env_entry(pid, entry))
+        .collect()
+}
+
+/// Live (non-zombie) processes running the executable `exe` (`/proc/<pid>/exe`).
+pub fn live_running(exe: &std::path::Path) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+        .filter(|&pid| is_alive(pid))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

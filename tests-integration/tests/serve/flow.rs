@@ -255,7 +255,7 @@ async fn fifty_uncredited_floods_stay_bounded() {
     let mut sc = Sidecar::start().await;
     // The sidecar's memory does not depend on the window (a window's bytes leave it).
     let window = 1024 * 1024;
-    let before = rss_kib(sc.pid);
+    let before = rss_kib(sc.pid).expect("VmRSS");
     let gib = (1u64 << 30).to_string();
     for i in 0..50 {
         sc.send(spawn_request(
@@ -271,7 +271,7 @@ async fn fifty_uncredited_floods_stay_bounded() {
         sc.log
             .retain(|e| e["id"] != id.as_str() || e["event"] != "stdout");
     }
-    let blocked = rss_kib(sc.pid);
+    let blocked = rss_kib(sc.pid).expect("VmRSS");
     // Another window each: the sidecar's memory does not grow with the bytes that
     // went through it.
     let mut rounds = Vec::new();
@@ -287,14 +287,14 @@ async fn fifty_uncredited_floods_stay_bounded() {
             sc.log
                 .retain(|e| e["id"] != id.as_str() || e["event"] != "stdout");
         }
-        rounds.push(rss_kib(sc.pid));
+        rounds.push(rss_kib(sc.pid).expect("VmRSS"));
     }
     // Every flood is blocked: nothing more than its window arrives while a `list`
     // answer makes the round trip, and the sidecar's RSS is what the queues hold.
     sc.send(json!({"op": "list", "id": "q"})).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"].as_array().map(Vec::len), Some(50));
-    let during = rss_kib(sc.pid);
+    let during = rss_kib(sc.pid).expect("VmRSS");
     // Per blocked child: EVENT_CAPACITY chunks in the library's channel plus the one
     // the forwarder holds, each a CHUNK_SIZE allocation.
     let per_child = ((kennel::EVENT_CAPACITY + 1) * kennel::CHUNK_SIZE) as u64 / 1024;
@@ -410,13 +410,4 @@ async fn every_tagged_request_is_answered() {
     sc.wait_event("exit", "plain").await;
     sc.close_stdin();
     sc.read_to_eof().await;
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
