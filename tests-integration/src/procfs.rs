@@ -296,7 +296,7 @@ pub fn fd_count_of(pid: u32) -> usize {
 /// whose environment we may not read, holds nothing.
 pub fn environ_any(pid: u32, mut matches: impl FnMut(&[u8]) -> bool) -> bool {
     fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| matches(kv)))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(&mut matches))
 }
 
 /// Whether the environment of `pid` holds exactly the entry `entry` (`NAME=value`).

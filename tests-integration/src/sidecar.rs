@@ -227,7 +227,10 @@ impl Reader {
     /// [`DriverError::Timeout`] when nothing complete arrived before `deadline` (a
     /// line read in part is kept for the next call); a line that is not an event; a
     /// frame that does not decode; a read error.
-    pub async fn next_before(&mut self, deadline: Instant) -> Result<Option<Received>, DriverError> {
+    pub async fn next_before(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<Option<Received>, DriverError> {
         let deadline = tokio::time::Instant::from_std(deadline);
         if self.line.is_empty() {
             let first = tokio::time::timeout_at(deadline, self.stdout.fill_buf())
@@ -268,7 +271,10 @@ impl Reader {
     /// # Errors
     ///
     /// As [`Reader::next_before`].
-    pub async fn next_within(&mut self, patience: Duration) -> Result<Option<Received>, DriverError> {
+    pub async fn next_within(
+        &mut self,
+        patience: Duration,
+    ) -> Result<Option<Received>, DriverError> {
         self.next_before(Instant::now() + patience).await
     }
 
@@ -293,7 +299,10 @@ impl Reader {
             .map_err(|e| DriverError::BadFrame(e.to_string()))?
             .ok_or_else(|| DriverError::BadFrame("incomplete".into()))?;
         if used != frame.len() {
-            return Err(DriverError::BadFrame(format!("{used} of {} bytes used", frame.len())));
+            return Err(DriverError::BadFrame(format!(
+                "{used} of {} bytes used",
+                frame.len()
+            )));
         }
         let chunk = OutputChunk {
             id: decoded.id.to_owned(),
@@ -303,7 +312,8 @@ impl Reader {
             FrameStream::Stdout => Event::Stdout(chunk),
             FrameStream::Stderr => Event::Stderr(chunk),
         };
-        let mut json = serde_json::to_value(&event).map_err(|e| DriverError::BadFrame(e.to_string()))?;
+        let mut json =
+            serde_json::to_value(&event).map_err(|e| DriverError::BadFrame(e.to_string()))?;
         json["frame"] = Value::Bool(true);
         Ok(Received {
             event,
@@ -340,6 +350,8 @@ pub fn payload_of(json: &Value) -> Result<Vec<u8>, String> {
         (None, Some(b64)) => base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|e| format!("bad base64 in {json}: {e}")),
-        _ => Err(format!("payload must have exactly one of data/data_b64: {json}")),
+        _ => Err(format!(
+            "payload must have exactly one of data/data_b64: {json}"
+        )),
     }
 }

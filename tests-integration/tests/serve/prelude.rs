@@ -52,10 +52,9 @@ impl Sidecar {
     }
 
     async fn start_full(args: &[&str], env: &[(&str, &str)]) -> Sidecar {
-        let (sc, writer, reader) =
-            sidecar::Sidecar::start(KENNEL.as_ref(), args, env, PATIENCE)
-                .await
-                .unwrap_or_else(|e| panic!("start kennel serve: {e}"));
+        let (sc, writer, reader) = sidecar::Sidecar::start(KENNEL.as_ref(), args, env, PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("start kennel serve: {e}"));
         Sidecar {
             process: sc.process,
             pid: sc.pid,
