@@ -17,7 +17,7 @@
 //!
 //! The fixture itself is the `kennel-fixture` binary of this package; tests
 //! run it via `env!("CARGO_BIN_EXE_kennel-fixture")`. Its module docs
-//! (`src/bin/kennel-fixture.rs`) are the output contract of every mode.
+//! (`src/bin/kennel-fixture/main.rs`) are the output contract of every mode.
 #![warn(missing_docs)]
 
 pub mod heap;
