@@ -157,7 +157,18 @@ pub fn open_fd_count() -> usize {
 /// The open file descriptors of the current process with what they point to
 /// (`pipe:[1234]`, `/dev/null`, …), sorted by fd, for leak messages.
 pub fn open_fds() -> Vec<(i32, String)> {
-    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+    let mut fds = fds_of(std::process::id());
+    // The directory stream's own fd shows up as a link to `/proc/<pid>/fd`;
+    // it is gone (read_link fails) or points at the fd dir.
+    let me = format!("/proc/{}/fd", std::process::id());
+    fds.retain(|(_, t)| *t != me);
+    fds
+}
+
+/// The open file descriptors of `pid` with what they point to, sorted by fd (empty
+/// when it is gone or not ours to look at).
+pub fn fds_of(pid: u32) -> Vec<(i32, String)> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
     let mut fds: Vec<(i32, String)> = dir
@@ -168,10 +179,6 @@ pub fn open_fds() -> Vec<(i32, String)> {
             Some((fd, target.to_string_lossy().into_owned()))
         })
         .collect();
-    // The directory stream's own fd shows up as a link to `/proc/<pid>/fd`;
-    // it is gone (read_link fails) or points at the fd dir.
-    let me = format!("/proc/{}/fd", std::process::id());
-    fds.retain(|(_, t)| *t != me);
     fds.sort();
     fds
 }

@@ -54,15 +54,7 @@ fn new_mark() -> String {
 
 /// Live (non-zombie) processes whose environment has `KENNEL_TEST_MARK=<mark>`.
 fn marked(mark: &str) -> Vec<u32> {
-    let needle = format!("KENNEL_TEST_MARK={mark}");
-    kennel_tests::all_pids()
-        .into_iter()
-        .filter(|&pid| kennel_tests::is_alive(pid))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
-        })
-        .collect()
+    kennel_tests::live_with_env_entry(&format!("KENNEL_TEST_MARK={mark}"))
 }
 
 impl Client {

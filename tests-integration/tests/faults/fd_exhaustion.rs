@@ -38,9 +38,7 @@ fn set_nofile(pid: u32, soft: u64) -> u64 {
 }
 
 fn open_fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count() as u64)
-        .unwrap_or(0)
+    kennel_tests::fd_count_of(pid) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
