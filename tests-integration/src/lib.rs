@@ -7,6 +7,8 @@
 //!   writes, and a checker that verifies every prefix of such a stream.
 //! * [`pidline`]: parsing the fixture's `pid <pid> <ppid> <role>` handshake
 //!   lines.
+//! * [`events`]: a library child's events gathered until a condition, with a
+//!   deadline (the Unix and Windows test binaries).
 //! * [`heap`]: a counting global allocator (live heap bytes and allocations),
 //!   glibc's `mallinfo2`, and the soak's leak verdict on quiescent samples.
 //! * [`procfs`] (Linux only): looking at processes through `/proc` —
@@ -20,6 +22,7 @@
 //! (`src/bin/kennel-fixture/main.rs`) are the output contract of every mode.
 #![warn(missing_docs)]
 
+pub mod events;
 pub mod heap;
 pub mod pattern;
 pub mod pidline;

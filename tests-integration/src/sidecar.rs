@@ -104,16 +104,36 @@ impl Sidecar {
         env: &[(&str, &str)],
         patience: Duration,
     ) -> Result<(Sidecar, Writer, Reader), DriverError> {
-        let mut process = tokio::process::Command::new(kennel)
+        let mut command = Sidecar::command(kennel);
+        command.args(args).envs(env.iter().copied());
+        Sidecar::spawn(&mut command, patience).await
+    }
+
+    /// The command [`Sidecar::start`] runs — `<kennel> serve`, stdin and stdout piped,
+    /// stderr inherited, killed when dropped — for a caller to add to (arguments,
+    /// environment, another stderr) before [`Sidecar::spawn`].
+    pub fn command(kennel: &Path) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(kennel);
+        command
             .arg("serve")
-            .args(args)
-            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(io("start kennel serve"))?;
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Spawns `command` (from [`Sidecar::command`]) and reads its `hello` within
+    /// `patience`.
+    ///
+    /// # Errors
+    ///
+    /// When the process cannot start or its first line is not a `hello`.
+    pub async fn spawn(
+        command: &mut tokio::process::Command,
+        patience: Duration,
+    ) -> Result<(Sidecar, Writer, Reader), DriverError> {
+        let mut process = command.spawn().map_err(io("start kennel serve"))?;
         let missing = || DriverError::Io("start kennel serve", std::io::ErrorKind::Other.into());
         let pid = process.id().ok_or_else(missing)?;
         let writer = Writer::new(process.stdin.take().ok_or_else(missing)?);
@@ -264,6 +284,11 @@ impl Reader {
         self.line = line;
         self.line.clear();
         received.map(Some)
+    }
+
+    /// The pipe itself (to ask the kernel how much waits in it, say).
+    pub fn get_ref(&self) -> &ChildStdout {
+        self.stdout.get_ref()
     }
 
     /// The next event within `patience`, or `None` at EOF.

@@ -64,9 +64,7 @@ async fn children_hold_only_their_own_stdio_and_their_output_is_data() {
         format!("{evil}\n").as_bytes()
     );
     victim.ping(&mut sc).await;
-    sc.send(json!({"op": "kill", "id": "other"})).await;
-    sc.wait_event("exit", "other").await;
+    sc.end("kill", "other").await;
     victim.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

@@ -72,6 +72,5 @@ async fn the_sidecar_and_its_keepers_have_only_unix_sockets() {
     }
     by.ping(&mut sc).await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

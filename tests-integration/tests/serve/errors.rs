@@ -73,13 +73,12 @@ async fn parser_errors_disturb_nobody() {
     long.extend_from_slice(b"\"}\n");
     sc.send_raw(&long).await;
     expect_error(&mut sc, "line_too_long", None, None).await;
-    sc.send(json!({"op": "list", "id": "after"})).await;
+    sc.send(request::list("after")).await;
     let list = sc.wait_event("list", "after").await;
     assert_eq!(list["children"][0]["id"], "by");
     by.ping(&mut sc).await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }
 
@@ -133,14 +132,14 @@ async fn child_errors_disturb_nobody() {
     sc.send(json!({"op": "write", "id": "np", "data": "x"}))
         .await;
     expect_error(&mut sc, "stdin_not_piped", Some("np"), Some("write")).await;
-    sc.send(json!({"op": "close_stdin", "id": "np"})).await;
+    sc.send(request::close_stdin("np")).await;
     expect_error(&mut sc, "stdin_not_piped", Some("np"), Some("close_stdin")).await;
     by.ping(&mut sc).await;
 
     // stdin_closed: write after close_stdin.
     sc.spawn("cl", &["never-read-stdin"], json!({"stdin": "pipe"}))
         .await;
-    sc.send(json!({"op": "close_stdin", "id": "cl"})).await;
+    sc.send(request::close_stdin("cl")).await;
     sc.send(json!({"op": "write", "id": "cl", "data": "late"}))
         .await;
     expect_error(&mut sc, "stdin_closed", Some("cl"), Some("write")).await;
@@ -185,8 +184,7 @@ async fn child_errors_disturb_nobody() {
 
     // Everything we started ends cleanly; the bystander saw all its pings.
     for id in ["np", "cl"] {
-        sc.send(json!({"op": "kill", "id": id})).await;
-        let exit = sc.wait_event("exit", id).await;
+        let exit = sc.end("kill", id).await;
         assert_eq!(exit["reason"], "killed");
     }
     by.finish(&mut sc).await;
@@ -206,13 +204,11 @@ async fn too_many_children() {
     expect_error(&mut sc, "too_many_children", Some("s2"), Some("spawn")).await;
     by.ping(&mut sc).await;
     // Room again once a child's exit was written.
-    sc.send(json!({"op": "kill", "id": "s1"})).await;
-    sc.wait_event("exit", "s1").await;
+    sc.end("kill", "s1").await;
     sc.spawn("s2", &["exit", "0"], json!({})).await;
     sc.wait_event("exit", "s2").await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,14 +225,13 @@ async fn requests_during_shutdown() {
     sc.send(json!({"op": "shutdown", "id": "s2"})).await;
     expect_error(&mut sc, "shutting_down", Some("s2"), Some("shutdown")).await;
     // Requests are still served: list shows the child exiting, kill ends it.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(
         list["children"],
         json!([{"id": "slow", "pid": pid[0], "state": "exiting"}])
     );
-    sc.send(json!({"op": "kill", "id": "slow"})).await;
-    let exit = sc.wait_event("exit", "slow").await;
+    let exit = sc.end("kill", "slow").await;
     assert_eq!(exit["reason"], "supervisor_shutdown");
     assert_eq!(exit["forced"], true);
     let bye = sc.next().await.expect("bye");

@@ -130,7 +130,7 @@ async fn an_uncredited_flood_stops_alone() {
         );
     }
     took.push(acked(&mut sc, json!({"op": "cancel", "id": "flood", "ladder": [{"signal": "STOP", "wait_ms": 600000}]}), "c").await);
-    took.push(acked(&mut sc, json!({"op": "kill", "id": "flood"}), "k").await);
+    took.push(acked(&mut sc, request::kill("flood"), "k").await);
     eprintln!("signal×5, cancel, kill of the blocked flood answered in {took:?}");
     for t in &took {
         assert!(*t < Duration::from_secs(1), "answered in {t:?}");
@@ -176,8 +176,7 @@ async fn an_uncredited_flood_stops_alone() {
     );
     assert!(percentile(&loaded, 0.5) <= base(0.5) * 2, "median");
     assert!(percentile(&loaded, 0.9) <= base(0.9) * 2, "p90");
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// A reader that credits late and slowly gets every byte in order, in both framings,
@@ -243,8 +242,7 @@ async fn a_late_reader_gets_every_byte_in_order() {
         }
         sc.log.clear();
     }
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// 50 uncredited floods at once: the sidecar's memory is bounded by what each child
@@ -291,7 +289,7 @@ async fn fifty_uncredited_floods_stay_bounded() {
     }
     // Every flood is blocked: nothing more than its window arrives while a `list`
     // answer makes the round trip, and the sidecar's RSS is what the queues hold.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"].as_array().map(Vec::len), Some(50));
     let during = rss_kib(sc.pid).expect("VmRSS");
@@ -342,9 +340,9 @@ async fn every_tagged_request_is_answered() {
         "s1",
     )
     .await;
-    acked(&mut sc, json!({"op": "close_stdin", "id": "e"}), "cl1").await;
+    acked(&mut sc, request::close_stdin("e"), "cl1").await;
     // Closing again is still answered.
-    acked(&mut sc, json!({"op": "close_stdin", "id": "e"}), "cl2").await;
+    acked(&mut sc, request::close_stdin("e"), "cl2").await;
     sc.send(json!({"op": "write", "id": "e", "data": "late", "req": "w2"}))
         .await;
     let e = sc.wait_for("error w2", |e| e["req"] == "w2").await;
@@ -353,7 +351,7 @@ async fn every_tagged_request_is_answered() {
         (Some("error"), Some("stdin_closed")),
         "{e}"
     );
-    acked(&mut sc, json!({"op": "kill", "id": "e"}), "k1").await;
+    acked(&mut sc, request::kill("e"), "k1").await;
     let exit = sc.wait_event("exit", "e").await;
     assert_eq!(exit["reason"], "killed");
     for (op, extra) in [
@@ -406,8 +404,6 @@ async fn every_tagged_request_is_answered() {
     let exit = sc.wait_event("exit", "trap").await;
     assert_eq!(exit["reason"], "cancelled");
     assert_eq!(exit["forced"], true, "{exit}");
-    sc.send(json!({"op": "kill", "id": "plain"})).await;
-    sc.wait_event("exit", "plain").await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.end("kill", "plain").await;
+    sc.finish().await;
 }

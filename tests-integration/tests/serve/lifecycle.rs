@@ -105,7 +105,7 @@ async fn a_second_signal_escalates_the_shutdown() {
     // The signal is handled asynchronously: ask until the child is reported exiting.
     for i in 0.. {
         let q = format!("q{i}");
-        sc.send(json!({"op": "list", "id": q})).await;
+        sc.send(request::list(&q)).await;
         let list = sc.wait_event("list", &q).await;
         if list["children"][0]["state"] == "exiting" {
             break;

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use kennel_tests::sidecar::{self, request, DriverError, Reader, Writer};
+pub use kennel_tests::sidecar::request;
+use kennel_tests::sidecar::{self, DriverError, Reader, Writer};
 use serde_json::{json, Value};
 
 pub use kennel_tests::{
@@ -174,6 +175,19 @@ impl Sidecar {
             rest.push(e);
         }
         rest
+    }
+
+    /// Close the sidecar's stdin and read every remaining event (the end of most
+    /// tests: the sidecar stops what is left and says `bye`).
+    pub async fn finish(&mut self) {
+        self.close_stdin();
+        self.read_to_eof().await;
+    }
+
+    /// Send `op` (`cancel` or `kill`) for `id` and wait for its `exit`; returns it.
+    pub async fn end(&mut self, op: &str, id: &str) -> Value {
+        self.send(json!({"op": op, "id": id})).await;
+        self.wait_event("exit", id).await
     }
 
     /// Wait for the sidecar process to exit; returns its exit code.

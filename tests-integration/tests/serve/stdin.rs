@@ -29,7 +29,7 @@ async fn write_and_close_round_trip() {
         sent.extend_from_slice(&bytes);
         sc.send(w.clone()).await;
     }
-    sc.send(json!({"op": "close_stdin", "id": "cat"})).await;
+    sc.send(request::close_stdin("cat")).await;
     let exit = sc.wait_event("exit", "cat").await;
     assert_eq!(exit["code"], 0, "{exit}");
     let written: Vec<u64> = sc
@@ -42,8 +42,7 @@ async fn write_and_close_round_trip() {
     assert_eq!(sc.output_of("cat", "stdout"), sent);
     assert_child_order(&sc.events_of("cat"));
     assert!(sc.events_of("cat").iter().all(|e| e["event"] != "error"));
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// A child that never reads: the first write fills the pipe and waits; cancel ends the
@@ -64,10 +63,9 @@ async fn pending_writes_are_answered_before_exit() {
             .await;
     }
     // Control requests are served although the writes are stuck.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     sc.wait_event("list", "q").await;
-    sc.send(json!({"op": "cancel", "id": "deaf"})).await;
-    let exit = sc.wait_event("exit", "deaf").await;
+    let exit = sc.end("cancel", "deaf").await;
     assert_eq!(exit["reason"], "cancelled");
     let answers: Vec<_> = sc
         .events_of("deaf")
@@ -82,8 +80,7 @@ async fn pending_writes_are_answered_before_exit() {
     );
     assert!(answers.iter().all(|a| a == "stdin_closed"), "{answers:?}");
     assert_child_order(&sc.events_of("deaf"));
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// Writes past the per-child queue bound are rejected, not buffered.
@@ -105,8 +102,7 @@ async fn queued_writes_are_bounded() {
     let e = sc.wait_error().await;
     assert_eq!(e["id"], "deaf");
     assert_eq!(e["code"], "stdin_full", "{e}");
-    sc.send(json!({"op": "kill", "id": "deaf"})).await;
-    sc.wait_event("exit", "deaf").await;
+    sc.end("kill", "deaf").await;
     let errors = sc
         .events_of("deaf")
         .iter()
@@ -116,6 +112,5 @@ async fn queued_writes_are_bounded() {
         errors, 10,
         "every write got an error (rejected or child ended)"
     );
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

@@ -21,8 +21,7 @@ async fn signal_reaches_the_tree() {
     assert_eq!(exit["reason"], "exited", "{exit}");
     assert_eq!(exit["signal_name"], "SIGUSR1", "{exit}");
     assert_gone(&pids);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,16 +29,14 @@ async fn cancel_runs_the_ladder_on_the_tree() {
     let mut sc = Sidecar::start().await;
     sc.spawn("t", &TREE, json!({})).await;
     let pids = sc.wait_pids("t", 7).await;
-    sc.send(json!({"op": "cancel", "id": "t"})).await;
-    let exit = sc.wait_event("exit", "t").await;
+    let exit = sc.end("cancel", "t").await;
     assert_eq!(exit["reason"], "cancelled");
     assert_eq!(exit["signal_name"], "SIGTERM");
     assert_eq!(exit["forced"], false);
     assert_eq!(exit["ladder_step"], 0);
     assert_gone(&pids);
     assert_child_order(&sc.events_of("t"));
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,12 +46,11 @@ async fn second_cancel_jumps_to_the_last_rung() {
         .await;
     let pids = sc.wait_pids("t", 7).await;
     let start = Instant::now();
-    sc.send(json!({"op": "cancel", "id": "t"})).await;
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::cancel("t")).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"][0]["state"], "exiting");
-    sc.send(json!({"op": "cancel", "id": "t"})).await;
-    let exit = sc.wait_event("exit", "t").await;
+    let exit = sc.end("cancel", "t").await;
     assert!(
         start.elapsed() < PATIENCE,
         "the 10-minute grace was skipped"
@@ -64,8 +60,7 @@ async fn second_cancel_jumps_to_the_last_rung() {
     assert_eq!(exit["ladder_step"], 1);
     assert_eq!(exit["signal_name"], "SIGKILL");
     assert_gone(&pids);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,12 +69,10 @@ async fn kill_ends_the_tree_at_once() {
     sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
         .await;
     let pids = sc.wait_pids("t", 7).await;
-    sc.send(json!({"op": "kill", "id": "t"})).await;
-    let exit = sc.wait_event("exit", "t").await;
+    let exit = sc.end("kill", "t").await;
     assert_eq!(exit["reason"], "killed");
     assert_eq!(exit["forced"], true);
     assert_eq!(exit["signal_name"], "SIGKILL");
     assert_gone(&pids);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
