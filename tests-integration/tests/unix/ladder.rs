@@ -11,9 +11,7 @@ async fn sigterm_ignoring_tree_is_finished_by_sigkill_after_the_grace() {
         .ladder(Ladder::graceful(Signal::Term, grace))
         .spawn()
         .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut seen, pids, _cleanup) = ready(&mut child, 3).await;
 
     let cancelled = Instant::now();
     child.cancel();
@@ -34,9 +32,7 @@ async fn multi_rung_ladder_walks_every_rung() {
         .then(Signal::Int, Duration::from_millis(100))
         .then(Signal::Term, Duration::from_millis(100));
     let mut child = fixture(&["ignore-signals"]).ladder(ladder).spawn().unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut seen, pids, _cleanup) = ready(&mut child, 1).await;
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.ladder_step, Some(2));
@@ -52,9 +48,7 @@ async fn second_cancel_jumps_to_the_forceful_rung() {
         .ladder(Ladder::graceful(Signal::Term, grace))
         .spawn()
         .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut seen, pids, _cleanup) = ready(&mut child, 3).await;
     child.cancel();
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;

@@ -40,6 +40,15 @@ pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> Vec<u32>
     seen.pids()
 }
 
+/// Read until `n` pid lines have been printed; returns what was seen, their pids and a
+/// guard that kills them should the test fail before they are gone.
+pub async fn ready(child: &mut Child, n: usize) -> (Seen, Vec<u32>, Cleanup) {
+    let mut seen = Seen::default();
+    let pids = read_pids(child, &mut seen, n).await;
+    let cleanup = Cleanup(pids.clone());
+    (seen, pids, cleanup)
+}
+
 /// Read every remaining event; returns the outcome (checks it is the last event).
 pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
     kennel_tests::events::read_to_end(child, seen, PATIENCE * 2).await

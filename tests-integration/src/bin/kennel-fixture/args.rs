@@ -69,6 +69,19 @@ impl Args {
         }
     }
 
+    /// The value of `name` as a number that must not be 0; `default` when absent.
+    pub(crate) fn at_least_one<T: std::str::FromStr + PartialEq + From<u8>>(
+        &self,
+        name: &str,
+        default: Option<T>,
+    ) -> Res<T> {
+        let v = self.num(name, default)?;
+        if v == T::from(0) {
+            return Err(Fail::Usage(format!("{name} must be at least 1")));
+        }
+        Ok(v)
+    }
+
     pub(crate) fn no_positional(&self) -> Res<()> {
         self.positional::<0>().map(|_| ())
     }

@@ -62,18 +62,10 @@ fn main() {
 }
 
 #[cfg(target_os = "linux")]
-mod drivers;
-#[cfg(target_os = "linux")]
-mod judge;
-#[cfg(target_os = "linux")]
-mod opts;
-#[cfg(target_os = "linux")]
-mod plan;
-#[cfg(target_os = "linux")]
-mod run;
+mod soak;
 
 #[cfg(target_os = "linux")]
-use opts::{Opts, DRAIN_TIMEOUT, GRACE, PATIENCE, USAGE};
+use soak::{Opts, USAGE};
 
 #[cfg(target_os = "linux")]
 fn main() {
@@ -99,7 +91,7 @@ fn main() {
     if let Err(e) = kennel::become_subreaper() {
         eprintln!("kennel-soak: cannot become a child subreaper: {e}");
     }
-    let ok = runtime.block_on(run::run(opts));
+    let ok = runtime.block_on(soak::run(opts));
     std::process::exit(if ok { 0 } else { 1 });
 }
 

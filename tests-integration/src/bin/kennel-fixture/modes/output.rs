@@ -59,10 +59,7 @@ fn flood_binary(rest: &[String]) -> Res<ExitCode> {
 fn flood_mode(kind: PatternKind, rest: &[String]) -> Res<ExitCode> {
     let a = Args::parse(rest, &["--bytes", "--chunk"], &["--stderr", "--pid-stderr"])?;
     a.no_positional()?;
-    let chunk: usize = a.num("--chunk", Some(65536))?;
-    if chunk == 0 {
-        return Err(Fail::Usage("--chunk must be at least 1".into()));
-    }
+    let chunk: usize = a.at_least_one("--chunk", Some(65536))?;
     flood(
         kind,
         a.num("--bytes", None)?,
@@ -126,10 +123,7 @@ fn env(rest: &[String]) -> Res<ExitCode> {
 fn counted_flood_mode(rest: &[String]) -> Res<ExitCode> {
     let a = Args::parse(rest, &["--bytes", "--chunk", "--count-file"], &[])?;
     a.no_positional()?;
-    let chunk: usize = a.num("--chunk", Some(4096))?;
-    if chunk == 0 {
-        return Err(Fail::Usage("--chunk must be at least 1".into()));
-    }
+    let chunk: usize = a.at_least_one("--chunk", Some(4096))?;
     let Some(path) = a.get("--count-file") else {
         return Err(Fail::Usage("--count-file is required".into()));
     };

@@ -52,10 +52,7 @@ fn read_stdin_slowly(rest: &[String]) -> Res<ExitCode> {
     let a = Args::parse(rest, &["--delay-ms", "--chunk"], &[])?;
     a.no_positional()?;
     let delay = Duration::from_millis(a.num("--delay-ms", Some(10))?);
-    let chunk: usize = a.num("--chunk", Some(1024))?;
-    if chunk == 0 {
-        return Err(Fail::Usage("--chunk must be at least 1".into()));
-    }
+    let chunk: usize = a.at_least_one("--chunk", Some(1024))?;
     pid_line("main")?;
     let mut buf = vec![0; chunk];
     let mut total: u64 = 0;

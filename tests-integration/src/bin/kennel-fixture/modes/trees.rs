@@ -81,16 +81,6 @@ fn tree_mode(rest: &[String]) -> Res<ExitCode> {
     tree(opts, level, ppid)
 }
 
-/// `--count N`, at least 1.
-#[cfg(any(unix, windows))]
-fn count(a: &Args) -> Res<u32> {
-    let n: u32 = a.num("--count", None)?;
-    if n == 0 {
-        return Err(Fail::Usage("--count must be at least 1".into()));
-    }
-    Ok(n)
-}
-
 #[cfg(unix)]
 fn daemon(rest: &[String]) -> Res<ExitCode> {
     let a = Args::parse(rest, &[], &["--close-fds", "--leader-stays"])?;
@@ -121,7 +111,7 @@ fn nohup(rest: &[String]) -> Res<ExitCode> {
 fn fork_loop(rest: &[String]) -> Res<ExitCode> {
     let a = Args::parse(rest, &["--count"], &[])?;
     a.no_positional()?;
-    crate::unix::fork_loop(count(&a)?)
+    crate::unix::fork_loop(a.at_least_one("--count", None)?)
 }
 
 #[cfg(target_os = "linux")]
@@ -159,7 +149,7 @@ fn hold_pipe(rest: &[String]) -> Res<ExitCode> {
 fn fork_loop(rest: &[String]) -> Res<ExitCode> {
     let a = Args::parse(rest, &["--count", "--x-index", "--x-ppid"], &[])?;
     a.no_positional()?;
-    let n = count(&a)?;
+    let n = a.at_least_one("--count", None)?;
     win::fork_loop(n, a.num("--x-index", Some(1))?, a.num("--x-ppid", Some(0))?)
 }
 

@@ -1,6 +1,13 @@
 //! The run: workers drawing cycles, batches ending at quiescent points, the checks
 //! after the run and the report.
 
+mod drivers;
+mod judge;
+mod opts;
+mod plan;
+
+pub(crate) use opts::{Opts, DRAIN_TIMEOUT, GRACE, PATIENCE, USAGE};
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use kennel_tests::heap;
 
-use crate::drivers::*;
-use crate::judge::*;
-use crate::plan::*;
-use crate::*;
+use self::drivers::*;
+use self::judge::*;
+use self::plan::*;
 
 #[derive(Default)]
 pub(crate) struct Stats {

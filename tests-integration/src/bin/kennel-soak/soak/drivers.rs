@@ -12,9 +12,9 @@ use kennel_tests::sidecar::{self, request, DriverError};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::judge::*;
-use crate::plan::*;
-use crate::*;
+use super::judge::*;
+use super::plan::*;
+use super::*;
 
 /// What one cycle runs, whichever the path.
 pub(crate) struct Cycle<'a> {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use kennel_tests::SeqChecker;
 
-use crate::plan::*;
-use crate::run::*;
+use super::plan::*;
+use super::*;
 
 /// What a cycle saw, path-independent.
 #[derive(Default)]
@@ -82,22 +82,16 @@ pub(crate) fn judge(plan: &Plan, action: Action, seen: &mut Seen, stats: &Stats)
         seen.failures
             .push(format!("natural exit with code {:?}", exit.code));
     }
-    if let Some(c) = &seen.stdout {
-        if c.bytes() != exit.stdout_bytes {
-            seen.failures.push(format!(
-                "stdout: exit reports {} bytes, {} received",
-                exit.stdout_bytes,
+    for (name, checker, reported) in [
+        ("stdout", &seen.stdout, exit.stdout_bytes),
+        ("stderr", &seen.stderr, exit.stderr_bytes),
+    ] {
+        match checker {
+            Some(c) if c.bytes() != reported => seen.failures.push(format!(
+                "{name}: exit reports {reported} bytes, {} received",
                 c.bytes()
-            ));
-        }
-    }
-    if let Some(c) = &seen.stderr {
-        if c.bytes() != exit.stderr_bytes {
-            seen.failures.push(format!(
-                "stderr: exit reports {} bytes, {} received",
-                exit.stderr_bytes,
-                c.bytes()
-            ));
+            )),
+            _ => {}
         }
     }
     if plan.writers > 0 && !exit.drain_complete {
