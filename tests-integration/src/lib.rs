@@ -35,7 +35,7 @@ pub use pattern::{
     binary_pattern, pattern, text_pattern, verify_binary_prefix, verify_text_prefix,
     PatternChecker, PatternError, PatternGen, PatternKind, BINARY_RECORD_LEN, TEXT_RECORD_LEN,
 };
-pub use pidline::{has_line, parse_pid_lines, PidLine};
+pub use pidline::{has_line, parse_pid_lines, read_pid_lines, PidLine};
 #[cfg(target_os = "linux")]
 pub use procfs::{
     all_pids, children_of, cmdline_of, descendants_of, describe, environ_any, fd_count_of, fds_of,

@@ -22,7 +22,7 @@ fn templates() -> Vec<String> {
             json!({"timeout_ms": 5000, "env": {"A": "1"}, "stdout_cap": {"bytes": 3}}),
         )
         .to_string(),
-        json!({"op": "write", "id": "t2", "data": "x\n"}).to_string(),
+        request::write("t2", "x\n").to_string(),
         json!({"op": "write", "id": "t1", "data_b64": "AAEC/w=="}).to_string(),
         json!({"op": "signal", "id": "t1", "signal": "SIGUSR1"}).to_string(),
         request::cancel("zz").to_string(),

@@ -16,11 +16,11 @@ async fn write_and_close_round_trip() {
     let binary: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
     let big = "0123456789abcdef".repeat(40_000); // 640 KB
     let writes = vec![
-        json!({"op": "write", "id": "cat", "data": "héllo\n"}),
+        request::write("cat", "héllo\n"),
         json!({"op": "write", "id": "cat", "data_b64": base64::engine::general_purpose::STANDARD.encode(&binary)}),
-        json!({"op": "write", "id": "cat", "data": ""}),
-        json!({"op": "write", "id": "cat", "data": big}),
-        json!({"op": "write", "id": "cat", "data": "end\n"}),
+        request::write("cat", ""),
+        request::write("cat", &big),
+        request::write("cat", "end\n"),
     ];
     let mut lens = Vec::new();
     for w in &writes {
@@ -45,22 +45,22 @@ async fn write_and_close_round_trip() {
     sc.finish().await;
 }
 
+/// Spawn `deaf`, a child with a piped stdin it never reads (and a short grace).
+async fn spawn_deaf(sc: &mut Sidecar) {
+    let extra = json!({"stdin": "pipe", "grace_ms": 100});
+    sc.spawn("deaf", &["never-read-stdin"], extra).await;
+}
+
 /// A child that never reads: the first write fills the pipe and waits; cancel ends the
 /// child, and every pending write is answered (with `stdin_closed`) before `exit`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_writes_are_answered_before_exit() {
     let mut sc = Sidecar::start().await;
-    sc.spawn(
-        "deaf",
-        &["never-read-stdin"],
-        json!({"stdin": "pipe", "grace_ms": 100}),
-    )
-    .await;
+    spawn_deaf(&mut sc).await;
     sc.wait_pids("deaf", 1).await;
     let chunk = "x".repeat(300_000);
     for _ in 0..3 {
-        sc.send(json!({"op": "write", "id": "deaf", "data": chunk}))
-            .await;
+        sc.send(request::write("deaf", &chunk)).await;
     }
     // Control requests are served although the writes are stuck.
     sc.send(request::list("q")).await;
@@ -87,17 +87,11 @@ async fn pending_writes_are_answered_before_exit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_are_bounded() {
     let mut sc = Sidecar::start().await;
-    sc.spawn(
-        "deaf",
-        &["never-read-stdin"],
-        json!({"stdin": "pipe", "grace_ms": 100}),
-    )
-    .await;
+    spawn_deaf(&mut sc).await;
     let chunk = "y".repeat(1_000_000);
     // 8 MiB per child: the ninth 1 MB write cannot fit.
     for _ in 0..10 {
-        sc.send(json!({"op": "write", "id": "deaf", "data": chunk}))
-            .await;
+        sc.send(request::write("deaf", &chunk)).await;
     }
     let e = sc.wait_error().await;
     assert_eq!(e["id"], "deaf");

@@ -9,6 +9,13 @@ use crate::prelude::*;
 const TREE: [&str; 5] = ["tree", "--depth", "3", "--width", "2"];
 const TREE_IGNORING: [&str; 6] = ["tree", "--depth", "3", "--width", "2", "--ignore-term"];
 
+/// Spawn `t`, a tree of 7 that ignores SIGTERM with a 10-minute grace; returns its pids.
+async fn spawn_ignoring_tree(sc: &mut Sidecar) -> Vec<u32> {
+    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
+        .await;
+    sc.wait_pids("t", 7).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signal_reaches_the_tree() {
     let mut sc = Sidecar::start().await;
@@ -42,9 +49,7 @@ async fn cancel_runs_the_ladder_on_the_tree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_cancel_jumps_to_the_last_rung() {
     let mut sc = Sidecar::start().await;
-    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
-        .await;
-    let pids = sc.wait_pids("t", 7).await;
+    let pids = spawn_ignoring_tree(&mut sc).await;
     let start = Instant::now();
     sc.send(request::cancel("t")).await;
     sc.send(request::list("q")).await;
@@ -66,9 +71,7 @@ async fn second_cancel_jumps_to_the_last_rung() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_ends_the_tree_at_once() {
     let mut sc = Sidecar::start().await;
-    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
-        .await;
-    let pids = sc.wait_pids("t", 7).await;
+    let pids = spawn_ignoring_tree(&mut sc).await;
     let exit = sc.end("kill", "t").await;
     assert_eq!(exit["reason"], "killed");
     assert_eq!(exit["forced"], true);
