@@ -71,16 +71,6 @@ pub struct Received {
     pub framed: bool,
 }
 
-impl Received {
-    /// The bytes of a `stdout`/`stderr` event, or `None` for any other event.
-    pub fn output(&self) -> Option<&[u8]> {
-        match &self.event {
-            Event::Stdout(c) | Event::Stderr(c) => Some(c.data.as_bytes()),
-            _ => None,
-        }
-    }
-}
-
 /// A running `kennel serve`, its pipes split off into a [`Writer`] and a [`Reader`].
 pub struct Sidecar {
     /// The process (killed when dropped).

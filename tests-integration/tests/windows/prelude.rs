@@ -6,10 +6,10 @@ use std::os::windows::io::{AsRawHandle as _, FromRawHandle as _, OwnedHandle};
 use std::time::{Duration, Instant};
 
 pub use kennel::{
-    Child, Command, Containment, Drain, EndReason, Event, Ladder, Outcome, Signal, SignalErrorKind,
+    Child, Command, Containment, Drain, EndReason, Ladder, Outcome, Signal, SignalErrorKind,
     SpawnError, StdinMode,
 };
-pub use kennel_tests::{parse_pid_lines, verify_text_prefix, PidLine};
+pub use kennel_tests::verify_text_prefix;
 
 /// The fixture binary.
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");

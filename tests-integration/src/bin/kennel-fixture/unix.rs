@@ -179,6 +179,14 @@ fn notify(w: Fd) {
 }
 
 /// Reads until `n` readiness bytes arrived or every writer is gone.
+/// The leader's side of a double fork: close our copy of the write end, reap the
+/// intermediate `first`, then wait until the grandchild reported on `r`.
+fn reap_then_await_one(first: libc::pid_t, r: Fd, w: Fd) {
+    close(w);
+    reap(first);
+    await_ready(r, 1);
+}
+
 fn await_ready(r: Fd, n: usize) {
     let mut got = 0;
     let mut buf = [0u8; 64];
@@ -376,9 +384,7 @@ pub fn daemon(close_fds: bool, leader_stays: bool) -> Res<ExitCode> {
             })
         }
         Forked::Parent(first) => {
-            close(w);
-            reap(first);
-            await_ready(r, 1);
+            reap_then_await_one(first, r, w);
             // With --close-fds the daemon reports by closing `w`: EOF.
             if leader_stays {
                 sleep_forever()
@@ -406,9 +412,7 @@ pub fn hold_pipe(new_session: bool) -> Res<ExitCode> {
             })
         }
         Forked::Parent(first) => {
-            close(w);
-            reap(first);
-            await_ready(r, 1);
+            reap_then_await_one(first, r, w);
             Ok(ExitCode::SUCCESS)
         }
     }

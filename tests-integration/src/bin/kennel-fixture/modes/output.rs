@@ -2,6 +2,7 @@
 //! sequence records.
 
 use std::process::ExitCode;
+#[cfg(unix)]
 use std::time::Duration;
 
 use kennel_tests::{PatternGen, PatternKind};

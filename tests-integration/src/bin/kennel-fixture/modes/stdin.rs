@@ -1,6 +1,7 @@
 //! Modes about stdin (echo, slow and absent readers, dropped pipes) and a closed
 //! stdout.
 
+#[cfg(unix)]
 use std::io;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -8,7 +9,9 @@ use std::time::Duration;
 use super::Mode;
 use crate::args::Args;
 use crate::out::{pid_line, read_stdin, sleep_forever, write_out, Stream};
-use crate::{io_err, Fail, Res};
+#[cfg(unix)]
+use crate::Fail;
+use crate::{io_err, Res};
 
 /// The stdin modes.
 pub(crate) const MODES: &[Mode] = &[
