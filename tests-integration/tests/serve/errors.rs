@@ -167,20 +167,13 @@ async fn child_errors_disturb_nobody() {
     by.ping(&mut sc).await;
 
     // unsupported: a tier this host does not offer, or the base tier switched off.
-    spawn_rejected(
-        &mut sc,
-        "jo",
-        json!({"containment": {"job_object": true}}),
-        "unsupported",
-    )
-    .await;
-    spawn_rejected(
-        &mut sc,
-        "ng",
-        json!({"containment": {"group": false}}),
-        "unsupported",
-    )
-    .await;
+    for (id, containment) in [
+        ("jo", json!({"job_object": true})),
+        ("ng", json!({"group": false})),
+    ] {
+        let extra = json!({ "containment": containment });
+        spawn_rejected(&mut sc, id, extra, "unsupported").await;
+    }
     by.ping(&mut sc).await;
 
     // Everything we started ends cleanly; the bystander saw all its pings.

@@ -233,6 +233,15 @@ impl Sidecar {
         out
     }
 
+    /// `id`'s stdout so far is an exact prefix of the text pattern and as long as its
+    /// `exit` event says it sent.
+    #[allow(dead_code)]
+    pub fn assert_text_prefix_counted(&self, id: &str, exit: &Value) {
+        let got = self.output_of(id, "stdout");
+        verify_text_prefix(&got).unwrap_or_else(|e| panic!("{id}: not an exact prefix: {e}"));
+        assert_eq!(exit["stdout"]["bytes"], got.len() as u64, "{id}: {exit}");
+    }
+
     /// Wait until `id`'s stdout holds at least `n` fixture pid lines; returns the pids.
     pub async fn wait_pids(&mut self, id: &str, n: usize) -> Vec<u32> {
         let deadline = Instant::now() + PATIENCE;

@@ -40,13 +40,15 @@ pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> Vec<u32>
     seen.pids()
 }
 
-/// Read until `n` pid lines have been printed; returns what was seen, their pids and a
-/// guard that kills them should the test fail before they are gone.
-pub async fn ready(child: &mut Child, n: usize) -> (Seen, Vec<u32>, Cleanup) {
+/// Spawn `command` and read until `n` pid lines have been printed; returns the child,
+/// what was seen, their pids and a guard that kills them should the test fail before
+/// they are gone.
+pub async fn spawn_ready(command: Command, n: usize) -> (Child, Seen, Vec<u32>, Cleanup) {
+    let mut child = command.spawn().unwrap();
     let mut seen = Seen::default();
-    let pids = read_pids(child, &mut seen, n).await;
+    let pids = read_pids(&mut child, &mut seen, n).await;
     let cleanup = Cleanup(pids.clone());
-    (seen, pids, cleanup)
+    (child, seen, pids, cleanup)
 }
 
 /// Read every remaining event; returns the outcome (checks it is the last event).
