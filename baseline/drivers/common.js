@@ -45,6 +45,24 @@ function procState(pid) {
 }
 
 /**
+ * Start `job` with a `spawn(argv, options)` of the shape of the baseline's process.js
+ * (which kennel's `kennel/process` mirrors): piped output fed to `hooks`, stdin piped
+ * only when the job writes some, the abort signal and the job's grace as the timeout.
+ */
+export function spawnPiped(spawn, job, hooks) {
+  const proc = spawn(job.argv, {
+    stdin: job.stdinBytes ? "pipe" : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    abort: hooks.abortSignal,
+    timeout: job.graceMs,
+  });
+  proc.stdout.on("data", hooks.onStdout);
+  proc.stderr.on("data", hooks.onStderr);
+  return proc;
+}
+
+/**
  * Run the job with `impl`: `{ name, start(job, hooks) }`, where `start` returns
  * `{ stdin, final }`; `hooks` has `abortSignal`, `onStdout(chunk)`, `onStderr(chunk)`;
  * `final` resolves with `{ code, signal, status, extra }` when the implementation reports

@@ -2,20 +2,12 @@
 // sidecar binary from env KENNEL_BIN. Final status: `outcome` (after the drain).
 import { spawn } from "../../clients/node/dist/src/process.js";
 import { exitStatus } from "../../clients/node/dist/src/index.js";
-import { runJob } from "./common.js";
+import { runJob, spawnPiped } from "./common.js";
 
 runJob({
   name: "kennel-node",
   start(job, hooks) {
-    const proc = spawn(job.argv, {
-      stdin: job.stdinBytes ? "pipe" : "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-      abort: hooks.abortSignal,
-      timeout: job.graceMs,
-    });
-    proc.stdout.on("data", hooks.onStdout);
-    proc.stderr.on("data", hooks.onStderr);
+    const proc = spawnPiped(spawn, job, hooks);
     const final = proc.outcome.then((o) => ({
       code: exitStatus(o),
       signal: o.signalName ?? null,

@@ -7,6 +7,8 @@
 //!   writes, and a checker that verifies every prefix of such a stream.
 //! * [`pidline`]: parsing the fixture's `pid <pid> <ppid> <role>` handshake
 //!   lines.
+//! * [`checks`]: test steps the Unix and Windows test binaries share (stdin round
+//!   trip, environment and working directory).
 //! * [`events`]: a library child's events gathered until a condition, with a
 //!   deadline (the Unix and Windows test binaries).
 //! * [`heap`]: a counting global allocator (live heap bytes and allocations),
@@ -22,6 +24,7 @@
 //! (`src/bin/kennel-fixture/main.rs`) are the output contract of every mode.
 #![warn(missing_docs)]
 
+pub mod checks;
 pub mod events;
 pub mod heap;
 pub mod pattern;

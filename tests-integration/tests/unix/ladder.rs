@@ -4,15 +4,17 @@ use std::time::{Duration, Instant};
 
 use crate::prelude::*;
 
+/// The SIGTERM-ignoring tree with a SIGTERM-then-`grace` ladder, once its three pid
+/// lines are printed.
+async fn term_ignoring_tree(grace: Duration) -> (Child, Seen, Vec<u32>, Cleanup) {
+    let command = fixture(TERM_IGNORING_TREE).ladder(Ladder::graceful(Signal::Term, grace));
+    spawn_ready(command, 3).await
+}
+
 #[tokio::test]
 async fn sigterm_ignoring_tree_is_finished_by_sigkill_after_the_grace() {
     let grace = Duration::from_millis(400);
-    let (mut child, mut seen, pids, _cleanup) = spawn_ready(
-        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-            .ladder(Ladder::graceful(Signal::Term, grace)),
-        3,
-    )
-    .await;
+    let (mut child, mut seen, pids, _cleanup) = term_ignoring_tree(grace).await;
 
     let cancelled = Instant::now();
     child.cancel();
@@ -45,12 +47,7 @@ async fn multi_rung_ladder_walks_every_rung() {
 #[tokio::test]
 async fn second_cancel_jumps_to_the_forceful_rung() {
     let grace = Duration::from_secs(60);
-    let (mut child, mut seen, pids, _cleanup) = spawn_ready(
-        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-            .ladder(Ladder::graceful(Signal::Term, grace)),
-        3,
-    )
-    .await;
+    let (mut child, mut seen, pids, _cleanup) = term_ignoring_tree(grace).await;
     child.cancel();
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;

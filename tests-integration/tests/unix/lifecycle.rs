@@ -1,6 +1,7 @@
 //! Exit codes, fused wait, environment and working directory.
 
 use crate::prelude::*;
+use kennel_tests::checks;
 
 #[tokio::test]
 async fn exit_code_is_reported_and_wait_is_fused() {
@@ -27,20 +28,11 @@ async fn exit_code_is_reported_and_wait_is_fused() {
 
 #[tokio::test]
 async fn environment_set_remove_clear_and_cwd() {
-    let dir = std::env::temp_dir();
-    let out = fixture(&["env", "KENNEL_A", "KENNEL_B", "HOME"])
-        .env("KENNEL_A", "one")
-        .env("KENNEL_B", "two")
-        .env_remove("KENNEL_B")
-        .current_dir(&dir)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("KENNEL_A=one\n"), "{text}");
-    assert!(text.contains("KENNEL_B unset\n"), "{text}");
-    let cwd = std::fs::canonicalize(&dir).unwrap();
-    assert!(text.contains(&format!("cwd={}", cwd.display())), "{text}");
+    checks::env_set_remove_and_cwd(
+        fixture(&["env", "KENNEL_A", "KENNEL_B", "HOME"]),
+        &std::env::temp_dir(),
+    )
+    .await;
 
     let out = fixture(&["env", "HOME", "KENNEL_C"])
         .env_clear()

@@ -26,6 +26,9 @@ pub fn fixture(args: &[&str]) -> Command {
     Command::new(FIXTURE).args(args)
 }
 
+/// The fixture's three-process tree (a root and two children) that ignores SIGTERM.
+pub const TERM_IGNORING_TREE: &[&str] = &["tree", "--depth", "2", "--width", "2", "--ignore-term"];
+
 pub use kennel_tests::events::Seen;
 
 /// Read events until `done(seen)` holds; panics (with what was seen) after [`PATIENCE`]

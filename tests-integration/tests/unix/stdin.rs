@@ -1,6 +1,7 @@
 //! stdin: echo, a child that never reads, cancel mid-write.
 
 use crate::prelude::*;
+use kennel_tests::checks;
 
 #[tokio::test]
 async fn echo_round_trip_and_close() {
@@ -8,17 +9,12 @@ async fn echo_round_trip_and_close() {
         .stdin(StdinMode::Piped)
         .spawn()
         .unwrap();
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let writer = child.controller();
-    let payload = data.clone();
-    let write = tokio::spawn(async move {
-        writer.write_stdin(&payload).await.unwrap();
-        writer.close_stdin().await.unwrap();
-        let again = writer.close_stdin().await.unwrap_err();
-        assert_eq!(again.kind, kennel::StdinErrorKind::Closed);
-    });
+    let data = checks::stdin_payload();
+    let write = checks::write_then_close(&child, data.clone());
     let out = child.output().await;
-    write.await.unwrap();
+    let writer = write.await.unwrap();
+    let again = writer.close_stdin().await.unwrap_err();
+    assert_eq!(again.kind, kennel::StdinErrorKind::Closed);
     assert_eq!(out.stdout, data);
     assert!(out.outcome.success());
 }

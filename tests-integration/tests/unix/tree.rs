@@ -52,11 +52,7 @@ async fn signal_reaches_every_process_of_the_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_handle_kills_the_tree() {
-    let (child, _seen, pids, _cleanup) = spawn_ready(
-        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"]),
-        3,
-    )
-    .await;
+    let (child, _seen, pids, _cleanup) = spawn_ready(fixture(TERM_IGNORING_TREE), 3).await;
     drop(child);
     // The supervisor task does the kill: poll without blocking the runtime.
     let gone = tokio::task::spawn_blocking(move || wait_all_reaped(&pids, PATIENCE))
