@@ -59,9 +59,8 @@ async fn second_cancel_jumps_to_the_forceful_rung() {
 
 #[tokio::test]
 async fn kill_goes_straight_to_sigkill() {
-    let mut child = fixture(&["trap-term", "--exit-code", "7"]).spawn().unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["trap-term", "--exit-code", "7"]), 1).await;
     child.kill();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.reason, EndReason::Killed);

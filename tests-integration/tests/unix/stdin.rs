@@ -9,8 +9,7 @@ async fn echo_round_trip_and_close() {
         .stdin(StdinMode::Piped)
         .spawn()
         .unwrap();
-    let data = checks::stdin_payload();
-    let write = checks::write_then_close(&child, data.clone());
+    let (data, write) = checks::write_then_close(&child);
     let out = child.output().await;
     let writer = write.await.unwrap();
     let again = writer.close_stdin().await.unwrap_err();
@@ -21,12 +20,8 @@ async fn echo_round_trip_and_close() {
 
 #[tokio::test]
 async fn cancel_while_a_write_is_blocked_on_a_child_that_never_reads() {
-    let mut child = fixture(&["never-read-stdin"])
-        .stdin(StdinMode::Piped)
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["never-read-stdin"]).stdin(StdinMode::Piped), 1).await;
     let writer = child.controller();
     let write = tokio::spawn(async move { writer.write_stdin(&vec![b'x'; 8 << 20]).await });
     // 8 MiB can never fit in a pipe the child does not read: the write blocks (or has

@@ -9,8 +9,7 @@ async fn stdin_round_trips_through_the_pipes() {
         .stdin(StdinMode::Piped)
         .spawn()
         .unwrap();
-    let data = checks::stdin_payload();
-    let write = checks::write_then_close(&child, data.clone());
+    let (data, write) = checks::write_then_close(&child);
     let mut seen = Seen::default();
     let outcome = read_to_end(&mut child, &mut seen).await;
     write.await.unwrap();
@@ -29,20 +28,13 @@ async fn environment_and_working_directory_reach_the_child() {
 
 #[tokio::test]
 async fn stdout_and_stderr_stay_apart() {
-    let output = fixture(&["print", "out", "--stderr", "err"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.stdout, b"out\n");
-    assert_eq!(output.stderr, b"err\n");
+    let output =
+        checks::out_and_err_stay_apart(fixture(&["print", "out", "--stderr", "err"])).await;
     assert!(output.outcome.success());
 }
 
 #[tokio::test]
 async fn wait_is_fused() {
     let mut child = fixture(&["exit", "3"]).spawn().unwrap();
-    let first = child.wait().await;
-    let second = child.wait().await;
-    assert_eq!(first, second);
-    assert_eq!(first.status.code, Some(3));
+    checks::exits_with_and_wait_is_fused(&mut child, 3).await;
 }

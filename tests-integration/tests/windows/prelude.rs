@@ -49,6 +49,15 @@ pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> (Vec<u32
     (pids, procs)
 }
 
+/// Spawn `command` and read until `n` pid lines have been printed; returns the child,
+/// what was seen, their pids and handles to the processes (see [`read_pids`]).
+pub async fn spawn_ready(command: Command, n: usize) -> (Child, Seen, Vec<u32>, Procs) {
+    let mut child = command.spawn().unwrap();
+    let mut seen = Seen::default();
+    let (pids, procs) = read_pids(&mut child, &mut seen, n).await;
+    (child, seen, pids, procs)
+}
+
 /// Read every remaining event; returns the outcome (checks it is the last event).
 pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
     kennel_tests::events::read_to_end(child, seen, PATIENCE * 2).await

@@ -335,27 +335,27 @@ mod tests {
         );
     }
 
+    /// The command for `req` with the sidecar's defaults.
+    fn with_defaults(req: &SpawnRequest) -> Command {
+        command(
+            req,
+            Duration::from_secs(1),
+            ContainmentOptions::default(),
+            Ladder::default(),
+        )
+    }
+
     #[test]
     fn ladder_and_fields_reach_the_command() {
         let req = spawn_req(
             r#"{"op":"spawn","id":"a","cmd":"prog","args":["x"],"cwd":"/tmp","ladder":[]}"#,
         );
-        let cmd = command(
-            &req,
-            Duration::from_secs(1),
-            ContainmentOptions::default(),
-            Ladder::default(),
-        );
+        let cmd = with_defaults(&req);
         assert_eq!(cmd.get_program(), "prog");
         assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["x"]);
         assert_eq!(cmd.get_current_dir(), Some(std::path::Path::new("/tmp")));
         let shell = spawn_req(r#"{"op":"spawn","id":"a","cmd":"echo hi","shell":"/bin/bash"}"#);
-        let cmd = command(
-            &shell,
-            Duration::from_secs(1),
-            ContainmentOptions::default(),
-            Ladder::default(),
-        );
+        let cmd = with_defaults(&shell);
         assert_eq!(cmd.get_program(), "/bin/bash");
         assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-c", "echo hi"]);
     }
