@@ -81,56 +81,39 @@ export interface EscapeeKilled {
   pid: number;
 }
 
+/** A line tagged by `event`: the tag over the type of the other fields. */
+type EventLine<Tag extends string, Fields> = { event: Tag } & Fields;
+
 /** First line the sidecar sends: versions and capabilities. */
-export type HelloLine = {
-  event: "hello";
-} & HelloEvent;
+export type HelloLine = EventLine<"hello", HelloEvent>;
 
 /** A child started. */
-export type SpawnedLine = {
-  event: "spawned";
-} & SpawnedEvent;
+export type SpawnedLine = EventLine<"spawned", SpawnedEvent>;
 
 /** Bytes the child's tree wrote to stdout. */
-export type StdoutLine = {
-  event: "stdout";
-} & OutputChunk;
+export type StdoutLine = EventLine<"stdout", OutputChunk>;
 
 /** Bytes the child's tree wrote to stderr. */
-export type StderrLine = {
-  event: "stderr";
-} & OutputChunk;
+export type StderrLine = EventLine<"stderr", OutputChunk>;
 
 /** A `write` was fully written to the child's stdin pipe. */
-export type WrittenLine = {
-  event: "written";
-} & WrittenEvent;
+export type WrittenLine = EventLine<"written", WrittenEvent>;
 
 /** A `close_stdin`, `cancel`, `kill` or `signal` that carried a `req` tag took
  * effect. */
-export type AckLine = {
-  event: "ack";
-} & AckEvent;
+export type AckLine = EventLine<"ack", AckEvent>;
 
 /** The child's tree is gone and its output drained: the outcome. Last event about the id. */
-export type ExitLine = {
-  event: "exit";
-} & ExitEvent;
+export type ExitLine = EventLine<"exit", ExitEvent>;
 
 /** The reply to `list`. */
-export type ListLine = {
-  event: "list";
-} & ListEvent;
+export type ListLine = EventLine<"list", ListEvent>;
 
 /** A request failed (or a line could not be parsed). */
-export type ErrorLine = {
-  event: "error";
-} & ErrorEvent;
+export type ErrorLine = EventLine<"error", ErrorEvent>;
 
 /** The last line before the sidecar exits. */
-export type ByeLine = {
-  event: "bye";
-} & ByeEvent;
+export type ByeLine = EventLine<"bye", ByeEvent>;
 
 /** An event line, tagged by its `event` field.
  * 
