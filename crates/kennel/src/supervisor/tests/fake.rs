@@ -351,6 +351,16 @@ pub(super) fn first_rung(at: Duration, signal: Signal) -> Vec<(Duration, Signal)
     vec![(at, signal), (at, Signal::Cont)]
 }
 
+/// The log of a ladder walked from `at`: its first rung (see [`first_rung`]), then the
+/// `later` rungs' signals at their times.
+pub(super) fn walked(
+    at: Duration,
+    signal: Signal,
+    later: &[(Duration, Signal)],
+) -> Vec<(Duration, Signal)> {
+    [first_rung(at, signal), later.to_vec()].concat()
+}
+
 pub(super) fn forever(obeys: &[Signal]) -> Script {
     Script {
         obeys: obeys.to_vec(),
