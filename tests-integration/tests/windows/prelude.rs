@@ -50,11 +50,20 @@ pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> (Vec<u32
 }
 
 /// Spawn `command` and read until `n` pid lines have been printed; returns the child,
-/// what was seen, their pids and handles to the processes (see [`read_pids`]).
-pub async fn spawn_ready(command: Command, n: usize) -> (Child, Seen, Vec<u32>, Procs) {
+/// what was seen and their pids, without opening the processes (some may have exited).
+pub async fn spawn_printed(command: Command, n: usize) -> (Child, Seen, Vec<u32>) {
     let mut child = command.spawn().unwrap();
     let mut seen = Seen::default();
-    let (pids, procs) = read_pids(&mut child, &mut seen, n).await;
+    read_until(&mut child, &mut seen, |s| s.lines().len() >= n).await;
+    let pids = seen.pids();
+    (child, seen, pids)
+}
+
+/// [`spawn_printed`], and handles to the processes opened while they are alive (see
+/// [`read_pids`]).
+pub async fn spawn_ready(command: Command, n: usize) -> (Child, Seen, Vec<u32>, Procs) {
+    let (child, seen, pids) = spawn_printed(command, n).await;
+    let procs = Procs::open(&pids);
     (child, seen, pids, procs)
 }
 
