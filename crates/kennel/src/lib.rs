@@ -59,6 +59,7 @@
 
 mod error;
 mod ladder;
+mod limits;
 mod outcome;
 mod output;
 mod signal;
@@ -72,6 +73,9 @@ pub use error::{
     HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
+pub use limits::{
+    parse_cpus, parse_pids, parse_size, LimitKind, LimitValueError, Limits, ParseLimitError, Usage,
+};
 pub use outcome::{
     Containment, Drain, EndReason, EscapeFound, Escapee, ExitStatus, Outcome, StreamReport,
 };

@@ -33,6 +33,9 @@ pub(crate) mod guard;
 #[cfg(target_os = "linux")]
 pub(crate) mod keeper;
 #[cfg(target_os = "linux")]
+#[allow(dead_code, reason = "wired into spawn in phase B of issue 18")]
+pub(crate) mod limits;
+#[cfg(target_os = "linux")]
 pub(crate) mod procfs;
 #[cfg(target_os = "linux")]
 pub(crate) mod sender;

@@ -1,0 +1,449 @@
+//! Unit tests of the pure parts, and real tests of the mechanism against this host's
+//! cgroups (a process put in a tree's cgroups by the same pre-exec join kennel uses).
+//!
+//! The real tests re-run this test binary as the program in the tree
+//! (`KENNEL_LIMITS_HELPER=<mode>`, see [`helper`]): a fork loop, an allocator, a busy
+//! loop. They need root and the controllers; without them they print a note, or fail
+//! with `KENNEL_REQUIRE_LIMITS=1`.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use super::super::cgroup::{self, Cgroup};
+use super::*;
+
+// ---- pure parts ----
+
+fn v1(parent: &str) -> Option<Place> {
+    Some(Place::V1(PathBuf::from(parent)))
+}
+
+#[test]
+fn a_limit_with_no_controller_is_unsupported_unless_best_effort() {
+    let probe = Probe {
+        memory: v1("/m"),
+        pids: None,
+        cpu: Some(Place::V2),
+    };
+    let limits = Limits::new().memory_max_bytes(64 << 20).pids_max(64);
+    assert_eq!(
+        plan(&limits, Some(&probe)),
+        Err(Unsupported(vec![LimitKind::Pids]))
+    );
+    let relaxed = plan(&limits.best_effort(true), Some(&probe)).expect("best effort");
+    assert_eq!(
+        relaxed.memory,
+        Some((Place::V1("/m".into()), Some(64 << 20)))
+    );
+    assert_eq!(relaxed.pids, None);
+    assert_eq!(relaxed.skipped, vec![LimitKind::Pids]);
+    // A tree without a v2 cgroup cannot hold any limit.
+    assert_eq!(
+        plan(&Limits::new().cpus(1.0).full_accounting(true), None),
+        Err(Unsupported(vec![LimitKind::Cpu]))
+    );
+}
+
+#[test]
+fn accounting_is_placed_where_free_or_asked_for() {
+    let probe = Probe {
+        memory: Some(Place::V2),
+        pids: v1("/p"),
+        cpu: v1("/c"),
+    };
+    let free = plan(&Limits::new(), Some(&probe)).expect("no limits");
+    assert_eq!(
+        free.memory,
+        Some((Place::V2, None)),
+        "v2 accounting is free"
+    );
+    assert_eq!(free.pids, None, "a v1 directory only when asked");
+    let full = plan(&Limits::new().full_accounting(true), Some(&probe)).expect("no limits");
+    assert_eq!(full.pids, Some((Place::V1("/p".into()), None)));
+    assert_eq!(full.cpu, None, "CPU accounting comes from the v2 cpu.stat");
+    assert!(plan(&Limits::new(), None)
+        .expect("nothing asked")
+        .is_empty());
+}
+
+const MOUNTINFO: &str = "\
+24 31 0:22 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755
+25 24 0:23 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
+26 24 0:24 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
+27 24 0:25 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+28 24 0:26 /lxc/box /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
+29 24 0:27 / /sys/fs/cgroup/blkio ro,relatime - cgroup cgroup rw,blkio
+";
+const OWN: &str = "\
+5:blkio:/
+4:pids:/lxc/box/inner
+3:memory:/process_api/abc
+2:cpu,cpuacct:/
+0::/
+";
+
+#[test]
+fn v1_parents_come_from_mountinfo_and_our_cgroup() {
+    assert_eq!(
+        v1_parent(MOUNTINFO, OWN, "memory"),
+        Some(PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"))
+    );
+    assert_eq!(
+        v1_parent(MOUNTINFO, OWN, "cpu"),
+        Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
+    );
+    // A hierarchy mounted from a sub-directory (a container): its root is stripped.
+    assert_eq!(
+        v1_parent(MOUNTINFO, OWN, "pids"),
+        Some(PathBuf::from("/sys/fs/cgroup/pids/inner"))
+    );
+    // Read-only mount, or no such controller.
+    assert_eq!(v1_parent(MOUNTINFO, OWN, "blkio"), None);
+    assert_eq!(v1_parent(MOUNTINFO, OWN, "hugetlb"), None);
+}
+
+#[test]
+fn stats_files() {
+    let cpu = "usage_usec 1504000\nuser_usec 1500999\nsystem_usec 3001\nnice_usec 0\n";
+    assert_eq!(keyed(cpu, "user_usec"), Some(1_500_999));
+    assert_eq!(keyed(cpu, "system_usec"), Some(3001));
+    assert_eq!(keyed(cpu, "usage"), None);
+    assert_eq!(keyed("max 236\n", "max"), Some(236));
+    let oom = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
+    assert_eq!(keyed(oom, "oom_kill"), Some(1));
+    let events = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n";
+    assert_eq!(keyed(events, "oom_kill"), Some(1));
+    assert_eq!(keyed(events, "max"), Some(12));
+}
+
+#[test]
+fn cpu_quota_per_period() {
+    assert_eq!(cpu_quota_us(0.5), 50_000);
+    assert_eq!(cpu_quota_us(2.0), 200_000);
+    assert_eq!(cpu_quota_us(0.001), MIN_QUOTA_US);
+}
+
+// ---- against this host ----
+
+/// The probe and a v2 root, or `None` (with a note) where this host has no limits.
+fn host(what: &str, kinds: &[LimitKind]) -> Option<&'static Probe> {
+    // SAFETY: getuid has no preconditions.
+    let root_user = unsafe { libc::getuid() } == 0;
+    let probe = cgroup::root().filter(|_| root_user).map(probe);
+    let missing: Vec<_> = kinds
+        .iter()
+        .filter(|k| probe.and_then(|p| p.place(**k)).is_none())
+        .collect();
+    if missing.is_empty() {
+        return probe;
+    }
+    assert!(
+        std::env::var_os("KENNEL_REQUIRE_LIMITS").is_none(),
+        "KENNEL_REQUIRE_LIMITS is set but {missing:?} cannot be limited here"
+    );
+    eprintln!("note: no {missing:?} controller usable here; {what} is not tested");
+    None
+}
+
+/// A tree: its v2 cgroup and its limits.
+struct Tree {
+    cg: Option<Cgroup>,
+    limits: Option<TreeLimits>,
+    v1: Vec<PathBuf>,
+}
+
+impl Tree {
+    fn new(limits: &Limits, probe: &Probe) -> Tree {
+        let cg = Cgroup::create().expect("a v2 cgroup");
+        let plan = plan(limits, Some(probe)).expect("a plan");
+        let tl = TreeLimits::create(cg.dir(), &plan).expect("the limits applied");
+        let v1 = tl.v1_dirs().iter().map(|d| d.to_path_buf()).collect();
+        Tree {
+            cg: Some(cg),
+            limits: Some(tl),
+            v1,
+        }
+    }
+
+    fn limits(&self) -> &TreeLimits {
+        self.limits.as_ref().expect("not ended")
+    }
+
+    /// Run this test binary as `mode` in the tree, joined as kennel joins.
+    fn spawn(&self, mode: &str) -> Child {
+        let mut fds = vec![self.cg.as_ref().expect("not ended").procs_fd()];
+        fds.extend(self.limits().join_fds());
+        let mut cmd = std::process::Command::new(std::env::current_exe().expect("test exe"));
+        cmd.args(["--exact", "sys::unix::limits::tests::helper", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env("KENNEL_LIMITS_HELPER", mode)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        // SAFETY: only write(2), async-signal-safe, on fds opened before the fork.
+        unsafe {
+            cmd.pre_exec(move || {
+                for fd in &fds {
+                    rustix::io::write(std::os::fd::BorrowedFd::borrow_raw(*fd), b"0")?;
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().expect("the helper spawned")
+    }
+
+    /// Kill the tree through its v2 cgroup, remove everything, and check that no
+    /// directory is left.
+    fn end(&mut self) {
+        drop(self.cg.take());
+        drop(self.limits.take());
+        for dir in &self.v1 {
+            assert!(!dir.exists(), "{} left behind", dir.display());
+        }
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        drop(self.cg.take());
+        drop(self.limits.take());
+    }
+}
+
+/// What follows `prefix` on the first line of the helper's stdout that has it (libtest
+/// may print `test … ... ` on the same line first).
+fn line_of(child: &mut Child, prefix: &str) -> String {
+    let out = child.stdout.as_mut().expect("piped");
+    let mut reader = BufReader::new(out);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).expect("helper output") == 0 {
+            return String::new();
+        }
+        if let Some(at) = line.find(prefix) {
+            return line[at + prefix.len()..].trim().to_owned();
+        }
+    }
+}
+
+#[test]
+fn three_hundred_forks_under_pids_64_are_refused_beyond_64_and_counted() {
+    let Some(probe) = host("the pids limit", &[LimitKind::Pids]) else {
+        return;
+    };
+    let mut tree = Tree::new(&Limits::new().pids_max(64), probe);
+    let mut child = tree.spawn("forks 300");
+    let report = line_of(&mut child, "@forks ");
+    let (started, refused): (u64, u64) = report
+        .split_once(' ')
+        .and_then(|(s, r)| Some((s.parse().ok()?, r.parse().ok()?)))
+        .unwrap_or_else(|| panic!("no fork report: {report:?}"));
+    let usage = tree.limits().usage();
+    eprintln!("{started} started, {refused} refused: {usage:?}");
+    let dir = tree.limits().pids.clone().expect("a pids directory");
+    let current = read_single(&dir.join("pids.current")).expect("pids.current");
+    assert!(current <= 64, "{current} live > 64");
+    assert!(
+        started < 64 && refused >= 300 - 64,
+        "{started} started, {refused} refused"
+    );
+    assert_eq!(usage.forks_refused, Some(refused), "{usage:?}");
+    let peak = usage.processes.expect("pids.peak");
+    assert!(
+        (started..=64).contains(&peak),
+        "peak {peak}, started {started}"
+    );
+    drop(child.stdin.take());
+    let status = child.wait().expect("reaped");
+    assert!(status.success(), "{status:?}");
+    tree.end();
+}
+
+#[test]
+fn one_gib_under_64m_is_oom_killed_and_counted() {
+    let Some(probe) = host("the memory limit", &[LimitKind::Memory]) else {
+        return;
+    };
+    let mut tree = Tree::new(&Limits::new().memory_max_bytes(64 << 20), probe);
+    let mut child = tree.spawn("alloc 1024");
+    let mut out = String::new();
+    let _ = child.stdout.take().expect("piped").read_to_string(&mut out);
+    let status = child.wait().expect("reaped");
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}, {out}");
+    assert!(
+        !out.contains("allocated"),
+        "the allocation succeeded: {out}"
+    );
+    let usage = tree.limits().usage();
+    eprintln!("1 GiB under 64 MiB: {usage:?}");
+    assert_eq!(usage.oom_kills, Some(1), "{usage:?}");
+    let peak = usage.memory_peak_bytes.expect("a peak");
+    assert!(
+        (32 << 20..=64 << 20).contains(&peak),
+        "peak {peak} outside 32..=64 MiB"
+    );
+    if let Some(efd) = tree.limits().oom_event() {
+        let mut n = [0u8; 8];
+        let read = rustix::io::read(efd, &mut n).expect("the OOM event is readable");
+        assert!(read == 8 && u64::from_ne_bytes(n) >= 1);
+    }
+    tree.end();
+}
+
+/// A busy loop of 500 ms CPU time, accounted within 10 %.
+#[test]
+fn cpu_time_of_a_busy_loop_is_accounted() {
+    let Some(probe) = host("CPU accounting", &[]) else {
+        return;
+    };
+    let mut tree = Tree::new(&Limits::new(), probe);
+    let mut child = tree.spawn("spin 500");
+    let own_ns: u64 = line_of(&mut child, "@cpu_ns ").parse().expect("a CPU time");
+    assert!(child.wait().expect("reaped").success());
+    let usage = tree.limits().usage();
+    let user = usage.cpu_user_ms.expect("user time");
+    let total = user + usage.cpu_system_ms.expect("system time");
+    let own_ms = own_ns / 1_000_000;
+    eprintln!("busy loop of {own_ms} ms CPU: {usage:?}");
+    let diff = total.abs_diff(own_ms);
+    assert!(
+        diff * 10 <= own_ms,
+        "accounted {total} ms vs {own_ms} ms measured by the loop"
+    );
+    assert!(user * 10 >= own_ms * 8, "user {user} ms of {own_ms} ms");
+    tree.end();
+}
+
+/// 300 ms of CPU at 0.2 CPUs is 15 quotas of 20 ms: the first may be spent before the
+/// first period boundary, each other one needs its own 100 ms period, so the loop
+/// takes at least 1.4 s (1.3 s allowing one period of timer slack). Unthrottled it
+/// takes 0.3 s.
+#[test]
+fn a_cpu_quota_throttles_a_busy_loop() {
+    let Some(probe) = host("the CPU limit", &[LimitKind::Cpu]) else {
+        return;
+    };
+    let mut tree = Tree::new(&Limits::new().cpus(0.2), probe);
+    let start = Instant::now();
+    let mut child = tree.spawn("spin 300");
+    let own_ns: u64 = line_of(&mut child, "@cpu_ns ").parse().expect("a CPU time");
+    let wall = start.elapsed();
+    eprintln!("{} ms CPU at 0.2 CPUs took {wall:?}", own_ns / 1_000_000);
+    assert!(child.wait().expect("reaped").success());
+    assert!(
+        wall >= Duration::from_millis(1300),
+        "{} ms CPU in {wall:?} of wall time at 0.2 CPUs",
+        own_ns / 1_000_000
+    );
+    let stat = match probe.cpu.as_ref().expect("a cpu place") {
+        Place::V2 => tree.cg.as_ref().expect("live").dir().join("cpu.stat"),
+        Place::V1(parent) => parent
+            .join(
+                tree.cg
+                    .as_ref()
+                    .expect("live")
+                    .dir()
+                    .file_name()
+                    .expect("a name"),
+            )
+            .join("cpu.stat"),
+    };
+    let throttled = keyed(&fs::read_to_string(stat).expect("cpu.stat"), "nr_throttled");
+    assert!(
+        throttled.is_some_and(|n| n >= 10),
+        "nr_throttled {throttled:?}"
+    );
+    tree.end();
+}
+
+#[test]
+fn stale_directories_of_dead_processes_are_swept() {
+    let Some(probe) = host("the sweep", &[LimitKind::Pids]) else {
+        return;
+    };
+    let Some(Place::V1(parent)) = &probe.pids else {
+        eprintln!("note: pids is not a v1 controller here; the v1 sweep is not tested");
+        return;
+    };
+    // No pid is above pid_max (≤ 2^22): the owner of this one is surely dead.
+    let dead = parent.join("kennel-4999999-7");
+    let ours = parent.join(format!("kennel-{}-sweep", std::process::id()));
+    for d in [&dead, &ours] {
+        fs::create_dir(d).expect("a directory");
+    }
+    sweep_stale(probe, cgroup::root().expect("a v2 root"));
+    let kept = ours.exists();
+    let _ = fs::remove_dir(&ours);
+    let swept = !dead.exists();
+    let _ = fs::remove_dir(&dead);
+    assert!(swept && kept, "swept {swept}, kept ours {kept}");
+}
+
+// ---- the program in the tree ----
+
+/// Not a test: the program the tests above run in a tree (does nothing without
+/// `KENNEL_LIMITS_HELPER`).
+#[test]
+fn helper() {
+    let Ok(mode) = std::env::var("KENNEL_LIMITS_HELPER") else {
+        return;
+    };
+    let (mode, n) = mode.split_once(' ').expect("mode and count");
+    let n: u64 = n.parse().expect("a count");
+    match mode {
+        // Start `n` children; report how many started and how many forks were refused;
+        // end them when our stdin closes.
+        "forks" => {
+            let (mut started, mut refused) = (0, 0);
+            let mut children = Vec::new();
+            for _ in 0..n {
+                match std::process::Command::new("/bin/sleep").arg("60").spawn() {
+                    Ok(c) => {
+                        started += 1;
+                        children.push(c);
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+            println!("@forks {started} {refused}");
+            let _ = std::io::stdin().read(&mut [0u8; 1]);
+            // Reap our own children: orphans would go to a pid 1 that may not reap.
+            for mut c in children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+        // Allocate and touch `n` MiB.
+        "alloc" => {
+            let mut held = Vec::new();
+            for _ in 0..n {
+                held.push(vec![1u8; 1 << 20]);
+            }
+            println!("allocated {}", held.len());
+        }
+        // Spin until this process used `n` ms of CPU time.
+        "spin" => {
+            let target = n * 1_000_000;
+            let mut x = 0u64;
+            loop {
+                let mut t = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                // SAFETY: `t` is a valid, writable timespec.
+                unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+                let ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
+                if ns >= target {
+                    println!("@cpu_ns {ns}");
+                    break;
+                }
+                for i in 0..10_000u64 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+            }
+        }
+        other => panic!("unknown helper mode {other}"),
+    }
+}
