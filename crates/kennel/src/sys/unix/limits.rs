@@ -47,6 +47,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use rustix::fs::{Mode, OFlags};
+use tokio::io::unix::AsyncFd;
 
 use crate::limits::{LimitKind, Limits, Usage};
 
@@ -303,6 +304,8 @@ pub(crate) struct TreeLimits {
     v1: Vec<V1Dir>,
     /// v1 OOM notification: readable (8-byte counter) after an OOM in the tree.
     oom_event: Option<OwnedFd>,
+    /// The same, registered with the reactor by [`TreeLimits::watch`].
+    oom_watch: Option<AsyncFd<OwnedFd>>,
 }
 
 impl TreeLimits {
@@ -315,6 +318,7 @@ impl TreeLimits {
             pids: None,
             v1: Vec::new(),
             oom_event: None,
+            oom_watch: None,
         };
         // On error `tree` is dropped, removing the directories made so far.
         if let Some((place, bytes)) = &plan.memory {
@@ -381,6 +385,45 @@ impl TreeLimits {
     /// or without a memory cgroup.
     pub(crate) fn oom_event(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.oom_event.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Register the OOM notification with the reactor (inside a tokio runtime), for
+    /// [`TreeLimits::out_of_memory`].
+    pub(crate) fn watch(&mut self) -> io::Result<()> {
+        if let Some(fd) = self.oom_event.take() {
+            // SAFETY: the eventfd is owned by the AsyncFd from here on; it is never
+            // replaced or closed behind its back.
+            let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+            self.oom_watch = Some(fd.map_err(io::Error::from)?);
+        }
+        Ok(())
+    }
+
+    /// Resolves once the tree ran out of memory and the kernel had to act (v1, after
+    /// [`TreeLimits::watch`]): the caller kills the whole tree. Pending forever where
+    /// the kernel kills the whole tree itself (v2) or without a memory limit.
+    /// Cancel-safe.
+    pub(crate) async fn out_of_memory(&self) {
+        let Some(fd) = &self.oom_watch else {
+            return std::future::pending().await;
+        };
+        loop {
+            let Ok(mut ready) = fd.readable().await else {
+                return std::future::pending().await;
+            };
+            let mut n = [0u8; 8];
+            match rustix::io::read(fd.get_ref(), &mut n) {
+                Ok(8) => return,
+                Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+                // Cannot read the event: fall back to the count at the end.
+                _ => return std::future::pending().await,
+            }
+        }
+    }
+
+    /// Whether the kernel OOM-killed a process of the tree (so far).
+    pub(crate) fn oom_killed(&self) -> bool {
+        self.oom_kills().is_some_and(|n| n > 0)
     }
 
     /// Processes of the tree the kernel killed for want of memory.
