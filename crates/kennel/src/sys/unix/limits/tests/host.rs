@@ -1,131 +1,21 @@
-//! Unit tests of the pure parts, and real tests of the mechanism against this host's
-//! cgroups (a process put in a tree's cgroups by the same pre-exec join kennel uses).
+//! Real tests against this host's cgroups: a process put in a tree's cgroups by the
+//! same pre-exec join kennel uses.
 //!
-//! The real tests re-run this test binary as the program in the tree
-//! (`KENNEL_LIMITS_HELPER=<mode>`, see [`helper`]): a fork loop, an allocator, a busy
-//! loop. They need root and the controllers; without them they print a note, or fail
-//! with `KENNEL_REQUIRE_LIMITS=1`.
+//! The program in the tree is this test binary again (`KENNEL_LIMITS_HELPER=<mode>`,
+//! see [`super::helper`]): a fork loop, an allocator, a busy loop. The tests need root
+//! and the controllers; without them they print a note, or fail with
+//! `KENNEL_REQUIRE_LIMITS=1`.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use super::super::cgroup::{self, Cgroup};
-use super::*;
+use super::super::*;
+use crate::sys::unix::cgroup::{self, Cgroup};
 
-// ---- pure parts ----
-
-fn v1(parent: &str) -> Option<Place> {
-    Some(Place::V1(PathBuf::from(parent)))
-}
-
-#[test]
-fn a_limit_with_no_controller_is_unsupported_unless_best_effort() {
-    let probe = Probe {
-        memory: v1("/m"),
-        pids: None,
-        cpu: Some(Place::V2),
-    };
-    let limits = Limits::new().memory_max_bytes(64 << 20).pids_max(64);
-    assert_eq!(
-        plan(&limits, Some(&probe)),
-        Err(Unsupported(vec![LimitKind::Pids]))
-    );
-    let relaxed = plan(&limits.best_effort(true), Some(&probe)).expect("best effort");
-    assert_eq!(
-        relaxed.memory,
-        Some((Place::V1("/m".into()), Some(64 << 20)))
-    );
-    assert_eq!(relaxed.pids, None);
-    assert_eq!(relaxed.skipped, vec![LimitKind::Pids]);
-    // A tree without a v2 cgroup cannot hold any limit.
-    assert_eq!(
-        plan(&Limits::new().cpus(1.0).full_accounting(true), None),
-        Err(Unsupported(vec![LimitKind::Cpu]))
-    );
-}
-
-#[test]
-fn accounting_is_placed_where_free_or_asked_for() {
-    let probe = Probe {
-        memory: Some(Place::V2),
-        pids: v1("/p"),
-        cpu: v1("/c"),
-    };
-    let free = plan(&Limits::new(), Some(&probe)).expect("no limits");
-    assert_eq!(
-        free.memory,
-        Some((Place::V2, None)),
-        "v2 accounting is free"
-    );
-    assert_eq!(free.pids, None, "a v1 directory only when asked");
-    let full = plan(&Limits::new().full_accounting(true), Some(&probe)).expect("no limits");
-    assert_eq!(full.pids, Some((Place::V1("/p".into()), None)));
-    assert_eq!(full.cpu, None, "CPU accounting comes from the v2 cpu.stat");
-    assert!(plan(&Limits::new(), None)
-        .expect("nothing asked")
-        .is_empty());
-}
-
-const MOUNTINFO: &str = "\
-24 31 0:22 / /sys/fs/cgroup rw,nosuid - tmpfs tmpfs rw,mode=755
-25 24 0:23 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw
-26 24 0:24 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct
-27 24 0:25 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-28 24 0:26 /lxc/box /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-29 24 0:27 / /sys/fs/cgroup/blkio ro,relatime - cgroup cgroup rw,blkio
-";
-const OWN: &str = "\
-5:blkio:/
-4:pids:/lxc/box/inner
-3:memory:/process_api/abc
-2:cpu,cpuacct:/
-0::/
-";
-
-#[test]
-fn v1_parents_come_from_mountinfo_and_our_cgroup() {
-    assert_eq!(
-        v1_parent(MOUNTINFO, OWN, "memory"),
-        Some(PathBuf::from("/sys/fs/cgroup/memory/process_api/abc"))
-    );
-    assert_eq!(
-        v1_parent(MOUNTINFO, OWN, "cpu"),
-        Some(PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"))
-    );
-    // A hierarchy mounted from a sub-directory (a container): its root is stripped.
-    assert_eq!(
-        v1_parent(MOUNTINFO, OWN, "pids"),
-        Some(PathBuf::from("/sys/fs/cgroup/pids/inner"))
-    );
-    // Read-only mount, or no such controller.
-    assert_eq!(v1_parent(MOUNTINFO, OWN, "blkio"), None);
-    assert_eq!(v1_parent(MOUNTINFO, OWN, "hugetlb"), None);
-}
-
-#[test]
-fn stats_files() {
-    let cpu = "usage_usec 1504000\nuser_usec 1500999\nsystem_usec 3001\nnice_usec 0\n";
-    assert_eq!(keyed(cpu, "user_usec"), Some(1_500_999));
-    assert_eq!(keyed(cpu, "system_usec"), Some(3001));
-    assert_eq!(keyed(cpu, "usage"), None);
-    assert_eq!(keyed("max 236\n", "max"), Some(236));
-    let oom = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
-    assert_eq!(keyed(oom, "oom_kill"), Some(1));
-    let events = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 1\n";
-    assert_eq!(keyed(events, "oom_kill"), Some(1));
-    assert_eq!(keyed(events, "max"), Some(12));
-}
-
-#[test]
-fn cpu_quota_per_period() {
-    assert_eq!(cpu_quota_us(0.5), 50_000);
-    assert_eq!(cpu_quota_us(2.0), 200_000);
-    assert_eq!(cpu_quota_us(0.001), MIN_QUOTA_US);
-}
-
-// ---- against this host ----
+/// The libtest name of [`super::helper::helper`].
+const HELPER_TEST: &str = "sys::unix::limits::tests::helper::helper";
 
 /// The probe and a v2 root, or `None` (with a note) where this host has no limits.
 fn host(what: &str, kinds: &[LimitKind]) -> Option<&'static Probe> {
@@ -176,7 +66,7 @@ impl Tree {
         let mut fds = vec![self.cg.as_ref().expect("not ended").procs_fd()];
         fds.extend(self.limits().join_fds());
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("test exe"));
-        cmd.args(["--exact", "sys::unix::limits::tests::helper", "--nocapture"])
+        cmd.args(["--exact", HELPER_TEST, "--nocapture"])
             .args(["--test-threads", "1"])
             .env("KENNEL_LIMITS_HELPER", mode)
             .stdin(Stdio::piped())
@@ -242,7 +132,11 @@ fn three_hundred_forks_under_pids_64_are_refused_beyond_64_and_counted() {
         .unwrap_or_else(|| panic!("no fork report: {report:?}"));
     let usage = tree.limits().usage();
     eprintln!("{started} started, {refused} refused: {usage:?}");
-    let dir = tree.limits().pids.clone().expect("a pids directory");
+    let dir = tree
+        .limits()
+        .pids_dir()
+        .expect("a pids directory")
+        .to_owned();
     let current = read_single(&dir.join("pids.current")).expect("pids.current");
     assert!(current <= 64, "{current} live > 64");
     assert!(
@@ -390,71 +284,4 @@ fn stale_directories_of_dead_processes_are_swept() {
     let swept = !dead.exists();
     let _ = fs::remove_dir(&dead);
     assert!(swept && kept, "swept {swept}, kept ours {kept}");
-}
-
-// ---- the program in the tree ----
-
-/// Not a test: the program the tests above run in a tree (does nothing without
-/// `KENNEL_LIMITS_HELPER`).
-#[test]
-fn helper() {
-    let Ok(mode) = std::env::var("KENNEL_LIMITS_HELPER") else {
-        return;
-    };
-    let (mode, n) = mode.split_once(' ').expect("mode and count");
-    let n: u64 = n.parse().expect("a count");
-    match mode {
-        // Start `n` children; report how many started and how many forks were refused;
-        // end them when our stdin closes.
-        "forks" => {
-            let (mut started, mut refused) = (0, 0);
-            let mut children = Vec::new();
-            for _ in 0..n {
-                match std::process::Command::new("/bin/sleep").arg("60").spawn() {
-                    Ok(c) => {
-                        started += 1;
-                        children.push(c);
-                    }
-                    Err(_) => refused += 1,
-                }
-            }
-            println!("@forks {started} {refused}");
-            let _ = std::io::stdin().read(&mut [0u8; 1]);
-            // Reap our own children: orphans would go to a pid 1 that may not reap.
-            for mut c in children {
-                let _ = c.kill();
-                let _ = c.wait();
-            }
-        }
-        // Allocate and touch `n` MiB.
-        "alloc" => {
-            let mut held = Vec::new();
-            for _ in 0..n {
-                held.push(vec![1u8; 1 << 20]);
-            }
-            println!("allocated {}", held.len());
-        }
-        // Spin until this process used `n` ms of CPU time.
-        "spin" => {
-            let target = n * 1_000_000;
-            let mut x = 0u64;
-            loop {
-                let mut t = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                // SAFETY: `t` is a valid, writable timespec.
-                unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
-                let ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
-                if ns >= target {
-                    println!("@cpu_ns {ns}");
-                    break;
-                }
-                for i in 0..10_000u64 {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-                }
-            }
-        }
-        other => panic!("unknown helper mode {other}"),
-    }
 }
