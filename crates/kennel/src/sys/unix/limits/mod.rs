@@ -241,12 +241,13 @@ fn v1_parents(probe: &Probe) -> Vec<PathBuf> {
 }
 
 /// Remove the v1 directories named like the v2 cgroup `v2_dir` (the guard's clean-up
-/// after it killed a dead supervisor's trees). Members left are SIGKILLed first.
+/// after it killed a dead supervisor's trees; the guard probes for itself, from the
+/// same cgroups as its supervisor). Members left are SIGKILLed first.
 pub(crate) fn remove_v1_of(v2_dir: &Path) {
-    let (Some(name), Some(probe)) = (v2_dir.file_name(), PROBE.get()) else {
+    let (Some(name), Some(root)) = (v2_dir.file_name(), v2_dir.parent()) else {
         return;
     };
-    for parent in v1_parents(probe) {
+    for parent in v1_parents(probe(root)) {
         remove_dir(&parent.join(name));
     }
 }
