@@ -36,6 +36,7 @@ mod data;
 mod error;
 mod event;
 mod frame;
+mod limits;
 mod lines;
 mod parse;
 mod request;
@@ -54,6 +55,7 @@ pub use frame::{
     decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,
     FRAME_HEADER_BYTES, FRAME_MARKER, MAX_FRAME_PAYLOAD,
 };
+pub use limits::{SpawnLimits, Usage};
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;
 pub use request::{
