@@ -12,10 +12,10 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use super::super::*;
-use crate::sys::unix::cgroup::{self, Cgroup};
+use crate::sys::unix::linux::cgroup::{self, Cgroup};
 
 /// The libtest name of [`super::helper::helper`].
-const HELPER_TEST: &str = "sys::unix::limits::tests::helper::helper";
+const HELPER_TEST: &str = "sys::unix::linux::limits::tests::helper::helper";
 
 /// The probe and a v2 root, or `None` (with a note) where this host has no limits.
 fn host(what: &str, kinds: &[LimitKind]) -> Option<&'static Probe> {
