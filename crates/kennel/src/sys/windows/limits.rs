@@ -19,13 +19,21 @@
 //!
 //! # What Wine 8 does
 //!
-//! Measured by the tests below under Wine 8.0 (`cargo xtask test --only windows`):
-//! see [`WINE`] — the tests assert Wine's behaviour there and Windows' elsewhere, so a
-//! Wine that starts enforcing a limit fails the test and this note gets updated.
+//! Measured by the tests below under Wine 8.0 (`cargo xtask test --only windows`): Wine
+//! accepts the limits (`SetInformationJobObject` succeeds) but enforces neither the job
+//! memory limit (1 GiB allocated under 64 MiB) nor the active process limit (10
+//! children under 4), and posts no limit message; the CPU rate cap is accepted, its
+//! effect not measured. Accounting: `TotalProcesses` is counted; user and kernel time
+//! and `PeakJobMemoryUsed` stay 0. So under Wine limits are unsupported and those
+//! figures are not reported. The tests assert Wine's behaviour there and Windows'
+//! elsewhere: a Wine that starts enforcing a limit fails them, and this note gets
+//! updated.
 
 use std::io;
 use std::mem::size_of;
 use std::os::windows::io::{AsRawHandle as _, FromRawHandle as _, OwnedHandle};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::System::JobObjects::{
@@ -39,14 +47,9 @@ use windows_sys::Win32::System::JobObjects::{
 };
 use windows_sys::Win32::System::IO::{CreateIoCompletionPort, GetQueuedCompletionStatus};
 
-use crate::limits::{Limits, Usage};
+use tokio::sync::watch;
 
-/// What Wine 8.0 implements of the above, as measured by this module's tests.
-pub(crate) const WINE: &str = "Wine 8.0 accepts the limits (SetInformationJobObject \
-    succeeds) but enforces neither the job memory limit (1 GiB allocated under 64 MiB) \
-    nor the active process limit (10 children under 4), and posts no limit message; \
-    the CPU rate cap is accepted, its effect not measured. Accounting: TotalProcesses \
-    is counted; user and kernel time and PeakJobMemoryUsed stay 0";
+use crate::limits::{Limits, Usage};
 
 /// Whether this process runs under Wine (ntdll exports `wine_get_version`).
 pub(crate) fn under_wine() -> bool {
@@ -58,7 +61,7 @@ pub(crate) fn under_wine() -> bool {
         && unsafe { GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()) }.is_some()
 }
 
-/// Whether the Job Object enforces limits here: not under Wine (see [`WINE`]), where a
+/// Whether the Job Object enforces limits here: not under Wine (module docs), where a
 /// spawn asking for limits must fail as unsupported instead of running unbounded.
 pub(crate) fn enforceable() -> bool {
     !under_wine()
@@ -211,6 +214,85 @@ impl Port {
                 _ => {}
             }
         }
+    }
+}
+
+/// The limit side of a tree's job: its completion port, read by a task that sets the
+/// out-of-memory flag (Windows kills nothing itself: a commit beyond the limit fails).
+#[derive(Debug)]
+pub(crate) struct JobLimits {
+    port: Arc<Mutex<Port>>,
+    oom: Option<watch::Receiver<bool>>,
+    pids_limited: bool,
+}
+
+/// How often the port is read for a memory-limit message.
+const PORT_POLL: Duration = Duration::from_millis(50);
+
+impl JobLimits {
+    /// Attach a port to `job` (inside a tokio runtime); with a memory limit, a task
+    /// polls it until the limit is hit or every receiver is gone.
+    pub(crate) fn attach(job: HANDLE, limits: &Limits) -> io::Result<JobLimits> {
+        let port = Arc::new(Mutex::new(Port::attach(job)?));
+        let oom = limits.memory_max_bytes.map(|_| {
+            let (tx, rx) = watch::channel(false);
+            let port = Arc::clone(&port);
+            tokio::spawn(async move {
+                while !tx.is_closed() {
+                    let hit = port.lock().is_ok_and(|mut p| p.poll().memory_limit > 0);
+                    if hit {
+                        let _ = tx.send(true);
+                        return;
+                    }
+                    tokio::time::sleep(PORT_POLL).await;
+                }
+            });
+            rx
+        });
+        Ok(JobLimits {
+            port,
+            oom,
+            pids_limited: limits.pids_max.is_some(),
+        })
+    }
+
+    /// Turns true once the job hit its memory limit.
+    pub(crate) fn out_of_memory(&self) -> Option<watch::Receiver<bool>> {
+        self.oom.clone()
+    }
+
+    /// The limit messages so far (`None` for what no limit asked for).
+    pub(crate) fn notices(&self) -> Option<Notices> {
+        let seen = self.port.lock().map(|mut p| p.poll()).ok()?;
+        Some(Notices {
+            process_limit: if self.pids_limited {
+                seen.process_limit
+            } else {
+                0
+            },
+            ..seen
+        })
+    }
+
+    /// Whether the job hit its memory limit.
+    pub(crate) fn memory_limit_hit(&self) -> bool {
+        self.notices().is_some_and(|n| n.memory_limit > 0)
+    }
+
+    /// Whether refused process creations are counted (a pids limit was set).
+    pub(crate) fn counts_forks(&self) -> bool {
+        self.pids_limited
+    }
+}
+
+/// What this host can enforce: every limit, except under Wine.
+pub(crate) fn support() -> crate::plan::LimitSupport {
+    let on = enforceable();
+    crate::plan::LimitSupport {
+        memory: on,
+        pids: on,
+        cpu: on,
+        why_not: "Wine does not enforce Job Object limits",
     }
 }
 

@@ -1,5 +1,5 @@
 //! Pure parts, and the Job Object limits against the system the tests run on (Windows,
-//! or Wine: there the tests assert what Wine does, see [`WINE`]).
+//! or Wine: there the tests assert what Wine does, see the module docs).
 //!
 //! The program in the job is this test binary again (`KENNEL_LIMITS_HELPER=<mode>`,
 //! see [`helper`]); it waits for a `go` line so that it is in the job before it acts.
@@ -117,7 +117,7 @@ fn job_memory_limit() {
     if under_wine() {
         assert_eq!(
             got, 1024,
-            "Wine started enforcing the job memory limit: update WINE"
+            "Wine started enforcing the job memory limit: update the module docs"
         );
         assert_eq!(port.seen.memory_limit, 0);
         assert_eq!(usage.memory_peak_bytes, None, "not measured under Wine");
@@ -145,7 +145,7 @@ fn active_process_limit() {
     if under_wine() {
         assert_eq!(
             ok, 10,
-            "Wine started enforcing the process limit: update WINE"
+            "Wine started enforcing the process limit: update the module docs"
         );
         assert_eq!(
             usage.processes,

@@ -46,8 +46,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::limits::{LimitKind, Limits};
+use crate::plan::LimitSupport;
 
-#[allow(unused_imports, reason = "spawn uses it in phase B of issue 18")]
 pub(crate) use tree::TreeLimits;
 #[cfg(test)]
 use tree::{cpu_quota_us, keyed, read_single, MIN_QUOTA_US};
@@ -92,6 +92,7 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// Whether the plan needs nothing beyond the tree's v2 cgroup.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.memory.is_none() && self.pids.is_none() && self.cpu.is_none()
     }
@@ -138,6 +139,48 @@ pub(crate) fn plan(limits: &Limits, probe: Option<&Probe>) -> Result<Plan, Unsup
         cpu,
         skipped: missing,
     })
+}
+
+/// What this host can enforce, for the planner (probes on first use).
+pub(crate) fn support() -> LimitSupport {
+    let probe = super::cgroup::root().map(probe);
+    let has = |kind| probe.is_some_and(|p| p.place(kind).is_some());
+    LimitSupport {
+        memory: has(LimitKind::Memory),
+        pids: has(LimitKind::Pids),
+        cpu: has(LimitKind::Cpu),
+        why_not: if probe.is_none() {
+            "no writable cgroup v2"
+        } else {
+            "no usable cgroup controller: none delegated to kennel's cgroup v2, no writable v1 hierarchy"
+        },
+    }
+}
+
+impl TreeLimits {
+    /// Set up the limits (already checked by the planner) and the accounting of the
+    /// tree in `cg`, inside the runtime (the OOM notification is watched).
+    pub(crate) fn for_tree(cg: &super::Cgroup, limits: &Limits) -> io::Result<TreeLimits> {
+        for_tree(cg.dir(), limits)
+    }
+}
+
+fn for_tree(v2_dir: &Path, limits: &Limits) -> io::Result<TreeLimits> {
+    let empty = Probe::default();
+    let wanted = !limits.is_empty() || limits.full_accounting;
+    let probe = match (wanted, v2_dir.parent()) {
+        (true, Some(root)) => probe(root),
+        _ => &empty,
+    };
+    let plan = plan(limits, Some(probe)).map_err(|Unsupported(kinds)| {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("no controller for the {kinds:?} limit"),
+        )
+    })?;
+    let mut tree = TreeLimits::create(v2_dir, &plan)?;
+    tree.watch()?;
+    Ok(tree)
 }
 
 static PROBE: OnceLock<Probe> = OnceLock::new();

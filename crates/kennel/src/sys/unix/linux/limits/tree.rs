@@ -4,7 +4,7 @@
 use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::os::fd::{AsFd as _, AsRawFd as _, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd as _, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 
@@ -37,8 +37,8 @@ pub(crate) struct TreeLimits {
     v1: Vec<V1Dir>,
     /// v1 OOM notification: readable (8-byte counter) after an OOM in the tree.
     oom_event: Option<OwnedFd>,
-    /// The same, registered with the reactor by [`TreeLimits::watch`].
-    oom_watch: Option<AsyncFd<OwnedFd>>,
+    /// Set by the task [`TreeLimits::watch`] starts.
+    oom_watch: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl TreeLimits {
@@ -114,50 +114,48 @@ impl TreeLimits {
         self.pids.as_deref()
     }
 
-    /// The v1 directories (for the guard to know).
+    /// The v1 directories.
+    #[cfg(test)]
     pub(crate) fn v1_dirs(&self) -> Vec<&Path> {
         self.v1.iter().map(|d| d.dir.as_path()).collect()
     }
 
+    #[cfg(test)]
     /// The eventfd that becomes readable when the tree's (v1) memory cgroup ran out of
     /// memory. `None` where the kernel kills the whole tree itself (v2 `memory.oom.group`)
     /// or without a memory cgroup.
     pub(crate) fn oom_event(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.oom_event.as_ref().map(|fd| fd.as_fd())
+        self.oom_event.as_ref().map(std::os::fd::AsFd::as_fd)
     }
 
-    /// Register the OOM notification with the reactor (inside a tokio runtime), for
-    /// [`TreeLimits::out_of_memory`].
+    /// Watch the OOM notification (inside a tokio runtime): a task reads the eventfd
+    /// and sets the flag [`TreeLimits::out_of_memory`] hands out. The task ends with the
+    /// notification, or when every receiver is gone.
     pub(crate) fn watch(&mut self) -> io::Result<()> {
-        if let Some(fd) = self.oom_event.take() {
-            // SAFETY: the eventfd is owned by the AsyncFd from here on; it is never
-            // replaced or closed behind its back.
-            let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
-            self.oom_watch = Some(fd.map_err(io::Error::from)?);
-        }
+        let Some(fd) = self.oom_event.take() else {
+            return Ok(());
+        };
+        // SAFETY: the eventfd is owned by the AsyncFd from here on; it is never replaced
+        // or closed behind its back.
+        let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = read_event(&fd) => { let _ = tx.send(true); }
+                () = tx.closed() => {}
+            }
+        });
+        self.oom_watch = Some(rx);
         Ok(())
     }
 
-    /// Resolves once the tree ran out of memory and the kernel had to act (v1, after
-    /// [`TreeLimits::watch`]): the caller kills the whole tree. Pending forever where
-    /// the kernel kills the whole tree itself (v2) or without a memory limit.
-    /// Cancel-safe.
-    pub(crate) async fn out_of_memory(&self) {
-        let Some(fd) = &self.oom_watch else {
-            return std::future::pending().await;
-        };
-        loop {
-            let Ok(mut ready) = fd.readable().await else {
-                return std::future::pending().await;
-            };
-            let mut n = [0u8; 8];
-            match rustix::io::read(fd.get_ref(), &mut n) {
-                Ok(8) => return,
-                Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
-                // Cannot read the event: fall back to the count at the end.
-                _ => return std::future::pending().await,
-            }
-        }
+    /// A receiver that turns true once the tree ran out of memory and the kernel had
+    /// to act (v1, after [`TreeLimits::watch`]): the caller kills the whole tree.
+    /// `None` where the kernel kills the whole tree itself (v2) or without a memory
+    /// limit.
+    pub(crate) fn out_of_memory(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.oom_watch.clone()
     }
 
     /// Whether the kernel OOM-killed a process of the tree (so far).
@@ -257,6 +255,21 @@ fn write_memory(dir: &Path, v2: bool, bytes: u64) -> io::Result<()> {
             write(dir, "memory.memsw.limit_in_bytes", &bytes.to_string())?;
         }
         Ok(())
+    }
+}
+
+/// Resolves once the eventfd counted an event (pending forever if it cannot be read).
+async fn read_event(fd: &AsyncFd<OwnedFd>) {
+    loop {
+        let Ok(mut ready) = fd.readable().await else {
+            return std::future::pending().await;
+        };
+        let mut n = [0u8; 8];
+        match rustix::io::read(fd.get_ref(), &mut n) {
+            Ok(8) => return,
+            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+            _ => return std::future::pending().await,
+        }
     }
 }
 

@@ -175,7 +175,9 @@ fn one_gib_under_64m_is_oom_killed_and_counted() {
     let mut child = tree.spawn("alloc 1024");
     if watched {
         // The notification arrives (the tests' own deadline is the harness's).
-        rt.block_on(tree.limits().out_of_memory());
+        let mut oom = tree.limits().out_of_memory().expect("a watch");
+        rt.block_on(oom.wait_for(|hit| *hit))
+            .expect("the OOM notification");
     }
     let mut out = String::new();
     let _ = child.stdout.take().expect("piped").read_to_string(&mut out);
