@@ -204,7 +204,9 @@ pub struct Usage {
     pub processes_exact: bool,
     /// Forks (process creations) refused because the tree was at `pids_max`.
     pub forks_refused: Option<u64>,
-    /// Processes of the tree killed because it was out of memory.
+    /// Processes of the tree the kernel's OOM killer killed. On cgroup v1 kennel kills
+    /// the whole tree as soon as it is told of the OOM, which can be before the kernel
+    /// picks a victim: then 0, with the reason still `MemoryLimit`.
     pub oom_kills: Option<u64>,
 }
 
