@@ -101,6 +101,17 @@
 //!   (unless it is the `N`th), and sleeps forever. Nobody waits for anybody:
 //!   the first line means the chain is growing; `N` lines mean it is complete.
 //!
+//! ## Resources (limits tests, the matrix's "fork bomb" and "memory hog")
+//!
+//! * `fork-bomb --count N [--exit]` (Unix): prints `pid … leader`, then tries `N`
+//!   forks; each child prints `pid … bomb` and sleeps forever; a fork refused with
+//!   `EAGAIN` (a pids limit) is counted. Once every started child printed, the leader
+//!   prints `forks <started> <refused>`, then exits 0 with `--exit`, else sleeps forever.
+//! * `alloc --mib N` (also Windows): prints `pid … main`, allocates and touches `N`
+//!   MiB, 1 MiB at a time, prints `allocated N` and exits 0.
+//! * `spin --cpu-ms N` (Unix): prints `pid … main`, spins until the process used `N`
+//!   ms of CPU time, prints `cpu_ms <its CPU time in ms>` and exits 0.
+//!
 //! ## Output
 //!
 //! * `flood --bytes N [--chunk K] [--stderr] [--pid-stderr]` (also Windows):
@@ -648,11 +659,42 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
             Err(Fail::Usage(format!("mode {mode} is Unix-only")))
         }
         #[cfg(not(unix))]
-        "seq" | "close-stdout" | "drop-stdin" => {
+        "seq" | "close-stdout" | "drop-stdin" | "fork-bomb" | "spin" => {
             Err(Fail::Usage(format!("mode {mode} is Unix-only")))
+        }
+        #[cfg(unix)]
+        "fork-bomb" => {
+            let a = Args::parse(rest, &["--count"], &["--exit"])?;
+            a.no_positional()?;
+            unix::fork_bomb(a.num("--count", None)?, a.has("--exit"))
+        }
+        #[cfg(unix)]
+        "spin" => {
+            let a = Args::parse(rest, &["--cpu-ms"], &[])?;
+            a.no_positional()?;
+            unix::spin(a.num("--cpu-ms", None)?)
+        }
+        "alloc" => {
+            let a = Args::parse(rest, &["--mib"], &[])?;
+            a.no_positional()?;
+            alloc(a.num("--mib", None)?)
         }
         _ => Err(Fail::Usage(format!("unknown mode {mode:?}"))),
     }
+}
+
+/// `alloc`: allocate and touch `mib` MiB, then say so.
+fn alloc(mib: u64) -> Res<ExitCode> {
+    pid_line("main")?;
+    let mut held = Vec::new();
+    for _ in 0..mib {
+        held.push(vec![1u8; 1 << 20]);
+    }
+    write_out(
+        out::Stream::Out,
+        format!("allocated {}\n", held.len()).as_bytes(),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Options of the `seq` mode.
@@ -1326,6 +1368,58 @@ mod unix {
             return Err(Fail::Io("setsid", io::Error::last_os_error()));
         }
         Ok(())
+    }
+
+    /// `fork-bomb`: see the module docs.
+    pub fn fork_bomb(count: u32, exit: bool) -> Res<ExitCode> {
+        pid_line("leader")?;
+        let (ready_r, ready_w) = pipe()?;
+        let (mut started, mut refused) = (0u32, 0u32);
+        for _ in 0..count {
+            match fork() {
+                Ok(Forked::Child) => {
+                    close(ready_r);
+                    let _ = pid_line("bomb");
+                    notify(ready_w);
+                    sleep_forever()
+                }
+                Ok(Forked::Parent(_)) => started += 1,
+                Err(Fail::Io(_, e)) if e.raw_os_error() == Some(libc::EAGAIN) => refused += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        close(ready_w);
+        await_ready(ready_r, started as usize);
+        write_out(
+            Stream::Out,
+            format!("forks {started} {refused}\n").as_bytes(),
+        )?;
+        if exit {
+            return Ok(ExitCode::SUCCESS);
+        }
+        sleep_forever()
+    }
+
+    /// `spin`: see the module docs.
+    pub fn spin(cpu_ms: u64) -> Res<ExitCode> {
+        pid_line("main")?;
+        let used_ms = || {
+            let mut t = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            // SAFETY: `t` is a valid, writable timespec.
+            unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+            t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+        };
+        let mut x = 0u64;
+        while used_ms() < cpu_ms {
+            for i in 0..10_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+        }
+        write_out(Stream::Out, format!("cpu_ms {}\n", used_ms()).as_bytes())?;
+        Ok(ExitCode::SUCCESS)
     }
 
     /// Blocks forever, reaping our children as they die, then in pause().
