@@ -217,6 +217,7 @@ fn the_sidecar_stays_responsive_during_a_bounded_fork_bomb() {
         }
     };
     send(
+        &mut stdin,
         serde_json::json!({"op": "spawn", "id": "bomb", "cmd": "env",
         "args": [format!("{}={}", mark.0, mark.1), FIXTURE, "fork-bomb", "--count", "300"],
         "limits": {"pids_max": 64}}),
