@@ -8,7 +8,7 @@
 //
 // Job: { argv, graceMs, stdinBytes?, trigger?: { afterMs } | { lines } | { text, rootStopped? },
 //        action: "abort" | "sigkill-self" | "sigterm-self" | "sigint-self",
-//        slowMsPerChunk?, resultFile }
+//        slowMsPerChunk?, resultFile, limits?: { memoryMaxBytes?, pidsMax? } }
 // Result: { impl, code, signal, status, stdoutBytes, stdoutSha256, stdoutHead (base64),
 //           stdoutBytesLate, stderrBytes, triggerMs, finalMs, uncaught: [..], extra }
 

@@ -13,6 +13,7 @@ runJob({
       stderr: "pipe",
       abort: hooks.abortSignal,
       timeout: job.graceMs,
+      limits: job.limits,
     });
     proc.stdout.on("data", hooks.onStdout);
     proc.stderr.on("data", hooks.onStderr);
@@ -20,7 +21,7 @@ runJob({
       code: exitStatus(o),
       signal: o.signalName ?? null,
       status: o.signalName ? `signal ${o.signalName} (${exitStatus(o)})` : `code ${o.code}`,
-      extra: { reason: o.reason, drain: o.drain, leftoversKilled: o.leftoversKilled, containment: o.containment, forced: o.forced },
+      extra: { reason: o.reason, drain: o.drain, leftoversKilled: o.leftoversKilled, containment: o.containment, forced: o.forced, usage: o.usage },
     }));
     return { stdin: proc.stdin, final };
   },
