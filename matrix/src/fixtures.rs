@@ -387,7 +387,7 @@ pub fn all() -> Vec<Fixture> {
             criterion: "fewer than 64 forks started (the leader's `forks` line), a final status, and no process of the tree alive 0.5 s after it",
             spec: || Spec::new(&["fork-bomb", "--count", "300", "--exit"]).limits(JobLimits { pids_max: Some(64), ..JobLimits::default() }),
             settle: MS(500),
-            bound: S(30),
+            bound: S(15),
             check: |ev| check_all(ev, vec![Box::new(forks_bounded), Box::new(survivors_none)]),
             windows: OnWindows::Not("Wine 8 enforces no Job Object limit, so kennel refuses limits there (unsupported); see DECISIONS, issue 18"),
         },
@@ -600,7 +600,11 @@ fn from_start(ev: &Evidence, limit_ms: u64) -> Result<String, String> {
 
 /// The fixture's stdout as far as the driver kept it (the first 256 KiB).
 fn stdout_head(ev: &Evidence) -> String {
-    let head = ev.result.as_ref().map(|r| r.stdout_head.as_str()).unwrap_or("");
+    let head = ev
+        .result
+        .as_ref()
+        .map(|r| r.stdout_head.as_str())
+        .unwrap_or("");
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(head)
         .unwrap_or_default();
@@ -634,7 +638,10 @@ fn memory_bounded(ev: &Evidence) -> Result<String, String> {
     if r.signal.as_deref() == Some("SIGKILL") || r.code == Some(137) {
         Ok("killed at the limit".into())
     } else {
-        Err(format!("status `{}`, expected a kill at the limit", r.status))
+        Err(format!(
+            "status `{}`, expected a kill at the limit",
+            r.status
+        ))
     }
 }
 
