@@ -300,6 +300,24 @@ pub fn parse_cpus(text: &str) -> Result<f64, ParseLimitError> {
     }
 }
 
+/// For the mechanisms' tests: what follows `prefix` on the first line of `out` that has
+/// it (a helper program may print other text on that line first), or "" at EOF.
+#[cfg(test)]
+pub(crate) fn after_marker(out: impl std::io::Read, prefix: &str) -> String {
+    use std::io::BufRead as _;
+    let mut reader = std::io::BufReader::new(out);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).expect("helper output") == 0 {
+            return String::new();
+        }
+        if let Some(at) = line.find(prefix) {
+            return line[at + prefix.len()..].trim().to_owned();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

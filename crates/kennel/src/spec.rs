@@ -357,9 +357,8 @@ impl Command {
         self
     }
 
-    /// Bound the whole tree's memory, processes and CPU (see [`Limits`](crate::Limits)
-    /// for where each is enforced). A limit this tier cannot enforce fails the spawn
-    /// ([`SpawnError::LimitUnsupported`]) unless [`Limits::best_effort`](crate::Limits).
+    /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits)); one
+    /// this tier cannot enforce fails the spawn unless [`Limits::best_effort`](crate::Limits).
     pub fn limits(mut self, limits: crate::Limits) -> Self {
         self.limits = limits;
         self

@@ -110,10 +110,7 @@ impl<T: Tree> Run<T> {
         // Phase 1: running.
         let status = self.run_until_leader_exits().await;
         self.leader_exited = true;
-        if self.tree.oom_killed() && self.ladder.is_none() {
-            // The kernel killed (part of) the tree for want of memory: the rest goes too.
-            self.force(EndReason::MemoryLimit);
-        }
+        self.kill_if_out_of_memory();
         // Phase 2: natural exit → drain with a deadline; phase 3 handles the rest.
         let mut drain = self.natural_drain().await;
         // Phase 3: teardown of whatever is left.
@@ -166,6 +163,14 @@ impl<T: Tree> Run<T> {
         };
         let _ = self.links.tx.send(Event::Exit(outcome)).await;
         let _ = self.links.finished.send(true);
+    }
+
+    /// The kernel killed (part of) the tree for want of memory (the leader, say, before
+    /// the notification was seen): the rest goes too.
+    fn kill_if_out_of_memory(&mut self) {
+        if self.ladder.is_none() && self.tree.oom_killed() {
+            self.force(EndReason::MemoryLimit);
+        }
     }
 
     /// Leftovers were asked to be kept, and nothing asked for the tree to end.

@@ -39,11 +39,12 @@ use windows_sys::Win32::Foundation::{HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::System::JobObjects::{
     JobObjectAssociateCompletionPortInformation, JobObjectBasicAccountingInformation,
     JobObjectCpuRateControlInformation, JobObjectExtendedLimitInformation,
-    QueryInformationJobObject, SetInformationJobObject, JOBOBJECT_ASSOCIATE_COMPLETION_PORT,
-    JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_CPU_RATE_CONTROL_INFORMATION,
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_CPU_RATE_CONTROL_ENABLE,
-    JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP, JOB_OBJECT_LIMIT_ACTIVE_PROCESS,
-    JOB_OBJECT_LIMIT_JOB_MEMORY, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    QueryInformationJobObject, SetInformationJobObject, JOBOBJECTINFOCLASS,
+    JOBOBJECT_ASSOCIATE_COMPLETION_PORT, JOBOBJECT_BASIC_ACCOUNTING_INFORMATION,
+    JOBOBJECT_CPU_RATE_CONTROL_INFORMATION, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+    JOB_OBJECT_CPU_RATE_CONTROL_ENABLE, JOB_OBJECT_CPU_RATE_CONTROL_HARD_CAP,
+    JOB_OBJECT_LIMIT_ACTIVE_PROCESS, JOB_OBJECT_LIMIT_JOB_MEMORY,
+    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
 };
 use windows_sys::Win32::System::IO::{CreateIoCompletionPort, GetQueuedCompletionStatus};
 
@@ -104,19 +105,7 @@ pub(crate) fn cpu_rate(cpus: f64, machine_cpus: usize) -> u32 {
 /// this is the only place that writes it).
 pub(crate) fn set(job: HANDLE, limits: &Limits, kill_on_close: bool) -> io::Result<()> {
     let info = extended_info(limits, kill_on_close);
-    // SAFETY: `info` is a valid JOBOBJECT_EXTENDED_LIMIT_INFORMATION of the size passed,
-    // read only during the call; `job` is a valid job handle.
-    let ok = unsafe {
-        SetInformationJobObject(
-            job,
-            JobObjectExtendedLimitInformation,
-            (&raw const info).cast(),
-            size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
-    }
+    set_info(job, JobObjectExtendedLimitInformation, &info)?;
     let Some(cpus) = limits.cpus else {
         return Ok(());
     };
@@ -126,14 +115,15 @@ pub(crate) fn set(job: HANDLE, limits: &Limits, kill_on_close: bool) -> io::Resu
         ..Default::default()
     };
     rate.Anonymous.CpuRate = cpu_rate(cpus, machine);
-    // SAFETY: as above, for JOBOBJECT_CPU_RATE_CONTROL_INFORMATION.
+    set_info(job, JobObjectCpuRateControlInformation, &rate)
+}
+
+/// `SetInformationJobObject(job, class, info)`; `class` names `T`'s structure.
+fn set_info<T>(job: HANDLE, class: JOBOBJECTINFOCLASS, info: &T) -> io::Result<()> {
+    // SAFETY: `info` is a valid `T` of the size passed, read only during the call; the
+    // job handle is valid (a wrong class is refused by the system, not undefined).
     let ok = unsafe {
-        SetInformationJobObject(
-            job,
-            JobObjectCpuRateControlInformation,
-            (&raw const rate).cast(),
-            size_of::<JOBOBJECT_CPU_RATE_CONTROL_INFORMATION>() as u32,
-        )
+        SetInformationJobObject(job, class, (info as *const T).cast(), size_of::<T>() as u32)
     };
     if ok == 0 {
         return Err(io::Error::last_os_error());
@@ -172,18 +162,7 @@ impl Port {
             CompletionKey: std::ptr::null_mut(),
             CompletionPort: port.as_raw_handle(),
         };
-        // SAFETY: `assoc` is valid for the size passed; both handles are valid.
-        let ok = unsafe {
-            SetInformationJobObject(
-                job,
-                JobObjectAssociateCompletionPortInformation,
-                (&raw const assoc).cast(),
-                size_of::<JOBOBJECT_ASSOCIATE_COMPLETION_PORT>() as u32,
-            )
-        };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_info(job, JobObjectAssociateCompletionPortInformation, &assoc)?;
         Ok(Port {
             port,
             seen: Notices::default(),

@@ -4,7 +4,7 @@
 //! The program in the job is this test binary again (`KENNEL_LIMITS_HELPER=<mode>`,
 //! see [`helper`]); it waits for a `go` line so that it is in the job before it acts.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::os::windows::io::AsRawHandle as _;
 use std::process::{Child, Stdio};
 
@@ -78,17 +78,7 @@ impl Job {
 
     /// What follows `prefix` on the helper's first line that has it.
     fn line(&mut self, prefix: &str) -> String {
-        let mut reader = BufReader::new(self.child.stdout.as_mut().expect("piped"));
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).expect("helper output") == 0 {
-                return String::new();
-            }
-            if let Some(at) = line.find(prefix) {
-                return line[at + prefix.len()..].trim().to_owned();
-            }
-        }
+        crate::limits::after_marker(self.child.stdout.as_mut().expect("piped"), prefix)
     }
 
     fn usage(&self, port: &mut Port) -> Usage {

@@ -6,7 +6,7 @@
 //! and the controllers; without them they print a note, or fail with
 //! `KENNEL_REQUIRE_LIMITS=1`.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::Read as _;
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -101,21 +101,9 @@ impl Drop for Tree {
     }
 }
 
-/// What follows `prefix` on the first line of the helper's stdout that has it (libtest
-/// may print `test … ... ` on the same line first).
+/// What follows `prefix` on the helper's first line that has it.
 fn line_of(child: &mut Child, prefix: &str) -> String {
-    let out = child.stdout.as_mut().expect("piped");
-    let mut reader = BufReader::new(out);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).expect("helper output") == 0 {
-            return String::new();
-        }
-        if let Some(at) = line.find(prefix) {
-            return line[at + prefix.len()..].trim().to_owned();
-        }
-    }
+    crate::limits::after_marker(child.stdout.as_mut().expect("piped"), prefix)
 }
 
 #[test]
