@@ -7,12 +7,12 @@ import { runJob, spawnPiped } from "./common.js";
 runJob({
   name: "kennel-node",
   start(job, hooks) {
-    const proc = spawnPiped(spawn, job, hooks);
+    const proc = spawnPiped(spawn, job, hooks, { limits: job.limits });
     const final = proc.outcome.then((o) => ({
       code: exitStatus(o),
       signal: o.signalName ?? null,
       status: o.signalName ? `signal ${o.signalName} (${exitStatus(o)})` : `code ${o.code}`,
-      extra: { reason: o.reason, drain: o.drain, leftoversKilled: o.leftoversKilled, containment: o.containment, forced: o.forced },
+      extra: { reason: o.reason, drain: o.drain, leftoversKilled: o.leftoversKilled, containment: o.containment, forced: o.forced, usage: o.usage },
     }));
     return { stdin: proc.stdin, final };
   },

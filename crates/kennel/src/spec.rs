@@ -138,6 +138,7 @@ pub struct Command {
     pub(crate) keep_leftovers: bool,
     pub(crate) containment: ContainmentOptions,
     pub(crate) foreground_terminal: bool,
+    pub(crate) limits: crate::Limits,
 }
 
 impl Command {
@@ -163,6 +164,7 @@ impl Command {
             keep_leftovers: false,
             containment: ContainmentOptions::default(),
             foreground_terminal: false,
+            limits: crate::Limits::default(),
         }
     }
 
@@ -355,6 +357,13 @@ impl Command {
         self
     }
 
+    /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits)); one
+    /// this tier cannot enforce fails the spawn unless [`Limits::best_effort`](crate::Limits).
+    pub fn limits(mut self, limits: crate::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// What `sys` gets to start this command: its program, environment and stdio, and
     /// the containment the planner chose for this host.
     pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
@@ -368,6 +377,7 @@ impl Command {
             stdout: self.stdout,
             stderr: self.stderr,
             foreground_terminal: self.foreground_terminal,
+            limits: crate::plan::LimitPlan::default(),
             plan: crate::plan::plan(self.containment, &crate::sys::imp::probe()),
         }
     }

@@ -44,6 +44,9 @@ fn every_mode_is_found_by_name() {
         "drop-stdin",
         "seq",
         "counted-flood",
+        "fork-bomb",
+        "alloc",
+        "spin",
         #[cfg(target_os = "linux")]
         "attack-ancestors",
     ];

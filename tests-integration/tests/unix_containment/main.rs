@@ -14,6 +14,7 @@ mod cgroup_escape;
 mod early_signal;
 mod escapes;
 mod late_init;
+mod limits;
 mod signals_from_inside;
 mod supervisor_attack;
 mod supervisor_death;

@@ -181,6 +181,31 @@ pub(crate) fn command(
     cmd = cmd.drain_timeout(req.drain_timeout().unwrap_or(default_drain_timeout));
     cmd.keep_leftovers(req.keep_leftovers)
         .containment(containment)
+        .limits(req.limits.map(limits).unwrap_or_default())
+}
+
+/// The `limits` of a spawn as the library's.
+fn limits(l: kennel_protocol::SpawnLimits) -> kennel::Limits {
+    let mut out = kennel::Limits::new()
+        .best_effort(l.best_effort)
+        .full_accounting(l.full_accounting);
+    out.memory_max_bytes = l.memory_max_bytes;
+    out.pids_max = l.pids_max;
+    out.cpus = l.cpus;
+    out
+}
+
+/// The library's usage as the `exit` event carries it.
+fn usage(u: &kennel::Usage) -> kennel_protocol::Usage {
+    kennel_protocol::Usage {
+        cpu_user_ms: u.cpu_user_ms,
+        cpu_system_ms: u.cpu_system_ms,
+        memory_peak_bytes: u.memory_peak_bytes,
+        processes: u.processes,
+        processes_exact: u.processes_exact,
+        forks_refused: u.forks_refused,
+        oom_kills: u.oom_kills,
+    }
 }
 
 fn output_mode(mode: StdioMode) -> OutputMode {
@@ -217,6 +242,7 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
             EndReason::Killed => ExitReason::Killed,
             EndReason::OutputCap => ExitReason::OutputCap,
             EndReason::SupervisorShutdown => ExitReason::SupervisorShutdown,
+            EndReason::MemoryLimit => ExitReason::MemoryLimit,
             // `EndReason` is non-exhaustive; a future reason ended the run without
             // being asked to by this client.
             _ => ExitReason::Exited,
@@ -245,6 +271,12 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
                     _ => kennel_protocol::EscapeFound::Subreaper,
                 },
             })
+            .collect(),
+        usage: usage(&o.usage),
+        limits_skipped: o
+            .limits_skipped
+            .iter()
+            .map(|k| k.as_str().to_owned())
             .collect(),
     }
 }

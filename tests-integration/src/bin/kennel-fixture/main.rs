@@ -101,6 +101,17 @@
 //!   (unless it is the `N`th), and sleeps forever. Nobody waits for anybody:
 //!   the first line means the chain is growing; `N` lines mean it is complete.
 //!
+//! ## Resources (limits tests, the matrix's "fork bomb" and "memory hog")
+//!
+//! * `fork-bomb --count N [--exit]` (Unix): prints `pid … leader`, then tries `N`
+//!   forks; each child prints `pid … bomb` and sleeps forever; a fork refused with
+//!   `EAGAIN` (a pids limit) is counted. Once every started child printed, the leader
+//!   prints `forks <started> <refused>`, then exits 0 with `--exit`, else sleeps forever.
+//! * `alloc --mib N` (also Windows): prints `pid … main`, allocates and touches `N`
+//!   MiB, 1 MiB at a time, prints `allocated N` and exits 0.
+//! * `spin --cpu-ms N` (Unix): prints `pid … main`, spins until the process used `N`
+//!   ms of CPU time, prints `cpu_ms <its CPU time in ms>` and exits 0.
+//!
 //! ## Output
 //!
 //! * `flood --bytes N [--chunk K] [--stderr] [--pid-stderr]` (also Windows):

@@ -622,3 +622,55 @@ fn seq_write(opts: crate::modes::output::SeqOpts, index: u32) -> Res<()> {
 pub fn close_fd(fd: Fd) {
     close(fd);
 }
+
+/// `fork-bomb`: see the module docs.
+pub(crate) fn fork_bomb(count: u32, exit: bool) -> Res<ExitCode> {
+    pid_line("leader")?;
+    let (ready_r, ready_w) = pipe()?;
+    let (mut started, mut refused) = (0u32, 0u32);
+    for _ in 0..count {
+        match fork() {
+            Ok(Forked::Child) => {
+                close(ready_r);
+                let _ = pid_line("bomb");
+                notify(ready_w);
+                sleep_forever()
+            }
+            Ok(Forked::Parent(_)) => started += 1,
+            Err(Fail::Io(_, e)) if e.raw_os_error() == Some(libc::EAGAIN) => refused += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    close(ready_w);
+    await_ready(ready_r, started as usize);
+    write_out(
+        Stream::Out,
+        format!("forks {started} {refused}\n").as_bytes(),
+    )?;
+    if exit {
+        return Ok(ExitCode::SUCCESS);
+    }
+    sleep_forever()
+}
+
+/// `spin`: see the module docs.
+pub(crate) fn spin(cpu_ms: u64) -> Res<ExitCode> {
+    pid_line("main")?;
+    let used_ms = || {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+        t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+    };
+    let mut x = 0u64;
+    while used_ms() < cpu_ms {
+        for i in 0..10_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+    }
+    write_out(Stream::Out, format!("cpu_ms {}\n", used_ms()).as_bytes())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -298,7 +298,7 @@ pub(super) fn start(cmd: &Command, script: Script, stdout: Option<PipeReader>) -
         stdout,
         stderr: None,
     };
-    (supervise(cmd, tree, pipes, t0), Probe(state))
+    (supervise(cmd, tree, pipes, t0, Vec::new()), Probe(state))
 }
 
 /// The tree's own clock: once it has ended by itself, what it held is closed.

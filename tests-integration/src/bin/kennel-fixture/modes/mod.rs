@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::Res;
 
 pub(crate) mod output;
+pub(crate) mod resources;
 pub(crate) mod signals;
 pub(crate) mod stdin;
 pub(crate) mod trees;
@@ -20,7 +21,13 @@ pub(crate) struct Mode {
 }
 
 /// Every family's table.
-const FAMILIES: [&[Mode]; 4] = [output::MODES, stdin::MODES, trees::MODES, signals::MODES];
+const FAMILIES: [&[Mode]; 5] = [
+    output::MODES,
+    stdin::MODES,
+    trees::MODES,
+    signals::MODES,
+    resources::MODES,
+];
 
 /// The mode called `name` on this platform.
 pub(crate) fn find(name: &str) -> Option<&'static Mode> {
@@ -50,4 +57,8 @@ pub(crate) const ELSEWHERE: &[(&str, &str)] = &[
     ("close-stdout", "Unix"),
     #[cfg(not(unix))]
     ("drop-stdin", "Unix"),
+    #[cfg(not(unix))]
+    ("fork-bomb", "Unix"),
+    #[cfg(not(unix))]
+    ("spin", "Unix"),
 ];
