@@ -303,6 +303,10 @@ pub fn parse_cpus(text: &str) -> Result<f64, ParseLimitError> {
 /// For the mechanisms' tests: what follows `prefix` on the first line of `out` that has
 /// it (a helper program may print other text on that line first), or "" at EOF.
 #[cfg(test)]
+#[allow(
+    dead_code,
+    reason = "used by the Linux and Windows mechanisms' tests only"
+)]
 pub(crate) fn after_marker(out: impl std::io::Read, prefix: &str) -> String {
     use std::io::BufRead as _;
     let mut reader = std::io::BufReader::new(out);

@@ -1,11 +1,7 @@
 //! The `tokio::process::Child`-shaped handle over kennel's [`Child`](crate::Child).
 
-use std::future::Future;
 use std::io;
-use std::pin::pin;
 use std::process::{ExitStatus, Output};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -129,7 +125,7 @@ impl Child {
         // Every stream is forwarded, null or inherited, so the only event is `Exit`.
         // `unconstrained`: a spent coop budget must not read as "still running".
         if inner.outcome().is_none() {
-            let _ = poll_once(tokio::task::unconstrained(inner.next_event()));
+            let _ = crate::sys::poll_once(tokio::task::unconstrained(inner.next_event()));
         }
         match inner.outcome().cloned() {
             Some(outcome) => self.settle(&outcome).map(Some),
@@ -191,7 +187,7 @@ impl Child {
     }
 
     fn settle(&mut self, outcome: &Outcome) -> io::Result<ExitStatus> {
-        let status = std_status(outcome.status).ok_or_else(|| {
+        let status = crate::sys::imp::compat::std_status(outcome.status).ok_or_else(|| {
             io::Error::other(format!(
                 "the run of pid {} ended without an exit status: {}",
                 outcome.pid,
@@ -234,41 +230,4 @@ async fn read_to_end<R: AsyncRead + Unpin>(reader: Option<&mut R>) -> io::Result
         reader.read_to_end(&mut bytes).await?;
     }
     Ok(bytes)
-}
-
-/// kennel's exit status as std's: `None` when the leader's end is unknown.
-fn std_status(status: crate::ExitStatus) -> Option<ExitStatus> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt as _;
-        // The wait(2) encoding: exit code in bits 8–15, terminating signal in 0–6.
-        match (status.code, status.signal) {
-            (Some(code), _) => Some(ExitStatus::from_raw((code & 0xff) << 8)),
-            (None, Some(signal)) => Some(ExitStatus::from_raw(signal & 0x7f)),
-            (None, None) => None,
-        }
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::process::ExitStatusExt as _;
-        // The bits of the exit code (an NTSTATUS is negative as an i32).
-        #[allow(clippy::cast_sign_loss)]
-        status.code.map(|code| ExitStatus::from_raw(code as u32))
-    }
-}
-
-struct Noop;
-
-impl Wake for Noop {
-    fn wake(self: Arc<Self>) {}
-}
-
-/// Poll `future` once, without a task to wake.
-pub(super) fn poll_once<F: Future>(future: F) -> Option<F::Output> {
-    let waker = Waker::from(Arc::new(Noop));
-    let mut cx = Context::from_waker(&waker);
-    match pin!(future).poll(&mut cx) {
-        Poll::Ready(output) => Some(output),
-        Poll::Pending => None,
-    }
 }

@@ -75,7 +75,8 @@ pub(super) fn output<R: From<Reader>>(
     forward: impl FnOnce(crate::Command, Forward) -> crate::Command,
 ) -> io::Result<(crate::Command, Option<R>)> {
     if kind == Kind::Piped {
-        let (reader, writer) = pipe::new()?;
+        let (receiver, writer) = crate::sys::imp::compat::output_pipe()?;
+        let reader = Reader(receiver);
         return Ok((forward(cmd, Forward::new(writer)), Some(R::from(reader))));
     }
     match super::command::output_mode(kind) {
@@ -86,7 +87,7 @@ pub(super) fn output<R: From<Reader>>(
 
 /// The read end of an output pipe.
 #[derive(Debug)]
-pub(super) struct Reader(pipe::Receiver);
+pub(super) struct Reader(crate::sys::imp::compat::Receiver);
 
 macro_rules! reader_type {
     ($name:ident, $stream:literal) => {
@@ -222,76 +223,4 @@ fn stdin_error(e: StdinError) -> io::Error {
             .map_or(io::ErrorKind::Other, io::Error::kind),
     };
     io::Error::new(kind, e)
-}
-
-/// The OS pipe behind an output handle.
-#[cfg(unix)]
-mod pipe {
-    use std::fs::File;
-    use std::io;
-
-    pub(super) type Receiver = tokio::net::unix::pipe::Receiver;
-
-    /// A pipe, both ends close-on-exec: the read end registered with the runtime
-    /// (non-blocking), the write end a blocking `File` for kennel's forwarding.
-    pub(super) fn new() -> io::Result<(super::Reader, File)> {
-        let (read, write) = raw()?;
-        let receiver = Receiver::from_owned_fd(read)?;
-        Ok((super::Reader(receiver), File::from(write)))
-    }
-
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-    fn raw() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-        Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
-    }
-
-    // No pipe2 here: a fork on another thread between the two calls could leak an end
-    // into that child (std has the same window on these systems).
-    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
-    fn raw() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
-        let (read, write) = rustix::pipe::pipe()?;
-        for fd in [&read, &write] {
-            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
-        }
-        Ok((read, write))
-    }
-}
-
-/// The OS pipe behind an output handle: a named pipe whose server end tokio reads
-/// (overlapped I/O) and whose client end is a plain synchronous `File` that kennel's
-/// forwarding writes on a blocking thread. Compiles; not run on Windows yet.
-#[cfg(windows)]
-mod pipe {
-    use std::fs::File;
-    use std::io;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
-
-    pub(super) type Receiver = NamedPipeServer;
-
-    pub(super) fn new() -> io::Result<(super::Reader, File)> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let name = format!(
-            r"\\.\pipe\kennel-compat-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        let server = ServerOptions::new()
-            .first_pipe_instance(true)
-            .access_outbound(false)
-            .reject_remote_clients(true)
-            .create(&name)?;
-        let client = std::fs::OpenOptions::new().write(true).open(&name)?;
-        // The client is already connected: this completes on its first poll.
-        match super::super::child::poll_once(server.connect()) {
-            Some(result) => result?,
-            None => {
-                return Err(io::Error::other(
-                    "the output pipe's client end did not connect",
-                ))
-            }
-        }
-        Ok((super::Reader(server), client))
-    }
 }

@@ -157,3 +157,18 @@ impl SpawnCtx {
         }
     }
 }
+
+/// Poll `future` once, without a task to wake (for a future known to be ready, or one
+/// whose first poll is all that is wanted).
+pub(crate) fn poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+    let mut cx = std::task::Context::from_waker(&waker);
+    match std::pin::pin!(future).poll(&mut cx) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}

@@ -35,6 +35,7 @@
 //! names with uninhabited types for macOS and the BSDs, where the planner never chooses
 //! those layers.
 
+pub(crate) mod compat;
 mod group;
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;

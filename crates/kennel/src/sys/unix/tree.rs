@@ -230,7 +230,8 @@ impl Tree for Leader {
             cg.close();
         }
         self.lead.close();
-        drop(self.limits.take());
+        // Removes the tree's v1 limit cgroups (Linux); `None` on other Unixes.
+        self.limits = None;
         drop(self.ticket.take());
     }
 
@@ -285,7 +286,9 @@ impl Drop for Leader {
                 reap_blocking(pid);
                 registry::unregister(direct);
                 drop(cgroup);
-                drop(limits);
+                {
+                    let _removed = limits; // the v1 limit cgroups (Linux)
+                }
                 drop(ticket);
             });
     }

@@ -56,6 +56,7 @@
 //! composes it with the leader's process handle and `exit_wait.rs` into the tree the
 //! run loop drives; `pipe.rs` makes the stdio pipes.
 
+pub(crate) mod compat;
 mod exit_wait;
 mod job;
 pub(crate) mod limits;
