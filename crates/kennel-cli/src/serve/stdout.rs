@@ -193,9 +193,8 @@ impl Socket {
             // SAFETY: the socket owns its descriptor, and the `AsyncFd` owns the socket
             // until `into_inner` deregisters it: the descriptor is neither closed nor
             // replaced while it is registered.
-            let registered = unsafe {
-                AsyncFd::register_with_interest(socket, tokio::io::Interest::WRITABLE)
-            };
+            let registered =
+                unsafe { AsyncFd::register_with_interest(socket, tokio::io::Interest::WRITABLE) };
             match registered {
                 Ok(fd) => self.0 = State::Waiting(fd),
                 Err(e) => {
@@ -247,5 +246,41 @@ impl AsyncWrite for Socket {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         self.get_mut()
             .poll_io(cx, |s| s.shutdown(std::net::Shutdown::Write))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// 8 MiB cannot fit in a socket's buffer, and on a current-thread runtime the reader
+    /// runs only while the writer waits: the write completes only if waiting for room
+    /// works. Afterwards the socket is out of the reactor again.
+    #[tokio::test]
+    async fn a_full_socket_waits_for_room_then_leaves_the_reactor() {
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        theirs.set_nonblocking(true).unwrap();
+        let mut theirs = tokio::net::UnixStream::from_std(theirs).unwrap();
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            theirs.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        let mut out = Socket(State::Idle(ours));
+        let data: Vec<u8> = (0..8 << 20).map(|i: u32| (i % 251) as u8).collect();
+        tokio::time::timeout(Duration::from_secs(60), async {
+            out.write_all(&data).await.unwrap();
+            assert!(
+                matches!(out.0, State::Idle(_)),
+                "the socket stays registered after the write went through"
+            );
+            out.shutdown().await.unwrap();
+        })
+        .await
+        .expect("the write never found room");
+        assert!(reader.await.unwrap() == data, "bytes lost or reordered");
     }
 }
