@@ -144,34 +144,6 @@ fn chunk_of(mut buf: BytesMut, keep: usize) -> Bytes {
 
 /// One non-blocking read of up to [`CHUNK_SIZE`] bytes into `buf` (allocated here, when
 /// there is something to read).
-///
-/// A short read emptied the pipe, so it also clears the pipe's readiness (as tokio's
-/// `AsyncRead` for sockets does): the next loop waits for the pipe instead of finding
-/// out with a read that says `EAGAIN`. That is race-free: `try_io` clears only the
-/// readiness it saw *before* the read, and a write into the emptied pipe makes a new
-/// edge. A full read (the pipe may hold more) keeps the readiness.
-#[cfg(unix)]
-fn read_chunk(pipe: &PipeReader, buf: &mut BytesMut) -> std::io::Result<usize> {
-    buf.reserve(CHUNK_SIZE);
-    let mut short = None;
-    let read = pipe.try_io(|| {
-        let wanted = buf.capacity() - buf.len();
-        let n = pipe.try_read_buf(buf)?;
-        if n > 0 && n < wanted {
-            short = Some(n);
-            return Err(std::io::ErrorKind::WouldBlock.into());
-        }
-        Ok(n)
-    });
-    match (read, short) {
-        (_, Some(n)) => Ok(n),
-        (read, None) => read,
-    }
-}
-
-/// One non-blocking read of up to [`CHUNK_SIZE`] bytes into `buf` (allocated here, when
-/// there is something to read).
-#[cfg(not(unix))]
 fn read_chunk(pipe: &PipeReader, buf: &mut BytesMut) -> std::io::Result<usize> {
     buf.reserve(CHUNK_SIZE);
     pipe.try_read_buf(buf)
