@@ -91,11 +91,16 @@ async function spawnBench(o, kennel) {
 
 // --- throughput -----------------------------------------------------------------------
 
-function nodeFlood(fixture, bytes) {
+// `relay`: the same flood through `cat` (`fixture | cat`), the ceiling of any process
+// that relays the bytes by copying them, measured beside the sidecar.
+function nodeFlood(fixture, bytes, relay = false) {
   return new Promise((resolve, reject) => {
     const t = now();
     let got = 0;
-    const c = nodeSpawn(fixture, ["flood", "--bytes", String(bytes)], { stdio: ["ignore", "pipe", "ignore"] });
+    const [cmd, args] = relay
+      ? ["sh", ["-c", '"$0" flood --bytes "$1" | cat', fixture, String(bytes)]]
+      : [fixture, ["flood", "--bytes", String(bytes)]];
+    const c = nodeSpawn(cmd, args, { stdio: ["ignore", "pipe", "ignore"] });
     c.stdout.on("data", (b) => (got += b.length));
     c.on("error", reject);
     c.on("close", (code) =>
@@ -120,11 +125,13 @@ async function throughputBench(o, kennel) {
   // the gain of the frames is measured in the same run.
   const json = await Kennel.start({ bin: o.kennel, stderr: "inherit", framing: "json", windowBytes: o.window });
   const base = [];
+  const relay = [];
   const ours = [];
   const ours_json = [];
   try {
     for (let r = 0; r < o.runs; r++) {
       base.push(gib(await nodeFlood(o.fixture, o.bytes)));
+      relay.push(gib(await nodeFlood(o.fixture, o.bytes, true)));
       ours.push(gib(await kennelFlood(kennel, o.fixture, o.bytes)));
       ours_json.push(gib(await kennelFlood(json, o.fixture, o.bytes)));
     }
@@ -133,6 +140,7 @@ async function throughputBench(o, kennel) {
   }
   const mib = o.bytes / (1 << 20);
   row("throughput.node.direct", "s/GiB", `Node reading a direct child pipe ('data' events, ${mib} MiB per run)`, base);
+  row("throughput.node.relay", "s/GiB", `Node reading the same flood relayed by cat (fixture | cat: the ceiling of a copying relay) (${mib} MiB per run)`, relay);
   row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar, binary data frames (${mib} MiB per run)`, ours);
   row("throughput.node.kennel_json", "s/GiB", `the same with JSON stdout events (framing: "json") (${mib} MiB per run)`, ours_json);
 }
