@@ -18,6 +18,8 @@
 //! (`src/bin/kennel-fixture.rs`) are the output contract of every mode.
 #![warn(missing_docs)]
 
+#[cfg(target_os = "linux")]
+pub mod delegated;
 pub mod heap;
 pub mod pattern;
 pub mod pidline;

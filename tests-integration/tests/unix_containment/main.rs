@@ -17,6 +17,7 @@ mod late_init;
 mod signals_from_inside;
 mod supervisor_attack;
 mod supervisor_death;
+mod unprivileged_escape;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
