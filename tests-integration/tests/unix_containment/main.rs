@@ -12,6 +12,7 @@
 
 mod cgroup_escape;
 mod early_signal;
+mod escape_run;
 mod escapes;
 mod late_init;
 mod signals_from_inside;

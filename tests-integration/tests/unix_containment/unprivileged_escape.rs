@@ -9,17 +9,15 @@
 //! Needs root (to create the user's subtree and drop to it) and a writable cgroup v2;
 //! otherwise a note says what is not tested.
 
-use std::io::{BufRead as _, Read as _};
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 use kennel_tests::delegated::{Delegated, NOBODY};
 
+use crate::escape_run::{assert_tree_gone, EscapeRun};
 use crate::*;
 
 #[derive(Clone, Copy, Debug)]
-enum Dest {
+pub enum Dest {
     /// kennel's own cgroup (the subtree's `supervisor` leaf).
     Kennel,
     /// A leaf next to kennel's and the trees' cgroups.
@@ -30,6 +28,18 @@ enum Dest {
     Root,
 }
 
+impl Dest {
+    /// The cgroup directory this destination names in `deleg`.
+    pub fn dir(self, deleg: &Delegated) -> PathBuf {
+        match self {
+            Dest::Kennel => deleg.supervisor(),
+            Dest::Sibling => deleg.sibling(),
+            Dest::Fresh => deleg.dir().join("escape"),
+            Dest::Root => deleg.root().to_path_buf(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 enum End {
     Timeout,
@@ -37,72 +47,34 @@ enum End {
     LeaderExit,
 }
 
-/// Start `kennel run [--timeout 1s] --report <file> -- kennel-fixture daemon
-/// [--leader-stays]` as `nobody` in `deleg`, the fixture moving itself to `target`.
-fn start(
-    deleg: &Delegated,
-    mark: &(String, String),
-    target: &std::path::Path,
-    end: End,
-    report: &std::path::Path,
-) -> std::process::Child {
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--report".into(),
-        report.display().to_string(),
-    ];
-    if matches!(end, End::Timeout) {
-        args.extend(["--timeout".into(), "1s".into()]);
+/// The delegated subtree for one test, or a note that the test cannot run here.
+pub fn delegated(mark: &(String, String)) -> Option<Delegated> {
+    let deleg = Delegated::create(&mark.1, NOBODY);
+    if deleg.is_none() {
+        eprintln!("note: unprivileged cgroup escapes need root and a writable cgroup v2");
     }
-    args.extend(["--".into(), FIXTURE.into(), "daemon".into()]);
-    if !matches!(end, End::LeaderExit) {
-        args.push("--leader-stays".into());
-    }
-    let mut cmd = std::process::Command::new(KENNEL);
-    cmd.args(&args)
-        .env(&mark.0, &mark.1)
-        .env("KENNEL_FIXTURE_CGROUP", target)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    deleg.run_as(&mut cmd);
-    cmd.spawn().expect("spawn kennel run as nobody")
+    deleg
 }
 
 fn escape(dest: Dest, end: End) {
     let mark = marker();
-    let Some(deleg) = Delegated::create(&mark.1, NOBODY) else {
-        eprintln!("note: unprivileged cgroup escapes need root and a writable cgroup v2");
+    let Some(deleg) = delegated(&mark) else {
         return;
     };
-    let target: PathBuf = match dest {
-        Dest::Kennel => deleg.supervisor(),
-        Dest::Sibling => deleg.sibling(),
-        Dest::Fresh => deleg.dir().join("escape"),
-        Dest::Root => deleg.root().to_path_buf(),
+    let timeout: &[&str] = match end {
+        End::Timeout => &["--timeout", "1s"],
+        _ => &[],
     };
-    let report = std::env::temp_dir().join(format!("kennel-unpriv-{}.json", mark.1));
-    let mut run = start(&deleg, &mark, &target, end, &report);
-    let stderr = kennel_tests::lines_of(run.stderr.take().expect("stderr"));
+    let leader_stays = !matches!(end, End::LeaderExit);
+    let target = dest.dir(&deleg);
+    let run = EscapeRun::start(&mark, Some(&deleg), timeout, Some(&target), leader_stays);
     if matches!(end, End::Cancel) {
         // Once the daemon printed, it has left: cancel from outside.
-        let mut out = std::io::BufReader::new(run.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        while !line.contains("daemon") {
-            line.clear();
-            assert!(out.read_line(&mut line).expect("read") > 0, "daemon line");
-        }
-        // SAFETY: kill(2) on the process we started.
-        unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
-    } else if let Some(mut out) = run.stdout.take() {
-        let mut sink = String::new();
-        let _ = out.read_to_string(&mut sink);
+        run.await_daemon();
+        run.signal(libc::SIGTERM);
     }
-    let status = run.wait().expect("wait kennel run");
-    let diagnostics: Vec<String> = stderr.iter().collect();
-    let text = std::fs::read_to_string(&report).unwrap_or_default();
-    let _ = std::fs::remove_file(&report);
-    let what = format!("{dest:?} {end:?}: {text} {diagnostics:?}");
+    let ended = run.wait();
+    let what = format!("{dest:?} {end:?}: {} {:?}", ended.report, ended.diagnostics);
     let refused = matches!(dest, Dest::Root);
     let expected = match (refused, end) {
         // The fixture cannot leave: it says so and exits 1 before anything else.
@@ -111,26 +83,18 @@ fn escape(dest: Dest, end: End) {
         (false, End::Cancel) => 128 + 15,
         (false, End::LeaderExit) => 0,
     };
-    assert_eq!(status.code(), Some(expected), "{what}");
+    assert_eq!(ended.status.code(), Some(expected), "{what}");
     if refused {
         assert!(
-            diagnostics
+            ended
+                .diagnostics
                 .iter()
                 .any(|l| l.contains("moving to cgroup") && l.contains("denied")),
             "the move to the root cgroup is refused: {what}"
         );
     }
-    // Right after kennel run exits, nothing of the tree runs (kennel's guard, its child,
-    // carries the marker too and exits once it sees kennel gone).
-    let tree: Vec<u32> = marked(&mark)
-        .into_iter()
-        .filter(|&p| !kennel_tests::cmdline_of(p).is_some_and(|c| c.contains("__kennel-guard")))
-        .collect();
-    if !tree.is_empty() {
-        assert_no_survivors(&mark, Duration::ZERO, &what);
-    }
-    assert_no_survivors(&mark, Duration::from_secs(5), &format!("the guard: {what}"));
-    let report: serde_json::Value = serde_json::from_str(&text).expect("report");
+    assert_tree_gone(&mark, &what);
+    let report: serde_json::Value = serde_json::from_str(&ended.report).expect("report");
     assert_eq!(report["containment"], "cgroup", "{what}");
     let escapees = report["escapees_killed"]
         .as_array()

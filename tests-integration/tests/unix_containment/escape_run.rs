@@ -1,0 +1,118 @@
+//! One `kennel run --report <file> … -- kennel-fixture daemon [--leader-stays]` whose
+//! fixture first leaves its cgroup (`KENNEL_FIXTURE_CGROUP`), as root or as the user of
+//! a delegated subtree: what the escape tests start, watch and end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use kennel_tests::delegated::Delegated;
+
+use crate::*;
+
+/// A started escape run.
+pub struct EscapeRun {
+    child: Child,
+    report: PathBuf,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+/// What the run ended with.
+pub struct Ended {
+    pub status: ExitStatus,
+    /// `--report`'s JSON text (empty if kennel run wrote none, e.g. killed).
+    pub report: String,
+    /// kennel's and the tree's stderr lines.
+    pub diagnostics: Vec<String>,
+}
+
+impl EscapeRun {
+    /// Start `kennel run <kennel_args…> --report <tmp> -- kennel-fixture daemon`, the
+    /// fixture moving itself to `target` (if any) first; as `user`'s when given.
+    pub fn start(
+        mark: &(String, String),
+        user: Option<&Delegated>,
+        kennel_args: &[&str],
+        target: Option<&Path>,
+        leader_stays: bool,
+    ) -> EscapeRun {
+        let report = std::env::temp_dir().join(format!("kennel-escape-run-{}.json", mark.1));
+        let mut cmd = std::process::Command::new(KENNEL);
+        cmd.arg("run")
+            .args(kennel_args)
+            .arg("--report")
+            .arg(&report)
+            .args(["--", FIXTURE, "daemon"])
+            .args(leader_stays.then_some("--leader-stays"))
+            .env(&mark.0, &mark.1)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(target) = target {
+            cmd.env("KENNEL_FIXTURE_CGROUP", target);
+        }
+        if let Some(user) = user {
+            user.run_as(&mut cmd);
+        }
+        let mut child = cmd.spawn().expect("spawn kennel run");
+        let stdout = kennel_tests::lines_of(child.stdout.take().expect("stdout"));
+        let stderr = kennel_tests::lines_of(child.stderr.take().expect("stderr"));
+        EscapeRun {
+            child,
+            report,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Wait for the fixture's `daemon` line: the escapee has left (and printed its pid,
+    /// as its own namespace sees it).
+    pub fn await_daemon(&self) -> String {
+        loop {
+            match self.stdout.recv_timeout(PATIENCE) {
+                Ok(line) if line.contains("daemon") => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no daemon line ({e}); stderr: {:?}", self.diagnostics()),
+            }
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    /// Send `signal` to kennel run.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the process we started and have not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Wait for kennel run to end; read (and remove) its report.
+    pub fn wait(mut self) -> Ended {
+        let status = self.child.wait().expect("wait kennel run");
+        let diagnostics = self.diagnostics();
+        let report = std::fs::read_to_string(&self.report).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.report);
+        Ended {
+            status,
+            report,
+            diagnostics,
+        }
+    }
+}
+
+/// Nothing carrying `mark` is alive, apart from kennel's guard (kennel's child, which
+/// carries the marker too and exits once it sees kennel gone): at once for the tree,
+/// within 5 s for the guard.
+pub fn assert_tree_gone(mark: &(String, String), what: &str) {
+    let tree: Vec<u32> = marked(mark)
+        .into_iter()
+        .filter(|&p| !kennel_tests::cmdline_of(p).is_some_and(|c| c.contains("__kennel-guard")))
+        .collect();
+    if !tree.is_empty() {
+        assert_no_survivors(mark, Duration::ZERO, what);
+    }
+    assert_no_survivors(mark, Duration::from_secs(5), &format!("the guard: {what}"));
+}
