@@ -62,6 +62,15 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::OnceLock;
 
+/// The environment variable that asks a keeper to become a namespace's init (its value
+/// is [`NsMode::as_arg`]); the keeper removes it from the program's environment.
+pub(crate) const ENV: &str = "KENNEL_KEEPER_PIDNS";
+
+/// The mode the supervisor asked this keeper for ([`ENV`]), if any.
+pub(crate) fn requested() -> Option<NsMode> {
+    NsMode::from_arg(std::env::var_os(ENV)?.to_str()?)
+}
+
 /// How a new PID namespace can be made on this host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NsMode {
@@ -369,6 +378,16 @@ pub(crate) fn host_pids(helper: u32) -> HashMap<u32, u32> {
         stack.extend(children(host));
     }
     map
+}
+
+/// The host's pids of every process in the namespace under the outer keeper `outer`,
+/// except its init (namespace pid 1).
+pub(crate) fn members(outer: u32) -> Vec<u32> {
+    host_pids(outer)
+        .into_iter()
+        .filter(|&(ns, _)| ns != 1)
+        .map(|(_, host)| host)
+        .collect()
 }
 
 /// Translate `pids` (namespace pids) with `map`, dropping those no longer there.
