@@ -1,10 +1,31 @@
 /**
- * Node's error conventions for what the sidecar reports, so callers that look at
- * `err.code === "ENOENT"` (as they do with `child_process`) keep working.
+ * Errors: {@link KennelError} (what the sidecar or this client reports), and Node's error
+ * conventions for it, so callers that look at `err.code === "ENOENT"` (as they do with
+ * `child_process`) keep working.
  */
 import { statSync } from "node:fs";
 import { constants } from "node:os";
-import { KennelError } from "./index.js";
+
+/**
+ * An error reported by the sidecar (`error` event: `code`, `message`, `id`, `op`), or by
+ * this client. Client-side codes: `bin_not_found` (no binary configured), `start_failed`
+ * (the sidecar could not be started), `sidecar_exited` (it died without `bye`),
+ * `protocol_mismatch` (unknown `hello.protocol`), `closed` (the Kennel was closed),
+ * `line_too_long` (a request would exceed `max_line_bytes`), `child_exited` (stdin write
+ * after the child's exit). Match on `code`; `message` is for humans.
+ */
+export class KennelError extends Error {
+  readonly code: string;
+  readonly id: string | undefined;
+  readonly op: string | undefined;
+  constructor(code: string, message: string, opts: { id?: string; op?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "KennelError";
+    this.code = code;
+    this.id = opts.id;
+    this.op = opts.op;
+  }
+}
 
 /** The error `child_process` gives for a failed spawn: `spawn <file> <CODE>` with its fields. */
 export interface SpawnErrnoError extends Error {

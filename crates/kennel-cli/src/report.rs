@@ -49,6 +49,6 @@ pub fn outcome_json(o: &Outcome) -> Value {
                 _ => "other",
             },
         })).collect::<Vec<_>>(),
-        "errors": o.errors,
+        "errors": o.errors.iter().map(kennel::RunError::report).collect::<Vec<_>>(),
     })
 }

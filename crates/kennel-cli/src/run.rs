@@ -47,9 +47,10 @@ pub struct RunArgs {
     /// number is seconds; 0 means no timeout).
     #[arg(long, value_parser = parse_duration)]
     pub timeout: Option<Duration>,
-    /// Wait this long after the first signal before SIGKILL.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    pub grace: Duration,
+    /// Wait this long after the first signal before SIGKILL [default: 5s, the
+    /// library's default grace].
+    #[arg(long, value_parser = parse_duration)]
+    pub grace: Option<Duration>,
     /// The first signal of the ladder.
     #[arg(long, default_value = "TERM")]
     pub signal: Signal,
@@ -127,10 +128,8 @@ fn output_failure(outcome: &Outcome) -> Option<String> {
     outcome
         .errors
         .iter()
-        .find(|e| {
-            e.starts_with("forwarding stdout failed") || e.starts_with("forwarding stderr failed")
-        })
-        .cloned()
+        .find(|e| matches!(e, kennel::RunError::Forward { .. }))
+        .map(kennel::RunError::report)
 }
 
 /// The exit code once output could not be passed on (said with `say`): the command's
@@ -149,16 +148,13 @@ pub(crate) fn with_output_failure(code: i32, outcome: &Outcome, say: impl FnOnce
     }
 }
 
-/// Run the command; returns the process exit code for `kennel run`.
-pub async fn run(args: RunArgs) -> i32 {
-    let Some((program, rest)) = args.command.split_first() else {
-        tracing::error!("no command given");
-        return EXIT_INTERNAL;
-    };
-    let mut cmd = with_stdio(
+/// The command of `kennel run` with its options.
+fn command(args: &RunArgs, program: &str, rest: &[String]) -> Command {
+    let ladder = Ladder::graceful(args.signal, args.grace.unwrap_or(kennel::DEFAULT_GRACE));
+    let cmd = with_stdio(
         Command::new(program)
             .args(rest)
-            .ladder(Ladder::graceful(args.signal, args.grace))
+            .ladder(ladder)
             .drain_timeout(args.drain_timeout)
             .keep_leftovers(args.keep_leftovers)
             .containment(kennel::ContainmentOptions {
@@ -167,11 +163,20 @@ pub async fn run(args: RunArgs) -> i32 {
             }),
     );
     // `--timeout 0` is no timeout, as GNU timeout's 0.
-    if let Some(timeout) = args.timeout.filter(|t| !t.is_zero()) {
-        cmd = cmd.timeout(timeout);
+    match args.timeout.filter(|t| !t.is_zero()) {
+        Some(timeout) => cmd.timeout(timeout),
+        None => cmd,
     }
+}
+
+/// Run the command; returns the process exit code for `kennel run`.
+pub async fn run(args: RunArgs) -> i32 {
+    let Some((program, rest)) = args.command.split_first() else {
+        tracing::error!("no command given");
+        return EXIT_INTERNAL;
+    };
     // From a shell in a terminal: the terminal is the command's until the run ends.
-    let (cmd, mut job) = crate::tty::Job::prepare(cmd);
+    let (cmd, mut job) = crate::tty::Job::prepare(command(&args, program, rest));
     // Before the spawn, so a signal that arrives while the child starts is not fatal to us.
     let signals = crate::signals::Signals::install();
     let mut child = match cmd.spawn() {

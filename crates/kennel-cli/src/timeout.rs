@@ -48,246 +48,10 @@ use crate::run::{EXIT_INTERNAL, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_TIMEOU
 /// The exit code when the command died of `SIGKILL` after a timeout (128 + 9).
 pub const EXIT_KILLED: i32 = 128 + 9;
 
-/// The options of one `timeout` invocation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TimeoutArgs {
-    /// When to send the signal; `None` when the duration was 0 (or too large to matter).
-    pub duration: Option<Duration>,
-    /// `-k`: when to kill after the first signal; `None` when not given or 0.
-    pub kill_after: Option<Duration>,
-    /// `-s`: the signal sent at the timeout.
-    pub signal: Signal,
-    /// `--preserve-status`.
-    pub preserve_status: bool,
-    /// `--foreground` (accepted; see the module docs).
-    pub foreground: bool,
-    /// `-v`.
-    pub verbose: bool,
-    /// The command and its arguments.
-    pub command: Vec<OsString>,
-}
+mod args;
 
-/// What the command line asks for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Parsed {
-    /// Run a command.
-    Run(TimeoutArgs),
-    /// `--help`.
-    Help,
-    /// `--version`.
-    Version,
-    /// A usage error: the message (none for a missing operand, as GNU), exit 125.
-    Usage(Option<String>),
-}
-
-const LONG: [(&str, bool); 7] = [
-    ("foreground", false),
-    ("help", false),
-    ("kill-after", true),
-    ("preserve-status", false),
-    ("signal", true),
-    ("verbose", false),
-    ("version", false),
-];
-
-/// Read `timeout`'s arguments (without `argv[0]`) as GNU coreutils does.
-pub fn parse(args: &[OsString]) -> Parsed {
-    let mut out = TimeoutArgs {
-        duration: None,
-        kill_after: None,
-        signal: Signal::Term,
-        preserve_status: false,
-        foreground: false,
-        verbose: false,
-        command: Vec::new(),
-    };
-    let text = |a: &OsString| a.to_string_lossy().into_owned();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = text(&args[i]);
-        if arg == "--" {
-            i += 1;
-            break;
-        }
-        if let Some(long) = arg.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (long, None),
-            };
-            let (full, takes_value) = match LONG.iter().find(|(n, _)| *n == name) {
-                Some(&exact) => exact,
-                None => {
-                    let matches: Vec<_> =
-                        LONG.iter().filter(|(n, _)| n.starts_with(name)).collect();
-                    match matches.as_slice() {
-                        [] => return usage(format!("unrecognized option '{arg}'")),
-                        [one] => **one,
-                        many => {
-                            let list: Vec<String> =
-                                many.iter().map(|(n, _)| format!("'--{n}'")).collect();
-                            return usage(format!(
-                                "option '--{name}' is ambiguous; possibilities: {}",
-                                list.join(" ")
-                            ));
-                        }
-                    }
-                }
-            };
-            i += 1;
-            let value = if takes_value {
-                match inline {
-                    Some(v) => Some(v),
-                    None if i < args.len() => {
-                        i += 1;
-                        Some(text(&args[i - 1]))
-                    }
-                    None => return usage(format!("option '--{full}' requires an argument")),
-                }
-            } else if inline.is_some() {
-                return usage(format!("option '--{full}' doesn't allow an argument"));
-            } else {
-                None
-            };
-            match (full, value) {
-                ("help", _) => return Parsed::Help,
-                ("version", _) => return Parsed::Version,
-                ("foreground", _) => out.foreground = true,
-                ("preserve-status", _) => out.preserve_status = true,
-                ("verbose", _) => out.verbose = true,
-                (opt, Some(value)) => {
-                    if let Err(p) = set_valued(&mut out, opt, &value) {
-                        return p;
-                    }
-                }
-                _ => return usage(format!("unrecognized option '{arg}'")),
-            }
-            continue;
-        }
-        let Some(cluster) = arg.strip_prefix('-').filter(|c| !c.is_empty()) else {
-            break; // the first non-option: DURATION
-        };
-        i += 1;
-        for (at, c) in cluster.char_indices() {
-            match c {
-                'v' => out.verbose = true,
-                'k' | 's' => {
-                    let rest = &cluster[at + c.len_utf8()..];
-                    let value = if !rest.is_empty() {
-                        rest.to_string()
-                    } else if i < args.len() {
-                        i += 1;
-                        text(&args[i - 1])
-                    } else {
-                        return usage(format!("option requires an argument -- '{c}'"));
-                    };
-                    let opt = if c == 'k' { "kill-after" } else { "signal" };
-                    if let Err(p) = set_valued(&mut out, opt, &value) {
-                        return p;
-                    }
-                    break;
-                }
-                other => return usage(format!("invalid option -- '{other}'")),
-            }
-        }
-    }
-    if args.len() < i + 2 {
-        return Parsed::Usage(None);
-    }
-    let interval = text(&args[i]);
-    match parse_gnu_duration(&interval) {
-        Some(d) => out.duration = d,
-        None => return usage(format!("invalid time interval {}", quote(&interval))),
-    }
-    out.command = args[i + 1..].to_vec();
-    Parsed::Run(out)
-}
-
-fn usage(message: String) -> Parsed {
-    Parsed::Usage(Some(message))
-}
-
-fn set_valued(out: &mut TimeoutArgs, opt: &str, value: &str) -> Result<(), Parsed> {
-    if opt == "kill-after" {
-        match parse_gnu_duration(value) {
-            Some(d) => out.kill_after = d,
-            None => return Err(usage(format!("invalid time interval {}", quote(value)))),
-        }
-    } else {
-        match parse_gnu_signal(value) {
-            Some(s) => out.signal = s,
-            None => return Err(usage(format!("{}: invalid signal", quote(value)))),
-        }
-    }
-    Ok(())
-}
-
-/// A duration as GNU `timeout` reads it: a floating-point number (leading blanks,
-/// exponents, `inf` and hexadecimal integers allowed) and at most one suffix `s`, `m`,
-/// `h` or `d`. `Some(None)` for a duration that disables the timeout (0, or one too
-/// large to ever fire); `None` when the text is not a duration.
-pub fn parse_gnu_duration(text: &str) -> Option<Option<Duration>> {
-    let t = text.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
-    let (number, multiplier) = match t.char_indices().last() {
-        Some((at, 's')) => (&t[..at], 1.0),
-        Some((at, 'm')) => (&t[..at], 60.0),
-        Some((at, 'h')) => (&t[..at], 3600.0),
-        Some((at, 'd')) => (&t[..at], 86400.0),
-        _ => (t, 1.0),
-    };
-    let value: f64 = match number
-        .strip_prefix("0x")
-        .or_else(|| number.strip_prefix("0X"))
-    {
-        Some(hex) if !hex.is_empty() => u64::from_str_radix(hex, 16).ok()? as f64,
-        _ => {
-            // Rust's float grammar is C's minus hex floats; refuse what C refuses.
-            if number.is_empty() || number.eq_ignore_ascii_case("nan") {
-                return None;
-            }
-            number.parse().ok()?
-        }
-    };
-    let seconds = value * multiplier;
-    if seconds.is_nan() || seconds < 0.0 {
-        return None;
-    }
-    if seconds == 0.0 {
-        return Some(None);
-    }
-    // Past what a Duration holds: a timeout that never fires.
-    Some(Duration::try_from_secs_f64(seconds).ok())
-}
-
-/// A signal as GNU's `operand2sig` reads it: a number from 0 to 64, or a name with or
-/// without `SIG`, in any case.
-pub fn parse_gnu_signal(text: &str) -> Option<Signal> {
-    if text.trim() != text || text.is_empty() {
-        return None;
-    }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        let n: i32 = text.parse().ok()?;
-        return (0..=64).contains(&n).then(|| Signal::from_number(n));
-    }
-    text.parse().ok()
-}
-
-/// `quote()` of gnulib in the C locale: `'text'`, with `'` and `\` escaped.
-fn quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('\'');
-    for c in text.chars() {
-        match c {
-            '\'' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => out.push_str(&format!("\\{:03o}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
-}
+use args::quote;
+pub use args::{parse, parse_gnu_duration, parse_gnu_signal, Parsed, TimeoutArgs};
 
 /// A signal's name as `timeout -v` prints it: `TERM`, `KILL`, or the number.
 fn short_name(signal: Signal) -> String {
@@ -390,30 +154,50 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
     let signals = crate::signals::Signals::install();
     let mut child = match cmd.spawn() {
         Ok(child) => child,
-        Err(e) => {
-            let (code, why) = match &e {
-                kennel::SpawnError::NotFound { .. } => {
-                    (EXIT_NOT_FOUND, "No such file or directory".to_string())
-                }
-                kennel::SpawnError::PermissionDenied { .. } => {
-                    (EXIT_NOT_EXECUTABLE, "Permission denied".to_string())
-                }
-                other => (EXIT_INTERNAL, other.to_string()),
-            };
-            say(
-                prog,
-                &format!("failed to run command {}: {why}", quote(&name)),
-            );
-            return code;
-        }
+        Err(e) => return spawn_failed(prog, &name, &e),
     };
-    let controller = child.controller();
     if let Some(job) = &mut job {
-        job.started(&controller);
+        job.started(&child.controller());
     }
-    let mut signals = signals;
-    let started = Instant::now();
-    let mut timeout_at = args.duration.and_then(|d| started.checked_add(d));
+    let Some((outcome, timed_out)) = supervise(prog, &name, &args, &mut child, signals).await
+    else {
+        return EXIT_INTERNAL;
+    };
+    drop(job);
+    let code = exit_code(&outcome.status, timed_out, args.preserve_status);
+    crate::run::with_output_failure(code, &outcome, |failure| say(prog, failure))
+}
+
+/// Says why the command could not be run, as GNU; returns the exit code.
+fn spawn_failed(prog: &str, name: &str, e: &kennel::SpawnError) -> i32 {
+    let (code, why) = match e {
+        kennel::SpawnError::NotFound { .. } => {
+            (EXIT_NOT_FOUND, "No such file or directory".to_string())
+        }
+        kennel::SpawnError::PermissionDenied { .. } => {
+            (EXIT_NOT_EXECUTABLE, "Permission denied".to_string())
+        }
+        other => (EXIT_INTERNAL, other.to_string()),
+    };
+    say(
+        prog,
+        &format!("failed to run command {}: {why}", quote(name)),
+    );
+    code
+}
+
+/// Waits for the command to end: sends the timeout's signal when it fires and `-k`'s
+/// kill after it, and passes on the signals timeout itself gets. Returns the outcome
+/// and whether the timeout fired; `None` after a panic (the tree was killed).
+async fn supervise(
+    prog: &str,
+    name: &str,
+    args: &TimeoutArgs,
+    child: &mut kennel::Child,
+    mut signals: crate::signals::Signals,
+) -> Option<(kennel::Outcome, bool)> {
+    let controller = child.controller();
+    let mut timeout_at = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut kill_at: Option<Instant> = None;
     let mut timed_out = false;
     let arm_kill = |kill_at: &mut Option<Instant>| {
@@ -421,15 +205,15 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
             *kill_at = args.kill_after.and_then(|k| Instant::now().checked_add(k));
         }
     };
-    let outcome = loop {
+    loop {
         tokio::select! {
-            outcome = child.wait() => break outcome,
+            outcome = child.wait() => return Some((outcome, timed_out)),
             () = sleep_until(timeout_at) => {
                 timeout_at = None;
                 timed_out = true;
                 if args.verbose {
                     say(prog, &format!(
-                        "sending signal {} to command {}", short_name(args.signal), quote(&name)
+                        "sending signal {} to command {}", short_name(args.signal), quote(name)
                     ));
                 }
                 controller.cancel();
@@ -438,7 +222,7 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
             () = sleep_until(kill_at) => {
                 kill_at = None;
                 if args.verbose {
-                    say(prog, &format!("sending signal KILL to command {}", quote(&name)));
+                    say(prog, &format!("sending signal KILL to command {}", quote(name)));
                 }
                 controller.kill();
             }
@@ -449,13 +233,10 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
             }
             () = crate::fatal::raised() => {
                 crate::run::kill_after_panic(&controller).await;
-                return EXIT_INTERNAL;
+                return None;
             }
         }
-    };
-    drop(job);
-    let code = exit_code(&outcome.status, timed_out, args.preserve_status);
-    crate::run::with_output_failure(code, &outcome, |failure| say(prog, failure))
+    }
 }
 
 async fn sleep_until(at: Option<Instant>) {

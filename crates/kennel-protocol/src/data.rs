@@ -72,9 +72,11 @@ impl Data {
 
 /// Decodes standard padded base64, with a sentence for the error.
 pub(crate) fn decode_b64(b64: &str) -> Result<Vec<u8>, String> {
-    STANDARD
-        .decode(b64)
-        .map_err(|e| format!("Field `data_b64` is not valid standard base64: {e}."))
+    STANDARD.decode(b64).map_err(|e| {
+        let e = e.to_string();
+        let e = e.trim_end_matches('.');
+        format!("Field `data_b64` is not valid standard base64: {e}.")
+    })
 }
 
 struct B64<'a>(&'a [u8]);

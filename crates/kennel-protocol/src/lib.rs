@@ -35,21 +35,25 @@ mod chunk;
 mod data;
 mod error;
 mod event;
+mod exit;
 mod frame;
 mod lines;
 mod parse;
 mod request;
 mod schema;
 mod signal;
+mod spawn;
+mod validate;
+mod wire;
 
 pub use chunk::{encode_chunk, Chunker};
 pub use data::Data;
 pub use error::{ErrorCode, RequestError};
 pub use event::{
-    AckEvent, ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, DrainStatus, ErrorEvent,
-    EscapeFound, EscapeeKilled, Event, ExitEvent, ExitReason, HelloEvent, ListEvent, OutputChunk,
-    SpawnedEvent, StreamStats, WrittenEvent, FEATURES,
+    AckEvent, ByeEvent, ByeReason, ChildInfo, ChildState, ContainmentTier, ErrorEvent, Event,
+    HelloEvent, ListEvent, OutputChunk, SpawnedEvent, WrittenEvent, FEATURES,
 };
+pub use exit::{DrainStatus, EscapeFound, EscapeeKilled, ExitEvent, ExitReason, StreamStats};
 pub use frame::{
     decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,
     FRAME_HEADER_BYTES, FRAME_MARKER, MAX_FRAME_PAYLOAD,
@@ -57,12 +61,14 @@ pub use frame::{
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;
 pub use request::{
-    CancelRequest, CapPolicy, ChildRequest, ContainmentSwitches, CreditRequest, IdRequest,
-    LadderStep, OutputCap, OutputStream, Request, Shell, ShutdownRequest, SignalRequest,
-    SpawnRequest, StdioMode, WriteRequest,
+    CancelRequest, ChildRequest, CreditRequest, IdRequest, OutputStream, Request, ShutdownRequest,
+    SignalRequest, WriteRequest,
 };
 pub use schema::{protocol_schema, protocol_schema_string};
 pub use signal::Signal;
+pub use spawn::{
+    CapPolicy, ContainmentSwitches, LadderStep, OutputCap, Shell, SpawnRequest, StdioMode,
+};
 
 /// The protocol version this crate implements, announced in the `hello` event.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -106,7 +112,3 @@ pub const MAX_LADDER_STEPS: usize = 16;
 /// The first signal of the default ladder, used when `spawn` names neither a
 /// `ladder` nor a `signal`.
 pub const DEFAULT_SIGNAL: Signal = Signal::Term;
-
-/// How long the default first rung waits before the forceful kill, in
-/// milliseconds, when `spawn` names neither a `ladder` nor `grace_ms`.
-pub const DEFAULT_GRACE_MS: u64 = 5_000;

@@ -1,4 +1,9 @@
 //! Signals as they appear in requests: a name (`"SIGTERM"`, `"TERM"`) or a number.
+//!
+//! The protocol's vocabulary is names, the same on every platform; it knows no
+//! platform numbers. The sidecar turns a name into a signal of its platform with the
+//! library's vocabulary (`kennel::Signal`), and answers `unsupported` for a name that
+//! platform does not have (docs/DECISIONS.md, issue 15).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -180,24 +185,20 @@ impl Visitor<'_> for SignalVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Signal, E> {
-        Signal::from_name(v).ok_or_else(|| E::custom(format!("unknown signal name {v:?}")))
+        Signal::from_name(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Signal, E> {
-        if SIGNAL_NUMBERS.contains(&v) {
-            // In range, so the conversion cannot fail.
-            i32::try_from(v)
-                .map(Signal::Number)
-                .map_err(|_| E::custom("signal number out of range"))
-        } else {
-            Err(E::custom(format!("signal number {v} is outside 1..=64")))
+        match i32::try_from(v) {
+            Ok(n) if SIGNAL_NUMBERS.contains(&v) => Ok(Signal::Number(n)),
+            _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
         }
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Signal, E> {
         match i64::try_from(v) {
             Ok(v) => self.visit_i64(v),
-            Err(_) => Err(E::custom(format!("signal number {v} is outside 1..=64"))),
+            Err(_) => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
         }
     }
 }

@@ -252,9 +252,9 @@ fn invalid_field() {
     field_err(&format!(r#"{s}"cmd":5}}"#), "cmd");
     field_err(&format!(r#"{s}"cmd":"a\u0000b"}}"#), "cmd");
     field_err(&format!(r#"{s}"cmd":"ls","args":"-l"}}"#), "args");
-    field_err(&format!(r#"{s}"cmd":"ls","args":[1]}}"#), "args");
+    field_err(&format!(r#"{s}"cmd":"ls","args":[1]}}"#), "args[0]");
     field_err(&format!(r#"{s}"cmd":"ls","cwd":""}}"#), "cwd");
-    field_err(&format!(r#"{s}"cmd":"ls","env":{{"A":1}}}}"#), "env");
+    field_err(&format!(r#"{s}"cmd":"ls","env":{{"A":1}}}}"#), "env.A");
     field_err(
         &format!(r#"{s}"cmd":"ls","env":{{"A=B":"1"}}}}"#),
         "env.A=B",
@@ -305,7 +305,7 @@ fn invalid_field() {
     field_err(&format!(r#"{s}"cmd":"ls","ladder":{{}}}}"#), "ladder");
     field_err(
         &format!(r#"{s}"cmd":"ls","ladder":[{{"signal":"TERM"}}]}}"#),
-        "ladder",
+        "ladder[0].wait_ms",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","ladder":[],"signal":"INT"}}"#),
@@ -323,15 +323,15 @@ fn invalid_field() {
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stdout_cap":{{"bytes":-1}}}}"#),
-        "stdout_cap",
+        "stdout_cap.bytes",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stdout_cap":{{"policy":"kill"}}}}"#),
-        "stdout_cap",
+        "stdout_cap.bytes",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stderr_cap":{{"bytes":1,"policy":"drop"}}}}"#),
-        "stderr_cap",
+        "stderr_cap.policy",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","stderr":"null","stderr_cap":{{"bytes":1}}}}"#),
@@ -347,7 +347,7 @@ fn invalid_field() {
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","containment":{{"cgroup":"no"}}}}"#),
-        "containment",
+        "containment.cgroup",
     );
     field_err(
         &format!(r#"{s}"cmd":"ls","containment":[]}}"#),
@@ -378,6 +378,41 @@ fn invalid_field() {
 }
 
 #[test]
+fn invalid_field_messages_say_what_was_expected_and_what_came() {
+    let s = r#"{"op":"spawn","id":"a1","cmd":"ls","#;
+    for (rest, message) in [
+        (
+            r#""timeout_ms":"5"}"#,
+            r#"Field `timeout_ms` must be a non-negative integer; got string "5"."#,
+        ),
+        (
+            r#""stdin":"inherit"}"#,
+            "Field `stdin` must be `pipe` or `null`; got `inherit`.",
+        ),
+        (
+            r#""shell":3}"#,
+            "Field `shell` must be a boolean or a string (the shell program); got integer `3`.",
+        ),
+        (
+            r#""ladder":[{"signal":"TERM"}]}"#,
+            "Field `ladder[0].wait_ms` is required.",
+        ),
+        (
+            r#""containment":[]}"#,
+            "Field `containment` must be an object; got an array.",
+        ),
+    ] {
+        assert_eq!(err(&format!("{s}{rest}")).message, message);
+    }
+    let e = err(r#"{"op":"signal","id":"a1","signal":"SIGNOPE"}"#);
+    assert!(
+        e.message.contains("a signal name") && e.message.contains("\"SIGNOPE\""),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
 fn spawn_defaults() {
     let Request::Spawn(r) = ok(r#"{"op":"spawn","id":"a1","cmd":"make"}"#) else {
         panic!("not a spawn")
@@ -392,13 +427,8 @@ fn spawn_defaults() {
         (StdioMode::Null, StdioMode::Pipe, StdioMode::Pipe)
     );
     assert_eq!(r.timeout_ms, None);
-    assert_eq!(
-        r.effective_ladder(),
-        vec![LadderStep {
-            signal: DEFAULT_SIGNAL,
-            wait_ms: DEFAULT_GRACE_MS
-        }]
-    );
+    // No ladder and no shortcut: the sidecar's default ladder.
+    assert_eq!((&r.ladder, r.signal, r.grace_ms), (&None, None, None));
     assert_eq!(
         (r.stdout_cap, r.stderr_cap, r.drain_timeout_ms),
         (None, None, None)
@@ -423,8 +453,8 @@ fn spawn_everything() {
     assert_eq!(r.stderr, StdioMode::Null);
     assert_eq!(r.timeout(), Some(std::time::Duration::from_secs(60)));
     assert_eq!(
-        r.effective_ladder(),
-        vec![
+        r.ladder,
+        Some(vec![
             LadderStep {
                 signal: Signal::Int,
                 wait_ms: 2000
@@ -433,7 +463,7 @@ fn spawn_everything() {
                 signal: Signal::Number(15),
                 wait_ms: 0
             }
-        ]
+        ])
     );
     assert_eq!(
         r.stdout_cap,
@@ -452,13 +482,7 @@ fn spawn_everything() {
     ) else {
         panic!("not a spawn")
     };
-    assert_eq!(
-        r.effective_ladder(),
-        vec![LadderStep {
-            signal: Signal::Int,
-            wait_ms: 100
-        }]
-    );
+    assert_eq!((r.signal, r.grace_ms), (Some(Signal::Int), Some(100)));
     assert_eq!(
         r.stderr_cap,
         Some(OutputCap {
@@ -472,13 +496,7 @@ fn spawn_everything() {
     else {
         panic!("not a spawn")
     };
-    assert_eq!(
-        r.effective_ladder(),
-        vec![LadderStep {
-            signal: Signal::Term,
-            wait_ms: 7
-        }]
-    );
+    assert_eq!((r.signal, r.grace_ms), (None, Some(7)));
     let Request::Spawn(r) =
         ok(r#"{"op":"spawn","id":"b","cmd":"dir","shell":"C:\\Windows\\cmd.exe"}"#)
     else {

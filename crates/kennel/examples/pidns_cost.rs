@@ -13,7 +13,7 @@
 
 #[cfg(target_os = "linux")]
 #[allow(dead_code)]
-#[path = "../src/sys/unix/pidns.rs"]
+#[path = "../src/sys/unix/linux/pidns.rs"]
 mod pidns;
 
 #[cfg(not(target_os = "linux"))]

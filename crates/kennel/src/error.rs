@@ -4,6 +4,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Signal;
@@ -207,6 +208,159 @@ fn describe_signal(kind: SignalErrorKind) -> &'static str {
     }
 }
 
+/// A problem met during a run that did not stop it, reported in
+/// [`Outcome::errors`](crate::Outcome::errors). The message says what happened and to
+/// which pid; the OS error, when there was one, is the [`source`](std::error::Error::source)
+/// ([`RunError::report`] renders both as one line).
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The leader's exit could not be waited for (should not happen): the tree was
+    /// killed so that nothing leaks, and the exit status is unknown.
+    #[error("cannot learn how pid {pid} exited ({:.3}s after spawn); the tree was killed", elapsed.as_secs_f64())]
+    Wait {
+        /// The leader's pid.
+        pid: u32,
+        /// Time since spawn.
+        elapsed: Duration,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// A signal of the termination ladder could not be sent to the tree.
+    #[error("cannot send {signal} to the tree of pid {pid}: {} ({:.3}s after spawn)", describe_signal(*kind), elapsed.as_secs_f64())]
+    Signal {
+        /// The leader's pid.
+        pid: u32,
+        /// The signal.
+        signal: Signal,
+        /// What went wrong.
+        kind: SignalErrorKind,
+        /// Time since spawn.
+        elapsed: Duration,
+        /// The OS error, when there was one.
+        #[source]
+        source: Option<Arc<io::Error>>,
+    },
+    /// Reading a stream failed; the stream was treated as ended.
+    #[error("reading {stream} of pid {pid} failed after {bytes} bytes")]
+    Read {
+        /// The leader's pid.
+        pid: u32,
+        /// `"stdout"` or `"stderr"`.
+        stream: &'static str,
+        /// Bytes read before the failure.
+        bytes: u64,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// The reader of a [`Forward`](crate::Forward) destination went away (`EPIPE`):
+    /// kennel closed the stream, as a direct write would have failed.
+    #[error("the reader of the destination of {stream} of pid {pid} went away after {bytes} bytes; {stream} was closed, so the tree's next writes to it fail")]
+    DestinationGone {
+        /// The leader's pid.
+        pid: u32,
+        /// `"stdout"` or `"stderr"`.
+        stream: &'static str,
+        /// Bytes forwarded before the failure.
+        bytes: u64,
+    },
+    /// Writing to a [`Forward`](crate::Forward) destination failed: kennel closed the
+    /// stream.
+    #[error("forwarding {stream} of pid {pid} failed after {bytes} bytes; {stream} was closed, so the tree's next writes to it fail")]
+    Forward {
+        /// The leader's pid.
+        pid: u32,
+        /// `"stdout"` or `"stderr"`.
+        stream: &'static str,
+        /// Bytes forwarded before the failure.
+        bytes: u64,
+        /// The OS error.
+        #[source]
+        source: Arc<io::Error>,
+    },
+    /// An output reader task ended abnormally (a panic); its stream's report is empty.
+    #[error("the {stream} reader of pid {pid} failed")]
+    Reader {
+        /// The leader's pid.
+        pid: u32,
+        /// `"stdout"` or `"stderr"`.
+        stream: &'static str,
+        /// The task's failure.
+        #[source]
+        source: Arc<tokio::task::JoinError>,
+    },
+    /// The supervisor task ended before the outcome was known (only a runtime shutting
+    /// down aborts it): the tree was killed, and this outcome is all that is known.
+    #[error("the supervisor task of pid {pid} ended before the outcome was known (runtime shut down); the tree was killed")]
+    SupervisorLost {
+        /// The leader's pid.
+        pid: u32,
+    },
+    /// An error read back from its serialized form: only its sentence is known.
+    #[error("{message}")]
+    Reported {
+        /// The error's [`report`](RunError::report).
+        message: String,
+    },
+}
+
+impl RunError {
+    /// The error as one line: its message, then the OS error's, if any (what the CLI's
+    /// report and the sidecar's `exit` event carry).
+    pub fn report(&self) -> String {
+        let mut line = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            line.push_str(": ");
+            line.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        line
+    }
+
+    /// The pid the error concerns (`None` for one read back from its serialized form).
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            RunError::Wait { pid, .. }
+            | RunError::Signal { pid, .. }
+            | RunError::Read { pid, .. }
+            | RunError::DestinationGone { pid, .. }
+            | RunError::Forward { pid, .. }
+            | RunError::Reader { pid, .. }
+            | RunError::SupervisorLost { pid } => Some(*pid),
+            RunError::Reported { .. } => None,
+        }
+    }
+}
+
+/// Two run errors are equal when they say the same thing (the OS errors they carry
+/// compare by their text).
+impl PartialEq for RunError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.report() == other.report()
+    }
+}
+
+impl Eq for RunError {}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for RunError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.report())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for RunError {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let message = <String as serde::Deserialize>::deserialize(d)?;
+        Ok(RunError::Reported { message })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,5 +411,17 @@ mod tests {
             e.to_string(),
             "cannot send SIGINT to the tree of pid 7: the tree has already ended (0.002s after spawn)"
         );
+        let e = RunError::Forward {
+            pid: 9,
+            stream: "stdout",
+            bytes: 12,
+            source: Arc::new(io::Error::other("disk on fire")),
+        };
+        assert_eq!(
+            e.report(),
+            "forwarding stdout of pid 9 failed after 12 bytes; stdout was closed, so the \
+             tree's next writes to it fail: disk on fire"
+        );
+        assert_eq!(e.pid(), Some(9));
     }
 }

@@ -12,7 +12,10 @@
 //! or a test runner to flush and remove its temp files, short enough that a user who
 //! pressed Ctrl-C does not reach for `kill -9`. Callers that know better set their own.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The runtime's clock, so the run loop's timing can be tested under paused time.
+use tokio::time::Instant;
 
 use crate::Signal;
 
@@ -37,7 +40,7 @@ pub struct Rung {
 /// use std::time::Duration;
 /// use kennel::{Ladder, Signal};
 ///
-/// // The default: SIGTERM, wait 5 s, SIGKILL.
+/// // The default: SIGTERM, wait DEFAULT_GRACE, SIGKILL.
 /// let default = Ladder::default();
 /// assert_eq!(default.rungs().len(), 1);
 ///

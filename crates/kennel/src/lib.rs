@@ -53,14 +53,26 @@
 //! * `SIGPIPE` must be ignored in the supervising process (Rust binaries do this by
 //!   default) for stdin writes to a child that stopped reading to fail with
 //!   [`StdinErrorKind::BrokenPipe`] instead of killing the supervisor.
+//!
+//! # Coming from `tokio::process`
+//!
+//! [`compat`] has tokio's surface — `&mut self` builders, `spawn`/`output`/`status`,
+//! a child with `stdin`/`stdout`/`stderr` handles implementing `AsyncWrite`/`AsyncRead`,
+//! `wait() -> io::Result<std::process::ExitStatus>`, `try_wait`, `kill` — over this
+//! crate's machinery, so changing `use tokio::process::Command;` to
+//! `use kennel::compat::Command;` puts the whole tree under kennel. Where the meaning
+//! differs (the tree is killed, not just the leader; output is drained before the
+//! status; a dropped child's tree is killed by default) is in one table in its docs.
 
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod compat;
 mod error;
 mod ladder;
 mod outcome;
 mod output;
+mod plan;
 mod signal;
 mod spec;
 mod supervisor;
@@ -69,16 +81,17 @@ mod sys;
 mod tree;
 
 pub use error::{
-    HelperFailure, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
+    HelperFailure, RunError, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use outcome::{
     Containment, Drain, EndReason, EscapeFound, Escapee, ExitStatus, Outcome, StreamReport,
 };
 pub use output::{Forward, CHUNK_SIZE, EVENT_CAPACITY};
+pub use plan::ContainmentOptions;
 pub use signal::{ParseSignalError, Signal};
 pub use spec::{
-    CapPolicy, Command, ContainmentOptions, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,
+    CapPolicy, Command, OutputCap, OutputMode, StdinMode, DEFAULT_COLLECT_CAP,
     DEFAULT_DRAIN_TIMEOUT,
 };
 pub use supervisor::{Child, Controller, Event, Output};
@@ -127,7 +140,11 @@ pub fn make_undumpable() -> std::io::Result<()> {
 /// Termination signals sent to the supervisor itself, with their sender (Linux), so a
 /// supervisor can tell a request from outside (its caller, a terminal) from a child of
 /// its own trees trying to shut it down (`kill -TERM $PPID`).
-#[cfg(target_os = "linux")]
+///
+/// # Platform-specific behavior
+///
+/// Linux only: elsewhere [`OwnSignals::install`](own_signals::OwnSignals::install) fails
+/// with `Unsupported`.
 pub mod own_signals {
     use crate::Signal;
 
@@ -148,16 +165,17 @@ pub mod own_signals {
     /// SIGINT, SIGTERM and SIGHUP of this process, caught from [`OwnSignals::install`] on.
     /// Replaces any other handling of those three signals (do not also use
     /// `tokio::signal` for them).
-    pub struct OwnSignals(crate::sys::imp::sender::Receiver);
+    pub struct OwnSignals(crate::sys::imp::own_signals::Receiver);
 
     impl OwnSignals {
         /// Install the handlers. Must run inside a tokio runtime.
         ///
         /// # Errors
         ///
-        /// The OS error of creating the self-pipe or of `sigaction`.
+        /// The OS error of creating the self-pipe or of `sigaction`; `Unsupported` off
+        /// Linux.
         pub fn install() -> std::io::Result<OwnSignals> {
-            crate::sys::imp::sender::install().map(OwnSignals)
+            crate::sys::imp::own_signals::install().map(OwnSignals)
         }
 
         /// The next caught signal.
@@ -171,13 +189,8 @@ pub mod own_signals {
         /// Cancel safe in practice: records are 8 bytes, written and read whole.
         pub async fn recv(&mut self) -> std::io::Result<Caught> {
             let (raw, sender) = self.0.recv().await?;
-            let signal = match raw {
-                2 => Signal::Int,
-                15 => Signal::Term,
-                1 => Signal::Hup,
-                n => Signal::Other(n),
-            };
-            let from_a_tree = sender.is_some_and(crate::sys::imp::sender::in_our_trees);
+            let signal = Signal::from_number(raw);
+            let from_a_tree = sender.is_some_and(crate::sys::imp::own_signals::in_our_trees);
             Ok(Caught {
                 signal,
                 sender,
@@ -228,8 +241,7 @@ pub mod keeper {
     /// after this call (Linux; a no-op elsewhere). See the [module docs](self) for what
     /// happens if it is called late or only on some code path.
     pub fn init() {
-        #[cfg(target_os = "linux")]
-        crate::sys::imp::keeper::init();
+        crate::sys::imp::helpers::init();
     }
 
     /// Use `program` — a binary whose `main` calls [`init`], such as the `kennel` CLI —
@@ -237,15 +249,7 @@ pub mod keeper {
     /// binary that must not re-execute itself). Returns `false` if a program was already
     /// set (the first one stays). Linux; a no-op elsewhere.
     pub fn use_program(program: impl Into<std::path::PathBuf>) -> bool {
-        #[cfg(target_os = "linux")]
-        {
-            crate::sys::imp::keeper::use_program(program.into())
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = program.into();
-            false
-        }
+        crate::sys::imp::helpers::use_program(program.into())
     }
 }
 
@@ -342,5 +346,5 @@ pub mod terminal {
 /// The containment tiers that work on this machine, strongest first (what a sidecar's
 /// `hello` reports). Probing is cheap and has no side effects.
 pub fn available_containment() -> Vec<Containment> {
-    sys::imp::available()
+    plan::available(&sys::imp::probe())
 }

@@ -206,8 +206,9 @@ pub struct Outcome {
     /// and the BSDs). See [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor).
     #[cfg_attr(feature = "serde", serde(default))]
     pub dies_with_supervisor: bool,
-    /// Non-fatal problems met on the way (a read error, a failed signal), as sentences.
-    pub errors: Vec<String>,
+    /// Non-fatal problems met on the way (a read error, a failed signal); each
+    /// serializes as its [`RunError::report`](crate::RunError::report) sentence.
+    pub errors: Vec<crate::RunError>,
     /// Every containment layer that was active for the tree, strongest first (Linux:
     /// e.g. `[cgroup, subreaper, group]` for a cgroup tree in a supervisor that is a
     /// child subreaper). [`Outcome::containment`] is the first.

@@ -1,7 +1,7 @@
 //! Signals as a kennel type, so no `nix`/`rustix`/`windows-sys` type leaks into the API.
 //!
-//! Numbers follow Linux. On other Unixes the *named* variants are mapped to the local
-//! numbers by the `sys` layer; [`Signal::Other`] is passed through as is.
+//! Names are the library's; numbers are the platform's and come only from `sys`
+//! ([`Signal::number`]). [`Signal::Other`] is passed through as is.
 
 use std::fmt;
 use std::str::FromStr;
@@ -43,22 +43,13 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// The Linux number of this signal (raw number for [`Signal::Other`]).
+    /// The number of this signal on the platform kennel runs on (the raw number for
+    /// [`Signal::Other`]): `SIGUSR1` is 10 on Linux and 30 on macOS. Windows has no
+    /// signal numbers; there kennel numbers them as Linux does (the wire protocol's
+    /// convention). [`Signal::Break`] is numbered as `SIGTERM`, which it is delivered as
+    /// on Unix.
     pub fn number(self) -> i32 {
-        match self {
-            Signal::Hup => 1,
-            Signal::Int => 2,
-            Signal::Quit => 3,
-            Signal::Kill => 9,
-            Signal::Usr1 => 10,
-            Signal::Usr2 => 12,
-            Signal::Term | Signal::Break => 15,
-            Signal::Cont => 18,
-            Signal::Stop => 19,
-            Signal::Tstp => 20,
-            Signal::Winch => 28,
-            Signal::Other(n) => n,
-        }
+        crate::sys::imp::signal::number(self)
     }
 
     /// The conventional name, e.g. `"SIGTERM"`; `None` for unnamed [`Signal::Other`].
@@ -80,58 +71,20 @@ impl Signal {
         })
     }
 
-    /// Turn a platform signal number into a [`Signal`], using the named variant when
-    /// there is one.
+    /// Turn a signal number of the platform kennel runs on (see [`Signal::number`])
+    /// into a [`Signal`], using the named variant when there is one.
     pub fn from_number(n: i32) -> Signal {
-        match n {
-            1 => Signal::Hup,
-            2 => Signal::Int,
-            3 => Signal::Quit,
-            9 => Signal::Kill,
-            10 => Signal::Usr1,
-            12 => Signal::Usr2,
-            15 => Signal::Term,
-            18 => Signal::Cont,
-            19 => Signal::Stop,
-            20 => Signal::Tstp,
-            28 => Signal::Winch,
-            n => Signal::Other(n),
-        }
+        crate::sys::imp::signal::from_number(n)
     }
 }
 
-/// Names of the remaining common Linux signals, for reports (`signal_name`).
+/// The name of the common signal numbered `n` on this platform, for reports
+/// (`signal_name`).
 pub(crate) fn name_of_number(n: i32) -> Option<&'static str> {
-    Some(match n {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        17 => "SIGCHLD",
-        18 => "SIGCONT",
-        19 => "SIGSTOP",
-        20 => "SIGTSTP",
-        21 => "SIGTTIN",
-        22 => "SIGTTOU",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        26 => "SIGVTALRM",
-        27 => "SIGPROF",
-        28 => "SIGWINCH",
-        31 => "SIGSYS",
-        _ => return None,
-    })
+    crate::sys::imp::signal::NAMES
+        .iter()
+        .find(|&&(number, _)| number == n)
+        .map(|&(_, name)| name)
 }
 
 impl fmt::Display for Signal {
@@ -165,9 +118,10 @@ impl FromStr for Signal {
         if bare == "CTRL_BREAK" || bare == "BREAK" {
             return Ok(Signal::Break);
         }
-        (1..=31)
-            .find(|&n| name_of_number(n).map(|name| &name[3..]) == Some(bare))
-            .map(Signal::from_number)
+        crate::sys::imp::signal::NAMES
+            .iter()
+            .find(|&&(_, name)| &name[3..] == bare)
+            .map(|&(n, _)| Signal::from_number(n))
             .ok_or_else(|| ParseSignalError(s.to_string()))
     }
 }
@@ -182,6 +136,7 @@ mod tests {
         assert_eq!("term".parse::<Signal>(), Ok(Signal::Term));
         assert_eq!("9".parse::<Signal>(), Ok(Signal::Kill));
         assert_eq!("SIGSEGV".parse::<Signal>(), Ok(Signal::Other(11)));
+        assert_eq!("SIGUSR1".parse::<Signal>(), Ok(Signal::Usr1));
         assert!("SIGNOPE".parse::<Signal>().is_err());
         assert!("0".parse::<Signal>().is_err());
     }
@@ -195,5 +150,17 @@ mod tests {
                 assert_eq!(name.parse::<Signal>(), Ok(sig));
             }
         }
+    }
+
+    #[test]
+    fn named_variants_agree_with_the_platform_table() {
+        use Signal::*;
+        for sig in [
+            Hup, Int, Quit, Kill, Usr1, Usr2, Term, Cont, Stop, Tstp, Winch,
+        ] {
+            assert_eq!(name_of_number(sig.number()), sig.name(), "{sig:?}");
+            assert_eq!(Signal::from_number(sig.number()), sig);
+        }
+        assert_eq!(Break.number(), Term.number());
     }
 }

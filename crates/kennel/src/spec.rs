@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{Forward, Ladder};
+use crate::{ContainmentOptions, Forward, Ladder};
 
 /// What the child's stdin is connected to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,34 +140,6 @@ pub struct Command {
     pub(crate) foreground_terminal: bool,
 }
 
-/// Switches for the containment tiers. Every tier that works here is used unless it is
-/// switched off; the process group is always used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ContainmentOptions {
-    /// A cgroup v2 per child where one is writable (Linux).
-    pub cgroup: bool,
-    /// Kill the tree if the supervisor dies (Linux; only in binaries that call
-    /// [`crate::keeper::init`] first in `main`). A tree in a cgroup is watched by one
-    /// guard process shared by every child of this supervisor, which kills the cgroups
-    /// it knows when the supervisor dies; a tree without a cgroup gets a keeper process
-    /// of its own that is also its subreaper (it catches descendants that leave the
-    /// process group). If `init()` ran but the guard or keeper does not answer its
-    /// handshake, the spawn fails
-    /// ([`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted)); `false`
-    /// is the explicit way to run without the guarantee. Whether a tree has it:
-    /// [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor).
-    pub keeper: bool,
-}
-
-impl Default for ContainmentOptions {
-    fn default() -> Self {
-        ContainmentOptions {
-            cgroup: true,
-            keeper: true,
-        }
-    }
-}
-
 impl Command {
     /// Run `program` with no arguments. The program is looked up in `PATH` as
     /// `std::process::Command` does; no shell is involved.
@@ -197,7 +169,7 @@ impl Command {
     /// Run `command_line` through the platform shell (`/bin/sh -c` on Unix, `cmd.exe /C`
     /// on Windows). Only this constructor involves a shell.
     pub fn shell(command_line: impl AsRef<OsStr>) -> Self {
-        Self::shell_with(default_shell(), command_line)
+        Self::shell_with(crate::sys::imp::DEFAULT_SHELL, command_line)
     }
 
     /// Run `command_line` through the given shell (`shell -c command_line`, or
@@ -383,25 +355,20 @@ impl Command {
         self
     }
 
-    /// Apply arguments, working directory and environment to a std command (shared by
-    /// every platform's spawn).
-    pub(crate) fn apply_args_cwd_env(&self, std_cmd: &mut std::process::Command) {
-        std_cmd.args(&self.args);
-        if let Some(dir) = &self.cwd {
-            std_cmd.current_dir(dir);
-        }
-        if self.env_clear {
-            std_cmd.env_clear();
-        }
-        for op in &self.env {
-            match op {
-                EnvOp::Set(k, v) => {
-                    std_cmd.env(k, v);
-                }
-                EnvOp::Remove(k) => {
-                    std_cmd.env_remove(k);
-                }
-            }
+    /// What `sys` gets to start this command: its program, environment and stdio, and
+    /// the containment the planner chose for this host.
+    pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
+        crate::sys::Launch {
+            program: &self.program,
+            args: &self.args,
+            cwd: self.cwd.as_deref(),
+            env_clear: self.env_clear,
+            env: &self.env,
+            stdin: self.stdin,
+            stdout: self.stdout,
+            stderr: self.stderr,
+            foreground_terminal: self.foreground_terminal,
+            plan: crate::plan::plan(self.containment, &crate::sys::imp::probe()),
         }
     }
 
@@ -418,13 +385,5 @@ impl Command {
     /// The working directory, if set.
     pub fn get_current_dir(&self) -> Option<&Path> {
         self.cwd.as_deref()
-    }
-}
-
-fn default_shell() -> &'static str {
-    if cfg!(windows) {
-        "cmd.exe"
-    } else {
-        "/bin/sh"
     }
 }

@@ -85,7 +85,7 @@ async fn an_undeliverable_graceful_rung_does_not_wait_out_the_grace() {
             outcome
                 .errors
                 .iter()
-                .any(|e| e.contains("CTRL_BREAK_EVENT")),
+                .any(|e| e.report().contains("CTRL_BREAK_EVENT")),
             "{:?}",
             outcome.errors
         );

@@ -258,34 +258,13 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
     });
     let mut output = Output::new(framing);
     let outcome = loop {
-        let (stream, mut bytes) = match child.next_event().await {
+        let (stream, bytes) = match child.next_event().await {
             Some(kennel::Event::Stdout(bytes)) => (FrameStream::Stdout, bytes),
             Some(kennel::Event::Stderr(bytes)) => (FrameStream::Stderr, bytes),
             Some(kennel::Event::Exit(outcome)) => break outcome,
             None => break child.wait().await,
         };
-        // With flow control, send only what the stream's window allows, waiting for
-        // credit (and reading no further events of this child) meanwhile.
-        while !bytes.is_empty() {
-            let (part, exhausted) = match &windows {
-                Some(w) => {
-                    let (n, exhausted) = w.take(output_stream(stream), bytes.len()).await;
-                    (bytes.split_to(n), exhausted)
-                }
-                None => (std::mem::take(&mut bytes), false),
-            };
-            if let Some(item) = output.push(stream, &id, part) {
-                hub.data(item).await;
-            }
-            // A window is delivered whole: the (at most 3) bytes of a character the
-            // JSON chunker holds back go out now, as `data_b64`, so the client can
-            // return credit for every byte the window allowed.
-            if exhausted {
-                if let Some(item) = output.finish(stream, &id) {
-                    hub.data(item).await;
-                }
-            }
-        }
+        deliver(&hub, &mut output, windows.as_deref(), &id, stream, bytes).await;
     };
     ended.store(true, Ordering::Relaxed);
     if let Some(lift) = lift {
@@ -303,6 +282,39 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
     signals.idle().await;
     let line = Event::Exit(exit_event(&id, &outcome)).to_line();
     hub.data(Out::Exit { line, id, gen }).await;
+}
+
+/// Queues one chunk of a child's `stream`. With flow control, only what the stream's
+/// window allows is sent, waiting for credit (and reading no further events of this
+/// child) meanwhile.
+async fn deliver(
+    hub: &Hub,
+    output: &mut Output,
+    windows: Option<&Windows>,
+    id: &str,
+    stream: FrameStream,
+    mut bytes: bytes::Bytes,
+) {
+    while !bytes.is_empty() {
+        let (part, exhausted) = match windows {
+            Some(w) => {
+                let (n, exhausted) = w.take(output_stream(stream), bytes.len()).await;
+                (bytes.split_to(n), exhausted)
+            }
+            None => (std::mem::take(&mut bytes), false),
+        };
+        if let Some(item) = output.push(stream, id, part) {
+            hub.data(item).await;
+        }
+        // A window is delivered whole: the (at most 3) bytes of a character the
+        // JSON chunker holds back go out now, as `data_b64`, so the client can
+        // return credit for every byte the window allowed.
+        if exhausted {
+            if let Some(item) = output.finish(stream, id) {
+                hub.data(item).await;
+            }
+        }
+    }
 }
 
 /// Turns a child's output chunks into data-lane items in its framing.

@@ -9,7 +9,7 @@ use kennel::{
 };
 use kennel_protocol::{
     CapPolicy, ContainmentTier, DrainStatus, ErrorCode, ExitEvent, ExitReason, LadderStep,
-    OutputCap, RequestError, Shell, Signal, SpawnRequest, StdioMode, StreamStats,
+    OutputCap, RequestError, Shell, Signal, SpawnRequest, StdioMode, StreamStats, DEFAULT_SIGNAL,
 };
 
 /// A library containment as the protocol names it.
@@ -91,76 +91,29 @@ pub(crate) fn request_error(
     RequestError::new(code, message).with_op(op).with_id(id)
 }
 
-/// A protocol signal as a library signal.
-///
-/// Numbers are passed to the OS unchanged ([`kennel::Signal::Other`]). Names the library
-/// has a variant for map to it (the library maps them to the platform's numbers). The
-/// other names are Linux numbers, so they are only offered on Linux.
+/// A protocol signal as a library signal. The protocol carries names; the library's
+/// vocabulary ([`kennel::Signal`]'s `FromStr`) turns them into signals of this platform.
+/// A number is passed to the OS unchanged ([`kennel::Signal::Other`]).
 ///
 /// # Errors
 ///
-/// `unsupported` for a name this platform build cannot map.
+/// `unsupported` for a name the library does not know on this platform.
 pub(crate) fn signal(sig: Signal, op: &str, id: &str) -> Result<kennel::Signal, RequestError> {
-    use kennel::Signal as K;
-    Ok(match sig {
-        Signal::Hup => K::Hup,
-        Signal::Int => K::Int,
-        Signal::Quit => K::Quit,
-        Signal::Kill => K::Kill,
-        Signal::Usr1 => K::Usr1,
-        Signal::Usr2 => K::Usr2,
-        Signal::Term => K::Term,
-        Signal::Cont => K::Cont,
-        Signal::Stop => K::Stop,
-        Signal::Tstp => K::Tstp,
-        Signal::Winch => K::Winch,
-        Signal::Break => K::Break,
-        Signal::Number(n) => K::Other(n),
-        other => match linux_number(other) {
-            Some(n) if cfg!(target_os = "linux") => K::Other(n),
-            _ => {
-                return Err(request_error(
-                    ErrorCode::Unsupported,
-                    format!("Signal {other} cannot be delivered by this sidecar on this platform."),
-                    op,
-                    id,
-                ))
-            }
-        },
+    let parsed = match (sig, sig.name()) {
+        (_, Some(name)) => name.parse::<kennel::Signal>().ok(),
+        (Signal::Number(n), None) => Some(kennel::Signal::Other(n)),
+        (_, None) => None,
+    };
+    parsed.ok_or_else(|| {
+        request_error(
+            ErrorCode::Unsupported,
+            format!("Signal {sig} cannot be delivered by this sidecar on this platform."),
+            op,
+            id,
+        )
     })
 }
 
-/// Linux numbers of the named signals the library has no variant for.
-fn linux_number(sig: Signal) -> Option<i32> {
-    Some(match sig {
-        Signal::Ill => 4,
-        Signal::Trap => 5,
-        Signal::Abrt => 6,
-        Signal::Bus => 7,
-        Signal::Fpe => 8,
-        Signal::Segv => 11,
-        Signal::Pipe => 13,
-        Signal::Alrm => 14,
-        Signal::Chld => 17,
-        Signal::Ttin => 21,
-        Signal::Ttou => 22,
-        Signal::Urg => 23,
-        Signal::Xcpu => 24,
-        Signal::Xfsz => 25,
-        Signal::Vtalrm => 26,
-        Signal::Prof => 27,
-        Signal::Io => 29,
-        Signal::Sys => 31,
-        _ => return None,
-    })
-}
-
-/// Maps every field of a `spawn` request onto a [`Command`]. The containment options come from
-/// [`containment`].
-///
-/// # Errors
-///
-/// `unsupported` when a ladder signal cannot be delivered on this platform.
 /// The library ladder of protocol rungs (`unsupported` for a signal this platform
 /// cannot send).
 pub(crate) fn ladder(steps: &[LadderStep], op: &str, id: &str) -> Result<Ladder, RequestError> {
@@ -171,11 +124,28 @@ pub(crate) fn ladder(steps: &[LadderStep], op: &str, id: &str) -> Result<Ladder,
     Ok(ladder)
 }
 
+/// The ladder of a `spawn`: its `ladder`, or one rung of its `signal` (default
+/// [`DEFAULT_SIGNAL`]) waiting `grace_ms` (default the library's
+/// [`kennel::DEFAULT_GRACE`]).
+pub(crate) fn spawn_ladder(req: &SpawnRequest) -> Result<Ladder, RequestError> {
+    if let Some(steps) = &req.ladder {
+        return ladder(steps, "spawn", &req.id);
+    }
+    let signal = signal(req.signal.unwrap_or(DEFAULT_SIGNAL), "spawn", &req.id)?;
+    let grace = req
+        .grace_ms
+        .map_or(kennel::DEFAULT_GRACE, Duration::from_millis);
+    Ok(Ladder::graceful(signal, grace))
+}
+
+/// Maps every field of a `spawn` request onto a [`Command`]. The containment options come from
+/// [`containment`], the ladder from [`spawn_ladder`].
 pub(crate) fn command(
     req: &SpawnRequest,
     default_drain_timeout: Duration,
     containment: ContainmentOptions,
-) -> Result<Command, RequestError> {
+    ladder: Ladder,
+) -> Command {
     let mut cmd = match &req.shell {
         Some(Shell::Path(shell)) => Command::shell_with(shell, &req.cmd),
         Some(Shell::Enabled(true)) => Command::shell(&req.cmd),
@@ -201,7 +171,7 @@ pub(crate) fn command(
     if let Some(timeout) = req.timeout() {
         cmd = cmd.timeout(timeout);
     }
-    cmd = cmd.ladder(ladder(&req.effective_ladder(), "spawn", &req.id)?);
+    cmd = cmd.ladder(ladder);
     if let Some(cap) = req.stdout_cap {
         cmd = cmd.stdout_cap(output_cap(cap));
     }
@@ -209,9 +179,8 @@ pub(crate) fn command(
         cmd = cmd.stderr_cap(output_cap(cap));
     }
     cmd = cmd.drain_timeout(req.drain_timeout().unwrap_or(default_drain_timeout));
-    Ok(cmd
-        .keep_leftovers(req.keep_leftovers)
-        .containment(containment))
+    cmd.keep_leftovers(req.keep_leftovers)
+        .containment(containment)
 }
 
 fn output_mode(mode: StdioMode) -> OutputMode {
@@ -263,7 +232,7 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
         },
         leftovers_killed: o.leftovers_killed.clone(),
         containment: tier(o.containment),
-        errors: o.errors.clone(),
+        errors: o.errors.iter().map(kennel::RunError::report).collect(),
         layers: o.layers.iter().copied().map(tier).collect(),
         escapees_killed: o
             .escapees_killed
@@ -325,6 +294,19 @@ mod tests {
             signal(Signal::Number(40), "signal", "a").unwrap(),
             kennel::Signal::Other(40)
         );
+        assert_eq!(
+            signal(Signal::Break, "signal", "a").unwrap(),
+            kennel::Signal::Break
+        );
+        // Every protocol name is the library's: mapped as the library parses it, or
+        // `unsupported` where the library does not know it.
+        for (sig, name) in Signal::named() {
+            match (signal(sig, "signal", "a"), name.parse::<kennel::Signal>()) {
+                (Ok(mapped), Ok(parsed)) => assert_eq!(mapped, parsed, "{name}"),
+                (Err(e), Err(_)) => assert_eq!(e.code, ErrorCode::Unsupported, "{name}"),
+                (mapped, parsed) => panic!("{name}: {mapped:?} but the library: {parsed:?}"),
+            }
+        }
         #[cfg(target_os = "linux")]
         assert_eq!(
             signal(Signal::Segv, "signal", "a").unwrap(),
@@ -333,11 +315,32 @@ mod tests {
     }
 
     #[test]
+    fn the_default_ladder_is_the_librarys() {
+        let req = spawn_req(r#"{"op":"spawn","id":"a","cmd":"x"}"#);
+        assert_eq!(spawn_ladder(&req).unwrap(), Ladder::default());
+        let req = spawn_req(r#"{"op":"spawn","id":"a","cmd":"x","signal":"INT"}"#);
+        assert_eq!(
+            spawn_ladder(&req).unwrap(),
+            Ladder::graceful(kennel::Signal::Int, kennel::DEFAULT_GRACE)
+        );
+        let req = spawn_req(r#"{"op":"spawn","id":"a","cmd":"x","grace_ms":7}"#);
+        assert_eq!(
+            spawn_ladder(&req).unwrap(),
+            Ladder::graceful(kennel::Signal::Term, Duration::from_millis(7))
+        );
+    }
+
+    #[test]
     fn ladder_and_fields_reach_the_command() {
         let req = spawn_req(
             r#"{"op":"spawn","id":"a","cmd":"prog","args":["x"],"cwd":"/tmp","ladder":[]}"#,
         );
-        let cmd = command(&req, Duration::from_secs(1), ContainmentOptions::default()).unwrap();
+        let cmd = command(
+            &req,
+            Duration::from_secs(1),
+            ContainmentOptions::default(),
+            Ladder::default(),
+        );
         assert_eq!(cmd.get_program(), "prog");
         assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["x"]);
         assert_eq!(cmd.get_current_dir(), Some(std::path::Path::new("/tmp")));
@@ -346,8 +349,8 @@ mod tests {
             &shell,
             Duration::from_secs(1),
             ContainmentOptions::default(),
-        )
-        .unwrap();
+            Ladder::default(),
+        );
         assert_eq!(cmd.get_program(), "/bin/bash");
         assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-c", "echo hi"]);
     }

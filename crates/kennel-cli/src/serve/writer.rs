@@ -87,6 +87,35 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
         }
     }
 
+    /// Writes a child's `exit` line; returns whether `bye` was written too (the last line).
+    async fn exit(&mut self, control: &mut Receiver<Out>, line: &str, id: &str, gen: u64) -> bool {
+        crate::fatal::test_panic("writer");
+        // The id is forgotten before its `exit` can reach the client, so a client that
+        // reuses it after seeing `exit` never gets `duplicate_id`.
+        self.hub.forget(id, gen);
+        // Replies the request loop queued while the child was still known (it queues
+        // them under the registry lock) belong before `exit`.
+        let mut bye = None;
+        while let Ok(item) = control.try_recv() {
+            match item {
+                Out::Bye(line) => bye = Some(line),
+                Out::Line(line) => self.write(line.as_bytes()).await,
+                Out::Frame { header, payload } => self.write_frame(&header, &payload).await,
+                Out::Exit { line, id, gen } => {
+                    self.hub.forget(&id, gen);
+                    self.write(line.as_bytes()).await;
+                }
+            }
+        }
+        self.write(line.as_bytes()).await;
+        self.hub.notify_changed();
+        if let Some(bye) = bye {
+            self.write(bye.as_bytes()).await;
+            return true;
+        }
+        false
+    }
+
     fn fail(&mut self, e: &std::io::Error) {
         self.broken = true;
         tracing::warn!("serve: cannot write events to stdout ({e}); stopping every child");
@@ -122,39 +151,23 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
                 }
             }
         };
-        match item {
-            Out::Line(line) => sink.write(line.as_bytes()).await,
-            Out::Frame { header, payload } => sink.write_frame(&header, &payload).await,
-            Out::Exit { line, id, gen } => {
-                crate::fatal::test_panic("writer");
-                // The id is forgotten before its `exit` can reach the client, so a
-                // client that reuses it after seeing `exit` never gets `duplicate_id`.
-                hub.forget(&id, gen);
-                // Replies the request loop queued while the child was still known
-                // (it queues them under the registry lock) belong before `exit`.
-                let mut bye = None;
-                while let Ok(item) = control.try_recv() {
-                    match item {
-                        Out::Bye(line) => bye = Some(line),
-                        Out::Line(line) => sink.write(line.as_bytes()).await,
-                        Out::Frame { header, payload } => sink.write_frame(&header, &payload).await,
-                        Out::Exit { line, id, gen } => {
-                            hub.forget(&id, gen);
-                            sink.write(line.as_bytes()).await;
-                        }
-                    }
-                }
+        let last = match item {
+            Out::Line(line) => {
                 sink.write(line.as_bytes()).await;
-                hub.notify_changed();
-                if let Some(bye) = bye {
-                    sink.write(bye.as_bytes()).await;
-                    break;
-                }
+                false
             }
+            Out::Frame { header, payload } => {
+                sink.write_frame(&header, &payload).await;
+                false
+            }
+            Out::Exit { line, id, gen } => sink.exit(&mut control, &line, &id, gen).await,
             Out::Bye(line) => {
                 sink.write(line.as_bytes()).await;
-                break;
+                true
             }
+        };
+        if last {
+            break;
         }
     }
     sink.flush().await;

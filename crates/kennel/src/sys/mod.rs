@@ -1,8 +1,25 @@
-//! The platform layer. `unix.rs` and `windows.rs` export the same names with the same
+//! The platform layer. `unix/` and `windows/` export the same names with the same
 //! signatures; the rest of the crate calls `sys::imp` and carries no `cfg`.
+//!
+//! Each containment mechanism is one file implementing [`Layer`]: the process group
+//! (`unix/group.rs`), the cgroup (`unix/linux/cgroup.rs`), the keeper
+//! (`unix/linux/keeper/`), the Job Object (`windows/job.rs`); the guard
+//! (`unix/linux/guard.rs`) protects cgroups and holds no processes itself. Each
+//! platform's `tree.rs` composes the layers the [planner](crate::plan) chose into the
+//! one type that implements [`Tree`](crate::tree::Tree).
 //!
 //! All `unsafe` of the crate lives below this module, each block with a `// SAFETY:`
 //! line.
+
+use std::ffi::{OsStr, OsString};
+use std::future::Future;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::plan::Plan;
+use crate::spec::EnvOp;
+use crate::tree::TreeSignalError;
+use crate::{OutputMode, Signal, SpawnError, StdinMode};
 
 #[cfg(unix)]
 pub(crate) mod unix;
@@ -19,3 +36,122 @@ pub(crate) use windows as imp;
 
 #[cfg(not(any(unix, windows)))]
 compile_error!("kennel supports Unix (Linux, macOS, BSD) and Windows");
+
+/// What the platforms without a mechanism say about it (macOS and the BSDs for the
+/// Linux-only ones, Windows for the Unix-only ones).
+#[cfg(not(target_os = "linux"))]
+mod absent;
+
+/// One containment mechanism holding (part of) a process tree.
+pub(crate) trait Layer {
+    /// Send `signal` to every process the layer holds.
+    fn signal(&mut self, signal: Signal) -> Result<(), TreeSignalError>;
+    /// Whether a process the layer holds is still running (zombies do not count).
+    fn alive(&mut self) -> bool;
+    /// The running processes the layer holds.
+    fn members(&mut self) -> Vec<u32>;
+    /// Resolves when what the layer holds may have changed; may wake spuriously. Layers
+    /// that can only be polled pend forever.
+    fn changed(&self) -> impl Future<Output = ()> + Send {
+        std::future::pending()
+    }
+    /// Let the processes still held outlive the run.
+    fn release(&mut self) {}
+    /// Give back the layer's OS resources: the tree is gone (or released) and its
+    /// leader reaped.
+    fn close(&mut self) {}
+}
+
+/// What `sys` needs to start a child: the program and its environment, its stdio, and
+/// the containment plan (never the whole public [`Command`](crate::Command)).
+pub(crate) struct Launch<'a> {
+    pub(crate) program: &'a OsStr,
+    pub(crate) args: &'a [OsString],
+    pub(crate) cwd: Option<&'a Path>,
+    pub(crate) env_clear: bool,
+    pub(crate) env: &'a [EnvOp],
+    pub(crate) stdin: StdinMode,
+    pub(crate) stdout: OutputMode,
+    pub(crate) stderr: OutputMode,
+    /// The child takes the controlling terminal between `fork` and `exec` (Unix).
+    pub(crate) foreground_terminal: bool,
+    pub(crate) plan: Plan,
+}
+
+impl Launch<'_> {
+    /// Apply arguments, working directory and environment to a std command (shared by
+    /// every platform's spawn).
+    pub(crate) fn apply_args_cwd_env(&self, std_cmd: &mut std::process::Command) {
+        std_cmd.args(self.args);
+        if let Some(dir) = self.cwd {
+            std_cmd.current_dir(dir);
+        }
+        if self.env_clear {
+            std_cmd.env_clear();
+        }
+        for op in self.env {
+            match op {
+                EnvOp::Set(k, v) => {
+                    std_cmd.env(k, v);
+                }
+                EnvOp::Remove(k) => {
+                    std_cmd.env_remove(k);
+                }
+            }
+        }
+    }
+}
+
+/// The program and working directory of a spawn, to name them in its errors.
+pub(crate) struct SpawnCtx {
+    pub(crate) program: String,
+    pub(crate) cwd: PathBuf,
+}
+
+impl SpawnCtx {
+    /// The context of `launch`, or the error that its working directory is not a
+    /// directory.
+    pub(crate) fn new(launch: &Launch<'_>) -> Result<SpawnCtx, SpawnError> {
+        let program = launch.program.to_string_lossy().into_owned();
+        let cwd = match launch.cwd {
+            Some(dir) if !dir.is_dir() => {
+                return Err(SpawnError::BadCwd {
+                    program,
+                    cwd: dir.to_path_buf(),
+                })
+            }
+            Some(dir) => dir.to_path_buf(),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        };
+        Ok(SpawnCtx { program, cwd })
+    }
+
+    /// An OS failure at `stage`.
+    pub(crate) fn os(&self, stage: &'static str, source: io::Error) -> SpawnError {
+        SpawnError::Os {
+            program: self.program.clone(),
+            cwd: self.cwd.clone(),
+            stage,
+            source,
+        }
+    }
+
+    /// Starting the program failed: not found, not executable, or another OS failure
+    /// (at `stage`).
+    pub(crate) fn program_error(&self, source: io::Error, stage: &'static str) -> SpawnError {
+        let (program, cwd) = (self.program.clone(), self.cwd.clone());
+        match source.kind() {
+            io::ErrorKind::NotFound => SpawnError::NotFound {
+                program,
+                cwd,
+                source,
+            },
+            io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied {
+                program,
+                cwd,
+                source,
+            },
+            _ => self.os(stage, source),
+        }
+    }
+}

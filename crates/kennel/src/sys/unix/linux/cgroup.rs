@@ -33,6 +33,11 @@ use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
 
+use crate::sys::unix::signal::to_platform;
+use crate::sys::Layer;
+use crate::tree::TreeSignalError;
+use crate::Signal;
+
 static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -231,7 +236,7 @@ impl Cgroup {
 
     /// Move the members that are still alive to the parent cgroup (they were asked to
     /// outlive the run), so the directory can be removed without killing them.
-    pub(crate) fn release(&self) {
+    pub(crate) fn move_members_out(&self) {
         let Some(parent) = self.dir.parent() else {
             return;
         };
@@ -247,7 +252,7 @@ impl Cgroup {
     }
 
     /// Remove the (empty) directory, retrying briefly while the kernel still counts
-    /// exiting members. Never kills: call [`Cgroup::kill`] or [`Cgroup::release`] first.
+    /// exiting members. Never kills: call [`Cgroup::kill`] or [`Cgroup::move_members_out`] first.
     pub(crate) fn remove(&mut self) {
         if self.removed {
             return;
@@ -269,6 +274,36 @@ impl Drop for Cgroup {
             let _ = self.kill();
             self.remove();
         }
+    }
+}
+
+impl Layer for Cgroup {
+    fn signal(&mut self, signal: Signal) -> Result<(), TreeSignalError> {
+        if signal == Signal::Kill {
+            let _ = self.kill();
+        } else {
+            self.signal_all(to_platform(signal)?);
+        }
+        Ok(())
+    }
+
+    fn alive(&mut self) -> bool {
+        self.populated()
+    }
+
+    fn members(&mut self) -> Vec<u32> {
+        self.pids()
+    }
+
+    /// Move the members out (they outlive the run) and remember them as released, so
+    /// the escapee sweep spares them.
+    fn release(&mut self) {
+        super::orphans::released(self.pids());
+        self.move_members_out();
+    }
+
+    fn close(&mut self) {
+        self.remove();
     }
 }
 

@@ -109,7 +109,7 @@ pub(crate) fn in_our_trees(pid: u32) -> bool {
     if pid == me {
         return false;
     }
-    if super::in_a_tree_cgroup(pid) {
+    if super::orphans::in_a_tree_cgroup(pid) {
         return true;
     }
     let mut at = pid;

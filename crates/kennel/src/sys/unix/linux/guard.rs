@@ -64,6 +64,7 @@ use std::sync::Mutex;
 
 use rustix::process::Pid;
 
+use super::super::registry;
 use super::cgroup::Cgroup;
 use super::keeper::{self, HelloError, CTL_FD};
 use crate::HelperFailure;
@@ -120,6 +121,16 @@ pub(crate) fn run() -> io::Result<()> {
     Ok(())
 }
 
+/// Spawn a helper (the guard) and record it as ours before the orphan reaper can see
+/// it exit, so its pid stays ours until we reap it.
+fn spawn_ours(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
+    let mut ours =
+        registry::lock().ok_or_else(|| io::Error::other("the child registry is poisoned"))?;
+    let child = cmd.spawn()?;
+    registry::insert(&mut ours, child.id());
+    Ok(child)
+}
+
 /// The supervisor's side of the running guard.
 struct Link {
     ctl: UnixStream,
@@ -170,7 +181,7 @@ impl Link {
             // guard down before the supervisor has torn its trees down.
             .process_group(0);
         keeper::pass_ctl_fd(&mut cmd, &theirs);
-        let child = super::spawn_ours(&mut cmd)?;
+        let child = spawn_ours(&mut cmd)?;
         drop(theirs);
         let pid = i32::try_from(child.id())
             .ok()
@@ -181,7 +192,7 @@ impl Link {
             Ok(()) => {}
             Err(e) => {
                 keeper::abandon(pid);
-                super::unregister(child.id());
+                registry::unregister(child.id());
                 return Err(match e {
                     HelloError::NotAHelper(failure) => GuardError::NotAGuard(failure),
                     HelloError::Io(_) => GuardError::Os,
@@ -285,7 +296,7 @@ pub(crate) fn register(dir: &Path) -> Result<Ticket, GuardError> {
         // The guard is gone (its socket closed): reap it; a new one is started below.
         // It is registered as ours, so the orphan reaper has not taken it.
         keeper::abandon(old.pid);
-        super::unregister(old.pid.as_raw_nonzero().get().unsigned_abs());
+        registry::unregister(old.pid.as_raw_nonzero().get().unsigned_abs());
     }
     if registry.link.is_none() {
         registry.generation += 1;

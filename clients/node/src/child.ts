@@ -1,0 +1,186 @@
+/** {@link KennelChild}: one child of a sidecar, its streams and the requests on it. */
+import { EventEmitter } from "node:events";
+import { Readable, Writable } from "node:stream";
+import { KennelError } from "./errors.js";
+import type { Kennel } from "./kennel.js";
+import type { CancelRequest, WriteRequest } from "./protocol.js";
+import type { CancelOptions, Outcome, RunResult, Signal } from "./types.js";
+import { deferred, toBuffer, wireLadder, WRITE_CHUNK_BYTES, type Deferred } from "./wire.js";
+
+/**
+ * A child process supervised by the sidecar. Created by {@link Kennel.spawn}.
+ *
+ * `stdout`/`stderr` are byte-exact `Readable` streams (Buffers). `outcome` resolves with
+ * the `exit` event after every byte was delivered to the streams, and rejects with a
+ * {@link KennelError} if the spawn failed or the sidecar died.
+ */
+export class KennelChild extends EventEmitter {
+  /** The request id naming this child in the protocol (unique per Kennel). */
+  readonly id: string;
+  /** The leader's pid, once `spawned` arrived. */
+  pid: number | undefined = undefined;
+  /** Containment tier in effect, once `spawned` arrived. */
+  containment: string | undefined = undefined;
+  /** Resolves with the pid on `spawned`; rejects on a spawn error. */
+  readonly spawned: Promise<number>;
+  /** Resolves with the `exit` event (after all output); rejects on spawn error / sidecar death. */
+  readonly outcome: Promise<Outcome>;
+  /** The child's stdout (ends before `outcome` resolves). */
+  readonly stdout: Readable;
+  /** The child's stderr (ends before `outcome` resolves). */
+  readonly stderr: Readable;
+  /** A Writable over {@link write}/{@link end}; null unless `stdin: "pipe"`. */
+  readonly stdin: Writable | null;
+  /** True once `exit` arrived (or the child failed). */
+  done = false;
+
+  /** @internal */
+  readonly _spawned = deferred<number>();
+  /** @internal */
+  readonly _outcome = deferred<Outcome>();
+  /** @internal */
+  readonly _writes: Deferred<void>[] = [];
+  /** @internal */
+  _stdinEnded = false;
+  readonly #kennel: Kennel;
+
+  /** @internal */
+  constructor(kennel: Kennel, id: string, stdinPiped: boolean) {
+    super();
+    this.#kennel = kennel;
+    this.id = id;
+    this.spawned = this._spawned.promise;
+    this.outcome = this._outcome.promise;
+    this.stdout = kennel._makeOutStream(id, "stdout");
+    this.stderr = kennel._makeOutStream(id, "stderr");
+    this.stdin = stdinPiped ? this.#makeStdin() : null;
+  }
+
+  #makeStdin(): Writable {
+    const swallow = (e: unknown, cb: (e?: Error | null) => void) => {
+      // Like writing to a pipe whose reader is gone, minus the EPIPE crash: a child that
+      // closed its stdin (or exited) discards what is still written to it.
+      if (e instanceof KennelError && (e.code === "stdin_closed" || e.code === "child_exited")) cb();
+      else cb(e as Error);
+    };
+    return new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        this.write(chunk).then(() => cb(), (e) => swallow(e, cb));
+      },
+      writev: (chunks, cb) => {
+        this.write(Buffer.concat(chunks.map((c) => c.chunk as Buffer))).then(() => cb(), (e) => swallow(e, cb));
+      },
+      final: (cb) => {
+        this.end().then(() => cb(), (e) => swallow(e, cb));
+      },
+    });
+  }
+
+  /**
+   * Write to the child's stdin (`stdin: "pipe"`). Resolves on `written` (every byte is in
+   * the child's stdin pipe). Payloads above 512 KiB are split into several `write`s.
+   */
+  write(data: string | Uint8Array): Promise<void> {
+    if (this.done) {
+      return Promise.reject(new KennelError("child_exited", `child ${this.id} has exited; cannot write to its stdin`, { id: this.id, op: "write" }));
+    }
+    const buf = typeof data === "string" && data.length <= 65536 ? null : toBuffer(data);
+    const parts: WriteRequest[] = [];
+    if (buf === null) {
+      parts.push({ op: "write", id: this.id, data: data as string });
+    } else if (buf.length === 0) {
+      parts.push({ op: "write", id: this.id, data: "" });
+    } else {
+      for (let off = 0; off < buf.length; off += WRITE_CHUNK_BYTES) {
+        parts.push({ op: "write", id: this.id, data_b64: buf.subarray(off, off + WRITE_CHUNK_BYTES).toString("base64") });
+      }
+    }
+    const all: Promise<void>[] = [];
+    for (const req of parts) {
+      const d = deferred<void>();
+      try {
+        this.#kennel._sendWrite(req, d);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      this._writes.push(d);
+      this.#kennel._busy(1);
+      all.push(d.promise);
+    }
+    return Promise.all(all).then(() => undefined);
+  }
+
+  /** Close the child's stdin after pending writes (the child sees EOF). */
+  end(): Promise<void> {
+    if (this._stdinEnded || this.done) return Promise.resolve();
+    this._stdinEnded = true;
+    return this.#kennel._answeredOp({ op: "close_stdin", id: this.id }, this.id);
+  }
+
+  /** Send one signal to the child's whole tree (no ladder). No-op after exit. */
+  signal(sig: Signal): Promise<void> {
+    if (this.done) return Promise.resolve();
+    if (this.pid === undefined) return this.#afterSpawned(() => this.signal(sig));
+    return this.#kennel._answeredOp({ op: "signal", id: this.id, signal: sig }, this.id);
+  }
+
+  /**
+   * Run the ladder on the whole tree (`reason: "cancelled"`): the spawn's, or
+   * `opts.ladder`; again: jump to the forceful rung. Resolves once the sidecar started it
+   * (the tree's end is `outcome`). No-op after exit.
+   */
+  cancel(opts: CancelOptions = {}): Promise<void> {
+    if (this.done) return Promise.resolve();
+    if (this.pid === undefined) return this.#afterSpawned(() => this.cancel(opts));
+    const req: CancelRequest = { op: "cancel", id: this.id };
+    if (opts.ladder !== undefined && this.#kennel.hello?.features.includes("cancel_ladder")) {
+      req.ladder = wireLadder(opts.ladder);
+    }
+    return this.#kennel._answeredOp(req, this.id);
+  }
+
+  /**
+   * Signals (not the forceful kill) are sent only once `spawned` arrived, so a signal
+   * never races the spawn's own error reply. (The loss this once guarded against — a
+   * keeper-tier signal dropped right after spawn — is fixed in the library and tested in
+   * `unix_containment/early_signal.rs`.)
+   */
+  #afterSpawned(f: () => Promise<void>): Promise<void> {
+    return this.spawned.then(f, () => undefined);
+  }
+
+  /** @internal Rejects the pending stdin writes (`err`, else `child_exited`); returns how many. */
+  _failWrites(err: KennelError | undefined): number {
+    const writes = this._writes.splice(0);
+    for (const d of writes) {
+      d.reject(err ?? new KennelError("child_exited", `child ${this.id} exited before its stdin write completed`, { id: this.id, op: "write" }));
+    }
+    return writes.length;
+  }
+
+  /** The forceful rung at once on the whole tree (`reason: "killed"`). No-op after exit. */
+  kill(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return this.#kennel._answeredOp({ op: "kill", id: this.id }, this.id);
+  }
+}
+
+/**
+ * Collects a child's output into Buffers, writing `input` to its stdin (then closing
+ * it); resolves once it exited and both streams ended, whatever the exit code.
+ */
+export async function runChild(child: KennelChild, input: string | Uint8Array | undefined): Promise<RunResult> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout.on("data", (c: Buffer) => out.push(c));
+  child.stderr.on("data", (c: Buffer) => err.push(c));
+  const ended = (s: Readable) => new Promise<void>((res) => (s.readableEnded ? res() : s.once("end", res).once("close", res)));
+  if (input !== undefined) {
+    child.write(input).then(() => child.end()).catch(() => {});
+  } else if (child.stdin !== null) {
+    child.end().catch(() => {});
+  }
+  const outcome = await child.outcome;
+  await Promise.all([ended(child.stdout), ended(child.stderr)]);
+  return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), outcome };
+}

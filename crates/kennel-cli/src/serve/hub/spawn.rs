@@ -1,0 +1,154 @@
+//! `spawn`: refuse it, start the child, or register it and start its forwarder.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kennel_protocol::{ErrorCode, Event, RequestError, SpawnRequest, SpawnedEvent, StdioMode};
+use tokio::sync::mpsc::Permit;
+
+use super::{Entry, Hub, Out, State};
+use crate::serve::child::{self, Forwarder, InFlight};
+use crate::serve::convert::{self, request_error};
+use crate::serve::flow::Windows;
+
+/// A started child and the sum of its ladder's waits.
+type Started = (kennel::Child, Duration);
+
+impl Hub {
+    pub(super) async fn spawn(self: &Arc<Self>, req: SpawnRequest) {
+        let Ok(permit) = self.control.reserve().await else {
+            return;
+        };
+        let mut state = self.lock();
+        let started = match self.refusal(&state, &req.id) {
+            Some(e) => Err(e),
+            None => self.start(&req),
+        };
+        match started {
+            Ok(started) => self.register(&mut state, req, started, permit),
+            Err(e) => permit.send(Out::Line(e.to_event().to_line())),
+        }
+    }
+
+    /// Why a `spawn` of `id` is refused now, if it is.
+    fn refusal(&self, state: &State, id: &str) -> Option<RequestError> {
+        let (code, message) = if state.shutdown.is_some() {
+            (
+                ErrorCode::ShuttingDown,
+                "The sidecar is shutting down and starts no new children.".to_owned(),
+            )
+        } else if state.children.contains_key(id) {
+            (
+                ErrorCode::DuplicateId,
+                format!(
+                    "A child with id {id:?} is still known (its `exit` event has not been sent); choose another id."
+                ),
+            )
+        } else if state.children.len() >= self.limits.max_children {
+            (
+                ErrorCode::TooManyChildren,
+                format!(
+                    "The sidecar already supervises {} children, its limit.",
+                    self.limits.max_children
+                ),
+            )
+        } else {
+            return None;
+        };
+        Some(request_error(code, message, "spawn", id))
+    }
+
+    /// Starts the child of a `spawn`.
+    fn start(&self, req: &SpawnRequest) -> Result<Started, RequestError> {
+        let options = convert::containment(req, &self.available)?;
+        let ladder = convert::spawn_ladder(req)?;
+        let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
+        let command = convert::command(req, self.limits.drain_timeout, options, ladder);
+        match command.spawn() {
+            Ok(child) => Ok((child, waits)),
+            Err(e) => {
+                let mut message = e.to_string();
+                if let Some(source) = std::error::Error::source(&e) {
+                    message = format!("{message}: {source}");
+                }
+                Err(request_error(
+                    ErrorCode::SpawnFailed,
+                    message,
+                    "spawn",
+                    &req.id,
+                ))
+            }
+        }
+    }
+
+    /// Announces a started child (`spawned`), starts its forwarder and stdin writer, and
+    /// registers it; under the registry's lock, so no request about it comes first.
+    fn register(
+        self: &Arc<Self>,
+        state: &mut State,
+        req: SpawnRequest,
+        (child, ladder): Started,
+        permit: Permit<'_, Out>,
+    ) {
+        let gen = state.next_gen;
+        state.next_gen += 1;
+        let controller = child.controller();
+        let pid = child.id();
+        let ended = Arc::new(AtomicBool::new(false));
+        let signals = Arc::new(InFlight::default());
+        let windows = req.window.map(|w| windows(w, state.windows_lifted));
+        let (stdin, stdin_task) = match req.stdin {
+            StdioMode::Pipe => {
+                let (handle, task) = child::start_stdin(
+                    self.clone(),
+                    req.id.clone(),
+                    controller.clone(),
+                    self.stdin_total.clone(),
+                );
+                (Some(handle), Some(task))
+            }
+            StdioMode::Null => (None, None),
+        };
+        let spawned = SpawnedEvent {
+            id: req.id.clone(),
+            pid,
+            containment: convert::tier(child.containment()),
+        };
+        permit.send(Out::Line(Event::Spawned(spawned).to_line()));
+        let forwarder = Forwarder {
+            hub: self.clone(),
+            id: req.id.clone(),
+            gen,
+            framing: req.framing,
+            stdin: stdin_task,
+            signals: signals.clone(),
+            ended: ended.clone(),
+            windows: windows.clone(),
+        };
+        tokio::spawn(child::forward(forwarder, child));
+        let entry = Entry {
+            gen,
+            pid,
+            controller,
+            stdin,
+            stdin_closed: false,
+            terminating: false,
+            ended,
+            signals,
+            windows,
+            ladder,
+        };
+        state.children.insert(req.id, entry);
+    }
+}
+
+/// The flow-control windows of a child spawned with `window`; lifted from the start
+/// when no `credit` can arrive any more.
+fn windows(window: u64, lifted: bool) -> Arc<Windows> {
+    let windows = Arc::new(Windows::new(window));
+    if lifted {
+        windows.lift();
+    }
+    windows
+}

@@ -1,0 +1,79 @@
+//! A `tokio::process`-shaped API with kennel's tree kill built in: change
+//! `use tokio::process::Command;` to `use kennel::compat::Command;` and the code that
+//! builds, spawns, pipes, waits and kills keeps compiling — with the whole tree, not
+//! just the leader, under kennel's supervision.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use std::process::Stdio;
+//! use kennel::compat::Command; // was: use tokio::process::Command;
+//! use tokio::io::{AsyncBufReadExt, BufReader};
+//!
+//! let mut cmd = Command::new("sh");
+//! cmd.arg("-c").arg("sleep 300 & echo started").stdout(Stdio::piped());
+//! let mut child = cmd.spawn()?;
+//! let stdout = child.stdout.take().expect("piped");
+//! let mut lines = BufReader::new(stdout).lines();
+//! while let Some(line) = lines.next_line().await? {
+//!     println!("{line}");
+//! }
+//! let status = child.wait().await?; // the background `sleep` was torn down too
+//! println!("{status}, {:?}", child.outcome().map(|o| &o.leftovers_killed));
+//! # Ok(()) }
+//! ```
+//!
+//! # Where kennel's meaning differs from tokio's
+//!
+//! | | `tokio::process` | `kennel::compat` |
+//! |---|---|---|
+//! | `kill()`, `start_kill()` | `SIGKILL` to the leader; its descendants run on | the forceful rung to the whole tree (process group, cgroup or Job Object) |
+//! | the leader exits, descendants remain (`sh -c 'daemon &'`) | they run on, holding the pipes | torn down with kennel's ladder once output has drained (keep them with `kennel(\|k\| k.keep_leftovers(true))`) |
+//! | `wait()`, `try_wait()`, `status()` | the leader's exit | the end of the run: leader exited, leftovers gone, stdout/stderr drained (a descendant holding a pipe: at most the drain timeout, 1 s, later) |
+//! | a piped stdout/stderr after the leader's exit | open while any descendant holds the pipe | EOF once kennel's drain of it is over, after every byte the tree wrote |
+//! | dropping the `Child` | the process runs on (`kill_on_drop` is `false` by default) | the tree is killed (`kill_on_drop` is `true` by default); with `false` it runs on, supervised by a task of the runtime, and dies with the runtime |
+//! | `ChildStdin` writes | straight into the pipe | accepted at once, carried out by kennel's stdin pipe; errors show at the next write / `flush` / `shutdown` |
+//! | `ChildStdin::shutdown()` | flushes; the pipe stays open until the handle is dropped | closes the child's stdin (EOF), as dropping it does |
+//! | `stdin/stdout/stderr(Stdio)` | any `Stdio` | `piped()`, `null()`, `inherit()`; one made from a file or pipe fails the spawn with `Unsupported` (see [Stdio](#stdio)) |
+//! | exit status | from `waitpid` | kennel's [`ExitStatus`](crate::ExitStatus) rebuilt as `std::process::ExitStatus` (`from_raw`; a core dump flag is not carried) |
+//! | a process killed with its supervisor (`kill -9`) | nothing happens to it | killed too when [`keeper::init`](crate::keeper::init) ran first in `main` ([`Child::dies_with_supervisor`]) |
+//!
+//! Everything else — arguments, environment, working directory, `output()` forcing
+//! pipes on stdout/stderr, `status()` dropping piped handles, `wait()` closing stdin,
+//! fused `wait`, `id()` turning `None` after the status is known — is tokio's.
+//!
+//! # kennel's own API beside it
+//!
+//! [`Command::kennel`] reaches kennel's builder (timeout, ladder, caps, drain timeout,
+//! containment switches); [`Child::controller`] the running tree (cancel with the
+//! ladder, signals); [`Child::outcome`] the typed report once the run is over. There
+//! is one machinery: these types wrap [`crate::Command`] and [`crate::Child`], and
+//! piped output is kennel's [`Forward`](crate::Forward) into a pipe the caller reads.
+//!
+//! # Containment without `keeper::init()`
+//!
+//! A program that never calls [`keeper::init`](crate::keeper::init) still gets every
+//! tier that needs no helper process: a cgroup of its own per tree where one is
+//! writable (Linux), else a process group; a Job Object on Windows. What it does not
+//! get on Linux is the guarantee that a `kill -9` of the program kills the tree:
+//! [`Child::dies_with_supervisor`] says `false` and [`Child::containment`] names the
+//! tier, so the program can tell. To get it without touching `main`, name a binary
+//! that hosts kennel's guard — the `kennel` CLI of the same version — in the
+//! environment variable [`HELPER_ENV`] (`KENNEL_HELPER`).
+//!
+//! # Stdio
+//!
+//! `std::process::Stdio` is opaque on stable Rust: nothing public says whether a value
+//! is `piped()`, `null()`, `inherit()` or made from a file. kennel reads it from the
+//! alternate `Debug` form of a `std::process::Command` holding it, and refuses (with
+//! `io::ErrorKind::Unsupported` at spawn) what it cannot recognise or cannot pass on:
+//! a `Stdio` made from a file or another process's pipe.
+
+mod child;
+mod command;
+mod helper;
+mod stdio;
+
+pub use child::Child;
+pub use command::Command;
+pub use helper::HELPER_ENV;
+pub use stdio::{ChildStderr, ChildStdin, ChildStdout};

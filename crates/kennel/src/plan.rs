@@ -1,0 +1,342 @@
+//! Which containment a child gets: a pure function of what the [`Command`](crate::Command)
+//! asks for ([`ContainmentOptions`]) and what the host offers ([`HostProbe`]).
+//!
+//! This is the policy; `sys` is the mechanism. `sys::imp::probe()` is the only impure
+//! part (it reads `/proc`, asks the kernel for a pidfd, looks at what `keeper::init`
+//! recorded); everything here is decided from its answer, so every combination is
+//! tested below without a process.
+//!
+//! One decision is left to spawn time because only trying tells: when the shared guard
+//! cannot be started for an OS reason (not because the binary ignores `init()`), `sys`
+//! falls back to a keeper for that child. The plan says [`Guarantee::Guard`]; the tree
+//! then reports the keeper as one more layer.
+
+use crate::Containment;
+
+/// Switches for the containment tiers. Every tier that works here is used unless it is
+/// switched off; the process group is always used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContainmentOptions {
+    /// A cgroup v2 per child where one is writable (Linux).
+    pub cgroup: bool,
+    /// Kill the tree if the supervisor dies (Linux; only in binaries that call
+    /// [`crate::keeper::init`] first in `main`). A tree in a cgroup is watched by one
+    /// guard process shared by every child of this supervisor, which kills the cgroups
+    /// it knows when the supervisor dies; a tree without a cgroup gets a keeper process
+    /// of its own that is also its subreaper (it catches descendants that leave the
+    /// process group). If `init()` ran but the guard or keeper does not answer its
+    /// handshake, the spawn fails
+    /// ([`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted)); `false`
+    /// is the explicit way to run without the guarantee. Whether a tree has it:
+    /// [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor).
+    pub keeper: bool,
+}
+
+impl Default for ContainmentOptions {
+    fn default() -> Self {
+        ContainmentOptions {
+            cgroup: true,
+            keeper: true,
+        }
+    }
+}
+
+/// The operating system family kennel runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "each platform's probe builds only its own variant"
+)]
+pub(crate) enum Os {
+    /// Linux: cgroups v2, subreapers, pidfds.
+    Linux,
+    /// macOS and the BSDs: process groups only.
+    OtherUnix,
+    /// Windows: Job Objects.
+    Windows,
+}
+
+/// What the host offers, as the impure probe found it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HostProbe {
+    /// Which OS family.
+    pub(crate) os: Os,
+    /// A cgroup v2 directory this process may create child cgroups in.
+    pub(crate) cgroup_writable: bool,
+    /// A guard or keeper can be started: `keeper::init` ran in this binary, or a keeper
+    /// program was named with `keeper::use_program`.
+    pub(crate) helpers: bool,
+    /// This process is a child subreaper that sweeps the orphans it adopts
+    /// (`sweep_adopted_orphans`).
+    pub(crate) subreaper: bool,
+    /// The kernel answers `pidfd_open`.
+    pub(crate) pidfd: bool,
+}
+
+/// What keeps a tree from outliving its supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Guarantee {
+    /// Nothing: the tree survives a `kill -9` of the supervisor.
+    None,
+    /// The shared guard process watches the tree's cgroup.
+    Guard,
+    /// A keeper process of its own is the tree's subreaper.
+    Keeper,
+    /// The kernel kills the Job Object when its last handle (ours) closes.
+    JobClose,
+}
+
+/// The containment of one child: which layers, strongest first, and what protects it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Every layer that will hold the tree, strongest first; never empty.
+    pub(crate) layers: Vec<Containment>,
+    /// Put the tree in a cgroup of its own.
+    pub(crate) cgroup: bool,
+    /// What keeps the tree from outliving the supervisor.
+    pub(crate) guarantee: Guarantee,
+    /// Wait for the leader through a pidfd (else a blocking `waitid` on a pool thread).
+    pub(crate) pidfd: bool,
+}
+
+impl Plan {
+    /// The strongest layer: what the outcome reports as the tree's containment.
+    pub(crate) fn strongest(&self) -> Containment {
+        self.layers.first().copied().unwrap_or(Containment::Group)
+    }
+}
+
+/// Decide the containment of a child.
+pub(crate) fn plan(options: ContainmentOptions, host: &HostProbe) -> Plan {
+    if host.os == Os::Windows {
+        return Plan {
+            layers: vec![Containment::JobObject],
+            cgroup: false,
+            guarantee: Guarantee::JobClose,
+            pidfd: false,
+        };
+    }
+    let linux = host.os == Os::Linux;
+    let cgroup = linux && options.cgroup && host.cgroup_writable;
+    let helpers = linux && options.keeper && host.helpers;
+    // A cgroup tree is guarded by the shared guard: the cgroup already holds every
+    // descendant, so a keeper per child would only add an exec.
+    let guarantee = match (helpers, cgroup) {
+        (false, _) => Guarantee::None,
+        (true, true) => Guarantee::Guard,
+        (true, false) => Guarantee::Keeper,
+    };
+    let strongest = if cgroup {
+        Containment::Cgroup
+    } else if guarantee == Guarantee::Keeper {
+        Containment::Subreaper
+    } else {
+        Containment::Group
+    };
+    let subreaper = guarantee == Guarantee::Keeper || (linux && host.subreaper);
+    Plan {
+        layers: layers(strongest, subreaper),
+        cgroup,
+        guarantee,
+        pidfd: linux && host.pidfd,
+    }
+}
+
+/// The layers of a tree held by `strongest`, strongest first: then a subreaper (a
+/// keeper, or this process sweeping its adopted orphans), then the process group.
+pub(crate) fn layers(strongest: Containment, subreaper: bool) -> Vec<Containment> {
+    let mut layers = vec![strongest];
+    if subreaper && !layers.contains(&Containment::Subreaper) {
+        layers.push(Containment::Subreaper);
+    }
+    if strongest != Containment::JobObject && !layers.contains(&Containment::Group) {
+        layers.push(Containment::Group);
+    }
+    layers
+}
+
+/// Every tier that works on this host, strongest first (what a sidecar's `hello`
+/// reports).
+pub(crate) fn available(host: &HostProbe) -> Vec<Containment> {
+    match host.os {
+        Os::Windows => vec![Containment::JobObject],
+        Os::OtherUnix => vec![Containment::Group],
+        Os::Linux => {
+            let mut tiers = Vec::new();
+            if host.cgroup_writable {
+                tiers.push(Containment::Cgroup);
+            }
+            if host.helpers {
+                tiers.push(Containment::Subreaper);
+            }
+            tiers.push(Containment::Group);
+            tiers
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Containment::{Cgroup, Group, JobObject, Subreaper};
+
+    fn host(os: Os, cgroup_writable: bool, helpers: bool, subreaper: bool) -> HostProbe {
+        HostProbe {
+            os,
+            cgroup_writable,
+            helpers,
+            subreaper,
+            pidfd: true,
+        }
+    }
+
+    fn options(cgroup: bool, keeper: bool) -> ContainmentOptions {
+        ContainmentOptions { cgroup, keeper }
+    }
+
+    /// (asked for a cgroup, asked for a keeper, cgroup writable, helpers, subreaper).
+    type Case = (bool, bool, bool, bool, bool);
+    /// (layers, cgroup, guarantee).
+    type Expected = (&'static [Containment], bool, Guarantee);
+
+    /// Every Linux combination of (asked for a cgroup, asked for a keeper, cgroup
+    /// writable, helpers available, we sweep adopted orphans).
+    #[test]
+    fn linux_every_combination() {
+        #[rustfmt::skip]
+        let table: &[(Case, Expected)] = &[
+            // ask cg, ask kp, cg ok, helpers, subreaper => layers, cgroup, guarantee
+            ((false, false, false, false, false), (&[Group], false, Guarantee::None)),
+            ((false, false, false, false, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((false, false, false, true, false), (&[Group], false, Guarantee::None)),
+            ((false, false, false, true, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((false, false, true, false, false), (&[Group], false, Guarantee::None)),
+            ((false, false, true, false, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((false, false, true, true, false), (&[Group], false, Guarantee::None)),
+            ((false, false, true, true, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((false, true, false, false, false), (&[Group], false, Guarantee::None)),
+            ((false, true, false, false, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((false, true, false, true, false), (&[Subreaper, Group], false, Guarantee::Keeper)),
+            ((false, true, false, true, true), (&[Subreaper, Group], false, Guarantee::Keeper)),
+            ((false, true, true, false, false), (&[Group], false, Guarantee::None)),
+            ((false, true, true, false, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((false, true, true, true, false), (&[Subreaper, Group], false, Guarantee::Keeper)),
+            ((false, true, true, true, true), (&[Subreaper, Group], false, Guarantee::Keeper)),
+            ((true, false, false, false, false), (&[Group], false, Guarantee::None)),
+            ((true, false, false, false, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((true, false, false, true, false), (&[Group], false, Guarantee::None)),
+            ((true, false, false, true, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((true, false, true, false, false), (&[Cgroup, Group], true, Guarantee::None)),
+            ((true, false, true, false, true), (&[Cgroup, Subreaper, Group], true, Guarantee::None)),
+            ((true, false, true, true, false), (&[Cgroup, Group], true, Guarantee::None)),
+            ((true, false, true, true, true), (&[Cgroup, Subreaper, Group], true, Guarantee::None)),
+            ((true, true, false, false, false), (&[Group], false, Guarantee::None)),
+            ((true, true, false, false, true), (&[Group, Subreaper], false, Guarantee::None)),
+            ((true, true, false, true, false), (&[Subreaper, Group], false, Guarantee::Keeper)),
+            ((true, true, false, true, true), (&[Subreaper, Group], false, Guarantee::Keeper)),
+            ((true, true, true, false, false), (&[Cgroup, Group], true, Guarantee::None)),
+            ((true, true, true, false, true), (&[Cgroup, Subreaper, Group], true, Guarantee::None)),
+            ((true, true, true, true, false), (&[Cgroup, Group], true, Guarantee::Guard)),
+            ((true, true, true, true, true), (&[Cgroup, Subreaper, Group], true, Guarantee::Guard)),
+        ];
+        for &((ask_cg, ask_kp, cg_ok, helpers, subreaper), (layers, cgroup, guarantee)) in table {
+            let got = plan(
+                options(ask_cg, ask_kp),
+                &host(Os::Linux, cg_ok, helpers, subreaper),
+            );
+            let case = (ask_cg, ask_kp, cg_ok, helpers, subreaper);
+            assert_eq!(got.layers, layers, "{case:?}");
+            assert_eq!(got.cgroup, cgroup, "{case:?}");
+            assert_eq!(got.guarantee, guarantee, "{case:?}");
+            assert_eq!(got.strongest(), layers[0], "{case:?}");
+            assert!(got.pidfd, "{case:?}");
+        }
+    }
+
+    /// Exhaustively: the plan never uses what the host lacks or the command refused.
+    #[test]
+    fn never_more_than_asked_or_offered() {
+        for os in [Os::Linux, Os::OtherUnix, Os::Windows] {
+            for bits in 0u32..64 {
+                let bit = |n: u32| bits & (1 << n) != 0;
+                let (ask_cg, ask_kp, cg_ok, helpers, subreaper, pidfd) =
+                    (bit(0), bit(1), bit(2), bit(3), bit(4), bit(5));
+                let probe = HostProbe {
+                    os,
+                    cgroup_writable: cg_ok,
+                    helpers,
+                    subreaper,
+                    pidfd,
+                };
+                let got = plan(options(ask_cg, ask_kp), &probe);
+                let case = (os, ask_cg, ask_kp, cg_ok, helpers, subreaper, pidfd);
+                assert!(!got.layers.is_empty(), "{case:?}");
+                assert_eq!(got.cgroup, got.layers.contains(&Cgroup), "{case:?}");
+                if got.cgroup {
+                    assert!(os == Os::Linux && ask_cg && cg_ok, "{case:?}");
+                }
+                if matches!(got.guarantee, Guarantee::Guard | Guarantee::Keeper) {
+                    assert!(os == Os::Linux && ask_kp && helpers, "{case:?}");
+                }
+                assert_eq!(
+                    got.guarantee == Guarantee::Guard,
+                    got.cgroup && ask_kp && helpers
+                );
+                assert_eq!(got.pidfd, os == Os::Linux && pidfd, "{case:?}");
+                // Every tier the plan uses is one `available` reports.
+                for layer in &got.layers {
+                    let offered = available(&probe).contains(layer)
+                        || (*layer == Subreaper && subreaper && os == Os::Linux);
+                    assert!(offered, "{case:?}: {layer:?}");
+                }
+                match os {
+                    Os::Windows => {
+                        assert_eq!(got.layers, vec![JobObject]);
+                        assert_eq!(got.guarantee, Guarantee::JobClose);
+                    }
+                    Os::OtherUnix => {
+                        assert_eq!(got.layers, vec![Group]);
+                        assert_eq!(got.guarantee, Guarantee::None);
+                    }
+                    Os::Linux => assert!(got.layers.contains(&Group), "{case:?}"),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn available_tiers_per_host() {
+        assert_eq!(
+            available(&host(Os::Windows, true, true, true)),
+            vec![JobObject]
+        );
+        assert_eq!(
+            available(&host(Os::OtherUnix, true, true, true)),
+            vec![Group]
+        );
+        assert_eq!(
+            available(&host(Os::Linux, false, false, false)),
+            vec![Group]
+        );
+        assert_eq!(
+            available(&host(Os::Linux, true, false, false)),
+            vec![Cgroup, Group]
+        );
+        assert_eq!(
+            available(&host(Os::Linux, false, true, false)),
+            vec![Subreaper, Group]
+        );
+        assert_eq!(
+            available(&host(Os::Linux, true, true, true)),
+            vec![Cgroup, Subreaper, Group]
+        );
+    }
+
+    #[test]
+    fn a_keeper_fallback_adds_the_subreaper_layer_once() {
+        assert_eq!(layers(Cgroup, true), vec![Cgroup, Subreaper, Group]);
+        assert_eq!(layers(Subreaper, true), vec![Subreaper, Group]);
+        assert_eq!(layers(Group, false), vec![Group]);
+        assert_eq!(layers(JobObject, false), vec![JobObject]);
+    }
+}

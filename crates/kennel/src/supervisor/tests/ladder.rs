@@ -1,0 +1,194 @@
+//! Ending a running tree: the ladder's rungs and their timing, a second cancel, kill,
+//! the timeout, a dropped handle, and the errors met on the way.
+
+use super::fake::*;
+use super::*;
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_that_obeys_the_first_rung_is_not_forced() {
+    let (mut child, probe) = start(&cmd(), forever(&[Signal::Term]), None);
+    sleep(secs(1.0)).await;
+    child.cancel();
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::Cancelled);
+    assert_eq!(outcome.status, killed_by(Signal::Term));
+    assert_eq!(outcome.ladder_step, Some(0));
+    assert!(!outcome.forced);
+    assert_eq!(probe.log(), first_rung(secs(1.0), Signal::Term));
+    assert_eq!(outcome.wall_time, secs(1.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_ladder_kills_after_the_default_grace() {
+    let (mut child, probe) = start(&cmd(), forever(&[]), None);
+    child.cancel();
+    let outcome = child.wait().await;
+    assert_eq!(
+        probe.log(),
+        [
+            first_rung(Duration::ZERO, Signal::Term),
+            vec![(DEFAULT_GRACE, Signal::Kill)]
+        ]
+        .concat()
+    );
+    assert_eq!(outcome.status, killed_by(Signal::Kill));
+    assert_eq!(outcome.ladder_step, Some(1));
+    assert!(outcome.forced);
+    assert_eq!(outcome.wall_time, DEFAULT_GRACE);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_ladder_walks_its_rungs_on_time() {
+    let ladder = Ladder::new()
+        .then(Signal::Int, secs(2.0))
+        .then(Signal::Term, secs(1.0));
+    let (mut child, probe) = start(&cmd().ladder(ladder), forever(&[]), None);
+    sleep(secs(1.0)).await;
+    child.cancel();
+    let outcome = child.wait().await;
+    assert_eq!(
+        probe.log(),
+        [
+            first_rung(secs(1.0), Signal::Int),
+            vec![(secs(3.0), Signal::Term), (secs(4.0), Signal::Kill)]
+        ]
+        .concat()
+    );
+    assert_eq!(outcome.ladder_step, Some(2));
+    assert!(outcome.forced);
+    assert_eq!(outcome.reason, EndReason::Cancelled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_cancel_jumps_to_the_forceful_rung() {
+    let (mut child, probe) = start(&cmd(), forever(&[]), None);
+    sleep(secs(1.0)).await;
+    child.cancel();
+    sleep(secs(0.5)).await;
+    child.cancel();
+    let outcome = child.wait().await;
+    assert_eq!(
+        probe.log(),
+        [
+            first_rung(secs(1.0), Signal::Term),
+            vec![(secs(1.5), Signal::Kill)]
+        ]
+        .concat()
+    );
+    assert_eq!(outcome.reason, EndReason::Cancelled);
+    assert_eq!(outcome.ladder_step, Some(1));
+    assert!(outcome.forced);
+    assert_eq!(outcome.wall_time, secs(1.5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_with_uses_the_given_ladder() {
+    let (child, probe) = start(&cmd(), forever(&[]), None);
+    let ladder = Ladder::graceful(Signal::Int, secs(0.25));
+    child.controller().cancel_with(ladder);
+    let outcome = child.output().await.outcome;
+    assert_eq!(
+        probe.log(),
+        [
+            first_rung(Duration::ZERO, Signal::Int),
+            vec![(secs(0.25), Signal::Kill)]
+        ]
+        .concat()
+    );
+    assert_eq!(outcome.ladder_step, Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_goes_straight_to_the_forceful_rung() {
+    let (mut child, probe) = start(&cmd(), forever(&[Signal::Term]), None);
+    sleep(secs(1.0)).await;
+    child.kill();
+    let outcome = child.wait().await;
+    assert_eq!(probe.log(), vec![(secs(1.0), Signal::Kill)]);
+    assert_eq!(outcome.reason, EndReason::Killed);
+    assert_eq!(
+        outcome.ladder_step,
+        Some(Ladder::default().forceful_index())
+    );
+    assert!(outcome.forced);
+    assert_eq!(outcome.status, killed_by(Signal::Kill));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_while_running_runs_the_ladder() {
+    let (mut child, probe) = start(&cmd().timeout(secs(2.0)), forever(&[Signal::Term]), None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.reason, EndReason::TimedOut);
+    assert_eq!(probe.log(), first_rung(secs(2.0), Signal::Term));
+    assert_eq!(outcome.wall_time, secs(2.0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_child_kills_and_reaps_the_tree() {
+    let (child, probe) = start(&cmd(), forever(&[Signal::Term]), None);
+    let controller = child.controller();
+    sleep(secs(1.0)).await;
+    drop(child);
+    controller.tree_ended().await;
+    while probe.reaped().is_none() {
+        sleep(POLL_MAX).await;
+    }
+    assert_eq!(probe.log(), vec![(secs(1.0), Signal::Kill)]);
+    assert_eq!(probe.reaped(), Some(secs(1.0)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_wait_kills_the_tree_and_says_so() {
+    let mut script = forever(&[]);
+    script.wait_fails = true;
+    let (mut child, probe) = start(&cmd(), script, None);
+    let outcome = child.wait().await;
+    assert_eq!(probe.log(), vec![(Duration::ZERO, Signal::Kill)]);
+    assert_eq!(outcome.reason, EndReason::Killed);
+    assert_eq!(
+        outcome.status,
+        ExitStatus {
+            code: None,
+            signal: None
+        }
+    );
+    let [RunError::Wait { pid, .. }] = &outcome.errors[..] else {
+        panic!("{:?}", outcome.errors);
+    };
+    assert_eq!(*pid, PID);
+    assert_eq!(
+        outcome.errors[0].report(),
+        "cannot learn how pid 4242 exited (0.000s after spawn); the tree was killed: \
+         the fake cannot wait"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_ladder_signal_is_reported_and_the_ladder_goes_on() {
+    let mut script = forever(&[]);
+    script.refuses = vec![Signal::Term];
+    let (mut child, probe) = start(&cmd().grace(Signal::Term, secs(1.0)), script, None);
+    child.cancel();
+    let outcome = child.wait().await;
+    assert_eq!(
+        probe.log(),
+        [
+            first_rung(Duration::ZERO, Signal::Term),
+            vec![(secs(1.0), Signal::Kill)]
+        ]
+        .concat()
+    );
+    let [RunError::Signal {
+        signal: Signal::Term,
+        kind: SignalErrorKind::Os,
+        ..
+    }] = &outcome.errors[..]
+    else {
+        panic!("{:?}", outcome.errors);
+    };
+    assert_eq!(
+        outcome.errors[0].report(),
+        "cannot send SIGTERM to the tree of pid 4242: the operating system refused \
+         (0.000s after spawn): the fake refuses"
+    );
+}

@@ -1,0 +1,152 @@
+//! The Linux mechanisms: a cgroup v2 per child ([`cgroup`]), the shared [`guard`] that
+//! kills the cgroups if the supervisor dies, a [`keeper`] per child without a cgroup
+//! (the tree's subreaper), this process as a subreaper sweeping adopted orphans
+//! ([`orphans`]), pidfds for waiting and signalling without PID reuse races
+//! ([`Pidfd`]), and `/proc` ([`procfs`]). The whole module is compiled on Linux only;
+//! `../nolinux.rs` mirrors its names for macOS and the BSDs, where the planner never
+//! chooses them.
+
+pub(crate) mod cgroup;
+pub(crate) mod guard;
+pub(crate) mod keeper;
+pub(crate) mod orphans;
+pub(crate) mod procfs;
+pub(crate) mod pidns;
+mod sender;
+
+use std::io;
+use std::os::fd::{AsFd as _, OwnedFd};
+use std::sync::OnceLock;
+
+use rustix::process::{WaitId, WaitIdOptions};
+use tokio::io::unix::AsyncFd;
+
+pub(crate) use cgroup::Cgroup;
+pub(crate) use guard::Ticket;
+pub(crate) use keeper::Keeper;
+pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
+
+use super::group::{convert_status, to_pid};
+use crate::plan::{HostProbe, Os};
+use crate::sys::SpawnCtx;
+use crate::{ExitStatus, HelperFailure, SpawnError};
+
+/// The guard and keepers: this binary re-run as a helper.
+pub(crate) mod helpers {
+    pub(crate) use super::keeper::{init, use_program};
+}
+
+/// Termination signals of this process with their sender.
+pub(crate) mod own_signals {
+    pub(crate) use super::sender::{in_our_trees, install, Receiver};
+}
+
+/// What this host offers (the only impure input of the [planner](crate::plan)).
+pub(crate) fn probe() -> HostProbe {
+    HostProbe {
+        os: Os::Linux,
+        cgroup_writable: cgroup::root().is_some(),
+        helpers: keeper::enabled(),
+        subreaper: orphans::we_are_subreaper(),
+        pidfd: pidfd_works(),
+    }
+}
+
+/// Whether the kernel answers `pidfd_open` (5.3+, and no seccomp filter refusing it).
+/// Asked once, of this process.
+fn pidfd_works() -> bool {
+    static WORKS: OnceLock<bool> = OnceLock::new();
+    *WORKS.get_or_init(|| {
+        rustix::process::pidfd_open(
+            rustix::process::getpid(),
+            rustix::process::PidfdFlags::empty(),
+        )
+        .is_ok()
+    })
+}
+
+/// Put the cgroup under the shared guard. `Ok(None)` when the guard cannot be started
+/// for an OS reason: the caller falls back to a keeper. If the binary does not enter
+/// the guard (it calls `keeper::init` late), the spawn fails: the keeper is the same
+/// binary, and the guarantee is never claimed without a helper that answered.
+pub(crate) fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticket>, SpawnError> {
+    match guard::register(cg.dir()) {
+        Ok(ticket) => Ok(Some(ticket)),
+        Err(guard::GuardError::NotAGuard(failure)) => {
+            Err(ctx.not_started(failure, guard::GUARD_ARG))
+        }
+        Err(guard::GuardError::Os) => Ok(None),
+    }
+}
+
+/// Whether the guard of `generation` still covers the trees it was given.
+pub(crate) fn guard_covers(generation: u64) -> bool {
+    guard::covers(generation)
+}
+
+impl SpawnCtx {
+    /// The guard or keeper (started with `arg`) did not answer as one.
+    pub(crate) fn not_started(&self, failure: HelperFailure, arg: &str) -> SpawnError {
+        SpawnError::GuardNotStarted {
+            program: self.program.clone(),
+            helper: keeper::helper_command_line(arg),
+            failure,
+        }
+    }
+}
+
+/// Pids of the live (non-zombie) members of the process group `pgid`; `None` where
+/// they cannot be listed (never on Linux).
+pub(crate) fn group_members(pgid: u32) -> Option<Vec<u32>> {
+    Some(procfs::group_members(pgid))
+}
+
+/// Whether `pid` is running (not a zombie, not exiting).
+pub(crate) fn running(pid: u32) -> bool {
+    procfs::read_stat(pid).is_some_and(|s| s.running())
+}
+
+/// A pidfd of our unreaped child, registered with the reactor: readable once the
+/// process exits, so no thread blocks and nobody else's child is reaped.
+pub(crate) struct Pidfd(AsyncFd<OwnedFd>);
+
+impl Pidfd {
+    /// Open a pidfd for `pid`, our unreaped child. `Ok(None)` when the kernel has none
+    /// (ENOSYS, kernel < 5.3) or a seccomp filter refuses it (EPERM): the caller falls
+    /// back to a blocking `waitid` on a worker thread.
+    pub(crate) fn open(pid: u32) -> io::Result<Option<Pidfd>> {
+        // The child cannot have been reaped yet (only we wait for it), so the pid still
+        // names it.
+        match rustix::process::pidfd_open(to_pid(pid), rustix::process::PidfdFlags::empty()) {
+            Ok(fd) => {
+                // SAFETY: `fd` is an open pidfd that the AsyncFd owns from here on; it is
+                // never replaced or closed behind its back.
+                let registered =
+                    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+                Ok(Some(Pidfd(registered.map_err(io::Error::from)?)))
+            }
+            Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Wait until the process exits, without reaping it (`WNOWAIT`).
+    pub(crate) async fn wait_exit(&self) -> io::Result<ExitStatus> {
+        loop {
+            let mut guard = self.0.readable().await?;
+            let status = rustix::process::waitid(
+                WaitId::PidFd(self.0.get_ref().as_fd()),
+                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
+            )?;
+            match status {
+                Some(status) => return Ok(convert_status(&status)),
+                None => guard.clear_ready(),
+            }
+        }
+    }
+
+    /// Send `signal` to the process (it is pinned: no other process can be reached).
+    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
+        let _ = rustix::process::pidfd_send_signal(self.0.get_ref(), signal);
+    }
+}
