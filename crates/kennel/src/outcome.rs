@@ -118,16 +118,21 @@ pub enum Containment {
     Cgroup,
     /// A Job Object per child (Windows).
     JobObject,
+    /// A PID namespace per child whose init is kennel's keeper (Linux; opt-in:
+    /// [`Command::pid_namespace`](crate::Command::pid_namespace)). Nothing can leave
+    /// it, and the kernel kills all of it when the init dies.
+    PidNamespace,
 }
 
 impl Containment {
-    /// The wire name: `group`, `subreaper`, `cgroup`, `job_object`.
+    /// The wire name: `group`, `subreaper`, `cgroup`, `job_object`, `pid_namespace`.
     pub fn as_str(self) -> &'static str {
         match self {
             Containment::Group => "group",
             Containment::Subreaper => "subreaper",
             Containment::Cgroup => "cgroup",
             Containment::JobObject => "job_object",
+            Containment::PidNamespace => "pid_namespace",
         }
     }
 }
@@ -156,6 +161,8 @@ pub enum EscapeFound {
     /// An orphan reparented to the supervisor as child subreaper, in no live tree's
     /// cgroup and not released by a keep-leftovers run.
     Subreaper,
+    /// A process of the tree's PID namespace outside the tree's cgroup.
+    PidNamespace,
 }
 
 /// A process that left its tree's containment (e.g. wrote its pid to another

@@ -97,6 +97,8 @@ pub(crate) struct Plan {
     pub(crate) guarantee: Guarantee,
     /// Wait for the leader through a pidfd (else a blocking `waitid` on a pool thread).
     pub(crate) pidfd: bool,
+    /// The keeper makes the tree a PID namespace and is its init.
+    pub(crate) pid_namespace: bool,
 }
 
 impl Plan {
@@ -114,6 +116,7 @@ pub(crate) fn plan(options: ContainmentOptions, host: &HostProbe) -> Plan {
             cgroup: false,
             guarantee: Guarantee::JobClose,
             pidfd: false,
+            pid_namespace: false,
         };
     }
     let linux = host.os == Os::Linux;
@@ -139,6 +142,36 @@ pub(crate) fn plan(options: ContainmentOptions, host: &HostProbe) -> Plan {
         cgroup,
         guarantee,
         pidfd: linux && host.pidfd,
+        pid_namespace: false,
+    }
+}
+
+/// The plan of a child that asked for a PID namespace
+/// ([`Command::pid_namespace`](crate::Command::pid_namespace)): `base` (what [`plan`]
+/// chose) with the namespace as its strongest layer — a keeper is its init and the
+/// tree's guarantee, the cgroup stays if `base` had one — when the host makes PID
+/// namespaces (`available`, probed only for such a child), the binary hosts keepers,
+/// and the leftovers are not to be kept (they would die with the init). Otherwise
+/// `base` unchanged: the outcome says which containment was used.
+pub(crate) fn in_pid_namespace(
+    base: Plan,
+    available: bool,
+    keep_leftovers: bool,
+    host: &HostProbe,
+) -> Plan {
+    if host.os != Os::Linux || !available || !host.helpers || keep_leftovers {
+        return base;
+    }
+    let mut layers = vec![Containment::PidNamespace];
+    if base.cgroup {
+        layers.push(Containment::Cgroup);
+    }
+    layers.push(Containment::Group);
+    Plan {
+        layers,
+        guarantee: Guarantee::Keeper,
+        pid_namespace: true,
+        ..base
     }
 }
 
@@ -156,7 +189,20 @@ pub(crate) fn layers(strongest: Containment, subreaper: bool) -> Vec<Containment
 }
 
 /// Every tier that works on this host, strongest first (what a sidecar's `hello`
-/// reports).
+/// reports); `pid_namespace` says whether the host makes PID namespaces (an opt-in
+/// tier; asked only on Linux with helpers, as answering costs a probe).
+pub(crate) fn available_with(
+    host: &HostProbe,
+    pid_namespace: impl FnOnce() -> bool,
+) -> Vec<Containment> {
+    let mut tiers = available(host);
+    if host.os == Os::Linux && host.helpers && pid_namespace() {
+        tiers.insert(0, Containment::PidNamespace);
+    }
+    tiers
+}
+
+/// Every tier that works on this host without asking for one, strongest first.
 pub(crate) fn available(host: &HostProbe) -> Vec<Containment> {
     match host.os {
         Os::Windows => vec![Containment::JobObject],

@@ -54,7 +54,7 @@ use std::process::Stdio;
 use tokio::net::unix::pipe;
 
 pub(crate) use linux::{
-    become_subreaper, helpers, make_undumpable, own_signals, probe, sweep_adopted,
+    become_subreaper, helpers, make_undumpable, own_signals, pid_namespace_works, probe, sweep_adopted,
 };
 pub(crate) use tree::{Leader, Protection};
 
@@ -98,12 +98,17 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         || (plan.guarantee == Guarantee::Guard && ticket.is_none());
     let (mut child, lead, cgroup) = start(launch, cgroup, kept, &ctx)?;
     let subreaper = kept || plan.layers.contains(&Containment::Subreaper);
+    let layers = match plan.pid_namespace {
+        // The namespace's init reaps every orphan: no subreaper layer of its own.
+        true => plan.layers.clone(),
+        false => plan::layers(plan.strongest(), subreaper),
+    };
     let mut leader = Leader {
         direct_pid: child.id(),
         lead,
         cgroup,
         ticket,
-        layers: plan::layers(plan.strongest(), subreaper),
+        layers,
         exited: None,
         reaped: false,
     };
@@ -131,7 +136,8 @@ fn start(
     ctx: &SpawnCtx,
 ) -> Result<(std::process::Child, Lead, Option<Cgroup>), SpawnError> {
     let mut cmd = if kept {
-        Keeper::command(launch.program, cgroup.as_ref())
+        let namespace = launch.plan.pid_namespace.then(linux::pidns::mode).flatten();
+        Keeper::command(launch.program, cgroup.as_ref(), namespace)
     } else {
         std::process::Command::new(launch.program)
     };

@@ -29,6 +29,11 @@ pub(crate) fn probe() -> HostProbe {
     }
 }
 
+/// No PID namespaces here.
+pub(crate) fn pid_namespace_works() -> bool {
+    false
+}
+
 /// No cgroups here.
 #[derive(Debug)]
 pub(crate) struct Cgroup(Infallible);
@@ -69,10 +74,23 @@ impl Ticket {
 #[derive(Debug)]
 pub(crate) struct Keeper(Infallible);
 
+/// No PID namespaces here.
+pub(crate) mod pidns {
+    /// Never built: no PID namespace is made off Linux.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) enum NsMode {}
+
+    /// No mode works here.
+    pub(crate) fn mode() -> Option<NsMode> {
+        None
+    }
+}
+
 impl Keeper {
     pub(crate) fn command(
         program: &std::ffi::OsStr,
         _cgroup: Option<&Cgroup>,
+        _namespace: Option<pidns::NsMode>,
     ) -> std::process::Command {
         std::process::Command::new(program)
     }
@@ -89,6 +107,14 @@ impl Keeper {
     }
 
     pub(crate) fn pid(&self) -> u32 {
+        match self.0 {}
+    }
+
+    pub(crate) fn namespace(&self) -> Option<u32> {
+        match self.0 {}
+    }
+
+    pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
         match self.0 {}
     }
 
@@ -138,6 +164,10 @@ pub(crate) fn guard_covers(_generation: u64) -> bool {
 }
 
 pub(crate) fn sweep_escapees(_leader: u32, cg: &Cgroup) -> Vec<Escapee> {
+    match cg.0 {}
+}
+
+pub(crate) fn sweep_namespace_escapees(_outer: u32, cg: &Cgroup) -> Vec<Escapee> {
     match cg.0 {}
 }
 

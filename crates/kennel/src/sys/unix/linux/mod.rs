@@ -24,7 +24,9 @@ use tokio::io::unix::AsyncFd;
 pub(crate) use cgroup::Cgroup;
 pub(crate) use guard::Ticket;
 pub(crate) use keeper::Keeper;
-pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
+pub(crate) use orphans::{
+    become_subreaper, make_undumpable, sweep_adopted, sweep_escapees, sweep_namespace_escapees,
+};
 
 use super::group::{convert_status, to_pid};
 use crate::plan::{HostProbe, Os};
@@ -50,6 +52,12 @@ pub(crate) fn probe() -> HostProbe {
         subreaper: orphans::we_are_subreaper(),
         pidfd: pidfd_works(),
     }
+}
+
+/// Whether this host makes PID namespaces for trees (probed once, by a real attempt:
+/// [`pidns::mode`]).
+pub(crate) fn pid_namespace_works() -> bool {
+    pidns::mode().is_some()
 }
 
 /// Whether the kernel answers `pidfd_open` (5.3+, and no seccomp filter refusing it).

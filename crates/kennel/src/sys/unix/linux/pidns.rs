@@ -221,6 +221,20 @@ pub(crate) enum EnterError {
     Mount(#[source] io::Error),
 }
 
+impl EnterError {
+    /// The OS error number, for the keeper's `N <errno>` line (0 if there is none).
+    pub(crate) fn errno(&self) -> i32 {
+        let source = match self {
+            EnterError::Unshare(e)
+            | EnterError::Map(e)
+            | EnterError::Fork(e)
+            | EnterError::DeathSignal(e)
+            | EnterError::Mount(e) => e,
+        };
+        source.raw_os_error().unwrap_or(0)
+    }
+}
+
 /// Turn this single-threaded process into pid 1 of a new PID namespace.
 ///
 /// Returns in the new init (the inner) only; the calling process itself (the outer)
@@ -388,6 +402,17 @@ pub(crate) fn members(outer: u32) -> Vec<u32> {
         .filter(|&(ns, _)| ns != 1)
         .map(|(_, host)| host)
         .collect()
+}
+
+/// The PID namespace of the first child of the host process `outer` (the init the
+/// outer keeper forked), as `/proc/<pid>/ns/pid` names it (`pid:[4026532…]`).
+pub(crate) fn namespace_below(outer: u32) -> Option<std::path::PathBuf> {
+    children(outer).first().and_then(|&init| namespace_of(init))
+}
+
+/// The PID namespace `pid` is in (`/proc/<pid>/ns/pid`'s link).
+pub(crate) fn namespace_of(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
 /// Translate `pids` (namespace pids) with `map`, dropping those no longer there.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, WaitId, WaitIdOptions};
 
 use super::{abandon, await_hello, read_line, HelloError, CTL_FD, KEEPER_ARG};
-use crate::sys::unix::linux::{cgroup::Cgroup, procfs};
+use crate::sys::unix::linux::{cgroup::Cgroup, pidns, procfs};
 use crate::sys::Layer;
 use crate::sys::SpawnCtx;
 use crate::tree::TreeSignalError;
@@ -31,12 +31,17 @@ struct KeeperLink {
     /// Set when the keeper went away before the supervisor let it go: from then on a
     /// supervisor death would leave the tree running.
     lost: Arc<AtomicBool>,
+    /// The keeper's pid when it is the init of the tree's PID namespace: the pids it
+    /// reports are the namespace's, translated through its descendants' `NSpid`.
+    namespace: Option<u32>,
 }
 
 /// How spawning through a keeper failed.
 enum KeeperSpawnError {
     /// Starting the keeper itself failed (a stage and the error).
     Keeper(&'static str, io::Error),
+    /// The keeper could not make the PID namespace (errno from `pidns::enter`).
+    Namespace(io::Error),
     /// The keeper could not start the program (errno from its `exec`).
     Program(io::Error),
     /// The binary re-run as the keeper did not answer as one.
@@ -65,6 +70,7 @@ pub(crate) fn pass_ctl_fd(cmd: &mut std::process::Command, fd: &impl AsRawFd) {
 /// keeper's `Child` (for the pipes) and the link to it.
 fn spawn_with_pipes(
     base: &mut std::process::Command,
+    in_namespace: bool,
 ) -> Result<(std::process::Child, KeeperLink), KeeperSpawnError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| KeeperSpawnError::Keeper("socketpair", e))?;
@@ -84,13 +90,25 @@ fn spawn_with_pipes(
             )
         })?;
     let mut std_ctl = ours;
-    let leader = handshake(&mut std_ctl, keeper)?;
+    let mut leader = handshake(&mut std_ctl, keeper)?;
+    let namespace = in_namespace.then_some(child.id());
+    if let Some(outer) = namespace {
+        // The leader is the init's unreaped child: it is under the keeper until we say.
+        let Some(&host) = pidns::host_pids(outer).get(&leader) else {
+            abandon(keeper);
+            let gone = io::Error::new(io::ErrorKind::NotFound, "the leader is not in /proc");
+            return Err(KeeperSpawnError::Keeper("finding the leader's pid", gone));
+        };
+        leader = host;
+    }
     std_ctl
         .set_nonblocking(true)
         .map_err(|e| KeeperSpawnError::Keeper("keeper socket", e))?;
     let ctl = tokio::net::UnixStream::from_std(std_ctl)
         .map_err(|e| KeeperSpawnError::Keeper("registering the keeper socket", e))?;
-    Ok((child, KeeperLink::new(ctl, leader)))
+    let mut link = KeeperLink::new(ctl, leader);
+    link.namespace = namespace;
+    Ok((child, link))
 }
 
 /// The keeper's side of the handshake: the hello (the binary is a keeper), then `L`
@@ -131,6 +149,12 @@ fn handshake(
                 errno,
             )))
         }
+        (Some("N"), Some(errno)) => {
+            let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
+            Err(KeeperSpawnError::Namespace(io::Error::from_raw_os_error(
+                errno,
+            )))
+        }
         _ => fail(KeeperSpawnError::Keeper(
             "keeper handshake",
             io::Error::new(
@@ -151,6 +175,7 @@ impl KeeperLink {
             leftovers: Vec::new(),
             empty: false,
             lost: Arc::new(AtomicBool::new(false)),
+            namespace: None,
         }
     }
 
@@ -164,7 +189,11 @@ impl KeeperLink {
                     let code = words.next().and_then(|w| w.parse().ok());
                     let signal = words.next().and_then(|w| w.parse().ok());
                     self.exit = Some(ExitStatus { code, signal });
-                    self.leftovers = words.filter_map(|w| w.parse().ok()).collect();
+                    let pids: Vec<u32> = words.filter_map(|w| w.parse().ok()).collect();
+                    self.leftovers = match self.namespace {
+                        Some(outer) => pidns::translate(&pidns::host_pids(outer), &pids),
+                        None => pids,
+                    };
                 }
                 Some("E") => self.empty = true,
                 _ => {}
@@ -274,9 +303,17 @@ pub(crate) struct Keeper {
 
 impl Keeper {
     /// The keeper's command line around `program`: the keeper binary, its argument, the
-    /// cgroup to put the leader in (`-` for none), then the program.
-    pub(crate) fn command(program: &OsStr, cgroup: Option<&Cgroup>) -> std::process::Command {
+    /// cgroup to put the leader in (`-` for none), then the program; in `namespace`
+    /// mode, if any, the keeper makes the tree a PID namespace ([`pidns::ENV`]).
+    pub(crate) fn command(
+        program: &OsStr,
+        cgroup: Option<&Cgroup>,
+        namespace: Option<pidns::NsMode>,
+    ) -> std::process::Command {
         let mut cmd = std::process::Command::new(super::program());
+        if let Some(mode) = namespace {
+            cmd.env(pidns::ENV, mode.as_arg());
+        }
         cmd.arg(KEEPER_ARG)
             .arg(cgroup.map_or_else(
                 || std::ffi::OsString::from("-"),
@@ -293,17 +330,29 @@ impl Keeper {
         cgroup: Option<Cgroup>,
         ctx: &SpawnCtx,
     ) -> Result<(std::process::Child, Keeper), SpawnError> {
-        let (child, link) = spawn_with_pipes(cmd).map_err(|e| match e {
+        let in_namespace = cmd.get_envs().any(|(k, v)| k == pidns::ENV && v.is_some());
+        let (child, link) = spawn_with_pipes(cmd, in_namespace).map_err(|e| match e {
             KeeperSpawnError::Keeper(stage, source) => ctx.os(stage, source),
+            KeeperSpawnError::Namespace(source) => ctx.os("creating the PID namespace", source),
             KeeperSpawnError::Program(source) => ctx.program_error(source, "exec"),
             KeeperSpawnError::NotAKeeper(failure) => ctx.not_started(failure, KEEPER_ARG),
         })?;
         Ok((child, Keeper { link, cgroup }))
     }
 
-    /// The leader's pid (not the keeper's).
+    /// The leader's pid (not the keeper's), as the host sees it.
     pub(crate) fn pid(&self) -> u32 {
         self.link.leader
+    }
+
+    /// The keeper's pid when it holds the tree in a PID namespace.
+    pub(crate) fn namespace(&self) -> Option<u32> {
+        self.link.namespace
+    }
+
+    /// The tree's cgroup, if it has one.
+    pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
     }
 
     /// Set when the keeper went away before the supervisor let it go.

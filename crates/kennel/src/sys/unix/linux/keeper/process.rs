@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use rustix::process::{Pid, Signal as Sig, WaitId, WaitIdOptions, WaitOptions};
 
 use super::{say_hello, send, set_termination_signals, CTL_FD};
-use crate::sys::unix::linux::{cgroup::Cgroup, procfs};
+use crate::sys::unix::linux::{cgroup::Cgroup, pidns, procfs};
 use crate::sys::unix::terminal;
 
 struct State {
@@ -36,6 +36,14 @@ pub(crate) fn run(args: Vec<OsString>) -> io::Result<()> {
     let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
     rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
     say_hello(&ctl);
+    // Asked to hold the tree in a PID namespace: from here on this process is its init
+    // (the process the supervisor started waits for it in `pidns::enter`).
+    if let Some(mode) = pidns::requested() {
+        if let Err(e) = pidns::enter(mode) {
+            let _ = send(&ctl, &format!("N {}\n", e.errno()));
+            return Ok(());
+        }
+    }
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
 
     let mut args = args.into_iter();
@@ -88,7 +96,7 @@ fn leader_command(
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest).process_group(0);
     let claim_terminal = std::env::var_os(terminal::CLAIM_ENV).is_some();
-    cmd.env_remove(terminal::CLAIM_ENV);
+    cmd.env_remove(terminal::CLAIM_ENV).env_remove(pidns::ENV);
     let join_fd = cgroup.map(Cgroup::procs_fd);
     // SAFETY: the closure only makes async-signal-safe system calls (sigprocmask via
     // libc, write, tcsetpgrp) between fork and exec.
@@ -319,6 +327,10 @@ impl State {
     fn signal_tree(&self, sig: Sig, others: &[Pid]) {
         // The leader is unreaped: its group id is still ours.
         let _ = rustix::process::kill_process_group(self.leader, sig);
+        if pidns::is_init() {
+            // Every process of the namespace but us, however it detached.
+            let _ = pidns::signal_all(sig.as_raw());
+        }
         if let Some(cg) = &self.cgroup {
             cg.signal_all(sig);
         }
