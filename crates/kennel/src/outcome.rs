@@ -161,8 +161,6 @@ pub enum EscapeFound {
     /// An orphan reparented to the supervisor as child subreaper, in no live tree's
     /// cgroup and not released by a keep-leftovers run.
     Subreaper,
-    /// A process of the tree's PID namespace outside the tree's cgroup.
-    PidNamespace,
 }
 
 /// A process that left its tree's containment (e.g. wrote its pid to another

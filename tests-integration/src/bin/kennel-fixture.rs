@@ -200,8 +200,10 @@
 //!
 //! ## Attacks on the supervisor (Linux)
 //!
-//! * `attack-ancestors` (Linux): for each ancestor, from the parent up to (not
-//!   including) pid 1 or the first process of another user, tries
+//! * `attack-ancestors [--include-init]` (Linux): for each ancestor, from the
+//!   parent up to (not including) pid 1 — including it with `--include-init`, for
+//!   a fixture in a PID namespace whose init is kennel's — or the first process
+//!   of another user, tries
 //!   `PTRACE_ATTACH` (detaching at once if it worked) and reading
 //!   `/proc/<pid>/environ`, and prints `ancestor <pid> <comm> ptrace=<r>
 //!   environ=<r>` per ancestor, `<r>` being `ok` or the errno (`EPERM`,
@@ -640,8 +642,9 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
         }
         #[cfg(target_os = "linux")]
         "attack-ancestors" => {
-            Args::parse(rest, &[], &[])?.no_positional()?;
-            unix::attack_ancestors()
+            let a = Args::parse(rest, &[], &["--include-init"])?;
+            a.no_positional()?;
+            unix::attack_ancestors(a.has("--include-init"))
         }
         #[cfg(not(unix))]
         "background" | "ignore-signals" | "kill-self" | "trap-term" => {
@@ -1071,11 +1074,12 @@ mod unix {
 
     /// See the module docs: ptrace and `/proc/<pid>/environ` against every ancestor.
     #[cfg(target_os = "linux")]
-    pub fn attack_ancestors() -> Res<ExitCode> {
+    pub fn attack_ancestors(include_init: bool) -> Res<ExitCode> {
         // SAFETY: getuid/getppid have no preconditions.
         let (me, mut pid) = unsafe { (libc::getuid(), libc::getppid()) };
         let mut report = String::new();
-        while pid > 1 {
+        let last = if include_init { 1 } else { 2 };
+        while pid >= last {
             // `status` stays readable for everyone, non-dumpable or not.
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
             let owner: Option<u32> = status

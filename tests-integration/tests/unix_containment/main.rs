@@ -15,6 +15,7 @@ mod early_signal;
 mod escape_run;
 mod escapes;
 mod late_init;
+mod pid_namespace;
 mod signals_from_inside;
 mod supervisor_attack;
 mod supervisor_death;

@@ -54,7 +54,8 @@ use std::process::Stdio;
 use tokio::net::unix::pipe;
 
 pub(crate) use linux::{
-    become_subreaper, helpers, make_undumpable, own_signals, pid_namespace_works, probe, sweep_adopted,
+    become_subreaper, helpers, make_undumpable, own_signals, pid_namespace_works, probe,
+    sweep_adopted,
 };
 pub(crate) use tree::{Leader, Protection};
 

@@ -110,14 +110,6 @@ impl Keeper {
         match self.0 {}
     }
 
-    pub(crate) fn namespace(&self) -> Option<u32> {
-        match self.0 {}
-    }
-
-    pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
-        match self.0 {}
-    }
-
     pub(crate) fn lost(&self) -> Arc<AtomicBool> {
         match self.0 {}
     }
@@ -164,10 +156,6 @@ pub(crate) fn guard_covers(_generation: u64) -> bool {
 }
 
 pub(crate) fn sweep_escapees(_leader: u32, cg: &Cgroup) -> Vec<Escapee> {
-    match cg.0 {}
-}
-
-pub(crate) fn sweep_namespace_escapees(_outer: u32, cg: &Cgroup) -> Vec<Escapee> {
     match cg.0 {}
 }
 

@@ -190,17 +190,13 @@ impl Tree for Leader {
         }
     }
 
-    /// Swept here: a cgroup tree whose leader is our child, and a tree in a PID
-    /// namespace with a cgroup (what left the cgroup is still in the namespace). Other
-    /// keepers are the subreaper of their own tree, and the group tier promises nothing
-    /// about `setsid`.
+    /// Only a cgroup tree whose leader is our child is swept here: a keeper is the
+    /// subreaper of its own tree (or the init of its PID namespace, whose signals reach
+    /// every process in it, cgroup or not), and the group tier promises nothing about
+    /// `setsid`.
     fn sweep_escapees(&mut self) -> Vec<Escapee> {
         match (&self.lead, &self.cgroup) {
             (Lead::Group(g), Some(cg)) => linux::sweep_escapees(g.pid(), cg),
-            (Lead::Kept(k), _) => match (k.namespace(), k.cgroup()) {
-                (Some(outer), Some(cg)) => linux::sweep_namespace_escapees(outer, cg),
-                _ => Vec::new(),
-            },
             _ => Vec::new(),
         }
     }

@@ -10,8 +10,8 @@ pub(crate) mod cgroup;
 pub(crate) mod guard;
 pub(crate) mod keeper;
 pub(crate) mod orphans;
-pub(crate) mod procfs;
 pub(crate) mod pidns;
+pub(crate) mod procfs;
 mod sender;
 
 use std::io;
@@ -24,9 +24,7 @@ use tokio::io::unix::AsyncFd;
 pub(crate) use cgroup::Cgroup;
 pub(crate) use guard::Ticket;
 pub(crate) use keeper::Keeper;
-pub(crate) use orphans::{
-    become_subreaper, make_undumpable, sweep_adopted, sweep_escapees, sweep_namespace_escapees,
-};
+pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
 
 use super::group::{convert_status, to_pid};
 use crate::plan::{HostProbe, Os};

@@ -104,43 +104,14 @@ pub(crate) fn released(pids: impl IntoIterator<Item = u32>) {
 /// was killed. Trees without a cgroup have nothing to sweep here (the keeper is
 /// their subreaper; the group tier promises nothing about `setsid`).
 pub(crate) fn sweep_escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
-    sweep(|| escapees(leader, cg), |pid| !cg.contains(pid))
-}
-
-/// The final sweep of a tree in a PID namespace with a cgroup (the keeper `outer` is
-/// the namespace's init): SIGKILL every process of the namespace outside the cgroup,
-/// checked again through a pidfd (still outside the cgroup, still in the namespace) so
-/// a reused pid is never hit. The keeper's kill ends them anyway; this names them.
-pub(crate) fn sweep_namespace_escapees(outer: u32, cg: &Cgroup) -> Vec<Escapee> {
-    let Some(ns) = super::pidns::namespace_below(outer) else {
-        return Vec::new();
-    };
-    let running = |pid: u32| procfs::read_stat(pid).is_some_and(|s| s.running());
-    let find = || {
-        super::pidns::members(outer)
-            .into_iter()
-            .filter(|&p| running(p) && !cg.contains(p))
-            .map(|pid| Escapee {
-                pid,
-                found: EscapeFound::PidNamespace,
-            })
-            .collect()
-    };
-    let still = |pid| !cg.contains(pid) && super::pidns::namespace_of(pid).as_ref() == Some(&ns);
-    sweep(find, still)
-}
-
-/// SIGKILL what `find` finds (each checked with `still` through a pidfd) until a pass
-/// finds nothing, at most 50 passes; wait until each is past running.
-fn sweep(find: impl Fn() -> Vec<Escapee>, still: impl Fn(u32) -> bool) -> Vec<Escapee> {
     let mut killed = Vec::new();
     for _ in 0..50 {
-        let found = find();
+        let found = escapees(leader, cg);
         if found.is_empty() {
             break;
         }
         for escapee in found {
-            if kill_verified(escapee.pid, &still) {
+            if kill_verified(escapee.pid, |pid| !cg.contains(pid)) {
                 killed.push(escapee);
             }
         }

@@ -296,10 +296,20 @@ pub(crate) fn enter(mode: NsMode) -> Result<(), EnterError> {
 
 /// Map our own uid and gid to themselves in the new user namespace (the only mapping an
 /// unprivileged process may write; `setgroups` must be denied before the gid map).
+///
+/// A non-dumpable process's `/proc/self` files belong to root, so the keeper (which
+/// made itself non-dumpable) is dumpable while it writes them, and not again after.
 fn write_maps(uid: libc::uid_t, gid: libc::gid_t) -> io::Result<()> {
-    std::fs::write("/proc/self/setgroups", "deny")?;
-    std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))?;
-    std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))
+    use rustix::process::{set_dumpable_behavior, DumpableBehavior};
+    let was = rustix::process::dumpable_behavior()?;
+    set_dumpable_behavior(DumpableBehavior::Dumpable)?;
+    let written = (|| {
+        std::fs::write("/proc/self/setgroups", "deny")?;
+        std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))?;
+        std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))
+    })();
+    set_dumpable_behavior(was)?;
+    written
 }
 
 /// The outer's whole life: hold the inner's parent-death pipe, wait for the inner,
@@ -392,27 +402,6 @@ pub(crate) fn host_pids(helper: u32) -> HashMap<u32, u32> {
         stack.extend(children(host));
     }
     map
-}
-
-/// The host's pids of every process in the namespace under the outer keeper `outer`,
-/// except its init (namespace pid 1).
-pub(crate) fn members(outer: u32) -> Vec<u32> {
-    host_pids(outer)
-        .into_iter()
-        .filter(|&(ns, _)| ns != 1)
-        .map(|(_, host)| host)
-        .collect()
-}
-
-/// The PID namespace of the first child of the host process `outer` (the init the
-/// outer keeper forked), as `/proc/<pid>/ns/pid` names it (`pid:[4026532…]`).
-pub(crate) fn namespace_below(outer: u32) -> Option<std::path::PathBuf> {
-    children(outer).first().and_then(|&init| namespace_of(init))
-}
-
-/// The PID namespace `pid` is in (`/proc/<pid>/ns/pid`'s link).
-pub(crate) fn namespace_of(pid: u32) -> Option<std::path::PathBuf> {
-    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
 /// Translate `pids` (namespace pids) with `map`, dropping those no longer there.

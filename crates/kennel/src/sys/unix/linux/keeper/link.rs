@@ -345,16 +345,6 @@ impl Keeper {
         self.link.leader
     }
 
-    /// The keeper's pid when it holds the tree in a PID namespace.
-    pub(crate) fn namespace(&self) -> Option<u32> {
-        self.link.namespace
-    }
-
-    /// The tree's cgroup, if it has one.
-    pub(crate) fn cgroup(&self) -> Option<&Cgroup> {
-        self.cgroup.as_ref()
-    }
-
     /// Set when the keeper went away before the supervisor let it go.
     pub(crate) fn lost(&self) -> Arc<AtomicBool> {
         self.link.lost.clone()
