@@ -12,8 +12,8 @@
 //! tier; and the library's cgroup and keeper tiers, for reference.
 
 #[cfg(target_os = "linux")]
-#[allow(dead_code)]
-#[path = "../src/sys/unix/linux/pidns.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../src/sys/unix/linux/pidns/mod.rs"]
 mod pidns;
 
 #[cfg(not(target_os = "linux"))]

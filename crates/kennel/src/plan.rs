@@ -175,6 +175,31 @@ pub(crate) fn in_pid_namespace(
     }
 }
 
+impl crate::Command {
+    /// The containment of this command on this host (the PID namespace is probed only
+    /// when asked for).
+    pub(crate) fn plan(&self) -> crate::plan::Plan {
+        let host = crate::sys::imp::probe();
+        let base = crate::plan::plan(self.containment, &host);
+        let ns = self.pid_namespace && crate::sys::imp::pid_namespace_works();
+        crate::plan::in_pid_namespace(base, ns, self.keep_leftovers, &host)
+    }
+
+    /// Opt-in (Linux): a PID namespace per tree whose init is kennel's keeper. Nothing
+    /// can leave it, and the kernel kills all of it when the init dies — even after an
+    /// escape from the cgroup, even on `kill -9` of the supervisor. Needs root or
+    /// unprivileged user namespaces and a keeper host ([`crate::keeper::init`]); not
+    /// with [`Command::keep_leftovers`]. Where unavailable the other tiers are used
+    /// ([`Outcome::containment`](crate::Outcome::containment) says). The child sees
+    /// itself as pid 2 and a fresh `/proc` (own mount namespace; without root, a user
+    /// namespace mapping only our uid/gid); pids kennel reports are the host's.
+    /// Costs and effects: `docs/DECISIONS.md`.
+    pub fn pid_namespace(mut self, on: bool) -> Self {
+        self.pid_namespace = on;
+        self
+    }
+}
+
 /// The layers of a tree held by `strongest`, strongest first: then a subreaper (a
 /// keeper, or this process sweeping its adopted orphans), then the process group.
 pub(crate) fn layers(strongest: Containment, subreaper: bool) -> Vec<Containment> {
@@ -375,6 +400,61 @@ mod tests {
         assert_eq!(
             available(&host(Os::Linux, true, true, true)),
             vec![Cgroup, Subreaper, Group]
+        );
+    }
+
+    /// Every combination of (OS, namespaces offered, helpers, leftovers kept, cgroup
+    /// writable, cgroup asked): the namespace only where all allow it, strongest, with
+    /// the keeper as guarantee and the cgroup kept; otherwise the plan without it.
+    #[test]
+    fn a_pid_namespace_only_where_offered_hosted_and_no_leftovers_are_kept() {
+        use Containment::PidNamespace;
+        for os in [Os::Linux, Os::OtherUnix, Os::Windows] {
+            for bits in 0u32..32 {
+                let bit = |n: u32| bits & (1 << n) != 0;
+                let (ns_ok, helpers, keep, cg_ok, ask_cg) =
+                    (bit(0), bit(1), bit(2), bit(3), bit(4));
+                let probe = host(os, cg_ok, helpers, false);
+                let base = plan(options(ask_cg, true), &probe);
+                let got = in_pid_namespace(base.clone(), ns_ok, keep, &probe);
+                let case = (os, ns_ok, helpers, keep, cg_ok, ask_cg);
+                let used = os == Os::Linux && ns_ok && helpers && !keep;
+                assert_eq!(got.pid_namespace, used, "{case:?}");
+                let offered = available_with(&probe, || ns_ok).contains(&PidNamespace);
+                assert_eq!(offered, os == Os::Linux && helpers && ns_ok, "{case:?}");
+                if !used {
+                    assert_eq!(got, base, "{case:?}");
+                    continue;
+                }
+                let expected: &[Containment] = if base.cgroup {
+                    &[PidNamespace, Cgroup, Group]
+                } else {
+                    &[PidNamespace, Group]
+                };
+                assert_eq!(got.layers, expected, "{case:?}");
+                assert_eq!(got.strongest(), PidNamespace, "{case:?}");
+                assert_eq!(got.guarantee, Guarantee::Keeper, "{case:?}");
+                assert_eq!(got.cgroup, base.cgroup, "{case:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_namespace_probe_runs_only_where_it_could_be_used() {
+        let probed = std::cell::Cell::new(false);
+        let ask = || {
+            probed.set(true);
+            true
+        };
+        available_with(&host(Os::Linux, true, false, false), ask);
+        assert!(!probed.get(), "no helpers: no keeper can be an init");
+        available_with(&host(Os::Windows, true, true, false), ask);
+        assert!(!probed.get());
+        let tiers = available_with(&host(Os::Linux, true, true, false), ask);
+        assert!(probed.get());
+        assert_eq!(
+            tiers,
+            vec![Containment::PidNamespace, Cgroup, Subreaper, Group]
         );
     }
 

@@ -357,39 +357,6 @@ impl Command {
         self
     }
 
-    /// The containment of this command on this host (the [planner](crate::plan)'s
-    /// answer; the PID namespace is probed only when asked for).
-    fn plan(&self) -> crate::plan::Plan {
-        let host = crate::sys::imp::probe();
-        let base = crate::plan::plan(self.containment, &host);
-        if !self.pid_namespace {
-            return base;
-        }
-        let available = crate::sys::imp::pid_namespace_works();
-        crate::plan::in_pid_namespace(base, available, self.keep_leftovers, &host)
-    }
-
-    /// Run the tree in a PID namespace of its own whose init is kennel's keeper (Linux;
-    /// opt-in, default `false`): nothing of the tree can leave it — not by `setsid`,
-    /// double fork or moving to another cgroup — and when the init dies the kernel kills
-    /// every process in it, so the tree dies with the supervisor even after an escape.
-    /// Needs root or unprivileged user namespaces, and a binary that hosts keepers
-    /// ([`crate::keeper::init`]); not used with [`Command::keep_leftovers`] (leftovers
-    /// would die with the init). Where it cannot be used the tree gets the other tiers:
-    /// [`Outcome::containment`](crate::Outcome::containment) says which.
-    ///
-    /// What the child sees: it is pid 2 (the init is 1) and every pid it prints is a
-    /// namespace pid; `/proc` is a fresh mount showing only the tree (in a mount
-    /// namespace of its own, so mounts it makes stay inside); without root, the tree
-    /// runs in a user namespace mapping only the supervisor's uid and gid (files of
-    /// other owners show as `nobody`, set-user-id programs do not elevate). Spawning
-    /// costs a keeper (a few ms; `docs/DECISIONS.md`). [`Child::pid`](crate::Child::pid)
-    /// and the outcome give the host's pid.
-    pub fn pid_namespace(mut self, on: bool) -> Self {
-        self.pid_namespace = on;
-        self
-    }
-
     /// What `sys` gets to start this command: its program, environment and stdio, and
     /// the containment the planner chose for this host.
     pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {

@@ -137,12 +137,15 @@ fn start(
     ctx: &SpawnCtx,
 ) -> Result<(std::process::Child, Lead, Option<Cgroup>), SpawnError> {
     let mut cmd = if kept {
-        let namespace = launch.plan.pid_namespace.then(linux::pidns::mode).flatten();
-        Keeper::command(launch.program, cgroup.as_ref(), namespace)
+        Keeper::command(launch.program, cgroup.as_ref())
     } else {
         std::process::Command::new(launch.program)
     };
     launch.apply_args_cwd_env(&mut cmd);
+    if kept && launch.plan.pid_namespace {
+        // The keeper makes the tree a PID namespace and becomes its init.
+        linux::ask_for_pid_namespace(&mut cmd);
+    }
     if kept && launch.foreground_terminal {
         // The keeper claims the terminal for the program it starts (see `terminal`).
         cmd.env(terminal::CLAIM_ENV, "1");

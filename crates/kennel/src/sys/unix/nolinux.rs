@@ -29,6 +29,9 @@ pub(crate) fn probe() -> HostProbe {
     }
 }
 
+/// Never asked: the planner chooses no PID namespace here.
+pub(crate) fn ask_for_pid_namespace(_cmd: &mut std::process::Command) {}
+
 /// No PID namespaces here.
 pub(crate) fn pid_namespace_works() -> bool {
     false
@@ -74,23 +77,10 @@ impl Ticket {
 #[derive(Debug)]
 pub(crate) struct Keeper(Infallible);
 
-/// No PID namespaces here.
-pub(crate) mod pidns {
-    /// Never built: no PID namespace is made off Linux.
-    #[derive(Clone, Copy, Debug)]
-    pub(crate) enum NsMode {}
-
-    /// No mode works here.
-    pub(crate) fn mode() -> Option<NsMode> {
-        None
-    }
-}
-
 impl Keeper {
     pub(crate) fn command(
         program: &std::ffi::OsStr,
         _cgroup: Option<&Cgroup>,
-        _namespace: Option<pidns::NsMode>,
     ) -> std::process::Command {
         std::process::Command::new(program)
     }

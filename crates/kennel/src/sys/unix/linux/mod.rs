@@ -58,6 +58,13 @@ pub(crate) fn pid_namespace_works() -> bool {
     pidns::mode().is_some()
 }
 
+/// Ask the keeper started by `cmd` to make its tree a PID namespace ([`pidns::ENV`]).
+pub(crate) fn ask_for_pid_namespace(cmd: &mut std::process::Command) {
+    if let Some(mode) = pidns::mode() {
+        cmd.env(pidns::ENV, mode.as_arg());
+    }
+}
+
 /// Whether the kernel answers `pidfd_open` (5.3+, and no seccomp filter refusing it).
 /// Asked once, of this process.
 fn pidfd_works() -> bool {

@@ -31,8 +31,7 @@ struct KeeperLink {
     /// Set when the keeper went away before the supervisor let it go: from then on a
     /// supervisor death would leave the tree running.
     lost: Arc<AtomicBool>,
-    /// The keeper's pid when it is the init of the tree's PID namespace: the pids it
-    /// reports are the namespace's, translated through its descendants' `NSpid`.
+    /// The keeper's pid if it made a PID namespace (it reports namespace pids).
     namespace: Option<u32>,
 }
 
@@ -93,13 +92,11 @@ fn spawn_with_pipes(
     let mut leader = handshake(&mut std_ctl, keeper)?;
     let namespace = in_namespace.then_some(child.id());
     if let Some(outer) = namespace {
-        // The leader is the init's unreaped child: it is under the keeper until we say.
-        let Some(&host) = pidns::host_pids(outer).get(&leader) else {
+        // The leader is the init's unreaped child: it stays under the keeper.
+        leader = pidns::leader_on_host(outer, leader).ok_or_else(|| {
             abandon(keeper);
-            let gone = io::Error::new(io::ErrorKind::NotFound, "the leader is not in /proc");
-            return Err(KeeperSpawnError::Keeper("finding the leader's pid", gone));
-        };
-        leader = host;
+            KeeperSpawnError::Keeper("finding the leader", io::ErrorKind::NotFound.into())
+        })?;
     }
     std_ctl
         .set_nonblocking(true)
@@ -143,17 +140,13 @@ fn handshake(
         words.next().and_then(|w| w.parse::<i32>().ok()),
     ) {
         (Some("L"), Some(pid)) if pid > 0 => Ok(pid as u32),
-        (Some("F"), Some(errno)) => {
+        (Some(word @ ("F" | "N")), Some(errno)) => {
             let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
-            Err(KeeperSpawnError::Program(io::Error::from_raw_os_error(
-                errno,
-            )))
-        }
-        (Some("N"), Some(errno)) => {
-            let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
-            Err(KeeperSpawnError::Namespace(io::Error::from_raw_os_error(
-                errno,
-            )))
+            let e = io::Error::from_raw_os_error(errno);
+            Err(match word {
+                "F" => KeeperSpawnError::Program(e),
+                _ => KeeperSpawnError::Namespace(e),
+            })
         }
         _ => fail(KeeperSpawnError::Keeper(
             "keeper handshake",
@@ -189,11 +182,8 @@ impl KeeperLink {
                     let code = words.next().and_then(|w| w.parse().ok());
                     let signal = words.next().and_then(|w| w.parse().ok());
                     self.exit = Some(ExitStatus { code, signal });
-                    let pids: Vec<u32> = words.filter_map(|w| w.parse().ok()).collect();
-                    self.leftovers = match self.namespace {
-                        Some(outer) => pidns::translate(&pidns::host_pids(outer), &pids),
-                        None => pids,
-                    };
+                    let pids = words.filter_map(|w| w.parse().ok()).collect();
+                    self.leftovers = pidns::to_host(self.namespace, pids);
                 }
                 Some("E") => self.empty = true,
                 _ => {}
@@ -303,17 +293,9 @@ pub(crate) struct Keeper {
 
 impl Keeper {
     /// The keeper's command line around `program`: the keeper binary, its argument, the
-    /// cgroup to put the leader in (`-` for none), then the program; in `namespace`
-    /// mode, if any, the keeper makes the tree a PID namespace ([`pidns::ENV`]).
-    pub(crate) fn command(
-        program: &OsStr,
-        cgroup: Option<&Cgroup>,
-        namespace: Option<pidns::NsMode>,
-    ) -> std::process::Command {
+    /// cgroup to put the leader in (`-` for none), then the program.
+    pub(crate) fn command(program: &OsStr, cgroup: Option<&Cgroup>) -> std::process::Command {
         let mut cmd = std::process::Command::new(super::program());
-        if let Some(mode) = namespace {
-            cmd.env(pidns::ENV, mode.as_arg());
-        }
         cmd.arg(KEEPER_ARG)
             .arg(cgroup.map_or_else(
                 || std::ffi::OsString::from("-"),

@@ -36,13 +36,9 @@ pub(crate) fn run(args: Vec<OsString>) -> io::Result<()> {
     let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
     rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
     say_hello(&ctl);
-    // Asked to hold the tree in a PID namespace: from here on this process is its init
-    // (the process the supervisor started waits for it in `pidns::enter`).
-    if let Some(mode) = pidns::requested() {
-        if let Err(e) = pidns::enter(mode) {
-            let _ = send(&ctl, &format!("N {}\n", e.errno()));
-            return Ok(());
-        }
+    // Asked for a PID namespace: from here on this process is its init.
+    if let Err(errno) = pidns::enter_if_asked() {
+        return send(&ctl, &format!("N {errno}\n"));
     }
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
 
@@ -50,11 +46,8 @@ pub(crate) fn run(args: Vec<OsString>) -> io::Result<()> {
     let cgroup_arg = args.next().unwrap_or_default();
     let program = args.next().unwrap_or_default();
     let rest: Vec<OsString> = args.collect();
-    let cgroup = if cgroup_arg == "-" {
-        None
-    } else {
-        Cgroup::open(PathBuf::from(cgroup_arg)).ok()
-    };
+    let cgroup = (cgroup_arg != "-").then(|| Cgroup::open(PathBuf::from(cgroup_arg)).ok());
+    let cgroup = cgroup.flatten();
 
     // SIGCHLD through a signalfd: block it here, unblock it in the leader before exec
     // (the mask survives exec).
@@ -327,10 +320,7 @@ impl State {
     fn signal_tree(&self, sig: Sig, others: &[Pid]) {
         // The leader is unreaped: its group id is still ours.
         let _ = rustix::process::kill_process_group(self.leader, sig);
-        if pidns::is_init() {
-            // Every process of the namespace but us, however it detached.
-            let _ = pidns::signal_all(sig.as_raw());
-        }
+        pidns::signal_all_if_init(sig.as_raw());
         if let Some(cg) = &self.cgroup {
             cg.signal_all(sig);
         }

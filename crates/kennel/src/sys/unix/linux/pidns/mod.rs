@@ -56,10 +56,12 @@
 //! set-user-id programs (`sudo`, `su`) do not gain privileges. `docs/DECISIONS.md` weighs
 //! this.
 
-use std::collections::HashMap;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+mod hostpids;
+pub(crate) use hostpids::{leader_on_host, to_host};
 use std::sync::OnceLock;
 
 /// The environment variable that asks a keeper to become a namespace's init (its value
@@ -357,97 +359,30 @@ fn outer(inner: libc::pid_t, alive_w: OwnedFd) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Send `signal` to every process of this namespace except the caller (which must be
-/// its init): `kill(-1, …)` from pid 1 reaches exactly the namespace. `ESRCH` (nobody
-/// left) is success.
-pub(crate) fn signal_all(signal: i32) -> io::Result<()> {
-    // SAFETY: kill(2) with pid -1 from the namespace's init signals only the namespace.
-    if unsafe { libc::kill(-1, signal) } == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(e)
+/// In the init of a namespace [`enter`] made (pid 1; a keeper is never pid 1
+/// otherwise): send `signal` to every process of the namespace but itself, however
+/// it detached — `kill(-1, …)` from pid 1 reaches exactly the namespace. Nothing left
+/// (`ESRCH`) is fine; nothing else can fail for the init.
+pub(crate) fn signal_all_if_init(signal: i32) {
+    if rustix::process::getpid().as_raw_nonzero().get() == 1 {
+        // SAFETY: kill(2) with pid -1 from the namespace's init signals only the
+        // namespace.
+        unsafe { libc::kill(-1, signal) };
     }
 }
 
-/// Whether this process is the init of a PID namespace [`enter`] made.
-pub(crate) fn is_init() -> bool {
-    rustix::process::getpid().as_raw_nonzero().get() == 1
-}
-
-/// Namespace pid → host pid for every process under the host process `helper` (the
-/// outer keeper), read from the host's `/proc` (`NSpid` of each descendant: its pid in
-/// every namespace from the host's down to its own). Processes under `helper` that are
-/// not in a child namespace of the host's map to themselves' last `NSpid` entry too, so
-/// the caller only asks for pids the keeper reported.
-pub(crate) fn host_pids(helper: u32) -> HashMap<u32, u32> {
-    let mut map = HashMap::new();
-    let mut stack = children(helper);
-    let mut seen = 0usize;
-    while let Some(host) = stack.pop() {
-        seen += 1;
-        if seen > 1_000_000 {
-            break;
-        }
-        if let Some(ns) = std::fs::read_to_string(format!("/proc/{host}/status"))
-            .ok()
-            .as_deref()
-            .and_then(innermost_pid)
-        {
-            map.insert(ns, host);
-        }
-        stack.extend(children(host));
+/// Become the init of a new namespace if the supervisor asked ([`requested`]);
+/// `Err(errno)` if that failed (the caller reports it and exits).
+pub(crate) fn enter_if_asked() -> Result<(), i32> {
+    match requested() {
+        Some(mode) => enter(mode).map_err(|e| e.errno()),
+        None => Ok(()),
     }
-    map
-}
-
-/// Translate `pids` (namespace pids) with `map`, dropping those no longer there.
-pub(crate) fn translate(map: &HashMap<u32, u32>, pids: &[u32]) -> Vec<u32> {
-    pids.iter().filter_map(|p| map.get(p).copied()).collect()
-}
-
-/// Children of `pid` in the host's `/proc` (every thread's `children`).
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return Vec::new();
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|text| {
-            text.split_whitespace()
-                .filter_map(|w| w.parse::<u32>().ok())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
-/// The last (innermost namespace's) pid of a `/proc/<pid>/status` text's `NSpid` line.
-fn innermost_pid(status: &str) -> Option<u32> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("NSpid:"))?
-        .split_whitespace()
-        .last()?
-        .parse()
-        .ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_innermost_pid_is_the_last_nspid_entry() {
-        let status = "Name:\tsleep\nTgid:\t4242\nNgid:\t0\nPid:\t4242\nPPid:\t4241\n\
-                      NSpid:\t4242\t2\nNSpgid:\t4242\t2\n";
-        assert_eq!(innermost_pid(status), Some(2));
-        assert_eq!(innermost_pid("NSpid:\t17\n"), Some(17));
-        assert_eq!(innermost_pid("Pid:\t17\n"), None);
-    }
 
     #[test]
     fn modes_round_trip_through_their_argument() {
@@ -460,26 +395,6 @@ mod tests {
             libc::CLONE_NEWUSER
         );
         assert_eq!(NsMode::Privileged.flags() & libc::CLONE_NEWUSER, 0);
-    }
-
-    #[test]
-    fn translation_drops_pids_that_are_gone() {
-        let map = HashMap::from([(1, 900), (2, 901)]);
-        assert_eq!(translate(&map, &[2, 1, 7]), vec![901, 900]);
-    }
-
-    #[test]
-    fn host_pids_finds_our_own_children_under_their_own_pids() {
-        // Not in a new namespace: each child's innermost pid is its host pid.
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .expect("spawn sleep");
-        let me = std::process::id();
-        let map = host_pids(me);
-        assert_eq!(map.get(&child.id()), Some(&child.id()));
-        child.kill().expect("kill");
-        child.wait().expect("reap");
     }
 
     #[test]
