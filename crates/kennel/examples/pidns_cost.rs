@@ -54,13 +54,14 @@ fn main() {
             assert!(status.success(), "{mode}: {status}");
         }
     };
-    let library_run = |cgroup: bool, keeper: bool| {
+    let library_run = |cgroup: bool, keeper: bool, pid_namespace: bool| {
         let rt = &rt;
         move || {
             rt.block_on(async {
                 let opts = kennel::ContainmentOptions { cgroup, keeper };
                 let mut child = kennel::Command::new("/bin/true")
                     .containment(opts)
+                    .pid_namespace(pid_namespace)
                     .spawn()
                     .expect("spawn");
                 assert!(child.wait().await.success());
@@ -83,10 +84,18 @@ fn main() {
             Box::new(helper_run("pidns+userns")),
         ),
         (
-            "library: cgroup (+ guard)",
-            Box::new(library_run(true, false)),
+            "library: cgroup + guard (default)",
+            Box::new(library_run(true, true, false)),
         ),
-        ("library: keeper", Box::new(library_run(false, true))),
+        ("library: keeper", Box::new(library_run(false, true, false))),
+        (
+            "library: pid namespace + cgroup",
+            Box::new(library_run(true, true, true)),
+        ),
+        (
+            "library: pid namespace",
+            Box::new(library_run(false, true, true)),
+        ),
     ];
     if pidns::probe() == Some(pidns::NsMode::Privileged) {
         variants.insert(2, ("stand-in keeper, pidns", Box::new(helper_run("pidns"))));
