@@ -64,7 +64,8 @@
 //!     (the readiness channel), and `<ppid>` is the parent node's pid, or 0 for
 //!     the root.
 //!
-//! * `daemon [--close-fds] [--leader-stays]` (Windows: see "Windows shapes"):
+//! * `daemon [--close-fds] [--leader-stays] [--subreaper] [--leave-cgroup]`
+//!   (Windows: see "Windows shapes"):
 //!   classic daemonisation: the
 //!   leader forks; that child calls `setsid` and forks the daemon, then exits
 //!   (the leader reaps it). The daemon (new session, reparented to pid 1 or a
@@ -76,6 +77,16 @@
 //!   sleeps forever instead. Output: `[pid … leader]` then `pid … daemon`.
 //!   The daemon's `<ppid>` is the exiting intermediate's pid or already its
 //!   new parent (1 or a subreaper): racy, use `ppid_of` if it matters.
+//!   `--subreaper` (Linux): the session leader makes itself a child subreaper and
+//!   forks once more before the daemon's fork, adopts the daemon when that
+//!   middle process exits, and then exits itself: the daemon passes through a
+//!   subreaper of the tree's own making. `--leave-cgroup` (Linux): the daemon
+//!   moves itself to the parent of its cgroup (out of a per-child cgroup, into
+//!   the supervisor's) before printing; when refused it says so on stderr
+//!   (`kennel-fixture: could not leave the cgroup: …`) and goes on.
+//! * `signal-parent` (Linux): prints `pid … leader`, sends SIGTERM to its
+//!   parent (the supervisor, or its keeper) and SIGHUP to the parent's process
+//!   group if the parent leads one, prints `sent` and sleeps forever.
 //!
 //! * `hold-pipe [--setsid]` (Windows: see "Windows shapes"): the leader
 //!   forks an intermediate child that forks the *holder* and exits at once (so the holder is reparented, like an
@@ -465,9 +476,25 @@ fn run(mode: &str, rest: &[String]) -> Res<ExitCode> {
         }
         #[cfg(unix)]
         "daemon" => {
-            let a = Args::parse(rest, &[], &["--close-fds", "--leader-stays"])?;
+            let flags = [
+                "--close-fds",
+                "--leader-stays",
+                "--subreaper",
+                "--leave-cgroup",
+            ];
+            let a = Args::parse(rest, &[], &flags)?;
             a.no_positional()?;
-            unix::daemon(a.has("--close-fds"), a.has("--leader-stays"))
+            unix::daemon(unix::DaemonOpts {
+                close_fds: a.has("--close-fds"),
+                leader_stays: a.has("--leader-stays"),
+                subreaper: a.has("--subreaper"),
+                leave_cgroup: a.has("--leave-cgroup"),
+            })
+        }
+        #[cfg(target_os = "linux")]
+        "signal-parent" => {
+            Args::parse(rest, &[], &[])?.no_positional()?;
+            unix::signal_parent()
         }
         #[cfg(unix)]
         "hold-pipe" => {
@@ -1403,7 +1430,21 @@ mod unix {
         sleep_forever()
     }
 
-    pub fn daemon(close_fds: bool, leader_stays: bool) -> Res<ExitCode> {
+    /// The shape of `daemon` (module docs).
+    pub struct DaemonOpts {
+        pub close_fds: bool,
+        pub leader_stays: bool,
+        pub subreaper: bool,
+        pub leave_cgroup: bool,
+    }
+
+    pub fn daemon(opts: DaemonOpts) -> Res<ExitCode> {
+        let DaemonOpts {
+            close_fds,
+            leader_stays,
+            subreaper,
+            leave_cgroup,
+        } = opts;
         if leader_stays {
             pid_line("leader")?;
         }
@@ -1413,12 +1454,18 @@ mod unix {
                 close(r);
                 in_child(|| {
                     setsid()?;
+                    if subreaper {
+                        adopt_then_exit()?;
+                    }
                     if let Forked::Parent(_) = fork()? {
                         exit_now(0);
                     }
                     // SAFETY: the path is a valid NUL-terminated string.
                     unsafe {
                         libc::chdir(c"/".as_ptr());
+                    }
+                    if leave_cgroup {
+                        leave_own_cgroup();
                     }
                     pid_line("daemon")?;
                     if close_fds {
@@ -1441,6 +1488,70 @@ mod unix {
                 Ok(ExitCode::SUCCESS)
             }
         }
+    }
+
+    /// `daemon --subreaper`: make this process a child subreaper and fork; the parent
+    /// (this process) reaps the child once it forked on (the grandchild is then ours,
+    /// adopted) and exits, handing the adopted grandchild to the next subreaper up.
+    /// Returns in the child.
+    fn adopt_then_exit() -> Res<()> {
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes this process's flag.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+            return Err(Fail::Io(
+                "PR_SET_CHILD_SUBREAPER",
+                io::Error::last_os_error(),
+            ));
+        }
+        #[cfg(not(target_os = "linux"))]
+        return Err(Fail::Usage("--subreaper is Linux-only".into()));
+        #[cfg(target_os = "linux")]
+        match fork()? {
+            Forked::Child => Ok(()),
+            Forked::Parent(child) => {
+                // The child exits once it forked the daemon: the daemon is ours now.
+                reap(child);
+                exit_now(0)
+            }
+        }
+    }
+
+    /// `daemon --leave-cgroup`: move to the parent of our cgroup (out of a per-child
+    /// cgroup, into the supervisor's); best effort, said on stderr when refused.
+    fn leave_own_cgroup() {
+        #[cfg(target_os = "linux")]
+        {
+            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            let own = own
+                .lines()
+                .find_map(|l| l.strip_prefix("0::"))
+                .unwrap_or("/");
+            let dir = std::path::Path::new("/sys/fs/cgroup").join(own.trim_start_matches('/'));
+            let left = match dir.parent() {
+                Some(parent) if own != "/" => move_to_cgroup(parent),
+                _ => Err(io::Error::other("already in the root cgroup")),
+            };
+            if let Err(e) = left {
+                let line = format!("kennel-fixture: could not leave the cgroup: {e}\n");
+                let _ = super::out::write_all(super::out::Stream::Err, line.as_bytes());
+            }
+        }
+    }
+
+    /// See the module docs: SIGTERM to the parent, SIGHUP to its group if it leads one.
+    #[cfg(target_os = "linux")]
+    pub fn signal_parent() -> Res<ExitCode> {
+        pid_line("leader")?;
+        // SAFETY: getppid/getpgid/kill take plain integers.
+        unsafe {
+            let parent = libc::getppid();
+            libc::kill(parent, libc::SIGTERM);
+            if libc::getpgid(parent) == parent {
+                libc::kill(-parent, libc::SIGHUP);
+            }
+        }
+        super::write_out(super::out::Stream::Out, b"sent\n")?;
+        sleep_forever()
     }
 
     pub fn hold_pipe(new_session: bool) -> Res<ExitCode> {

@@ -29,14 +29,31 @@ pub struct Ended {
 }
 
 impl EscapeRun {
-    /// Start `kennel run <kennel_args…> --report <tmp> -- kennel-fixture daemon`, the
-    /// fixture moving itself to `target` (if any) first; as `user`'s when given.
+    /// Start `kennel run <kennel_args…> --report <tmp> -- kennel-fixture daemon
+    /// [--leader-stays]`, the fixture moving itself to `target` (if any) first; as
+    /// `user`'s when given.
     pub fn start(
         mark: &(String, String),
         user: Option<&Delegated>,
         kennel_args: &[&str],
         target: Option<&Path>,
         leader_stays: bool,
+    ) -> EscapeRun {
+        let flags: &[&str] = if leader_stays {
+            &["--leader-stays"]
+        } else {
+            &[]
+        };
+        Self::start_with(mark, user, kennel_args, target, flags)
+    }
+
+    /// As [`EscapeRun::start`], with the daemon's `flags`.
+    pub fn start_with(
+        mark: &(String, String),
+        user: Option<&Delegated>,
+        kennel_args: &[&str],
+        target: Option<&Path>,
+        flags: &[&str],
     ) -> EscapeRun {
         let report = std::env::temp_dir().join(format!("kennel-escape-run-{}.json", mark.1));
         let mut cmd = std::process::Command::new(KENNEL);
@@ -45,7 +62,7 @@ impl EscapeRun {
             .arg("--report")
             .arg(&report)
             .args(["--", FIXTURE, "daemon"])
-            .args(leader_stays.then_some("--leader-stays"))
+            .args(flags)
             .env(&mark.0, &mark.1)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -17,6 +17,7 @@ mod escapes;
 mod late_init;
 mod pid_namespace;
 mod signals_from_inside;
+mod subreaper_shape;
 mod supervisor_attack;
 mod supervisor_death;
 mod unprivileged_escape;

@@ -140,3 +140,50 @@ fn unprivileged_to_a_fresh_cgroup_then_leader_exit() {
 fn unprivileged_to_the_root_cgroup_is_refused() {
     escape(Dest::Root, End::LeaderExit);
 }
+
+/// `kill -TERM $PPID` and `kill -HUP -<kennel's group>` from the child of an
+/// unprivileged `kennel run` (`kennel-fixture signal-parent`): kennel says it ignored
+/// them and keeps running, then obeys its caller; nothing of the tree is left.
+#[test]
+fn unprivileged_signals_from_inside_are_ignored() {
+    use std::os::unix::process::CommandExt as _;
+    let mark = marker();
+    let Some(deleg) = delegated(&mark) else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(KENNEL);
+    cmd.args(["run", "--grace", "5s", "--", FIXTURE, "signal-parent"])
+        .env(&mark.0, &mark.1)
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    deleg.run_as(&mut cmd);
+    let mut run = cmd.spawn().expect("kennel run as nobody");
+    let stdout = kennel_tests::lines_of(run.stdout.take().expect("stdout"));
+    let stderr = kennel_tests::lines_of(run.stderr.take().expect("stderr"));
+    let mut ignored = Vec::new();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while ignored.len() < 2 && std::time::Instant::now() < deadline {
+        if let Ok(line) = stderr.recv_timeout(std::time::Duration::from_millis(50)) {
+            if line.contains("ignored") {
+                ignored.push(line);
+            }
+        }
+    }
+    let out: Vec<String> = stdout.try_iter().collect();
+    assert!(
+        ignored.iter().any(|l| l.contains("SIGTERM"))
+            && ignored.iter().any(|l| l.contains("SIGHUP")),
+        "both signals from the tree ignored: {ignored:?} {out:?}"
+    );
+    assert!(
+        run.try_wait().expect("try_wait").is_none(),
+        "kennel run still runs"
+    );
+    // SAFETY: kill(2) on the process we started.
+    unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
+    let status = run.wait().expect("wait");
+    assert_eq!(status.code(), Some(128 + 15), "{ignored:?}");
+    crate::escape_run::assert_tree_gone(&mark, "after the caller's SIGTERM");
+}
