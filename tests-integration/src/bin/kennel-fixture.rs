@@ -84,9 +84,9 @@
 //!   moves itself to the parent of its cgroup (out of a per-child cgroup, into
 //!   the supervisor's) before printing; when refused it says so on stderr
 //!   (`kennel-fixture: could not leave the cgroup: …`) and goes on.
-//! * `signal-parent` (Linux): prints `pid … leader`, sends SIGTERM to its
-//!   parent (the supervisor, or its keeper) and SIGHUP to the parent's process
-//!   group if the parent leads one, prints `sent` and sleeps forever.
+//! * `signal-parent` (Linux): sends SIGTERM to its parent (the supervisor, or
+//!   its keeper) and SIGHUP to the parent's process group if the parent leads
+//!   one, then prints `pid … leader` and sleeps forever.
 //!
 //! * `hold-pipe [--setsid]` (Windows: see "Windows shapes"): the leader
 //!   forks an intermediate child that forks the *holder* and exits at once (so the holder is reparented, like an
@@ -1520,28 +1520,47 @@ mod unix {
     /// cgroup, into the supervisor's); best effort, said on stderr when refused.
     fn leave_own_cgroup() {
         #[cfg(target_os = "linux")]
-        {
-            let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-            let own = own
-                .lines()
-                .find_map(|l| l.strip_prefix("0::"))
-                .unwrap_or("/");
-            let dir = std::path::Path::new("/sys/fs/cgroup").join(own.trim_start_matches('/'));
-            let left = match dir.parent() {
-                Some(parent) if own != "/" => move_to_cgroup(parent),
-                _ => Err(io::Error::other("already in the root cgroup")),
-            };
-            if let Err(e) = left {
-                let line = format!("kennel-fixture: could not leave the cgroup: {e}\n");
-                let _ = super::out::write_all(super::out::Stream::Err, line.as_bytes());
-            }
+        if let Err(e) = join_parent_cgroup() {
+            let line = format!("kennel-fixture: could not leave the cgroup: {e}\n");
+            let _ = super::out::write_all(super::out::Stream::Err, line.as_bytes());
         }
+    }
+
+    /// Write our pid to the `cgroup.procs` of our cgroup's parent, in the cgroup2
+    /// mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid host); never
+    /// creates a file.
+    #[cfg(target_os = "linux")]
+    fn join_parent_cgroup() -> io::Result<()> {
+        use std::io::Write as _;
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+        let mount = mountinfo
+            .lines()
+            .find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                let point = left.split_whitespace().nth(4)?;
+                right
+                    .starts_with("cgroup2 ")
+                    .then(|| std::path::PathBuf::from(point))
+            })
+            .ok_or_else(|| io::Error::other("no cgroup2 mount"))?;
+        let own = std::fs::read_to_string("/proc/self/cgroup")?;
+        let own = own
+            .lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .unwrap_or("/");
+        let parent = std::path::Path::new(own)
+            .parent()
+            .ok_or_else(|| io::Error::other("already in the root cgroup"))?;
+        let procs = mount
+            .join(parent.strip_prefix("/").unwrap_or(parent))
+            .join("cgroup.procs");
+        let mut file = std::fs::OpenOptions::new().write(true).open(procs)?;
+        file.write_all(std::process::id().to_string().as_bytes())
     }
 
     /// See the module docs: SIGTERM to the parent, SIGHUP to its group if it leads one.
     #[cfg(target_os = "linux")]
     pub fn signal_parent() -> Res<ExitCode> {
-        pid_line("leader")?;
         // SAFETY: getppid/getpgid/kill take plain integers.
         unsafe {
             let parent = libc::getppid();
@@ -1550,7 +1569,7 @@ mod unix {
                 libc::kill(-parent, libc::SIGHUP);
             }
         }
-        super::write_out(super::out::Stream::Out, b"sent\n")?;
+        pid_line("leader")?;
         sleep_forever()
     }
 
