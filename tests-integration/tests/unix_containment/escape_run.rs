@@ -11,6 +11,44 @@ use kennel_tests::delegated::Delegated;
 
 use crate::*;
 
+/// How an escape run ends.
+#[derive(Clone, Copy, Debug)]
+pub enum End {
+    /// `--timeout 1s`: the leader is still running.
+    Timeout,
+    /// SIGTERM to `kennel run` from outside once the daemon printed: the ladder.
+    Cancel,
+    /// The leader exits by itself after daemonizing.
+    LeaderExit,
+    /// `kill -9` of `kennel run` once the daemon printed.
+    Kill9,
+}
+
+impl End {
+    /// `kennel run`'s extra switches for this end.
+    pub fn kennel_args(self) -> &'static [&'static str] {
+        match self {
+            End::Timeout => &["--timeout", "1s"],
+            _ => &[],
+        }
+    }
+
+    /// Whether the leader stays (every end but its own exit).
+    pub fn leader_stays(self) -> bool {
+        !matches!(self, End::LeaderExit)
+    }
+
+    /// `kennel run`'s exit code for a tree that ended this way (`None`: killed).
+    pub fn code(self) -> Option<i32> {
+        match self {
+            End::Timeout => Some(124),
+            End::Cancel => Some(128 + 15),
+            End::LeaderExit => Some(0),
+            End::Kill9 => None,
+        }
+    }
+}
+
 /// A started escape run.
 pub struct EscapeRun {
     child: Child,
@@ -98,6 +136,18 @@ impl EscapeRun {
 
     fn diagnostics(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
+    }
+
+    /// Bring the run to `end` from outside (cancel, `kill -9`) once the daemon has
+    /// left; the other ends come by themselves.
+    pub fn end(&self, end: End) {
+        let signal = match end {
+            End::Cancel => libc::SIGTERM,
+            End::Kill9 => libc::SIGKILL,
+            End::Timeout | End::LeaderExit => return,
+        };
+        self.await_daemon();
+        self.signal(signal);
     }
 
     /// Send `signal` to kennel run.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use kennel::Containment;
 
-use crate::escape_run::{assert_tree_gone, EscapeRun};
+use crate::escape_run::{assert_tree_gone, End, EscapeRun};
 use crate::unprivileged_escape::{delegated, Dest};
 use crate::*;
 
@@ -37,15 +37,6 @@ fn available(what: &str) -> bool {
     );
     eprintln!("note: no PID namespace can be made here; {what} is not tested");
     false
-}
-
-#[derive(Clone, Copy, Debug)]
-enum End {
-    Timeout,
-    Cancel,
-    LeaderExit,
-    /// `kill -9` of kennel run once the escapee has left.
-    Kill9,
 }
 
 /// A cgroup the root test moves its escapee to (kennel's own = ours, the root, a fresh
@@ -98,39 +89,27 @@ fn escape(unprivileged: bool, dest: Dest, end: End) {
         (None, None) => panic!("no cgroup2 mount"),
     };
     let mut args = vec!["--pid-namespace"];
-    if matches!(end, End::Timeout) {
-        args.extend(["--timeout", "1s"]);
-    }
-    let leader_stays = !matches!(end, End::LeaderExit);
-    let run = EscapeRun::start(&mark, deleg.as_ref(), &args, Some(&target), leader_stays);
-    match end {
-        End::Cancel => {
-            run.await_daemon();
-            run.signal(libc::SIGTERM);
-        }
-        End::Kill9 => {
-            run.await_daemon();
-            run.signal(libc::SIGKILL);
-        }
-        End::Timeout | End::LeaderExit => {}
-    }
+    args.extend(end.kennel_args());
+    let run = EscapeRun::start(
+        &mark,
+        deleg.as_ref(),
+        &args,
+        Some(&target),
+        end.leader_stays(),
+    );
+    run.end(end);
     let ended = run.wait();
     let what = format!(
         "unprivileged={unprivileged} {dest:?} {end:?}: {} {:?}",
         ended.report, ended.diagnostics
     );
-    if matches!(end, End::Kill9) {
+    let Some(expected) = end.code() else {
         use std::os::unix::process::ExitStatusExt as _;
         assert_eq!(ended.status.signal(), Some(libc::SIGKILL), "{what}");
         // The keeper reads EOF and ends the namespace (or dies trying: the kernel
         // ends it then).
         assert_no_survivors(&mark, PATIENCE, &what);
         return;
-    }
-    let expected = match end {
-        End::Timeout => 124,
-        End::Cancel => 128 + 15,
-        _ => 0,
     };
     assert_eq!(ended.status.code(), Some(expected), "{what}");
     assert_tree_gone(&mark, &what);

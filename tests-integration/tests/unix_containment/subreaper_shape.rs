@@ -7,16 +7,8 @@
 
 use kennel::Containment;
 
-use crate::escape_run::{assert_tree_gone, EscapeRun};
+use crate::escape_run::{assert_tree_gone, End, EscapeRun};
 use crate::*;
-
-#[derive(Clone, Copy, Debug)]
-enum End {
-    Timeout,
-    Cancel,
-    LeaderExit,
-    Kill9,
-}
 
 /// `kennel run`'s switches per tier this host offers, with the tier it must report.
 fn tiers() -> Vec<(&'static [&'static str], &'static str)> {
@@ -37,36 +29,19 @@ fn shape(end: End) {
     for (switches, tier) in tiers() {
         let mark = marker();
         let mut args = switches.to_vec();
-        if matches!(end, End::Timeout) {
-            args.extend(["--timeout", "1s"]);
-        }
+        args.extend(end.kennel_args());
         let mut flags = vec!["--subreaper"];
-        if !matches!(end, End::LeaderExit) {
+        if end.leader_stays() {
             flags.push("--leader-stays");
         }
         let run = EscapeRun::start_with(&mark, None, &args, None, &flags);
-        match end {
-            End::Cancel => {
-                run.await_daemon();
-                run.signal(libc::SIGTERM);
-            }
-            End::Kill9 => {
-                run.await_daemon();
-                run.signal(libc::SIGKILL);
-            }
-            End::Timeout | End::LeaderExit => {}
-        }
+        run.end(end);
         let ended = run.wait();
         let what = format!("{tier} {end:?}: {} {:?}", ended.report, ended.diagnostics);
-        if matches!(end, End::Kill9) {
+        let Some(expected) = end.code() else {
             // The guard, the keeper or the namespace's init ends the tree.
             assert_no_survivors(&mark, PATIENCE, &what);
             continue;
-        }
-        let expected = match end {
-            End::Timeout => 124,
-            End::Cancel => 128 + 15,
-            _ => 0,
         };
         assert_eq!(ended.status.code(), Some(expected), "{what}");
         assert_tree_gone(&mark, &what);

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use kennel_tests::delegated::{Delegated, NOBODY};
 
-use crate::escape_run::{assert_tree_gone, EscapeRun};
+use crate::escape_run::{assert_tree_gone, End, EscapeRun};
 use crate::*;
 
 #[derive(Clone, Copy, Debug)]
@@ -40,13 +40,6 @@ impl Dest {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-enum End {
-    Timeout,
-    Cancel,
-    LeaderExit,
-}
-
 /// The delegated subtree for one test, or a note that the test cannot run here.
 pub fn delegated(mark: &(String, String)) -> Option<Delegated> {
     let deleg = Delegated::create(&mark.1, NOBODY);
@@ -61,29 +54,21 @@ fn escape(dest: Dest, end: End) {
     let Some(deleg) = delegated(&mark) else {
         return;
     };
-    let timeout: &[&str] = match end {
-        End::Timeout => &["--timeout", "1s"],
-        _ => &[],
-    };
-    let leader_stays = !matches!(end, End::LeaderExit);
     let target = dest.dir(&deleg);
-    let run = EscapeRun::start(&mark, Some(&deleg), timeout, Some(&target), leader_stays);
-    if matches!(end, End::Cancel) {
-        // Once the daemon printed, it has left: cancel from outside.
-        run.await_daemon();
-        run.signal(libc::SIGTERM);
-    }
+    let run = EscapeRun::start(
+        &mark,
+        Some(&deleg),
+        end.kennel_args(),
+        Some(&target),
+        end.leader_stays(),
+    );
+    run.end(end);
     let ended = run.wait();
     let what = format!("{dest:?} {end:?}: {} {:?}", ended.report, ended.diagnostics);
     let refused = matches!(dest, Dest::Root);
-    let expected = match (refused, end) {
-        // The fixture cannot leave: it says so and exits 1 before anything else.
-        (true, _) => 1,
-        (false, End::Timeout) => 124,
-        (false, End::Cancel) => 128 + 15,
-        (false, End::LeaderExit) => 0,
-    };
-    assert_eq!(ended.status.code(), Some(expected), "{what}");
+    // The fixture that cannot leave says so and exits 1 before anything else.
+    let expected = if refused { Some(1) } else { end.code() };
+    assert_eq!(ended.status.code(), expected, "{what}");
     if refused {
         assert!(
             ended
