@@ -55,6 +55,9 @@ pub(crate) fn probe() -> HostProbe {
 /// Whether this host makes PID namespaces for trees (probed once, by a real attempt:
 /// [`pidns::mode`]).
 pub(crate) fn pid_namespace_works() -> bool {
+    // The probe forks a child of ours: the orphan reaper (which takes the registry's
+    // lock) must not reap it before the probe does.
+    let _ours = super::registry::lock();
     pidns::mode().is_some()
 }
 
