@@ -8,7 +8,7 @@
 //
 // Job: { argv, graceMs, stdinBytes?, trigger?: { afterMs } | { lines } | { text, rootStopped? },
 //        action: "abort" | "sigkill-self" | "sigterm-self" | "sigint-self",
-//        slowMsPerChunk?, resultFile }
+//        slowMsPerChunk?, resultFile, limits?: { memoryMaxBytes?, pidsMax? } }
 // Result: { impl, code, signal, status, stdoutBytes, stdoutSha256, stdoutHead (base64),
 //           stdoutBytesLate, stderrBytes, triggerMs, finalMs, uncaught: [..], extra }
 
@@ -42,6 +42,25 @@ function procState(pid) {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Start `job` with a `spawn(argv, options)` of the shape of the baseline's process.js
+ * (which kennel's `kennel/process` mirrors): piped output fed to `hooks`, stdin piped
+ * only when the job writes some, the abort signal and the job's grace as the timeout.
+ */
+export function spawnPiped(spawn, job, hooks, extra = {}) {
+  const proc = spawn(job.argv, {
+    stdin: job.stdinBytes ? "pipe" : "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    abort: hooks.abortSignal,
+    timeout: job.graceMs,
+    ...extra,
+  });
+  proc.stdout.on("data", hooks.onStdout);
+  proc.stderr.on("data", hooks.onStderr);
+  return proc;
 }
 
 /**

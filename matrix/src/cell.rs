@@ -319,6 +319,7 @@ pub fn job_for(spec: &Spec, fixture_bin: &Path, dir: &Path) -> Job {
         action: spec.action,
         slow_ms_per_chunk: spec.slow_ms_per_chunk,
         result_file: dir.join("result.json").to_string_lossy().into_owned(),
+        limits: spec.limits,
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::job::{Action, DriverResult, Trigger};
+use crate::job::{Action, DriverResult, JobLimits, Trigger};
 use crate::procs::{Ended, Proc};
 
 /// The driver-independent part of a job.
@@ -25,6 +25,8 @@ pub struct Spec {
     pub action: Action,
     /// Slow consumer, ms per chunk.
     pub slow_ms_per_chunk: Option<u64>,
+    /// Resource limits, for the implementations that have them.
+    pub limits: Option<JobLimits>,
 }
 
 impl Spec {
@@ -36,7 +38,12 @@ impl Spec {
             trigger: None,
             action: Action::Abort,
             slow_ms_per_chunk: None,
+            limits: None,
         }
+    }
+    fn limits(mut self, limits: JobLimits) -> Spec {
+        self.limits = Some(limits);
+        self
     }
     fn grace(mut self, ms: u64) -> Spec {
         self.grace_ms = ms;
@@ -397,6 +404,30 @@ pub fn all() -> Vec<Fixture> {
             }),
         },
         Fixture {
+            id: "fork-bomb",
+            title: "fork bomb under a process limit",
+            about: "The child tries 300 forks; each child sleeps forever. The caller asks for at most 64 live processes in the tree (kennel: `--pids-max 64` / `limits: { pidsMax: 64 }`); the leader prints how many forks started and how many were refused, and exits 0.",
+            why: "None of the Node helpers bounds a tree: all 300 forks succeed (and, with nothing to tear the tree down, the 300 sleepers outlive the call). kennel puts the tree in a pids cgroup: fork 64 fails with EAGAIN inside the tree, never in the supervisor, and the refused forks are counted in the outcome's `usage.forks_refused`; the leftovers are killed when the leader exits.",
+            criterion: "fewer than 64 forks started (the leader's `forks` line), a final status, and no process of the tree alive 0.5 s after it",
+            spec: || Spec::new(&["fork-bomb", "--count", "300", "--exit"]).limits(JobLimits { pids_max: Some(64), ..JobLimits::default() }),
+            settle: MS(500),
+            bound: S(15),
+            check: |ev| check_all(ev, vec![Box::new(forks_bounded), Box::new(survivors_none)]),
+            windows: OnWindows::Not("Wine 8 enforces no Job Object limit, so kennel refuses limits there (unsupported); see DECISIONS, issue 18"),
+        },
+        Fixture {
+            id: "memory-hog",
+            title: "memory hog under a memory limit",
+            about: "The child allocates and touches 1 GiB, 1 MiB at a time, then prints `allocated 1024`. The caller asks for at most 64 MiB for the tree (kennel: `--memory-max 64M` / `limits: { memoryMaxBytes }`).",
+            why: "None of the Node helpers bounds memory: the allocation succeeds. kennel puts the tree in a memory cgroup without swap escape: at 64 MiB the kernel's OOM notification arrives and kennel kills the whole tree (`reason: \"memory_limit\"`, SIGKILL).",
+            criterion: "the child is killed (SIGKILL or 137) before it printed `allocated`, and nothing of the tree is left",
+            spec: || Spec::new(&["alloc", "--mib", "1024"]).limits(JobLimits { memory_max_bytes: Some(64 << 20), ..JobLimits::default() }),
+            settle: MS(500),
+            bound: S(60),
+            check: |ev| check_all(ev, vec![Box::new(memory_bounded), Box::new(survivors_none)]),
+            windows: OnWindows::Not("Wine 8 enforces no Job Object limit, so kennel refuses limits there (unsupported); see DECISIONS, issue 18"),
+        },
+        Fixture {
             id: "binary-50m",
             title: "50 MiB of binary, invalid-UTF-8 output",
             about: "The child writes 50 MiB of the binary pattern (NUL, 0xFF, invalid UTF-8, a `€` split across writes) and exits 0. Every byte must arrive unaltered — no decoding, no cap, no truncation.",
@@ -591,6 +622,53 @@ fn from_start(ev: &Evidence, limit_ms: u64) -> Result<String, String> {
     }
 }
 
+/// The fixture's stdout as far as the driver kept it (the first 256 KiB).
+fn stdout_head(ev: &Evidence) -> String {
+    let head = ev
+        .result
+        .as_ref()
+        .map(|r| r.stdout_head.as_str())
+        .unwrap_or("");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(head)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// `fork-bomb`: the leader's `forks <started> <refused>` shows fewer than 64 started.
+fn forks_bounded(ev: &Evidence) -> Result<String, String> {
+    result(ev)?;
+    let text = stdout_head(ev);
+    let counts = text
+        .lines()
+        .find_map(|l| l.strip_prefix("forks "))
+        .and_then(|r| r.split_once(' '))
+        .and_then(|(s, r)| Some((s.parse::<u32>().ok()?, r.parse::<u32>().ok()?)));
+    match counts {
+        Some((started, refused)) if started < 64 => {
+            Ok(format!("{started} forks started, {refused} refused"))
+        }
+        Some((started, _)) => Err(format!("{started} forks started: the tree was not bounded")),
+        None => Err("no `forks` line from the leader".into()),
+    }
+}
+
+/// `memory-hog`: killed before the allocation finished.
+fn memory_bounded(ev: &Evidence) -> Result<String, String> {
+    let r = result(ev)?;
+    if stdout_head(ev).contains("allocated") {
+        return Err(format!("1 GiB allocated unbounded (status `{}`)", r.status));
+    }
+    if r.signal.as_deref() == Some("SIGKILL") || r.code == Some(137) {
+        Ok("killed at the limit".into())
+    } else {
+        Err(format!(
+            "status `{}`, expected a kill at the limit",
+            r.status
+        ))
+    }
+}
+
 fn need_code(code: i64) -> Check {
     Box::new(move |ev| {
         let r = result(ev)?;
@@ -755,8 +833,9 @@ mod tests {
 
     #[test]
     fn at_least_12_fixtures_run_on_windows() {
-        // Issue 19: only the two POSIX-signal-to-the-supervisor rows are Unix-only; issue
-        // 20 adds the cgroup escape and a child's POSIX signals to its supervisor.
+        // Issue 19: only the two POSIX-signal-to-the-supervisor rows are Unix-only;
+        // issue 18: the limits rows too, as Wine enforces no Job Object limit; issue 20:
+        // the cgroup escape and a child's POSIX signals to its supervisor.
         let not: Vec<&str> = all()
             .iter()
             .filter(|f| matches!(f.windows, OnWindows::Not(_)))
@@ -768,7 +847,9 @@ mod tests {
                 "cgroup-escape",
                 "supervisor-sigterm",
                 "supervisor-sigint",
-                "child-signals-supervisor"
+                "child-signals-supervisor",
+                "fork-bomb",
+                "memory-hog"
             ]
         );
         assert!(all().len() - not.len() >= 12);

@@ -36,6 +36,19 @@ pub enum Action {
     SigintSelf,
 }
 
+/// Resource limits of the tree, for the implementations that have them (kennel's
+/// columns; the others ignore them, which is what the limits rows show).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct JobLimits {
+    /// Memory of the whole tree, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_max_bytes: Option<u64>,
+    /// Live processes of the whole tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pids_max: Option<u32>,
+}
+
 /// One run of one fixture by one implementation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,6 +70,9 @@ pub struct Job {
     pub slow_ms_per_chunk: Option<u64>,
     /// Where the driver writes its [`DriverResult`] (via a rename, so it appears whole).
     pub result_file: String,
+    /// Resource limits of the tree (where the implementation has them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<JobLimits>,
 }
 
 /// What a driver reports once the implementation gave its final status.

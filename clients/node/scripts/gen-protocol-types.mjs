@@ -90,15 +90,28 @@ function emit(name, def) {
   }
   let out = "";
   const names = [];
+  // `{"event": "hello", ...HelloEvent}`: the tag over the referenced type, through one
+  // generic (emitted before the first variant that is nothing more).
+  const line = `${pascal(tag)}Line`;
+  let lineEmitted = false;
   for (const v of def.oneOf) {
     const value = v.properties[tag].const;
     if (v.$ref) {
-      // `{"event": "hello", ...HelloEvent}`: the tag over the referenced type.
       const variant = pascal(value) + "Line";
       names.push(variant);
       const rest = { ...v, $ref: undefined };
       delete rest.$ref;
-      out += comment(v.description, "") + `export type ${variant} = ${objectBody(rest, "")} & ${tsType({ $ref: v.$ref })};\n\n`;
+      const ref = tsType({ $ref: v.$ref });
+      if (Object.keys(rest.properties ?? {}).join() === tag && !rest.additionalProperties) {
+        if (!lineEmitted) {
+          lineEmitted = true;
+          out += `/** A line tagged by \`${tag}\`: the tag over the type of the other fields. */\n`;
+          out += `type ${line}<Tag extends string, Fields> = { ${tag}: Tag } & Fields;\n\n`;
+        }
+        out += comment(v.description, "") + `export type ${variant} = ${line}<${JSON.stringify(value)}, ${ref}>;\n\n`;
+      } else {
+        out += comment(v.description, "") + `export type ${variant} = ${objectBody(rest, "")} & ${ref};\n\n`;
+      }
     } else {
       const variant = pascal(value) + name;
       names.push(variant);

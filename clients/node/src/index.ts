@@ -25,6 +25,7 @@ export type {
   Hello,
   KennelStartOptions,
   LadderRung,
+  Limits,
   ListedChild,
   Outcome,
   OutputCap,
@@ -33,6 +34,7 @@ export type {
   Signal,
   SpawnOptions,
   StreamStats,
+  Usage,
 } from "./types.js";
 export { PROTOCOL_VERSION } from "./wire.js";
 

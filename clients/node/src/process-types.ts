@@ -1,5 +1,5 @@
 /** The option and result types of `kennel/process` (the original helper's, plus kennel's extensions). */
-import type { Kennel, Outcome } from "./index.js";
+import type { Kennel, Limits, Outcome } from "./index.js";
 
 /** What to do with one stdio stream of the child. */
 export type Stdio = "inherit" | "pipe" | "ignore";
@@ -47,6 +47,8 @@ export interface Options {
   drainTimeoutMs?: number;
   /** `kill(sig)` signals the whole tree (default true); false: only the leader, as `ChildProcess.kill`. */
   killTree?: boolean;
+  /** Resource limits of the whole tree (memory, processes, CPU); see {@link Limits}. */
+  limits?: Limits;
 }
 
 /** Options of {@link run}, {@link text}, {@link lines}. */

@@ -155,6 +155,7 @@ function spawnOptions(kennel: Kennel, opts: Options, modes: Modes, cwd: string):
     graceMs: escalates(opts) ? opts.timeout : undefined,
     keepLeftovers: opts.keepLeftovers ?? defaults.keepLeftovers,
     drainTimeoutMs: opts.drainTimeoutMs ?? defaults.drainTimeoutMs,
+    limits: opts.limits,
   };
 }
 

@@ -68,8 +68,41 @@ export interface SpawnOptions {
   keepLeftovers?: boolean;
   /** Containment tier switches. */
   containment?: ContainmentSwitches;
+  /**
+   * Resource limits of the whole tree. A limit the sidecar's host cannot enforce
+   * fails the spawn (error code `unsupported`) unless `bestEffort`.
+   */
+  limits?: Limits;
   /** Aborting it runs {@link KennelChild.cancel} (the ladder on the whole tree). */
   abortSignal?: AbortSignal;
+}
+
+/** Resource limits of a whole tree ({@link SpawnOptions.limits}). */
+export interface Limits {
+  /** Most memory (RAM, no swap on top) the tree may use, in bytes; a tree that runs out is killed whole (`reason: "memory_limit"`). */
+  memoryMaxBytes?: number;
+  /** Most processes alive in the tree at once (Linux: tasks, threads included); creations beyond it fail inside the tree. */
+  pidsMax?: number;
+  /** CPU time as a number of CPUs (0.5 = half of one). */
+  cpus?: number;
+  /** Run without the limits the host cannot enforce instead of failing the spawn. */
+  bestEffort?: boolean;
+  /** Measure `memoryPeakBytes` and `processes` even without their limits. */
+  fullAccounting?: boolean;
+}
+
+/** What the whole tree used ({@link Outcome.usage}); a field is absent where the host cannot measure it. */
+export interface Usage {
+  cpuUserMs?: number;
+  cpuSystemMs?: number;
+  memoryPeakBytes?: number;
+  /** How many processes the tree started: exact when `processesExact` (Windows), else a lower bound (Linux: the peak of live tasks). */
+  processes?: number;
+  processesExact: boolean;
+  /** Process creations refused because the tree was at `pidsMax`. */
+  forksRefused?: number;
+  /** Processes the kernel's OOM killer killed (0 when the sidecar killed the whole tree first). */
+  oomKills?: number;
 }
 
 /** Byte counts of one output stream in an {@link Outcome}. */
@@ -90,6 +123,7 @@ export type ExitReason =
   | "killed"
   | "output_cap"
   | "supervisor_shutdown"
+  | "memory_limit"
   | (string & {});
 
 /** The `exit` event of a child, every field, in camelCase. */
@@ -118,6 +152,10 @@ export interface Outcome {
   containment: string;
   /** Non-fatal problems, as sentences. */
   errors: string[];
+  /** What the whole tree used, where measured. */
+  usage: Usage;
+  /** Limits a `bestEffort` spawn ran without (`memory`, `pids`, `cpu`). */
+  limitsSkipped: string[];
   /** The `exit` event as received (including fields this client does not know). */
   raw: Record<string, unknown>;
 }

@@ -3,7 +3,7 @@
  * deferred, and the decoding of events into the public types.
  */
 import { KennelError } from "./errors.js";
-import type { Hello, LadderRung, ListedChild, Outcome, SpawnOptions, StreamStats } from "./types.js";
+import type { Hello, LadderRung, Limits, ListedChild, Outcome, SpawnOptions, StreamStats, Usage } from "./types.js";
 import type { LadderStep, Request, SpawnRequest } from "./protocol.js";
 
 /** The protocol version this client speaks. */
@@ -93,8 +93,28 @@ export function toOutcome(ev: Json): Outcome {
     leftoversKilled: Array.isArray(ev["leftovers_killed"]) ? (ev["leftovers_killed"] as number[]) : [],
     containment: String(ev["containment"] ?? ""),
     errors: Array.isArray(ev["errors"]) ? (ev["errors"] as string[]) : [],
+    usage: toUsage(ev["usage"]),
+    limitsSkipped: Array.isArray(ev["limits_skipped"]) ? (ev["limits_skipped"] as string[]) : [],
     raw: ev,
   };
+}
+
+/** The `usage` of an `exit` event, measured fields only. */
+function toUsage(v: unknown): Usage {
+  const u = (v ?? {}) as Json;
+  const out: Usage = { processesExact: u["processes_exact"] === true };
+  const fields: Array<[keyof Usage, string]> = [
+    ["cpuUserMs", "cpu_user_ms"],
+    ["cpuSystemMs", "cpu_system_ms"],
+    ["memoryPeakBytes", "memory_peak_bytes"],
+    ["processes", "processes"],
+    ["forksRefused", "forks_refused"],
+    ["oomKills", "oom_kills"],
+  ];
+  for (const [key, wire] of fields) {
+    if (typeof u[wire] === "number") (out as unknown as Record<string, number>)[key] = u[wire] as number;
+  }
+  return out;
 }
 
 /** The `hello` event as a {@link Hello} (its `protocol` was checked). */
@@ -156,7 +176,19 @@ export function spawnRequest(id: string, cmd: string, args: string[], opts: Spaw
   if (opts.drainTimeoutMs !== undefined) req["drain_timeout_ms"] = opts.drainTimeoutMs;
   if (opts.keepLeftovers) req["keep_leftovers"] = true;
   if (opts.containment !== undefined) req["containment"] = opts.containment;
+  if (opts.limits !== undefined) req["limits"] = wireLimits(opts.limits);
   return req;
+}
+
+/** {@link Limits} as the `spawn` request names them. */
+function wireLimits(l: Limits): NonNullable<SpawnRequest["limits"]> {
+  const out: NonNullable<SpawnRequest["limits"]> = {};
+  if (l.memoryMaxBytes !== undefined) out.memory_max_bytes = l.memoryMaxBytes;
+  if (l.pidsMax !== undefined) out.pids_max = l.pidsMax;
+  if (l.cpus !== undefined) out.cpus = l.cpus;
+  if (l.bestEffort) out.best_effort = true;
+  if (l.fullAccounting) out.full_accounting = true;
+  return out;
 }
 
 /** The children of a `list` reply. */

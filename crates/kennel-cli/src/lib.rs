@@ -7,6 +7,8 @@
 use clap::{Parser, Subcommand};
 
 pub mod duration;
+mod limits;
+pub use limits::{usage_json, LimitArgs};
 mod fatal;
 mod log;
 pub mod report;

@@ -7,7 +7,7 @@
 //! | `code` | integer or null | its exit code, when it exited |
 //! | `signal` | integer or null | the signal it died of |
 //! | `signal_name` | string or null | that signal's name, e.g. `"SIGTERM"` |
-//! | `reason` | string | why the run ended: `exited`, `timed_out`, `cancelled` (a signal to kennel), `killed`, `output_cap`, `supervisor_shutdown` |
+//! | `reason` | string | why the run ended: `exited`, `timed_out`, `cancelled` (a signal to kennel), `killed`, `output_cap`, `supervisor_shutdown`, `memory_limit` (the tree ran out of memory under `--memory-max` and was killed) |
 //! | `ladder_step` | integer or null | the rung in effect when the tree ended (the forceful rung is the number of graceful ones: 1 for `kennel run`); null if never signalled |
 //! | `forced` | boolean | whether `SIGKILL` was needed |
 //! | `wall_time_ms` | integer | milliseconds from spawn to the end |
@@ -16,6 +16,8 @@
 //! | `leftovers_killed` | array of integers | descendants alive after the leader exited, killed |
 //! | `containment` | string | how the tree was held: `cgroup`, `subreaper`, `group`, `job_object` |
 //! | `errors` | array of strings | non-fatal problems met on the way, as sentences |
+//! | `usage` | object | what the whole tree used, where measured: `cpu_user_ms`, `cpu_system_ms`, `memory_peak_bytes`, `processes` (with `processes_exact`), `forks_refused`, `oom_kills` |
+//! | `limits_skipped` | array of strings | limits `--limits-best-effort` ran without (`memory`, `pids`, `cpu`) |
 
 use kennel::{Outcome, StreamReport};
 use serde_json::{json, Value};
@@ -50,5 +52,7 @@ pub fn outcome_json(o: &Outcome) -> Value {
             },
         })).collect::<Vec<_>>(),
         "errors": o.errors.iter().map(kennel::RunError::report).collect::<Vec<_>>(),
+        "usage": crate::usage_json(&o.usage),
+        "limits_skipped": o.limits_skipped.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
     })
 }

@@ -79,6 +79,9 @@ pub struct RunArgs {
     /// of the child's output, so its stdout stays byte-exact). Fields: below.
     #[arg(long, value_name = "FILE|-")]
     pub report: Option<String>,
+    /// Resource limits of the whole tree.
+    #[command(flatten)]
+    pub limits: crate::LimitArgs,
     /// The command and its arguments (no shell is involved).
     /// Options end at the first argument that is not one (or at `--`).
     #[arg(required = true, trailing_var_arg = true)]
@@ -168,7 +171,8 @@ fn command(args: &RunArgs, program: &str, rest: &[String]) -> Command {
                 cgroup: !args.no_cgroup,
                 keeper: !args.no_keeper,
             })
-            .pid_namespace(args.pid_namespace),
+            .pid_namespace(args.pid_namespace)
+            .limits(args.limits.limits(args.report.is_some())),
     );
     // `--timeout 0` is no timeout, as GNU timeout's 0.
     match args.timeout.filter(|t| !t.is_zero()) {

@@ -328,30 +328,25 @@ mod tests {
         };
         assert_eq!(msg(&[]), None);
         assert_eq!(msg(&["5"]), None);
-        assert_eq!(
-            msg(&["--ver"]).unwrap(),
-            "option '--ver' is ambiguous; possibilities: '--verbose' '--version'"
-        );
-        assert_eq!(
-            msg(&["--foo", "1", "x"]).unwrap(),
-            "unrecognized option '--foo'"
-        );
-        assert_eq!(msg(&["-x", "1", "x"]).unwrap(), "invalid option -- 'x'");
-        assert_eq!(msg(&["-1", "x"]).unwrap(), "invalid option -- '1'");
-        assert_eq!(msg(&["-k"]).unwrap(), "option requires an argument -- 'k'");
-        assert_eq!(
-            msg(&["--sig"]).unwrap(),
-            "option '--signal' requires an argument"
-        );
-        assert_eq!(
-            msg(&["--verbose=1", "1", "x"]).unwrap(),
-            "option '--verbose' doesn't allow an argument"
-        );
-        assert_eq!(
-            msg(&["-s", "FOO", "1", "x"]).unwrap(),
-            "'FOO': invalid signal"
-        );
-        assert_eq!(msg(&["abc", "x"]).unwrap(), "invalid time interval 'abc'");
+        for (args, message) in [
+            (
+                &["--ver"][..],
+                "option '--ver' is ambiguous; possibilities: '--verbose' '--version'",
+            ),
+            (&["--foo", "1", "x"], "unrecognized option '--foo'"),
+            (&["-x", "1", "x"], "invalid option -- 'x'"),
+            (&["-1", "x"], "invalid option -- '1'"),
+            (&["-k"], "option requires an argument -- 'k'"),
+            (&["--sig"], "option '--signal' requires an argument"),
+            (
+                &["--verbose=1", "1", "x"],
+                "option '--verbose' doesn't allow an argument",
+            ),
+            (&["-s", "FOO", "1", "x"], "'FOO': invalid signal"),
+            (&["abc", "x"], "invalid time interval 'abc'"),
+        ] {
+            assert_eq!(msg(args).unwrap(), message, "{args:?}");
+        }
         assert_eq!(p(&["--help", "--foo"]), Parsed::Help);
         assert_eq!(p(&["--vers"]), Parsed::Version);
     }

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::event::ContainmentTier;
+use crate::limits::Usage;
 
 /// `exit`: the outcome of a child; the last event about its id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -49,6 +50,13 @@ pub struct ExitEvent {
     /// from older sidecars.
     #[serde(default)]
     pub escapees_killed: Vec<EscapeeKilled>,
+    /// What the whole tree used, where the host measures it. Absent from older
+    /// sidecars.
+    #[serde(default)]
+    pub usage: Usage,
+    /// Limits a `best_effort` spawn ran without (`memory`, `pids`, `cpu`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub limits_skipped: Vec<String>,
 }
 
 /// A process that escaped its tree's containment and was killed (`exit` event).
@@ -88,6 +96,8 @@ pub enum ExitReason {
     OutputCap,
     /// The sidecar was shutting down (EOF, `shutdown`, or a signal) and ran the ladder.
     SupervisorShutdown,
+    /// The tree ran out of memory under `limits.memory_max_bytes` and was killed whole.
+    MemoryLimit,
 }
 
 /// Byte counters of one output stream.

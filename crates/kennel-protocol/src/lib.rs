@@ -37,6 +37,7 @@ mod error;
 mod event;
 mod exit;
 mod frame;
+mod limits;
 mod lines;
 mod parse;
 mod request;
@@ -58,6 +59,7 @@ pub use frame::{
     decode_frame, encode_frame, encode_frame_header, Frame, FrameError, FrameStream, Framing,
     FRAME_HEADER_BYTES, FRAME_MARKER, MAX_FRAME_PAYLOAD,
 };
+pub use limits::{SpawnLimits, Usage};
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;
 pub use request::{

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::event::ContainmentTier;
 use crate::frame::Framing;
+use crate::limits::SpawnLimits;
 use crate::signal::Signal;
 use crate::wire;
 #[cfg(doc)]
@@ -145,6 +146,10 @@ pub struct SpawnRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1024, max = 2_147_483_647u64))]
     pub window: Option<u64>,
+    /// Resource limits of the whole tree (memory, processes, CPU). A limit the host
+    /// cannot enforce fails the spawn with `unsupported` unless `best_effort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<SpawnLimits>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -177,6 +182,7 @@ impl SpawnRequest {
             containment: ContainmentSwitches::default(),
             framing: Framing::Json,
             window: None,
+            limits: None,
         }
     }
 

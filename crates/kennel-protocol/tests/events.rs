@@ -135,6 +135,16 @@ fn exit_event() -> ExitEvent {
             pid: 4260,
             found: EscapeFound::Subreaper,
         }],
+        usage: Usage {
+            cpu_user_ms: Some(1200),
+            cpu_system_ms: Some(30),
+            memory_peak_bytes: Some(67_108_864),
+            processes: Some(64),
+            processes_exact: false,
+            forks_refused: Some(236),
+            oom_kills: None,
+        },
+        limits_skipped: Vec::new(),
     }
 }
 
@@ -149,7 +159,9 @@ fn exit() {
                "drain":"complete","leftovers_killed":[4250],"containment":"subreaper",
                "errors":["Could not read /proc/4250/stat."],
                "layers":["subreaper","group"],
-               "escapees_killed":[{"pid":4260,"found":"subreaper"}]}),
+               "escapees_killed":[{"pid":4260,"found":"subreaper"}],
+               "usage":{"cpu_user_ms":1200,"cpu_system_ms":30,"memory_peak_bytes":67108864,
+                        "processes":64,"processes_exact":false,"forks_refused":236}}),
     );
     // A Windows exit code beyond i32.
     let mut e = exit_event();
@@ -170,6 +182,7 @@ fn exit() {
         (ExitReason::Killed, "killed"),
         (ExitReason::OutputCap, "output_cap"),
         (ExitReason::SupervisorShutdown, "supervisor_shutdown"),
+        (ExitReason::MemoryLimit, "memory_limit"),
     ] {
         assert_eq!(serde_json::to_value(reason).unwrap(), text);
     }

@@ -122,15 +122,8 @@ fn unknown_op() {
 
 #[test]
 fn missing_id() {
-    for op in [
-        "spawn",
-        "write",
-        "close_stdin",
-        "cancel",
-        "kill",
-        "signal",
-        "list",
-    ] {
+    // Every operation but `shutdown` needs an id.
+    for op in Request::OPS.into_iter().filter(|&op| op != "shutdown") {
         assert_err(
             &format!(r#"{{"op":"{op}"}}"#),
             ErrorCode::MissingId,
@@ -246,135 +239,101 @@ fn field_err(line: &str, field: &str) {
 
 #[test]
 fn invalid_field() {
+    // The field each bad request names, by request: spawn …
     let s = r#"{"op":"spawn","id":"a1","#;
-    field_err(&format!(r#"{s}"args":["x"]}}"#), "cmd");
-    field_err(&format!(r#"{s}"cmd":""}}"#), "cmd");
-    field_err(&format!(r#"{s}"cmd":5}}"#), "cmd");
-    field_err(&format!(r#"{s}"cmd":"a\u0000b"}}"#), "cmd");
-    field_err(&format!(r#"{s}"cmd":"ls","args":"-l"}}"#), "args");
-    field_err(&format!(r#"{s}"cmd":"ls","args":[1]}}"#), "args[0]");
-    field_err(&format!(r#"{s}"cmd":"ls","cwd":""}}"#), "cwd");
-    field_err(&format!(r#"{s}"cmd":"ls","env":{{"A":1}}}}"#), "env.A");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","env":{{"A=B":"1"}}}}"#),
-        "env.A=B",
-    );
-    field_err(&format!(r#"{s}"cmd":"ls","env":{{"":"1"}}}}"#), "env.");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","env_remove":[""]}}"#),
-        "env_remove[0]",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","env_clear":"yes"}}"#),
-        "env_clear",
-    );
-    field_err(&format!(r#"{s}"cmd":"ls","shell":""}}"#), "shell");
-    field_err(&format!(r#"{s}"cmd":"ls","shell":3}}"#), "shell");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","shell":true,"args":["x"]}}"#),
-        "args",
-    );
-    field_err(&format!(r#"{s}"cmd":"ls","stdin":"inherit"}}"#), "stdin");
-    field_err(&format!(r#"{s}"cmd":"ls","stdout":"file"}}"#), "stdout");
-    field_err(&format!(r#"{s}"cmd":"ls","timeout_ms":-1}}"#), "timeout_ms");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","timeout_ms":1.5}}"#),
-        "timeout_ms",
-    );
-    field_err(&format!(r#"{s}"cmd":"ls","timeout_ms":0}}"#), "timeout_ms");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","timeout_ms":"5"}}"#),
-        "timeout_ms",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","timeout_ms":18446744073709551616}}"#),
-        "timeout_ms",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","timeout_ms":9007199254740992}}"#),
-        "timeout_ms",
-    );
-    field_err(&format!(r#"{s}"cmd":"ls","grace_ms":-5}}"#), "grace_ms");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","drain_timeout_ms":true}}"#),
-        "drain_timeout_ms",
-    );
-    field_err(&format!(r#"{s}"cmd":"ls","signal":"SIGFOO"}}"#), "signal");
-    field_err(&format!(r#"{s}"cmd":"ls","signal":0}}"#), "signal");
-    field_err(&format!(r#"{s}"cmd":"ls","signal":65}}"#), "signal");
-    field_err(&format!(r#"{s}"cmd":"ls","ladder":{{}}}}"#), "ladder");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","ladder":[{{"signal":"TERM"}}]}}"#),
-        "ladder[0].wait_ms",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","ladder":[],"signal":"INT"}}"#),
-        "ladder",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","ladder":[],"grace_ms":1}}"#),
-        "ladder",
-    );
     let rungs = vec![r#"{"signal":"TERM","wait_ms":1}"#; MAX_LADDER_STEPS + 1].join(",");
-    field_err(&format!(r#"{s}"cmd":"ls","ladder":[{rungs}]}}"#), "ladder");
-    field_err(
-        &format!(r#"{s}"cmd":"ls","ladder":[{{"signal":"TERM","wait_ms":9007199254740992}}]}}"#),
-        "ladder[0].wait_ms",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","stdout_cap":{{"bytes":-1}}}}"#),
-        "stdout_cap.bytes",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","stdout_cap":{{"policy":"kill"}}}}"#),
-        "stdout_cap.bytes",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","stderr_cap":{{"bytes":1,"policy":"drop"}}}}"#),
-        "stderr_cap.policy",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","stderr":"null","stderr_cap":{{"bytes":1}}}}"#),
-        "stderr_cap",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","keep_leftovers":1}}"#),
-        "keep_leftovers",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","framing":"msgpack"}}"#),
-        "framing",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","containment":{{"cgroup":"no"}}}}"#),
-        "containment.cgroup",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","containment":[]}}"#),
-        "containment",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","stdout_cap":[1,"kill"]}}"#),
-        "stdout_cap",
-    );
-    field_err(
-        &format!(r#"{s}"cmd":"ls","ladder":[["TERM",1]]}}"#),
-        "ladder[0]",
-    );
-
+    let too_many_rungs = format!(r#""cmd":"ls","ladder":[{rungs}]}}"#);
+    for (rest, field) in [
+        (r#""args":["x"]}"#, "cmd"),
+        (r#""cmd":""}"#, "cmd"),
+        (r#""cmd":5}"#, "cmd"),
+        (r#""cmd":"a\u0000b"}"#, "cmd"),
+        (r#""cmd":"ls","args":"-l"}"#, "args"),
+        (r#""cmd":"ls","args":[1]}"#, "args[0]"),
+        (r#""cmd":"ls","cwd":""}"#, "cwd"),
+        (r#""cmd":"ls","env":{"A":1}}"#, "env.A"),
+        (r#""cmd":"ls","env":{"A=B":"1"}}"#, "env.A=B"),
+        (r#""cmd":"ls","env":{"":"1"}}"#, "env."),
+        (r#""cmd":"ls","env_remove":[""]}"#, "env_remove[0]"),
+        (r#""cmd":"ls","env_clear":"yes"}"#, "env_clear"),
+        (r#""cmd":"ls","shell":""}"#, "shell"),
+        (r#""cmd":"ls","shell":3}"#, "shell"),
+        (r#""cmd":"ls","shell":true,"args":["x"]}"#, "args"),
+        (r#""cmd":"ls","stdin":"inherit"}"#, "stdin"),
+        (r#""cmd":"ls","stdout":"file"}"#, "stdout"),
+        (r#""cmd":"ls","timeout_ms":-1}"#, "timeout_ms"),
+        (r#""cmd":"ls","timeout_ms":1.5}"#, "timeout_ms"),
+        (r#""cmd":"ls","timeout_ms":0}"#, "timeout_ms"),
+        (r#""cmd":"ls","timeout_ms":"5"}"#, "timeout_ms"),
+        (
+            r#""cmd":"ls","timeout_ms":18446744073709551616}"#,
+            "timeout_ms",
+        ),
+        (r#""cmd":"ls","timeout_ms":9007199254740992}"#, "timeout_ms"),
+        (r#""cmd":"ls","grace_ms":-5}"#, "grace_ms"),
+        (r#""cmd":"ls","drain_timeout_ms":true}"#, "drain_timeout_ms"),
+        (r#""cmd":"ls","signal":"SIGFOO"}"#, "signal"),
+        (r#""cmd":"ls","signal":0}"#, "signal"),
+        (r#""cmd":"ls","signal":65}"#, "signal"),
+        (r#""cmd":"ls","ladder":{}}"#, "ladder"),
+        (
+            r#""cmd":"ls","ladder":[{"signal":"TERM"}]}"#,
+            "ladder[0].wait_ms",
+        ),
+        (r#""cmd":"ls","ladder":[],"signal":"INT"}"#, "ladder"),
+        (r#""cmd":"ls","ladder":[],"grace_ms":1}"#, "ladder"),
+        (too_many_rungs.as_str(), "ladder"),
+        (
+            r#""cmd":"ls","ladder":[{"signal":"TERM","wait_ms":9007199254740992}]}"#,
+            "ladder[0].wait_ms",
+        ),
+        (
+            r#""cmd":"ls","stdout_cap":{"bytes":-1}}"#,
+            "stdout_cap.bytes",
+        ),
+        (
+            r#""cmd":"ls","stdout_cap":{"policy":"kill"}}"#,
+            "stdout_cap.bytes",
+        ),
+        (
+            r#""cmd":"ls","stderr_cap":{"bytes":1,"policy":"drop"}}"#,
+            "stderr_cap.policy",
+        ),
+        (
+            r#""cmd":"ls","stderr":"null","stderr_cap":{"bytes":1}}"#,
+            "stderr_cap",
+        ),
+        (r#""cmd":"ls","keep_leftovers":1}"#, "keep_leftovers"),
+        (r#""cmd":"ls","framing":"msgpack"}"#, "framing"),
+        (
+            r#""cmd":"ls","containment":{"cgroup":"no"}}"#,
+            "containment.cgroup",
+        ),
+        (r#""cmd":"ls","containment":[]}"#, "containment"),
+        (r#""cmd":"ls","stdout_cap":[1,"kill"]}"#, "stdout_cap"),
+        (r#""cmd":"ls","ladder":[["TERM",1]]}"#, "ladder[0]"),
+    ] {
+        field_err(&format!("{s}{rest}"), field);
+    }
+    // … write …
     let w = r#"{"op":"write","id":"a1""#;
-    field_err(&format!("{w}}}"), "data");
-    field_err(
-        &format!(r#"{w},"data":"x","data_b64":"eA=="}}"#),
-        "data_b64",
-    );
-    field_err(&format!(r#"{w},"data_b64":"not base64!"}}"#), "data_b64");
-    field_err(&format!(r#"{w},"data":5}}"#), "data");
-
-    field_err(r#"{"op":"signal","id":"a1"}"#, "signal");
-    field_err(r#"{"op":"signal","id":"a1","signal":"SIGNOPE"}"#, "signal");
-    field_err(r#"{"op":"signal","id":"a1","signal":-9}"#, "signal");
-    field_err(r#"{"op":"signal","id":"a1","signal":2.0}"#, "signal");
+    for (rest, field) in [
+        ("}", "data"),
+        (r#","data":"x","data_b64":"eA=="}"#, "data_b64"),
+        (r#","data_b64":"not base64!"}"#, "data_b64"),
+        (r#","data":5}"#, "data"),
+    ] {
+        field_err(&format!("{w}{rest}"), field);
+    }
+    // … and signal.
+    for line in [
+        r#"{"op":"signal","id":"a1"}"#,
+        r#"{"op":"signal","id":"a1","signal":"SIGNOPE"}"#,
+        r#"{"op":"signal","id":"a1","signal":-9}"#,
+        r#"{"op":"signal","id":"a1","signal":2.0}"#,
+    ] {
+        field_err(line, "signal");
+    }
 }
 
 #[test]

@@ -80,6 +80,32 @@ pub enum SpawnError {
         /// The program as given.
         program: String,
     },
+    /// A resource limit was asked for that this tier cannot enforce (no usable cgroup
+    /// controller, no cgroup for the tree, macOS, Wine). Nothing was started: the tree
+    /// never runs unbounded unless [`Limits::best_effort`](crate::Limits) says so.
+    #[error("cannot spawn `{program}`: the {} limit cannot be enforced here ({why}); ask for best effort to run without it", kinds(.limits))]
+    LimitUnsupported {
+        /// The program as given.
+        program: String,
+        /// The limits that cannot be enforced.
+        limits: Vec<crate::LimitKind>,
+        /// Why, as a short phrase.
+        why: &'static str,
+    },
+    /// A limit value is out of range.
+    #[error("cannot spawn `{program}`: {source}")]
+    BadLimit {
+        /// The program as given.
+        program: String,
+        /// Which limit.
+        #[source]
+        source: crate::LimitValueError,
+    },
+}
+
+fn kinds(limits: &[crate::LimitKind]) -> String {
+    let names: Vec<&str> = limits.iter().map(|k| k.as_str()).collect();
+    names.join(" and ")
 }
 
 impl SpawnError {
@@ -91,7 +117,9 @@ impl SpawnError {
             | SpawnError::BadCwd { program, .. }
             | SpawnError::Os { program, .. }
             | SpawnError::GuardNotStarted { program, .. }
-            | SpawnError::NoRuntime { program } => program,
+            | SpawnError::NoRuntime { program }
+            | SpawnError::LimitUnsupported { program, .. }
+            | SpawnError::BadLimit { program, .. } => program,
         }
     }
 }

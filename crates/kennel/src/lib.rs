@@ -70,6 +70,7 @@
 pub mod compat;
 mod error;
 mod ladder;
+mod limits;
 mod outcome;
 mod output;
 mod plan;
@@ -84,6 +85,9 @@ pub use error::{
     HelperFailure, RunError, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
+pub use limits::{
+    parse_cpus, parse_pids, parse_size, LimitKind, LimitValueError, Limits, ParseLimitError, Usage,
+};
 pub use outcome::{
     Containment, Drain, EndReason, EscapeFound, Escapee, ExitStatus, Outcome, StreamReport,
 };

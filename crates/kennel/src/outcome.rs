@@ -89,6 +89,9 @@ pub enum EndReason {
     /// The supervisor shut down (sidecar EOF / shutdown / signal), or the handle was
     /// dropped, and ran the ladder.
     SupervisorShutdown,
+    /// The tree ran out of memory under [`Limits::memory_max_bytes`](crate::Limits):
+    /// the kernel killed a process of it, and the whole tree was killed.
+    MemoryLimit,
 }
 
 /// Whether both output streams reached EOF.
@@ -223,6 +226,13 @@ pub struct Outcome {
     /// sweep, with how each was found (Linux, cgroup tier).
     #[cfg_attr(feature = "serde", serde(default))]
     pub escapees_killed: Vec<Escapee>,
+    /// What the whole tree used, where the tier measures it (see [`Usage`](crate::Usage)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub usage: crate::Usage,
+    /// Limits asked for with [`Limits::best_effort`](crate::Limits) that this tier could
+    /// not enforce: the tree ran without them.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub limits_skipped: Vec<crate::LimitKind>,
 }
 
 impl Outcome {

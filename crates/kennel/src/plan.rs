@@ -11,7 +11,7 @@
 //! falls back to a keeper for that child. The plan says [`Guarantee::Guard`]; the tree
 //! then reports the keeper as one more layer.
 
-use crate::Containment;
+use crate::{Containment, LimitKind, Limits};
 
 /// Switches for the containment tiers. Every tier that works here is used unless it is
 /// switched off; the process group is always used.
@@ -246,6 +246,71 @@ pub(crate) fn available(host: &HostProbe) -> Vec<Containment> {
     }
 }
 
+/// Which limits this host can enforce for a tree of its tier, and why not where it
+/// cannot (from `sys::imp::limit_support`, probed only when limits are asked for).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LimitSupport {
+    pub(crate) memory: bool,
+    pub(crate) pids: bool,
+    pub(crate) cpu: bool,
+    /// Why a limit this host lacks cannot be enforced, as a short phrase.
+    pub(crate) why_not: &'static str,
+}
+
+impl LimitSupport {
+    fn has(&self, kind: LimitKind) -> bool {
+        match kind {
+            LimitKind::Memory => self.memory,
+            LimitKind::Pids => self.pids,
+            LimitKind::Cpu => self.cpu,
+        }
+    }
+}
+
+/// The limits of one tree: the ones to enforce, and the ones best effort skipped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct LimitPlan {
+    pub(crate) apply: Limits,
+    pub(crate) skipped: Vec<LimitKind>,
+}
+
+/// Decide the limits of a tree with containment `plan`: on Linux only a tree with a
+/// cgroup can hold limits. Every requested limit the host lacks fails the spawn (the
+/// kinds and why), unless `limits.best_effort`: then it is skipped.
+pub(crate) fn limits(
+    limits: &Limits,
+    plan: &Plan,
+    host: &HostProbe,
+    support: &LimitSupport,
+) -> Result<LimitPlan, (Vec<LimitKind>, &'static str)> {
+    let no_cgroup = host.os == Os::Linux && !plan.cgroup;
+    let missing: Vec<LimitKind> = limits
+        .requested()
+        .into_iter()
+        .filter(|k| no_cgroup || !support.has(*k))
+        .collect();
+    let why = if no_cgroup {
+        "the tree has no cgroup"
+    } else {
+        support.why_not
+    };
+    if !missing.is_empty() && !limits.best_effort {
+        return Err((missing, why));
+    }
+    let mut apply = *limits;
+    for kind in &missing {
+        match kind {
+            LimitKind::Memory => apply.memory_max_bytes = None,
+            LimitKind::Pids => apply.pids_max = None,
+            LimitKind::Cpu => apply.cpus = None,
+        }
+    }
+    Ok(LimitPlan {
+        apply,
+        skipped: missing,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,5 +529,54 @@ mod tests {
         assert_eq!(layers(Subreaper, true), vec![Subreaper, Group]);
         assert_eq!(layers(Group, false), vec![Group]);
         assert_eq!(layers(JobObject, false), vec![JobObject]);
+    }
+
+    #[test]
+    fn limits_need_a_cgroup_and_a_controller_unless_best_effort() {
+        let support = LimitSupport {
+            memory: true,
+            pids: false,
+            cpu: true,
+            why_not: "no pids controller",
+        };
+        let linux = host(Os::Linux, true, true, false);
+        let cgroup_plan = plan(options(true, true), &linux);
+        let asked = Limits::new().memory_max_bytes(1 << 26).pids_max(64);
+        assert_eq!(
+            limits(&asked, &cgroup_plan, &linux, &support),
+            Err((vec![LimitKind::Pids], "no pids controller"))
+        );
+        let relaxed =
+            limits(&asked.best_effort(true), &cgroup_plan, &linux, &support).expect("best effort");
+        assert_eq!(relaxed.skipped, vec![LimitKind::Pids]);
+        assert_eq!(
+            (relaxed.apply.memory_max_bytes, relaxed.apply.pids_max),
+            (Some(1 << 26), None)
+        );
+        let no_cgroup = plan(options(false, true), &linux);
+        let memory = Limits::new().memory_max_bytes(1 << 26);
+        assert_eq!(
+            limits(&memory, &no_cgroup, &linux, &support),
+            Err((vec![LimitKind::Memory], "the tree has no cgroup"))
+        );
+        let mac = host(Os::OtherUnix, false, false, false);
+        let none = LimitSupport {
+            why_not: "no cgroups on this OS",
+            ..LimitSupport::default()
+        };
+        assert!(limits(&memory, &plan(options(true, true), &mac), &mac, &none).is_err());
+        let windows = host(Os::Windows, false, false, false);
+        let job = LimitSupport {
+            memory: true,
+            pids: true,
+            cpu: true,
+            why_not: "",
+        };
+        let p = limits(&asked, &plan(options(true, true), &windows), &windows, &job);
+        assert_eq!(p.expect("a job").apply, asked);
+        assert_eq!(
+            limits(&Limits::new(), &no_cgroup, &linux, &none).expect("nothing asked"),
+            LimitPlan::default()
+        );
     }
 }

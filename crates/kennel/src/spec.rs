@@ -139,6 +139,7 @@ pub struct Command {
     pub(crate) pid_namespace: bool,
     pub(crate) containment: ContainmentOptions,
     pub(crate) foreground_terminal: bool,
+    pub(crate) limits: crate::Limits,
 }
 
 impl Command {
@@ -165,6 +166,7 @@ impl Command {
             pid_namespace: false,
             containment: ContainmentOptions::default(),
             foreground_terminal: false,
+            limits: crate::Limits::default(),
         }
     }
 
@@ -357,6 +359,13 @@ impl Command {
         self
     }
 
+    /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits)); one
+    /// this tier cannot enforce fails the spawn unless [`Limits::best_effort`](crate::Limits).
+    pub fn limits(mut self, limits: crate::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// What `sys` gets to start this command: its program, environment and stdio, and
     /// the containment the planner chose for this host.
     pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
@@ -370,6 +379,7 @@ impl Command {
             stdout: self.stdout,
             stderr: self.stderr,
             foreground_terminal: self.foreground_terminal,
+            limits: crate::plan::LimitPlan::default(),
             plan: self.plan(),
         }
     }

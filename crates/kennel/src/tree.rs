@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::io;
 
-use crate::{Containment, Escapee, ExitStatus, Signal};
+use crate::{Containment, Escapee, ExitStatus, Signal, Usage};
 
 /// Why a signal could not be sent to a tree.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,23 @@ pub(crate) enum TreeSignalError {
     /// The operating system refused.
     #[error(transparent)]
     Os(#[from] io::Error),
+}
+
+/// Tells the run loop that a tree ran out of memory (see [`Tree::out_of_memory`]): a
+/// receiver the mechanism's own task sets, so waiting borrows no tree.
+pub(crate) struct OutOfMemory(pub(crate) Option<tokio::sync::watch::Receiver<bool>>);
+
+impl OutOfMemory {
+    /// Resolves once the tree ran out of memory; pending forever without a watch (or
+    /// once its watcher is gone without seeing one). Cancel-safe.
+    pub(crate) async fn wait(&mut self) {
+        if let Some(rx) = &mut self.0 {
+            if rx.wait_for(|hit| *hit).await.is_ok() {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
 }
 
 /// A contained process tree, as the run loop sees it.
@@ -57,4 +74,18 @@ pub(crate) trait Tree: Send {
     fn sweep_escapees(&mut self) -> Vec<Escapee>;
     /// Reap the leader and release every OS resource of the tree.
     fn reap(&mut self) -> impl Future<Output = ()> + Send;
+    /// What the whole tree used so far (final once it is gone; read before
+    /// [`Tree::reap`]). Nothing where the tier measures nothing.
+    fn usage(&self) -> Usage {
+        Usage::default()
+    }
+    /// Tells when the tree ran out of memory and must be killed whole (where the
+    /// kernel kills only one process); never elsewhere.
+    fn out_of_memory(&self) -> OutOfMemory {
+        OutOfMemory(None)
+    }
+    /// Whether a process of the tree was killed because the tree ran out of memory.
+    fn oom_killed(&self) -> bool {
+        false
+    }
 }

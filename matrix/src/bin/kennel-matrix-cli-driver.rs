@@ -154,6 +154,14 @@ fn run() -> Result<(), String> {
     if let Some(ms) = timeout_flag {
         cmd.arg("--timeout").arg(format!("{ms}ms"));
     }
+    if let Some(limits) = job.limits {
+        if let Some(bytes) = limits.memory_max_bytes {
+            cmd.arg("--memory-max").arg(bytes.to_string());
+        }
+        if let Some(n) = limits.pids_max {
+            cmd.arg("--pids-max").arg(n.to_string());
+        }
+    }
     cmd.arg("--")
         .args(&job.argv)
         .stdin(if job.stdin_bytes.is_some() {

@@ -231,6 +231,20 @@ both! {
 }
 
 both! {
+    /// `From<tokio::process::Command>` carries the same parts (on tokio it is the
+    /// identity conversion, so the test body is the same for both).
+    async fn from_tokio_command() {
+        let mut tokio_cmd = tokio::process::Command::new("sh");
+        tokio_cmd
+            .args(["-c", "echo $X; pwd"])
+            .env("X", "carried")
+            .current_dir("/");
+        let out = p::Command::from(tokio_cmd).output().await.unwrap();
+        assert_eq!(out.stdout, b"carried\n/\n");
+    }
+}
+
+both! {
     /// `Stdio::null()` stdin reads EOF at once; `Stdio::null()` stderr is discarded.
     async fn null_stdio() {
         let out = p::Command::new("sh")

@@ -4,10 +4,10 @@
 //! while the destination is blocked.
 
 use std::fs::{File, OpenOptions};
-use std::io::Read as _;
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kennel::Forward;
 
@@ -190,33 +190,47 @@ fn a_background_holder_of_stdout_ends_at_the_drain_timeout() {
 /// While nobody reads kennel's stdout (the destination is full), the timeout still
 /// fires and the ladder still ends the tree; the bytes written before are delivered
 /// once the reader comes back, and counted.
+///
+/// The timeout counts from the spawn, and on a loaded machine it can fire before the
+/// fixture has even printed its ready line: such a run says nothing about a blocked
+/// destination. It is told apart by the missing ready line (kennel still has to report
+/// the timeout) and run again with the timeout doubled, until the fixture was ready
+/// before the timeout fired.
 #[test]
 fn a_blocked_destination_does_not_stall_the_timeout_or_the_ladder() {
+    let mut timeout = Duration::from_millis(300);
+    while !timeout_with_a_blocked_destination(timeout) {
+        eprintln!("the {timeout:?} timeout fired before the fixture was ready; again, doubled");
+        timeout *= 2;
+        assert!(timeout <= PATIENCE, "the fixture was never ready in time");
+    }
+}
+
+/// One run of [`a_blocked_destination_does_not_stall_the_timeout_or_the_ladder`] with
+/// `timeout`; false when the tree ended before the fixture's ready line.
+fn timeout_with_a_blocked_destination(timeout: Duration) -> bool {
     let n = (64 << 20).to_string();
+    let report = temp("blocked.json");
     let mut kennel = std::process::Command::new(KENNEL)
-        .args(["run", "--timeout", "300ms", "--grace", "200ms", "--report"])
-        .arg(temp("blocked.json"))
+        .args(["run", "--grace", "200ms", "--report"])
+        .arg(&report)
+        .arg("--timeout")
+        .arg(format!("{}ms", timeout.as_millis()))
         .args(["--", FIXTURE, "flood", "--bytes", &n, "--pid-stderr"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = kennel.stderr.take().unwrap();
-    let mut err = Vec::new();
-    let mut chunk = [0u8; 256];
-    while parse_pid_lines(&err).is_empty() {
-        let got = stderr.read(&mut chunk).unwrap();
-        assert!(got > 0, "kennel ended early: {err:?}");
-        err.extend_from_slice(&chunk[..got]);
+    let ready = first_pid_line(&mut kennel.stderr.take().unwrap());
+    let _cleanup = Cleanup(ready.into_iter().collect());
+    if let Some(pid) = ready {
+        // Not reading stdout: the fixture blocks on a full pipe, kennel on a full stdout.
+        assert!(
+            wait_until(PATIENCE, || !is_alive(pid)),
+            "the ladder did not end the flood while kennel's stdout was full"
+        );
     }
-    let pid = parse_pid_lines(&err)[0].pid;
-    let _cleanup = Cleanup(vec![pid]);
-    // Not reading stdout: the fixture blocks on a full pipe, kennel on a full stdout.
-    assert!(
-        wait_until(PATIENCE, || !is_alive(pid)),
-        "the ladder did not end the flood while kennel's stdout was full"
-    );
     let mut stdout = Vec::new();
     kennel
         .stdout
@@ -227,12 +241,27 @@ fn a_blocked_destination_does_not_stall_the_timeout_or_the_ladder() {
     let status = kennel.wait().unwrap();
     assert_eq!(status.code(), Some(124));
     verify_text_prefix(&stdout).unwrap();
-    let report = temp("blocked.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     std::fs::remove_file(&report).unwrap();
     assert_eq!(json["reason"], "timed_out", "{json}");
     assert_eq!(json["stdout"]["bytes"], stdout.len(), "{json}");
+    ready.is_some()
+}
+
+/// The pid of the first pid line on `stderr`, or `None` when it ends before one.
+fn first_pid_line(stderr: &mut impl Read) -> Option<u32> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(line) = parse_pid_lines(&buf).first() {
+            return Some(line.pid);
+        }
+        match stderr.read(&mut chunk).expect("read kennel's stderr") {
+            0 => return None,
+            got => buf.extend_from_slice(&chunk[..got]),
+        }
+    }
 }
 
 /// The library: a cap on a forwarded stream cuts exactly as for events (the stream is

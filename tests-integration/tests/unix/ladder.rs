@@ -4,16 +4,17 @@ use std::time::{Duration, Instant};
 
 use crate::prelude::*;
 
+/// The SIGTERM-ignoring tree with a SIGTERM-then-`grace` ladder, once its three pid
+/// lines are printed.
+async fn term_ignoring_tree(grace: Duration) -> (Child, Seen, Vec<u32>, Cleanup) {
+    let command = fixture(TERM_IGNORING_TREE).ladder(Ladder::graceful(Signal::Term, grace));
+    spawn_ready(command, 3).await
+}
+
 #[tokio::test]
 async fn sigterm_ignoring_tree_is_finished_by_sigkill_after_the_grace() {
     let grace = Duration::from_millis(400);
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-        .ladder(Ladder::graceful(Signal::Term, grace))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) = term_ignoring_tree(grace).await;
 
     let cancelled = Instant::now();
     child.cancel();
@@ -33,10 +34,8 @@ async fn multi_rung_ladder_walks_every_rung() {
     let ladder = Ladder::new()
         .then(Signal::Int, Duration::from_millis(100))
         .then(Signal::Term, Duration::from_millis(100));
-    let mut child = fixture(&["ignore-signals"]).ladder(ladder).spawn().unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["ignore-signals"]).ladder(ladder), 1).await;
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.ladder_step, Some(2));
@@ -48,13 +47,7 @@ async fn multi_rung_ladder_walks_every_rung() {
 #[tokio::test]
 async fn second_cancel_jumps_to_the_forceful_rung() {
     let grace = Duration::from_secs(60);
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-        .ladder(Ladder::graceful(Signal::Term, grace))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) = term_ignoring_tree(grace).await;
     child.cancel();
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
@@ -66,9 +59,8 @@ async fn second_cancel_jumps_to_the_forceful_rung() {
 
 #[tokio::test]
 async fn kill_goes_straight_to_sigkill() {
-    let mut child = fixture(&["trap-term", "--exit-code", "7"]).spawn().unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["trap-term", "--exit-code", "7"]), 1).await;
     child.kill();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.reason, EndReason::Killed);

@@ -1,14 +1,12 @@
 //! Exit codes, fused wait, environment and working directory.
 
 use crate::prelude::*;
+use kennel_tests::checks;
 
 #[tokio::test]
 async fn exit_code_is_reported_and_wait_is_fused() {
     let mut child = fixture(&["exit", "42"]).spawn().unwrap();
-    let first = child.wait().await;
-    let second = child.wait().await;
-    assert_eq!(first, second);
-    assert_eq!(first.status.code, Some(42));
+    let first = checks::exits_with_and_wait_is_fused(&mut child, 42).await;
     assert_eq!(first.reason, EndReason::Exited);
     assert_eq!(first.ladder_step, None);
     assert_eq!(first.drain, Drain::Complete);
@@ -27,28 +25,16 @@ async fn exit_code_is_reported_and_wait_is_fused() {
 
 #[tokio::test]
 async fn environment_set_remove_clear_and_cwd() {
-    let dir = std::env::temp_dir();
-    let out = fixture(&["env", "KENNEL_A", "KENNEL_B", "HOME"])
-        .env("KENNEL_A", "one")
-        .env("KENNEL_B", "two")
-        .env_remove("KENNEL_B")
-        .current_dir(&dir)
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("KENNEL_A=one\n"), "{text}");
-    assert!(text.contains("KENNEL_B unset\n"), "{text}");
-    let cwd = std::fs::canonicalize(&dir).unwrap();
-    assert!(text.contains(&format!("cwd={}", cwd.display())), "{text}");
+    checks::env_set_remove_and_cwd(
+        fixture(&["env", "KENNEL_A", "KENNEL_B", "HOME"]),
+        &std::env::temp_dir(),
+    )
+    .await;
 
-    let out = fixture(&["env", "HOME", "KENNEL_C"])
+    let cleared = fixture(&["env", "HOME", "KENNEL_C"])
         .env_clear()
-        .env("KENNEL_C", "kept")
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
+        .env("KENNEL_C", "kept");
+    let text = checks::stdout_text(cleared).await;
     assert!(text.contains("HOME unset\n"), "{text}");
     assert!(text.contains("KENNEL_C=kept\n"), "{text}");
 }
@@ -76,12 +62,7 @@ async fn output_is_delivered_exactly_as_written() {
         .await
         .unwrap();
     assert_eq!(out.stdout, "héllo 😀 wörld\n".as_bytes());
-    let out = fixture(&["print", "out", "--stderr", "err"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.stdout, b"out\n");
-    assert_eq!(out.stderr, b"err\n");
+    let out = checks::out_and_err_stay_apart(fixture(&["print", "out", "--stderr", "err"])).await;
     assert_eq!(out.outcome.stdout.bytes, 4);
     assert_eq!(out.outcome.stderr.bytes, 4);
 }

@@ -1,6 +1,7 @@
 //! stdin: echo, a child that never reads, cancel mid-write.
 
 use crate::prelude::*;
+use kennel_tests::checks;
 
 #[tokio::test]
 async fn echo_round_trip_and_close() {
@@ -8,29 +9,19 @@ async fn echo_round_trip_and_close() {
         .stdin(StdinMode::Piped)
         .spawn()
         .unwrap();
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let writer = child.controller();
-    let payload = data.clone();
-    let write = tokio::spawn(async move {
-        writer.write_stdin(&payload).await.unwrap();
-        writer.close_stdin().await.unwrap();
-        let again = writer.close_stdin().await.unwrap_err();
-        assert_eq!(again.kind, kennel::StdinErrorKind::Closed);
-    });
+    let (data, write) = checks::write_then_close(&child);
     let out = child.output().await;
-    write.await.unwrap();
+    let writer = write.await.unwrap();
+    let again = writer.close_stdin().await.unwrap_err();
+    assert_eq!(again.kind, kennel::StdinErrorKind::Closed);
     assert_eq!(out.stdout, data);
     assert!(out.outcome.success());
 }
 
 #[tokio::test]
 async fn cancel_while_a_write_is_blocked_on_a_child_that_never_reads() {
-    let mut child = fixture(&["never-read-stdin"])
-        .stdin(StdinMode::Piped)
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["never-read-stdin"]).stdin(StdinMode::Piped), 1).await;
     let writer = child.controller();
     let write = tokio::spawn(async move { writer.write_stdin(&vec![b'x'; 8 << 20]).await });
     // 8 MiB can never fit in a pipe the child does not read: the write blocks (or has

@@ -169,29 +169,24 @@ impl Crlf for Vec<u8> {
     }
 }
 
-#[test]
-fn the_command_reads_from_the_terminal() {
-    // Before: the command was in the background, stopped by SIGTTIN until the timeout.
-    let mut pty = OnPty::start(&[
-        "run",
-        "--timeout",
-        "60",
-        "--",
-        "sh",
-        "-c",
-        "read x; echo got-$x",
-    ]);
-    pty.type_in(b"hello\n");
-    pty.expect("got-hello");
+/// `kennel` with `args`, then `sh -c 'read x; echo got-$x'`, on a terminal: the line
+/// typed (`word`) reaches the command, which ends with 0.
+fn reads_a_line_from_the_terminal(args: &[&str], word: &str) {
+    let mut pty = OnPty::start(&[args, &["sh", "-c", "read x; echo got-$x"]].concat());
+    pty.type_in(format!("{word}\n").as_bytes());
+    pty.expect(&format!("got-{word}"));
     assert_eq!(pty.exit_code(), Some(0));
 }
 
 #[test]
+fn the_command_reads_from_the_terminal() {
+    // Before: the command was in the background, stopped by SIGTTIN until the timeout.
+    reads_a_line_from_the_terminal(&["run", "--timeout", "60", "--"], "hello");
+}
+
+#[test]
 fn timeout_mode_reads_from_the_terminal_too() {
-    let mut pty = OnPty::start(&["timeout", "60", "sh", "-c", "read x; echo got-$x"]);
-    pty.type_in(b"there\n");
-    pty.expect("got-there");
-    assert_eq!(pty.exit_code(), Some(0));
+    reads_a_line_from_the_terminal(&["timeout", "60"], "there");
 }
 
 #[test]
@@ -276,17 +271,7 @@ fn ctrl_z_stops_the_whole_job_and_sigcont_resumes_it() {
 fn under_a_keeper_the_command_gets_the_terminal_too() {
     // Without a cgroup the program is started by a keeper process, which claims the
     // terminal for it (sys/unix/terminal.rs).
-    let mut pty = OnPty::start(&[
-        "run",
-        "--no-cgroup",
-        "--",
-        "sh",
-        "-c",
-        "read x; echo got-$x",
-    ]);
-    pty.type_in(b"kept\n");
-    pty.expect("got-kept");
-    assert_eq!(pty.exit_code(), Some(0));
+    reads_a_line_from_the_terminal(&["run", "--no-cgroup", "--"], "kept");
     let mut pty = OnPty::start(&["run", "--no-cgroup", "--", FIXTURE, "sleep", "60000"]);
     let pids = pty.pids(1);
     let _cleanup = Cleanup(pids.clone());

@@ -9,13 +9,8 @@ use crate::prelude::*;
 async fn leftovers_holding_stdout_hit_the_drain_timeout_and_are_killed() {
     // The root exits once the whole tree printed; child and grandchild keep stdout open.
     let drain = Duration::from_millis(500);
-    let mut child = fixture(&["tree", "--depth", "3", "--width", "1", "--exit-leader"])
-        .drain_timeout(drain)
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    read_until(&mut child, &mut seen, |s| s.lines().len() >= 3).await;
-    let pids = seen.pids();
+    let tree = fixture(&["tree", "--depth", "3", "--width", "1", "--exit-leader"]);
+    let (mut child, mut seen, pids) = spawn_printed(tree.drain_timeout(drain), 3).await;
     let root = pids[0];
     // The root may have exited already; the holders are alive until the teardown.
     let holders: Vec<u32> = pids[1..].to_vec();
@@ -40,14 +35,10 @@ async fn leftovers_holding_stdout_hit_the_drain_timeout_and_are_killed() {
 
 #[tokio::test]
 async fn keep_leftovers_leaves_them_running_outside_the_run() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "1", "--exit-leader"])
+    let tree = fixture(&["tree", "--depth", "2", "--width", "1", "--exit-leader"])
         .drain_timeout(Duration::from_millis(200))
-        .keep_leftovers(true)
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    read_until(&mut child, &mut seen, |s| s.lines().len() >= 2).await;
-    let pids = seen.pids();
+        .keep_leftovers(true);
+    let (mut child, mut seen, pids) = spawn_printed(tree, 2).await;
     let procs = Procs::open(&pids[1..]);
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.drain, Drain::Timeout);

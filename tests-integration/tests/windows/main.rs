@@ -17,6 +17,7 @@ mod drain;
 mod errors;
 mod flood;
 mod lifecycle;
+mod limits;
 mod shapes;
 mod signals;
 mod supervisor_death;

@@ -22,12 +22,8 @@ async fn kill_ends_them_all(child: &mut Child, seen: &mut Seen, procs: &Procs, p
 /// Runs `args`, whose leader exits 0 leaving one process (its only pid line) behind:
 /// the outcome reports the exit 0 and the leftover, killed by the job.
 async fn left_behind_by_exit_0(args: &[&str]) -> Outcome {
-    let mut child = fixture(args)
-        .drain_timeout(Duration::from_millis(500))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let (pids, procs) = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, pids, procs) =
+        spawn_ready(fixture(args).drain_timeout(Duration::from_millis(500)), 1).await;
     let outcome = read_to_end(&mut child, &mut seen).await;
     procs.assert_gone();
     assert_eq!(outcome.reason, EndReason::Exited);
@@ -42,9 +38,8 @@ async fn left_behind_by_exit_0(args: &[&str]) -> Outcome {
 /// detached grandchild with its leader.
 #[tokio::test]
 async fn a_detached_grandchild_in_its_own_group_is_killed_with_the_job() {
-    let mut child = fixture(&["daemon", "--leader-stays"]).spawn().unwrap();
-    let mut seen = Seen::default();
-    let (pids, procs) = read_pids(&mut child, &mut seen, 2).await;
+    let (mut child, mut seen, pids, procs) =
+        spawn_ready(fixture(&["daemon", "--leader-stays"]), 2).await;
     let roles: Vec<String> = seen.lines().into_iter().map(|l| l.role).collect();
     assert_eq!(roles, ["leader", "daemon"]);
     let stderr = String::from_utf8_lossy(&seen.stderr).into_owned();
@@ -92,9 +87,8 @@ async fn a_grandchild_holding_stdout_hits_the_drain_timeout() {
 /// member that ever printed is gone once the outcome arrives, and nothing printed after.
 #[tokio::test]
 async fn a_spawn_loop_is_ended_by_the_job_kill() {
-    let mut child = fixture(&["fork-loop", "--count", "200"]).spawn().unwrap();
-    let mut seen = Seen::default();
-    let (_, procs) = read_pids(&mut child, &mut seen, 3).await;
+    let (mut child, mut seen, _, procs) =
+        spawn_ready(fixture(&["fork-loop", "--count", "200"]), 3).await;
     child.kill();
     let outcome = read_to_end(&mut child, &mut seen).await;
     procs.assert_gone();

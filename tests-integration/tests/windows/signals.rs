@@ -8,12 +8,8 @@ use crate::prelude::*;
 
 #[tokio::test]
 async fn unix_only_signals_are_unsupported() {
-    let mut child = fixture(&["sleep", "600000"])
-        .ladder(kill_only())
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let (_, _procs) = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, _, _procs) =
+        spawn_ready(fixture(&["sleep", "600000"]).ladder(kill_only()), 1).await;
     for signal in [Signal::Hup, Signal::Usr1, Signal::Stop, Signal::Other(40)] {
         let err = child.signal(signal).await.unwrap_err();
         assert_eq!(err.kind, SignalErrorKind::Unsupported, "{signal}: {err:?}");
@@ -34,12 +30,12 @@ const CONTROL_C_EXIT: i32 = 0xC000_013Au32 as i32;
 #[tokio::test]
 #[ignore = "needs real Windows: GenerateConsoleCtrlEvent"]
 async fn the_graceful_rung_is_ctrl_break_to_the_process_group() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2"])
-        .grace(Signal::Term, Duration::from_secs(20))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let (_, procs) = read_pids(&mut child, &mut seen, 3).await;
+    let (mut child, mut seen, _, procs) = spawn_ready(
+        fixture(&["tree", "--depth", "2", "--width", "2"])
+            .grace(Signal::Term, Duration::from_secs(20)),
+        3,
+    )
+    .await;
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
     procs.assert_gone();
@@ -55,9 +51,7 @@ async fn the_graceful_rung_is_ctrl_break_to_the_process_group() {
 #[tokio::test]
 #[ignore = "needs real Windows: GenerateConsoleCtrlEvent"]
 async fn signal_break_reaches_the_child() {
-    let mut child = fixture(&["sleep", "600000"]).spawn().unwrap();
-    let mut seen = Seen::default();
-    let (_, _procs) = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, _, _procs) = spawn_ready(fixture(&["sleep", "600000"]), 1).await;
     child.signal(Signal::Break).await.unwrap();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.reason, EndReason::Exited);
@@ -70,12 +64,11 @@ async fn signal_break_reaches_the_child() {
 /// delivered instead, so this only checks that the run ends well before the grace.
 #[tokio::test]
 async fn an_undeliverable_graceful_rung_does_not_wait_out_the_grace() {
-    let mut child = fixture(&["sleep", "600000"])
-        .grace(Signal::Term, Duration::from_secs(600))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let (_, procs) = read_pids(&mut child, &mut seen, 1).await;
+    let (mut child, mut seen, _, procs) = spawn_ready(
+        fixture(&["sleep", "600000"]).grace(Signal::Term, Duration::from_secs(600)),
+        1,
+    )
+    .await;
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
     procs.assert_gone();
@@ -101,12 +94,12 @@ async fn an_undeliverable_graceful_rung_does_not_wait_out_the_grace() {
 #[ignore = "needs real Windows: GenerateConsoleCtrlEvent"]
 async fn a_tree_that_swallows_ctrl_break_is_killed_after_the_grace() {
     let grace = Duration::from_secs(1);
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-        .grace(Signal::Term, grace)
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let (pids, procs) = read_pids(&mut child, &mut seen, 3).await;
+    let (mut child, mut seen, pids, procs) = spawn_ready(
+        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
+            .grace(Signal::Term, grace),
+        3,
+    )
+    .await;
     let cancelled = std::time::Instant::now();
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;

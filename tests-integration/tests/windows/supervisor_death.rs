@@ -22,12 +22,10 @@ fn supervisor_role() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut child = fixture(&["tree", "--depth", "3", "--width", "2"])
-            .spawn()
-            .unwrap();
-        let mut seen = Seen::default();
-        read_until(&mut child, &mut seen, |s| s.lines().len() >= 7).await;
-        let pids: Vec<String> = seen.pids().iter().map(u32::to_string).collect();
+        // The child handle is kept (not dropped) until the process is terminated.
+        let (_child, _seen, pids) =
+            spawn_printed(fixture(&["tree", "--depth", "3", "--width", "2"]), 7).await;
+        let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
         // On stderr: unbuffered, and libtest writes nothing else there.
         eprintln!("tree {}", pids.join(" "));
         std::future::pending::<()>().await;

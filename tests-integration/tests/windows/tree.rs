@@ -32,9 +32,8 @@ async fn kill_ends_every_process_of_the_tree() {
 
 #[tokio::test]
 async fn cancel_with_a_kill_only_ladder_ends_the_tree() {
-    let mut child = fixture(TREE).ladder(kill_only()).spawn().unwrap();
-    let mut seen = Seen::default();
-    let (_, procs) = read_pids(&mut child, &mut seen, TREE_SIZE).await;
+    let (mut child, mut seen, _, procs) =
+        spawn_ready(fixture(TREE).ladder(kill_only()), TREE_SIZE).await;
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
     procs.assert_gone();
@@ -45,15 +44,12 @@ async fn cancel_with_a_kill_only_ladder_ends_the_tree() {
 
 #[tokio::test]
 async fn timeout_ends_the_tree() {
-    let mut child = fixture(TREE)
+    let command = fixture(TREE)
         .ladder(kill_only())
         // Long enough for the whole tree to be up (and report) on a loaded machine under
         // Wine before the timeout fires: 300 ms was seen to race the last grandchild.
-        .timeout(std::time::Duration::from_secs(5))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let (_, procs) = read_pids(&mut child, &mut seen, TREE_SIZE).await;
+        .timeout(std::time::Duration::from_secs(5));
+    let (mut child, mut seen, _, procs) = spawn_ready(command, TREE_SIZE).await;
     let outcome = read_to_end(&mut child, &mut seen).await;
     procs.assert_gone();
     assert_eq!(outcome.reason, EndReason::TimedOut);
@@ -61,9 +57,7 @@ async fn timeout_ends_the_tree() {
 
 #[tokio::test]
 async fn dropping_the_child_ends_the_tree() {
-    let mut child = fixture(TREE).spawn().unwrap();
-    let mut seen = Seen::default();
-    let (_, procs) = read_pids(&mut child, &mut seen, TREE_SIZE).await;
+    let (child, _seen, _, procs) = spawn_ready(fixture(TREE), TREE_SIZE).await;
     drop(child);
     // Wait off the runtime's thread: the supervisor task must run to kill the tree.
     let gone = tokio::task::spawn_blocking(move || procs.wait_gone(PATIENCE).map(|()| procs))

@@ -81,56 +81,39 @@ export interface EscapeeKilled {
   pid: number;
 }
 
+/** A line tagged by `event`: the tag over the type of the other fields. */
+type EventLine<Tag extends string, Fields> = { event: Tag } & Fields;
+
 /** First line the sidecar sends: versions and capabilities. */
-export type HelloLine = {
-  event: "hello";
-} & HelloEvent;
+export type HelloLine = EventLine<"hello", HelloEvent>;
 
 /** A child started. */
-export type SpawnedLine = {
-  event: "spawned";
-} & SpawnedEvent;
+export type SpawnedLine = EventLine<"spawned", SpawnedEvent>;
 
 /** Bytes the child's tree wrote to stdout. */
-export type StdoutLine = {
-  event: "stdout";
-} & OutputChunk;
+export type StdoutLine = EventLine<"stdout", OutputChunk>;
 
 /** Bytes the child's tree wrote to stderr. */
-export type StderrLine = {
-  event: "stderr";
-} & OutputChunk;
+export type StderrLine = EventLine<"stderr", OutputChunk>;
 
 /** A `write` was fully written to the child's stdin pipe. */
-export type WrittenLine = {
-  event: "written";
-} & WrittenEvent;
+export type WrittenLine = EventLine<"written", WrittenEvent>;
 
 /** A `close_stdin`, `cancel`, `kill` or `signal` that carried a `req` tag took
  * effect. */
-export type AckLine = {
-  event: "ack";
-} & AckEvent;
+export type AckLine = EventLine<"ack", AckEvent>;
 
 /** The child's tree is gone and its output drained: the outcome. Last event about the id. */
-export type ExitLine = {
-  event: "exit";
-} & ExitEvent;
+export type ExitLine = EventLine<"exit", ExitEvent>;
 
 /** The reply to `list`. */
-export type ListLine = {
-  event: "list";
-} & ListEvent;
+export type ListLine = EventLine<"list", ListEvent>;
 
 /** A request failed (or a line could not be parsed). */
-export type ErrorLine = {
-  event: "error";
-} & ErrorEvent;
+export type ErrorLine = EventLine<"error", ErrorEvent>;
 
 /** The last line before the sidecar exits. */
-export type ByeLine = {
-  event: "bye";
-} & ByeEvent;
+export type ByeLine = EventLine<"bye", ByeEvent>;
 
 /** An event line, tagged by its `event` field.
  * 
@@ -165,6 +148,8 @@ export interface ExitEvent {
   layers?: Array<ContainmentTier>;
   /** Descendants found alive after the leader exited, and killed. */
   leftovers_killed: Array<number>;
+  /** Limits a `best_effort` spawn ran without (`memory`, `pids`, `cpu`). */
+  limits_skipped?: Array<string>;
   /** The leader's process id. */
   pid: number;
   /** Why the child ended. */
@@ -177,12 +162,15 @@ export interface ExitEvent {
   stderr: StreamStats;
   /** Counters for stdout. */
   stdout: StreamStats;
+  /** What the whole tree used, where the host measures it. Absent from older
+   * sidecars. */
+  usage?: Usage;
   /** Time from spawn to this event, in milliseconds. */
   wall_time_ms: number;
 }
 
 /** Why a child ended. */
-export type ExitReason = "exited" | "timed_out" | "cancelled" | "killed" | "output_cap" | "supervisor_shutdown";
+export type ExitReason = "exited" | "timed_out" | "cancelled" | "killed" | "output_cap" | "supervisor_shutdown" | "memory_limit";
 
 /** `hello`: the first event, announcing the protocol and the host's abilities. */
 export interface HelloEvent {
@@ -249,6 +237,28 @@ export interface StreamStats {
   cap_hit: boolean;
   /** Bytes read but not delivered (beyond the cap). */
   dropped: number;
+}
+
+/** What the whole tree used. A field is absent where the host cannot measure it. */
+export interface Usage {
+  /** CPU time in the kernel on behalf of the tree, in milliseconds. */
+  cpu_system_ms?: number | null;
+  /** CPU time in user mode of every process of the tree, in milliseconds. */
+  cpu_user_ms?: number | null;
+  /** Process creations refused because the tree was at `pids_max`. */
+  forks_refused?: number | null;
+  /** The tree's peak memory use in bytes (Linux: the cgroup's, page cache included;
+   * Windows: the job's peak committed memory). */
+  memory_peak_bytes?: number | null;
+  /** Processes of the tree the kernel's OOM killer killed (0 when the sidecar killed
+   * the whole tree first, on the OOM notification; `reason` is `memory_limit` either
+   * way). */
+  oom_kills?: number | null;
+  /** How many processes the tree started: exact when `processes_exact` (Windows),
+   * else a lower bound (Linux: the peak of live tasks). */
+  processes?: number | null;
+  /** Whether `processes` counts every process started. */
+  processes_exact?: boolean;
 }
 
 /** `written`: a `write` reached the child's stdin pipe in full. */

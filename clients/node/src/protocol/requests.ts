@@ -79,6 +79,9 @@ export interface SpawnRequest {
   /** The termination ladder; the forceful kill after its last rung is implicit.
    * Exclusive with `signal`/`grace_ms`. */
   ladder?: Array<LadderStep> | null;
+  /** Resource limits of the whole tree (memory, processes, CPU). A limit the host
+   * cannot enforce fails the spawn with `unsupported` unless `best_effort`. */
+  limits?: SpawnLimits | null;
   op: "spawn";
   /** Run `cmd` through a shell: `true` for the platform shell (`/bin/sh -c` or
    * `cmd.exe /C`), a string for that shell program (given `-c` on Unix, `/C` on
@@ -201,6 +204,25 @@ export type Shell = boolean | string;
 
 /** A signal: a name with or without the SIG prefix, ASCII case ignored ("SIGTERM", "TERM"), or a raw platform signal number. */
 export type Signal = string | number;
+
+/** Resource limits for the whole tree. Every limit is off unless given. A spawn asking
+ * for a limit the sidecar's host cannot enforce fails with the error code
+ * `unsupported`, unless `best_effort` is true. */
+export interface SpawnLimits {
+  /** Run without the limits the host cannot enforce instead of failing the spawn. */
+  best_effort?: boolean;
+  /** CPU time as a number of CPUs (0.5 = half of one CPU); at least 0.01. */
+  cpus?: number | null;
+  /** Measure `memory_peak_bytes` and `processes` even without their limits (costs
+   * two cgroup v1 directories per tree on hybrid Linux hosts). */
+  full_accounting?: boolean;
+  /** The most memory (RAM, no swap on top) the tree may use at once, in bytes; at
+   * least 4096. A tree that runs out is killed whole (`reason` `memory_limit`). */
+  memory_max_bytes?: number | null;
+  /** The most processes (Linux: tasks, threads included) alive in the tree at once;
+   * at least 1. Process creations beyond it fail inside the tree. */
+  pids_max?: number | null;
+}
 
 /** How a child's standard stream is connected. (`inherit` is not offered: the
  * sidecar's own stdin/stdout carry the protocol.) */

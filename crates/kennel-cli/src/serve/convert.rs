@@ -194,6 +194,31 @@ pub(crate) fn command(
     cmd.keep_leftovers(req.keep_leftovers)
         .containment(containment)
         .pid_namespace(req.containment.pid_namespace == Some(true))
+        .limits(req.limits.map(limits).unwrap_or_default())
+}
+
+/// The `limits` of a spawn as the library's.
+fn limits(l: kennel_protocol::SpawnLimits) -> kennel::Limits {
+    let mut out = kennel::Limits::new()
+        .best_effort(l.best_effort)
+        .full_accounting(l.full_accounting);
+    out.memory_max_bytes = l.memory_max_bytes;
+    out.pids_max = l.pids_max;
+    out.cpus = l.cpus;
+    out
+}
+
+/// The library's usage as the `exit` event carries it.
+fn usage(u: &kennel::Usage) -> kennel_protocol::Usage {
+    kennel_protocol::Usage {
+        cpu_user_ms: u.cpu_user_ms,
+        cpu_system_ms: u.cpu_system_ms,
+        memory_peak_bytes: u.memory_peak_bytes,
+        processes: u.processes,
+        processes_exact: u.processes_exact,
+        forks_refused: u.forks_refused,
+        oom_kills: u.oom_kills,
+    }
 }
 
 fn output_mode(mode: StdioMode) -> OutputMode {
@@ -230,6 +255,7 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
             EndReason::Killed => ExitReason::Killed,
             EndReason::OutputCap => ExitReason::OutputCap,
             EndReason::SupervisorShutdown => ExitReason::SupervisorShutdown,
+            EndReason::MemoryLimit => ExitReason::MemoryLimit,
             // `EndReason` is non-exhaustive; a future reason ended the run without
             // being asked to by this client.
             _ => ExitReason::Exited,
@@ -258,6 +284,12 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
                     _ => kennel_protocol::EscapeFound::Subreaper,
                 },
             })
+            .collect(),
+        usage: usage(&o.usage),
+        limits_skipped: o
+            .limits_skipped
+            .iter()
+            .map(|k| k.as_str().to_owned())
             .collect(),
     }
 }
@@ -325,6 +357,11 @@ mod tests {
             signal(Signal::Segv, "signal", "a").unwrap(),
             kennel::Signal::Other(11)
         );
+        // On Linux the library knows every name the protocol has.
+        #[cfg(target_os = "linux")]
+        for (sig, name) in Signal::named() {
+            assert!(signal(sig, "signal", "a").is_ok(), "{name} is unsupported");
+        }
     }
 
     #[test]
@@ -343,27 +380,27 @@ mod tests {
         );
     }
 
+    /// The command for `req` with the sidecar's defaults.
+    fn with_defaults(req: &SpawnRequest) -> Command {
+        command(
+            req,
+            Duration::from_secs(1),
+            ContainmentOptions::default(),
+            Ladder::default(),
+        )
+    }
+
     #[test]
     fn ladder_and_fields_reach_the_command() {
         let req = spawn_req(
             r#"{"op":"spawn","id":"a","cmd":"prog","args":["x"],"cwd":"/tmp","ladder":[]}"#,
         );
-        let cmd = command(
-            &req,
-            Duration::from_secs(1),
-            ContainmentOptions::default(),
-            Ladder::default(),
-        );
+        let cmd = with_defaults(&req);
         assert_eq!(cmd.get_program(), "prog");
         assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["x"]);
         assert_eq!(cmd.get_current_dir(), Some(std::path::Path::new("/tmp")));
         let shell = spawn_req(r#"{"op":"spawn","id":"a","cmd":"echo hi","shell":"/bin/bash"}"#);
-        let cmd = command(
-            &shell,
-            Duration::from_secs(1),
-            ContainmentOptions::default(),
-            Ladder::default(),
-        );
+        let cmd = with_defaults(&shell);
         assert_eq!(cmd.get_program(), "/bin/bash");
         assert_eq!(cmd.get_args().collect::<Vec<_>>(), ["-c", "echo hi"]);
     }

@@ -281,6 +281,17 @@ impl Command {
 
 /// Program, arguments, environment changes and working directory carry over; stdio
 /// does not (`std` has no getter for it): set it again on the result.
+/// The program, arguments, environment changes and working directory of a
+/// `tokio::process::Command` (through [`into_std`](tokio::process::Command::into_std)).
+/// Its `kill_on_drop` is not carried over: tokio's default (`false`) is not kennel's
+/// (`true`, see the module docs), so an unchanged tokio command keeps kennel's default;
+/// stdio set on the tokio command cannot be read back and is left at kennel's default.
+impl From<tokio::process::Command> for Command {
+    fn from(tokio_cmd: tokio::process::Command) -> Command {
+        Command::from(tokio_cmd.into_std())
+    }
+}
+
 impl From<std::process::Command> for Command {
     fn from(std_cmd: std::process::Command) -> Command {
         let mut cmd = Command::new(std_cmd.get_program());

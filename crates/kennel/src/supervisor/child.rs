@@ -181,6 +181,8 @@ impl Child {
             containment: self.containment,
             layers: vec![self.containment],
             escapees_killed: Vec::new(),
+            usage: crate::Usage::default(),
+            limits_skipped: Vec::new(),
             dies_with_supervisor: false,
             errors: vec![RunError::SupervisorLost { pid: self.id() }],
         }

@@ -11,9 +11,10 @@ use super::readers::{Readers, Stream};
 use super::run::{Links, Plan, Run};
 use super::{Child, Controller, Output};
 use crate::output::EVENT_CAPACITY;
+use crate::plan::{self, LimitPlan};
 use crate::sys::imp::{self, Leader, PipeReader, PipeWriter};
 use crate::tree::Tree;
-use crate::{Command, OutputCap, SpawnError, StdinMode};
+use crate::{Command, LimitKind, OutputCap, SpawnError, StdinMode};
 
 /// The parent's ends of a new tree's pipes.
 pub(super) struct Pipes {
@@ -38,8 +39,8 @@ impl Command {
             });
         }
         let started = Instant::now();
-        let (leader, pipes) = spawn_tree(self)?;
-        Ok(supervise(self, leader, pipes, started))
+        let (leader, pipes, skipped) = spawn_tree(self)?;
+        Ok(supervise(self, leader, pipes, started, skipped))
     }
 
     /// Spawn, collect stdout and stderr (capped at
@@ -59,13 +60,15 @@ impl Command {
 }
 
 /// The one call into `sys`: start `cmd`'s tree in its containment.
-fn spawn_tree(cmd: &Command) -> Result<(Leader, Pipes), SpawnError> {
+fn spawn_tree(cmd: &Command) -> Result<(Leader, Pipes, Vec<LimitKind>), SpawnError> {
+    let mut launch = cmd.launch();
+    launch.limits = limit_plan(cmd, &launch.plan)?;
     let imp::Spawned {
         leader,
         stdin,
         stdout,
         stderr,
-    } = imp::spawn(&cmd.launch())?;
+    } = imp::spawn(&launch)?;
     Ok((
         leader,
         Pipes {
@@ -73,7 +76,29 @@ fn spawn_tree(cmd: &Command) -> Result<(Leader, Pipes), SpawnError> {
             stdout,
             stderr,
         },
+        launch.limits.skipped,
     ))
+}
+
+/// The limits this tree gets, or the error that one cannot be enforced here (the host's
+/// support is probed only when limits or full accounting are asked for).
+fn limit_plan(cmd: &Command, containment: &plan::Plan) -> Result<LimitPlan, SpawnError> {
+    let program = || cmd.program.to_string_lossy().into_owned();
+    let limits = &cmd.limits;
+    limits.validate().map_err(|source| SpawnError::BadLimit {
+        program: program(),
+        source,
+    })?;
+    if limits.is_empty() && !limits.full_accounting {
+        return Ok(LimitPlan::default());
+    }
+    plan::limits(limits, containment, &imp::probe(), &imp::limit_support()).map_err(
+        |(limits, why)| SpawnError::LimitUnsupported {
+            program: program(),
+            limits,
+            why,
+        },
+    )
 }
 
 /// Supervise `tree`, spawned at `started` for `cmd`: start the reader tasks and the run
@@ -83,6 +108,7 @@ pub(super) fn supervise<T: Tree + 'static>(
     tree: T,
     pipes: Pipes,
     started: Instant,
+    limits_skipped: Vec<LimitKind>,
 ) -> Child {
     let pid = tree.pid();
     let containment = tree.containment();
@@ -102,6 +128,7 @@ pub(super) fn supervise<T: Tree + 'static>(
         timeout_at: cmd.timeout.and_then(|t| started.checked_add(t)),
         drain_timeout: cmd.drain_timeout,
         keep_leftovers: cmd.keep_leftovers,
+        limits_skipped,
     };
     let links = Links {
         ctl: ctl_rx,

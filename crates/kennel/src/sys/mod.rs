@@ -76,6 +76,8 @@ pub(crate) struct Launch<'a> {
     /// The child takes the controlling terminal between `fork` and `exec` (Unix).
     pub(crate) foreground_terminal: bool,
     pub(crate) plan: Plan,
+    /// The limits to enforce (checked by the planner).
+    pub(crate) limits: crate::plan::LimitPlan,
 }
 
 impl Launch<'_> {

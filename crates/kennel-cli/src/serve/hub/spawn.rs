@@ -72,12 +72,12 @@ impl Hub {
                 if let Some(source) = std::error::Error::source(&e) {
                     message = format!("{message}: {source}");
                 }
-                Err(request_error(
-                    ErrorCode::SpawnFailed,
-                    message,
-                    "spawn",
-                    &req.id,
-                ))
+                let code = match e {
+                    kennel::SpawnError::LimitUnsupported { .. } => ErrorCode::Unsupported,
+                    kennel::SpawnError::BadLimit { .. } => ErrorCode::InvalidField,
+                    _ => ErrorCode::SpawnFailed,
+                };
+                Err(request_error(code, message, "spawn", &req.id))
             }
         }
     }

@@ -14,7 +14,7 @@ use super::{Control, Event};
 use crate::ladder::LadderRun;
 use crate::sys::imp;
 use crate::tree::Tree;
-use crate::{Containment, Drain, EndReason, ExitStatus, Ladder, Outcome, RunError};
+use crate::{Containment, Drain, EndReason, ExitStatus, Ladder, LimitKind, Outcome, RunError};
 
 /// After the holders of a pipe were killed, how long to wait for EOF before giving up
 /// on the pipe (a holder that escaped containment keeps it open forever). A killed
@@ -46,6 +46,8 @@ pub(super) struct Plan {
     pub(super) timeout_at: Option<Instant>,
     pub(super) drain_timeout: Duration,
     pub(super) keep_leftovers: bool,
+    /// Limits best effort skipped (reported in the outcome).
+    pub(super) limits_skipped: Vec<LimitKind>,
 }
 
 /// The run loop's ends of the channels to the handle.
@@ -108,6 +110,7 @@ impl<T: Tree> Run<T> {
         // Phase 1: running.
         let status = self.run_until_leader_exits().await;
         self.leader_exited = true;
+        self.kill_if_out_of_memory();
         // Phase 2: natural exit → drain with a deadline; phase 3 handles the rest.
         let mut drain = self.natural_drain().await;
         // Phase 3: teardown of whatever is left.
@@ -135,8 +138,9 @@ impl<T: Tree> Run<T> {
         self.readers.stop();
         let [stdout, stderr] = self.readers.join(&mut self.errors).await;
 
-        // Asked before the guard/keeper lets the tree go.
+        // Asked before the guard/keeper lets the tree go, and the tree's cgroups go.
         let dies_with_supervisor = self.protection.holds();
+        let usage = self.tree.usage();
         self.release().await;
         let outcome = Outcome {
             pid: self.pid,
@@ -152,11 +156,21 @@ impl<T: Tree> Run<T> {
             containment: self.containment,
             layers: self.tree.layers(),
             escapees_killed,
+            usage,
+            limits_skipped: self.plan.limits_skipped.clone(),
             dies_with_supervisor,
             errors: std::mem::take(&mut self.errors),
         };
         let _ = self.links.tx.send(Event::Exit(outcome)).await;
         let _ = self.links.finished.send(true);
+    }
+
+    /// The kernel killed (part of) the tree for want of memory (the leader, say, before
+    /// the notification was seen): the rest goes too.
+    fn kill_if_out_of_memory(&mut self) {
+        if self.ladder.is_none() && self.tree.oom_killed() {
+            self.force(EndReason::MemoryLimit);
+        }
     }
 
     /// Leftovers were asked to be kept, and nothing asked for the tree to end.
@@ -228,6 +242,7 @@ impl<T: Tree> Run<T> {
 
     /// Phase 1. Returns the leader's exit status (the leader stays unreaped).
     async fn run_until_leader_exits(&mut self) -> ExitStatus {
+        let mut oom = self.tree.out_of_memory();
         loop {
             let timeout_at = if self.ladder.is_none() {
                 self.plan.timeout_at
@@ -245,6 +260,9 @@ impl<T: Tree> Run<T> {
                 },
                 msg = self.links.ctl.recv() => self.on_control(msg),
                 _ = self.readers.cap_kill() => self.force(EndReason::OutputCap),
+                _ = oom.wait(), if self.ladder.is_none() => {
+                    self.force(EndReason::MemoryLimit);
+                }
                 _ = sleep_until_opt(deadline) => self.on_deadline(),
             }
         }

@@ -7,7 +7,19 @@ use super::fake::*;
 use super::*;
 use crate::supervisor::run::POST_KILL_EOF_WINDOW;
 use crate::supervisor::Event;
+use crate::sys::imp::PipeReader;
 use crate::OutputCap;
+
+/// The leader exits at 1 s; a member (which obeys SIGTERM) holds stdout until it is
+/// told to go.
+fn a_member_holds_stdout_past_the_exit() -> (Script, PipeReader) {
+    let (tx, rx) = pipe();
+    let mut script = exits_after(1.0, 0);
+    script.members = vec![11];
+    script.obeys = vec![Signal::Term];
+    script.holders.push(Box::new(tx));
+    (script, rx)
+}
 
 #[tokio::test(start_paused = true)]
 async fn output_written_before_the_exit_comes_before_the_exit_event() {
@@ -47,12 +59,7 @@ async fn the_drain_timeout_gives_up_on_a_pipe_held_past_the_exit() {
 
 #[tokio::test(start_paused = true)]
 async fn a_timeout_during_the_drain_tears_the_rest_down_and_the_reason_stays_exited() {
-    // The leader exits at 1 s; a member holds stdout until it is told to go.
-    let (tx, rx) = pipe();
-    let mut script = exits_after(1.0, 0);
-    script.members = vec![11];
-    script.obeys = vec![Signal::Term];
-    script.holders.push(Box::new(tx));
+    let (script, rx) = a_member_holds_stdout_past_the_exit();
     let cmd = cmd().timeout(secs(2.0)).drain_timeout(secs(10.0));
     let (mut child, probe) = start(&cmd, script, Some(rx));
     let outcome = child.wait().await;
@@ -66,11 +73,7 @@ async fn a_timeout_during_the_drain_tears_the_rest_down_and_the_reason_stays_exi
 
 #[tokio::test(start_paused = true)]
 async fn a_cancel_during_the_drain_ends_the_wait() {
-    let (tx, rx) = pipe();
-    let mut script = exits_after(1.0, 0);
-    script.members = vec![11];
-    script.obeys = vec![Signal::Term];
-    script.holders.push(Box::new(tx));
+    let (script, rx) = a_member_holds_stdout_past_the_exit();
     let (mut child, probe) = start(&cmd().drain_timeout(secs(10.0)), script, Some(rx));
     sleep(secs(1.5)).await;
     child.cancel();

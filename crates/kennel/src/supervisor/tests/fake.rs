@@ -298,7 +298,7 @@ pub(super) fn start(cmd: &Command, script: Script, stdout: Option<PipeReader>) -
         stdout,
         stderr: None,
     };
-    (supervise(cmd, tree, pipes, t0), Probe(state))
+    (supervise(cmd, tree, pipes, t0, Vec::new()), Probe(state))
 }
 
 /// The tree's own clock: once it has ended by itself, what it held is closed.
@@ -349,6 +349,16 @@ impl Probe {
 /// What the first rung sends at `at`: its signal, then `SIGCONT`.
 pub(super) fn first_rung(at: Duration, signal: Signal) -> Vec<(Duration, Signal)> {
     vec![(at, signal), (at, Signal::Cont)]
+}
+
+/// The log of a ladder walked from `at`: its first rung (see [`first_rung`]), then the
+/// `later` rungs' signals at their times.
+pub(super) fn walked(
+    at: Duration,
+    signal: Signal,
+    later: &[(Duration, Signal)],
+) -> Vec<(Duration, Signal)> {
+    [first_rung(at, signal), later.to_vec()].concat()
 }
 
 pub(super) fn forever(obeys: &[Signal]) -> Script {

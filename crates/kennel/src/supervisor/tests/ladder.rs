@@ -25,11 +25,11 @@ async fn the_default_ladder_kills_after_the_default_grace() {
     let outcome = child.wait().await;
     assert_eq!(
         probe.log(),
-        [
-            first_rung(Duration::ZERO, Signal::Term),
-            vec![(DEFAULT_GRACE, Signal::Kill)]
-        ]
-        .concat()
+        walked(
+            Duration::ZERO,
+            Signal::Term,
+            &[(DEFAULT_GRACE, Signal::Kill)]
+        )
     );
     assert_eq!(outcome.status, killed_by(Signal::Kill));
     assert_eq!(outcome.ladder_step, Some(1));
@@ -48,11 +48,11 @@ async fn the_ladder_walks_its_rungs_on_time() {
     let outcome = child.wait().await;
     assert_eq!(
         probe.log(),
-        [
-            first_rung(secs(1.0), Signal::Int),
-            vec![(secs(3.0), Signal::Term), (secs(4.0), Signal::Kill)]
-        ]
-        .concat()
+        walked(
+            secs(1.0),
+            Signal::Int,
+            &[(secs(3.0), Signal::Term), (secs(4.0), Signal::Kill)]
+        )
     );
     assert_eq!(outcome.ladder_step, Some(2));
     assert!(outcome.forced);
@@ -69,11 +69,7 @@ async fn a_second_cancel_jumps_to_the_forceful_rung() {
     let outcome = child.wait().await;
     assert_eq!(
         probe.log(),
-        [
-            first_rung(secs(1.0), Signal::Term),
-            vec![(secs(1.5), Signal::Kill)]
-        ]
-        .concat()
+        walked(secs(1.0), Signal::Term, &[(secs(1.5), Signal::Kill)])
     );
     assert_eq!(outcome.reason, EndReason::Cancelled);
     assert_eq!(outcome.ladder_step, Some(1));
@@ -89,11 +85,7 @@ async fn cancel_with_uses_the_given_ladder() {
     let outcome = child.output().await.outcome;
     assert_eq!(
         probe.log(),
-        [
-            first_rung(Duration::ZERO, Signal::Int),
-            vec![(secs(0.25), Signal::Kill)]
-        ]
-        .concat()
+        walked(Duration::ZERO, Signal::Int, &[(secs(0.25), Signal::Kill)])
     );
     assert_eq!(outcome.ladder_step, Some(1));
 }
@@ -172,11 +164,7 @@ async fn a_refused_ladder_signal_is_reported_and_the_ladder_goes_on() {
     let outcome = child.wait().await;
     assert_eq!(
         probe.log(),
-        [
-            first_rung(Duration::ZERO, Signal::Term),
-            vec![(secs(1.0), Signal::Kill)]
-        ]
-        .concat()
+        walked(Duration::ZERO, Signal::Term, &[(secs(1.0), Signal::Kill)])
     );
     let [RunError::Signal {
         signal: Signal::Term,

@@ -54,13 +54,13 @@ use std::process::Stdio;
 use tokio::net::unix::pipe;
 
 pub(crate) use linux::{
-    become_subreaper, helpers, make_undumpable, own_signals, pid_namespace_works, probe,
-    sweep_adopted,
+    become_subreaper, helpers, limit_support, make_undumpable, own_signals, pid_namespace_works,
+    probe, sweep_adopted,
 };
 pub(crate) use tree::{Leader, Protection};
 
 use self::group::Group;
-use self::linux::{Cgroup, Keeper};
+use self::linux::{Cgroup, Keeper, TreeLimits};
 use self::tree::Lead;
 use crate::plan::{self, Guarantee};
 use crate::sys::{Launch, SpawnCtx};
@@ -97,7 +97,18 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     // A guard that could not be started for an OS reason: a keeper instead.
     let kept = plan.guarantee == Guarantee::Keeper
         || (plan.guarantee == Guarantee::Guard && ticket.is_none());
-    let (mut child, lead, cgroup) = start(launch, cgroup, kept, &ctx)?;
+    let limits = match &cgroup {
+        Some(cg) => Some(
+            TreeLimits::for_tree(cg, &launch.limits.apply)
+                .map_err(|e| ctx.os("setting up the tree's limits", e))?,
+        ),
+        None => None,
+    };
+    let joins = limits
+        .as_ref()
+        .map(TreeLimits::join_fds)
+        .unwrap_or_default();
+    let (mut child, lead, cgroup) = start(launch, cgroup, &joins, kept, &ctx)?;
     let subreaper = kept || plan.layers.contains(&Containment::Subreaper);
     let layers = match plan.pid_namespace {
         // The namespace's init reaps every orphan: no subreaper layer of its own.
@@ -108,6 +119,7 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         direct_pid: child.id(),
         lead,
         cgroup,
+        limits,
         ticket,
         layers,
         exited: None,
@@ -133,6 +145,7 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
 fn start(
     launch: &Launch<'_>,
     cgroup: Option<Cgroup>,
+    joins: &[std::os::fd::RawFd],
     kept: bool,
     ctx: &SpawnCtx,
 ) -> Result<(std::process::Child, Lead, Option<Cgroup>), SpawnError> {
@@ -141,6 +154,7 @@ fn start(
     } else {
         std::process::Command::new(launch.program)
     };
+    join_before_exec(&mut cmd, joins.to_vec());
     launch.apply_args_cwd_env(&mut cmd);
     if kept && launch.plan.pid_namespace {
         // The keeper makes the tree a PID namespace and becomes its init.
@@ -172,6 +186,27 @@ fn start(
         registry::insert(ours, child.id());
     }
     Ok((child, lead, cgroup))
+}
+
+/// Join the tree's cgroup v1 directories (their `cgroup.procs` fds, opened before the
+/// fork) between `fork` and `exec`: the leader, or its keeper, whose children inherit
+/// them.
+fn join_before_exec(cmd: &mut std::process::Command, fds: Vec<std::os::fd::RawFd>) {
+    if fds.is_empty() {
+        return;
+    }
+    // SAFETY: between fork and exec the closure only calls write(2), which is
+    // async-signal-safe, on fds opened (CLOEXEC) before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in &fds {
+                if rustix::io::write(std::os::fd::BorrowedFd::borrow_raw(*fd), b"0")? != 1 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Fork the leader as our direct child: leader of a new process group set before exec

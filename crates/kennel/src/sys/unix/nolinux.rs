@@ -51,6 +51,40 @@ impl Cgroup {
     }
 }
 
+/// No cgroup limits here (the planner refuses them first).
+#[derive(Debug)]
+pub(crate) struct TreeLimits(Infallible);
+
+impl TreeLimits {
+    pub(crate) fn for_tree(cg: &Cgroup, _limits: &crate::Limits) -> io::Result<TreeLimits> {
+        match cg.0 {}
+    }
+
+    pub(crate) fn join_fds(&self) -> Vec<std::os::fd::RawFd> {
+        match self.0 {}
+    }
+
+    pub(crate) fn usage(&self) -> crate::Usage {
+        match self.0 {}
+    }
+
+    pub(crate) fn out_of_memory(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        match self.0 {}
+    }
+
+    pub(crate) fn oom_killed(&self) -> bool {
+        match self.0 {}
+    }
+}
+
+/// No cgroups, so no limits, on this OS.
+pub(crate) fn limit_support() -> crate::plan::LimitSupport {
+    crate::plan::LimitSupport {
+        why_not: "no cgroups on this OS",
+        ..crate::plan::LimitSupport::default()
+    }
+}
+
 /// No guard here.
 #[derive(Debug)]
 pub(crate) struct Ticket(Infallible);

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use rustix::process::{WaitId, WaitIdOptions};
 
 use super::group::{to_pid, Group};
-use super::linux::{self, Cgroup, Keeper, Ticket};
+use super::linux::{self, Cgroup, Keeper, Ticket, TreeLimits};
 use super::registry;
 use crate::sys::Layer;
-use crate::tree::{Tree, TreeSignalError};
-use crate::{Containment, Escapee, ExitStatus, Signal};
+use crate::tree::{OutOfMemory, Tree, TreeSignalError};
+use crate::{Containment, Escapee, ExitStatus, Signal, Usage};
 
 /// The layer holding the leader.
 pub(crate) enum Lead {
@@ -87,6 +87,8 @@ pub(crate) struct Leader {
     pub(super) lead: Lead,
     /// The tree's cgroup when the leader is our direct child (a keeper holds its own).
     pub(super) cgroup: Option<Cgroup>,
+    /// The limits and accounting of a cgroup tree (removed after the cgroup).
+    pub(super) limits: Option<TreeLimits>,
     /// The shared guard watches the cgroup until this is dropped (after the tree is
     /// gone).
     pub(super) ticket: Option<Ticket>,
@@ -230,7 +232,23 @@ impl Tree for Leader {
             cg.close();
         }
         self.lead.close();
+        drop(self.limits.take());
         drop(self.ticket.take());
+    }
+
+    fn usage(&self) -> Usage {
+        self.limits
+            .as_ref()
+            .map(TreeLimits::usage)
+            .unwrap_or_default()
+    }
+
+    fn out_of_memory(&self) -> OutOfMemory {
+        OutOfMemory(self.limits.as_ref().and_then(TreeLimits::out_of_memory))
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.limits.as_ref().is_some_and(TreeLimits::oom_killed)
     }
 }
 
@@ -259,6 +277,7 @@ impl Drop for Leader {
             }
         };
         let cgroup = self.cgroup.take().or(keeper_cgroup);
+        let limits = self.limits.take();
         let ticket = self.ticket.take();
         let pid = to_pid(self.direct_pid);
         let direct = self.direct_pid;
@@ -268,6 +287,7 @@ impl Drop for Leader {
                 reap_blocking(pid);
                 registry::unregister(direct);
                 drop(cgroup);
+                drop(limits);
                 drop(ticket);
             });
     }

@@ -10,9 +10,8 @@ use windows_sys::Win32::Foundation::{ERROR_MORE_DATA, HANDLE};
 use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
 use windows_sys::Win32::System::JobObjects::{
     CreateJobObjectW, JobObjectBasicAccountingInformation, JobObjectBasicProcessIdList,
-    JobObjectExtendedLimitInformation, QueryInformationJobObject, SetInformationJobObject,
-    TerminateJobObject, JOBOBJECT_BASIC_ACCOUNTING_INFORMATION, JOBOBJECT_BASIC_PROCESS_ID_LIST,
-    JOBOBJECT_EXTENDED_LIMIT_INFORMATION, JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    QueryInformationJobObject, TerminateJobObject, JOBOBJECT_BASIC_ACCOUNTING_INFORMATION,
+    JOBOBJECT_BASIC_PROCESS_ID_LIST,
 };
 use windows_sys::Win32::System::Threading::{
     OpenProcess, QueryFullProcessImageNameW, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
@@ -21,7 +20,7 @@ use windows_sys::Win32::System::Threading::{
 use super::KILLED_EXIT_CODE;
 use crate::sys::Layer;
 use crate::tree::TreeSignalError;
-use crate::Signal;
+use crate::{Limits, Signal};
 
 /// A child's job, with the console process group its graceful signal is aimed at (the
 /// leader's pid: the child is created with `CREATE_NEW_PROCESS_GROUP`).
@@ -121,18 +120,25 @@ fn is_console_host(pid: u32) -> bool {
     name.eq_ignore_ascii_case("conhost.exe")
 }
 
-/// A Job Object that kills its processes when its last handle closes.
-pub(crate) struct Job(OwnedHandle);
+/// A Job Object that kills its processes when its last handle closes, with the
+/// tree's limits.
+pub(crate) struct Job(OwnedHandle, Limits);
 
 impl Job {
+    #[cfg(test)]
     pub(crate) fn new() -> io::Result<Job> {
+        Job::with_limits(&Limits::default())
+    }
+
+    /// A job enforcing `limits` (see [`super::limits`]).
+    pub(crate) fn with_limits(limits: &Limits) -> io::Result<Job> {
         // SAFETY: null attributes (not inheritable) and no name are allowed.
         let raw = unsafe { CreateJobObjectW(std::ptr::null(), std::ptr::null()) };
         if raw.is_null() {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: `raw` is a fresh handle that nothing else owns.
-        let job = Job(unsafe { OwnedHandle::from_raw_handle(raw) });
+        let job = Job(unsafe { OwnedHandle::from_raw_handle(raw) }, *limits);
         job.set_kill_on_close(true)?;
         Ok(job)
     }
@@ -141,26 +147,10 @@ impl Job {
         self.0.as_raw_handle()
     }
 
-    /// Set or clear KILL_ON_JOB_CLOSE (no breakaway flags either way).
+    /// Set or clear KILL_ON_JOB_CLOSE (no breakaway flags either way), keeping the
+    /// limits: both live in one structure.
     pub(crate) fn set_kill_on_close(&self, kill: bool) -> io::Result<()> {
-        let mut info = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
-        if kill {
-            info.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-        }
-        // SAFETY: `info` is a valid JOBOBJECT_EXTENDED_LIMIT_INFORMATION of the size
-        // passed, read only during the call.
-        let ok = unsafe {
-            SetInformationJobObject(
-                self.raw(),
-                JobObjectExtendedLimitInformation,
-                (&raw const info).cast(),
-                size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
-            )
-        };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        super::limits::set(self.raw(), &self.1, kill)
     }
 
     pub(crate) fn terminate(&self, code: u32) -> io::Result<()> {

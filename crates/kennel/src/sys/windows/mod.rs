@@ -58,6 +58,7 @@
 
 mod exit_wait;
 mod job;
+pub(crate) mod limits;
 mod pipe;
 pub(crate) mod signal;
 pub(crate) mod terminal;
@@ -108,6 +109,8 @@ pub(crate) struct Spawned {
     pub(crate) stderr: Option<PipeReader>,
 }
 
+pub(crate) use limits::support as limit_support;
+
 /// What this host offers: a Job Object per child, always.
 pub(crate) fn probe() -> HostProbe {
     HostProbe {
@@ -137,7 +140,15 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     // A console has no foreground process group to hand over (see `terminal.rs`).
     let _ = launch.foreground_terminal;
     // The job first: if it cannot be made, nothing was started.
-    let job = Job::new().map_err(|e| ctx.os("creating the job object", e))?;
+    let apply = &launch.limits.apply;
+    let job = Job::with_limits(apply).map_err(|e| ctx.os("creating the job object", e))?;
+    let limits = match apply.is_empty() {
+        true => None,
+        false => Some(
+            limits::JobLimits::attach(job.raw(), apply)
+                .map_err(|e| ctx.os("watching the job's limits", e))?,
+        ),
+    };
     let mut std_cmd = std::process::Command::new(launch.program);
     launch.apply_args_cwd_env(&mut std_cmd);
     let (stdin, stdout, stderr) = connect_stdio(&mut std_cmd, launch, &ctx)?;
@@ -168,6 +179,7 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
                 console_group: pid,
             },
             containment: launch.plan.strongest(),
+            limits,
             exited: None,
             reaped: false,
         },

@@ -10,10 +10,11 @@ use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObj
 
 use super::exit_wait::ExitWait;
 use super::job::JobObject;
+use super::limits::JobLimits;
 use super::KILLED_EXIT_CODE;
 use crate::sys::Layer;
-use crate::tree::{Tree, TreeSignalError};
-use crate::{Containment, Escapee, ExitStatus, Signal};
+use crate::tree::{OutOfMemory, Tree, TreeSignalError};
+use crate::{Containment, Escapee, ExitStatus, Signal, Usage};
 
 /// Whether a tree still dies with its supervisor. On Windows always: the Job Object is
 /// created with `JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE` and only this process holds it, so
@@ -39,6 +40,8 @@ pub(crate) struct Leader {
     pub(super) job: JobObject,
     /// The one layer the plan chose: the Job Object.
     pub(super) containment: Containment,
+    /// The limit messages of the job, when it has limits.
+    pub(super) limits: Option<JobLimits>,
     pub(super) exited: Option<ExitStatus>,
     pub(super) reaped: bool,
 }
@@ -165,6 +168,22 @@ impl Tree for Leader {
         self.exit_wait = None;
         self.reaped = true;
         self.job.close();
+    }
+
+    fn usage(&self) -> Usage {
+        let notices = self.limits.as_ref().filter(|l| l.counts_forks());
+        super::limits::usage(self.job.job.raw(), notices.and_then(JobLimits::notices))
+            .unwrap_or_default()
+    }
+
+    fn out_of_memory(&self) -> OutOfMemory {
+        OutOfMemory(self.limits.as_ref().and_then(JobLimits::out_of_memory))
+    }
+
+    fn oom_killed(&self) -> bool {
+        self.limits
+            .as_ref()
+            .is_some_and(JobLimits::memory_limit_hit)
     }
 }
 

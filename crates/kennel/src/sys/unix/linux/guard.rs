@@ -117,7 +117,12 @@ pub(crate) fn run() -> io::Result<()> {
     for cg in &open {
         let _ = cg.kill();
     }
+    let v1_of: Vec<PathBuf> = open.iter().map(|cg| cg.dir().to_owned()).collect();
     drop(open);
+    // Their limits' cgroup v1 directories, empty now.
+    for dir in &v1_of {
+        super::limits::remove_v1_of(dir);
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 pub(crate) mod cgroup;
 pub(crate) mod guard;
 pub(crate) mod keeper;
+pub(crate) mod limits;
 pub(crate) mod orphans;
 pub(crate) mod pidns;
 pub(crate) mod procfs;
@@ -24,6 +25,7 @@ use tokio::io::unix::AsyncFd;
 pub(crate) use cgroup::Cgroup;
 pub(crate) use guard::Ticket;
 pub(crate) use keeper::Keeper;
+pub(crate) use limits::{support as limit_support, TreeLimits};
 pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
 
 use super::group::{convert_status, to_pid};
