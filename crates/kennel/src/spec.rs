@@ -366,8 +366,7 @@ impl Command {
         self
     }
 
-    /// What `sys` gets to start this command: its program, environment and stdio, and
-    /// the containment the planner chose for this host.
+    /// What `sys` gets to start this command: program, environment, stdio, containment.
     pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
         crate::sys::Launch {
             program: &self.program,

@@ -239,6 +239,7 @@ both! {
             .args(["-c", "echo $X; pwd"])
             .env("X", "carried")
             .current_dir("/");
+        #[allow(clippy::useless_conversion, reason = "the identity on tokio (see above)")]
         let out = p::Command::from(tokio_cmd).output().await.unwrap();
         assert_eq!(out.stdout, b"carried\n/\n");
     }
