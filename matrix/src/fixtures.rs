@@ -191,6 +191,18 @@ pub fn all() -> Vec<Fixture> {
             }),
         },
         Fixture {
+            id: "cgroup-escape",
+            title: "cgroup escape, then a `setsid` daemon",
+            about: "As the daemon row, but the daemon first moves itself out of its cgroup into the one above it (writes its pid to the parent cgroup's `cgroup.procs`, as a root child can): under kennel's cgroup tier that is kennel's own cgroup. A containment that trusts the cgroup alone loses the daemon. The run is aborted after both printed.",
+            why: "The Node implementations use no cgroups, so the move changes nothing for them and they fail as in the daemon row: the daemon has been reparented away from the leader, out of the group, and holds the pipes. kennel's cgroup no longer holds the daemon, but the final sweep of every way a run ends finds it — an orphan adopted by kennel (the sidecar and `kennel run` are child subreapers) in no live tree's cgroup — kills it, and names it in the outcome's `escapees_killed`.",
+            criterion: "final status within G + 2 s of the abort, and neither the leader nor the daemon alive 0.5 s after it",
+            spec: || Spec::new(&["daemon", "--leader-stays", "--leave-cgroup"]).on_lines(2),
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| ended_tree(ev, 2000 + 2000),
+            windows: OnWindows::Not("cgroups are Linux's; the Windows way out of a Job Object, breakaway, is tried in the daemon row"),
+        },
+        Fixture {
             id: "nohup",
             title: "`nohup … &` left behind by a leader that exits 0",
             about: "The leader starts a `nohup`-style child (ignores SIGHUP, stdio on /dev/null) and exits 0 without being aborted. The pipes reach EOF at once, so every implementation reports success; the question is whether the child is still running afterwards.",
@@ -362,6 +374,18 @@ pub fn all() -> Vec<Fixture> {
                 s.trigger = Some(Trigger { after_ms: Some(5000), ..Trigger::default() });
                 s
             }, check: None, about: "" }),
+        },
+        Fixture {
+            id: "child-signals-supervisor",
+            title: "a child signals its supervisor",
+            about: "The leader sends SIGTERM to its parent — the supervising process: the Node process for the Node columns, the sidecar or `kennel run` for kennel — and SIGHUP to the parent's process group if the parent leads one, then prints its pid line and sleeps; the run is aborted after that line. A supervisor that obeys its children can be shut down by any command it runs, and every other child with it.",
+            why: "Node's default SIGTERM disposition ends the Node process at once: the call never returns and the tree is orphaned (execa's `cleanup` kills the direct child only, the shell tool's and the baseline's callers die with Node). kennel reads the sender's pid of SIGINT/TERM/HUP (`SA_SIGINFO`): a signal from a process of a supervised tree is logged and ignored, and the abort then ends the tree as usual.",
+            criterion: "final status within G + 2 s of the abort (the supervisor survived its child's signals), and no process of the tree alive 0.5 s after it",
+            spec: || Spec::new(&["signal-parent"]).on_lines(1),
+            settle: MS(500),
+            bound: S(12),
+            check: |ev| ended_tree(ev, 2000 + 2000),
+            windows: OnWindows::Not("POSIX signals; a Windows child can end its supervisor only with `TerminateProcess`, which no process can refuse"),
         },
         Fixture {
             id: "fork-loop",
@@ -810,7 +834,8 @@ mod tests {
     #[test]
     fn at_least_12_fixtures_run_on_windows() {
         // Issue 19: only the two POSIX-signal-to-the-supervisor rows are Unix-only;
-        // issue 18: the limits rows too, as Wine enforces no Job Object limit.
+        // issue 18: the limits rows too, as Wine enforces no Job Object limit; issue 20:
+        // the cgroup escape and a child's POSIX signals to its supervisor.
         let not: Vec<&str> = all()
             .iter()
             .filter(|f| matches!(f.windows, OnWindows::Not(_)))
@@ -819,12 +844,15 @@ mod tests {
         assert_eq!(
             not,
             [
+                "cgroup-escape",
                 "supervisor-sigterm",
                 "supervisor-sigint",
+                "child-signals-supervisor",
                 "fork-bomb",
                 "memory-hog"
             ]
         );
+        assert!(all().len() - not.len() >= 12);
     }
 
     #[test]

@@ -25,6 +25,8 @@
 #![warn(missing_docs)]
 
 pub mod checks;
+#[cfg(target_os = "linux")]
+pub mod delegated;
 pub mod events;
 pub mod heap;
 pub mod pattern;

@@ -7,7 +7,7 @@
 //! columns only (every fixture, Linux and Wine), in the debug profile the other stages
 //! already built, written to `target/matrix/STAGE-REPORT.md`; it fails unless every
 //! kennel cell passes and, with Wine, kennel's columns ran every fixture that runs on
-//! Windows (12 of 16; the harness's `--check`). The Wine cells add ~50 s to the stage.
+//! Windows (12 of 18; the harness's `--check`). The Wine cells add ~50 s to the stage.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

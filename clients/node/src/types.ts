@@ -25,6 +25,9 @@ export interface ContainmentSwitches {
   subreaper?: boolean;
   group?: boolean;
   job_object?: boolean;
+  /** Opt-in (Linux): a PID namespace per tree whose init is the sidecar's keeper; nothing
+   * leaves it and all of it dies with the sidecar. `true` requires it. */
+  pid_namespace?: boolean;
 }
 
 /** Options of {@link Kennel.spawn}. Every field maps to a field of the `spawn` request. */

@@ -22,6 +22,22 @@ describe("hello", () => {
   });
 });
 
+describe("containment", () => {
+  // Opt-in: `containment: { pid_namespace: true }` (Linux, where the host makes PID
+  // namespaces: hello lists the tier). The child is pid 2 of its own namespace; the
+  // outcome names the tier and gives the host's pid.
+  test("pid_namespace: the tree runs as pid 2 of its own PID namespace", async (t) => {
+    if (!k.hello?.containment.includes("pid_namespace")) {
+      t.skip("this host makes no PID namespace for trees");
+      return;
+    }
+    const r = await k.run("sh", ["-c", "echo $$"], { containment: { pid_namespace: true } });
+    assert.equal(r.stdout.toString(), "2\n");
+    assert.equal(r.outcome.containment, "pid_namespace");
+    assert.notEqual(r.outcome.pid, 2);
+  });
+});
+
 describe("streams", () => {
   test("stdout and stderr are separate Readables; outcome has every exit field", async () => {
     const c = k.spawn(FIXTURE, ["print", "héllo", "--stderr", "wörld"]);

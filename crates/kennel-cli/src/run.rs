@@ -68,6 +68,13 @@ pub struct RunArgs {
     /// running, and descendants that leave the process group escape; Linux).
     #[arg(long)]
     pub no_keeper: bool,
+    /// Run the tree in a PID namespace of its own whose init is kennel's keeper
+    /// (Linux, root or unprivileged user namespaces): nothing of the tree can leave it,
+    /// and all of it dies with kennel — even `kill -9`, even after leaving its cgroup.
+    /// The command sees itself as pid 2 and a fresh /proc. Fails (125) where it cannot
+    /// be made.
+    #[arg(long, conflicts_with = "keep_leftovers")]
+    pub pid_namespace: bool,
     /// Write the outcome as one line of JSON to FILE, or to stderr with `-` (after all
     /// of the child's output, so its stdout stays byte-exact). Fields: below.
     #[arg(long, value_name = "FILE|-")]
@@ -164,6 +171,7 @@ fn command(args: &RunArgs, program: &str, rest: &[String]) -> Command {
                 cgroup: !args.no_cgroup,
                 keeper: !args.no_keeper,
             })
+            .pid_namespace(args.pid_namespace)
             .limits(args.limits.limits(args.report.is_some())),
     );
     // `--timeout 0` is no timeout, as GNU timeout's 0.
@@ -179,6 +187,12 @@ pub async fn run(args: RunArgs) -> i32 {
         tracing::error!("no command given");
         return EXIT_INTERNAL;
     };
+    if args.pid_namespace
+        && !kennel::available_containment().contains(&kennel::Containment::PidNamespace)
+    {
+        tracing::error!("--pid-namespace: this host cannot make a PID namespace for the tree");
+        return EXIT_INTERNAL;
+    }
     // From a shell in a terminal: the terminal is the command's until the run ends.
     let (cmd, mut job) = crate::tty::Job::prepare(command(&args, program, rest));
     // Before the spawn, so a signal that arrives while the child starts is not fatal to us.

@@ -166,11 +166,15 @@ pub enum ContainmentTier {
     Group,
     /// A Job Object with kill-on-close (Windows).
     JobObject,
+    /// A PID namespace whose init is the sidecar's keeper (Linux; opt-in): nothing
+    /// leaves it, and all of it dies with the init.
+    PidNamespace,
 }
 
 impl ContainmentTier {
     /// Every tier, strongest Unix tier first, then Windows.
-    pub const ALL: [ContainmentTier; 4] = [
+    pub const ALL: [ContainmentTier; 5] = [
+        ContainmentTier::PidNamespace,
         ContainmentTier::Cgroup,
         ContainmentTier::Subreaper,
         ContainmentTier::Group,
@@ -184,6 +188,7 @@ impl ContainmentTier {
             ContainmentTier::Subreaper => "subreaper",
             ContainmentTier::Group => "group",
             ContainmentTier::JobObject => "job_object",
+            ContainmentTier::PidNamespace => "pid_namespace",
         }
     }
 }

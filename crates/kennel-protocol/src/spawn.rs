@@ -339,11 +339,21 @@ pub struct ContainmentSwitches {
     /// A Job Object with kill-on-close (Windows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_object: Option<bool>,
+    /// A PID namespace per child whose init is the sidecar's keeper (Linux). Opt-in:
+    /// absent or `false` is off, `true` requires it (and refuses `keep_leftovers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_namespace: Option<bool>,
 }
 
 impl ContainmentSwitches {
     /// The field names, i.e. the tier names a switch can name.
-    pub const FIELDS: [&'static str; 4] = ["cgroup", "subreaper", "group", "job_object"];
+    pub const FIELDS: [&'static str; 5] = [
+        "cgroup",
+        "subreaper",
+        "group",
+        "job_object",
+        "pid_namespace",
+    ];
 
     /// Whether no switch is set.
     pub fn is_default(&self) -> bool {
@@ -358,6 +368,7 @@ impl ContainmentSwitches {
             ContainmentTier::Subreaper => self.subreaper,
             ContainmentTier::Group => self.group,
             ContainmentTier::JobObject => self.job_object,
+            ContainmentTier::PidNamespace => self.pid_namespace,
         }
     }
 
@@ -368,6 +379,7 @@ impl ContainmentSwitches {
             ContainmentTier::Subreaper => self.subreaper = switch,
             ContainmentTier::Group => self.group = switch,
             ContainmentTier::JobObject => self.job_object = switch,
+            ContainmentTier::PidNamespace => self.pid_namespace = switch,
         }
     }
 }

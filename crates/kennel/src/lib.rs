@@ -350,5 +350,5 @@ pub mod terminal {
 /// The containment tiers that work on this machine, strongest first (what a sidecar's
 /// `hello` reports). Probing is cheap and has no side effects.
 pub fn available_containment() -> Vec<Containment> {
-    plan::available(&sys::imp::probe())
+    plan::available_with(&sys::imp::probe(), sys::imp::pid_namespace_works)
 }

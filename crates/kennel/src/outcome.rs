@@ -121,16 +121,21 @@ pub enum Containment {
     Cgroup,
     /// A Job Object per child (Windows).
     JobObject,
+    /// A PID namespace per child whose init is kennel's keeper (Linux; opt-in:
+    /// [`Command::pid_namespace`](crate::Command::pid_namespace)). Nothing can leave
+    /// it, and the kernel kills all of it when the init dies.
+    PidNamespace,
 }
 
 impl Containment {
-    /// The wire name: `group`, `subreaper`, `cgroup`, `job_object`.
+    /// The wire name: `group`, `subreaper`, `cgroup`, `job_object`, `pid_namespace`.
     pub fn as_str(self) -> &'static str {
         match self {
             Containment::Group => "group",
             Containment::Subreaper => "subreaper",
             Containment::Cgroup => "cgroup",
             Containment::JobObject => "job_object",
+            Containment::PidNamespace => "pid_namespace",
         }
     }
 }

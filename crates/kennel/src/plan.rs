@@ -97,6 +97,8 @@ pub(crate) struct Plan {
     pub(crate) guarantee: Guarantee,
     /// Wait for the leader through a pidfd (else a blocking `waitid` on a pool thread).
     pub(crate) pidfd: bool,
+    /// The keeper makes the tree a PID namespace and is its init.
+    pub(crate) pid_namespace: bool,
 }
 
 impl Plan {
@@ -114,6 +116,7 @@ pub(crate) fn plan(options: ContainmentOptions, host: &HostProbe) -> Plan {
             cgroup: false,
             guarantee: Guarantee::JobClose,
             pidfd: false,
+            pid_namespace: false,
         };
     }
     let linux = host.os == Os::Linux;
@@ -139,6 +142,61 @@ pub(crate) fn plan(options: ContainmentOptions, host: &HostProbe) -> Plan {
         cgroup,
         guarantee,
         pidfd: linux && host.pidfd,
+        pid_namespace: false,
+    }
+}
+
+/// The plan of a child that asked for a PID namespace
+/// ([`Command::pid_namespace`](crate::Command::pid_namespace)): `base` (what [`plan`]
+/// chose) with the namespace as its strongest layer — a keeper is its init and the
+/// tree's guarantee, the cgroup stays if `base` had one — when the host makes PID
+/// namespaces (`available`, probed only for such a child), the binary hosts keepers,
+/// and the leftovers are not to be kept (they would die with the init). Otherwise
+/// `base` unchanged: the outcome says which containment was used.
+pub(crate) fn in_pid_namespace(
+    base: Plan,
+    available: bool,
+    keep_leftovers: bool,
+    host: &HostProbe,
+) -> Plan {
+    if host.os != Os::Linux || !available || !host.helpers || keep_leftovers {
+        return base;
+    }
+    let mut layers = vec![Containment::PidNamespace];
+    if base.cgroup {
+        layers.push(Containment::Cgroup);
+    }
+    layers.push(Containment::Group);
+    Plan {
+        layers,
+        guarantee: Guarantee::Keeper,
+        pid_namespace: true,
+        ..base
+    }
+}
+
+impl crate::Command {
+    /// The containment of this command on this host (the PID namespace is probed only
+    /// when asked for).
+    pub(crate) fn plan(&self) -> crate::plan::Plan {
+        let host = crate::sys::imp::probe();
+        let base = crate::plan::plan(self.containment, &host);
+        let ns = self.pid_namespace && crate::sys::imp::pid_namespace_works();
+        crate::plan::in_pid_namespace(base, ns, self.keep_leftovers, &host)
+    }
+
+    /// Opt-in (Linux): a PID namespace per tree whose init is kennel's keeper. Nothing
+    /// can leave it, and the kernel kills all of it when the init dies — even after an
+    /// escape from the cgroup, even on `kill -9` of the supervisor. Needs root or
+    /// unprivileged user namespaces and a keeper host ([`crate::keeper::init`]); not
+    /// with [`Command::keep_leftovers`]. Where unavailable the other tiers are used
+    /// ([`Outcome::containment`](crate::Outcome::containment) says). The child sees
+    /// itself as pid 2 and a fresh `/proc` (own mount namespace; without root, a user
+    /// namespace mapping only our uid/gid); pids kennel reports are the host's.
+    /// Costs and effects: `docs/DECISIONS.md`.
+    pub fn pid_namespace(mut self, on: bool) -> Self {
+        self.pid_namespace = on;
+        self
     }
 }
 
@@ -156,7 +214,20 @@ pub(crate) fn layers(strongest: Containment, subreaper: bool) -> Vec<Containment
 }
 
 /// Every tier that works on this host, strongest first (what a sidecar's `hello`
-/// reports).
+/// reports); `pid_namespace` says whether the host makes PID namespaces (an opt-in
+/// tier; asked only on Linux with helpers, as answering costs a probe).
+pub(crate) fn available_with(
+    host: &HostProbe,
+    pid_namespace: impl FnOnce() -> bool,
+) -> Vec<Containment> {
+    let mut tiers = available(host);
+    if host.os == Os::Linux && host.helpers && pid_namespace() {
+        tiers.insert(0, Containment::PidNamespace);
+    }
+    tiers
+}
+
+/// Every tier that works on this host without asking for one, strongest first.
 pub(crate) fn available(host: &HostProbe) -> Vec<Containment> {
     match host.os {
         Os::Windows => vec![Containment::JobObject],
@@ -394,6 +465,61 @@ mod tests {
         assert_eq!(
             available(&host(Os::Linux, true, true, true)),
             vec![Cgroup, Subreaper, Group]
+        );
+    }
+
+    /// Every combination of (OS, namespaces offered, helpers, leftovers kept, cgroup
+    /// writable, cgroup asked): the namespace only where all allow it, strongest, with
+    /// the keeper as guarantee and the cgroup kept; otherwise the plan without it.
+    #[test]
+    fn a_pid_namespace_only_where_offered_hosted_and_no_leftovers_are_kept() {
+        use Containment::PidNamespace;
+        for os in [Os::Linux, Os::OtherUnix, Os::Windows] {
+            for bits in 0u32..32 {
+                let bit = |n: u32| bits & (1 << n) != 0;
+                let (ns_ok, helpers, keep, cg_ok, ask_cg) =
+                    (bit(0), bit(1), bit(2), bit(3), bit(4));
+                let probe = host(os, cg_ok, helpers, false);
+                let base = plan(options(ask_cg, true), &probe);
+                let got = in_pid_namespace(base.clone(), ns_ok, keep, &probe);
+                let case = (os, ns_ok, helpers, keep, cg_ok, ask_cg);
+                let used = os == Os::Linux && ns_ok && helpers && !keep;
+                assert_eq!(got.pid_namespace, used, "{case:?}");
+                let offered = available_with(&probe, || ns_ok).contains(&PidNamespace);
+                assert_eq!(offered, os == Os::Linux && helpers && ns_ok, "{case:?}");
+                if !used {
+                    assert_eq!(got, base, "{case:?}");
+                    continue;
+                }
+                let expected: &[Containment] = if base.cgroup {
+                    &[PidNamespace, Cgroup, Group]
+                } else {
+                    &[PidNamespace, Group]
+                };
+                assert_eq!(got.layers, expected, "{case:?}");
+                assert_eq!(got.strongest(), PidNamespace, "{case:?}");
+                assert_eq!(got.guarantee, Guarantee::Keeper, "{case:?}");
+                assert_eq!(got.cgroup, base.cgroup, "{case:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_namespace_probe_runs_only_where_it_could_be_used() {
+        let probed = std::cell::Cell::new(false);
+        let ask = || {
+            probed.set(true);
+            true
+        };
+        available_with(&host(Os::Linux, true, false, false), ask);
+        assert!(!probed.get(), "no helpers: no keeper can be an init");
+        available_with(&host(Os::Windows, true, true, false), ask);
+        assert!(!probed.get());
+        let tiers = available_with(&host(Os::Linux, true, true, false), ask);
+        assert!(probed.get());
+        assert_eq!(
+            tiers,
+            vec![Containment::PidNamespace, Cgroup, Subreaper, Group]
         );
     }
 

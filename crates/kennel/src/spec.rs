@@ -136,6 +136,7 @@ pub struct Command {
     pub(crate) stderr_cap: Option<OutputCap>,
     pub(crate) drain_timeout: Duration,
     pub(crate) keep_leftovers: bool,
+    pub(crate) pid_namespace: bool,
     pub(crate) containment: ContainmentOptions,
     pub(crate) foreground_terminal: bool,
     pub(crate) limits: crate::Limits,
@@ -162,6 +163,7 @@ impl Command {
             stderr_cap: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             keep_leftovers: false,
+            pid_namespace: false,
             containment: ContainmentOptions::default(),
             foreground_terminal: false,
             limits: crate::Limits::default(),
@@ -364,8 +366,7 @@ impl Command {
         self
     }
 
-    /// What `sys` gets to start this command: its program, environment and stdio, and
-    /// the containment the planner chose for this host.
+    /// What `sys` gets to start this command: program, environment, stdio, containment.
     pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
         crate::sys::Launch {
             program: &self.program,
@@ -378,7 +379,7 @@ impl Command {
             stderr: self.stderr,
             foreground_terminal: self.foreground_terminal,
             limits: crate::plan::LimitPlan::default(),
-            plan: crate::plan::plan(self.containment, &crate::sys::imp::probe()),
+            plan: self.plan(),
         }
     }
 

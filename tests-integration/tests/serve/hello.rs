@@ -25,7 +25,7 @@ async fn hello_announces_protocol_platform_containment_and_limits() {
     // Strongest first, known names only, and the process group is always there.
     // (The test process cannot probe for the sidecar: the keeper tier depends on the
     // binary hosting keepers.)
-    let order = ["cgroup", "subreaper", "group"];
+    let order = ["pid_namespace", "cgroup", "subreaper", "group"];
     let ranks: Vec<usize> = tiers
         .iter()
         .map(|t| order.iter().position(|o| o == t).expect("a Unix tier"))

@@ -12,12 +12,16 @@
 
 mod cgroup_escape;
 mod early_signal;
+mod escape_run;
 mod escapes;
 mod late_init;
 mod limits;
+mod pid_namespace;
 mod signals_from_inside;
+mod subreaper_shape;
 mod supervisor_attack;
 mod supervisor_death;
+mod unprivileged_escape;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -45,7 +45,7 @@ export type ChildState = "running" | "exiting";
 /** A containment tier: how a child's tree is held together so it can be killed whole.
  * 
  * Clients must accept names they do not know; new tiers may be added. */
-export type ContainmentTier = "cgroup" | "subreaper" | "group" | "job_object";
+export type ContainmentTier = "cgroup" | "subreaper" | "group" | "job_object" | "pid_namespace";
 
 /** How output draining ended. */
 export type DrainStatus = "complete" | "timeout";

@@ -16,6 +16,9 @@ export interface ContainmentSwitches {
   group?: boolean | null;
   /** A Job Object with kill-on-close (Windows). */
   job_object?: boolean | null;
+  /** A PID namespace per child whose init is the sidecar's keeper (Linux). Opt-in:
+   * absent or `false` is off, `true` requires it (and refuses `keep_leftovers`). */
+  pid_namespace?: boolean | null;
   /** The sidecar as child subreaper, sweeping escaped descendants (Linux). */
   subreaper?: boolean | null;
 }

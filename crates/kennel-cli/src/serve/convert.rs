@@ -18,6 +18,7 @@ pub(crate) fn tier(containment: Containment) -> ContainmentTier {
         Containment::Cgroup => ContainmentTier::Cgroup,
         Containment::Subreaper => ContainmentTier::Subreaper,
         Containment::JobObject => ContainmentTier::JobObject,
+        Containment::PidNamespace => ContainmentTier::PidNamespace,
         // `Containment` is non-exhaustive; a future tier is at least a group.
         _ => ContainmentTier::Group,
     }
@@ -55,6 +56,8 @@ pub(crate) fn containment(
                 options.keeper = false;
                 continue;
             }
+            // Opt-in: off unless `true` (checked by `pid_namespace`).
+            (_, ContainmentTier::PidNamespace) => continue,
             (Some(false), _) if offered => format!(
                 "Containment tier `{}` is the base of every child on this host and cannot be switched off (available: {}).",
                 tier.as_str(),
@@ -65,6 +68,15 @@ pub(crate) fn containment(
         return Err(request_error(
             ErrorCode::Unsupported,
             message,
+            "spawn",
+            &req.id,
+        ));
+    }
+    if req.containment.pid_namespace == Some(true) && req.keep_leftovers {
+        let message = "Containment tier `pid_namespace` cannot keep leftovers: they die with the namespace's init.";
+        return Err(request_error(
+            ErrorCode::Unsupported,
+            message.to_owned(),
             "spawn",
             &req.id,
         ));
@@ -181,6 +193,7 @@ pub(crate) fn command(
     cmd = cmd.drain_timeout(req.drain_timeout().unwrap_or(default_drain_timeout));
     cmd.keep_leftovers(req.keep_leftovers)
         .containment(containment)
+        .pid_namespace(req.containment.pid_namespace == Some(true))
         .limits(req.limits.map(limits).unwrap_or_default())
 }
 

@@ -64,7 +64,8 @@
 //!     (the readiness channel), and `<ppid>` is the parent node's pid, or 0 for
 //!     the root.
 //!
-//! * `daemon [--close-fds] [--leader-stays]` (Windows: see "Windows shapes"):
+//! * `daemon [--close-fds] [--leader-stays] [--subreaper] [--leave-cgroup]`
+//!   (Windows: see "Windows shapes"):
 //!   classic daemonisation: the
 //!   leader forks; that child calls `setsid` and forks the daemon, then exits
 //!   (the leader reaps it). The daemon (new session, reparented to pid 1 or a
@@ -76,6 +77,16 @@
 //!   sleeps forever instead. Output: `[pid … leader]` then `pid … daemon`.
 //!   The daemon's `<ppid>` is the exiting intermediate's pid or already its
 //!   new parent (1 or a subreaper): racy, use `ppid_of` if it matters.
+//!   `--subreaper` (Linux): the session leader makes itself a child subreaper and
+//!   forks once more before the daemon's fork, adopts the daemon when that
+//!   middle process exits, and then exits itself: the daemon passes through a
+//!   subreaper of the tree's own making. `--leave-cgroup` (Linux): the daemon
+//!   moves itself to the parent of its cgroup (out of a per-child cgroup, into
+//!   the supervisor's) before printing; when refused it says so on stderr
+//!   (`kennel-fixture: could not leave the cgroup: …`) and goes on.
+//! * `signal-parent` (Linux): sends SIGTERM to its parent (the supervisor, or
+//!   its keeper) and SIGHUP to the parent's process group if the parent leads
+//!   one, then prints `pid … leader` and sleeps forever.
 //!
 //! * `hold-pipe [--setsid]` (Windows: see "Windows shapes"): the leader
 //!   forks an intermediate child that forks the *holder* and exits at once (so the holder is reparented, like an
@@ -211,8 +222,10 @@
 //!
 //! ## Attacks on the supervisor (Linux)
 //!
-//! * `attack-ancestors` (Linux): for each ancestor, from the parent up to (not
-//!   including) pid 1 or the first process of another user, tries
+//! * `attack-ancestors [--include-init]` (Linux): for each ancestor, from the
+//!   parent up to (not including) pid 1 — including it with `--include-init`, for
+//!   a fixture in a PID namespace whose init is kennel's — or the first process
+//!   of another user, tries
 //!   `PTRACE_ATTACH` (detaching at once if it worked) and reading
 //!   `/proc/<pid>/environ`, and prints `ancestor <pid> <comm> ptrace=<r>
 //!   environ=<r>` per ancestor, `<r>` being `ok` or the errno (`EPERM`,

@@ -20,11 +20,12 @@ pub fn move_to_cgroup(dir: &std::path::Path) -> io::Result<()> {
 
 /// See the module docs: ptrace and `/proc/<pid>/environ` against every ancestor.
 #[cfg(target_os = "linux")]
-pub fn attack_ancestors() -> Res<ExitCode> {
+pub fn attack_ancestors(include_init: bool) -> Res<ExitCode> {
     // SAFETY: getuid/getppid have no preconditions.
     let (me, mut pid) = unsafe { (libc::getuid(), libc::getppid()) };
     let mut report = String::new();
-    while pid > 1 {
+    let last = if include_init { 1 } else { 2 };
+    while pid >= last {
         // `status` stays readable for everyone, non-dumpable or not.
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let owner: Option<u32> = status
@@ -356,7 +357,21 @@ fn node(opts: TreeOpts, level: u32, depth_left: u32, up: Option<Fd>) -> Res<()> 
     sleep_forever()
 }
 
-pub fn daemon(close_fds: bool, leader_stays: bool) -> Res<ExitCode> {
+/// The shape of `daemon` (module docs).
+pub struct DaemonOpts {
+    pub close_fds: bool,
+    pub leader_stays: bool,
+    pub subreaper: bool,
+    pub leave_cgroup: bool,
+}
+
+pub fn daemon(opts: DaemonOpts) -> Res<ExitCode> {
+    let DaemonOpts {
+        close_fds,
+        leader_stays,
+        subreaper,
+        leave_cgroup,
+    } = opts;
     if leader_stays {
         pid_line("leader")?;
     }
@@ -366,12 +381,18 @@ pub fn daemon(close_fds: bool, leader_stays: bool) -> Res<ExitCode> {
             close(r);
             in_child(|| {
                 setsid()?;
+                if subreaper {
+                    adopt_then_exit()?;
+                }
                 if let Forked::Parent(_) = fork()? {
                     exit_now(0);
                 }
                 // SAFETY: the path is a valid NUL-terminated string.
                 unsafe {
                     libc::chdir(c"/".as_ptr());
+                }
+                if leave_cgroup {
+                    leave_own_cgroup();
                 }
                 pid_line("daemon")?;
                 if close_fds {
@@ -392,6 +413,89 @@ pub fn daemon(close_fds: bool, leader_stays: bool) -> Res<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `daemon --subreaper`: make this process a child subreaper and fork; the parent
+/// (this process) reaps the child once it forked on (the grandchild is then ours,
+/// adopted) and exits, handing the adopted grandchild to the next subreaper up.
+/// Returns in the child.
+fn adopt_then_exit() -> Res<()> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) only changes this process's flag.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+        return Err(Fail::Io(
+            "PR_SET_CHILD_SUBREAPER",
+            io::Error::last_os_error(),
+        ));
+    }
+    #[cfg(not(target_os = "linux"))]
+    return Err(Fail::Usage("--subreaper is Linux-only".into()));
+    #[cfg(target_os = "linux")]
+    match fork()? {
+        Forked::Child => Ok(()),
+        Forked::Parent(child) => {
+            // The child exits once it forked the daemon: the daemon is ours now.
+            reap(child);
+            exit_now(0)
+        }
+    }
+}
+
+/// `daemon --leave-cgroup`: move to the parent of our cgroup (out of a per-child
+/// cgroup, into the supervisor's); best effort, said on stderr when refused.
+fn leave_own_cgroup() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = join_parent_cgroup() {
+        let line = format!("kennel-fixture: could not leave the cgroup: {e}\n");
+        let _ = crate::out::write_all(Stream::Err, line.as_bytes());
+    }
+}
+
+/// Write our pid to the `cgroup.procs` of our cgroup's parent, in the cgroup2
+/// mount (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on a hybrid host); never
+/// creates a file.
+#[cfg(target_os = "linux")]
+fn join_parent_cgroup() -> io::Result<()> {
+    use std::io::Write as _;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mount = mountinfo
+        .lines()
+        .find_map(|l| {
+            let (left, right) = l.split_once(" - ")?;
+            let point = left.split_whitespace().nth(4)?;
+            right
+                .starts_with("cgroup2 ")
+                .then(|| std::path::PathBuf::from(point))
+        })
+        .ok_or_else(|| io::Error::other("no cgroup2 mount"))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")?;
+    let own = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/");
+    let parent = std::path::Path::new(own)
+        .parent()
+        .ok_or_else(|| io::Error::other("already in the root cgroup"))?;
+    let procs = mount
+        .join(parent.strip_prefix("/").unwrap_or(parent))
+        .join("cgroup.procs");
+    let mut file = std::fs::OpenOptions::new().write(true).open(procs)?;
+    file.write_all(std::process::id().to_string().as_bytes())
+}
+
+/// See the module docs: SIGTERM to the parent, SIGHUP to its group if it leads one.
+#[cfg(target_os = "linux")]
+pub fn signal_parent() -> Res<ExitCode> {
+    // SAFETY: getppid/getpgid/kill take plain integers.
+    unsafe {
+        let parent = libc::getppid();
+        libc::kill(parent, libc::SIGTERM);
+        if libc::getpgid(parent) == parent {
+            libc::kill(-parent, libc::SIGHUP);
+        }
+    }
+    pid_line("leader")?;
+    sleep_forever()
 }
 
 pub fn hold_pipe(new_session: bool) -> Res<ExitCode> {

@@ -55,7 +55,8 @@ use std::process::Stdio;
 use tokio::net::unix::pipe;
 
 pub(crate) use linux::{
-    become_subreaper, helpers, limit_support, make_undumpable, own_signals, probe, sweep_adopted,
+    become_subreaper, helpers, limit_support, make_undumpable, own_signals, pid_namespace_works,
+    probe, sweep_adopted,
 };
 pub(crate) use tree::{Leader, Protection};
 
@@ -110,13 +111,18 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         .unwrap_or_default();
     let (mut child, lead, cgroup) = start(launch, cgroup, &joins, kept, &ctx)?;
     let subreaper = kept || plan.layers.contains(&Containment::Subreaper);
+    let layers = match plan.pid_namespace {
+        // The namespace's init reaps every orphan: no subreaper layer of its own.
+        true => plan.layers.clone(),
+        false => plan::layers(plan.strongest(), subreaper),
+    };
     let mut leader = Leader {
         direct_pid: child.id(),
         lead,
         cgroup,
         limits,
         ticket,
-        layers: plan::layers(plan.strongest(), subreaper),
+        layers,
         exited: None,
         reaped: false,
     };
@@ -151,6 +157,10 @@ fn start(
     };
     join_before_exec(&mut cmd, joins.to_vec());
     launch.apply_args_cwd_env(&mut cmd);
+    if kept && launch.plan.pid_namespace {
+        // The keeper makes the tree a PID namespace and becomes its init.
+        linux::ask_for_pid_namespace(&mut cmd);
+    }
     if kept && launch.foreground_terminal {
         // The keeper claims the terminal for the program it starts (see `terminal`).
         cmd.env(terminal::CLAIM_ENV, "1");

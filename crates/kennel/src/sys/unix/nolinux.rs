@@ -29,6 +29,14 @@ pub(crate) fn probe() -> HostProbe {
     }
 }
 
+/// Never asked: the planner chooses no PID namespace here.
+pub(crate) fn ask_for_pid_namespace(_cmd: &mut std::process::Command) {}
+
+/// No PID namespaces here.
+pub(crate) fn pid_namespace_works() -> bool {
+    false
+}
+
 /// No cgroups here.
 #[derive(Debug)]
 pub(crate) struct Cgroup(Infallible);

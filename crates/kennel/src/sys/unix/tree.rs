@@ -193,7 +193,9 @@ impl Tree for Leader {
     }
 
     /// Only a cgroup tree whose leader is our child is swept here: a keeper is the
-    /// subreaper of its own tree, and the group tier promises nothing about `setsid`.
+    /// subreaper of its own tree (or the init of its PID namespace, whose signals reach
+    /// every process in it, cgroup or not), and the group tier promises nothing about
+    /// `setsid`.
     fn sweep_escapees(&mut self) -> Vec<Escapee> {
         match (&self.lead, &self.cgroup) {
             (Lead::Group(g), Some(cg)) => linux::sweep_escapees(g.pid(), cg),

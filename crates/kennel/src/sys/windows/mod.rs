@@ -123,6 +123,11 @@ pub(crate) fn probe() -> HostProbe {
     }
 }
 
+/// No PID namespaces here.
+pub(crate) fn pid_namespace_works() -> bool {
+    false
+}
+
 #[link(name = "ntdll.dll", kind = "raw-dylib", modifiers = "+verbatim")]
 extern "system" {
     /// Resumes every thread of a process (undocumented but stable since NT 5.1; used by

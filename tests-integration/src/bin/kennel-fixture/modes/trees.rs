@@ -53,6 +53,11 @@ pub(crate) const MODES: &[Mode] = &[
         name: "attack-ancestors",
         run: attack_ancestors,
     },
+    #[cfg(target_os = "linux")]
+    Mode {
+        name: "signal-parent",
+        run: signal_parent,
+    },
 ];
 
 fn tree_mode(rest: &[String]) -> Res<ExitCode> {
@@ -83,9 +88,20 @@ fn tree_mode(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(unix)]
 fn daemon(rest: &[String]) -> Res<ExitCode> {
-    let a = Args::parse(rest, &[], &["--close-fds", "--leader-stays"])?;
+    let flags = [
+        "--close-fds",
+        "--leader-stays",
+        "--subreaper",
+        "--leave-cgroup",
+    ];
+    let a = Args::parse(rest, &[], &flags)?;
     a.no_positional()?;
-    crate::unix::daemon(a.has("--close-fds"), a.has("--leader-stays"))
+    crate::unix::daemon(crate::unix::DaemonOpts {
+        close_fds: a.has("--close-fds"),
+        leader_stays: a.has("--leader-stays"),
+        subreaper: a.has("--subreaper"),
+        leave_cgroup: a.has("--leave-cgroup"),
+    })
 }
 
 #[cfg(unix)]
@@ -116,8 +132,15 @@ fn fork_loop(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(target_os = "linux")]
 fn attack_ancestors(rest: &[String]) -> Res<ExitCode> {
+    let a = Args::parse(rest, &[], &["--include-init"])?;
+    a.no_positional()?;
+    crate::unix::attack_ancestors(a.has("--include-init"))
+}
+
+#[cfg(target_os = "linux")]
+fn signal_parent(rest: &[String]) -> Res<ExitCode> {
     Args::parse(rest, &[], &[])?.no_positional()?;
-    crate::unix::attack_ancestors()
+    crate::unix::signal_parent()
 }
 
 #[cfg(windows)]

@@ -11,6 +11,7 @@ pub(crate) mod guard;
 pub(crate) mod keeper;
 pub(crate) mod limits;
 pub(crate) mod orphans;
+pub(crate) mod pidns;
 pub(crate) mod procfs;
 mod sender;
 
@@ -50,6 +51,22 @@ pub(crate) fn probe() -> HostProbe {
         helpers: keeper::enabled(),
         subreaper: orphans::we_are_subreaper(),
         pidfd: pidfd_works(),
+    }
+}
+
+/// Whether this host makes PID namespaces for trees (probed once, by a real attempt:
+/// [`pidns::mode`]).
+pub(crate) fn pid_namespace_works() -> bool {
+    // The probe forks a child of ours: the orphan reaper (which takes the registry's
+    // lock) must not reap it before the probe does.
+    let _ours = super::registry::lock();
+    pidns::mode().is_some()
+}
+
+/// Ask the keeper started by `cmd` to make its tree a PID namespace ([`pidns::ENV`]).
+pub(crate) fn ask_for_pid_namespace(cmd: &mut std::process::Command) {
+    if let Some(mode) = pidns::mode() {
+        cmd.env(pidns::ENV, mode.as_arg());
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, WaitId, WaitIdOptions};
 
 use super::{abandon, await_hello, read_line, HelloError, CTL_FD, KEEPER_ARG};
-use crate::sys::unix::linux::{cgroup::Cgroup, procfs};
+use crate::sys::unix::linux::{cgroup::Cgroup, pidns, procfs};
 use crate::sys::Layer;
 use crate::sys::SpawnCtx;
 use crate::tree::TreeSignalError;
@@ -31,12 +31,16 @@ struct KeeperLink {
     /// Set when the keeper went away before the supervisor let it go: from then on a
     /// supervisor death would leave the tree running.
     lost: Arc<AtomicBool>,
+    /// The keeper's pid if it made a PID namespace (it reports namespace pids).
+    namespace: Option<u32>,
 }
 
 /// How spawning through a keeper failed.
 enum KeeperSpawnError {
     /// Starting the keeper itself failed (a stage and the error).
     Keeper(&'static str, io::Error),
+    /// The keeper could not make the PID namespace (errno from `pidns::enter`).
+    Namespace(io::Error),
     /// The keeper could not start the program (errno from its `exec`).
     Program(io::Error),
     /// The binary re-run as the keeper did not answer as one.
@@ -65,6 +69,7 @@ pub(crate) fn pass_ctl_fd(cmd: &mut std::process::Command, fd: &impl AsRawFd) {
 /// keeper's `Child` (for the pipes) and the link to it.
 fn spawn_with_pipes(
     base: &mut std::process::Command,
+    in_namespace: bool,
 ) -> Result<(std::process::Child, KeeperLink), KeeperSpawnError> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair()
         .map_err(|e| KeeperSpawnError::Keeper("socketpair", e))?;
@@ -84,13 +89,23 @@ fn spawn_with_pipes(
             )
         })?;
     let mut std_ctl = ours;
-    let leader = handshake(&mut std_ctl, keeper)?;
+    let mut leader = handshake(&mut std_ctl, keeper)?;
+    let namespace = in_namespace.then_some(child.id());
+    if let Some(outer) = namespace {
+        // The leader is the init's unreaped child: it stays under the keeper.
+        leader = pidns::leader_on_host(outer, leader).ok_or_else(|| {
+            abandon(keeper);
+            KeeperSpawnError::Keeper("finding the leader", io::ErrorKind::NotFound.into())
+        })?;
+    }
     std_ctl
         .set_nonblocking(true)
         .map_err(|e| KeeperSpawnError::Keeper("keeper socket", e))?;
     let ctl = tokio::net::UnixStream::from_std(std_ctl)
         .map_err(|e| KeeperSpawnError::Keeper("registering the keeper socket", e))?;
-    Ok((child, KeeperLink::new(ctl, leader)))
+    let mut link = KeeperLink::new(ctl, leader);
+    link.namespace = namespace;
+    Ok((child, link))
 }
 
 /// The keeper's side of the handshake: the hello (the binary is a keeper), then `L`
@@ -125,11 +140,13 @@ fn handshake(
         words.next().and_then(|w| w.parse::<i32>().ok()),
     ) {
         (Some("L"), Some(pid)) if pid > 0 => Ok(pid as u32),
-        (Some("F"), Some(errno)) => {
+        (Some(word @ ("F" | "N")), Some(errno)) => {
             let _ = rustix::process::waitid(WaitId::Pid(keeper), WaitIdOptions::EXITED);
-            Err(KeeperSpawnError::Program(io::Error::from_raw_os_error(
-                errno,
-            )))
+            let e = io::Error::from_raw_os_error(errno);
+            Err(match word {
+                "F" => KeeperSpawnError::Program(e),
+                _ => KeeperSpawnError::Namespace(e),
+            })
         }
         _ => fail(KeeperSpawnError::Keeper(
             "keeper handshake",
@@ -151,6 +168,7 @@ impl KeeperLink {
             leftovers: Vec::new(),
             empty: false,
             lost: Arc::new(AtomicBool::new(false)),
+            namespace: None,
         }
     }
 
@@ -164,7 +182,8 @@ impl KeeperLink {
                     let code = words.next().and_then(|w| w.parse().ok());
                     let signal = words.next().and_then(|w| w.parse().ok());
                     self.exit = Some(ExitStatus { code, signal });
-                    self.leftovers = words.filter_map(|w| w.parse().ok()).collect();
+                    let pids = words.filter_map(|w| w.parse().ok()).collect();
+                    self.leftovers = pidns::to_host(self.namespace, pids);
                 }
                 Some("E") => self.empty = true,
                 _ => {}
@@ -293,15 +312,17 @@ impl Keeper {
         cgroup: Option<Cgroup>,
         ctx: &SpawnCtx,
     ) -> Result<(std::process::Child, Keeper), SpawnError> {
-        let (child, link) = spawn_with_pipes(cmd).map_err(|e| match e {
+        let in_namespace = cmd.get_envs().any(|(k, v)| k == pidns::ENV && v.is_some());
+        let (child, link) = spawn_with_pipes(cmd, in_namespace).map_err(|e| match e {
             KeeperSpawnError::Keeper(stage, source) => ctx.os(stage, source),
+            KeeperSpawnError::Namespace(source) => ctx.os("creating the PID namespace", source),
             KeeperSpawnError::Program(source) => ctx.program_error(source, "exec"),
             KeeperSpawnError::NotAKeeper(failure) => ctx.not_started(failure, KEEPER_ARG),
         })?;
         Ok((child, Keeper { link, cgroup }))
     }
 
-    /// The leader's pid (not the keeper's).
+    /// The leader's pid (not the keeper's), as the host sees it.
     pub(crate) fn pid(&self) -> u32 {
         self.link.leader
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use rustix::process::{Pid, Signal as Sig, WaitId, WaitIdOptions, WaitOptions};
 
 use super::{say_hello, send, set_termination_signals, CTL_FD};
-use crate::sys::unix::linux::{cgroup::Cgroup, procfs};
+use crate::sys::unix::linux::{cgroup::Cgroup, pidns, procfs};
 use crate::sys::unix::terminal;
 
 struct State {
@@ -36,17 +36,18 @@ pub(crate) fn run(args: Vec<OsString>) -> io::Result<()> {
     let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
     rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
     say_hello(&ctl);
+    // Asked for a PID namespace: from here on this process is its init.
+    if let Err(errno) = pidns::enter_if_asked() {
+        return send(&ctl, &format!("N {errno}\n"));
+    }
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
 
     let mut args = args.into_iter();
     let cgroup_arg = args.next().unwrap_or_default();
     let program = args.next().unwrap_or_default();
     let rest: Vec<OsString> = args.collect();
-    let cgroup = if cgroup_arg == "-" {
-        None
-    } else {
-        Cgroup::open(PathBuf::from(cgroup_arg)).ok()
-    };
+    let cgroup = (cgroup_arg != "-").then(|| Cgroup::open(PathBuf::from(cgroup_arg)).ok());
+    let cgroup = cgroup.flatten();
 
     // SIGCHLD through a signalfd: block it here, unblock it in the leader before exec
     // (the mask survives exec).
@@ -88,7 +89,7 @@ fn leader_command(
     let mut cmd = std::process::Command::new(program);
     cmd.args(rest).process_group(0);
     let claim_terminal = std::env::var_os(terminal::CLAIM_ENV).is_some();
-    cmd.env_remove(terminal::CLAIM_ENV);
+    cmd.env_remove(terminal::CLAIM_ENV).env_remove(pidns::ENV);
     let join_fd = cgroup.map(Cgroup::procs_fd);
     // SAFETY: the closure only makes async-signal-safe system calls (sigprocmask via
     // libc, write, tcsetpgrp) between fork and exec.
@@ -319,6 +320,7 @@ impl State {
     fn signal_tree(&self, sig: Sig, others: &[Pid]) {
         // The leader is unreaped: its group id is still ours.
         let _ = rustix::process::kill_process_group(self.leader, sig);
+        pidns::signal_all_if_init(sig.as_raw());
         if let Some(cg) = &self.cgroup {
             cg.signal_all(sig);
         }

@@ -1,0 +1,185 @@
+//! One `kennel run --report <file> … -- kennel-fixture daemon [--leader-stays]` whose
+//! fixture first leaves its cgroup (`KENNEL_FIXTURE_CGROUP`), as root or as the user of
+//! a delegated subtree: what the escape tests start, watch and end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use kennel_tests::delegated::Delegated;
+
+use crate::*;
+
+/// How an escape run ends.
+#[derive(Clone, Copy, Debug)]
+pub enum End {
+    /// `--timeout 1s`: the leader is still running.
+    Timeout,
+    /// SIGTERM to `kennel run` from outside once the daemon printed: the ladder.
+    Cancel,
+    /// The leader exits by itself after daemonizing.
+    LeaderExit,
+    /// `kill -9` of `kennel run` once the daemon printed.
+    Kill9,
+}
+
+impl End {
+    /// `kennel run`'s extra switches for this end.
+    pub fn kennel_args(self) -> &'static [&'static str] {
+        match self {
+            End::Timeout => &["--timeout", "1s"],
+            _ => &[],
+        }
+    }
+
+    /// Whether the leader stays (every end but its own exit).
+    pub fn leader_stays(self) -> bool {
+        !matches!(self, End::LeaderExit)
+    }
+
+    /// `kennel run`'s exit code for a tree that ended this way (`None`: killed).
+    pub fn code(self) -> Option<i32> {
+        match self {
+            End::Timeout => Some(124),
+            End::Cancel => Some(128 + 15),
+            End::LeaderExit => Some(0),
+            End::Kill9 => None,
+        }
+    }
+}
+
+/// A started escape run.
+pub struct EscapeRun {
+    child: Child,
+    report: PathBuf,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+}
+
+/// What the run ended with.
+pub struct Ended {
+    pub status: ExitStatus,
+    /// `--report`'s JSON text (empty if kennel run wrote none, e.g. killed).
+    pub report: String,
+    /// kennel's and the tree's stderr lines.
+    pub diagnostics: Vec<String>,
+}
+
+impl EscapeRun {
+    /// Start `kennel run <kennel_args…> --report <tmp> -- kennel-fixture daemon
+    /// [--leader-stays]`, the fixture moving itself to `target` (if any) first; as
+    /// `user`'s when given.
+    pub fn start(
+        mark: &(String, String),
+        user: Option<&Delegated>,
+        kennel_args: &[&str],
+        target: Option<&Path>,
+        leader_stays: bool,
+    ) -> EscapeRun {
+        let flags: &[&str] = if leader_stays {
+            &["--leader-stays"]
+        } else {
+            &[]
+        };
+        Self::start_with(mark, user, kennel_args, target, flags)
+    }
+
+    /// As [`EscapeRun::start`], with the daemon's `flags`.
+    pub fn start_with(
+        mark: &(String, String),
+        user: Option<&Delegated>,
+        kennel_args: &[&str],
+        target: Option<&Path>,
+        flags: &[&str],
+    ) -> EscapeRun {
+        let report = std::env::temp_dir().join(format!("kennel-escape-run-{}.json", mark.1));
+        let mut cmd = std::process::Command::new(KENNEL);
+        cmd.arg("run")
+            .args(kennel_args)
+            .arg("--report")
+            .arg(&report)
+            .args(["--", FIXTURE, "daemon"])
+            .args(flags)
+            .env(&mark.0, &mark.1)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(target) = target {
+            cmd.env("KENNEL_FIXTURE_CGROUP", target);
+        }
+        if let Some(user) = user {
+            user.run_as(&mut cmd);
+        }
+        let mut child = cmd.spawn().expect("spawn kennel run");
+        let stdout = kennel_tests::lines_of(child.stdout.take().expect("stdout"));
+        let stderr = kennel_tests::lines_of(child.stderr.take().expect("stderr"));
+        EscapeRun {
+            child,
+            report,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Wait for the fixture's `daemon` line: the escapee has left (and printed its pid,
+    /// as its own namespace sees it).
+    pub fn await_daemon(&self) -> String {
+        loop {
+            match self.stdout.recv_timeout(PATIENCE) {
+                Ok(line) if line.contains("daemon") => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no daemon line ({e}); stderr: {:?}", self.diagnostics()),
+            }
+        }
+    }
+
+    fn diagnostics(&self) -> Vec<String> {
+        self.stderr.try_iter().collect()
+    }
+
+    /// Bring the run to `end` from outside (cancel, `kill -9`) once the daemon has
+    /// left; the other ends come by themselves.
+    pub fn end(&self, end: End) {
+        let signal = match end {
+            End::Cancel => libc::SIGTERM,
+            End::Kill9 => libc::SIGKILL,
+            End::Timeout | End::LeaderExit => return,
+        };
+        self.await_daemon();
+        self.signal(signal);
+    }
+
+    /// Send `signal` to kennel run.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the process we started and have not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+    }
+
+    /// Wait for kennel run to end; read (and remove) its report.
+    pub fn wait(mut self) -> Ended {
+        let status = self.child.wait().expect("wait kennel run");
+        let diagnostics = self.diagnostics();
+        let report = std::fs::read_to_string(&self.report).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.report);
+        Ended {
+            status,
+            report,
+            diagnostics,
+        }
+    }
+}
+
+/// Nothing carrying `mark` is alive, apart from kennel's guard (kennel's child, which
+/// carries the marker too and exits once it sees kennel gone): at once for the tree,
+/// within 5 s for the guard.
+pub fn assert_tree_gone(mark: &(String, String), what: &str) {
+    let tree: Vec<u32> = marked(mark)
+        .into_iter()
+        .filter(|&p| !kennel_tests::cmdline_of(p).is_some_and(|c| c.contains("__kennel-guard")))
+        .collect();
+    if !tree.is_empty() {
+        assert_no_survivors(mark, Duration::ZERO, what);
+    }
+    assert_no_survivors(mark, Duration::from_secs(5), &format!("the guard: {what}"));
+}

@@ -1,0 +1,322 @@
+//! The PID-namespace tier (`kennel run --pid-namespace`): the tree runs in a PID
+//! namespace whose init is kennel's keeper. A child that leaves its cgroup — to
+//! kennel's own, the root, a sibling or a fresh one — and then `setsid`s and
+//! double-forks still dies with the tree by timeout, cancel and leader exit (the init
+//! signals the whole namespace, cgroup or not), and also
+//! by a `kill -9` of `kennel run` or `kennel serve` — what the cgroup tier cannot
+//! promise (its guard knows only cgroups). As root, and as `nobody` (a user namespace,
+//! with a delegated cgroup subtree). Signals and `ptrace` from inside do not reach
+//! kennel: it has no pid in the namespace.
+
+use std::io::{BufRead as _, Write as _};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use kennel::Containment;
+
+use crate::escape_run::{assert_tree_gone, End, EscapeRun};
+use crate::unprivileged_escape::{delegated, Dest};
+use crate::*;
+
+/// Whether kennel offers PID namespaces here; if not, a note — or a failure where
+/// util-linux's `unshare -Urpf --mount-proc` shows that the host can make them.
+fn available(what: &str) -> bool {
+    kennel::keeper::use_program(KENNEL);
+    if kennel::available_containment().contains(&Containment::PidNamespace) {
+        return true;
+    }
+    let host_can = std::process::Command::new("unshare")
+        .args(["-Urpf", "--mount-proc", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        !host_can,
+        "unshare makes PID namespaces here, but kennel does not offer the tier"
+    );
+    eprintln!("note: no PID namespace can be made here; {what} is not tested");
+    false
+}
+
+/// A cgroup the root test moves its escapee to (kennel's own = ours, the root, a fresh
+/// one under ours — removed on drop).
+struct RootTarget(PathBuf, bool);
+
+impl RootTarget {
+    fn new(dest: Dest, mark: &(String, String)) -> Option<RootTarget> {
+        let (mount, own) = kennel_tests::delegated::own_cgroup()?;
+        Some(match dest {
+            Dest::Kennel => RootTarget(own, false),
+            Dest::Root => RootTarget(mount, false),
+            Dest::Sibling | Dest::Fresh => RootTarget(own.join(format!("escape-{}", mark.1)), true),
+        })
+    }
+}
+
+impl Drop for RootTarget {
+    fn drop(&mut self) {
+        if self.1 {
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+}
+
+fn escape(unprivileged: bool, dest: Dest, end: End) {
+    if !available("escapes from a PID namespace") || !cgroup_available("cgroup escapes") {
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("note: the escape tests need root (to move cgroups, or to drop to nobody)");
+        return;
+    }
+    let mark = marker();
+    let deleg = if unprivileged {
+        let Some(d) = delegated(&mark) else { return };
+        Some(d)
+    } else {
+        None
+    };
+    let root_target = if unprivileged {
+        None
+    } else {
+        RootTarget::new(dest, &mark)
+    };
+    let target = match (&deleg, &root_target) {
+        (Some(d), _) => dest.dir(d),
+        (None, Some(t)) => t.0.clone(),
+        (None, None) => panic!("no cgroup2 mount"),
+    };
+    let mut args = vec!["--pid-namespace"];
+    args.extend(end.kennel_args());
+    let run = EscapeRun::start(
+        &mark,
+        deleg.as_ref(),
+        &args,
+        Some(&target),
+        end.leader_stays(),
+    );
+    run.end(end);
+    let ended = run.wait();
+    let what = format!(
+        "unprivileged={unprivileged} {dest:?} {end:?}: {} {:?}",
+        ended.report, ended.diagnostics
+    );
+    let Some(expected) = end.code() else {
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(ended.status.signal(), Some(libc::SIGKILL), "{what}");
+        // The keeper reads EOF and ends the namespace (or dies trying: the kernel
+        // ends it then).
+        assert_no_survivors(&mark, PATIENCE, &what);
+        return;
+    };
+    assert_eq!(ended.status.code(), Some(expected), "{what}");
+    assert_tree_gone(&mark, &what);
+    let report: serde_json::Value = serde_json::from_str(&ended.report).expect("report");
+    assert_eq!(report["containment"], "pid_namespace", "{what}");
+    let layers = report["layers"].as_array().expect("layers");
+    assert!(layers.iter().any(|l| l == "cgroup"), "{what}");
+    // Leaving the cgroup is no escape here: the init's signals reach every process of
+    // the namespace, so the escapee ends with the tree — by the ladder's signal, or as
+    // a leftover after the leader's exit.
+    if matches!(end, End::LeaderExit) {
+        let leftovers = report["leftovers_killed"]
+            .as_array()
+            .expect("leftovers_killed");
+        assert!(!leftovers.is_empty(), "the escapee is a leftover: {what}");
+    }
+}
+
+#[test]
+fn pidns_to_kennels_own_cgroup_then_kill_9_of_kennel_run() {
+    escape(false, Dest::Kennel, End::Kill9);
+}
+
+#[test]
+fn pidns_to_the_root_cgroup_then_kill_9_of_kennel_run() {
+    escape(false, Dest::Root, End::Kill9);
+}
+
+#[test]
+fn pidns_to_a_fresh_cgroup_then_kill_9_of_kennel_run() {
+    escape(false, Dest::Fresh, End::Kill9);
+}
+
+#[test]
+fn pidns_to_the_root_cgroup_then_timeout() {
+    escape(false, Dest::Root, End::Timeout);
+}
+
+#[test]
+fn pidns_to_kennels_own_cgroup_then_cancel() {
+    escape(false, Dest::Kennel, End::Cancel);
+}
+
+#[test]
+fn pidns_to_a_fresh_cgroup_then_leader_exit() {
+    escape(false, Dest::Fresh, End::LeaderExit);
+}
+
+#[test]
+fn pidns_unprivileged_to_a_sibling_cgroup_then_kill_9_of_kennel_run() {
+    escape(true, Dest::Sibling, End::Kill9);
+}
+
+#[test]
+fn pidns_unprivileged_to_kennels_own_cgroup_then_kill_9_of_kennel_run() {
+    escape(true, Dest::Kennel, End::Kill9);
+}
+
+#[test]
+fn pidns_unprivileged_to_a_fresh_cgroup_then_timeout() {
+    escape(true, Dest::Fresh, End::Timeout);
+}
+
+#[test]
+fn pidns_unprivileged_to_a_sibling_cgroup_then_cancel() {
+    escape(true, Dest::Sibling, End::Cancel);
+}
+
+/// What the child sees: it is pid 2 (kennel's init is 1), and `/proc` lists only its
+/// namespace. The report names the tier and the host's pid of the leader.
+#[test]
+fn in_a_pid_namespace_the_leader_is_pid_2_and_proc_shows_only_the_tree() {
+    if !available("the child's view of a PID namespace") {
+        return;
+    }
+    let out = std::process::Command::new(KENNEL)
+        .args(["run", "--pid-namespace", "--report", "/dev/stderr", "--"])
+        .args(["sh", "-c", "echo $$ $PPID; ls /proc | grep -c '^[0-9]'"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("kennel run");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("2 1"), "{text}");
+    let listed: u32 = lines.next().and_then(|l| l.parse().ok()).expect("a count");
+    // init, sh, ls, grep — never the host's hundreds.
+    assert!(
+        (2..=6).contains(&listed),
+        "{listed} processes in /proc: {text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stderr).expect("the report on stderr");
+    assert_eq!(report["containment"], "pid_namespace", "{report}");
+    assert_ne!(
+        report["pid"], 2,
+        "the report gives the host's pid: {report}"
+    );
+}
+
+/// `kill $PPID` (the init: pid 1 ignores signals it has no handler for, even SIGKILL,
+/// from its own namespace) and `ptrace` of every ancestor from inside: kennel keeps
+/// running, then obeys its caller.
+#[test]
+fn a_child_in_a_pid_namespace_cannot_signal_or_trace_kennel() {
+    if !available("signals from inside a PID namespace") {
+        return;
+    }
+    let mark = marker();
+    let script = format!(
+        "kill -TERM $PPID; kill -KILL $PPID; kill -HUP -$PPID; {FIXTURE} attack-ancestors --include-init; \
+         echo sent; exec sleep 600"
+    );
+    let mut cmd = std::process::Command::new(KENNEL);
+    cmd.args([
+        "run",
+        "--pid-namespace",
+        "--grace",
+        "5s",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ])
+    .env(&mark.0, &mark.1)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    // As root the child could trace its init (CAP_SYS_PTRACE): attack as nobody.
+    let deleg = delegated(&mark);
+    if let Some(d) = &deleg {
+        d.run_as(&mut cmd);
+    }
+    let mut run = cmd.spawn().expect("kennel run");
+    let mut stdout = std::io::BufReader::new(run.stdout.take().expect("stdout"));
+    let mut seen = Vec::new();
+    loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).expect("read") > 0, "{seen:?}");
+        if line.trim() == "sent" {
+            break;
+        }
+        seen.push(line);
+    }
+    let ancestors: Vec<&String> = seen.iter().filter(|l| l.contains("ancestor ")).collect();
+    // Inside, the chain ends at the init (pid 1): kennel itself has no pid here.
+    let init = ancestors.last().expect("at least the init");
+    assert!(init.starts_with("ancestor 1 "), "{seen:?}");
+    if deleg.is_some() {
+        assert!(
+            init.contains("ptrace=EPERM"),
+            "the init is not traceable: {seen:?}"
+        );
+    }
+    assert!(
+        run.try_wait().expect("try_wait").is_none(),
+        "kennel run still runs"
+    );
+    // SAFETY: kill(2) on the process we started.
+    unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
+    let status = run.wait().expect("wait");
+    assert_eq!(status.code(), Some(128 + 15), "{seen:?}");
+    assert_no_survivors(&mark, Duration::from_secs(5), "kennel run after SIGTERM");
+}
+
+/// `kill -9` of the sidecar after one of its trees escaped its cgroup: nothing of that
+/// tree survives when it runs in a PID namespace.
+#[test]
+fn pidns_escapee_dies_with_a_kill_9_of_the_sidecar() {
+    if !available("escapes from a PID namespace") || !cgroup_available("cgroup escapes") {
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return;
+    }
+    let mark = marker();
+    let Some(target) = RootTarget::new(Dest::Fresh, &mark) else {
+        return;
+    };
+    let mut sc = std::process::Command::new(KENNEL)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("kennel serve");
+    let mut input = sc.stdin.take().expect("stdin");
+    let spawn = serde_json::json!({"op": "spawn", "id": "e", "cmd": FIXTURE,
+        "args": ["daemon", "--leader-stays"], "containment": {"pid_namespace": true},
+        "env": {&mark.0: &mark.1, "KENNEL_FIXTURE_CGROUP": target.0.display().to_string()}});
+    input
+        .write_all(format!("{spawn}\n").as_bytes())
+        .expect("write");
+    let events = kennel_tests::lines_of(sc.stdout.take().expect("stdout"));
+    let mut spawned = None;
+    while let Ok(line) = events.recv_timeout(PATIENCE) {
+        if line.contains("\"spawned\"") {
+            spawned = Some(line.clone());
+        }
+        if line.contains("daemon") {
+            break;
+        }
+    }
+    let spawned = spawned.expect("spawned event");
+    assert!(spawned.contains("pid_namespace"), "{spawned}");
+    sc.kill().expect("kill -9 the sidecar");
+    sc.wait().expect("reap");
+    assert_no_survivors(&mark, PATIENCE, "after kill -9 of the sidecar");
+}
