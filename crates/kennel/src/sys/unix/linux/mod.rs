@@ -12,6 +12,7 @@ pub(crate) mod keeper;
 pub(crate) mod orphans;
 pub(crate) mod procfs;
 mod sender;
+pub(crate) mod vfork;
 
 use std::io;
 use std::os::fd::{AsFd as _, OwnedFd};
@@ -78,6 +79,15 @@ pub(crate) fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticke
     }
 }
 
+/// Start `launch`'s leader directly inside `cg` ([`vfork`]); `Ok(None)` where the
+/// kernel cannot (the caller uses std's spawn).
+pub(crate) fn spawn_into(
+    launch: &crate::sys::Launch<'_>,
+    cg: &Cgroup,
+) -> Result<Option<vfork::Started>, vfork::Failed> {
+    vfork::spawn(launch, cg.procs_fd())
+}
+
 /// Whether the guard of `generation` still covers the trees it was given.
 pub(crate) fn guard_covers(generation: u64) -> bool {
     guard::covers(generation)
@@ -127,6 +137,15 @@ impl Pidfd {
             Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Register `fd`, a pidfd of our unreaped child, with the reactor.
+    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<Pidfd> {
+        // SAFETY: `fd` is an open pidfd that the AsyncFd owns from here on; it is never
+        // replaced or closed behind its back.
+        let registered =
+            unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+        Ok(Pidfd(registered.map_err(io::Error::from)?))
     }
 
     /// Wait until the process exits, without reaping it (`WNOWAIT`).
