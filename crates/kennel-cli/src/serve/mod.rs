@@ -213,7 +213,9 @@ pub async fn serve(args: ServeArgs) -> i32 {
     loop {
         tokio::select! {
             result = &mut session => return match result {
-                Ok(code) => code,
+                Ok(code) => {
+                    code
+                }
                 Err(e) => {
                     tracing::error!("serve: the request loop failed ({e}); ending every tree");
                     give_up(&hub, crate::fatal::EXIT_PANIC).await
@@ -242,18 +244,30 @@ pub async fn serve(args: ServeArgs) -> i32 {
 async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i32 {
     let mut requests = RequestReader::new(tokio::io::stdin());
     let mut eof = false;
+    // Spawns run off the loop, each on its own task, so consecutive spawns start
+    // together; any other request (and EOF) first waits for them all, so it sees every
+    // child spawned before it (issue 16: a spawn waits for the child's exec, which on a
+    // busy machine waits for a CPU, and the loop used to wait with it).
+    let mut spawning: Vec<JoinHandle<()>> = Vec::new();
     loop {
         tokio::select! {
             biased;
             () = hub.drained() => break,
             request = requests.next(), if !eof => match request {
+                Some(Ok(kennel_protocol::Request::Spawn(req))) => {
+                    spawning.retain(|task| !task.is_finished());
+                    let hub = hub.clone();
+                    spawning.push(tokio::spawn(async move { hub.spawn(req).await }));
+                }
                 Some(request) => {
+                    settle(&mut spawning).await;
                     if matches!(request, Ok(kennel_protocol::Request::List(_))) {
                         crate::fatal::test_panic("list");
                     }
                     hub.handle(request).await
                 }
                 None => {
+                    settle(&mut spawning).await;
                     eof = true;
                     // No credit can come any more: flow control must not hold output.
                     hub.lift_windows();
@@ -274,6 +288,14 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
         0
     } else {
         EXIT_OUTPUT_LOST
+    }
+}
+
+/// Wait until every spawn in flight has registered its child (or answered its error).
+async fn settle(spawning: &mut Vec<JoinHandle<()>>) {
+    for task in spawning.drain(..) {
+        // A panicked task ends the whole sidecar (`crate::fatal`): nothing to answer.
+        let _ = task.await;
     }
 }
 
