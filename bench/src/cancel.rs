@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use kennel::{ContainmentOptions, Ladder, Signal};
 
 use crate::stats::{ms, row};
-use crate::{procfs, Bins, Result};
+use crate::{Bins, Result};
 
 /// The grace of the SIGTERM-ignoring runs.
 pub(crate) const GRACE: Duration = Duration::from_millis(200);
@@ -64,7 +64,10 @@ async fn once(bins: &Bins, ignore: bool, opts: ContainmentOptions) -> Result<Dur
     if outcome.reason != kennel::EndReason::Cancelled {
         return Err(format!("expected a cancelled outcome, got {outcome:?}"));
     }
-    let alive: Vec<u32> = pids.into_iter().filter(|&p| procfs::alive(p)).collect();
+    let alive: Vec<u32> = pids
+        .into_iter()
+        .filter(|&p| kennel_tests::is_alive(p))
+        .collect();
     if !alive.is_empty() {
         return Err(format!(
             "processes of the tree survived the outcome: {alive:?}"

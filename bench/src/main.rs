@@ -15,36 +15,36 @@
 //! Checks (all outcomes correct, nothing leaked) fail the subcommand with a message:
 //! a benchmark that got wrong results reports nothing.
 
-// The benchmarks are Unix programs (process groups, /proc): on other platforms the
-// binary only says so, so that the workspace still builds and tests there.
-#![cfg_attr(not(unix), allow(dead_code, unused_imports))]
+// The benchmarks are Linux programs (process groups, /proc, through
+// `kennel_tests::procfs`): on other platforms the binary only says so, so that the workspace still builds and tests there.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod cancel;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod passthrough;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod sidecar;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod spawn;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod stats;
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod throughput;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 use clap::{Parser, Subcommand};
 
-#[cfg(not(unix))]
+#[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {
-    eprintln!("kennel-bench runs on Unix only (process groups, /proc)");
+    eprintln!("kennel-bench runs on Linux only (process groups, /proc)");
     ExitCode::FAILURE
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[derive(Debug, Parser)]
 #[command(name = "kennel-bench", about)]
 struct Cli {
@@ -58,7 +58,7 @@ struct Cli {
     command: Command,
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Spawn round trip: library (each containment tier) vs tokio::process.
@@ -74,7 +74,7 @@ enum Command {
     Sidecar(sidecar::Args),
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 /// The binaries under test.
 #[derive(Debug, Clone)]
 pub(crate) struct Bins {
@@ -82,7 +82,7 @@ pub(crate) struct Bins {
     pub(crate) kennel: PathBuf,
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn main() -> ExitCode {
     // The library's keeper tier re-executes this binary as the keeper.
     kennel::keeper::init();
@@ -135,62 +135,3 @@ fn absolute(p: PathBuf) -> PathBuf {
 
 /// Errors of the benchmarks are messages for the person running them.
 pub(crate) type Result<T, E = String> = std::result::Result<T, E>;
-
-/// `/proc` helpers (Linux; the benchmarks run on Linux).
-pub(crate) mod procfs {
-    use std::fs;
-
-    /// `VmRSS` of `pid` in KiB.
-    pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
-        let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    }
-
-    /// Number of open fds of `pid`.
-    pub(crate) fn fd_count(pid: u32) -> usize {
-        fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-    }
-
-    /// State letter, or `None` when the process does not exist.
-    pub(crate) fn state(pid: u32) -> Option<char> {
-        let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let close = s.rfind(')')?;
-        s.get(close + 1..)?.trim_start().chars().next()
-    }
-
-    /// Running (not a zombie).
-    pub(crate) fn alive(pid: u32) -> bool {
-        matches!(state(pid), Some(c) if c != 'Z' && c != 'X')
-    }
-
-    /// Live processes running `exe` (by `/proc/<pid>/exe`).
-    pub(crate) fn running(exe: &std::path::Path) -> Vec<u32> {
-        let Ok(dir) = fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        dir.flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|&pid| fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
-            .filter(|&pid| alive(pid))
-            .collect()
-    }
-
-    /// Direct children of `pid` (all threads).
-    pub(crate) fn children(pid: u32) -> Vec<u32> {
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-            return Vec::new();
-        };
-        tasks
-            .flatten()
-            .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
-            .flat_map(|s| {
-                s.split_ascii_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect::<Vec<u32>>()
-            })
-            .collect()
-    }
-}

@@ -11,12 +11,16 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use kennel_protocol::{Event, ExitReason};
+use kennel_tests::sidecar::request::{self, Spawn};
+use kennel_tests::sidecar::{self as driver};
+use serde_json::Value;
 
 use crate::stats::{ms, row};
-use crate::{procfs, Bins, Result};
+use crate::{Bins, Result};
+
+/// How long any one event may take: a bound that only a hung sidecar meets.
+const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Arguments of `kennel-bench sidecar`.
 #[derive(Debug, clap::Args)]
@@ -38,80 +42,60 @@ pub(crate) struct Args {
     flood_ms: u64,
 }
 
+/// The sidecar under test: the shared driver ([`kennel_tests::sidecar`]), its pipes kept
+/// together because the bench writes and reads from one loop.
 struct Sidecar {
-    child: Child,
+    process: driver::Sidecar,
     pid: u32,
-    stdin: BufWriter<ChildStdin>,
-    lines: Lines<BufReader<ChildStdout>>,
+    stdin: driver::Writer,
+    stdout: driver::Reader,
 }
 
 impl Sidecar {
     async fn start(bins: &Bins) -> Result<Sidecar> {
-        let mut child = tokio::process::Command::new(&bins.kennel)
-            .arg("serve")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
+        let (process, stdin, stdout) = driver::Sidecar::start(&bins.kennel, &[], &[], PATIENCE)
+            .await
             .map_err(|e| format!("cannot start `kennel serve`: {e}"))?;
-        let pid = child.id().ok_or("the sidecar has no pid")?;
-        let stdin = BufWriter::new(child.stdin.take().ok_or("no stdin")?);
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut s = Sidecar {
-            child,
-            pid,
+        Ok(Sidecar {
+            pid: process.pid,
+            process,
             stdin,
-            lines: BufReader::with_capacity(1 << 20, stdout).lines(),
-        };
-        let hello = s.next().await?;
-        if hello["event"] != "hello" {
-            return Err(format!("expected hello, got {hello}"));
-        }
-        Ok(s)
+            stdout,
+        })
     }
 
+    /// Queues a request; [`Sidecar::flush`] sends what is queued.
     async fn send(&mut self, v: &Value) -> Result<()> {
-        let mut line = v.to_string();
-        line.push('\n');
-        self.stdin
-            .write_all(line.as_bytes())
-            .await
-            .map_err(|e| format!("writing to the sidecar: {e}"))
+        self.stdin.queue(v).await.map_err(|e| e.to_string())
     }
 
     async fn flush(&mut self) -> Result<()> {
-        self.stdin
-            .flush()
-            .await
-            .map_err(|e| format!("writing to the sidecar: {e}"))
+        self.stdin.flush().await.map_err(|e| e.to_string())
     }
 
-    async fn next(&mut self) -> Result<Value> {
-        let line = self
-            .lines
-            .next_line()
-            .await
-            .map_err(|e| format!("reading from the sidecar: {e}"))?
-            .ok_or("the sidecar closed its stdout")?;
-        serde_json::from_str(&line).map_err(|e| format!("bad event line {line:?}: {e}"))
+    async fn next(&mut self) -> Result<Event> {
+        match self.stdout.next_within(PATIENCE).await {
+            Ok(Some(r)) => Ok(r.event),
+            Ok(None) => Err("the sidecar closed its stdout".into()),
+            Err(e) => Err(format!("reading from the sidecar: {e}")),
+        }
     }
 
     fn rss_mib(&self) -> f64 {
-        procfs::rss_kib(self.pid).unwrap_or(0) as f64 / 1024.0
+        kennel_tests::rss_kib(self.pid).unwrap_or(0) as f64 / 1024.0
     }
 
     async fn close(mut self) -> Result<()> {
         self.flush().await?;
         drop(self.stdin);
-        while let Some(line) = self.lines.next_line().await.ok().flatten() {
-            if line.contains("\"event\":\"bye\"") {
+        while let Ok(Some(r)) = self.stdout.next_within(PATIENCE).await {
+            if let Event::Bye(_) = r.event {
                 break;
             }
         }
         let status = self
-            .child
-            .wait()
+            .process
+            .wait(PATIENCE)
             .await
             .map_err(|e| format!("waiting for the sidecar: {e}"))?;
         if !status.success() {
@@ -121,17 +105,9 @@ impl Sidecar {
     }
 }
 
-/// The text of a `stdout` event (`data` or `data_b64`).
-fn data_of(ev: &Value) -> Vec<u8> {
-    if let Some(s) = ev["data"].as_str() {
-        return s.as_bytes().to_vec();
-    }
-    ev["data_b64"].as_str().map_or_else(Vec::new, |s| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .unwrap_or_default()
-    })
+/// The line of an event, for error messages.
+fn line(ev: &Event) -> String {
+    ev.to_line().trim_end().to_owned()
 }
 
 async fn sample_rss(s: &Sidecar, n: usize) -> Vec<f64> {
@@ -148,37 +124,46 @@ async fn idle_children(s: &mut Sidecar, bins: &Bins, n: usize) -> Result<(Vec<f6
     let fixture = bins.fixture.to_string_lossy().into_owned();
     let t = Instant::now();
     for i in 0..n {
-        s.send(&json!({"op":"spawn","id":format!("idle{i}"),"cmd":fixture,"args":["sleep","600000"],"grace_ms":2000}))
-            .await?;
+        let spawn = Spawn::new(&format!("idle{i}"), &fixture, &["sleep", "600000"]);
+        s.send(&spawn.with("grace_ms", 2000).build()).await?;
     }
     s.flush().await?;
     let (mut spawned, mut printed) = (0, 0);
     while spawned < n || printed < n {
         let ev = s.next().await?;
-        match ev["event"].as_str() {
-            Some("spawned") => spawned += 1,
-            Some("stdout") if data_of(&ev).starts_with(b"pid ") => printed += 1,
-            Some("error") | Some("exit") => return Err(format!("idle child failed: {ev}")),
+        match &ev {
+            Event::Spawned(_) => spawned += 1,
+            Event::Stdout(c) if c.data.as_bytes().starts_with(b"pid ") => printed += 1,
+            Event::Error(_) | Event::Exit(_) => {
+                return Err(format!("idle child failed: {}", line(&ev)))
+            }
             _ => {}
         }
     }
     let all_up = t.elapsed();
     let rss = sample_rss(s, 10).await;
     for i in 0..n {
-        s.send(&json!({"op":"cancel","id":format!("idle{i}")}))
-            .await?;
+        s.send(&request::cancel(&format!("idle{i}"))).await?;
     }
     s.flush().await?;
     let mut exited = 0;
     while exited < n {
         let ev = s.next().await?;
-        if ev["event"] == "exit" {
-            if ev["reason"] != "cancelled" || ev["signal_name"] != "SIGTERM" {
-                return Err(format!("unexpected outcome of an idle child: {ev}"));
+        match &ev {
+            Event::Exit(e)
+                if e.reason == ExitReason::Cancelled
+                    && e.signal_name.as_deref() == Some("SIGTERM") =>
+            {
+                exited += 1
             }
-            exited += 1;
-        } else if ev["event"] == "error" {
-            return Err(format!("cancel failed: {ev}"));
+            Event::Exit(_) => {
+                return Err(format!(
+                    "unexpected outcome of an idle child: {}",
+                    line(&ev)
+                ))
+            }
+            Event::Error(_) => return Err(format!("cancel failed: {}", line(&ev))),
+            _ => {}
         }
     }
     Ok((rss, all_up))
@@ -189,7 +174,8 @@ async fn burst(s: &mut Sidecar, bins: &Bins, n: usize) -> Result<Duration> {
     let fixture = bins.fixture.to_string_lossy().into_owned();
     let t = Instant::now();
     for i in 0..n {
-        s.send(&json!({"op":"spawn","id":format!("b{i}"),"cmd":fixture,"args":["print",format!("hello {i}")]}))
+        let text = format!("hello {i}");
+        s.send(&Spawn::new(&format!("b{i}"), &fixture, &["print", &text]).build())
             .await?;
     }
     s.flush().await?;
@@ -197,24 +183,28 @@ async fn burst(s: &mut Sidecar, bins: &Bins, n: usize) -> Result<Duration> {
     let mut exited = 0;
     while exited < n {
         let ev = s.next().await?;
-        let id = ev["id"].as_str().unwrap_or_default().to_owned();
-        match ev["event"].as_str() {
-            Some("stdout") => out.entry(id).or_default().extend(data_of(&ev)),
-            Some("exit") => {
+        match &ev {
+            Event::Stdout(c) => out
+                .entry(c.id.clone())
+                .or_default()
+                .extend_from_slice(c.data.as_bytes()),
+            Event::Exit(e) => {
+                let id = &e.id;
                 let i: usize = id
                     .strip_prefix('b')
                     .and_then(|i| i.parse().ok())
                     .ok_or("bad id")?;
-                let got = out.remove(&id).unwrap_or_default();
-                if ev["code"] != 0 || got != format!("hello {i}\n").as_bytes() {
+                let got = out.remove(id).unwrap_or_default();
+                if e.code != Some(0) || got != format!("hello {i}\n").as_bytes() {
                     return Err(format!(
-                        "burst child {id}: {ev} with stdout {:?}",
+                        "burst child {id}: {} with stdout {:?}",
+                        line(&ev),
                         String::from_utf8_lossy(&got)
                     ));
                 }
                 exited += 1;
             }
-            Some("error") => return Err(format!("burst spawn failed: {ev}")),
+            Event::Error(_) => return Err(format!("burst spawn failed: {}", line(&ev))),
             _ => {}
         }
     }
@@ -237,23 +227,22 @@ async fn churn(
     while lat.len() < total {
         while next < total && started.len() < k {
             let id = format!("c{next}");
-            s.send(&json!({"op":"spawn","id":id,"cmd":fixture,"args":["exit","0"]}))
+            s.send(&Spawn::new(&id, &fixture, &["exit", "0"]).build())
                 .await?;
             started.insert(id, Instant::now());
             next += 1;
         }
         s.flush().await?;
         let ev = s.next().await?;
-        match ev["event"].as_str() {
-            Some("exit") => {
-                if ev["code"] != 0 || ev["reason"] != "exited" {
-                    return Err(format!("churn child failed: {ev}"));
+        match &ev {
+            Event::Exit(e) => {
+                if e.code != Some(0) || e.reason != ExitReason::Exited {
+                    return Err(format!("churn child failed: {}", line(&ev)));
                 }
-                let id = ev["id"].as_str().unwrap_or_default();
-                let t0 = started.remove(id).ok_or("exit of an unknown id")?;
+                let t0 = started.remove(&e.id).ok_or("exit of an unknown id")?;
                 lat.push(t0.elapsed());
             }
-            Some("error") => return Err(format!("churn spawn failed: {ev}")),
+            Event::Error(_) => return Err(format!("churn spawn failed: {}", line(&ev))),
             _ => {}
         }
     }
@@ -297,14 +286,15 @@ async fn flood_unread(
     hold: Duration,
 ) -> Result<Vec<f64>> {
     let fixture = bins.fixture.to_string_lossy().into_owned();
-    s.send(&json!({"op":"spawn","id":"flood","cmd":fixture,"args":["flood","--bytes",bytes.to_string()]}))
+    let bytes = bytes.to_string();
+    s.send(&Spawn::new("flood", &fixture, &["flood", "--bytes", &bytes]).build())
         .await?;
     s.flush().await?;
     loop {
         let ev = s.next().await?;
-        match ev["event"].as_str() {
-            Some("spawned") => break,
-            Some("error") => return Err(format!("flood spawn failed: {ev}")),
+        match &ev {
+            Event::Spawned(_) => break,
+            Event::Error(_) => return Err(format!("flood spawn failed: {}", line(&ev))),
             _ => {}
         }
     }
@@ -315,11 +305,10 @@ async fn flood_unread(
         rss.push(s.rss_mib());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    s.send(&json!({"op":"kill","id":"flood"})).await?;
+    s.send(&request::kill("flood")).await?;
     s.flush().await?;
     loop {
-        let ev = s.next().await?;
-        if ev["event"] == "exit" {
+        if let Event::Exit(_) = s.next().await? {
             break;
         }
     }
@@ -328,7 +317,7 @@ async fn flood_unread(
 
 pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
     let mut s = Sidecar::start(bins).await?;
-    let before_running = procfs::running(&bins.fixture).len();
+    let before_running = kennel_tests::live_running(&bins.fixture).len();
     let idle = sample_rss(&s, 10).await;
     let idle_median = {
         let mut v = idle.clone();
@@ -380,24 +369,21 @@ pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
         &above,
     );
 
-    let fds_before = procfs::fd_count(s.pid);
+    let fds_before = kennel_tests::fd_count_of(s.pid);
     let (lat, total) = churn(&mut s, bins, args.churn, args.in_flight).await?;
     let tokio_total = tokio_churn(bins, args.churn, args.in_flight).await?;
     // The sidecar reaps and closes asynchronously after each exit event: give it a
     // moment to settle before counting.
-    let mut fds_after = procfs::fd_count(s.pid);
+    let mut fds_after = kennel_tests::fd_count_of(s.pid);
     let settle = Instant::now() + Duration::from_secs(2);
     while fds_after > fds_before && Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        fds_after = procfs::fd_count(s.pid);
+        fds_after = kennel_tests::fd_count_of(s.pid);
     }
-    let leaked = procfs::running(&bins.fixture)
+    let leaked = kennel_tests::live_running(&bins.fixture)
         .len()
         .saturating_sub(before_running);
-    let zombies = procfs::children(s.pid)
-        .into_iter()
-        .filter(|&p| procfs::state(p) == Some('Z'))
-        .count();
+    let zombies = kennel_tests::zombie_children_of(s.pid).len();
     let m = args.churn;
     let k = args.in_flight;
     row(

@@ -45,17 +45,12 @@ impl std::fmt::Display for Proc {
     }
 }
 
-fn environ_has(pid: u32, needle: &[u8]) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle))
-}
-
 /// Every live (non-zombie) process whose environment carries `MARKER_VAR=tag`.
 pub fn tagged(tag: &str) -> Vec<Proc> {
     let needle = format!("{MARKER_VAR}={tag}");
     kennel_tests::all_pids()
         .into_iter()
-        .filter(|&pid| pid != std::process::id() && environ_has(pid, needle.as_bytes()))
+        .filter(|&pid| pid != std::process::id() && kennel_tests::has_env_entry(pid, &needle))
         .filter_map(|pid| {
             let state = kennel_tests::proc_state(pid)?;
             if state == 'Z' || state == 'X' {

@@ -7,34 +7,41 @@
 //!   writes, and a checker that verifies every prefix of such a stream.
 //! * [`pidline`]: parsing the fixture's `pid <pid> <ppid> <role>` handshake
 //!   lines.
+//! * [`events`]: a library child's events gathered until a condition, with a
+//!   deadline (the Unix and Windows test binaries).
 //! * [`heap`]: a counting global allocator (live heap bytes and allocations),
 //!   glibc's `mallinfo2`, and the soak's leak verdict on quiescent samples.
 //! * [`procfs`] (Linux only): looking at processes through `/proc` —
 //!   liveness, zombies, process groups, descendants, open fds — and killing
-//!   leftovers during cleanup.
+//!   leftovers during cleanup, the `/proc/*/environ` marker scan and the RSS probe.
+//! * [`sidecar`]: the one driver of a `kennel serve` sidecar (typed events with
+//!   deadlines, built requests), used by the serve tests, the bench and the soak.
 //!
 //! The fixture itself is the `kennel-fixture` binary of this package; tests
 //! run it via `env!("CARGO_BIN_EXE_kennel-fixture")`. Its module docs
-//! (`src/bin/kennel-fixture.rs`) are the output contract of every mode.
+//! (`src/bin/kennel-fixture/main.rs`) are the output contract of every mode.
 #![warn(missing_docs)]
 
+pub mod events;
 pub mod heap;
 pub mod pattern;
 pub mod pidline;
 #[cfg(target_os = "linux")]
 pub mod procfs;
 pub mod seqdata;
+pub mod sidecar;
 
 pub use pattern::{
     binary_pattern, pattern, text_pattern, verify_binary_prefix, verify_text_prefix,
     PatternChecker, PatternError, PatternGen, PatternKind, BINARY_RECORD_LEN, TEXT_RECORD_LEN,
 };
-pub use pidline::{has_line, parse_pid_lines, PidLine};
+pub use pidline::{has_line, parse_pid_lines, read_pid_lines, PidLine};
 #[cfg(target_os = "linux")]
 pub use procfs::{
-    all_pids, children_of, cmdline_of, descendants_of, describe, is_alive, is_stopped, is_zombie,
-    kill_pids, live_members_of_group, open_fd_count, open_fds, pgid_of, ppid_of, proc_state,
-    sid_of, wait_all_gone, wait_all_reaped, zombie_children_of,
+    all_pids, children_of, cmdline_of, descendants_of, describe, environ_any, fd_count_of, fds_of,
+    has_env_entry, is_alive, is_stopped, is_zombie, kill_pids, live_members_of_group, live_running,
+    live_with_env_entry, open_fd_count, open_fds, pgid_of, ppid_of, proc_state, rss_kib, sid_of,
+    wait_all_gone, wait_all_reaped, wchar, zombie_children_of,
 };
 pub use seqdata::{SeqChecker, SeqError};
 

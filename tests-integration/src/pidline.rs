@@ -59,6 +59,19 @@ fn complete_lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
         .take(buf[..end].iter().filter(|&&b| b == b'\n').count())
 }
 
+/// Reads `reader` (blocking) until what it gave holds at least `n` pid lines; returns
+/// every byte read. Panics if it ends first.
+pub fn read_pid_lines(reader: &mut impl std::io::Read, n: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while parse_pid_lines(&buf).len() < n {
+        let got = reader.read(&mut chunk).expect("read pid lines");
+        assert!(got > 0, "ended before {n} pid lines: {buf:?}");
+        buf.extend_from_slice(&chunk[..got]);
+    }
+    buf
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

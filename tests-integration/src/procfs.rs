@@ -157,7 +157,18 @@ pub fn open_fd_count() -> usize {
 /// The open file descriptors of the current process with what they point to
 /// (`pipe:[1234]`, `/dev/null`, …), sorted by fd, for leak messages.
 pub fn open_fds() -> Vec<(i32, String)> {
-    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+    let mut fds = fds_of(std::process::id());
+    // The directory stream's own fd shows up as a link to `/proc/<pid>/fd`;
+    // it is gone (read_link fails) or points at the fd dir.
+    let me = format!("/proc/{}/fd", std::process::id());
+    fds.retain(|(_, t)| *t != me);
+    fds
+}
+
+/// The open file descriptors of `pid` with what they point to, sorted by fd (empty
+/// when it is gone or not ours to look at).
+pub fn fds_of(pid: u32) -> Vec<(i32, String)> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
         return Vec::new();
     };
     let mut fds: Vec<(i32, String)> = dir
@@ -168,10 +179,6 @@ pub fn open_fds() -> Vec<(i32, String)> {
             Some((fd, target.to_string_lossy().into_owned()))
         })
         .collect();
-    // The directory stream's own fd shows up as a link to `/proc/<pid>/fd`;
-    // it is gone (read_link fails) or points at the fd dir.
-    let me = format!("/proc/{}/fd", std::process::id());
-    fds.retain(|(_, t)| *t != me);
     fds.sort();
     fds
 }
@@ -265,6 +272,61 @@ pub fn kill_pids(pids: &[u32]) {
             libc::kill(p as libc::pid_t, libc::SIGKILL);
         }
     }
+}
+
+/// The resident set size of `pid` in KiB (`VmRSS` of `/proc/<pid>/status`): the one
+/// RSS probe of the tests, the bench and the soak.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Bytes `pid` has written so far (`wchar` of `/proc/<pid>/io`).
+pub fn wchar(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// How many fds `pid` has open (0 when it is gone). For the current process,
+/// [`open_fd_count`] leaves out the fd that lists the directory.
+pub fn fd_count_of(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Whether the environment of `pid` (`/proc/<pid>/environ`) holds an entry for which
+/// `matches` is true (an entry is `NAME=value`, as bytes). A process that is gone, or
+/// whose environment we may not read, holds nothing.
+pub fn environ_any(pid: u32, mut matches: impl FnMut(&[u8]) -> bool) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .is_ok_and(|env| env.split(|&b| b == 0).any(&mut matches))
+}
+
+/// Whether the environment of `pid` holds exactly the entry `entry` (`NAME=value`).
+pub fn has_env_entry(pid: u32, entry: &str) -> bool {
+    environ_any(pid, |kv| kv == entry.as_bytes())
+}
+
+/// Live (non-zombie) processes whose environment holds exactly `entry`
+/// (`NAME=value`): the leftovers of whatever was tagged with it.
+pub fn live_with_env_entry(entry: &str) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| is_alive(pid) && has_env_entry(pid, entry))
+        .collect()
+}
+
+/// Live (non-zombie) processes running the executable `exe` (`/proc/<pid>/exe`).
+pub fn live_running(exe: &std::path::Path) -> Vec<u32> {
+    all_pids()
+        .into_iter()
+        .filter(|&pid| fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == exe))
+        .filter(|&pid| is_alive(pid))
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,15 +6,17 @@
 //! process the sidecar starts inherits the test's environment marker, and `/proc` is
 //! scanned for it. A signal to the sidecar ends it the same way in any state.
 //!
-//! The raw pipes are driven directly (not through the shared `Sidecar` harness): the
-//! sidecar's stderr is a pipe of ours here, so closing it is one of the faults.
+//! The pipes are driven through the shared driver (`kennel_tests::sidecar`) but not the
+//! serve prelude's `Sidecar`: the sidecar's stderr is a pipe of ours here, so closing
+//! it is one of the faults.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+use kennel_tests::sidecar::{self, Reader, Writer};
+use tokio::io::AsyncReadExt;
+use tokio::process::ChildStderr;
 
 use crate::prelude::*;
 
@@ -37,8 +39,8 @@ struct Client {
     process: tokio::process::Child,
     pid: u32,
     mark: String,
-    stdin: Option<ChildStdin>,
-    stdout: Option<BufReader<ChildStdout>>,
+    stdin: Option<Writer>,
+    stdout: Option<Reader>,
     stderr: Option<ChildStderr>,
     full_stderr: Option<std::os::fd::OwnedFd>,
 }
@@ -54,15 +56,7 @@ fn new_mark() -> String {
 
 /// Live (non-zombie) processes whose environment has `KENNEL_TEST_MARK=<mark>`.
 fn marked(mark: &str) -> Vec<u32> {
-    let needle = format!("KENNEL_TEST_MARK={mark}");
-    kennel_tests::all_pids()
-        .into_iter()
-        .filter(|&pid| kennel_tests::is_alive(pid))
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
-        })
-        .collect()
+    kennel_tests::live_with_env_entry(&format!("KENNEL_TEST_MARK={mark}"))
 }
 
 impl Client {
@@ -85,50 +79,37 @@ impl Client {
 
     async fn start_full(stderr: std::process::Stdio, env: &[(&str, &str)]) -> Client {
         let mark = new_mark();
-        let mut process = tokio::process::Command::new(KENNEL)
-            .arg("serve")
+        let mut command = sidecar::Sidecar::command(KENNEL.as_ref());
+        command
             .env("KENNEL_TEST_MARK", &mark)
             .envs(env.iter().copied())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start kennel serve");
-        let pid = process.id().expect("sidecar pid");
-        let mut client = Client {
-            pid,
+            .stderr(stderr);
+        let (mut sc, stdin, stdout) = sidecar::Sidecar::spawn(&mut command, PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("start kennel serve: {e}"));
+        Client {
+            pid: sc.pid,
             mark,
-            stdin: process.stdin.take(),
-            stdout: process.stdout.take().map(BufReader::new),
-            stderr: process.stderr.take(),
+            stdin: Some(stdin),
+            stdout: Some(stdout),
+            stderr: sc.process.stderr.take(),
             full_stderr: None,
-            process,
-        };
-        let hello = client.next().await;
-        assert_eq!(hello["event"], "hello", "{hello}");
-        client
+            process: sc.process,
+        }
     }
 
     async fn send(&mut self, request: Value) {
-        let mut line = request.to_string();
-        line.push('\n');
         let stdin = self.stdin.as_mut().expect("stdin open");
-        stdin
-            .write_all(line.as_bytes())
-            .await
-            .expect("write a request");
+        stdin.send(&request).await.expect("write a request");
     }
 
     async fn next(&mut self) -> Value {
         let stdout = self.stdout.as_mut().expect("stdout open");
-        let mut line = String::new();
-        let n = tokio::time::timeout(PATIENCE, stdout.read_line(&mut line))
-            .await
-            .expect("an event in time")
-            .expect("read an event");
-        assert!(n > 0, "EOF from the sidecar");
-        serde_json::from_str(&line).expect("an event is JSON")
+        match stdout.next_within(PATIENCE).await {
+            Ok(Some(received)) => received.json,
+            Ok(None) => panic!("EOF from the sidecar"),
+            Err(e) => panic!("no event in time: {e}"),
+        }
     }
 
     /// Spawns `n` children with the ladder TERM, `grace`, KILL: every third one
@@ -427,7 +408,7 @@ async fn panic_in_the_writer_task_ends_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panic_in_the_request_loop_ends_everything() {
-    panic_in("list", json!({"op": "list", "id": "q"})).await;
+    panic_in("list", request::list("q")).await;
 }
 
 /// A pipe filled to the brim: (read end, write end). Nobody reads it unless asked.

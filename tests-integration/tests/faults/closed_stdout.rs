@@ -47,16 +47,14 @@ async fn sidecar_keeps_supervising_after_stdout_closed() {
     // Still listed as running; a signal is accepted (no error comes back).
     sc.send(json!({"op": "signal", "id": "c", "signal": "SIGCONT"}))
         .await;
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"][0]["state"], "running", "{list}");
     assert!(sc.events_of("c").iter().all(|e| e["event"] != "exit"));
-    sc.send(json!({"op": "cancel", "id": "c"})).await;
-    let exit = sc.wait_event("exit", "c").await;
+    let exit = sc.end("cancel", "c").await;
     assert_eq!(exit["reason"], "cancelled", "{exit}");
     assert_eq!(exit["stdout"]["bytes"], sc.output_of("c", "stdout").len());
     assert!(sc.events_of("c").iter().all(|e| e["event"] != "error"));
     assert_gone(&[pid]);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

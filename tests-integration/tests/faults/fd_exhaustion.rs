@@ -38,9 +38,7 @@ fn set_nofile(pid: u32, soft: u64) -> u64 {
 }
 
 fn open_fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count() as u64)
-        .unwrap_or(0)
+    kennel_tests::fd_count_of(pid) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +60,7 @@ async fn spawn_fails_typed_and_the_sidecar_keeps_serving() {
         assert!(message.contains(FIXTURE), "names the program: {message}");
     }
     // Still serving: list answers, the bystander still echoes.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"].as_array().map(Vec::len), Some(1), "{list}");
     by.ping(&mut sc).await;
@@ -72,7 +70,6 @@ async fn spawn_fails_typed_and_the_sidecar_keeps_serving() {
     let exit = sc.wait_event("exit", "fine").await;
     assert_eq!(exit["code"], 7, "{exit}");
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }

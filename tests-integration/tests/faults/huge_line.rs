@@ -34,9 +34,8 @@ async fn a_100_mib_line_gets_an_error_and_no_memory_blowup() {
     );
     // The stream is in sync again.
     by.ping(&mut sc).await;
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     sc.wait_event("list", "q").await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

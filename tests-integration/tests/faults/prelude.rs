@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 pub use crate::sidecar::{
-    assert_child_order, assert_gone, rss_kib, send_signal, spawn_request, Bystander, Sidecar,
-    FIXTURE, KENNEL, PATIENCE,
+    assert_child_order, assert_gone, request, rss_kib, send_signal, spawn_request, Bystander,
+    Sidecar, FIXTURE, KENNEL, PATIENCE,
 };
 pub use kennel_tests::{parse_pid_lines, SeqChecker};
 pub use serde_json::{json, Value};

@@ -58,8 +58,7 @@ async fn sidecar_instant_exits_are_reported_exactly() {
             .await;
         assert_eq!(bad["code"], "spawn_failed", "{bad}");
     }
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
     assert!(kennel_tests::zombie_children_of(sc.pid).is_empty());
 }

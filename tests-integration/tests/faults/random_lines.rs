@@ -22,12 +22,12 @@ fn templates() -> Vec<String> {
             json!({"timeout_ms": 5000, "env": {"A": "1"}, "stdout_cap": {"bytes": 3}}),
         )
         .to_string(),
-        json!({"op": "write", "id": "t2", "data": "x\n"}).to_string(),
+        request::write("t2", "x\n").to_string(),
         json!({"op": "write", "id": "t1", "data_b64": "AAEC/w=="}).to_string(),
         json!({"op": "signal", "id": "t1", "signal": "SIGUSR1"}).to_string(),
-        json!({"op": "cancel", "id": "zz"}).to_string(),
-        json!({"op": "close_stdin", "id": "t2"}).to_string(),
-        json!({"op": "list", "id": "l"}).to_string(),
+        request::cancel("zz").to_string(),
+        request::close_stdin("t2").to_string(),
+        request::list("l").to_string(),
         r#"{"op":"spawn","id":"t3","cmd":"x","ladder":[{"signal":"INT","wait_ms":1}],"grace_ms":1}"#
             .to_string(),
     ]
@@ -108,7 +108,7 @@ async fn random_and_mutated_lines_are_answered_and_disturb_nobody() {
         bytes.push(b'\n');
         sc.send_raw(&bytes).await;
         let probe = format!("probe-{n}");
-        sc.send(json!({"op": "list", "id": probe})).await;
+        sc.send(request::list(&probe)).await;
         let start = sc.log.len();
         sc.wait_event("list", &probe).await;
         let answers: Vec<Value> = sc.log[start..].to_vec();

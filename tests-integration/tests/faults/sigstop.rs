@@ -72,6 +72,5 @@ async fn stopped_then_continued_loses_no_output() {
         }
         assert_child_order(&sc.events_of(id));
     }
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

@@ -73,8 +73,7 @@ async fn sidecar_write_in_flight_gets_one_stdin_closed_reply() {
         assert_eq!(r["code"], "stdin_closed", "{r}");
     }
     by.ping(&mut sc).await;
-    sc.send(json!({"op": "cancel", "id": "d"})).await;
-    let exit = sc.wait_event("exit", "d").await;
+    let exit = sc.end("cancel", "d").await;
     assert_eq!(exit["reason"], "cancelled", "{exit}");
     let extra = sc
         .events_of("d")
@@ -83,6 +82,5 @@ async fn sidecar_write_in_flight_gets_one_stdin_closed_reply() {
         .count();
     assert_eq!(extra, 2, "one reply per write");
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

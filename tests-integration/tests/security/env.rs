@@ -81,6 +81,5 @@ async fn sidecar_env_clear_hides_the_sidecar_environment() {
         l[0] == format!("{SECRET} unset") && l[1].starts_with("PATH="),
         "{l:?}"
     );
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

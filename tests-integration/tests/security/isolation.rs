@@ -6,17 +6,10 @@
 use crate::*;
 
 fn fd_targets(pid: u32) -> Vec<(u32, String)> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| {
-                    let fd = e.file_name().to_str()?.parse().ok()?;
-                    let target = std::fs::read_link(e.path()).ok()?;
-                    Some((fd, target.to_string_lossy().into_owned()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    kennel_tests::fds_of(pid)
+        .into_iter()
+        .map(|(fd, target)| (fd as u32, target))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,9 +64,7 @@ async fn children_hold_only_their_own_stdio_and_their_output_is_data() {
         format!("{evil}\n").as_bytes()
     );
     victim.ping(&mut sc).await;
-    sc.send(json!({"op": "kill", "id": "other"})).await;
-    sc.wait_event("exit", "other").await;
+    sc.end("kill", "other").await;
     victim.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

@@ -59,8 +59,8 @@ async fn request_size_children_count_stdin_queue_and_output_are_bounded() {
     let (e, at) = refused.expect("the stdin queue is bounded");
     assert_eq!(e["code"], "stdin_full", "{e}");
     assert!((11..=13).contains(&at), "refused after {at} × 700 KiB");
-    sc.send(json!({"op": "kill", "id": "a"})).await;
-    sc.send(json!({"op": "kill", "id": "b"})).await;
+    sc.send(request::kill("a")).await;
+    sc.send(request::kill("b")).await;
     sc.seen_event("exit", "a").await;
     sc.seen_event("exit", "b").await;
 
@@ -79,6 +79,5 @@ async fn request_size_children_count_stdin_queue_and_output_are_bounded() {
 
     by.ping(&mut sc).await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

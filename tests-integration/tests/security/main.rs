@@ -14,4 +14,4 @@ mod no_network;
 mod no_shell;
 
 pub use serde_json::{json, Value};
-pub use sidecar::{spawn_request, Bystander, Sidecar, FIXTURE, PATIENCE};
+pub use sidecar::{request, spawn_request, Bystander, Sidecar, FIXTURE, PATIENCE};

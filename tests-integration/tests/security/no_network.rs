@@ -5,19 +5,15 @@
 use crate::*;
 
 fn socket_inodes(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| std::fs::read_link(e.path()).ok())
-                .filter_map(|l| {
-                    l.to_str()
-                        .and_then(|s| s.strip_prefix("socket:["))
-                        .and_then(|s| s.strip_suffix(']'))
-                        .map(String::from)
-                })
-                .collect()
+    kennel_tests::fds_of(pid)
+        .into_iter()
+        .filter_map(|(_, target)| {
+            target
+                .strip_prefix("socket:[")
+                .and_then(|s| s.strip_suffix(']'))
+                .map(String::from)
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// Inode column of a `/proc/<pid>/net/*` table (column 9 for tcp/udp/raw, 7 for unix).
@@ -76,6 +72,5 @@ async fn the_sidecar_and_its_keepers_have_only_unix_sockets() {
     }
     by.ping(&mut sc).await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

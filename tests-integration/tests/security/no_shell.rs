@@ -55,6 +55,5 @@ async fn sidecar_passes_metacharacters_verbatim() {
     let e = sc.wait_event("error", "cmd").await;
     assert_eq!(e["code"], "spawn_failed", "{e}");
     assert!(pwned().is_empty(), "a shell ran: {:?}", pwned());
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

@@ -69,14 +69,10 @@ async fn memory_stays_bounded_when_the_client_stops_reading() {
         let e = sc.wait_for("flood output", |e| e["id"] == "flood").await;
         assert_ne!(e["event"], "exit", "{e}");
     }
-    sc.send(json!({"op": "kill", "id": "flood"})).await;
-    let exit = sc.wait_event("exit", "flood").await;
-    let got = sc.output_of("flood", "stdout");
-    verify_text_prefix(&got).expect("exact prefix after resuming");
-    assert_eq!(exit["stdout"]["bytes"], got.len() as u64);
+    let exit = sc.end("kill", "flood").await;
+    sc.assert_text_prefix_counted("flood", &exit);
     assert_gone(&[pid]);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// Control requests are served while the client reads nothing: a `kill` and a `cancel`
@@ -114,10 +110,10 @@ async fn control_requests_work_while_output_is_stuck() {
         assert!(Instant::now() < deadline, "the flood never blocked");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    sc.send(json!({"op": "kill", "id": "tree"})).await;
+    sc.send(request::kill("tree")).await;
     sc.send(json!({"op": "signal", "id": "flood", "signal": "SIGSTOP"}))
         .await;
-    sc.send(json!({"op": "cancel", "id": "flood"})).await;
+    sc.send(request::cancel("flood")).await;
     // Still not reading: the trees go away anyway.
     assert_gone(&tree);
     assert_gone(&[flood]);
@@ -126,9 +122,6 @@ async fn control_requests_work_while_output_is_stuck() {
     assert_eq!(exit["reason"], "killed");
     let exit = sc.wait_event("exit", "flood").await;
     assert_eq!(exit["reason"], "cancelled");
-    let got = sc.output_of("flood", "stdout");
-    verify_text_prefix(&got).expect("exact prefix");
-    assert_eq!(exit["stdout"]["bytes"], got.len() as u64);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.assert_text_prefix_counted("flood", &exit);
+    sc.finish().await;
 }

@@ -20,6 +20,12 @@ async fn expect_error(sc: &mut Sidecar, code: &str, id: Option<&str>, op: Option
     e
 }
 
+/// Send a spawn of `exit 0` as `id` with `extra` fields; expect it rejected with `code`.
+async fn spawn_rejected(sc: &mut Sidecar, id: &str, extra: Value, code: &str) -> Value {
+    sc.send(spawn_request(id, &["exit", "0"], extra)).await;
+    expect_error(sc, code, Some(id), Some("spawn")).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parser_errors_disturb_nobody() {
     let mut sc = Sidecar::start().await;
@@ -73,13 +79,12 @@ async fn parser_errors_disturb_nobody() {
     long.extend_from_slice(b"\"}\n");
     sc.send_raw(&long).await;
     expect_error(&mut sc, "line_too_long", None, None).await;
-    sc.send(json!({"op": "list", "id": "after"})).await;
+    sc.send(request::list("after")).await;
     let list = sc.wait_event("list", "after").await;
     assert_eq!(list["children"][0]["id"], "by");
     by.ping(&mut sc).await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }
 
@@ -89,9 +94,7 @@ async fn child_errors_disturb_nobody() {
     let mut by = Bystander::start(&mut sc, "by").await;
 
     // duplicate_id: the bystander is alive.
-    sc.send(spawn_request("by", &["exit", "0"], json!({})))
-        .await;
-    expect_error(&mut sc, "duplicate_id", Some("by"), Some("spawn")).await;
+    spawn_rejected(&mut sc, "by", json!({}), "duplicate_id").await;
     by.ping(&mut sc).await;
 
     // unknown_id, for every child operation.
@@ -99,8 +102,7 @@ async fn child_errors_disturb_nobody() {
         sc.send(json!({"op": op, "id": "ghost"})).await;
         expect_error(&mut sc, "unknown_id", Some("ghost"), Some(op)).await;
     }
-    sc.send(json!({"op": "write", "id": "ghost", "data": "x"}))
-        .await;
+    sc.send(request::write("ghost", "x")).await;
     expect_error(&mut sc, "unknown_id", Some("ghost"), Some("write")).await;
     sc.send(json!({"op": "signal", "id": "ghost", "signal": "TERM"}))
         .await;
@@ -115,13 +117,13 @@ async fn child_errors_disturb_nobody() {
         e["message"].as_str().unwrap().contains("kennel-nope"),
         "{e}"
     );
-    sc.send(spawn_request(
+    let e = spawn_rejected(
+        &mut sc,
         "cwd",
-        &["exit", "0"],
         json!({"cwd": "/nonexistent/dir"}),
-    ))
+        "spawn_failed",
+    )
     .await;
-    let e = expect_error(&mut sc, "spawn_failed", Some("cwd"), Some("spawn")).await;
     assert!(
         e["message"].as_str().unwrap().contains("/nonexistent/dir"),
         "{e}"
@@ -130,19 +132,17 @@ async fn child_errors_disturb_nobody() {
 
     // stdin_not_piped.
     sc.spawn("np", &["never-read-stdin"], json!({})).await;
-    sc.send(json!({"op": "write", "id": "np", "data": "x"}))
-        .await;
+    sc.send(request::write("np", "x")).await;
     expect_error(&mut sc, "stdin_not_piped", Some("np"), Some("write")).await;
-    sc.send(json!({"op": "close_stdin", "id": "np"})).await;
+    sc.send(request::close_stdin("np")).await;
     expect_error(&mut sc, "stdin_not_piped", Some("np"), Some("close_stdin")).await;
     by.ping(&mut sc).await;
 
     // stdin_closed: write after close_stdin.
     sc.spawn("cl", &["never-read-stdin"], json!({"stdin": "pipe"}))
         .await;
-    sc.send(json!({"op": "close_stdin", "id": "cl"})).await;
-    sc.send(json!({"op": "write", "id": "cl", "data": "late"}))
-        .await;
+    sc.send(request::close_stdin("cl")).await;
+    sc.send(request::write("cl", "late")).await;
     expect_error(&mut sc, "stdin_closed", Some("cl"), Some("write")).await;
     by.ping(&mut sc).await;
 
@@ -167,26 +167,18 @@ async fn child_errors_disturb_nobody() {
     by.ping(&mut sc).await;
 
     // unsupported: a tier this host does not offer, or the base tier switched off.
-    sc.send(spawn_request(
-        "jo",
-        &["exit", "0"],
-        json!({"containment": {"job_object": true}}),
-    ))
-    .await;
-    expect_error(&mut sc, "unsupported", Some("jo"), Some("spawn")).await;
-    sc.send(spawn_request(
-        "ng",
-        &["exit", "0"],
-        json!({"containment": {"group": false}}),
-    ))
-    .await;
-    expect_error(&mut sc, "unsupported", Some("ng"), Some("spawn")).await;
+    for (id, containment) in [
+        ("jo", json!({"job_object": true})),
+        ("ng", json!({"group": false})),
+    ] {
+        let extra = json!({ "containment": containment });
+        spawn_rejected(&mut sc, id, extra, "unsupported").await;
+    }
     by.ping(&mut sc).await;
 
     // Everything we started ends cleanly; the bystander saw all its pings.
     for id in ["np", "cl"] {
-        sc.send(json!({"op": "kill", "id": id})).await;
-        let exit = sc.wait_event("exit", id).await;
+        let exit = sc.end("kill", id).await;
         assert_eq!(exit["reason"], "killed");
     }
     by.finish(&mut sc).await;
@@ -201,18 +193,14 @@ async fn too_many_children() {
     let mut sc = Sidecar::start_with(&["--max-children", "2"]).await;
     let mut by = Bystander::start(&mut sc, "by").await;
     sc.spawn("s1", &["never-read-stdin"], json!({})).await;
-    sc.send(spawn_request("s2", &["exit", "0"], json!({})))
-        .await;
-    expect_error(&mut sc, "too_many_children", Some("s2"), Some("spawn")).await;
+    spawn_rejected(&mut sc, "s2", json!({}), "too_many_children").await;
     by.ping(&mut sc).await;
     // Room again once a child's exit was written.
-    sc.send(json!({"op": "kill", "id": "s1"})).await;
-    sc.wait_event("exit", "s1").await;
+    sc.end("kill", "s1").await;
     sc.spawn("s2", &["exit", "0"], json!({})).await;
     sc.wait_event("exit", "s2").await;
     by.finish(&mut sc).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,20 +211,17 @@ async fn requests_during_shutdown() {
         .await;
     let pid = sc.wait_pids("slow", 1).await;
     sc.send(json!({"op": "shutdown", "id": "s1"})).await;
-    sc.send(spawn_request("late", &["exit", "0"], json!({})))
-        .await;
-    expect_error(&mut sc, "shutting_down", Some("late"), Some("spawn")).await;
+    spawn_rejected(&mut sc, "late", json!({}), "shutting_down").await;
     sc.send(json!({"op": "shutdown", "id": "s2"})).await;
     expect_error(&mut sc, "shutting_down", Some("s2"), Some("shutdown")).await;
     // Requests are still served: list shows the child exiting, kill ends it.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(
         list["children"],
         json!([{"id": "slow", "pid": pid[0], "state": "exiting"}])
     );
-    sc.send(json!({"op": "kill", "id": "slow"})).await;
-    let exit = sc.wait_event("exit", "slow").await;
+    let exit = sc.end("kill", "slow").await;
     assert_eq!(exit["reason"], "supervisor_shutdown");
     assert_eq!(exit["forced"], true);
     let bye = sc.next().await.expect("bye");

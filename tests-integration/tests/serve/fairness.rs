@@ -36,12 +36,8 @@ async fn a_flood_does_not_starve_a_small_child() {
         "the flood was still running"
     );
     // Stop the flood; what it delivered is an exact prefix and matches its counters.
-    sc.send(json!({"op": "kill", "id": "flood"})).await;
-    let exit = sc.wait_event("exit", "flood").await;
+    let exit = sc.end("kill", "flood").await;
     assert_eq!(exit["reason"], "killed");
-    let got = sc.output_of("flood", "stdout");
-    verify_text_prefix(&got).expect("exact flood prefix");
-    assert_eq!(exit["stdout"]["bytes"], got.len() as u64);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.assert_text_prefix_counted("flood", &exit);
+    sc.finish().await;
 }

@@ -130,7 +130,7 @@ async fn an_uncredited_flood_stops_alone() {
         );
     }
     took.push(acked(&mut sc, json!({"op": "cancel", "id": "flood", "ladder": [{"signal": "STOP", "wait_ms": 600000}]}), "c").await);
-    took.push(acked(&mut sc, json!({"op": "kill", "id": "flood"}), "k").await);
+    took.push(acked(&mut sc, request::kill("flood"), "k").await);
     eprintln!("signal×5, cancel, kill of the blocked flood answered in {took:?}");
     for t in &took {
         assert!(*t < Duration::from_secs(1), "answered in {t:?}");
@@ -176,8 +176,7 @@ async fn an_uncredited_flood_stops_alone() {
     );
     assert!(percentile(&loaded, 0.5) <= base(0.5) * 2, "median");
     assert!(percentile(&loaded, 0.9) <= base(0.9) * 2, "p90");
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// A reader that credits late and slowly gets every byte in order, in both framings,
@@ -243,8 +242,7 @@ async fn a_late_reader_gets_every_byte_in_order() {
         }
         sc.log.clear();
     }
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// 50 uncredited floods at once: the sidecar's memory is bounded by what each child
@@ -255,7 +253,7 @@ async fn fifty_uncredited_floods_stay_bounded() {
     let mut sc = Sidecar::start().await;
     // The sidecar's memory does not depend on the window (a window's bytes leave it).
     let window = 1024 * 1024;
-    let before = rss_kib(sc.pid);
+    let before = rss_kib(sc.pid).expect("VmRSS");
     let gib = (1u64 << 30).to_string();
     for i in 0..50 {
         sc.send(spawn_request(
@@ -271,7 +269,7 @@ async fn fifty_uncredited_floods_stay_bounded() {
         sc.log
             .retain(|e| e["id"] != id.as_str() || e["event"] != "stdout");
     }
-    let blocked = rss_kib(sc.pid);
+    let blocked = rss_kib(sc.pid).expect("VmRSS");
     // Another window each: the sidecar's memory does not grow with the bytes that
     // went through it.
     let mut rounds = Vec::new();
@@ -287,14 +285,14 @@ async fn fifty_uncredited_floods_stay_bounded() {
             sc.log
                 .retain(|e| e["id"] != id.as_str() || e["event"] != "stdout");
         }
-        rounds.push(rss_kib(sc.pid));
+        rounds.push(rss_kib(sc.pid).expect("VmRSS"));
     }
     // Every flood is blocked: nothing more than its window arrives while a `list`
     // answer makes the round trip, and the sidecar's RSS is what the queues hold.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"].as_array().map(Vec::len), Some(50));
-    let during = rss_kib(sc.pid);
+    let during = rss_kib(sc.pid).expect("VmRSS");
     // Per blocked child: EVENT_CAPACITY chunks in the library's channel plus the one
     // the forwarder holds, each a CHUNK_SIZE allocation.
     let per_child = ((kennel::EVENT_CAPACITY + 1) * kennel::CHUNK_SIZE) as u64 / 1024;
@@ -342,9 +340,9 @@ async fn every_tagged_request_is_answered() {
         "s1",
     )
     .await;
-    acked(&mut sc, json!({"op": "close_stdin", "id": "e"}), "cl1").await;
+    acked(&mut sc, request::close_stdin("e"), "cl1").await;
     // Closing again is still answered.
-    acked(&mut sc, json!({"op": "close_stdin", "id": "e"}), "cl2").await;
+    acked(&mut sc, request::close_stdin("e"), "cl2").await;
     sc.send(json!({"op": "write", "id": "e", "data": "late", "req": "w2"}))
         .await;
     let e = sc.wait_for("error w2", |e| e["req"] == "w2").await;
@@ -353,7 +351,7 @@ async fn every_tagged_request_is_answered() {
         (Some("error"), Some("stdin_closed")),
         "{e}"
     );
-    acked(&mut sc, json!({"op": "kill", "id": "e"}), "k1").await;
+    acked(&mut sc, request::kill("e"), "k1").await;
     let exit = sc.wait_event("exit", "e").await;
     assert_eq!(exit["reason"], "killed");
     for (op, extra) in [
@@ -406,17 +404,6 @@ async fn every_tagged_request_is_answered() {
     let exit = sc.wait_event("exit", "trap").await;
     assert_eq!(exit["reason"], "cancelled");
     assert_eq!(exit["forced"], true, "{exit}");
-    sc.send(json!({"op": "kill", "id": "plain"})).await;
-    sc.wait_event("exit", "plain").await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+    sc.end("kill", "plain").await;
+    sc.finish().await;
 }

@@ -59,8 +59,7 @@ async fn hello_offers_binary_frames() {
     let e = sc.wait_error().await;
     assert_eq!(e["code"], "invalid_field", "{e}");
     assert!(e["message"].as_str().unwrap().contains("framing"), "{e}");
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }
 
@@ -109,8 +108,7 @@ async fn binary_and_invalid_utf8_byte_exact_through_frames() {
             "{id}: every output of an opted-in child is a frame"
         );
     }
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }
 
@@ -175,8 +173,7 @@ async fn many_children_interleave_frames_and_json_each_exact_and_before_exit() {
             "{id}: framing as requested"
         );
     }
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }
 
@@ -188,8 +185,7 @@ async fn a_client_that_does_not_opt_in_gets_json_only() {
     sc.spawn("t", &["utf8-split"], json!({"framing": "json"}))
         .await;
     wait_exits(&mut sc, &["j", "t"]).await;
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert!(
         sc.log.iter().all(|e| !is_frame(e)),
         "no frame without opting in"

@@ -53,7 +53,7 @@ async fn a_single_small_event_arrives_promptly() {
     for i in 0..20 {
         let id = format!("q{i}");
         let start = Instant::now();
-        sc.send(json!({"op": "list", "id": id})).await;
+        sc.send(request::list(&id)).await;
         let reply = sc.wait_event("list", &id).await;
         times.push(start.elapsed());
         assert_eq!(reply["children"], json!([]));
@@ -70,6 +70,5 @@ async fn a_single_small_event_arrives_promptly() {
         median < Duration::from_millis(200),
         "median round trip {median:?}"
     );
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

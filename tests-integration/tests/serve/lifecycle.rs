@@ -1,7 +1,7 @@
 //! Shutdown: EOF on stdin, SIGTERM, and a caller that vanishes all run the ladder on
 //! every child, report their exits, then `bye`, and leave no process behind.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::prelude::*;
 
@@ -33,38 +33,37 @@ fn assert_shutdown_events(sc: &Sidecar, rest: &[serde_json::Value], reason: &str
     assert!(out.ends_with("got SIGTERM\n"), "{out}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eof_on_stdin_shuts_down_cleanly() {
+/// Starts children, has `trigger` start the shutdown, checks its events (`bye` with
+/// `reason`), a clean exit (0) and that every tree is gone; returns the events after
+/// the trigger.
+async fn shut_down(reason: &str, trigger: impl AsyncFnOnce(&mut Sidecar)) -> Vec<Value> {
     let mut sc = Sidecar::start().await;
     let pids = start_children(&mut sc).await;
-    sc.close_stdin();
+    trigger(&mut sc).await;
     let rest = sc.read_to_eof().await;
-    assert_shutdown_events(&sc, &rest, "eof");
+    assert_shutdown_events(&sc, &rest, reason);
     assert_eq!(sc.wait_exit().await, Some(0));
     assert_gone(&pids);
+    rest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eof_on_stdin_shuts_down_cleanly() {
+    shut_down("eof", async |sc| sc.close_stdin()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_shuts_down_cleanly() {
-    let mut sc = Sidecar::start().await;
-    let pids = start_children(&mut sc).await;
-    send_signal(sc.pid, libc::SIGTERM);
-    let rest = sc.read_to_eof().await;
-    assert_shutdown_events(&sc, &rest, "signal");
-    assert_eq!(sc.wait_exit().await, Some(0));
-    assert_gone(&pids);
+    shut_down("signal", async |sc| send_signal(sc.pid, libc::SIGTERM)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_request_names_its_id_in_bye() {
-    let mut sc = Sidecar::start().await;
-    let pids = start_children(&mut sc).await;
-    sc.send(json!({"op": "shutdown", "id": "bye-now"})).await;
-    let rest = sc.read_to_eof().await;
-    assert_shutdown_events(&sc, &rest, "shutdown");
+    let rest = shut_down("shutdown", async |sc| {
+        sc.send(json!({"op": "shutdown", "id": "bye-now"})).await
+    })
+    .await;
     assert_eq!(rest.last().unwrap()["id"], "bye-now");
-    assert_eq!(sc.wait_exit().await, Some(0));
-    assert_gone(&pids);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +104,7 @@ async fn a_second_signal_escalates_the_shutdown() {
     // The signal is handled asynchronously: ask until the child is reported exiting.
     for i in 0.. {
         let q = format!("q{i}");
-        sc.send(json!({"op": "list", "id": q})).await;
+        sc.send(request::list(&q)).await;
         let list = sc.wait_event("list", &q).await;
         if list["children"][0]["state"] == "exiting" {
             break;

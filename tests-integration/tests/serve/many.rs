@@ -51,14 +51,13 @@ async fn two_hundred_children() {
         }
         assert_child_order(&sc.events_of(&id));
     }
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(
         list["children"],
         json!([]),
         "every exit written means every id forgotten"
     );
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
     assert_eq!(sc.wait_exit().await, Some(0));
 }

@@ -55,8 +55,7 @@ async fn text_output_then_exit_in_order() {
     sc.spawn("p", &["exit", "3"], json!({})).await;
     let exit = sc.wait_event("exit", "p").await;
     assert_eq!(exit["code"], 3);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,8 +82,7 @@ async fn binary_output_is_base64_and_byte_exact() {
         .iter()
         .any(|e| e["event"] == "stdout" && e["data_b64"].is_string()));
     assert_eq!(exit["code"], 0);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -104,8 +102,7 @@ async fn utf8_split_across_reads_stays_text() {
         chunks.iter().all(|e| e["data"].is_string()),
         "every chunk is text: {chunks:?}"
     );
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -119,8 +116,7 @@ async fn a_large_text_flood_is_byte_exact() {
     assert_eq!(got.len(), n);
     verify_text_prefix(&got).expect("flood is exact");
     assert_eq!(exit["stdout"]["bytes"], n as u64);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,6 +180,5 @@ async fn spawn_fields_reach_the_child() {
     assert_eq!(exit["forced"], true);
     assert_eq!(exit["ladder_step"], 1);
     assert_eq!(exit["signal_name"], "SIGKILL");
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

@@ -3,13 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
+pub use kennel_tests::sidecar::request;
+use kennel_tests::sidecar::{self, DriverError, Reader, Writer};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
 
 pub use kennel_tests::{
-    is_alive, parse_pid_lines, verify_binary_prefix, verify_text_prefix, wait_all_gone,
+    is_alive, parse_pid_lines, rss_kib, verify_binary_prefix, verify_text_prefix, wait_all_gone,
+    wchar,
 };
 
 /// The fixture binary (the children the sidecar runs).
@@ -22,15 +22,16 @@ pub const KENNEL: &str = env!("CARGO_BIN_EXE_kennel-test-cli");
 /// machine never fails a correct run.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A running `kennel serve` with piped stdin/stdout (stderr inherited, for diagnostics).
+/// A running `kennel serve` (the shared driver, [`kennel_tests::sidecar`]) with a log
+/// of every event, and helpers that panic with that log when something is missing.
 pub struct Sidecar {
     pub process: tokio::process::Child,
     pub pid: u32,
-    stdin: Option<ChildStdin>,
-    stdout: Option<BufReader<ChildStdout>>,
-    line: Vec<u8>,
+    stdin: Option<Writer>,
+    stdout: Option<Reader>,
     pub hello: Value,
-    /// Every event received so far, in order.
+    /// Every event received so far, in order (as JSON; a data frame as the event it
+    /// stands for, with `"frame": true`).
     pub log: Vec<Value>,
 }
 
@@ -52,48 +53,29 @@ impl Sidecar {
     }
 
     async fn start_full(args: &[&str], env: &[(&str, &str)]) -> Sidecar {
-        let mut process = tokio::process::Command::new(KENNEL)
-            .arg("serve")
-            .args(args)
-            .envs(env.iter().copied())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start kennel serve");
-        let pid = process.id().expect("sidecar pid");
-        let stdin = process.stdin.take();
-        let stdout = process
-            .stdout
-            .take()
-            .map(|s| BufReader::with_capacity(256 * 1024, s));
-        let mut sidecar = Sidecar {
-            process,
-            pid,
-            stdin,
-            stdout,
-            line: Vec::new(),
-            hello: Value::Null,
-            log: Vec::new(),
-        };
-        let hello = sidecar.next().await.expect("hello before EOF");
-        assert_eq!(hello["event"], "hello", "first line: {hello}");
-        sidecar.hello = hello;
-        sidecar
+        let (sc, writer, reader) = sidecar::Sidecar::start(KENNEL.as_ref(), args, env, PATIENCE)
+            .await
+            .unwrap_or_else(|e| panic!("start kennel serve: {e}"));
+        Sidecar {
+            process: sc.process,
+            pid: sc.pid,
+            stdin: Some(writer),
+            stdout: Some(reader),
+            hello: sc.hello.json.clone(),
+            log: vec![sc.hello.json],
+        }
     }
 
     /// Send one request (a JSON value) as a line.
     pub async fn send(&mut self, request: Value) {
-        let mut line = request.to_string();
-        line.push('\n');
-        self.send_raw(line.as_bytes()).await;
+        let stdin = self.stdin.as_mut().expect("sidecar stdin still open");
+        stdin.send(&request).await.expect("write to the sidecar");
     }
 
     /// Send raw bytes.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("sidecar stdin still open");
-        stdin.write_all(bytes).await.expect("write to the sidecar");
-        stdin.flush().await.expect("flush to the sidecar");
+        stdin.send_raw(bytes).await.expect("write to the sidecar");
     }
 
     /// Close the sidecar's stdin (EOF).
@@ -123,52 +105,18 @@ impl Sidecar {
 
     async fn next_until(&mut self, deadline: Instant) -> Option<Value> {
         let stdout = self.stdout.as_mut().expect("sidecar stdout still open");
-        if self.line.is_empty() {
-            let first = tokio::time::timeout_at(deadline.into(), stdout.fill_buf())
-                .await
-                .unwrap_or_else(|_| {
-                    panic!(
-                        "no event within {PATIENCE:?}; last events: {:?}",
-                        tail(&self.log)
-                    )
-                })
-                .expect("read the sidecar's stdout")
-                .first()
-                .copied();
-            match first {
-                None => return None,
-                Some(kennel_protocol::FRAME_MARKER) => {
-                    let value = read_frame(stdout).await;
-                    self.log.push(value.clone());
-                    return Some(value);
-                }
-                Some(_) => {}
+        match stdout.next_before(deadline).await {
+            Ok(Some(received)) => {
+                self.log.push(received.json.clone());
+                Some(received.json)
             }
+            Ok(None) => None,
+            Err(DriverError::Timeout) => panic!(
+                "no complete event within {PATIENCE:?}; last events: {:?}",
+                tail(&self.log)
+            ),
+            Err(e) => panic!("{e}; last events: {:?}", tail(&self.log)),
         }
-        // `read_until` keeps what it read in `self.line` if the timeout cancels it.
-        let n = tokio::time::timeout_at(deadline.into(), stdout.read_until(b'\n', &mut self.line))
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "no complete event within {PATIENCE:?}; last events: {:?}",
-                    tail(&self.log)
-                )
-            })
-            .expect("read the sidecar's stdout");
-        if n == 0 && self.line.is_empty() {
-            return None;
-        }
-        let line = std::mem::take(&mut self.line);
-        assert_eq!(line.last(), Some(&b'\n'), "event line without newline");
-        kennel_protocol::Event::from_line(&line).unwrap_or_else(|e| {
-            panic!(
-                "not a protocol event ({e}): {}",
-                String::from_utf8_lossy(&line)
-            )
-        });
-        let value: Value = serde_json::from_slice(&line).expect("event is JSON");
-        self.log.push(value.clone());
-        Some(value)
     }
 
     /// Read events until one satisfies `pred`; returns it. Panics at EOF or after
@@ -229,6 +177,19 @@ impl Sidecar {
         rest
     }
 
+    /// Close the sidecar's stdin and read every remaining event (the end of most
+    /// tests: the sidecar stops what is left and says `bye`).
+    pub async fn finish(&mut self) {
+        self.close_stdin();
+        self.read_to_eof().await;
+    }
+
+    /// Send `op` (`cancel` or `kill`) for `id` and wait for its `exit`; returns it.
+    pub async fn end(&mut self, op: &str, id: &str) -> Value {
+        self.send(json!({"op": op, "id": id})).await;
+        self.wait_event("exit", id).await
+    }
+
     /// Wait for the sidecar process to exit; returns its exit code.
     pub async fn wait_exit(&mut self) -> Option<i32> {
         let status = tokio::time::timeout(PATIENCE, self.process.wait())
@@ -272,6 +233,15 @@ impl Sidecar {
         out
     }
 
+    /// `id`'s stdout so far is an exact prefix of the text pattern and as long as its
+    /// `exit` event says it sent.
+    #[allow(dead_code)]
+    pub fn assert_text_prefix_counted(&self, id: &str, exit: &Value) {
+        let got = self.output_of(id, "stdout");
+        verify_text_prefix(&got).unwrap_or_else(|e| panic!("{id}: not an exact prefix: {e}"));
+        assert_eq!(exit["stdout"]["bytes"], got.len() as u64, "{id}: {exit}");
+    }
+
     /// Wait until `id`'s stdout holds at least `n` fixture pid lines; returns the pids.
     pub async fn wait_pids(&mut self, id: &str, n: usize) -> Vec<u32> {
         let deadline = Instant::now() + PATIENCE;
@@ -289,44 +259,6 @@ impl Sidecar {
             }
         }
     }
-}
-
-/// Reads one binary data frame (the marker is next in `stdout`) and returns it as a
-/// `stdout`/`stderr` event value with `data_b64` and `"frame": true`, so the helpers
-/// treat framed and JSON output alike and a test can tell which it got.
-async fn read_frame(stdout: &mut BufReader<ChildStdout>) -> Value {
-    let mut frame = vec![0u8; kennel_protocol::FRAME_HEADER_BYTES];
-    let read = async {
-        stdout.read_exact(&mut frame).await?;
-        let id_len = usize::from(u16::from_be_bytes([frame[2], frame[3]]));
-        let len = u32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]) as usize;
-        assert!(
-            len <= kennel_protocol::MAX_FRAME_PAYLOAD,
-            "frame payload of {len} bytes"
-        );
-        frame.resize(frame.len() + id_len + len, 0);
-        stdout
-            .read_exact(&mut frame[kennel_protocol::FRAME_HEADER_BYTES..])
-            .await
-    };
-    tokio::time::timeout(PATIENCE, read)
-        .await
-        .expect("a whole frame in time")
-        .expect("read a frame from the sidecar's stdout");
-    let (decoded, used) = kennel_protocol::decode_frame(&frame)
-        .expect("a valid frame")
-        .expect("a complete frame");
-    assert_eq!(used, frame.len());
-    let event = match decoded.stream {
-        kennel_protocol::FrameStream::Stdout => "stdout",
-        kennel_protocol::FrameStream::Stderr => "stderr",
-    };
-    json!({
-        "event": event,
-        "id": decoded.id,
-        "data_b64": base64::engine::general_purpose::STANDARD.encode(decoded.payload),
-        "frame": true,
-    })
 }
 
 /// The last few events, for failure messages.
@@ -348,22 +280,12 @@ fn tail(log: &[Value]) -> Vec<String> {
 
 /// A `spawn` request running the fixture with `args`, with `extra` fields merged in.
 pub fn spawn_request(id: &str, args: &[&str], extra: Value) -> Value {
-    let mut request = json!({"op": "spawn", "id": id, "cmd": FIXTURE, "args": args});
-    if let (Some(map), Value::Object(extra)) = (request.as_object_mut(), extra) {
-        map.extend(extra);
-    }
-    request
+    request::Spawn::new(id, FIXTURE, args).merge(extra).build()
 }
 
 /// The bytes of a `stdout`/`stderr`/`write` payload (`data` or `data_b64`).
 pub fn payload(event: &Value) -> Vec<u8> {
-    match (event["data"].as_str(), event["data_b64"].as_str()) {
-        (Some(text), None) => text.as_bytes().to_vec(),
-        (None, Some(b64)) => base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .expect("valid base64"),
-        _ => panic!("payload must have exactly one of data/data_b64: {event}"),
-    }
+    sidecar::payload_of(event).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Check the events of one child: `spawned` first, `exit` last and only once.
@@ -402,8 +324,7 @@ impl Bystander {
         self.pings += 1;
         let text = format!("ping {}\n", self.pings);
         self.sent.extend_from_slice(text.as_bytes());
-        sc.send(json!({"op": "write", "id": self.id, "data": text}))
-            .await;
+        sc.send(request::write(&self.id, &text)).await;
         let written = sc.wait_event("written", &self.id).await;
         assert_eq!(written["bytes"], text.len());
         let want = self.sent.clone();
@@ -420,30 +341,13 @@ impl Bystander {
 
     /// Close its stdin and check it exited cleanly with exactly what was sent.
     pub async fn finish(self, sc: &mut Sidecar) {
-        sc.send(json!({"op": "close_stdin", "id": self.id})).await;
+        sc.send(request::close_stdin(&self.id)).await;
         let exit = sc.wait_event("exit", &self.id).await;
         assert_eq!(exit["code"], 0, "{exit}");
         assert_eq!(exit["reason"], "exited", "{exit}");
         assert_eq!(sc.output_of(&self.id, "stdout"), self.sent);
         assert_child_order(&sc.events_of(&self.id));
     }
-}
-
-/// The sidecar's resident set size in KiB (`VmRSS` of `/proc/<pid>/status`).
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// Bytes a process has written so far (`wchar` of `/proc/<pid>/io`).
-pub fn wchar(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    io.lines()
-        .find_map(|l| l.strip_prefix("wchar:"))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Send a signal to a process.

@@ -16,11 +16,11 @@ async fn write_and_close_round_trip() {
     let binary: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
     let big = "0123456789abcdef".repeat(40_000); // 640 KB
     let writes = vec![
-        json!({"op": "write", "id": "cat", "data": "héllo\n"}),
+        request::write("cat", "héllo\n"),
         json!({"op": "write", "id": "cat", "data_b64": base64::engine::general_purpose::STANDARD.encode(&binary)}),
-        json!({"op": "write", "id": "cat", "data": ""}),
-        json!({"op": "write", "id": "cat", "data": big}),
-        json!({"op": "write", "id": "cat", "data": "end\n"}),
+        request::write("cat", ""),
+        request::write("cat", &big),
+        request::write("cat", "end\n"),
     ];
     let mut lens = Vec::new();
     for w in &writes {
@@ -29,7 +29,7 @@ async fn write_and_close_round_trip() {
         sent.extend_from_slice(&bytes);
         sc.send(w.clone()).await;
     }
-    sc.send(json!({"op": "close_stdin", "id": "cat"})).await;
+    sc.send(request::close_stdin("cat")).await;
     let exit = sc.wait_event("exit", "cat").await;
     assert_eq!(exit["code"], 0, "{exit}");
     let written: Vec<u64> = sc
@@ -42,8 +42,13 @@ async fn write_and_close_round_trip() {
     assert_eq!(sc.output_of("cat", "stdout"), sent);
     assert_child_order(&sc.events_of("cat"));
     assert!(sc.events_of("cat").iter().all(|e| e["event"] != "error"));
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
+}
+
+/// Spawn `deaf`, a child with a piped stdin it never reads (and a short grace).
+async fn spawn_deaf(sc: &mut Sidecar) {
+    let extra = json!({"stdin": "pipe", "grace_ms": 100});
+    sc.spawn("deaf", &["never-read-stdin"], extra).await;
 }
 
 /// A child that never reads: the first write fills the pipe and waits; cancel ends the
@@ -51,23 +56,16 @@ async fn write_and_close_round_trip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pending_writes_are_answered_before_exit() {
     let mut sc = Sidecar::start().await;
-    sc.spawn(
-        "deaf",
-        &["never-read-stdin"],
-        json!({"stdin": "pipe", "grace_ms": 100}),
-    )
-    .await;
+    spawn_deaf(&mut sc).await;
     sc.wait_pids("deaf", 1).await;
     let chunk = "x".repeat(300_000);
     for _ in 0..3 {
-        sc.send(json!({"op": "write", "id": "deaf", "data": chunk}))
-            .await;
+        sc.send(request::write("deaf", &chunk)).await;
     }
     // Control requests are served although the writes are stuck.
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::list("q")).await;
     sc.wait_event("list", "q").await;
-    sc.send(json!({"op": "cancel", "id": "deaf"})).await;
-    let exit = sc.wait_event("exit", "deaf").await;
+    let exit = sc.end("cancel", "deaf").await;
     assert_eq!(exit["reason"], "cancelled");
     let answers: Vec<_> = sc
         .events_of("deaf")
@@ -82,31 +80,23 @@ async fn pending_writes_are_answered_before_exit() {
     );
     assert!(answers.iter().all(|a| a == "stdin_closed"), "{answers:?}");
     assert_child_order(&sc.events_of("deaf"));
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 /// Writes past the per-child queue bound are rejected, not buffered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queued_writes_are_bounded() {
     let mut sc = Sidecar::start().await;
-    sc.spawn(
-        "deaf",
-        &["never-read-stdin"],
-        json!({"stdin": "pipe", "grace_ms": 100}),
-    )
-    .await;
+    spawn_deaf(&mut sc).await;
     let chunk = "y".repeat(1_000_000);
     // 8 MiB per child: the ninth 1 MB write cannot fit.
     for _ in 0..10 {
-        sc.send(json!({"op": "write", "id": "deaf", "data": chunk}))
-            .await;
+        sc.send(request::write("deaf", &chunk)).await;
     }
     let e = sc.wait_error().await;
     assert_eq!(e["id"], "deaf");
     assert_eq!(e["code"], "stdin_full", "{e}");
-    sc.send(json!({"op": "kill", "id": "deaf"})).await;
-    sc.wait_event("exit", "deaf").await;
+    sc.end("kill", "deaf").await;
     let errors = sc
         .events_of("deaf")
         .iter()
@@ -116,6 +106,5 @@ async fn queued_writes_are_bounded() {
         errors, 10,
         "every write got an error (rejected or child ended)"
     );
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

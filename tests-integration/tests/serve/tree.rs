@@ -9,6 +9,13 @@ use crate::prelude::*;
 const TREE: [&str; 5] = ["tree", "--depth", "3", "--width", "2"];
 const TREE_IGNORING: [&str; 6] = ["tree", "--depth", "3", "--width", "2", "--ignore-term"];
 
+/// Spawn `t`, a tree of 7 that ignores SIGTERM with a 10-minute grace; returns its pids.
+async fn spawn_ignoring_tree(sc: &mut Sidecar) -> Vec<u32> {
+    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
+        .await;
+    sc.wait_pids("t", 7).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signal_reaches_the_tree() {
     let mut sc = Sidecar::start().await;
@@ -21,8 +28,7 @@ async fn signal_reaches_the_tree() {
     assert_eq!(exit["reason"], "exited", "{exit}");
     assert_eq!(exit["signal_name"], "SIGUSR1", "{exit}");
     assert_gone(&pids);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,31 +36,26 @@ async fn cancel_runs_the_ladder_on_the_tree() {
     let mut sc = Sidecar::start().await;
     sc.spawn("t", &TREE, json!({})).await;
     let pids = sc.wait_pids("t", 7).await;
-    sc.send(json!({"op": "cancel", "id": "t"})).await;
-    let exit = sc.wait_event("exit", "t").await;
+    let exit = sc.end("cancel", "t").await;
     assert_eq!(exit["reason"], "cancelled");
     assert_eq!(exit["signal_name"], "SIGTERM");
     assert_eq!(exit["forced"], false);
     assert_eq!(exit["ladder_step"], 0);
     assert_gone(&pids);
     assert_child_order(&sc.events_of("t"));
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_cancel_jumps_to_the_last_rung() {
     let mut sc = Sidecar::start().await;
-    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
-        .await;
-    let pids = sc.wait_pids("t", 7).await;
+    let pids = spawn_ignoring_tree(&mut sc).await;
     let start = Instant::now();
-    sc.send(json!({"op": "cancel", "id": "t"})).await;
-    sc.send(json!({"op": "list", "id": "q"})).await;
+    sc.send(request::cancel("t")).await;
+    sc.send(request::list("q")).await;
     let list = sc.wait_event("list", "q").await;
     assert_eq!(list["children"][0]["state"], "exiting");
-    sc.send(json!({"op": "cancel", "id": "t"})).await;
-    let exit = sc.wait_event("exit", "t").await;
+    let exit = sc.end("cancel", "t").await;
     assert!(
         start.elapsed() < PATIENCE,
         "the 10-minute grace was skipped"
@@ -64,22 +65,17 @@ async fn second_cancel_jumps_to_the_last_rung() {
     assert_eq!(exit["ladder_step"], 1);
     assert_eq!(exit["signal_name"], "SIGKILL");
     assert_gone(&pids);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_ends_the_tree_at_once() {
     let mut sc = Sidecar::start().await;
-    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
-        .await;
-    let pids = sc.wait_pids("t", 7).await;
-    sc.send(json!({"op": "kill", "id": "t"})).await;
-    let exit = sc.wait_event("exit", "t").await;
+    let pids = spawn_ignoring_tree(&mut sc).await;
+    let exit = sc.end("kill", "t").await;
     assert_eq!(exit["reason"], "killed");
     assert_eq!(exit["forced"], true);
     assert_eq!(exit["signal_name"], "SIGKILL");
     assert_gone(&pids);
-    sc.close_stdin();
-    sc.read_to_eof().await;
+    sc.finish().await;
 }

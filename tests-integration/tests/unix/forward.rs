@@ -203,13 +203,7 @@ fn a_blocked_destination_does_not_stall_the_timeout_or_the_ladder() {
         .spawn()
         .unwrap();
     let mut stderr = kennel.stderr.take().unwrap();
-    let mut err = Vec::new();
-    let mut chunk = [0u8; 256];
-    while parse_pid_lines(&err).is_empty() {
-        let got = stderr.read(&mut chunk).unwrap();
-        assert!(got > 0, "kennel ended early: {err:?}");
-        err.extend_from_slice(&chunk[..got]);
-    }
+    let err = kennel_tests::read_pid_lines(&mut stderr, 1);
     let pid = parse_pid_lines(&err)[0].pid;
     let _cleanup = Cleanup(vec![pid]);
     // Not reading stdout: the fixture blocks on a full pipe, kennel on a full stdout.

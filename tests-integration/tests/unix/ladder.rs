@@ -7,13 +7,12 @@ use crate::prelude::*;
 #[tokio::test]
 async fn sigterm_ignoring_tree_is_finished_by_sigkill_after_the_grace() {
     let grace = Duration::from_millis(400);
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-        .ladder(Ladder::graceful(Signal::Term, grace))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) = spawn_ready(
+        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
+            .ladder(Ladder::graceful(Signal::Term, grace)),
+        3,
+    )
+    .await;
 
     let cancelled = Instant::now();
     child.cancel();
@@ -33,10 +32,8 @@ async fn multi_rung_ladder_walks_every_rung() {
     let ladder = Ladder::new()
         .then(Signal::Int, Duration::from_millis(100))
         .then(Signal::Term, Duration::from_millis(100));
-    let mut child = fixture(&["ignore-signals"]).ladder(ladder).spawn().unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 1).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["ignore-signals"]).ladder(ladder), 1).await;
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.ladder_step, Some(2));
@@ -48,13 +45,12 @@ async fn multi_rung_ladder_walks_every_rung() {
 #[tokio::test]
 async fn second_cancel_jumps_to_the_forceful_rung() {
     let grace = Duration::from_secs(60);
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-        .ladder(Ladder::graceful(Signal::Term, grace))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) = spawn_ready(
+        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
+            .ladder(Ladder::graceful(Signal::Term, grace)),
+        3,
+    )
+    .await;
     child.cancel();
     child.cancel();
     let outcome = read_to_end(&mut child, &mut seen).await;

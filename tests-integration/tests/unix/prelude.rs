@@ -1,14 +1,14 @@
 //! Shared helpers: spawning the fixture, collecting events until a condition, and
 //! asserting that a tree is gone.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use kennel::{
     Child, Command, Drain, EndReason, Event, Ladder, Outcome, OutputCap, Signal, StdinMode,
 };
 pub use kennel_tests::{
     describe, has_line, is_alive, parse_pid_lines, verify_binary_prefix, verify_text_prefix,
-    wait_all_reaped, PidLine,
+    wait_all_reaped,
 };
 
 /// The fixture binary.
@@ -26,49 +26,12 @@ pub fn fixture(args: &[&str]) -> Command {
     Command::new(FIXTURE).args(args)
 }
 
-/// Output gathered from a child's events.
-#[derive(Default, Debug)]
-pub struct Seen {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub outcome: Option<Outcome>,
-}
+pub use kennel_tests::events::Seen;
 
-impl Seen {
-    pub fn pids(&self) -> Vec<u32> {
-        parse_pid_lines(&self.stdout)
-            .iter()
-            .map(|l| l.pid)
-            .collect()
-    }
-
-    pub fn lines(&self) -> Vec<PidLine> {
-        parse_pid_lines(&self.stdout)
-    }
-
-    fn absorb(&mut self, event: Event) {
-        match event {
-            Event::Stdout(b) => self.stdout.extend_from_slice(&b),
-            Event::Stderr(b) => self.stderr.extend_from_slice(&b),
-            Event::Exit(o) => self.outcome = Some(o),
-        }
-    }
-}
-
-/// Read events until `done(seen)` holds; panics (with what was seen) at the deadline or
-/// if the run ends first.
-pub async fn read_until(child: &mut Child, seen: &mut Seen, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done(seen) {
-        let event = tokio::time::timeout_at(deadline.into(), child.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("condition not met within {PATIENCE:?}; seen {seen:?}"));
-        match event {
-            Some(Event::Exit(o)) => panic!("run ended before the condition: {o:?}; seen {seen:?}"),
-            Some(e) => seen.absorb(e),
-            None => panic!("event stream ended; seen {seen:?}"),
-        }
-    }
+/// Read events until `done(seen)` holds; panics (with what was seen) after [`PATIENCE`]
+/// or if the run ends first.
+pub async fn read_until(child: &mut Child, seen: &mut Seen, done: impl FnMut(&Seen) -> bool) {
+    kennel_tests::events::read_until(child, seen, PATIENCE, done).await
 }
 
 /// Read until `n` pid lines have been printed; returns them.
@@ -77,19 +40,20 @@ pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> Vec<u32>
     seen.pids()
 }
 
+/// Spawn `command` and read until `n` pid lines have been printed; returns the child,
+/// what was seen, their pids and a guard that kills them should the test fail before
+/// they are gone.
+pub async fn spawn_ready(command: Command, n: usize) -> (Child, Seen, Vec<u32>, Cleanup) {
+    let mut child = command.spawn().unwrap();
+    let mut seen = Seen::default();
+    let pids = read_pids(&mut child, &mut seen, n).await;
+    let cleanup = Cleanup(pids.clone());
+    (child, seen, pids, cleanup)
+}
+
 /// Read every remaining event; returns the outcome (checks it is the last event).
 pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
-    let outcome = tokio::time::timeout(PATIENCE * 2, async {
-        while let Some(event) = child.next_event().await {
-            seen.absorb(event);
-        }
-        seen.outcome.clone()
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no outcome within {:?}; seen {seen:?}", PATIENCE * 2));
-    let outcome = outcome.expect("an Exit event");
-    assert!(child.next_event().await.is_none(), "nothing after Exit");
-    outcome
+    kennel_tests::events::read_to_end(child, seen, PATIENCE * 2).await
 }
 
 /// Every pid must be gone (not running; zombies count as gone, the reaper is not us)

@@ -114,13 +114,7 @@ fn sigterm_to_kennel_runs_the_ladder_on_the_tree() {
         .spawn()
         .unwrap();
     let mut stdout = kennel.stdout.take().unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    while parse_pid_lines(&buf).len() < 3 {
-        let n = std::io::Read::read(&mut stdout, &mut chunk).unwrap();
-        assert!(n > 0, "kennel ended early: {buf:?}");
-        buf.extend_from_slice(&chunk[..n]);
-    }
+    let buf = kennel_tests::read_pid_lines(&mut stdout, 3);
     let pids: Vec<u32> = parse_pid_lines(&buf).iter().map(|l| l.pid).collect();
     let _cleanup = Cleanup(pids.clone());
     // SAFETY-free: signalling a child we own by pid; it is unreaped so the pid is ours.

@@ -6,12 +6,8 @@ use crate::prelude::*;
 
 #[tokio::test]
 async fn cancelled_tree_of_depth_3_is_gone_without_zombies() {
-    let mut child = fixture(&["tree", "--depth", "3", "--width", "2"])
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 7).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["tree", "--depth", "3", "--width", "2"]), 7).await;
     assert_eq!(pids.len(), 7);
     assert!(pids.iter().all(|&p| is_alive(p)));
 
@@ -28,13 +24,11 @@ async fn cancelled_tree_of_depth_3_is_gone_without_zombies() {
 
 #[tokio::test]
 async fn timeout_runs_the_ladder_on_the_tree() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "3"])
-        .timeout(Duration::from_millis(300))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 4).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) = spawn_ready(
+        fixture(&["tree", "--depth", "2", "--width", "3"]).timeout(Duration::from_millis(300)),
+        4,
+    )
+    .await;
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.reason, EndReason::TimedOut);
     assert!(outcome.wall_time >= Duration::from_millis(300));
@@ -43,12 +37,8 @@ async fn timeout_runs_the_ladder_on_the_tree() {
 
 #[tokio::test]
 async fn signal_reaches_every_process_of_the_tree() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2"])
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (mut child, mut seen, pids, _cleanup) =
+        spawn_ready(fixture(&["tree", "--depth", "2", "--width", "2"]), 3).await;
     child.signal(Signal::Int).await.unwrap();
     let outcome = read_to_end(&mut child, &mut seen).await;
     assert_eq!(outcome.status.signal, Some(2));
@@ -62,12 +52,11 @@ async fn signal_reaches_every_process_of_the_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_handle_kills_the_tree() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"])
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let pids = read_pids(&mut child, &mut seen, 3).await;
-    let _cleanup = Cleanup(pids.clone());
+    let (child, _seen, pids, _cleanup) = spawn_ready(
+        fixture(&["tree", "--depth", "2", "--width", "2", "--ignore-term"]),
+        3,
+    )
+    .await;
     drop(child);
     // The supervisor task does the kill: poll without blocking the runtime.
     let gone = tokio::task::spawn_blocking(move || wait_all_reaped(&pids, PATIENCE))

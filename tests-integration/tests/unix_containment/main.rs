@@ -93,20 +93,7 @@ pub fn marker() -> (String, String) {
 
 /// Pids of live (non-zombie) processes carrying the marker.
 pub fn marked(mark: &(String, String)) -> Vec<u32> {
-    let needle = format!("{}={}", mark.0, mark.1);
-    let mut out = Vec::new();
-    for pid in kennel_tests::all_pids() {
-        if !kennel_tests::is_alive(pid) {
-            continue;
-        }
-        let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else {
-            continue;
-        };
-        if env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()) {
-            out.push(pid);
-        }
-    }
-    out
+    kennel_tests::live_with_env_entry(&format!("{}={}", mark.0, mark.1))
 }
 
 /// Wait (polling /proc) until nothing carries the marker; panic with the survivors.

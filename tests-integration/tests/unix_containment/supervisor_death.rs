@@ -5,6 +5,8 @@ use std::io::Write as _;
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use kennel_tests::sidecar::request::Spawn;
+
 use crate::*;
 
 /// The bound the issue sets: nothing alive one second after the SIGKILL.
@@ -90,14 +92,10 @@ fn sigkill_of_kennel_serve_kills_every_tree_of_every_kind() {
         {
             let stdin = serve.stdin.as_mut().unwrap();
             for (id, args, n) in kinds {
-                let request = serde_json::json!({
-                    "op": "spawn",
-                    "id": id,
-                    "cmd": FIXTURE,
-                    "args": args,
-                    "env": { mark.0.clone(): mark.1.clone() },
-                    "containment": { "cgroup": cgroup },
-                });
+                let request = Spawn::new(id, FIXTURE, args)
+                    .with("env", serde_json::json!({ mark.0.clone(): mark.1.clone() }))
+                    .with("containment", serde_json::json!({ "cgroup": cgroup }))
+                    .build();
                 writeln!(stdin, "{request}").unwrap();
                 expected += n;
             }
@@ -178,13 +176,9 @@ fn a_dead_guard_is_replaced_and_still_covers_every_running_tree() {
     let mark = marker();
     let mut serve = start_serve();
     let spawn = |serve: &mut Child, id: &str, args: &[&str]| {
-        let request = serde_json::json!({
-            "op": "spawn",
-            "id": id,
-            "cmd": FIXTURE,
-            "args": args,
-            "env": { mark.0.clone(): mark.1.clone() },
-        });
+        let request = Spawn::new(id, FIXTURE, args)
+            .with("env", serde_json::json!({ mark.0.clone(): mark.1.clone() }))
+            .build();
         let stdin = serve.stdin.as_mut().unwrap();
         writeln!(stdin, "{request}").unwrap();
         stdin.flush().unwrap();

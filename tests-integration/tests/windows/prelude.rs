@@ -6,10 +6,10 @@ use std::os::windows::io::{AsRawHandle as _, FromRawHandle as _, OwnedHandle};
 use std::time::{Duration, Instant};
 
 pub use kennel::{
-    Child, Command, Containment, Drain, EndReason, Event, Ladder, Outcome, Signal, SignalErrorKind,
+    Child, Command, Containment, Drain, EndReason, Ladder, Outcome, Signal, SignalErrorKind,
     SpawnError, StdinMode,
 };
-pub use kennel_tests::{parse_pid_lines, verify_text_prefix, PidLine};
+pub use kennel_tests::verify_text_prefix;
 
 /// The fixture binary.
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
@@ -31,49 +31,12 @@ pub fn kill_only() -> Ladder {
     Ladder::new()
 }
 
-/// Output gathered from a child's events.
-#[derive(Default, Debug)]
-pub struct Seen {
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub outcome: Option<Outcome>,
-}
+pub use kennel_tests::events::Seen;
 
-impl Seen {
-    pub fn pids(&self) -> Vec<u32> {
-        parse_pid_lines(&self.stdout)
-            .iter()
-            .map(|l| l.pid)
-            .collect()
-    }
-
-    pub fn lines(&self) -> Vec<PidLine> {
-        parse_pid_lines(&self.stdout)
-    }
-
-    pub fn absorb(&mut self, event: Event) {
-        match event {
-            Event::Stdout(b) => self.stdout.extend_from_slice(&b),
-            Event::Stderr(b) => self.stderr.extend_from_slice(&b),
-            Event::Exit(o) => self.outcome = Some(o),
-        }
-    }
-}
-
-/// Read events until `done(seen)` holds; panics (with what was seen) at the deadline or
-/// if the run ends first.
-pub async fn read_until(child: &mut Child, seen: &mut Seen, mut done: impl FnMut(&Seen) -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !done(seen) {
-        let event = tokio::time::timeout_at(deadline.into(), child.next_event())
-            .await
-            .unwrap_or_else(|_| panic!("condition not met within {PATIENCE:?}; seen {seen:?}"));
-        match event {
-            Some(Event::Exit(o)) => panic!("run ended before the condition: {o:?}; seen {seen:?}"),
-            Some(e) => seen.absorb(e),
-            None => panic!("event stream ended; seen {seen:?}"),
-        }
-    }
+/// Read events until `done(seen)` holds; panics (with what was seen) after [`PATIENCE`]
+/// or if the run ends first.
+pub async fn read_until(child: &mut Child, seen: &mut Seen, done: impl FnMut(&Seen) -> bool) {
+    kennel_tests::events::read_until(child, seen, PATIENCE, done).await
 }
 
 /// Read until `n` pid lines have been printed; returns their pids, and handles to the
@@ -88,17 +51,7 @@ pub async fn read_pids(child: &mut Child, seen: &mut Seen, n: usize) -> (Vec<u32
 
 /// Read every remaining event; returns the outcome (checks it is the last event).
 pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
-    let outcome = tokio::time::timeout(PATIENCE * 2, async {
-        while let Some(event) = child.next_event().await {
-            seen.absorb(event);
-        }
-        seen.outcome.clone()
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no outcome within {:?}; seen {seen:?}", PATIENCE * 2));
-    let outcome = outcome.expect("an Exit event");
-    assert!(child.next_event().await.is_none(), "nothing after Exit");
-    outcome
+    kennel_tests::events::read_to_end(child, seen, PATIENCE * 2).await
 }
 
 // --- Looking at processes -----------------------------------------------------------

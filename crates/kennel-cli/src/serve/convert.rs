@@ -312,6 +312,11 @@ mod tests {
             signal(Signal::Segv, "signal", "a").unwrap(),
             kennel::Signal::Other(11)
         );
+        // On Linux the library knows every name the protocol has.
+        #[cfg(target_os = "linux")]
+        for (sig, name) in Signal::named() {
+            assert!(signal(sig, "signal", "a").is_ok(), "{name} is unsupported");
+        }
     }
 
     #[test]

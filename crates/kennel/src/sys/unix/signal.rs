@@ -30,11 +30,13 @@ pub(crate) const NAMES: &[(i32, &str)] = &[
     (libc::SIGTSTP, "SIGTSTP"),
     (libc::SIGTTIN, "SIGTTIN"),
     (libc::SIGTTOU, "SIGTTOU"),
+    (libc::SIGURG, "SIGURG"),
     (libc::SIGXCPU, "SIGXCPU"),
     (libc::SIGXFSZ, "SIGXFSZ"),
     (libc::SIGVTALRM, "SIGVTALRM"),
     (libc::SIGPROF, "SIGPROF"),
     (libc::SIGWINCH, "SIGWINCH"),
+    (libc::SIGIO, "SIGIO"),
     (libc::SIGSYS, "SIGSYS"),
 ];
 

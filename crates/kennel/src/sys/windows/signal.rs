@@ -28,11 +28,13 @@ pub(crate) const NAMES: &[(i32, &str)] = &[
     (20, "SIGTSTP"),
     (21, "SIGTTIN"),
     (22, "SIGTTOU"),
+    (23, "SIGURG"),
     (24, "SIGXCPU"),
     (25, "SIGXFSZ"),
     (26, "SIGVTALRM"),
     (27, "SIGPROF"),
     (28, "SIGWINCH"),
+    (29, "SIGIO"),
     (31, "SIGSYS"),
 ];
 
