@@ -22,6 +22,57 @@ pub struct Trigger {
     pub root_stopped: bool,
 }
 
+/// What the head of stdout says about a [`Trigger`] (see [`Trigger::seen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Not yet.
+    Nothing,
+    /// Act now.
+    Fire,
+    /// The text is there: act once this `root` process is stopped (act at once when
+    /// the head names no root).
+    RootStopped(Option<u32>),
+}
+
+impl Trigger {
+    /// What `head` (the first bytes of stdout) says about this trigger (its `after_ms`
+    /// is the driver's timer, not checked here).
+    pub fn seen(&self, head: &[u8]) -> Seen {
+        if let Some(lines) = self.lines {
+            if kennel_tests::parse_pid_lines(head).len() >= lines {
+                return Seen::Fire;
+            }
+        }
+        let Some(text) = &self.text else {
+            return Seen::Nothing;
+        };
+        if !head.windows(text.len()).any(|w| w == text.as_bytes()) {
+            return Seen::Nothing;
+        }
+        if !self.root_stopped {
+            return Seen::Fire;
+        }
+        Seen::RootStopped(
+            kennel_tests::parse_pid_lines(head)
+                .into_iter()
+                .find(|l| l.role == "root")
+                .map(|l| l.pid),
+        )
+    }
+}
+
+/// Whether the root of [`Seen::RootStopped`] is stopped (state `T` in /proc); true
+/// when the head named no root.
+pub fn root_stopped(root: Option<u32>) -> bool {
+    let Some(pid) = root else {
+        return true;
+    };
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.get(stat.rfind(')')? + 2..)?.chars().next());
+    state == Some('T')
+}
+
 /// What the driver does when the trigger fires.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use kennel_matrix::job::{Action, DriverResult, Job};
+use kennel_matrix::job::{root_stopped, Action, DriverResult, Job, Seen};
 use sha2::{Digest, Sha256};
 
 const HEAD_BYTES: usize = 256 * 1024;
@@ -102,11 +102,6 @@ fn signal(pid: u32, sig: Sig) {
 
 #[cfg(not(unix))]
 fn signal(_pid: u32, _sig: Sig) {}
-
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].chars().next()
-}
 
 fn write_result(path: &str, result: &DriverResult) -> std::io::Result<()> {
     let tmp = format!("{path}.tmp");
@@ -223,28 +218,18 @@ fn run() -> Result<(), String> {
         if head.len() < HEAD_BYTES {
             let take = n.min(HEAD_BYTES - head.len());
             head.extend_from_slice(&buf[..take]);
-            if let Some(lines) = trigger.lines {
-                if kennel_tests::parse_pid_lines(&head).len() >= lines {
-                    shared.fire();
-                }
-            }
-            if let Some(text) = &trigger.text {
-                let found = head.windows(text.len()).any(|w| w == text.as_bytes());
-                if found && !trigger.root_stopped {
-                    shared.fire();
-                } else if found && !root_poll_started {
+            match trigger.seen(&head) {
+                Seen::Nothing => {}
+                Seen::Fire => shared.fire(),
+                Seen::RootStopped(_) if root_poll_started => {}
+                Seen::RootStopped(root) => {
                     root_poll_started = true;
-                    let root = kennel_tests::parse_pid_lines(&head)
-                        .into_iter()
-                        .find(|l| l.role == "root")
-                        .map(|l| l.pid);
                     let s = shared.clone();
-                    std::thread::spawn(move || loop {
-                        if root.is_none_or(|pid| proc_state(pid) == Some('T')) {
-                            s.fire();
-                            return;
+                    std::thread::spawn(move || {
+                        while !root_stopped(root) {
+                            std::thread::sleep(Duration::from_millis(5));
                         }
-                        std::thread::sleep(Duration::from_millis(5));
+                        s.fire();
                     });
                 }
             }
