@@ -37,24 +37,16 @@
 //! file without `#!` that the kernel cannot execute is not retried with `/bin/sh`
 //! (`posix_spawnp`, which std uses wherever it can, does not either).
 
-use std::collections::BTreeMap;
-use std::ffi::{c_int, c_void, CString, OsStr, OsString};
+use std::ffi::{c_int, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use rustix::fs::{Mode, OFlags};
-
-use crate::spec::EnvOp;
+use self::prep::{null_terminated, output_fds, stdin_fds, Stack};
 use crate::sys::Launch;
-use crate::{OutputMode, StdinMode};
 
-/// The child's stack: enough for the few wrappers it calls (and a lazy symbol
-/// binding), with a guard page below it.
-const STACK_SIZE: usize = 64 * 1024;
-const GUARD_SIZE: usize = 4096;
+mod prep;
 
 /// A started leader, our unreaped child, with its pidfd and the parent's pipe ends.
 pub(crate) struct Started {
@@ -75,7 +67,7 @@ pub(crate) struct Failed {
 }
 
 /// The stages the child reports (index into [`STAGES`]).
-const STAGES: [&str; 5] = [
+pub(super) const STAGES: [&str; 5] = [
     "fork/exec",
     "setpgid in the child",
     "joining the cgroup",
@@ -88,7 +80,7 @@ const JOIN: i32 = 2;
 const STDIO: i32 = 3;
 const CWD: i32 = 4;
 
-fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> Failed {
+pub(super) fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> Failed {
     move |source| Failed { stage, source }
 }
 
@@ -96,38 +88,16 @@ fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> Failed {
 /// `cgroup.procs` is `procs_fd`. `Ok(None)`: the kernel has no `CLONE_PIDFD` (< 5.2),
 /// the caller spawns another way.
 pub(crate) fn spawn(launch: &Launch<'_>, procs_fd: RawFd) -> Result<Option<Started>, Failed> {
-    let env = environment(launch);
-    let candidates =
-        candidates(launch.program, env.get(OsStr::new("PATH"))).map_err(failed(STAGES[0]))?;
-    let argv_c = std::iter::once(launch.program.to_owned())
-        .chain(launch.args.iter().cloned())
-        .map(cstring)
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(failed(STAGES[0]))?;
-    let envp_c = env
-        .into_iter()
-        .map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend_from_slice(v.as_bytes());
-            cstring(OsString::from_vec(kv))
-        })
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(failed(STAGES[0]))?;
-    let cwd = launch
-        .cwd
-        .map(|d| cstring(d.as_os_str().to_owned()))
-        .transpose()
-        .map_err(failed(STAGES[4]))?;
+    let exec = prep::Exec::of(launch)?;
     let (stdin, child_stdin) = stdin_fds(launch.stdin).map_err(failed("creating pipes"))?;
     let (stdout, child_stdout) = output_fds(launch.stdout).map_err(failed("creating pipes"))?;
     let (stderr, child_stderr) = output_fds(launch.stderr).map_err(failed("creating pipes"))?;
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
     let args = ChildArgs {
-        candidates: null_terminated(&candidates),
-        argv: null_terminated(&argv_c),
-        envp: null_terminated(&envp_c),
-        cwd: cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+        candidates: null_terminated(&exec.candidates),
+        argv: null_terminated(&exec.argv),
+        envp: null_terminated(&exec.envp),
+        cwd: exec.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
         procs_fd,
         sigmax: libc::SIGRTMAX(),
         stdio: [raw(&child_stdin), raw(&child_stdout), raw(&child_stderr)],
@@ -321,172 +291,4 @@ fn reap(pid: u32) {
     while let Err(rustix::io::Errno::INTR) =
         rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
     {}
-}
-
-/// The child's environment: ours (unless cleared) with the command's changes, in order.
-fn environment(launch: &Launch<'_>) -> BTreeMap<OsString, OsString> {
-    let mut env: BTreeMap<OsString, OsString> = if launch.env_clear {
-        BTreeMap::new()
-    } else {
-        std::env::vars_os().collect()
-    };
-    for op in launch.env {
-        match op {
-            EnvOp::Set(k, v) => {
-                env.insert(k.clone(), v.clone());
-            }
-            EnvOp::Remove(k) => {
-                env.remove(k);
-            }
-        }
-    }
-    env
-}
-
-/// The paths `execvp` would try for `program` with `path` as `PATH`.
-fn candidates(program: &OsStr, path: Option<&OsString>) -> io::Result<Vec<CString>> {
-    let bytes = program.as_bytes();
-    if bytes.is_empty() {
-        return Err(io::Error::from(io::ErrorKind::NotFound));
-    }
-    if bytes.contains(&b'/') {
-        return Ok(vec![cstring(program.to_owned())?]);
-    }
-    let path = path.map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
-    path.split(|&b| b == b':')
-        .map(|dir| {
-            let dir = if dir.is_empty() { &b"."[..] } else { dir };
-            let mut full = dir.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(bytes);
-            cstring(OsString::from_vec(full))
-        })
-        .collect()
-}
-
-fn cstring(s: OsString) -> io::Result<CString> {
-    CString::new(s.into_vec()).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "nul byte found in provided data",
-        )
-    })
-}
-
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| s.as_ptr())
-        .chain(std::iter::once(ptr::null()))
-        .collect()
-}
-
-/// (our end, the child's end) of stdin.
-fn stdin_fds(mode: StdinMode) -> io::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
-    match mode {
-        StdinMode::Inherit => Ok((None, None)),
-        StdinMode::Null => Ok((None, Some(dev_null()?))),
-        StdinMode::Piped => {
-            let (read, write) = pipe()?;
-            Ok((Some(write), Some(read)))
-        }
-    }
-}
-
-/// (our end, the child's end) of stdout or stderr.
-fn output_fds(mode: OutputMode) -> io::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
-    match mode {
-        OutputMode::Inherit => Ok((None, None)),
-        OutputMode::Null => Ok((None, Some(dev_null()?))),
-        OutputMode::Piped => {
-            let (read, write) = pipe()?;
-            Ok((Some(read), Some(write)))
-        }
-    }
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    Ok((above_stdio(read)?, above_stdio(write)?))
-}
-
-fn dev_null() -> io::Result<OwnedFd> {
-    let fd = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-    above_stdio(fd)
-}
-
-/// An fd numbered 3 or above (a supervisor with a closed stdin/stdout/stderr gets
-/// those numbers for new fds, and the child's `dup2`s must not overwrite one another).
-fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
-    if fd.as_raw_fd() > 2 {
-        return Ok(fd);
-    }
-    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
-}
-
-/// An anonymous mapping for the child's stack, with a guard page at its low end.
-struct Stack {
-    base: *mut c_void,
-    len: usize,
-}
-
-impl Stack {
-    fn new() -> io::Result<Stack> {
-        let len = STACK_SIZE + GUARD_SIZE;
-        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
-        let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let stack = Stack { base, len };
-        // SAFETY: the lowest page of our own mapping becomes inaccessible: an overflow
-        // faults instead of writing below the mapping.
-        if unsafe { libc::mprotect(base, GUARD_SIZE, libc::PROT_NONE) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(stack)
-    }
-
-    /// The initial stack pointer (stacks grow down; the end is page-aligned).
-    fn top(&self) -> *mut c_void {
-        // SAFETY: one past the end of our mapping, never dereferenced as such.
-        unsafe { self.base.cast::<u8>().add(self.len).cast() }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `new`, no longer in use (the
-        // child has exec'd or exited before `clone` returned).
-        unsafe {
-            libc::munmap(self.base, self.len);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_lookup_tries_each_directory_like_execvp() {
-        let path = OsString::from("/a::/b");
-        let got = candidates(OsStr::new("prog"), Some(&path)).expect("candidates");
-        let got: Vec<&[u8]> = got.iter().map(|c| c.as_bytes()).collect();
-        assert_eq!(got, [&b"/a/prog"[..], b"./prog", b"/b/prog"]);
-        let got = candidates(OsStr::new("./x/prog"), Some(&path)).expect("a path");
-        assert_eq!(got.len(), 1);
-        let got = candidates(OsStr::new("prog"), None).expect("the default PATH");
-        assert_eq!(got[0].as_bytes(), b"/bin/prog");
-        assert!(candidates(OsStr::new(""), None).is_err());
-    }
 }
