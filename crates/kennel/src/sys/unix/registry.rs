@@ -11,7 +11,9 @@
 //! in flight, issue 16.)
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Mutex, RwLock, RwLockReadGuard};
+#[cfg(target_os = "linux")]
+use std::sync::{MutexGuard, RwLockWriteGuard};
 
 /// Read-held by every spawn between its fork and the record of its pid; write-held by
 /// whoever needs the registry to be complete.
@@ -40,12 +42,15 @@ pub(crate) fn spawning() -> Option<Spawning> {
     })
 }
 
-/// The registry with no spawn between its fork and its record.
+/// The registry with no spawn between its fork and its record (read by the orphan
+/// reaper and the escapee sweep, which exist on Linux only).
+#[cfg(target_os = "linux")]
 pub(crate) struct Settled {
     _no_spawn: RwLockWriteGuard<'static, ()>,
     set: MutexGuard<'static, Option<HashSet<u32>>>,
 }
 
+#[cfg(target_os = "linux")]
 impl Settled {
     /// Whether `pid` is one of ours.
     pub(crate) fn contains(&self, pid: u32) -> bool {
@@ -55,6 +60,7 @@ impl Settled {
 
 /// Wait until every spawn in flight has recorded its child, and keep new spawns from
 /// forking while the answer is held. `None` if a panic poisoned the registry.
+#[cfg(target_os = "linux")]
 pub(crate) fn settled() -> Option<Settled> {
     let no_spawn = IN_FLIGHT.write().ok()?;
     let set = OURS.lock().ok()?;
