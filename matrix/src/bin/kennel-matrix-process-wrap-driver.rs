@@ -28,7 +28,9 @@ mod driver {
     use std::time::{Duration, Instant};
 
     use base64::Engine;
-    use kennel_matrix::job::{root_stopped, Action, DriverResult, Job, Seen};
+    use kennel_matrix::job::{
+        root_stopped, wait_for_release, write_result, Action, Clock, DriverResult, Job, Seen,
+    };
     use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
     use sha2::{Digest, Sha256};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,9 +61,8 @@ mod driver {
 
     /// What the reader, the trigger and the supervisor share.
     struct Shared {
-        t0: Instant,
+        clock: Clock,
         job: Job,
-        trigger_ms: Mutex<Option<u64>>,
         abort: Notify,
         aborted: AtomicBool,
         head: Mutex<Vec<u8>>,
@@ -70,18 +71,10 @@ mod driver {
     }
 
     impl Shared {
-        fn ms(&self) -> u64 {
-            self.t0.elapsed().as_millis() as u64
-        }
-
         /// Act (once).
         fn fire(&self) {
-            {
-                let mut t = self.trigger_ms.lock().unwrap_or_else(|e| e.into_inner());
-                if t.is_some() {
-                    return;
-                }
-                *t = Some(self.ms());
+            if !self.clock.fire() {
+                return;
             }
             let sig = match self.job.action {
                 Action::Abort => {
@@ -96,7 +89,7 @@ mod driver {
             // This process is about to die: leave proof that it got this far.
             let head = self.head.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let fired = serde_json::json!({
-                "triggerMs": self.ms(),
+                "triggerMs": self.clock.ms(),
                 "stdoutHead": base64::engine::general_purpose::STANDARD.encode(&head),
             });
             let _ = std::fs::write(format!("{}.fired", self.job.result_file), fired.to_string());
@@ -105,13 +98,7 @@ mod driver {
     }
 
     async fn run() -> Result<(), String> {
-        let path = std::env::args()
-            .nth(1)
-            .ok_or("usage: kennel-matrix-process-wrap-driver JOB.json")?;
-        let job: Job = serde_json::from_slice(
-            &std::fs::read(&path).map_err(|e| format!("cannot read the job {path}: {e}"))?,
-        )
-        .map_err(|e| format!("bad job {path}: {e}"))?;
+        let job = Job::from_args("usage: kennel-matrix-process-wrap-driver JOB.json")?;
         let (program, args) = job.argv.split_first().ok_or("an empty argv")?;
         let t0 = Instant::now();
         let mut child = CommandWrap::with_new(program, |c| {
@@ -129,9 +116,8 @@ mod driver {
         .spawn()
         .map_err(|e| format!("cannot start {program}: {e}"))?;
         let shared = Arc::new(Shared {
-            t0,
+            clock: Clock::new(t0, None),
             job: job.clone(),
-            trigger_ms: Mutex::new(None),
             abort: Notify::new(),
             aborted: AtomicBool::new(false),
             head: Mutex::new(Vec::new()),
@@ -187,7 +173,7 @@ mod driver {
             }
         }
         .map_err(|e| format!("waiting for the child: {e}"))?;
-        let final_ms = shared.ms();
+        let final_ms = shared.clock.ms();
         final_seen.store(true, Ordering::SeqCst);
         // Bytes that still arrive after the final status: counted for 300 ms.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -224,23 +210,15 @@ mod driver {
             stdout_head: base64::engine::general_purpose::STANDARD.encode(&head),
             stdout_bytes_late: late,
             stderr_bytes: *stderr_bytes.lock().unwrap_or_else(|e| e.into_inner()),
-            trigger_ms: *shared.trigger_ms.lock().unwrap_or_else(|e| e.into_inner()),
+            trigger_ms: shared.clock.fired(),
             final_ms,
             uncaught: Vec::new(),
             extra: serde_json::json!({ "aborted": shared.aborted.load(Ordering::SeqCst) }),
         };
-        let tmp = format!("{}.tmp", job.result_file);
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec(&result).map_err(|e| e.to_string())?,
-        )
-        .and_then(|()| std::fs::rename(&tmp, &job.result_file))
-        .map_err(|e| format!("cannot write {}: {e}", job.result_file))?;
+        write_result(&job.result_file, &result)
+            .map_err(|e| format!("cannot write {}: {e}", job.result_file))?;
         // Stay alive (the supervisor) until the harness looked for survivors.
-        let release = format!("{}.release", job.result_file);
-        while !std::path::Path::new(&release).exists() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_release(&job.result_file);
         Ok(())
     }
 
