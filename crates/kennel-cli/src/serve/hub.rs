@@ -267,7 +267,10 @@ impl Hub {
             Err(e) => return self.reply(&e.to_event()).await,
         };
         match request {
-            Request::Spawn(r) => self.spawn(r).await,
+            Request::Spawn(r) => match self.reserve(&r.id) {
+                Ok(gen) => self.spawn(r, gen).await,
+                Err(e) => self.reply(&e.to_event()).await,
+            },
             Request::Write(r) => self.write(r).await,
             Request::CloseStdin(r) => self.close_stdin(r).await,
             Request::Cancel(r) => self.cancel(r).await,

@@ -261,8 +261,18 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
                         // thread (a stack, a malloc arena) while it waits for its exec.
                         let _ = spawning.remove(0).await;
                     }
-                    let hub = hub.clone();
-                    spawning.push(tokio::spawn(async move { hub.spawn(req).await }));
+                    if hub.is_starting(&req.id) {
+                        // Its refusal (`duplicate_id`) must follow the first one's
+                        // `spawned`: nothing about an id comes before that.
+                        settle(&mut spawning).await;
+                    }
+                    match hub.reserve(&req.id) {
+                        Ok(gen) => {
+                            let hub = hub.clone();
+                            spawning.push(tokio::spawn(async move { hub.spawn(req, gen).await }));
+                        }
+                        Err(e) => hub.reply(&e.to_event()).await,
+                    }
                 }
                 Some(request) => {
                     settle(&mut spawning).await;

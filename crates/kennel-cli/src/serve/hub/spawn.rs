@@ -16,34 +16,42 @@ use crate::serve::flow::Windows;
 type Started = (kennel::Child, Duration);
 
 impl Hub {
-    /// Handle a `spawn`: refuse it, or reserve its id, start the child (on the blocking
-    /// pool: the request loop and the other spawns go on meanwhile) and register it.
-    pub(crate) async fn spawn(self: &Arc<Self>, req: SpawnRequest) {
-        let Ok(permit) = self.control.reserve().await else {
-            return;
+    /// Reserve `id` for a `spawn` (in request order: the duplicate and limit checks
+    /// count it from now on) and take its generation (its place in `list`), or say why
+    /// the spawn is refused.
+    pub(crate) fn reserve(&self, id: &str) -> Result<u64, RequestError> {
+        let mut state = self.lock();
+        if let Some(e) = self.refusal(&state, id) {
+            return Err(e);
+        }
+        state.starting.insert(id.to_owned());
+        let gen = state.next_gen;
+        state.next_gen += 1;
+        Ok(gen)
+    }
+
+    /// Whether a `spawn` of `id` is starting (reserved, not yet answered).
+    pub(crate) fn is_starting(&self, id: &str) -> bool {
+        self.lock().starting.contains(id)
+    }
+
+    /// Start the child of a [`reserve`](Self::reserve)d `spawn` (on the blocking pool:
+    /// the request loop and the other spawns go on meanwhile) and register it.
+    pub(crate) async fn spawn(self: &Arc<Self>, req: SpawnRequest, gen: u64) {
+        let permit = self.control.reserve().await;
+        let started = match permit {
+            Ok(_) => Some(self.start(&req).await),
+            // The writer is gone: nobody to tell, nothing to start.
+            Err(_) => None,
         };
-        let reserved = {
-            let mut state = self.lock();
-            match self.refusal(&state, &req.id) {
-                Some(e) => Err(e),
-                None => {
-                    state.starting.insert(req.id.clone());
-                    let gen = state.next_gen;
-                    state.next_gen += 1;
-                    Ok(gen)
-                }
-            }
-        };
-        let gen = match reserved {
-            Ok(gen) => gen,
-            Err(e) => return permit.send(Out::Line(e.to_event().to_line())),
-        };
-        let started = self.start(&req).await;
         let mut state = self.lock();
         state.starting.remove(&req.id);
-        match started {
-            Ok(started) => self.register(&mut state, req, gen, started, permit),
-            Err(e) => permit.send(Out::Line(e.to_event().to_line())),
+        match (started, permit) {
+            (Some(Ok(started)), Ok(permit)) => {
+                self.register(&mut state, req, gen, started, permit);
+            }
+            (Some(Err(e)), Ok(permit)) => permit.send(Out::Line(e.to_event().to_line())),
+            _ => {}
         }
         drop(state);
         // A shutdown may be waiting for this spawn to be settled.
