@@ -255,24 +255,7 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
             () = hub.drained() => break,
             request = requests.next(), if !eof => match request {
                 Some(Ok(kennel_protocol::Request::Spawn(req))) => {
-                    spawning.retain(|task| !task.is_finished());
-                    if spawning.len() >= SPAWNS_IN_FLIGHT {
-                        // A burst waits here: each spawn in flight holds a blocking-pool
-                        // thread (a stack, a malloc arena) while it waits for its exec.
-                        let _ = spawning.remove(0).await;
-                    }
-                    if hub.is_starting(&req.id) {
-                        // Its refusal (`duplicate_id`) must follow the first one's
-                        // `spawned`: nothing about an id comes before that.
-                        settle(&mut spawning).await;
-                    }
-                    match hub.reserve(&req.id) {
-                        Ok(gen) => {
-                            let hub = hub.clone();
-                            spawning.push(tokio::spawn(async move { hub.spawn(req, gen).await }));
-                        }
-                        Err(e) => hub.reply(&e.to_event()).await,
-                    }
+                    start_spawn(&hub, &mut spawning, req).await
                 }
                 Some(request) => {
                     settle(&mut spawning).await;
@@ -309,6 +292,33 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
 /// At most this many spawns start at once (a burst of 1000 `spawn` lines would
 /// otherwise grow the blocking pool to hundreds of threads: +10 MiB of RSS measured).
 const SPAWNS_IN_FLIGHT: usize = 8;
+
+/// Start a `spawn` off the loop (at most [`SPAWNS_IN_FLIGHT`] at once), or answer its
+/// refusal.
+async fn start_spawn(
+    hub: &Arc<Hub>,
+    spawning: &mut Vec<JoinHandle<()>>,
+    req: kennel_protocol::SpawnRequest,
+) {
+    spawning.retain(|task| !task.is_finished());
+    if spawning.len() >= SPAWNS_IN_FLIGHT {
+        // A burst waits here: each spawn in flight holds a blocking-pool thread (a
+        // stack, a malloc arena) while it waits for its exec.
+        let _ = spawning.remove(0).await;
+    }
+    if hub.is_starting(&req.id) {
+        // Its refusal (`duplicate_id`) must follow the first one's `spawned`: nothing
+        // about an id comes before that.
+        settle(spawning).await;
+    }
+    match hub.reserve(&req.id) {
+        Ok(gen) => {
+            let hub = hub.clone();
+            spawning.push(tokio::spawn(async move { hub.spawn(req, gen).await }));
+        }
+        Err(e) => hub.reply(&e.to_event()).await,
+    }
+}
 
 /// Wait until every spawn in flight has registered its child (or answered its error).
 async fn settle(spawning: &mut Vec<JoinHandle<()>>) {
