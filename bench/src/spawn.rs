@@ -1,6 +1,8 @@
 //! Spawn round trip: start `kennel-fixture exit 0` with piped stdout/stderr, wait for
 //! the final outcome (output drained, tree gone, leader reaped). Library, per
-//! containment tier, against `tokio::process::Command` with a process group.
+//! containment tier, against `tokio::process::Command` with a process group, and
+//! against process-wrap (the Rust crate a tokio user would pick for tree cleanup:
+//! process group + kill-on-drop, the whole group reaped on wait).
 
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,8 @@ pub(crate) struct Args {
     /// Round trips in flight at once (each sample is one round trip's latency).
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
-    /// Only these variants (`tokio`, `group`, `keeper`, `cgroup`, `default`), e.g. to
+    /// Only these variants (`tokio`, `process-wrap`, `group`, `keeper`, `cgroup`,
+    /// `default`), e.g. to
     /// run one under `strace`/`perf`.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -28,6 +31,7 @@ pub(crate) struct Args {
 #[derive(Clone, Copy, Debug)]
 enum Variant {
     Tokio,
+    ProcessWrap,
     Kennel(&'static str, ContainmentOptions),
 }
 
@@ -35,6 +39,7 @@ impl Variant {
     fn key(self) -> &'static str {
         match self {
             Variant::Tokio => "tokio",
+            Variant::ProcessWrap => "process-wrap",
             Variant::Kennel(key, _) => key,
         }
     }
@@ -42,6 +47,9 @@ impl Variant {
     fn label(self) -> &'static str {
         match self {
             Variant::Tokio => "tokio::process::Command + process group, piped, wait_with_output",
+            Variant::ProcessWrap => {
+                "process-wrap 10: ProcessGroup::leader + KillOnDrop, piped, wait_with_output"
+            }
             Variant::Kennel("group", _) => "kennel library, group tier (no cgroup, no keeper)",
             Variant::Kennel("cgroup", _) => "kennel library, cgroup tier without keeper",
             Variant::Kennel("keeper", _) => {
@@ -66,6 +74,25 @@ impl Variant {
                     .map_err(|e| format!("tokio spawn failed: {e}"))?;
                 if !out.status.success() {
                     return Err(format!("tokio: fixture failed: {}", out.status));
+                }
+            }
+            Variant::ProcessWrap => {
+                use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+                let child = CommandWrap::with_new(&bins.fixture, |c| {
+                    c.args(["exit", "0"])
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::piped())
+                        .stderr(std::process::Stdio::piped());
+                })
+                .wrap(ProcessGroup::leader())
+                .wrap(KillOnDrop)
+                .spawn()
+                .map_err(|e| format!("process-wrap spawn failed: {e}"))?;
+                let out = Box::into_pin(child.wait_with_output())
+                    .await
+                    .map_err(|e| format!("process-wrap wait failed: {e}"))?;
+                if !out.status.success() {
+                    return Err(format!("process-wrap: fixture failed: {}", out.status));
                 }
             }
             Variant::Kennel(_, opts) => {
@@ -93,6 +120,7 @@ fn variants() -> Vec<Variant> {
     let tiers = kennel::available_containment();
     let mut v = vec![
         Variant::Tokio,
+        Variant::ProcessWrap,
         Variant::Kennel(
             "group",
             ContainmentOptions {

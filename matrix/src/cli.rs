@@ -157,6 +157,7 @@ fn run(args: Args) -> Result<bool, String> {
             for imp in &impls {
                 let cell = match (f.windows, imp) {
                     (OnWindows::Not(why), _) => WinCell::Not(why.to_string()),
+                    (_, Impl::ProcessWrap) => WinCell::Not(PROCESS_WRAP_NOT_ON_WINE.into()),
                     (OnWindows::Runs(shape), imp)
                         if uses_taskkill(*imp) && aborts(&(shape.spec)()) =>
                     {
@@ -395,6 +396,10 @@ fn collect_about(args: &Args) -> Vec<(String, String)> {
     }
     about
 }
+
+/// Why the process-wrap column has no Windows cells.
+const PROCESS_WRAP_NOT_ON_WINE: &str =
+    "not run: the process-wrap driver is a Linux program (its Windows Job Object frontend would need a Windows build of the driver)";
 
 /// The implementations whose Windows kill is `taskkill /pid PID /f /t`.
 fn uses_taskkill(imp: Impl) -> bool {

@@ -18,17 +18,20 @@ pub enum Impl {
     Execa,
     /// tree-kill on a plain `child_process.spawn`.
     TreeKill,
+    /// process-wrap (Rust, tokio): process group + kill-on-drop.
+    ProcessWrap,
 }
 
 impl Impl {
     /// Every column, kennel's first.
-    pub const ALL: [Impl; 6] = [
+    pub const ALL: [Impl; 7] = [
         Impl::KennelNode,
         Impl::KennelCli,
         Impl::Baseline,
         Impl::ShellTool,
         Impl::Execa,
         Impl::TreeKill,
+        Impl::ProcessWrap,
     ];
 
     /// The name used on the command line and in file names.
@@ -40,6 +43,7 @@ impl Impl {
             Impl::ShellTool => "shell-tool",
             Impl::Execa => "execa",
             Impl::TreeKill => "tree-kill",
+            Impl::ProcessWrap => "process-wrap",
         }
     }
 
@@ -52,6 +56,7 @@ impl Impl {
             Impl::ShellTool => "baseline shell tool",
             Impl::Execa => "execa",
             Impl::TreeKill => "tree-kill",
+            Impl::ProcessWrap => "process-wrap (Rust)",
         }
     }
 
@@ -67,7 +72,7 @@ impl Impl {
 
     /// Runs under Node (needs `node` and the npm packages of `baseline/`).
     pub fn is_node(self) -> bool {
-        self != Impl::KennelCli
+        !matches!(self, Impl::KennelCli | Impl::ProcessWrap)
     }
 
     /// The driver command for `job` (stdio and the cell tag are the caller's).
@@ -76,6 +81,16 @@ impl Impl {
             Impl::KennelCli => {
                 let mut c = Command::new(&tools.cli_driver);
                 c.arg(job).env("KENNEL_BIN", &tools.kennel);
+                c
+            }
+            Impl::ProcessWrap => {
+                // Built beside the CLI driver (same package).
+                let mut c = Command::new(
+                    tools
+                        .cli_driver
+                        .with_file_name("kennel-matrix-process-wrap-driver"),
+                );
+                c.arg(job);
                 c
             }
             _ => {
@@ -114,6 +129,11 @@ pub struct Tools {
 pub fn is_supervisor_exe(exe: &str) -> bool {
     matches!(
         exe,
-        "node" | "kennel" | "kennel-matrix-cli-driver" | "pgrep" | "ps"
+        "node"
+            | "kennel"
+            | "kennel-matrix-cli-driver"
+            | "kennel-matrix-process-wrap-driver"
+            | "pgrep"
+            | "ps"
     )
 }

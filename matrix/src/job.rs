@@ -22,6 +22,57 @@ pub struct Trigger {
     pub root_stopped: bool,
 }
 
+/// What the head of stdout says about a [`Trigger`] (see [`Trigger::seen`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Not yet.
+    Nothing,
+    /// Act now.
+    Fire,
+    /// The text is there: act once this `root` process is stopped (act at once when
+    /// the head names no root).
+    RootStopped(Option<u32>),
+}
+
+impl Trigger {
+    /// What `head` (the first bytes of stdout) says about this trigger (its `after_ms`
+    /// is the driver's timer, not checked here).
+    pub fn seen(&self, head: &[u8]) -> Seen {
+        if let Some(lines) = self.lines {
+            if kennel_tests::parse_pid_lines(head).len() >= lines {
+                return Seen::Fire;
+            }
+        }
+        let Some(text) = &self.text else {
+            return Seen::Nothing;
+        };
+        if !head.windows(text.len()).any(|w| w == text.as_bytes()) {
+            return Seen::Nothing;
+        }
+        if !self.root_stopped {
+            return Seen::Fire;
+        }
+        Seen::RootStopped(
+            kennel_tests::parse_pid_lines(head)
+                .into_iter()
+                .find(|l| l.role == "root")
+                .map(|l| l.pid),
+        )
+    }
+}
+
+/// Whether the root of [`Seen::RootStopped`] is stopped (state `T` in /proc); true
+/// when the head named no root.
+pub fn root_stopped(root: Option<u32>) -> bool {
+    let Some(pid) = root else {
+        return true;
+    };
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.get(stat.rfind(')')? + 2..)?.chars().next());
+    state == Some('T')
+}
+
 /// What the driver does when the trigger fires.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
@@ -106,4 +157,66 @@ pub struct DriverResult {
     /// Implementation-specific details (kennel's outcome fields, execa's flags, …).
     #[serde(default)]
     pub extra: serde_json::Value,
+}
+
+impl Job {
+    /// The job file named by the driver's first argument (`usage` when there is none).
+    pub fn from_args(usage: &str) -> Result<Job, String> {
+        let path = std::env::args().nth(1).ok_or(usage)?;
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the job {path}: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("bad job {path}: {e}"))
+    }
+}
+
+/// The driver's clock: ms since the spawn, and the moment the trigger fired (once).
+#[derive(Debug)]
+pub struct Clock {
+    t0: std::time::Instant,
+    fired: std::sync::Mutex<Option<u64>>,
+}
+
+impl Clock {
+    /// Started at `t0`; `fired` when the trigger time is already known (a timer of the
+    /// implementation's own, started with it).
+    pub fn new(t0: std::time::Instant, fired: Option<u64>) -> Clock {
+        Clock {
+            t0,
+            fired: std::sync::Mutex::new(fired),
+        }
+    }
+
+    /// ms since the spawn.
+    pub fn ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+
+    /// Record that the trigger fired now; false if it had already.
+    pub fn fire(&self) -> bool {
+        let mut t = self.fired.lock().unwrap_or_else(|e| e.into_inner());
+        if t.is_some() {
+            return false;
+        }
+        *t = Some(self.ms());
+        true
+    }
+
+    /// When the trigger fired, if it did.
+    pub fn fired(&self) -> Option<u64> {
+        *self.fired.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Write `result` to `path` through a rename, so that it appears whole.
+pub fn write_result(path: &str, result: &DriverResult) -> std::io::Result<()> {
+    let tmp = format!("{path}.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(result)?)?;
+    std::fs::rename(tmp, path)
+}
+
+/// Stay alive until the harness looked for survivors (it creates `<result>.release`).
+pub fn wait_for_release(result_file: &str) {
+    let release = format!("{result_file}.release");
+    while !std::path::Path::new(&release).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -211,5 +211,6 @@ fn describe(imp: Impl) -> &'static str {
         Impl::ShellTool => "`baseline/shell-tool.js`: the command in `/bin/sh -c`, `detached: true`, exit from 'close', the same abort ladder, output joined with a 1 s cap after the kill (the rest dropped silently).",
         Impl::Execa => "execa 9 (`execa(file, args, { cancelSignal, forceKillAfterDelay: G, killSignal: 'SIGTERM', cleanup: true })`; execa has no option that kills descendants). execa 10, the current major, requires Node ≥ 22 and fails to load on this Node 20 (`TEXT_ENCODINGS.union is not a function`), so 9.x, the last major supporting Node 20, is measured.",
         Impl::TreeKill => "`child_process.spawn` + `tree-kill`: abort = `treeKill(pid, 'SIGTERM')`, then `treeKill(pid, 'SIGKILL')` if not closed after G; final status = 'close'.",
+        Impl::ProcessWrap => "process-wrap 10 (Rust, tokio frontend): `CommandWrap` with `ProcessGroup::leader()` + `KillOnDrop`; abort = `signal(SIGTERM)` to the group, wait G, `start_kill()` (SIGKILL to the group); final status = `wait()`, which reaps the group. The driver is the supervisor (`matrix/src/bin/kennel-matrix-process-wrap-driver.rs`).",
     }
 }

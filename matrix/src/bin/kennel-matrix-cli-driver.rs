@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use kennel_matrix::job::{Action, DriverResult, Job};
+use kennel_matrix::job::{
+    root_stopped, wait_for_release, write_result, Action, Clock, DriverResult, Job, Seen,
+};
 use sha2::{Digest, Sha256};
 
 const HEAD_BYTES: usize = 256 * 1024;
@@ -31,27 +33,22 @@ fn main() -> ExitCode {
 }
 
 struct Shared {
-    t0: Instant,
+    clock: Clock,
     /// Set before the supervisor is SIGKILLed: its result is written by `fire`.
     supervisor_killed: std::sync::atomic::AtomicBool,
-    trigger_ms: Mutex<Option<u64>>,
     pid: u32,
     job: Job,
 }
 
 impl Shared {
     fn ms(&self) -> u64 {
-        self.t0.elapsed().as_millis() as u64
+        self.clock.ms()
     }
 
     /// Act (once).
     fn fire(&self) {
-        {
-            let mut t = self.trigger_ms.lock().unwrap_or_else(|e| e.into_inner());
-            if t.is_some() {
-                return;
-            }
-            *t = Some(self.ms());
+        if !self.clock.fire() {
+            return;
         }
         if self.job.action == Action::SigkillSelf {
             self.supervisor_killed
@@ -69,7 +66,7 @@ impl Shared {
             let result = DriverResult {
                 r#impl: "kennel-cli".into(),
                 status: "supervisor killed (SIGKILL)".into(),
-                trigger_ms: *self.trigger_ms.lock().unwrap_or_else(|e| e.into_inner()),
+                trigger_ms: self.clock.fired(),
                 final_ms: self.ms(),
                 ..Default::default()
             };
@@ -103,33 +100,8 @@ fn signal(pid: u32, sig: Sig) {
 #[cfg(not(unix))]
 fn signal(_pid: u32, _sig: Sig) {}
 
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 2..].chars().next()
-}
-
-fn write_result(path: &str, result: &DriverResult) -> std::io::Result<()> {
-    let tmp = format!("{path}.tmp");
-    std::fs::write(&tmp, serde_json::to_vec(result)?)?;
-    std::fs::rename(tmp, path)
-}
-
-/// Stay alive until the harness looked for survivors (it creates `<result>.release`).
-fn wait_for_release(result_file: &str) {
-    let release = format!("{result_file}.release");
-    while !std::path::Path::new(&release).exists() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn run() -> Result<(), String> {
-    let path = std::env::args()
-        .nth(1)
-        .ok_or("usage: kennel-matrix-cli-driver JOB.json")?;
-    let job: Job = serde_json::from_slice(
-        &std::fs::read(&path).map_err(|e| format!("cannot read the job {path}: {e}"))?,
-    )
-    .map_err(|e| format!("bad job {path}: {e}"))?;
+    let job = Job::from_args("usage: kennel-matrix-cli-driver JOB.json")?;
     let kennel = std::env::var_os("KENNEL_BIN").ok_or("KENNEL_BIN is not set")?;
     let report_path = format!("{}.kennel-report.json", job.result_file);
     let _ = std::fs::remove_file(&report_path);
@@ -176,10 +148,9 @@ fn run() -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start {kennel:?}: {e}"))?;
     let shared = Arc::new(Shared {
-        t0,
-        supervisor_killed: std::sync::atomic::AtomicBool::new(false),
         // `--timeout` is kennel's own timer, started with it: the trigger time is known.
-        trigger_ms: Mutex::new(timeout_flag),
+        clock: Clock::new(t0, timeout_flag),
+        supervisor_killed: std::sync::atomic::AtomicBool::new(false),
         pid: child.id(),
         job: job.clone(),
     });
@@ -231,28 +202,18 @@ fn run() -> Result<(), String> {
         if head.len() < HEAD_BYTES {
             let take = n.min(HEAD_BYTES - head.len());
             head.extend_from_slice(&buf[..take]);
-            if let Some(lines) = trigger.lines {
-                if kennel_tests::parse_pid_lines(&head).len() >= lines {
-                    shared.fire();
-                }
-            }
-            if let Some(text) = &trigger.text {
-                let found = head.windows(text.len()).any(|w| w == text.as_bytes());
-                if found && !trigger.root_stopped {
-                    shared.fire();
-                } else if found && !root_poll_started {
+            match trigger.seen(&head) {
+                Seen::Nothing => {}
+                Seen::Fire => shared.fire(),
+                Seen::RootStopped(_) if root_poll_started => {}
+                Seen::RootStopped(root) => {
                     root_poll_started = true;
-                    let root = kennel_tests::parse_pid_lines(&head)
-                        .into_iter()
-                        .find(|l| l.role == "root")
-                        .map(|l| l.pid);
                     let s = shared.clone();
-                    std::thread::spawn(move || loop {
-                        if root.is_none_or(|pid| proc_state(pid) == Some('T')) {
-                            s.fire();
-                            return;
+                    std::thread::spawn(move || {
+                        while !root_stopped(root) {
+                            std::thread::sleep(Duration::from_millis(5));
                         }
-                        std::thread::sleep(Duration::from_millis(5));
+                        s.fire();
                     });
                 }
             }
@@ -331,7 +292,7 @@ fn run() -> Result<(), String> {
         stdout_head: base64::engine::general_purpose::STANDARD.encode(&head),
         stdout_bytes_late: 0,
         stderr_bytes: *stderr_bytes.lock().unwrap_or_else(|e| e.into_inner()),
-        trigger_ms: *shared.trigger_ms.lock().unwrap_or_else(|e| e.into_inner()),
+        trigger_ms: shared.clock.fired(),
         final_ms,
         uncaught: Vec::new(),
         extra: serde_json::Value::Object(extra),

@@ -7,6 +7,7 @@
 mod prelude;
 
 mod backpressure;
+mod burst;
 mod errors;
 mod fairness;
 mod flow;

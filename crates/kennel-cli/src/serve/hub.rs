@@ -1,7 +1,7 @@
 //! The shared state of the sidecar: the registry of known children, the two output
 //! lanes, the shutdown state, and the handling of every request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -81,6 +81,9 @@ pub(crate) struct Entry {
 #[derive(Default)]
 struct State {
     children: HashMap<String, Entry>,
+    /// Ids whose `spawn` is being started (off the request loop), not yet in
+    /// `children`: reserved, counted against the limit, awaited by the shutdown.
+    starting: HashSet<String>,
     next_gen: u64,
     /// Why and at whose request the shutdown began.
     shutdown: Option<(ByeReason, Option<String>)>,
@@ -212,7 +215,10 @@ impl Hub {
             notified.as_mut().enable();
             {
                 let state = self.lock();
-                if state.shutdown.is_some() && state.children.is_empty() {
+                if state.shutdown.is_some()
+                    && state.children.is_empty()
+                    && state.starting.is_empty()
+                {
                     return;
                 }
             }
@@ -261,7 +267,10 @@ impl Hub {
             Err(e) => return self.reply(&e.to_event()).await,
         };
         match request {
-            Request::Spawn(r) => self.spawn(r).await,
+            Request::Spawn(r) => match self.reserve(&r.id) {
+                Ok(gen) => self.spawn(r, gen).await,
+                Err(e) => self.reply(&e.to_event()).await,
+            },
             Request::Write(r) => self.write(r).await,
             Request::CloseStdin(r) => self.close_stdin(r).await,
             Request::Cancel(r) => self.cancel(r).await,

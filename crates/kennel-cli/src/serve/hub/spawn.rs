@@ -16,19 +16,46 @@ use crate::serve::flow::Windows;
 type Started = (kennel::Child, Duration);
 
 impl Hub {
-    pub(super) async fn spawn(self: &Arc<Self>, req: SpawnRequest) {
-        let Ok(permit) = self.control.reserve().await else {
-            return;
+    /// Reserve `id` for a `spawn` (in request order: the duplicate and limit checks
+    /// count it from now on) and take its generation (its place in `list`), or say why
+    /// the spawn is refused.
+    pub(crate) fn reserve(&self, id: &str) -> Result<u64, RequestError> {
+        let mut state = self.lock();
+        if let Some(e) = self.refusal(&state, id) {
+            return Err(e);
+        }
+        state.starting.insert(id.to_owned());
+        let gen = state.next_gen;
+        state.next_gen += 1;
+        Ok(gen)
+    }
+
+    /// Whether a `spawn` of `id` is starting (reserved, not yet answered).
+    pub(crate) fn is_starting(&self, id: &str) -> bool {
+        self.lock().starting.contains(id)
+    }
+
+    /// Start the child of a [`reserve`](Self::reserve)d `spawn` (on the blocking pool:
+    /// the request loop and the other spawns go on meanwhile) and register it.
+    pub(crate) async fn spawn(self: &Arc<Self>, req: SpawnRequest, gen: u64) {
+        let permit = self.control.reserve().await;
+        let started = match permit {
+            Ok(_) => Some(self.start(&req).await),
+            // The writer is gone: nobody to tell, nothing to start.
+            Err(_) => None,
         };
         let mut state = self.lock();
-        let started = match self.refusal(&state, &req.id) {
-            Some(e) => Err(e),
-            None => self.start(&req),
-        };
-        match started {
-            Ok(started) => self.register(&mut state, req, started, permit),
-            Err(e) => permit.send(Out::Line(e.to_event().to_line())),
+        state.starting.remove(&req.id);
+        match (started, permit) {
+            (Some(Ok(started)), Ok(permit)) => {
+                self.register(&mut state, req, gen, started, permit);
+            }
+            (Some(Err(e)), Ok(permit)) => permit.send(Out::Line(e.to_event().to_line())),
+            _ => {}
         }
+        drop(state);
+        // A shutdown may be waiting for this spawn to be settled.
+        self.changed.notify_waiters();
     }
 
     /// Why a `spawn` of `id` is refused now, if it is.
@@ -38,14 +65,14 @@ impl Hub {
                 ErrorCode::ShuttingDown,
                 "The sidecar is shutting down and starts no new children.".to_owned(),
             )
-        } else if state.children.contains_key(id) {
+        } else if state.children.contains_key(id) || state.starting.contains(id) {
             (
                 ErrorCode::DuplicateId,
                 format!(
                     "A child with id {id:?} is still known (its `exit` event has not been sent); choose another id."
                 ),
             )
-        } else if state.children.len() >= self.limits.max_children {
+        } else if state.children.len() + state.starting.len() >= self.limits.max_children {
             (
                 ErrorCode::TooManyChildren,
                 format!(
@@ -59,13 +86,24 @@ impl Hub {
         Some(request_error(code, message, "spawn", id))
     }
 
-    /// Starts the child of a `spawn`.
-    fn start(&self, req: &SpawnRequest) -> Result<Started, RequestError> {
+    /// Starts the child of a `spawn`, on the blocking pool (a spawn waits for the
+    /// child's `exec`, which on a busy machine waits for a CPU).
+    async fn start(&self, req: &SpawnRequest) -> Result<Started, RequestError> {
         let options = convert::containment(req, &self.available)?;
         let ladder = convert::spawn_ladder(req)?;
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
-        match command.spawn() {
+        let spawned = tokio::task::spawn_blocking(move || command.spawn())
+            .await
+            .map_err(|e| {
+                request_error(
+                    ErrorCode::Internal,
+                    format!("The spawn task failed: {e}"),
+                    "spawn",
+                    &req.id,
+                )
+            })?;
+        match spawned {
             Ok(child) => Ok((child, waits)),
             Err(e) => {
                 let mut message = e.to_string();
@@ -83,16 +121,18 @@ impl Hub {
     }
 
     /// Announces a started child (`spawned`), starts its forwarder and stdin writer, and
-    /// registers it; under the registry's lock, so no request about it comes first.
+    /// registers it as generation `gen` (reserved in request order); under the
+    /// registry's lock. No request about it comes first: the request loop waits for
+    /// the spawns in flight before any other request. A shutdown that began while it
+    /// was starting (a signal) ends it at once, as it ended the others.
     fn register(
         self: &Arc<Self>,
         state: &mut State,
         req: SpawnRequest,
+        gen: u64,
         (child, ladder): Started,
         permit: Permit<'_, Out>,
     ) {
-        let gen = state.next_gen;
-        state.next_gen += 1;
         let controller = child.controller();
         let pid = child.id();
         let ended = Arc::new(AtomicBool::new(false));
@@ -127,13 +167,17 @@ impl Hub {
             windows: windows.clone(),
         };
         tokio::spawn(child::forward(forwarder, child));
+        let terminating = state.shutdown.is_some();
+        if terminating {
+            controller.shutdown();
+        }
         let entry = Entry {
             gen,
             pid,
             controller,
             stdin,
             stdin_closed: false,
-            terminating: false,
+            terminating,
             ended,
             signals,
             windows,

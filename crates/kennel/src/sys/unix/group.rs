@@ -46,6 +46,12 @@ impl Group {
         Ok(())
     }
 
+    /// Wait for the leader through `fd`, a pidfd the spawn returned.
+    pub(crate) fn adopt_pidfd(&mut self, fd: std::os::fd::OwnedFd) -> io::Result<()> {
+        self.pidfd = Some(Pidfd::from_owned(fd)?);
+        Ok(())
+    }
+
     /// The leader's pid, which is also the group id.
     pub(crate) fn pid(&self) -> u32 {
         self.pid

@@ -109,7 +109,12 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         .as_ref()
         .map(TreeLimits::join_fds)
         .unwrap_or_default();
-    let (mut child, lead, cgroup) = start(launch, cgroup, &joins, kept, &ctx)?;
+    let Started {
+        pid,
+        lead,
+        cgroup,
+        mut pipes,
+    } = start(launch, cgroup, &joins, kept, &ctx)?;
     let subreaper = kept || plan.layers.contains(&Containment::Subreaper);
     let layers = match plan.pid_namespace {
         // The namespace's init reaps every orphan: no subreaper layer of its own.
@@ -117,7 +122,7 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         false => plan::layers(plan.strongest(), subreaper),
     };
     let mut leader = Leader {
-        direct_pid: child.id(),
+        direct_pid: pid,
         lead,
         cgroup,
         limits,
@@ -128,9 +133,13 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     };
     // From here on, `leader`'s Drop kills and reaps the tree if setup fails.
     if let (Lead::Group(g), true) = (&mut leader.lead, plan.pidfd) {
-        g.open_pidfd().map_err(|e| ctx.os("pidfd_open", e))?;
+        match pipes.pidfd.take() {
+            Some(fd) => g.adopt_pidfd(fd),
+            None => g.open_pidfd(),
+        }
+        .map_err(|e| ctx.os("pidfd_open", e))?;
     }
-    let (stdin, stdout, stderr) = take_pipes(&mut child, &ctx)?;
+    let (stdin, stdout, stderr) = take_pipes(pipes, &ctx)?;
     Ok(Spawned {
         leader,
         stdin,
@@ -139,17 +148,92 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     })
 }
 
-/// Fork and exec, directly or through a keeper, with the registry locked from the fork
-/// until the pid is recorded, so the orphan reaper cannot take the exit status of a
-/// child that dies at once. Returns the child, the layer holding the leader, and the
-/// cgroup if the tree still needs it held here.
+/// A started direct child or keeper: its pid, the layer holding the leader, the cgroup
+/// if the tree still needs it held here, and the parent's ends of its pipes.
+struct Started {
+    pid: u32,
+    lead: Lead,
+    cgroup: Option<Cgroup>,
+    pipes: RawPipes,
+}
+
+/// The parent's ends of a child's pipes (and its pidfd, when the spawn made one).
+#[derive(Default)]
+struct RawPipes {
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    pidfd: Option<OwnedFd>,
+}
+
+impl RawPipes {
+    fn of(child: &mut std::process::Child) -> RawPipes {
+        RawPipes {
+            stdin: child.stdin.take().map(OwnedFd::from),
+            stdout: child.stdout.take().map(OwnedFd::from),
+            stderr: child.stderr.take().map(OwnedFd::from),
+            pidfd: None,
+        }
+    }
+}
+
+/// Fork and exec, directly or through a keeper, [`Spawning`](registry::Spawning) from
+/// before the fork until the pid is recorded, so the orphan reaper cannot take the exit
+/// status of a child that dies at once.
 fn start(
     launch: &Launch<'_>,
     cgroup: Option<Cgroup>,
     joins: &[std::os::fd::RawFd],
     kept: bool,
     ctx: &SpawnCtx,
-) -> Result<(std::process::Child, Lead, Option<Cgroup>), SpawnError> {
+) -> Result<Started, SpawnError> {
+    let spawning = registry::spawning();
+    let started = match (kept, &cgroup) {
+        // A leader joining its cgroup: the vfork-style spawn (no fork of our memory).
+        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`).
+        (false, Some(cg))
+            if !launch.foreground_terminal && launch.plan.pidfd && joins.is_empty() =>
+        {
+            match linux::spawn_into(launch, cg) {
+                Ok(Some(s)) => Some(Started {
+                    pid: s.pid,
+                    lead: Lead::Group(Group::new(s.pid)),
+                    cgroup: None,
+                    pipes: RawPipes {
+                        stdin: s.stdin,
+                        stdout: s.stdout,
+                        stderr: s.stderr,
+                        pidfd: Some(s.pidfd),
+                    },
+                }),
+                Ok(None) => None,
+                Err(f) if f.stage == "fork/exec" => {
+                    return Err(ctx.program_error(f.source, f.stage))
+                }
+                Err(f) => return Err(ctx.os(f.stage, f.source)),
+            }
+        }
+        _ => None,
+    };
+    let started = match started {
+        Some(s) => Started { cgroup, ..s },
+        None => start_std(launch, cgroup, joins, kept, ctx)?,
+    };
+    if let Some(spawning) = &spawning {
+        spawning.record(started.pid);
+    }
+    Ok(started)
+}
+
+/// [`start`] through std's `Command`: the keeper, the group tier (std's `posix_spawn`),
+/// a leader that claims the terminal, or a kernel without `CLONE_PIDFD`.
+fn start_std(
+    launch: &Launch<'_>,
+    cgroup: Option<Cgroup>,
+    joins: &[std::os::fd::RawFd],
+    kept: bool,
+    ctx: &SpawnCtx,
+) -> Result<Started, SpawnError> {
     let mut cmd = if kept {
         Keeper::command(launch.program, cgroup.as_ref())
     } else {
@@ -172,21 +256,24 @@ fn start(
     });
     cmd.stdout(output_stdio(launch.stdout));
     cmd.stderr(output_stdio(launch.stderr));
-    let mut ours = registry::lock();
-    let (child, lead, cgroup) = if kept {
+    if kept {
         // The pipes must be created by `spawn`; the keeper's spawn adds the control
         // socket and the new process group.
-        let (child, keeper) = Keeper::spawn(&mut cmd, cgroup, ctx)?;
-        (child, Lead::Kept(keeper), None)
-    } else {
-        let child = spawn_direct(cmd, launch.foreground_terminal, cgroup.as_ref(), ctx)?;
-        let lead = Lead::Group(Group::new(child.id()));
-        (child, lead, cgroup)
-    };
-    if let Some(ours) = ours.as_mut() {
-        registry::insert(ours, child.id());
+        let (mut child, keeper) = Keeper::spawn(&mut cmd, cgroup, ctx)?;
+        return Ok(Started {
+            pid: child.id(),
+            lead: Lead::Kept(keeper),
+            cgroup: None,
+            pipes: RawPipes::of(&mut child),
+        });
     }
-    Ok((child, lead, cgroup))
+    let mut child = spawn_direct(cmd, launch.foreground_terminal, cgroup.as_ref(), ctx)?;
+    Ok(Started {
+        pid: child.id(),
+        lead: Lead::Group(Group::new(child.id())),
+        cgroup,
+        pipes: RawPipes::of(&mut child),
+    })
 }
 
 /// Join the tree's cgroup v1 directories (their `cgroup.procs` fds, opened before the
@@ -248,23 +335,20 @@ fn spawn_direct(
 type Pipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
 
 /// Register the child's pipes with the reactor.
-fn take_pipes(child: &mut std::process::Child, ctx: &SpawnCtx) -> Result<Pipes, SpawnError> {
-    let stdin = child
+fn take_pipes(pipes: RawPipes, ctx: &SpawnCtx) -> Result<Pipes, SpawnError> {
+    let stdin = pipes
         .stdin
-        .take()
-        .map(|w| pipe::Sender::from_owned_fd(OwnedFd::from(w)))
+        .map(pipe::Sender::from_owned_fd)
         .transpose()
         .map_err(|e| ctx.os("registering stdin with the reactor", e))?;
-    let stdout = child
+    let stdout = pipes
         .stdout
-        .take()
-        .map(|r| pipe::Receiver::from_owned_fd(OwnedFd::from(r)))
+        .map(pipe::Receiver::from_owned_fd)
         .transpose()
         .map_err(|e| ctx.os("registering stdout with the reactor", e))?;
-    let stderr = child
+    let stderr = pipes
         .stderr
-        .take()
-        .map(|r| pipe::Receiver::from_owned_fd(OwnedFd::from(r)))
+        .map(pipe::Receiver::from_owned_fd)
         .transpose()
         .map_err(|e| ctx.os("registering stderr with the reactor", e))?;
     Ok((stdin, stdout, stderr))

@@ -129,10 +129,10 @@ pub(crate) fn run() -> io::Result<()> {
 /// Spawn a helper (the guard) and record it as ours before the orphan reaper can see
 /// it exit, so its pid stays ours until we reap it.
 fn spawn_ours(cmd: &mut std::process::Command) -> io::Result<std::process::Child> {
-    let mut ours =
-        registry::lock().ok_or_else(|| io::Error::other("the child registry is poisoned"))?;
+    let spawning =
+        registry::spawning().ok_or_else(|| io::Error::other("the child registry is poisoned"))?;
     let child = cmd.spawn()?;
-    registry::insert(&mut ours, child.id());
+    spawning.record(child.id());
     Ok(child)
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod orphans;
 pub(crate) mod pidns;
 pub(crate) mod procfs;
 mod sender;
+pub(crate) mod vfork;
 
 use std::io;
 use std::os::fd::{AsFd as _, OwnedFd};
@@ -57,9 +58,10 @@ pub(crate) fn probe() -> HostProbe {
 /// Whether this host makes PID namespaces for trees (probed once, by a real attempt:
 /// [`pidns::mode`]).
 pub(crate) fn pid_namespace_works() -> bool {
-    // The probe forks a child of ours: the orphan reaper (which takes the registry's
-    // lock) must not reap it before the probe does.
-    let _ours = super::registry::lock();
+    // The probe forks and reaps a child of ours: the orphan reaper (which waits for
+    // the registry to be settled) must not reap it first, so the probe counts as a
+    // spawn in flight until it is done.
+    let _in_flight = super::registry::spawning();
     pidns::mode().is_some()
 }
 
@@ -95,6 +97,15 @@ pub(crate) fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticke
         }
         Err(guard::GuardError::Os) => Ok(None),
     }
+}
+
+/// Start `launch`'s leader directly inside `cg` ([`vfork`]); `Ok(None)` where the
+/// kernel cannot (the caller uses std's spawn).
+pub(crate) fn spawn_into(
+    launch: &crate::sys::Launch<'_>,
+    cg: &Cgroup,
+) -> Result<Option<vfork::Started>, vfork::Failed> {
+    vfork::spawn(launch, cg.procs_fd())
 }
 
 /// Whether the guard of `generation` still covers the trees it was given.
@@ -146,6 +157,15 @@ impl Pidfd {
             Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => Ok(None),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Register `fd`, a pidfd of our unreaped child, with the reactor.
+    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<Pidfd> {
+        // SAFETY: `fd` is an open pidfd that the AsyncFd owns from here on; it is never
+        // replaced or closed behind its back.
+        let registered =
+            unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
+        Ok(Pidfd(registered.map_err(io::Error::from)?))
     }
 
     /// Wait until the process exits, without reaping it (`WNOWAIT`).

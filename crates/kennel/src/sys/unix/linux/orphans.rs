@@ -6,9 +6,9 @@
 //! # Where it races
 //!
 //! * An exit status the library waits for must never be taken by the reaper: every
-//!   direct child is recorded in the registry (`unix/registry.rs`) while its spawn
-//!   holds the registry's lock from `fork` on, and the reaper and the sweep read their
-//!   children with that lock held.
+//!   direct child is recorded in the registry (`unix/registry.rs`) before its spawn
+//!   ends, and the reaper and the sweep read their children from the registry
+//!   settled (no spawn between its fork and its record).
 //! * A pid read from `/proc` may be reused before it is signalled: the sweep kills
 //!   through a pidfd and re-checks the condition once the pidfd pins the process
 //!   ([`kill_verified`]).
@@ -60,10 +60,12 @@ pub(crate) fn make_undumpable() -> io::Result<()> {
 /// Reap zombie children that are not ours: reparented orphans. Never touches a pid the
 /// library is waiting for (they are registered while the spawn lock is held).
 fn reap_strays() {
-    let Some(ours) = registry::lock() else { return };
+    let Some(ours) = registry::settled() else {
+        return;
+    };
     let me = std::process::id();
     for pid in procfs::children_of(me) {
-        if ours.as_ref().is_some_and(|s| s.contains(&pid)) {
+        if ours.contains(pid) {
             continue;
         }
         if procfs::read_stat(pid).is_some_and(|s| s.state == 'Z') {
@@ -159,16 +161,16 @@ fn adopted_escapees() -> Vec<Escapee> {
         .ok()
         .and_then(|g| g.clone())
         .unwrap_or_default();
-    // Our own children are told apart with the registry locked: a spawn holds the
-    // lock from its fork until the pid is recorded, so a child read here that is
-    // not registered is an adopted orphan, never a tree being born.
+    // Our own children are told apart with the registry settled: no spawn is between
+    // its fork and its record, so a child read here that is not registered is an
+    // adopted orphan, never a tree being born.
     let orphans: Vec<u32> = {
-        let Some(ours) = registry::lock() else {
+        let Some(ours) = registry::settled() else {
             return Vec::new();
         };
         procfs::children_of(me)
             .into_iter()
-            .filter(|p| !ours.as_ref().is_some_and(|s| s.contains(p)))
+            .filter(|&p| !ours.contains(p))
             .collect()
     };
     let mut out = Vec::new();

@@ -1,0 +1,234 @@
+//! What the parent prepares before the clone: the strings the child passes to `execve`
+//! (program candidates along `PATH`, argv, envp, the working directory), the child's
+//! stdio fds and its stack.
+
+use std::collections::BTreeMap;
+use std::ffi::{c_void, CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::ptr;
+
+use rustix::fs::{Mode, OFlags};
+
+use super::{failed, Failed, STAGES};
+use crate::spec::EnvOp;
+use crate::sys::Launch;
+use crate::{OutputMode, StdinMode};
+
+/// The child's stack: enough for the few wrappers it calls (and a lazy symbol
+/// binding), with a guard page below it.
+const STACK_SIZE: usize = 64 * 1024;
+const GUARD_SIZE: usize = 4096;
+
+/// The strings of the `execve` calls, owned here while the child uses pointers to them.
+pub(super) struct Exec {
+    /// The paths to try, in order.
+    pub(super) candidates: Vec<CString>,
+    pub(super) argv: Vec<CString>,
+    pub(super) envp: Vec<CString>,
+    pub(super) cwd: Option<CString>,
+}
+
+impl Exec {
+    /// The program looked up in the child's `PATH`, `argv[0]` the program as given.
+    pub(super) fn of(launch: &Launch<'_>) -> Result<Exec, Failed> {
+        let env = environment(launch);
+        let candidates =
+            candidates(launch.program, env.get(OsStr::new("PATH"))).map_err(failed(STAGES[0]))?;
+        let argv = std::iter::once(launch.program.to_owned())
+            .chain(launch.args.iter().cloned())
+            .map(cstring)
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(failed(STAGES[0]))?;
+        let envp = env
+            .into_iter()
+            .map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                cstring(OsString::from_vec(kv))
+            })
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(failed(STAGES[0]))?;
+        let cwd = launch
+            .cwd
+            .map(|d| cstring(d.as_os_str().to_owned()))
+            .transpose()
+            .map_err(failed(STAGES[4]))?;
+        Ok(Exec {
+            candidates,
+            argv,
+            envp,
+            cwd,
+        })
+    }
+}
+
+/// The child's environment: ours (unless cleared) with the command's changes, in order.
+fn environment(launch: &Launch<'_>) -> BTreeMap<OsString, OsString> {
+    let mut env: BTreeMap<OsString, OsString> = if launch.env_clear {
+        BTreeMap::new()
+    } else {
+        std::env::vars_os().collect()
+    };
+    for op in launch.env {
+        match op {
+            EnvOp::Set(k, v) => {
+                env.insert(k.clone(), v.clone());
+            }
+            EnvOp::Remove(k) => {
+                env.remove(k);
+            }
+        }
+    }
+    env
+}
+
+/// The paths `execvp` would try for `program` with `path` as `PATH`.
+fn candidates(program: &OsStr, path: Option<&OsString>) -> io::Result<Vec<CString>> {
+    let bytes = program.as_bytes();
+    if bytes.is_empty() {
+        return Err(io::Error::from(io::ErrorKind::NotFound));
+    }
+    if bytes.contains(&b'/') {
+        return Ok(vec![cstring(program.to_owned())?]);
+    }
+    let path = path.map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
+    path.split(|&b| b == b':')
+        .map(|dir| {
+            let dir = if dir.is_empty() { &b"."[..] } else { dir };
+            let mut full = dir.to_vec();
+            full.push(b'/');
+            full.extend_from_slice(bytes);
+            cstring(OsString::from_vec(full))
+        })
+        .collect()
+}
+
+fn cstring(s: OsString) -> io::Result<CString> {
+    CString::new(s.into_vec()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        )
+    })
+}
+
+pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
+    strings
+        .iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(ptr::null()))
+        .collect()
+}
+
+/// (our end, the child's end) of stdin.
+pub(super) fn stdin_fds(mode: StdinMode) -> io::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match mode {
+        StdinMode::Inherit => Ok((None, None)),
+        StdinMode::Null => Ok((None, Some(dev_null()?))),
+        StdinMode::Piped => {
+            let (read, write) = pipe()?;
+            Ok((Some(write), Some(read)))
+        }
+    }
+}
+
+/// (our end, the child's end) of stdout or stderr.
+pub(super) fn output_fds(mode: OutputMode) -> io::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    match mode {
+        OutputMode::Inherit => Ok((None, None)),
+        OutputMode::Null => Ok((None, Some(dev_null()?))),
+        OutputMode::Piped => {
+            let (read, write) = pipe()?;
+            Ok((Some(read), Some(write)))
+        }
+    }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+    Ok((above_stdio(read)?, above_stdio(write)?))
+}
+
+fn dev_null() -> io::Result<OwnedFd> {
+    let fd = rustix::fs::open("/dev/null", OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
+    above_stdio(fd)
+}
+
+/// An fd numbered 3 or above (a supervisor with a closed stdin/stdout/stderr gets
+/// those numbers for new fds, and the child's `dup2`s must not overwrite one another).
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
+}
+
+/// An anonymous mapping for the child's stack, with a guard page at its low end.
+pub(super) struct Stack {
+    base: *mut c_void,
+    len: usize,
+}
+
+impl Stack {
+    pub(super) fn new() -> io::Result<Stack> {
+        let len = STACK_SIZE + GUARD_SIZE;
+        // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Stack { base, len };
+        // SAFETY: the lowest page of our own mapping becomes inaccessible: an overflow
+        // faults instead of writing below the mapping.
+        if unsafe { libc::mprotect(base, GUARD_SIZE, libc::PROT_NONE) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The initial stack pointer (stacks grow down; the end is page-aligned).
+    pub(super) fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of our mapping, never dereferenced as such.
+        unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: unmaps exactly the mapping made in `new`, no longer in use (the
+        // child has exec'd or exited before `clone` returned).
+        unsafe {
+            libc::munmap(self.base, self.len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_lookup_tries_each_directory_like_execvp() {
+        let path = OsString::from("/a::/b");
+        let got = candidates(OsStr::new("prog"), Some(&path)).expect("candidates");
+        let got: Vec<&[u8]> = got.iter().map(|c| c.as_bytes()).collect();
+        assert_eq!(got, [&b"/a/prog"[..], b"./prog", b"/b/prog"]);
+        let got = candidates(OsStr::new("./x/prog"), Some(&path)).expect("a path");
+        assert_eq!(got.len(), 1);
+        let got = candidates(OsStr::new("prog"), None).expect("the default PATH");
+        assert_eq!(got[0].as_bytes(), b"/bin/prog");
+        assert!(candidates(OsStr::new(""), None).is_err());
+    }
+}
