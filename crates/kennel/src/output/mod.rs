@@ -121,7 +121,7 @@ impl Forward {
     ///
     /// When the descriptor cannot be duplicated (no stdout, or out of descriptors).
     pub fn stdout() -> std::io::Result<Self> {
-        Ok(Self::new(duplicate(&std::io::stdout())?))
+        Ok(Self::new(crate::sys::imp::duplicate(&std::io::stdout())?))
     }
 
     /// Forward to this process's standard error (a duplicate of its descriptor).
@@ -130,18 +130,8 @@ impl Forward {
     ///
     /// When the descriptor cannot be duplicated.
     pub fn stderr() -> std::io::Result<Self> {
-        Ok(Self::new(duplicate(&std::io::stderr())?))
+        Ok(Self::new(crate::sys::imp::duplicate(&std::io::stderr())?))
     }
-}
-
-#[cfg(unix)]
-fn duplicate(stream: &impl std::os::fd::AsFd) -> std::io::Result<File> {
-    Ok(File::from(stream.as_fd().try_clone_to_owned()?))
-}
-
-#[cfg(windows)]
-fn duplicate(stream: &impl std::os::windows::io::AsHandle) -> std::io::Result<File> {
-    Ok(File::from(stream.as_handle().try_clone_to_owned()?))
 }
 
 /// Which stream a reader serves.

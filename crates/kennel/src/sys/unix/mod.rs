@@ -361,3 +361,8 @@ fn output_stdio(mode: OutputMode) -> Stdio {
         OutputMode::Null => Stdio::null(),
     }
 }
+
+/// A new descriptor for `stream` (e.g. our stdout), as a `File` kennel can forward into.
+pub(crate) fn duplicate(stream: &impl std::os::fd::AsFd) -> io::Result<std::fs::File> {
+    Ok(std::fs::File::from(stream.as_fd().try_clone_to_owned()?))
+}

@@ -80,6 +80,7 @@ use windows_sys::Win32::System::Threading::{
 pub(crate) use crate::sys::absent::{
     become_subreaper, helpers, make_undumpable, own_signals, sweep_adopted,
 };
+pub(crate) use pipe::duplicate;
 pub(crate) use tree::{Leader, Protection};
 
 use self::exit_wait::ExitWait;

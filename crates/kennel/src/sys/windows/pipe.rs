@@ -107,3 +107,12 @@ fn connect_now(server: &NamedPipeServer) -> io::Result<()> {
         )),
     }
 }
+
+/// A new handle for `stream` (e.g. our stdout), as a `File` kennel can forward into.
+pub(crate) fn duplicate(
+    stream: &impl std::os::windows::io::AsHandle,
+) -> std::io::Result<std::fs::File> {
+    Ok(std::fs::File::from(
+        stream.as_handle().try_clone_to_owned()?,
+    ))
+}
