@@ -190,9 +190,13 @@ fn start(
     let spawning = registry::spawning();
     let started = match (kept, &cgroup) {
         // A leader joining its cgroup: the vfork-style spawn (no fork of our memory).
-        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`).
+        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`); a given
+        // `Stdio` can only be handed to std's `Command`.
         (false, Some(cg))
-            if !launch.foreground_terminal && launch.plan.pidfd && joins.is_empty() =>
+            if !launch.foreground_terminal
+                && launch.plan.pidfd
+                && joins.is_empty()
+                && !launch.given.any() =>
         {
             match linux::spawn_into(launch, cg) {
                 Ok(Some(s)) => Some(Started {
@@ -256,6 +260,7 @@ fn start_std(
     });
     cmd.stdout(output_stdio(launch.stdout));
     cmd.stderr(output_stdio(launch.stderr));
+    launch.given.apply(&mut cmd, ctx)?;
     if kept {
         // The pipes must be created by `spawn`; the keeper's spawn adds the control
         // socket and the new process group.
