@@ -368,24 +368,6 @@ impl Command {
         self
     }
 
-    /// What `sys` gets to start this command: program, environment, stdio, containment.
-    pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
-        crate::sys::Launch {
-            program: &self.program,
-            args: &self.args,
-            cwd: self.cwd.as_deref(),
-            env_clear: self.env_clear,
-            env: &self.env,
-            stdin: self.stdin,
-            stdout: self.stdout,
-            stderr: self.stderr,
-            given: &self.given,
-            foreground_terminal: self.foreground_terminal,
-            limits: crate::plan::LimitPlan::default(),
-            plan: self.plan(),
-        }
-    }
-
     /// The program, as given.
     pub fn get_program(&self) -> &OsStr {
         &self.program

@@ -271,3 +271,29 @@ fn stdin_error(e: StdinError) -> io::Error {
     };
     io::Error::new(kind, e)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_probe_tells_the_three_constructors_apart() {
+        assert!(matches!(classify(Stdio::piped()), Kind::Piped));
+        assert!(matches!(classify(Stdio::null()), Kind::Null));
+        assert!(matches!(classify(Stdio::inherit()), Kind::Inherit));
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        assert!(matches!(classify(Stdio::from(file)), Kind::Unsupported));
+    }
+
+    #[test]
+    fn anything_but_a_stdio_is_handed_on_and_taken_once() {
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let mut kind = classify(file);
+        assert!(matches!(kind.take(), Kind::Given(_)));
+        assert!(matches!(kind.take(), Kind::Used));
+        assert!(matches!(kind, Kind::Used));
+        let mut piped = Kind::Piped;
+        assert!(matches!(piped.take(), Kind::Piped));
+        assert!(matches!(piped, Kind::Piped));
+    }
+}

@@ -85,6 +85,24 @@ pub(crate) struct Launch<'a> {
 }
 
 impl Launch<'_> {
+    /// What `sys` gets to start `cmd`: program, environment, stdio, containment.
+    pub(crate) fn of(cmd: &crate::Command) -> Launch<'_> {
+        Launch {
+            program: &cmd.program,
+            args: &cmd.args,
+            cwd: cmd.cwd.as_deref(),
+            env_clear: cmd.env_clear,
+            env: &cmd.env,
+            stdin: cmd.stdin,
+            stdout: cmd.stdout,
+            stderr: cmd.stderr,
+            given: &cmd.given,
+            foreground_terminal: cmd.foreground_terminal,
+            limits: crate::plan::LimitPlan::default(),
+            plan: cmd.plan(),
+        }
+    }
+
     /// Apply arguments, working directory and environment to a std command (shared by
     /// every platform's spawn).
     pub(crate) fn apply_args_cwd_env(&self, std_cmd: &mut std::process::Command) {

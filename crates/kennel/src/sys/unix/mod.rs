@@ -115,19 +115,13 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         cgroup,
         mut pipes,
     } = start(launch, cgroup, &joins, kept, &ctx)?;
-    let subreaper = kept || plan.layers.contains(&Containment::Subreaper);
-    let layers = match plan.pid_namespace {
-        // The namespace's init reaps every orphan: no subreaper layer of its own.
-        true => plan.layers.clone(),
-        false => plan::layers(plan.strongest(), subreaper),
-    };
     let mut leader = Leader {
         direct_pid: pid,
         lead,
         cgroup,
         limits,
         ticket,
-        layers,
+        layers: tree_layers(plan, kept),
         exited: None,
         reaped: false,
     };
@@ -146,6 +140,18 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         stdout,
         stderr,
     })
+}
+
+/// The layers the started tree is held by (`kept`: through a keeper).
+fn tree_layers(plan: &plan::Plan, kept: bool) -> Vec<Containment> {
+    match plan.pid_namespace {
+        // The namespace's init reaps every orphan: no subreaper layer of its own.
+        true => plan.layers.clone(),
+        false => plan::layers(
+            plan.strongest(),
+            kept || plan.layers.contains(&Containment::Subreaper),
+        ),
+    }
 }
 
 /// A started direct child or keeper: its pid, the layer holding the leader, the cgroup
