@@ -149,7 +149,8 @@ impl Given {
         Some(Arc::new(Mutex::new(Some(stdio))))
     }
 
-    /// Whether any stream is given.
+    /// Whether any stream is given (then Unix takes std's spawn path).
+    #[cfg(unix)]
     pub(crate) fn any(&self) -> bool {
         self.stdin.is_some() || self.stdout.is_some() || self.stderr.is_some()
     }
