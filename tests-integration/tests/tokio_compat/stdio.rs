@@ -197,3 +197,25 @@ async fn a_stdio_made_from_a_file_is_refused() {
         .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
 }
+
+/// Without a cgroup (the process-group tier, std's `posix_spawn` path) a file goes to
+/// the child as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_on_the_group_tier() {
+    let path = TempPath::new("group-kennel");
+    let mut child = kennel::compat::Command::new("sh")
+        .args(["-c", "echo on the group tier"])
+        .stdout(File::create(&path.0).unwrap())
+        .kennel(|k| {
+            k.containment(kennel::ContainmentOptions {
+                cgroup: false,
+                keeper: false,
+                ..Default::default()
+            })
+        })
+        .spawn()
+        .unwrap();
+    assert_eq!(child.containment(), Some(kennel::Containment::Group));
+    assert!(child.wait().await.unwrap().success());
+    assert_eq!(path.read(), b"on the group tier\n");
+}
