@@ -210,7 +210,6 @@ async fn a_file_on_the_group_tier() {
             k.containment(kennel::ContainmentOptions {
                 cgroup: false,
                 keeper: false,
-                ..Default::default()
             })
         })
         .spawn()
