@@ -297,3 +297,23 @@ mod tests {
         assert!(matches!(piped, Kind::Piped));
     }
 }
+
+/// A file given for stdout reaches the child on every platform's spawn (the Linux tier
+/// checks are in `tests-integration`; this one also runs under Wine).
+#[cfg(test)]
+mod spawn_tests {
+    use std::process::Stdio;
+
+    #[tokio::test]
+    async fn stdout_to_a_file_on_this_platform() {
+        let path = std::env::temp_dir().join(format!("kennel-unit-stdout-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut cmd = super::super::Command::from(crate::Command::shell("echo given"));
+        cmd.stdout(file).stdin(Stdio::null());
+        let status = cmd.status().await.unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(status.success());
+        assert_eq!(written.trim_end(), "given");
+    }
+}
