@@ -130,6 +130,7 @@ pub struct Command {
     pub(crate) stderr: OutputMode,
     pub(crate) stdout_forward: Option<Forward>,
     pub(crate) stderr_forward: Option<Forward>,
+    pub(crate) given: crate::sys::Given,
     pub(crate) timeout: Option<Duration>,
     pub(crate) ladder: Ladder,
     pub(crate) stdout_cap: Option<OutputCap>,
@@ -157,6 +158,7 @@ impl Command {
             stderr: OutputMode::default(),
             stdout_forward: None,
             stderr_forward: None,
+            given: crate::sys::Given::default(),
             timeout: None,
             ladder: Ladder::default(),
             stdout_cap: None,
@@ -364,23 +366,6 @@ impl Command {
     pub fn limits(mut self, limits: crate::Limits) -> Self {
         self.limits = limits;
         self
-    }
-
-    /// What `sys` gets to start this command: program, environment, stdio, containment.
-    pub(crate) fn launch(&self) -> crate::sys::Launch<'_> {
-        crate::sys::Launch {
-            program: &self.program,
-            args: &self.args,
-            cwd: self.cwd.as_deref(),
-            env_clear: self.env_clear,
-            env: &self.env,
-            stdin: self.stdin,
-            stdout: self.stdout,
-            stderr: self.stderr,
-            foreground_terminal: self.foreground_terminal,
-            limits: crate::plan::LimitPlan::default(),
-            plan: self.plan(),
-        }
     }
 
     /// The program, as given.

@@ -8,6 +8,7 @@
 #![cfg(target_os = "linux")]
 
 mod behaviours;
+mod stdio;
 mod tree;
 
 use std::time::Duration;

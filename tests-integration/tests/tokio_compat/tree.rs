@@ -189,18 +189,6 @@ async fn a_job_holding_stdout_does_not_hang_the_reader() {
     assert!(!kennel_tests::is_alive(sleep));
 }
 
-/// A `Stdio` kennel cannot take (made from a file) fails the spawn instead of being
-/// guessed at.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stdio_from_a_file_is_refused() {
-    let file = std::fs::File::open("/dev/null").unwrap();
-    let err = kennel::compat::Command::new("true")
-        .stdout(file)
-        .spawn()
-        .unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::Unsupported);
-}
-
 /// `sh -c script` on kennel, stdout piped.
 fn sh_with_piped_stdout(script: &str) -> kennel::compat::Child {
     kennel::compat::Command::new("sh")

@@ -9,7 +9,7 @@ use std::process::{ExitStatus, Output, Stdio};
 
 use super::child::Child;
 use super::stdio::{self, Kind};
-use crate::{OutputMode, StdinMode};
+use crate::StdinMode;
 
 /// A process to run, with the builder and spawn methods of `tokio::process::Command`
 /// (same names, signatures and, where kennel's meaning allows, behaviour; see the
@@ -135,29 +135,32 @@ impl Command {
     }
 
     /// The child's stdin: `Stdio::piped()` (then [`Child::stdin`] is a writer),
-    /// `Stdio::null()` or `Stdio::inherit()` (the default for [`spawn`](Self::spawn)).
+    /// `Stdio::null()`, `Stdio::inherit()` (the default for [`spawn`](Self::spawn)), or a
+    /// `File`, `OwnedFd`, a std child's pipe end — anything `Into<Stdio>`, handed to
+    /// the OS spawn as is.
     ///
     /// # Platform-specific behavior
     ///
-    /// A `Stdio` made from a file or another process's pipe cannot be handed to kennel
-    /// yet: the spawn then fails with `ErrorKind::Unsupported` (see the
-    /// [module docs](super#stdio)).
-    pub fn stdin<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
-        self.stdin = Some(stdio::classify(cfg.into()));
+    /// A file or pipe end is used by one spawn (`Stdio` cannot be copied; a second
+    /// spawn fails with `InvalidInput` until it is set again), and a `Stdio` value
+    /// made from one (`Stdio::from(file)`) fails the spawn with `Unsupported`: pass the
+    /// file itself (see the [module docs](super#stdio)).
+    pub fn stdin<T: Into<Stdio> + 'static>(&mut self, cfg: T) -> &mut Command {
+        self.stdin = Some(stdio::classify(cfg));
         self
     }
 
     /// The child's stdout: `Stdio::piped()` (then [`Child::stdout`] is a reader),
-    /// `Stdio::null()` or `Stdio::inherit()` (the default for [`spawn`](Self::spawn)).
-    /// As for [`stdin`](Self::stdin), other `Stdio` values fail the spawn.
-    pub fn stdout<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
-        self.stdout = Some(stdio::classify(cfg.into()));
+    /// `Stdio::null()`, `Stdio::inherit()` (the default for [`spawn`](Self::spawn)), or
+    /// a file or pipe end, as for [`stdin`](Self::stdin).
+    pub fn stdout<T: Into<Stdio> + 'static>(&mut self, cfg: T) -> &mut Command {
+        self.stdout = Some(stdio::classify(cfg));
         self
     }
 
     /// The child's stderr, as [`stdout`](Self::stdout).
-    pub fn stderr<T: Into<Stdio>>(&mut self, cfg: T) -> &mut Command {
-        self.stderr = Some(stdio::classify(cfg.into()));
+    pub fn stderr<T: Into<Stdio> + 'static>(&mut self, cfg: T) -> &mut Command {
+        self.stderr = Some(stdio::classify(cfg));
         self
     }
 
@@ -201,32 +204,34 @@ impl Command {
     ///
     /// The spawn failure as an `io::Error` whose kind is the OS error's (`NotFound`
     /// for a missing program, …) and whose inner error is the [`SpawnError`](crate::SpawnError);
-    /// `Unsupported` for a `Stdio` kennel cannot take; the OS error of creating a pipe.
+    /// `Unsupported` for a `Stdio` kennel cannot take, `InvalidInput` for a file or
+    /// pipe end an earlier spawn took; the OS error of creating a pipe.
     pub fn spawn(&mut self) -> io::Result<Child> {
-        self.spawn_with(Kind::Inherit, Kind::Inherit)
-    }
-
-    /// Spawn with `stdin_default` for an unset stdin and `output` forced on stdout and
-    /// stderr when given, else their settings (default inherit).
-    fn spawn_with(&self, stdin_default: Kind, output_default: Kind) -> io::Result<Child> {
         let mut cmd = self.inner.clone();
-        let stdin_kind = self.stdin.unwrap_or(stdin_default);
-        cmd = cmd.stdin(match stdin_kind {
+        let stdin_kind = self.stdin.as_mut().map_or(Kind::Inherit, Kind::take);
+        let piped_stdin = matches!(stdin_kind, Kind::Piped);
+        let stdin_mode = match stdin_kind {
             Kind::Inherit => StdinMode::Inherit,
             Kind::Null => StdinMode::Null,
             Kind::Piped => StdinMode::Piped,
-            Kind::Unsupported => return Err(stdio::unsupported("stdin")),
-        });
+            Kind::Given(given) => {
+                // kennel's side inherits: it writes nothing on this stream.
+                cmd.given.stdin = crate::sys::Given::slot(given);
+                StdinMode::Inherit
+            }
+            refused => return Err(stdio::refused(&refused, "stdin")),
+        };
+        cmd = cmd.stdin(stdin_mode);
         let (cmd, stdout) = stdio::output(
             cmd,
-            self.stdout.unwrap_or(output_default),
+            self.stdout.as_mut().map_or(Kind::Inherit, Kind::take),
             "stdout",
             crate::Command::stdout,
             crate::Command::forward_stdout,
         )?;
         let (cmd, stderr) = stdio::output(
             cmd,
-            self.stderr.unwrap_or(output_default),
+            self.stderr.as_mut().map_or(Kind::Inherit, Kind::take),
             "stderr",
             crate::Command::stderr,
             crate::Command::forward_stderr,
@@ -238,7 +243,7 @@ impl Command {
         drop(cmd);
         Ok(Child::new(
             inner,
-            matches!(stdin_kind, Kind::Piped),
+            piped_stdin,
             stdout,
             stderr,
             self.kill_on_drop,
@@ -332,13 +337,4 @@ fn spawn_error(e: crate::SpawnError) -> io::Error {
             .map_or(io::ErrorKind::Other, io::Error::kind),
     };
     io::Error::new(kind, e)
-}
-
-/// `OutputMode` of a non-piped kind (shared by stdout and stderr).
-pub(super) fn output_mode(kind: Kind) -> Option<OutputMode> {
-    match kind {
-        Kind::Inherit => Some(OutputMode::Inherit),
-        Kind::Null => Some(OutputMode::Null),
-        Kind::Piped | Kind::Unsupported => None,
-    }
 }

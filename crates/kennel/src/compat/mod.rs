@@ -33,7 +33,7 @@
 //! | dropping the `Child` | the process runs on (`kill_on_drop` is `false` by default) | the tree is killed (`kill_on_drop` is `true` by default); with `false` it runs on, supervised by a task of the runtime, and dies with the runtime |
 //! | `ChildStdin` writes | straight into the pipe | accepted at once, carried out by kennel's stdin pipe; errors show at the next write / `flush` / `shutdown` |
 //! | `ChildStdin::shutdown()` | flushes; the pipe stays open until the handle is dropped | closes the child's stdin (EOF), as dropping it does |
-//! | `stdin/stdout/stderr(Stdio)` | any `Stdio` | `piped()`, `null()`, `inherit()`; one made from a file or pipe fails the spawn with `Unsupported` (see [Stdio](#stdio)) |
+//! | `stdin/stdout/stderr(T: Into<Stdio>)` | any `Stdio`, reused by every spawn | `piped()`, `null()`, `inherit()`, or a `File`, `OwnedFd`, std child's pipe end… handed on as is, for one spawn; a `Stdio::from(file)` value fails the spawn with `Unsupported` (see [Stdio](#stdio)) |
 //! | exit status | from `waitpid` | kennel's [`ExitStatus`](crate::ExitStatus) rebuilt as `std::process::ExitStatus` (`from_raw`; a core dump flag is not carried) |
 //! | a process killed with its supervisor (`kill -9`) | nothing happens to it | killed too when [`keeper::init`](crate::keeper::init) ran first in `main` ([`Child::dies_with_supervisor`]) |
 //!
@@ -62,11 +62,19 @@
 //!
 //! # Stdio
 //!
-//! `std::process::Stdio` is opaque on stable Rust: nothing public says whether a value
-//! is `piped()`, `null()`, `inherit()` or made from a file. kennel reads it from the
-//! alternate `Debug` form of a `std::process::Command` holding it, and refuses (with
-//! `io::ErrorKind::Unsupported` at spawn) what it cannot recognise or cannot pass on:
-//! a `Stdio` made from a file or another process's pipe.
+//! Only `Stdio::piped()` needs kennel: its pipe is kennel's, so the tree's output is
+//! drained, counted and capped, and the reader ends when the drain does. Everything
+//! else goes to the OS spawn exactly as given — a `File`, an `OwnedFd`, a std child's
+//! `ChildStdout`, `io::stdout()` — and kennel reads and writes nothing on that stream
+//! (the tree kill does not depend on it). Two limits come from `std::process::Stdio`
+//! being opaque and not copyable on stable Rust:
+//!
+//! - A value *already of type* `Stdio` is told apart (`piped()`, `null()`, `inherit()`)
+//!   by the alternate `Debug` of a `std::process::Command` holding it, which moves it
+//!   there: a `Stdio::from(file)` is lost to the probe and fails the spawn with
+//!   `io::ErrorKind::Unsupported`. Pass the file itself: `.stdout(file)`.
+//! - A file or pipe end serves one spawn (tokio duplicates it for each): spawning the
+//!   same command again fails with `io::ErrorKind::InvalidInput` until it is set again.
 
 mod child;
 mod command;

@@ -19,26 +19,52 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::{Controller, Forward, StdinError, StdinErrorKind};
 
-/// What a `std::process::Stdio` asks for, as far as kennel can honour it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a stdio setting asks of kennel.
+#[derive(Debug)]
 pub(super) enum Kind {
     Inherit,
     Null,
+    /// kennel's own pipe (a forward into one for output).
     Piped,
-    /// A file or another process's pipe: kennel's public API has no way to take it yet.
+    /// Handed as is to the OS spawn (a file, a pipe end, a descriptor); the first
+    /// spawn takes it.
+    Given(Stdio),
+    /// A `Given` that an earlier spawn took: `Stdio` cannot be copied.
+    Used,
+    /// A `Stdio` value that is none of `piped()`, `null()`, `inherit()`.
     Unsupported,
 }
 
-/// Which of `piped()`, `null()`, `inherit()` a `Stdio` is. `Stdio` is opaque on stable
-/// Rust (`Stdio::makes_pipe` is unstable, issue 98288), so this reads the one place std
-/// shows it: the alternate `Debug` of a `std::process::Command` holding it, which names
-/// the variant (`MakePipe`, `Null`, `Inherit`). Anything else — a file, a handle, a
-/// format a future std changes — is `Unsupported`, which fails the spawn loudly rather
-/// than guessing. See DECISIONS ("tokio-shaped layer") for the public addition that
-/// removes this.
-pub(super) fn classify(stdio: Stdio) -> Kind {
+impl Kind {
+    /// This setting for one spawn: a `Given` moves out (leaving `Used`).
+    pub(super) fn take(&mut self) -> Kind {
+        match self {
+            Kind::Inherit => Kind::Inherit,
+            Kind::Null => Kind::Null,
+            Kind::Piped => Kind::Piped,
+            Kind::Given(_) => std::mem::replace(self, Kind::Used),
+            Kind::Used => Kind::Used,
+            Kind::Unsupported => Kind::Unsupported,
+        }
+    }
+}
+
+/// What `cfg` asks for. Anything but a `Stdio` (a `File`, an `OwnedFd`, a std child's
+/// pipe end, `io::stdout()`, …) converts into one that names a descriptor, never a new
+/// pipe: it is handed on as is. A `Stdio` itself is opaque on stable Rust
+/// (`Stdio::makes_pipe` is unstable, issue 98288), so which of `piped()`, `null()`,
+/// `inherit()` it is, is read from the one place std shows it: the alternate `Debug`
+/// of a `std::process::Command` holding it, which names the variant (`MakePipe`,
+/// `Null`, `Inherit`). That moves the `Stdio` into the probe, so one made from a file
+/// or a pipe (`Stdio::from(file)`) is lost to it: `Unsupported`, which fails the spawn
+/// loudly rather than guessing (pass the file itself instead). See DECISIONS
+/// ("tokio-shaped layer").
+pub(super) fn classify<T: Into<Stdio> + 'static>(cfg: T) -> Kind {
+    if std::any::TypeId::of::<T>() != std::any::TypeId::of::<Stdio>() {
+        return Kind::Given(cfg.into());
+    }
     let mut probe = std::process::Command::new("");
-    probe.stdout(stdio);
+    probe.stdout(cfg);
     let shown = format!("{probe:#?}");
     // `stdout: Some(MakePipe)` → the words after `stdout` are `Some` and the variant.
     let variant = shown
@@ -55,34 +81,55 @@ pub(super) fn classify(stdio: Stdio) -> Kind {
     }
 }
 
-pub(super) fn unsupported(stream: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!(
-            "kennel::compat takes Stdio::piped(), null() or inherit() for {stream}; \
-             a Stdio made from a file or a pipe cannot be handed to kennel yet"
+/// The error of a setting kennel cannot spawn with (`Unsupported`, `Used`).
+pub(super) fn refused(kind: &Kind, stream: &str) -> io::Error {
+    match kind {
+        Kind::Used => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the {stream} given to kennel::compat went to an earlier spawn (a Stdio \
+                 cannot be copied): set it again before spawning again"
+            ),
         ),
-    )
+        _ => io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "kennel::compat cannot tell what a Stdio made from a file or a pipe is for \
+                 {stream}: pass the File, OwnedFd or pipe end itself (it is handed on as is)"
+            ),
+        ),
+    }
 }
 
-/// Set `kind` on one output stream of `cmd`: a mode, or (piped) a forward into a new
-/// pipe whose read end is returned.
+/// Set `kind` on one output stream of `cmd`: a mode, a given `Stdio` (kennel's side
+/// inherits, i.e. touches nothing), or (piped) a forward into a new pipe whose read end
+/// is returned.
 pub(super) fn output<R: From<Reader>>(
-    cmd: crate::Command,
+    mut cmd: crate::Command,
     kind: Kind,
     stream: &str,
     set_mode: impl FnOnce(crate::Command, crate::OutputMode) -> crate::Command,
     forward: impl FnOnce(crate::Command, Forward) -> crate::Command,
 ) -> io::Result<(crate::Command, Option<R>)> {
-    if kind == Kind::Piped {
-        let (receiver, writer) = crate::sys::imp::compat::output_pipe()?;
-        let reader = Reader(receiver);
-        return Ok((forward(cmd, Forward::new(writer)), Some(R::from(reader))));
-    }
-    match super::command::output_mode(kind) {
-        Some(mode) => Ok((set_mode(cmd, mode), None)),
-        None => Err(unsupported(stream)),
-    }
+    let mode = match kind {
+        Kind::Piped => {
+            let (receiver, writer) = crate::sys::imp::compat::output_pipe()?;
+            let reader = Reader(receiver);
+            return Ok((forward(cmd, Forward::new(writer)), Some(R::from(reader))));
+        }
+        Kind::Inherit => crate::OutputMode::Inherit,
+        Kind::Null => crate::OutputMode::Null,
+        Kind::Given(stdio) => {
+            let slot = crate::sys::Given::slot(stdio);
+            match stream {
+                "stdout" => cmd.given.stdout = slot,
+                _ => cmd.given.stderr = slot,
+            }
+            crate::OutputMode::Inherit
+        }
+        Kind::Used | Kind::Unsupported => return Err(refused(&kind, stream)),
+    };
+    Ok((set_mode(cmd, mode), None))
 }
 
 /// The read end of an output pipe.
@@ -223,4 +270,52 @@ fn stdin_error(e: StdinError) -> io::Error {
             .map_or(io::ErrorKind::Other, io::Error::kind),
     };
     io::Error::new(kind, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "std's Windows `Command` Debug shows no stdio: the probe recognizes nothing there (NOTES)"
+    )]
+    fn the_debug_probe_tells_the_three_constructors_apart() {
+        assert!(matches!(classify(Stdio::piped()), Kind::Piped));
+        assert!(matches!(classify(Stdio::null()), Kind::Null));
+        assert!(matches!(classify(Stdio::inherit()), Kind::Inherit));
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        assert!(matches!(classify(Stdio::from(file)), Kind::Unsupported));
+    }
+
+    #[test]
+    fn anything_but_a_stdio_is_handed_on_and_taken_once() {
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let mut kind = classify(file);
+        assert!(matches!(kind.take(), Kind::Given(_)));
+        assert!(matches!(kind.take(), Kind::Used));
+        assert!(matches!(kind, Kind::Used));
+        let mut piped = Kind::Piped;
+        assert!(matches!(piped.take(), Kind::Piped));
+        assert!(matches!(piped, Kind::Piped));
+    }
+}
+
+/// A file given for stdout reaches the child on every platform's spawn (the Linux tier
+/// checks are in `tests-integration`; this one also runs under Wine).
+#[cfg(test)]
+mod spawn_tests {
+    #[tokio::test]
+    async fn stdout_to_a_file_on_this_platform() {
+        let path = std::env::temp_dir().join(format!("kennel-unit-stdout-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        let mut cmd = super::super::Command::from(crate::Command::shell("echo given"));
+        cmd.stdout(file);
+        let status = cmd.status().await.unwrap();
+        let written = std::fs::read_to_string(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(status.success());
+        assert_eq!(written.trim_end(), "given");
+    }
 }

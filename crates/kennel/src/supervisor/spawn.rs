@@ -61,7 +61,7 @@ impl Command {
 
 /// The one call into `sys`: start `cmd`'s tree in its containment.
 fn spawn_tree(cmd: &Command) -> Result<(Leader, Pipes, Vec<LimitKind>), SpawnError> {
-    let mut launch = cmd.launch();
+    let mut launch = crate::sys::Launch::of(cmd);
     launch.limits = limit_plan(cmd, &launch.plan)?;
     let imp::Spawned {
         leader,

@@ -15,6 +15,8 @@ use std::ffi::{OsStr, OsString};
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use crate::plan::Plan;
 use crate::spec::EnvOp;
@@ -73,6 +75,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) stdin: StdinMode,
     pub(crate) stdout: OutputMode,
     pub(crate) stderr: OutputMode,
+    /// Streams handed as is to the OS spawn instead of the modes above.
+    pub(crate) given: &'a Given,
     /// The child takes the controlling terminal between `fork` and `exec` (Unix).
     pub(crate) foreground_terminal: bool,
     pub(crate) plan: Plan,
@@ -81,6 +85,24 @@ pub(crate) struct Launch<'a> {
 }
 
 impl Launch<'_> {
+    /// What `sys` gets to start `cmd`: program, environment, stdio, containment.
+    pub(crate) fn of(cmd: &crate::Command) -> Launch<'_> {
+        Launch {
+            program: &cmd.program,
+            args: &cmd.args,
+            cwd: cmd.cwd.as_deref(),
+            env_clear: cmd.env_clear,
+            env: &cmd.env,
+            stdin: cmd.stdin,
+            stdout: cmd.stdout,
+            stderr: cmd.stderr,
+            given: &cmd.given,
+            foreground_terminal: cmd.foreground_terminal,
+            limits: crate::plan::LimitPlan::default(),
+            plan: cmd.plan(),
+        }
+    }
+
     /// Apply arguments, working directory and environment to a std command (shared by
     /// every platform's spawn).
     pub(crate) fn apply_args_cwd_env(&self, std_cmd: &mut std::process::Command) {
@@ -101,6 +123,76 @@ impl Launch<'_> {
                 }
             }
         }
+    }
+}
+
+/// `std::process::Stdio` values handed as is to the OS spawn, one slot per stream (the
+/// compat layer's files and pipes; kennel reads and writes nothing on such a stream,
+/// as for `Inherit`). `Stdio` is neither `Clone` nor `Copy`: a clone of the
+/// [`Command`](crate::Command) shares the slots, the first spawn takes each `Stdio`,
+/// and a later spawn of a clone fails with `InvalidInput` rather than guess. A spawn
+/// with any given stream takes std's spawn path (the vfork-style one works on raw
+/// descriptors).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Given {
+    pub(crate) stdin: Option<Slot>,
+    pub(crate) stdout: Option<Slot>,
+    pub(crate) stderr: Option<Slot>,
+}
+
+/// One given stream, taken once.
+pub(crate) type Slot = Arc<Mutex<Option<Stdio>>>;
+
+impl Given {
+    /// A slot holding `stdio`.
+    pub(crate) fn slot(stdio: Stdio) -> Option<Slot> {
+        Some(Arc::new(Mutex::new(Some(stdio))))
+    }
+
+    /// Whether any stream is given (then Unix takes std's spawn path).
+    #[cfg(unix)]
+    pub(crate) fn any(&self) -> bool {
+        self.stdin.is_some() || self.stdout.is_some() || self.stderr.is_some()
+    }
+
+    /// Set the given streams on `cmd` (replacing what the modes set).
+    pub(crate) fn apply(
+        &self,
+        cmd: &mut std::process::Command,
+        ctx: &SpawnCtx,
+    ) -> Result<(), SpawnError> {
+        if let Some(stdio) = take(&self.stdin, "taking the given stdin", ctx)? {
+            cmd.stdin(stdio);
+        }
+        if let Some(stdio) = take(&self.stdout, "taking the given stdout", ctx)? {
+            cmd.stdout(stdio);
+        }
+        if let Some(stdio) = take(&self.stderr, "taking the given stderr", ctx)? {
+            cmd.stderr(stdio);
+        }
+        Ok(())
+    }
+}
+
+fn take(
+    slot: &Option<Slot>,
+    stage: &'static str,
+    ctx: &SpawnCtx,
+) -> Result<Option<Stdio>, SpawnError> {
+    let Some(slot) = slot else { return Ok(None) };
+    let taken = match slot.lock() {
+        Ok(mut stdio) => stdio.take(),
+        Err(poisoned) => poisoned.into_inner().take(),
+    };
+    match taken {
+        Some(stdio) => Ok(Some(stdio)),
+        None => Err(ctx.os(
+            stage,
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a clone of this command was spawned with it already (a Stdio cannot be copied)",
+            ),
+        )),
     }
 }
 

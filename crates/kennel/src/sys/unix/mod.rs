@@ -115,19 +115,13 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         cgroup,
         mut pipes,
     } = start(launch, cgroup, &joins, kept, &ctx)?;
-    let subreaper = kept || plan.layers.contains(&Containment::Subreaper);
-    let layers = match plan.pid_namespace {
-        // The namespace's init reaps every orphan: no subreaper layer of its own.
-        true => plan.layers.clone(),
-        false => plan::layers(plan.strongest(), subreaper),
-    };
     let mut leader = Leader {
         direct_pid: pid,
         lead,
         cgroup,
         limits,
         ticket,
-        layers,
+        layers: tree_layers(plan, kept),
         exited: None,
         reaped: false,
     };
@@ -146,6 +140,18 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         stdout,
         stderr,
     })
+}
+
+/// The layers the started tree is held by (`kept`: through a keeper).
+fn tree_layers(plan: &plan::Plan, kept: bool) -> Vec<Containment> {
+    match plan.pid_namespace {
+        // The namespace's init reaps every orphan: no subreaper layer of its own.
+        true => plan.layers.clone(),
+        false => plan::layers(
+            plan.strongest(),
+            kept || plan.layers.contains(&Containment::Subreaper),
+        ),
+    }
 }
 
 /// A started direct child or keeper: its pid, the layer holding the leader, the cgroup
@@ -190,9 +196,13 @@ fn start(
     let spawning = registry::spawning();
     let started = match (kept, &cgroup) {
         // A leader joining its cgroup: the vfork-style spawn (no fork of our memory).
-        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`).
+        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`); a given
+        // `Stdio` can only be handed to std's `Command`.
         (false, Some(cg))
-            if !launch.foreground_terminal && launch.plan.pidfd && joins.is_empty() =>
+            if !launch.foreground_terminal
+                && launch.plan.pidfd
+                && joins.is_empty()
+                && !launch.given.any() =>
         {
             match linux::spawn_into(launch, cg) {
                 Ok(Some(s)) => Some(Started {
@@ -256,6 +266,7 @@ fn start_std(
     });
     cmd.stdout(output_stdio(launch.stdout));
     cmd.stderr(output_stdio(launch.stderr));
+    launch.given.apply(&mut cmd, ctx)?;
     if kept {
         // The pipes must be created by `spawn`; the keeper's spawn adds the control
         // socket and the new process group.

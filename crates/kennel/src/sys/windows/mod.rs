@@ -215,6 +215,7 @@ fn connect_stdio(
     std_cmd.stdin(child_stdin);
     std_cmd.stdout(child_stdout);
     std_cmd.stderr(child_stderr);
+    launch.given.apply(std_cmd, ctx)?;
     Ok((stdin, stdout, stderr))
 }
 
