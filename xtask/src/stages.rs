@@ -63,7 +63,7 @@ impl Stage {
     fn what(self) -> &'static str {
         match self {
             Stage::Fmt => "formatting (cargo fmt --check)",
-            Stage::Clippy => "lints (cargo clippy -D warnings)",
+            Stage::Clippy => "lints (cargo clippy -D warnings; rustdoc -D warnings)",
             Stage::Test => "unit + integration tests (cargo test --workspace)",
             Stage::Node => "Node client tests (clients/node: npm test)",
             Stage::Shape => "files ≤ 400 lines, functions ≤ 60 (cargo xtask shape)",
@@ -186,6 +186,12 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
             cargo()
                 .args(["clippy", "--workspace", "--all-targets", "--"])
                 .args(["-D", "warnings"])
+                .run()?;
+            // The shipped crates' docs: every intra-doc link resolves.
+            cargo()
+                .args(["doc", "--no-deps", "-p", "kennel", "-p", "kennel-protocol"])
+                .args(["-p", "kennel-cli"])
+                .env("RUSTDOCFLAGS", "-D warnings")
                 .run()?;
         }
         Stage::Test => cargo()

@@ -208,7 +208,7 @@ pub mod own_signals {
 /// even by `kill -9` (Linux).
 ///
 /// They are the supervisor's own binary, re-run with a `__kennel-guard` or
-/// `__kennel-keeper` argument; [`init`] is what turns that re-run into a guard or
+/// `__kennel-keeper` argument; [`init`](keeper::init) is what turns that re-run into a guard or
 /// keeper. So **`init()` must be the first statement of `main`**, on every code path,
 /// before the command line is parsed and before any thread starts:
 ///
@@ -228,12 +228,12 @@ pub mod own_signals {
 /// * `init()` called, but not first (the re-run binary exits on an unknown argument, or
 ///   takes a path that does not call it): the guard or keeper never answers its
 ///   handshake and [`Command::spawn`](crate::Command::spawn) fails with
-///   [`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted), whose message
+///   [`SpawnError::GuardNotStarted`], whose message
 ///   says what to do. A command that is fine without the guarantee can switch it off
 ///   (`ContainmentOptions { keeper: false, .. }`); it then runs, reported as
 ///   unprotected.
 /// * A binary that must not re-run itself (a test harness) names one that calls
-///   `init()` first, such as the `kennel` CLI, with [`use_program`].
+///   `init()` first, such as the `kennel` CLI, with [`use_program`](keeper::use_program).
 // The example is about where `init()` goes in `main`: the `main` is the point.
 #[allow(clippy::needless_doctest_main)]
 pub mod keeper {

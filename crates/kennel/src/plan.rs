@@ -189,7 +189,7 @@ impl crate::Command {
     /// can leave it, and the kernel kills all of it when the init dies — even after an
     /// escape from the cgroup, even on `kill -9` of the supervisor. Needs root or
     /// unprivileged user namespaces and a keeper host ([`crate::keeper::init`]); not
-    /// with [`Command::keep_leftovers`]. Where unavailable the other tiers are used
+    /// with [`Command::keep_leftovers`](crate::Command::keep_leftovers). Where unavailable the other tiers are used
     /// ([`Outcome::containment`](crate::Outcome::containment) says). The child sees
     /// itself as pid 2 and a fresh `/proc` (own mount namespace; without root, a user
     /// namespace mapping only our uid/gid); pids kennel reports are the host's.
