@@ -181,31 +181,18 @@ fn the_sidecar_reports_and_kills_an_escapee_on_timeout() {
         eprintln!("note: cgroup escapes need root and a writable cgroup v2; not tested");
         return;
     }
-    use std::io::{BufRead as _, Write as _};
     let mark = marker();
     let (_, own) = own_cgroup();
-    let mut sc = std::process::Command::new(KENNEL)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut input = sc.stdin.take().unwrap();
     let spawn = serde_json::json!({"op": "spawn", "id": "e", "cmd": FIXTURE,
         "args": ["daemon", "--leader-stays"], "timeout_ms": 500,
         "env": {&mark.0: &mark.1, "KENNEL_FIXTURE_CGROUP": own.display().to_string()}});
-    input.write_all(format!("{spawn}\n").as_bytes()).unwrap();
-    let mut exit = None;
-    let mut events = std::io::BufReader::new(sc.stdout.take().unwrap()).lines();
-    for line in events.by_ref() {
-        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if e["event"] == "exit" {
-            exit = Some(e);
-            break;
-        }
-    }
-    let exit = exit.expect("exit event");
+    let (mut sc, input, events) = serve_with(&spawn);
+    let mut lines = std::iter::from_fn(|| events.recv_timeout(PATIENCE).ok());
+    let exit = lines
+        .by_ref()
+        .map(|line| serde_json::from_str::<serde_json::Value>(&line).unwrap())
+        .find(|e| e["event"] == "exit")
+        .expect("exit event");
     assert_eq!(exit["reason"], "timed_out", "{exit}");
     let escapees = exit["escapees_killed"].as_array().unwrap();
     assert!(!escapees.is_empty(), "{exit}");
@@ -220,6 +207,6 @@ fn the_sidecar_reports_and_kills_an_escapee_on_timeout() {
     // Right after the exit event, nothing of the tree runs; the sidecar still serves.
     assert_no_survivors(&mark, Duration::ZERO, &exit.to_string());
     drop(input);
-    assert!(events.any(|l| l.unwrap().contains("\"bye\"")), "bye");
+    assert!(lines.any(|l| l.contains("\"bye\"")), "bye");
     assert_eq!(sc.wait().unwrap().code(), Some(0));
 }

@@ -125,3 +125,29 @@ pub fn fixture(mark: &(String, String), tier: &Tier, args: &[&str]) -> Command {
         .env(&mark.0, &mark.1)
         .containment(tier.options)
 }
+
+/// `kennel serve` with `request` already sent: the sidecar, its stdin (drop it to end
+/// the session) and its stdout's lines.
+pub fn serve_with(
+    request: &serde_json::Value,
+) -> (
+    std::process::Child,
+    std::process::ChildStdin,
+    std::sync::mpsc::Receiver<String>,
+) {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut sc = std::process::Command::new(KENNEL)
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("kennel serve");
+    let mut input = sc.stdin.take().expect("stdin");
+    input
+        .write_all(format!("{request}\n").as_bytes())
+        .expect("write the request");
+    let events = kennel_tests::lines_of(sc.stdout.take().expect("stdout"));
+    (sc, input, events)
+}

@@ -8,7 +8,7 @@
 //! with a delegated cgroup subtree). Signals and `ptrace` from inside do not reach
 //! kennel: it has no pid in the namespace.
 
-use std::io::{BufRead as _, Write as _};
+use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -290,21 +290,10 @@ fn pidns_escapee_dies_with_a_kill_9_of_the_sidecar() {
     let Some(target) = RootTarget::new(Dest::Fresh, &mark) else {
         return;
     };
-    let mut sc = std::process::Command::new(KENNEL)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("kennel serve");
-    let mut input = sc.stdin.take().expect("stdin");
     let spawn = serde_json::json!({"op": "spawn", "id": "e", "cmd": FIXTURE,
         "args": ["daemon", "--leader-stays"], "containment": {"pid_namespace": true},
         "env": {&mark.0: &mark.1, "KENNEL_FIXTURE_CGROUP": target.0.display().to_string()}});
-    input
-        .write_all(format!("{spawn}\n").as_bytes())
-        .expect("write");
-    let events = kennel_tests::lines_of(sc.stdout.take().expect("stdout"));
+    let (mut sc, _input, events) = serve_with(&spawn);
     let mut spawned = None;
     while let Ok(line) = events.recv_timeout(PATIENCE) {
         if line.contains("\"spawned\"") {
