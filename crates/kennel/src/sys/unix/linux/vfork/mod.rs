@@ -216,6 +216,7 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         if !args.cwd.is_null() && libc::chdir(args.cwd) != 0 {
             fail(args, CWD);
         }
+        discard_pending(args.sigmax);
         let mut empty: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut empty);
         libc::sigprocmask(libc::SIG_SETMASK, &empty, ptr::null_mut());
@@ -277,6 +278,44 @@ unsafe fn reset_signals(sigmax: c_int) {
             // SAFETY: sets `sig` to its default disposition in the child only (no
             // CLONE_SIGHAND: the child has its own copy of the handler table).
             unsafe { libc::sigaction(sig, &default, ptr::null_mut()) };
+        }
+    }
+}
+
+/// Drop every signal pending in the child (all are blocked since the clone). Until its
+/// `setpgid` the child was in the supervisor's process group, so what is pending was
+/// sent to that group — e.g. a tree's `kill -HUP -<kennel's group>`, which the
+/// supervisor ignores — not to this program, which nobody else can name before it
+/// runs. Setting a pending signal's disposition to "ignore" discards it (POSIX); the
+/// disposition is then put back.
+///
+/// # Safety
+///
+/// Only in the child, with every signal blocked.
+unsafe fn discard_pending(sigmax: c_int) {
+    // SAFETY: a zeroed sigset is valid to receive the pending set.
+    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: fills `pending` with this thread's and process's pending signals.
+    if unsafe { libc::sigpending(&mut pending) } != 0 {
+        return;
+    }
+    for sig in 1..=sigmax {
+        // SAFETY: `pending` was filled by sigpending.
+        if sig == libc::SIGKILL
+            || sig == libc::SIGSTOP
+            || unsafe { libc::sigismember(&pending, sig) } != 1
+        {
+            continue;
+        }
+        // SAFETY: zeroed sigactions are valid to receive the current one and as
+        // SIG_IGN's base; both calls change `sig` in the child only (no CLONE_SIGHAND).
+        unsafe {
+            let mut current: libc::sigaction = std::mem::zeroed();
+            let mut ignore: libc::sigaction = std::mem::zeroed();
+            ignore.sa_sigaction = libc::SIG_IGN;
+            if libc::sigaction(sig, &ignore, &mut current) == 0 {
+                libc::sigaction(sig, &current, ptr::null_mut());
+            }
         }
     }
 }
