@@ -9,8 +9,8 @@
 //! the new process and closes its ends of the loader's pipes, but the loader is already
 //! blocked reading the reply to its first request from a pipe whose write end it holds
 //! itself (Wine's client keeps both ends of that pipe): no byte and no EOF can ever
-//! come, so it sleeps forever — even past `wineserver -k`, which only kills the
-//! processes wineserver knows. Seen in about one `fork-loop` cell in 200 here.
+//! come, so it sleeps forever (those caught here were still blocked 5 minutes later).
+//! Seen in about one `fork-loop` run in 200 here.
 //!
 //! Real Windows has no such window (the job is assigned inside `NtCreateUserProcess`),
 //! and no Windows API reaches the loader: nothing in kennel.exe can. So the harness
