@@ -8,8 +8,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
 
 use super::child::Child;
-use super::stdio::{self, Kind};
-use crate::StdinMode;
+use super::stdio::{self, Kind, Stream};
 
 /// A process to run, with the builder and spawn methods of `tokio::process::Command`
 /// (same names, signatures and, where kennel's meaning allows, behaviour; see the
@@ -207,35 +206,10 @@ impl Command {
     /// `Unsupported` for a `Stdio` kennel cannot take, `InvalidInput` for a file or
     /// pipe end an earlier spawn took; the OS error of creating a pipe.
     pub fn spawn(&mut self) -> io::Result<Child> {
-        let mut cmd = self.inner.clone();
-        let stdin_kind = self.stdin.as_mut().map_or(Kind::Inherit, Kind::take);
-        let piped_stdin = matches!(stdin_kind, Kind::Piped);
-        let stdin_mode = match stdin_kind {
-            Kind::Inherit => StdinMode::Inherit,
-            Kind::Null => StdinMode::Null,
-            Kind::Piped => StdinMode::Piped,
-            Kind::Given(given) => {
-                // kennel's side inherits: it writes nothing on this stream.
-                cmd.given.stdin = crate::sys::Given::slot(given);
-                StdinMode::Inherit
-            }
-            refused => return Err(stdio::refused(&refused, "stdin")),
-        };
-        cmd = cmd.stdin(stdin_mode);
-        let (cmd, stdout) = stdio::output(
-            cmd,
-            self.stdout.as_mut().map_or(Kind::Inherit, Kind::take),
-            "stdout",
-            crate::Command::stdout,
-            crate::Command::forward_stdout,
-        )?;
-        let (cmd, stderr) = stdio::output(
-            cmd,
-            self.stderr.as_mut().map_or(Kind::Inherit, Kind::take),
-            "stderr",
-            crate::Command::stderr,
-            crate::Command::forward_stderr,
-        )?;
+        let take = |setting: &mut Option<Kind>| setting.as_mut().map_or(Kind::Inherit, Kind::take);
+        let (cmd, stdin) = stdio::input(self.inner.clone(), take(&mut self.stdin))?;
+        let (cmd, stdout) = stdio::output(cmd, take(&mut self.stdout), Stream::Stdout)?;
+        let (cmd, stderr) = stdio::output(cmd, take(&mut self.stderr), Stream::Stderr)?;
         super::helper::adopt_from_env();
         let inner = cmd.spawn().map_err(spawn_error)?;
         // `cmd` (and with it kennel's only other handle on the pipes' write ends) is
@@ -243,9 +217,9 @@ impl Command {
         drop(cmd);
         Ok(Child::new(
             inner,
-            piped_stdin,
-            stdout,
-            stderr,
+            stdin.settle(&mut self.stdin).is_some(),
+            stdout.settle(&mut self.stdout),
+            stderr.settle(&mut self.stderr),
             self.kill_on_drop,
         ))
     }

@@ -84,4 +84,5 @@ mod stdio;
 pub use child::Child;
 pub use command::Command;
 pub use helper::HELPER_ENV;
+pub(crate) use stdio::Kind;
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout};
