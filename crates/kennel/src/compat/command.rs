@@ -135,15 +135,14 @@ impl Command {
 
     /// The child's stdin: `Stdio::piped()` (then [`Child::stdin`] is a writer),
     /// `Stdio::null()`, `Stdio::inherit()` (the default for [`spawn`](Self::spawn)), or a
-    /// `File`, `OwnedFd`, a std child's pipe end — anything `Into<Stdio>`, handed to
-    /// the OS spawn as is.
+    /// `File`, `OwnedFd`, a std child's pipe end, or a `Stdio` made from one — anything
+    /// `Into<Stdio>`, handed to the OS spawn as is.
     ///
     /// # Platform-specific behavior
     ///
     /// A file or pipe end is used by one spawn (`Stdio` cannot be copied; a second
-    /// spawn fails with `InvalidInput` until it is set again), and a `Stdio` value
-    /// made from one (`Stdio::from(file)`) fails the spawn with `Unsupported`: pass the
-    /// file itself (see the [module docs](super#stdio)).
+    /// spawn fails with `InvalidInput` until it is set again); on Windows so is a
+    /// `null()` or `inherit()` value (see the [module docs](super#stdio)).
     pub fn stdin<T: Into<Stdio> + 'static>(&mut self, cfg: T) -> &mut Command {
         self.stdin = Some(stdio::classify(cfg));
         self
@@ -203,8 +202,9 @@ impl Command {
     ///
     /// The spawn failure as an `io::Error` whose kind is the OS error's (`NotFound`
     /// for a missing program, …) and whose inner error is the [`SpawnError`](crate::SpawnError);
-    /// `Unsupported` for a `Stdio` kennel cannot take, `InvalidInput` for a file or
-    /// pipe end an earlier spawn took; the OS error of creating a pipe.
+    /// `Unsupported` for a `Stdio` whose shape std's `Debug` shows in a way kennel does
+    /// not know (Unix), `InvalidInput` for a file or pipe end an earlier spawn took;
+    /// the OS error of creating a pipe or duplicating a `Stdio`'s descriptor.
     pub fn spawn(&mut self) -> io::Result<Child> {
         let take = |setting: &mut Option<Kind>| setting.as_mut().map_or(Kind::Inherit, Kind::take);
         let (cmd, stdin) = stdio::input(self.inner.clone(), take(&mut self.stdin))?;
