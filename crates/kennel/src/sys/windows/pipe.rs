@@ -150,40 +150,48 @@ impl StdPipes {
         given: &Given,
         modes: (StdinMode, OutputMode, OutputMode),
     ) -> io::Result<(Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>)> {
-        let stdin = match (self.stdin, piped(&given.stdin, modes.0 == StdinMode::Piped)) {
-            (Some(theirs), Some(slot)) => {
-                let (ours, client) = pipe(Direction::ToChild)?;
-                bridge("stdin", client, theirs)?;
-                put_back(slot);
-                Some(ours)
-            }
-            _ => None,
-        };
-        let output = |theirs: Option<Box<dyn Read + Send>>, slot: &Option<Slot>, mode| match (
-            theirs,
-            piped(slot, mode == OutputMode::Piped),
-        ) {
-            (Some(theirs), Some(slot)) => {
-                let (ours, client) = pipe(Direction::FromChild)?;
-                bridge("output", theirs, client)?;
-                put_back(slot);
-                Ok::<_, io::Error>(Some(ours))
-            }
-            _ => Ok(None),
-        };
-        let stdout = output(self.stdout.map(boxed), &given.stdout, modes.1)?;
-        let stderr = output(self.stderr.map(boxed), &given.stderr, modes.2)?;
+        let stdin = adopt_one(
+            self.stdin,
+            &given.stdin,
+            modes.0 == StdinMode::Piped,
+            Direction::ToChild,
+            |theirs, ours| bridge("stdin", ours, theirs),
+        )?;
+        let stdout = adopt_one(
+            self.stdout,
+            &given.stdout,
+            modes.1 == OutputMode::Piped,
+            Direction::FromChild,
+            |theirs, ours| bridge("stdout", theirs, ours),
+        )?;
+        let stderr = adopt_one(
+            self.stderr,
+            &given.stderr,
+            modes.2 == OutputMode::Piped,
+            Direction::FromChild,
+            |theirs, ours| bridge("stderr", theirs, ours),
+        )?;
         Ok((stdin, stdout, stderr))
     }
 }
 
-/// The given slot of a stream kennel was asked to pipe.
-fn piped(slot: &Option<Slot>, asked: bool) -> Option<&Slot> {
-    slot.as_ref().filter(|_| asked)
-}
-
-fn boxed(reader: impl Read + Send + 'static) -> Box<dyn Read + Send> {
-    Box::new(reader)
+/// One stream of [`StdPipes::adopt`]: when std made a pipe (`theirs`) for the value in
+/// `slot` and kennel was `asked` to pipe the stream, a new pipe of ours whose client end
+/// `connect` joins to std's.
+fn adopt_one<T>(
+    theirs: Option<T>,
+    slot: &Option<Slot>,
+    asked: bool,
+    direction: Direction,
+    connect: impl FnOnce(T, File) -> io::Result<()>,
+) -> io::Result<Option<NamedPipeServer>> {
+    let (Some(theirs), Some(slot), true) = (theirs, slot, asked) else {
+        return Ok(None);
+    };
+    let (ours, client) = pipe(direction)?;
+    connect(theirs, client)?;
+    put_back(slot);
+    Ok(Some(ours))
 }
 
 /// The given value was `Stdio::piped()`: put one back for a next spawn.
