@@ -95,6 +95,42 @@ pub(crate) enum EnvOp {
     Remove(OsString),
 }
 
+/// One output stream's settings: where it goes, where a piped stream is forwarded
+/// instead of delivered as events, and its cap.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OutputSpec {
+    pub(crate) mode: OutputMode,
+    pub(crate) forward: Option<Forward>,
+    pub(crate) cap: Option<OutputCap>,
+}
+
+impl OutputSpec {
+    /// Send the stream to `mode`, forwarding it nowhere.
+    fn set_mode(&mut self, mode: OutputMode) {
+        self.mode = mode;
+        self.forward = None;
+    }
+
+    /// Pipe the stream and forward it to `dest`.
+    fn forward_to(&mut self, dest: Forward) {
+        self.mode = OutputMode::Piped;
+        self.forward = Some(dest);
+    }
+}
+
+/// [`Command`]'s builder methods that only store their argument: `name(arg: Type) =>
+/// field` sets `field` (a path below `self`) to `arg.into()`, so an `Option` field is
+/// set to `Some(arg)`.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$($field).+ = $arg.into();
+            self
+        }
+    )*};
+}
+
 /// What to run and how to supervise it. Build it, then [`Command::spawn`].
 ///
 /// # Examples
@@ -126,15 +162,11 @@ pub struct Command {
     pub(crate) env_clear: bool,
     pub(crate) env: Vec<EnvOp>,
     pub(crate) stdin: StdinMode,
-    pub(crate) stdout: OutputMode,
-    pub(crate) stderr: OutputMode,
-    pub(crate) stdout_forward: Option<Forward>,
-    pub(crate) stderr_forward: Option<Forward>,
+    pub(crate) stdout: OutputSpec,
+    pub(crate) stderr: OutputSpec,
     pub(crate) given: crate::sys::Given,
     pub(crate) timeout: Option<Duration>,
     pub(crate) ladder: Ladder,
-    pub(crate) stdout_cap: Option<OutputCap>,
-    pub(crate) stderr_cap: Option<OutputCap>,
     pub(crate) drain_timeout: Duration,
     pub(crate) keep_leftovers: bool,
     pub(crate) pid_namespace: bool,
@@ -154,15 +186,11 @@ impl Command {
             env_clear: false,
             env: Vec::new(),
             stdin: StdinMode::default(),
-            stdout: OutputMode::default(),
-            stderr: OutputMode::default(),
-            stdout_forward: None,
-            stderr_forward: None,
+            stdout: OutputSpec::default(),
+            stderr: OutputSpec::default(),
             given: crate::sys::Given::default(),
             timeout: None,
             ladder: Ladder::default(),
-            stdout_cap: None,
-            stderr_cap: None,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             keep_leftovers: false,
             pid_namespace: false,
@@ -250,25 +278,52 @@ impl Command {
         self
     }
 
-    /// Where stdin comes from (default [`StdinMode::Null`]).
-    pub fn stdin(mut self, mode: StdinMode) -> Self {
-        self.stdin = mode;
-        self
+    setters! {
+        /// Where stdin comes from (default [`StdinMode::Null`]).
+        stdin(mode: StdinMode) => stdin;
+        /// Run the ladder when the run has lasted this long (reason `timed_out`).
+        timeout(timeout: Duration) => timeout;
+        /// The termination ladder used by cancel, timeout and leftover teardown.
+        ladder(ladder: Ladder) => ladder;
+        /// A cap on stdout only.
+        stdout_cap(cap: OutputCap) => stdout.cap;
+        /// A cap on stderr only.
+        stderr_cap(cap: OutputCap) => stderr.cap;
+        /// How long after the leader's exit to wait for the pipes to close (default
+        /// [`DEFAULT_DRAIN_TIMEOUT`]).
+        drain_timeout(timeout: Duration) => drain_timeout;
+        /// Leave processes that outlive the leader running (default: tear them down with
+        /// the ladder once output has drained). Pipe holders still stop being read at the
+        /// drain timeout.
+        keep_leftovers(keep: bool) => keep_leftovers;
+        /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
+        /// the per-child keeper's extra `exec` when supervisor death does not matter).
+        containment(options: ContainmentOptions) => containment;
+        /// Make the child's process group the foreground group of the terminal on its
+        /// stdin, between `fork` and `exec` (Unix; nothing elsewhere, or when stdin is not
+        /// a terminal), as a shell does for a foreground job: the child can read the
+        /// terminal from its first instruction, and Ctrl-C / Ctrl-Z reach its tree. Use
+        /// with [`StdinMode::Inherit`] and
+        /// [`terminal::Foreground`](crate::terminal::Foreground), which saves the terminal
+        /// before the spawn and gives it back after.
+        foreground_terminal(claim: bool) => foreground_terminal;
+        /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits));
+        /// one this tier cannot enforce fails the spawn unless
+        /// [`Limits::best_effort`](crate::Limits).
+        limits(limits: crate::Limits) => limits;
     }
 
     /// Where stdout goes (default [`OutputMode::Piped`]). Replaces an earlier
     /// [`Command::forward_stdout`].
     pub fn stdout(mut self, mode: OutputMode) -> Self {
-        self.stdout = mode;
-        self.stdout_forward = None;
+        self.stdout.set_mode(mode);
         self
     }
 
     /// Where stderr goes (default [`OutputMode::Piped`]). Replaces an earlier
     /// [`Command::forward_stderr`].
     pub fn stderr(mut self, mode: OutputMode) -> Self {
-        self.stderr = mode;
-        self.stderr_forward = None;
+        self.stderr.set_mode(mode);
         self
     }
 
@@ -279,28 +334,14 @@ impl Command {
     /// the pipe. See [`Forward`] for how the bytes travel. Replaces an earlier
     /// [`Command::stdout`].
     pub fn forward_stdout(mut self, dest: Forward) -> Self {
-        self.stdout = OutputMode::Piped;
-        self.stdout_forward = Some(dest);
+        self.stdout.forward_to(dest);
         self
     }
 
     /// Pipe stderr and forward it to `dest`, as [`Command::forward_stdout`] does for
     /// stdout.
     pub fn forward_stderr(mut self, dest: Forward) -> Self {
-        self.stderr = OutputMode::Piped;
-        self.stderr_forward = Some(dest);
-        self
-    }
-
-    /// Run the ladder when the run has lasted this long (reason `timed_out`).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The termination ladder used by cancel, timeout and leftover teardown.
-    pub fn ladder(mut self, ladder: Ladder) -> Self {
-        self.ladder = ladder;
+        self.stderr.forward_to(dest);
         self
     }
 
@@ -310,62 +351,8 @@ impl Command {
     }
 
     /// The same cap on stdout and on stderr.
-    pub fn output_cap(mut self, cap: OutputCap) -> Self {
-        self.stdout_cap = Some(cap);
-        self.stderr_cap = Some(cap);
-        self
-    }
-
-    /// A cap on stdout only.
-    pub fn stdout_cap(mut self, cap: OutputCap) -> Self {
-        self.stdout_cap = Some(cap);
-        self
-    }
-
-    /// A cap on stderr only.
-    pub fn stderr_cap(mut self, cap: OutputCap) -> Self {
-        self.stderr_cap = Some(cap);
-        self
-    }
-
-    /// How long after the leader's exit to wait for the pipes to close (default
-    /// [`DEFAULT_DRAIN_TIMEOUT`]).
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
-        self
-    }
-
-    /// Leave processes that outlive the leader running (default: tear them down with the
-    /// ladder once output has drained). Pipe holders still stop being read at the drain
-    /// timeout.
-    pub fn keep_leftovers(mut self, keep: bool) -> Self {
-        self.keep_leftovers = keep;
-        self
-    }
-
-    /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
-    /// the per-child keeper's extra `exec` when supervisor death does not matter).
-    pub fn containment(mut self, options: ContainmentOptions) -> Self {
-        self.containment = options;
-        self
-    }
-
-    /// Make the child's process group the foreground group of the terminal on its stdin,
-    /// between `fork` and `exec` (Unix; nothing elsewhere, or when stdin is not a
-    /// terminal), as a shell does for a foreground job: the child can read the terminal
-    /// from its first instruction, and Ctrl-C / Ctrl-Z reach its tree. Use with
-    /// [`StdinMode::Inherit`] and [`terminal::Foreground`](crate::terminal::Foreground),
-    /// which saves the terminal before the spawn and gives it back after.
-    pub fn foreground_terminal(mut self, claim: bool) -> Self {
-        self.foreground_terminal = claim;
-        self
-    }
-
-    /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits)); one
-    /// this tier cannot enforce fails the spawn unless [`Limits::best_effort`](crate::Limits).
-    pub fn limits(mut self, limits: crate::Limits) -> Self {
-        self.limits = limits;
-        self
+    pub fn output_cap(self, cap: OutputCap) -> Self {
+        self.stdout_cap(cap).stderr_cap(cap)
     }
 
     /// The program, as given.

@@ -12,6 +12,7 @@ use super::run::{Links, Plan, Run};
 use super::{Child, Controller, Output};
 use crate::output::EVENT_CAPACITY;
 use crate::plan::{self, LimitPlan};
+use crate::spec::OutputSpec;
 use crate::sys::imp::{self, Leader, PipeReader, PipeWriter};
 use crate::tree::Tree;
 use crate::{Command, LimitKind, OutputCap, SpawnError, StdinMode};
@@ -53,8 +54,8 @@ impl Command {
     pub async fn output(&self) -> Result<Output, SpawnError> {
         let mut cmd = self.clone();
         let default_cap = OutputCap::truncate(crate::DEFAULT_COLLECT_CAP);
-        cmd.stdout_cap.get_or_insert(default_cap);
-        cmd.stderr_cap.get_or_insert(default_cap);
+        cmd.stdout.cap.get_or_insert(default_cap);
+        cmd.stderr.cap.get_or_insert(default_cap);
         Ok(cmd.spawn()?.output().await)
     }
 }
@@ -166,17 +167,17 @@ fn start_readers(
     stdout: Option<PipeReader>,
     stderr: Option<PipeReader>,
 ) -> Readers {
-    let stream = |pipe: Option<PipeReader>, cap, forward: &Option<_>| {
+    let stream = |pipe: Option<PipeReader>, spec: &OutputSpec| {
         pipe.map(|pipe| Stream {
             pipe,
-            cap,
-            forward: forward.clone(),
+            cap: spec.cap,
+            forward: spec.forward.clone(),
         })
     };
     Readers::start(
         pid,
         tx,
-        stream(stdout, cmd.stdout_cap, &cmd.stdout_forward),
-        stream(stderr, cmd.stderr_cap, &cmd.stderr_forward),
+        stream(stdout, &cmd.stdout),
+        stream(stderr, &cmd.stderr),
     )
 }

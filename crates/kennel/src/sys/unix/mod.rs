@@ -114,7 +114,13 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         lead,
         cgroup,
         mut pipes,
-    } = start(launch, cgroup, &joins, kept, &ctx)?;
+    } = Start {
+        launch,
+        joins: &joins,
+        kept,
+        ctx: &ctx,
+    }
+    .run(cgroup)?;
     let mut leader = Leader {
         direct_pid: pid,
         lead,
@@ -183,108 +189,121 @@ impl RawPipes {
     }
 }
 
-/// Fork and exec, directly or through a keeper, [`Spawning`](registry::Spawning) from
-/// before the fork until the pid is recorded, so the orphan reaper cannot take the exit
-/// status of a child that dies at once.
-fn start(
-    launch: &Launch<'_>,
-    cgroup: Option<Cgroup>,
-    joins: &[std::os::fd::RawFd],
+/// What starting the leader (or its keeper) takes besides the cgroup: the launch, the
+/// tree's cgroup v1 `cgroup.procs` fds to join before exec, whether a keeper is asked,
+/// and the spawn's error context.
+struct Start<'a> {
+    launch: &'a Launch<'a>,
+    joins: &'a [std::os::fd::RawFd],
     kept: bool,
-    ctx: &SpawnCtx,
-) -> Result<Started, SpawnError> {
-    let spawning = registry::spawning();
-    let started = match (kept, &cgroup) {
-        // A leader joining its cgroup: the vfork-style spawn (no fork of our memory).
-        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`); a given
-        // `Stdio` can only be handed to std's `Command`.
-        (false, Some(cg))
-            if !launch.foreground_terminal
-                && launch.plan.pidfd
-                && joins.is_empty()
-                && !launch.given.any() =>
-        {
-            match linux::spawn_into(launch, cg) {
-                Ok(Some(s)) => Some(Started {
-                    pid: s.pid,
-                    lead: Lead::Group(Group::new(s.pid)),
-                    cgroup: None,
-                    pipes: RawPipes {
-                        stdin: s.stdin,
-                        stdout: s.stdout,
-                        stderr: s.stderr,
-                        pidfd: Some(s.pidfd),
-                    },
-                }),
-                Ok(None) => None,
-                Err(f) if f.stage == "fork/exec" => {
-                    return Err(ctx.program_error(f.source, f.stage))
-                }
-                Err(f) => return Err(ctx.os(f.stage, f.source)),
-            }
-        }
-        _ => None,
-    };
-    let started = match started {
-        Some(s) => Started { cgroup, ..s },
-        None => start_std(launch, cgroup, joins, kept, ctx)?,
-    };
-    if let Some(spawning) = &spawning {
-        spawning.record(started.pid);
-    }
-    Ok(started)
+    ctx: &'a SpawnCtx,
 }
 
-/// [`start`] through std's `Command`: the keeper, the group tier (std's `posix_spawn`),
-/// a leader that claims the terminal, or a kernel without `CLONE_PIDFD`.
-fn start_std(
-    launch: &Launch<'_>,
-    cgroup: Option<Cgroup>,
-    joins: &[std::os::fd::RawFd],
-    kept: bool,
-    ctx: &SpawnCtx,
-) -> Result<Started, SpawnError> {
-    let mut cmd = if kept {
-        Keeper::command(launch.program, cgroup.as_ref())
-    } else {
-        std::process::Command::new(launch.program)
-    };
-    join_before_exec(&mut cmd, joins.to_vec());
-    launch.apply_args_cwd_env(&mut cmd);
-    if kept && launch.plan.pid_namespace {
-        // The keeper makes the tree a PID namespace and becomes its init.
-        linux::ask_for_pid_namespace(&mut cmd);
+impl Start<'_> {
+    /// Fork and exec, directly or through a keeper, [`Spawning`](registry::Spawning) from
+    /// before the fork until the pid is recorded, so the orphan reaper cannot take the exit
+    /// status of a child that dies at once.
+    fn run(&self, cgroup: Option<Cgroup>) -> Result<Started, SpawnError> {
+        let spawning = registry::spawning();
+        let started = match (&cgroup, self.vfork_style()) {
+            (Some(cg), true) => self.into_cgroup(cg)?,
+            _ => None,
+        };
+        let started = match started {
+            Some(s) => Started { cgroup, ..s },
+            None => self.through_std(cgroup)?,
+        };
+        if let Some(spawning) = &spawning {
+            spawning.record(started.pid);
+        }
+        Ok(started)
     }
-    if kept && launch.foreground_terminal {
-        // The keeper claims the terminal for the program it starts (see `terminal`).
-        cmd.env(terminal::CLAIM_ENV, "1");
+
+    /// A leader joining its cgroup takes the vfork-style spawn (no fork of our memory),
+    /// unless it has a keeper, claims the terminal, has v1 limit cgroups to join (std's
+    /// pre_exec does: `join_before_exec`), has a given `Stdio` (only std's `Command`
+    /// takes one), or the kernel lacks `CLONE_PIDFD`.
+    fn vfork_style(&self) -> bool {
+        let launch = self.launch;
+        !self.kept
+            && !launch.foreground_terminal
+            && launch.plan.pidfd
+            && self.joins.is_empty()
+            && !launch.given.any()
     }
-    cmd.stdin(match launch.stdin {
-        StdinMode::Null => Stdio::null(),
-        StdinMode::Piped => Stdio::piped(),
-        StdinMode::Inherit => Stdio::inherit(),
-    });
-    cmd.stdout(output_stdio(launch.stdout));
-    cmd.stderr(output_stdio(launch.stderr));
-    launch.given.apply(&mut cmd, ctx)?;
-    if kept {
-        // The pipes must be created by `spawn`; the keeper's spawn adds the control
-        // socket and the new process group.
-        let (mut child, keeper) = Keeper::spawn(&mut cmd, cgroup, ctx)?;
-        return Ok(Started {
-            pid: child.id(),
-            lead: Lead::Kept(keeper),
-            cgroup: None,
-            pipes: RawPipes::of(&mut child),
+
+    /// The vfork-style spawn into `cg`; `None` when this kernel cannot do it.
+    fn into_cgroup(&self, cg: &Cgroup) -> Result<Option<Started>, SpawnError> {
+        match linux::spawn_into(self.launch, cg) {
+            Ok(Some(s)) => Ok(Some(Started {
+                pid: s.pid,
+                lead: Lead::Group(Group::new(s.pid)),
+                cgroup: None,
+                pipes: RawPipes {
+                    stdin: s.stdin,
+                    stdout: s.stdout,
+                    stderr: s.stderr,
+                    pidfd: Some(s.pidfd),
+                },
+            })),
+            Ok(None) => Ok(None),
+            Err(f) if f.stage == "fork/exec" => Err(self.ctx.program_error(f.source, f.stage)),
+            Err(f) => Err(self.ctx.os(f.stage, f.source)),
+        }
+    }
+
+    /// [`run`](Start::run) through std's `Command`: the keeper, the group tier (std's
+    /// `posix_spawn`), a leader that claims the terminal, or a kernel without
+    /// `CLONE_PIDFD`.
+    fn through_std(&self, cgroup: Option<Cgroup>) -> Result<Started, SpawnError> {
+        let Start {
+            launch,
+            joins,
+            kept,
+            ctx,
+        } = *self;
+        let mut cmd = if kept {
+            Keeper::command(launch.program, cgroup.as_ref())
+        } else {
+            std::process::Command::new(launch.program)
+        };
+        join_before_exec(&mut cmd, joins.to_vec());
+        launch.apply_args_cwd_env(&mut cmd);
+        if kept && launch.plan.pid_namespace {
+            // The keeper makes the tree a PID namespace and becomes its init.
+            linux::ask_for_pid_namespace(&mut cmd);
+        }
+        if kept && launch.foreground_terminal {
+            // The keeper claims the terminal for the program it starts (see `terminal`).
+            cmd.env(terminal::CLAIM_ENV, "1");
+        }
+        cmd.stdin(match launch.stdin {
+            StdinMode::Null => Stdio::null(),
+            StdinMode::Piped => Stdio::piped(),
+            StdinMode::Inherit => Stdio::inherit(),
         });
+        cmd.stdout(output_stdio(launch.stdout));
+        cmd.stderr(output_stdio(launch.stderr));
+        launch.given.apply(&mut cmd, ctx)?;
+        if kept {
+            // The pipes must be created by `spawn`; the keeper's spawn adds the control
+            // socket and the new process group.
+            let (mut child, keeper) = Keeper::spawn(&mut cmd, cgroup, ctx)?;
+            return Ok(Started {
+                pid: child.id(),
+                lead: Lead::Kept(keeper),
+                cgroup: None,
+                pipes: RawPipes::of(&mut child),
+            });
+        }
+        let mut child = spawn_direct(cmd, launch.foreground_terminal, cgroup.as_ref(), ctx)?;
+        Ok(Started {
+            pid: child.id(),
+            lead: Lead::Group(Group::new(child.id())),
+            cgroup,
+            pipes: RawPipes::of(&mut child),
+        })
     }
-    let mut child = spawn_direct(cmd, launch.foreground_terminal, cgroup.as_ref(), ctx)?;
-    Ok(Started {
-        pid: child.id(),
-        lead: Lead::Group(Group::new(child.id())),
-        cgroup,
-        pipes: RawPipes::of(&mut child),
-    })
 }
 
 /// Join the tree's cgroup v1 directories (their `cgroup.procs` fds, opened before the
