@@ -118,6 +118,28 @@ impl OutputSpec {
     }
 }
 
+/// How a run is brought to its end: when (the timeout), how (the ladder), how long the
+/// pipes may drain after the leader's exit, and whether leftovers are torn down. The
+/// run loop keeps it as given.
+#[derive(Clone, Debug)]
+pub(crate) struct Ending {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) ladder: Ladder,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) keep_leftovers: bool,
+}
+
+impl Default for Ending {
+    fn default() -> Self {
+        Ending {
+            timeout: None,
+            ladder: Ladder::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            keep_leftovers: false,
+        }
+    }
+}
+
 /// [`Command`]'s builder methods that only store their argument: `name(arg: Type) =>
 /// field` sets `field` (a path below `self`) to `arg.into()`, so an `Option` field is
 /// set to `Some(arg)`.
@@ -165,10 +187,7 @@ pub struct Command {
     pub(crate) stdout: OutputSpec,
     pub(crate) stderr: OutputSpec,
     pub(crate) given: crate::sys::Given,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) ladder: Ladder,
-    pub(crate) drain_timeout: Duration,
-    pub(crate) keep_leftovers: bool,
+    pub(crate) ending: Ending,
     pub(crate) pid_namespace: bool,
     pub(crate) containment: ContainmentOptions,
     pub(crate) foreground_terminal: bool,
@@ -189,10 +208,7 @@ impl Command {
             stdout: OutputSpec::default(),
             stderr: OutputSpec::default(),
             given: crate::sys::Given::default(),
-            timeout: None,
-            ladder: Ladder::default(),
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            keep_leftovers: false,
+            ending: Ending::default(),
             pid_namespace: false,
             containment: ContainmentOptions::default(),
             foreground_terminal: false,
@@ -282,20 +298,20 @@ impl Command {
         /// Where stdin comes from (default [`StdinMode::Null`]).
         stdin(mode: StdinMode) => stdin;
         /// Run the ladder when the run has lasted this long (reason `timed_out`).
-        timeout(timeout: Duration) => timeout;
+        timeout(timeout: Duration) => ending.timeout;
         /// The termination ladder used by cancel, timeout and leftover teardown.
-        ladder(ladder: Ladder) => ladder;
+        ladder(ladder: Ladder) => ending.ladder;
         /// A cap on stdout only.
         stdout_cap(cap: OutputCap) => stdout.cap;
         /// A cap on stderr only.
         stderr_cap(cap: OutputCap) => stderr.cap;
         /// How long after the leader's exit to wait for the pipes to close (default
         /// [`DEFAULT_DRAIN_TIMEOUT`]).
-        drain_timeout(timeout: Duration) => drain_timeout;
+        drain_timeout(timeout: Duration) => ending.drain_timeout;
         /// Leave processes that outlive the leader running (default: tear them down with
         /// the ladder once output has drained). Pipe holders still stop being read at the
         /// drain timeout.
-        keep_leftovers(keep: bool) => keep_leftovers;
+        keep_leftovers(keep: bool) => ending.keep_leftovers;
         /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
         /// the per-child keeper's extra `exec` when supervisor death does not matter).
         containment(options: ContainmentOptions) => containment;

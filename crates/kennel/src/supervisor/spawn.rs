@@ -125,10 +125,8 @@ pub(super) fn supervise<T: Tree + 'static>(
         _ => StdinSlot::NotPiped,
     }));
     let plan = Plan {
-        ladder: cmd.ladder.clone(),
-        timeout_at: cmd.timeout.and_then(|t| started.checked_add(t)),
-        drain_timeout: cmd.drain_timeout,
-        keep_leftovers: cmd.keep_leftovers,
+        ending: cmd.ending.clone(),
+        timeout_at: cmd.ending.timeout.and_then(|t| started.checked_add(t)),
         limits_skipped,
     };
     let links = Links {
