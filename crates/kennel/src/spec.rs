@@ -95,26 +95,54 @@ pub(crate) enum EnvOp {
     Remove(OsString),
 }
 
-/// One output stream's settings: where it goes, where a piped stream is forwarded
-/// instead of delivered as events, and its cap.
+/// One output stream's settings: where it goes and its cap.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct OutputSpec {
-    pub(crate) mode: OutputMode,
-    pub(crate) forward: Option<Forward>,
+    pub(crate) to: OutputTarget,
     pub(crate) cap: Option<OutputCap>,
 }
 
+/// Where an output stream goes: a mode, or forwarded (a pipe whose bytes are copied
+/// to a destination instead of delivered as events). Setting one replaces the other.
+#[derive(Clone, Debug)]
+pub(crate) enum OutputTarget {
+    Mode(OutputMode),
+    Forward(Forward),
+}
+
+impl Default for OutputTarget {
+    fn default() -> Self {
+        OutputTarget::Mode(OutputMode::default())
+    }
+}
+
+impl From<OutputMode> for OutputTarget {
+    fn from(mode: OutputMode) -> Self {
+        OutputTarget::Mode(mode)
+    }
+}
+
+impl From<Forward> for OutputTarget {
+    fn from(dest: Forward) -> Self {
+        OutputTarget::Forward(dest)
+    }
+}
+
 impl OutputSpec {
-    /// Send the stream to `mode`, forwarding it nowhere.
-    fn set_mode(&mut self, mode: OutputMode) {
-        self.mode = mode;
-        self.forward = None;
+    /// What the child's end of the stream is: a forwarded stream is piped.
+    pub(crate) fn mode(&self) -> OutputMode {
+        match self.to {
+            OutputTarget::Mode(mode) => mode,
+            OutputTarget::Forward(_) => OutputMode::Piped,
+        }
     }
 
-    /// Pipe the stream and forward it to `dest`.
-    fn forward_to(&mut self, dest: Forward) {
-        self.mode = OutputMode::Piped;
-        self.forward = Some(dest);
+    /// Where the stream is forwarded, if it is.
+    pub(crate) fn forward(&self) -> Option<&Forward> {
+        match &self.to {
+            OutputTarget::Mode(_) => None,
+            OutputTarget::Forward(dest) => Some(dest),
+        }
     }
 }
 
@@ -141,8 +169,8 @@ impl Default for Ending {
 }
 
 /// [`Command`]'s builder methods that only store their argument: `name(arg: Type) =>
-/// field` sets `field` (a path below `self`) to `arg.into()`, so an `Option` field is
-/// set to `Some(arg)`.
+/// field` sets `field` (a path below `self`) to `arg.into()`: an `Option` field to
+/// `Some(arg)`, an [`OutputTarget`] to the mode or the forward.
 macro_rules! setters {
     ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+;)*) => {$(
         $(#[$doc])*
@@ -297,6 +325,22 @@ impl Command {
     setters! {
         /// Where stdin comes from (default [`StdinMode::Null`]).
         stdin(mode: StdinMode) => stdin;
+        /// Where stdout goes (default [`OutputMode::Piped`]). Replaces an earlier
+        /// [`Command::forward_stdout`].
+        stdout(mode: OutputMode) => stdout.to;
+        /// Where stderr goes (default [`OutputMode::Piped`]). Replaces an earlier
+        /// [`Command::forward_stderr`].
+        stderr(mode: OutputMode) => stderr.to;
+        /// Pipe stdout and forward what the tree writes to `dest` instead of delivering
+        /// it as [`Event::Stdout`](crate::Event::Stdout): no events, but unlike
+        /// [`OutputMode::Inherit`] the bytes are counted in the
+        /// [`Outcome`](crate::Outcome), caps apply, and the drain timeout still ends a
+        /// wait on a descendant that holds the pipe. See [`Forward`] for how the bytes
+        /// travel. Replaces an earlier [`Command::stdout`].
+        forward_stdout(dest: Forward) => stdout.to;
+        /// Pipe stderr and forward it to `dest`, as [`Command::forward_stdout`] does for
+        /// stdout.
+        forward_stderr(dest: Forward) => stderr.to;
         /// Run the ladder when the run has lasted this long (reason `timed_out`).
         timeout(timeout: Duration) => ending.timeout;
         /// The termination ladder used by cancel, timeout and leftover teardown.
@@ -327,38 +371,6 @@ impl Command {
         /// one this tier cannot enforce fails the spawn unless
         /// [`Limits::best_effort`](crate::Limits).
         limits(limits: crate::Limits) => limits;
-    }
-
-    /// Where stdout goes (default [`OutputMode::Piped`]). Replaces an earlier
-    /// [`Command::forward_stdout`].
-    pub fn stdout(mut self, mode: OutputMode) -> Self {
-        self.stdout.set_mode(mode);
-        self
-    }
-
-    /// Where stderr goes (default [`OutputMode::Piped`]). Replaces an earlier
-    /// [`Command::forward_stderr`].
-    pub fn stderr(mut self, mode: OutputMode) -> Self {
-        self.stderr.set_mode(mode);
-        self
-    }
-
-    /// Pipe stdout and forward what the tree writes to `dest` instead of delivering it
-    /// as [`Event::Stdout`](crate::Event::Stdout): no events, but unlike
-    /// [`OutputMode::Inherit`] the bytes are counted in the [`Outcome`](crate::Outcome),
-    /// caps apply, and the drain timeout still ends a wait on a descendant that holds
-    /// the pipe. See [`Forward`] for how the bytes travel. Replaces an earlier
-    /// [`Command::stdout`].
-    pub fn forward_stdout(mut self, dest: Forward) -> Self {
-        self.stdout.forward_to(dest);
-        self
-    }
-
-    /// Pipe stderr and forward it to `dest`, as [`Command::forward_stdout`] does for
-    /// stdout.
-    pub fn forward_stderr(mut self, dest: Forward) -> Self {
-        self.stderr.forward_to(dest);
-        self
     }
 
     /// Shortcut for a one-rung ladder: `signal`, wait `grace`, then kill.

@@ -169,7 +169,7 @@ fn start_readers(
         pipe.map(|pipe| Stream {
             pipe,
             cap: spec.cap,
-            forward: spec.forward.clone(),
+            forward: spec.forward().cloned(),
         })
     };
     Readers::start(
