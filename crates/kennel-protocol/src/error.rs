@@ -175,6 +175,6 @@ impl RequestError {
 
 impl From<RequestError> for Event {
     fn from(e: RequestError) -> Self {
-        Event::Error(e.into())
+        Event::Error(e)
     }
 }

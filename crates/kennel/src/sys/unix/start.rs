@@ -60,7 +60,7 @@ impl Start<'_> {
     pub(super) fn run(&self, cgroup: Option<Cgroup>) -> Result<Started, SpawnError> {
         let spawning = registry::spawning();
         let started = match (&cgroup, self.vfork_style()) {
-            (Some(cg), true) => self.into_cgroup(cg)?,
+            (Some(cg), true) => self.vfork_into(cg)?,
             _ => None,
         };
         let started = match started {
@@ -87,7 +87,7 @@ impl Start<'_> {
     }
 
     /// The vfork-style spawn into `cg`; `None` when this kernel cannot do it.
-    fn into_cgroup(&self, cg: &Cgroup) -> Result<Option<Started>, SpawnError> {
+    fn vfork_into(&self, cg: &Cgroup) -> Result<Option<Started>, SpawnError> {
         match linux::spawn_into(self.launch, cg) {
             Ok(Some(s)) => Ok(Some(Started {
                 pid: s.pid,
