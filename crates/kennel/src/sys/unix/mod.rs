@@ -50,6 +50,7 @@ pub(crate) mod terminal;
 mod tree;
 
 use std::io;
+use std::os::fd::OwnedFd;
 
 use tokio::net::unix::pipe;
 
@@ -60,7 +61,7 @@ pub(crate) use linux::{
 pub(crate) use tree::{Leader, Protection};
 
 use self::linux::{Cgroup, TreeLimits};
-use self::start::{RawPipes, Start, Started};
+use self::start::Start;
 use self::tree::Lead;
 use crate::plan::{self, Guarantee};
 use crate::sys::{Launch, SpawnCtx};
@@ -162,6 +163,35 @@ fn tree_layers(plan: &plan::Plan, kept: bool) -> Vec<Containment> {
             plan.strongest(),
             kept || plan.layers.contains(&Containment::Subreaper),
         ),
+    }
+}
+
+/// A started direct child or keeper: its pid, the layer holding the leader, the cgroup
+/// if the tree still needs it held here, and the parent's ends of its pipes.
+struct Started {
+    pid: u32,
+    lead: Lead,
+    cgroup: Option<Cgroup>,
+    pipes: RawPipes,
+}
+
+/// The parent's ends of a child's pipes (and its pidfd, when the spawn made one).
+#[derive(Default)]
+struct RawPipes {
+    stdin: Option<OwnedFd>,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    pidfd: Option<OwnedFd>,
+}
+
+impl RawPipes {
+    fn of(child: &mut std::process::Child) -> RawPipes {
+        RawPipes {
+            stdin: child.stdin.take().map(OwnedFd::from),
+            stdout: child.stdout.take().map(OwnedFd::from),
+            stderr: child.stderr.take().map(OwnedFd::from),
+            pidfd: None,
+        }
     }
 }
 

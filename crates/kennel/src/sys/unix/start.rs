@@ -3,45 +3,15 @@
 //! tier, a leader that claims the terminal, given `Stdio`s, cgroup v1 joins).
 
 use std::io;
-use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
 use std::process::Stdio;
 
 use super::group::Group;
 use super::linux::{self, Cgroup, Keeper};
 use super::tree::Lead;
-use super::{registry, terminal};
+use super::{registry, terminal, RawPipes, Started};
 use crate::sys::{Launch, SpawnCtx};
 use crate::{OutputMode, SpawnError, StdinMode};
-
-/// A started direct child or keeper: its pid, the layer holding the leader, the cgroup
-/// if the tree still needs it held here, and the parent's ends of its pipes.
-pub(super) struct Started {
-    pub(super) pid: u32,
-    pub(super) lead: Lead,
-    pub(super) cgroup: Option<Cgroup>,
-    pub(super) pipes: RawPipes,
-}
-
-/// The parent's ends of a child's pipes (and its pidfd, when the spawn made one).
-#[derive(Default)]
-pub(super) struct RawPipes {
-    pub(super) stdin: Option<OwnedFd>,
-    pub(super) stdout: Option<OwnedFd>,
-    pub(super) stderr: Option<OwnedFd>,
-    pub(super) pidfd: Option<OwnedFd>,
-}
-
-impl RawPipes {
-    fn of(child: &mut std::process::Child) -> RawPipes {
-        RawPipes {
-            stdin: child.stdin.take().map(OwnedFd::from),
-            stdout: child.stdout.take().map(OwnedFd::from),
-            stderr: child.stderr.take().map(OwnedFd::from),
-            pidfd: None,
-        }
-    }
-}
 
 /// What starting the leader (or its keeper) takes besides the cgroup: the launch, the
 /// tree's cgroup v1 `cgroup.procs` fds to join before exec, whether a keeper is asked,
