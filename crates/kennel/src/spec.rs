@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::output::OutputSpec;
 use crate::{ContainmentOptions, Forward, Ladder};
 
 /// What the child's stdin is connected to.
@@ -95,57 +96,6 @@ pub(crate) enum EnvOp {
     Remove(OsString),
 }
 
-/// One output stream's settings: where it goes and its cap.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct OutputSpec {
-    pub(crate) to: OutputTarget,
-    pub(crate) cap: Option<OutputCap>,
-}
-
-/// Where an output stream goes: a mode, or forwarded (a pipe whose bytes are copied
-/// to a destination instead of delivered as events). Setting one replaces the other.
-#[derive(Clone, Debug)]
-pub(crate) enum OutputTarget {
-    Mode(OutputMode),
-    Forward(Forward),
-}
-
-impl Default for OutputTarget {
-    fn default() -> Self {
-        OutputTarget::Mode(OutputMode::default())
-    }
-}
-
-impl From<OutputMode> for OutputTarget {
-    fn from(mode: OutputMode) -> Self {
-        OutputTarget::Mode(mode)
-    }
-}
-
-impl From<Forward> for OutputTarget {
-    fn from(dest: Forward) -> Self {
-        OutputTarget::Forward(dest)
-    }
-}
-
-impl OutputSpec {
-    /// What the child's end of the stream is: a forwarded stream is piped.
-    pub(crate) fn mode(&self) -> OutputMode {
-        match self.to {
-            OutputTarget::Mode(mode) => mode,
-            OutputTarget::Forward(_) => OutputMode::Piped,
-        }
-    }
-
-    /// Where the stream is forwarded, if it is.
-    pub(crate) fn forward(&self) -> Option<&Forward> {
-        match &self.to {
-            OutputTarget::Mode(_) => None,
-            OutputTarget::Forward(dest) => Some(dest),
-        }
-    }
-}
-
 /// How a run is brought to its end: when (the timeout), how (the ladder), how long the
 /// pipes may drain after the leader's exit, and whether leftovers are torn down. The
 /// run loop keeps it as given.
@@ -170,7 +120,8 @@ impl Default for Ending {
 
 /// [`Command`]'s builder methods that only store their argument: `name(arg: Type) =>
 /// field` sets `field` (a path below `self`) to `arg.into()`: an `Option` field to
-/// `Some(arg)`, an [`OutputTarget`] to the mode or the forward.
+/// `Some(arg)`, an [`OutputTarget`](crate::output::OutputTarget) to the mode or the
+/// forward.
 macro_rules! setters {
     ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+;)*) => {$(
         $(#[$doc])*
