@@ -116,25 +116,14 @@ impl fmt::Display for ErrorCode {
     }
 }
 
-/// A request that could not be accepted, ready to be sent back as an `error` event.
+/// A request that could not be accepted, ready to be sent back as an `error` event:
+/// the [`ErrorEvent`] itself, so an error and its event are one type with one list of
+/// fields (docs/DECISIONS.md, issue 15). Its `Display` is the message.
 ///
 /// [`parse_request`](crate::parse_request) returns it for malformed lines; the
 /// sidecar builds its own with [`RequestError::new`] for errors found while
 /// acting (`unknown_id`, `spawn_failed`, …).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct RequestError {
-    /// What went wrong, as a stable code.
-    pub code: ErrorCode,
-    /// A human-readable sentence; names the offending field where there is one.
-    pub message: String,
-    /// The request's `id`, when it could be recovered from the line.
-    pub id: Option<String>,
-    /// The request's `op`, when it could be recovered from the line.
-    pub op: Option<String>,
-    /// The request's `req` tag, when it had a valid one.
-    pub req: Option<String>,
-}
+pub type RequestError = ErrorEvent;
 
 impl RequestError {
     /// An error with a code and a message and no `id` or `op`.
@@ -180,24 +169,12 @@ impl RequestError {
 
     /// The `error` event that reports this error.
     pub fn to_event(&self) -> Event {
-        Event::Error(ErrorEvent::from(self.clone()))
-    }
-}
-
-impl From<RequestError> for ErrorEvent {
-    fn from(e: RequestError) -> Self {
-        ErrorEvent {
-            code: e.code,
-            message: e.message,
-            id: e.id,
-            op: e.op,
-            req: e.req,
-        }
+        Event::Error(self.clone())
     }
 }
 
 impl From<RequestError> for Event {
     fn from(e: RequestError) -> Self {
-        Event::Error(e.into())
+        Event::Error(e)
     }
 }

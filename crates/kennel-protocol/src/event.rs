@@ -309,7 +309,8 @@ pub enum ChildState {
 }
 
 /// `error`: a request failed or a line could not be parsed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
+#[error("{message}")]
 pub struct ErrorEvent {
     /// The stable code.
     pub code: ErrorCode,

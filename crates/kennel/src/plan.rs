@@ -182,7 +182,7 @@ impl crate::Command {
         let host = crate::sys::imp::probe();
         let base = crate::plan::plan(self.containment, &host);
         let ns = self.pid_namespace && crate::sys::imp::pid_namespace_works();
-        crate::plan::in_pid_namespace(base, ns, self.keep_leftovers, &host)
+        crate::plan::in_pid_namespace(base, ns, self.ending.keep_leftovers, &host)
     }
 
     /// Opt-in (Linux): a PID namespace per tree whose init is kennel's keeper. Nothing

@@ -5,6 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::output::OutputSpec;
 use crate::{ContainmentOptions, Forward, Ladder};
 
 /// What the child's stdin is connected to.
@@ -95,6 +96,42 @@ pub(crate) enum EnvOp {
     Remove(OsString),
 }
 
+/// How a run is brought to its end: when (the timeout), how (the ladder), how long the
+/// pipes may drain after the leader's exit, and whether leftovers are torn down. The
+/// run loop keeps it as given.
+#[derive(Clone, Debug)]
+pub(crate) struct Ending {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) ladder: Ladder,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) keep_leftovers: bool,
+}
+
+impl Default for Ending {
+    fn default() -> Self {
+        Ending {
+            timeout: None,
+            ladder: Ladder::default(),
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            keep_leftovers: false,
+        }
+    }
+}
+
+/// [`Command`]'s builder methods that only store their argument: `name(arg: Type) =>
+/// field` sets `field` (a path below `self`) to `arg.into()`: an `Option` field to
+/// `Some(arg)`, an [`OutputTarget`](crate::output::OutputTarget) to the mode or the
+/// forward.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$($field).+ = $arg.into();
+            self
+        }
+    )*};
+}
+
 /// What to run and how to supervise it. Build it, then [`Command::spawn`].
 ///
 /// # Examples
@@ -126,17 +163,10 @@ pub struct Command {
     pub(crate) env_clear: bool,
     pub(crate) env: Vec<EnvOp>,
     pub(crate) stdin: StdinMode,
-    pub(crate) stdout: OutputMode,
-    pub(crate) stderr: OutputMode,
-    pub(crate) stdout_forward: Option<Forward>,
-    pub(crate) stderr_forward: Option<Forward>,
+    pub(crate) stdout: OutputSpec,
+    pub(crate) stderr: OutputSpec,
     pub(crate) given: crate::sys::Given,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) ladder: Ladder,
-    pub(crate) stdout_cap: Option<OutputCap>,
-    pub(crate) stderr_cap: Option<OutputCap>,
-    pub(crate) drain_timeout: Duration,
-    pub(crate) keep_leftovers: bool,
+    pub(crate) ending: Ending,
     pub(crate) pid_namespace: bool,
     pub(crate) containment: ContainmentOptions,
     pub(crate) foreground_terminal: bool,
@@ -154,17 +184,10 @@ impl Command {
             env_clear: false,
             env: Vec::new(),
             stdin: StdinMode::default(),
-            stdout: OutputMode::default(),
-            stderr: OutputMode::default(),
-            stdout_forward: None,
-            stderr_forward: None,
+            stdout: OutputSpec::default(),
+            stderr: OutputSpec::default(),
             given: crate::sys::Given::default(),
-            timeout: None,
-            ladder: Ladder::default(),
-            stdout_cap: None,
-            stderr_cap: None,
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            keep_leftovers: false,
+            ending: Ending::default(),
             pid_namespace: false,
             containment: ContainmentOptions::default(),
             foreground_terminal: false,
@@ -250,58 +273,55 @@ impl Command {
         self
     }
 
-    /// Where stdin comes from (default [`StdinMode::Null`]).
-    pub fn stdin(mut self, mode: StdinMode) -> Self {
-        self.stdin = mode;
-        self
-    }
-
-    /// Where stdout goes (default [`OutputMode::Piped`]). Replaces an earlier
-    /// [`Command::forward_stdout`].
-    pub fn stdout(mut self, mode: OutputMode) -> Self {
-        self.stdout = mode;
-        self.stdout_forward = None;
-        self
-    }
-
-    /// Where stderr goes (default [`OutputMode::Piped`]). Replaces an earlier
-    /// [`Command::forward_stderr`].
-    pub fn stderr(mut self, mode: OutputMode) -> Self {
-        self.stderr = mode;
-        self.stderr_forward = None;
-        self
-    }
-
-    /// Pipe stdout and forward what the tree writes to `dest` instead of delivering it
-    /// as [`Event::Stdout`](crate::Event::Stdout): no events, but unlike
-    /// [`OutputMode::Inherit`] the bytes are counted in the [`Outcome`](crate::Outcome),
-    /// caps apply, and the drain timeout still ends a wait on a descendant that holds
-    /// the pipe. See [`Forward`] for how the bytes travel. Replaces an earlier
-    /// [`Command::stdout`].
-    pub fn forward_stdout(mut self, dest: Forward) -> Self {
-        self.stdout = OutputMode::Piped;
-        self.stdout_forward = Some(dest);
-        self
-    }
-
-    /// Pipe stderr and forward it to `dest`, as [`Command::forward_stdout`] does for
-    /// stdout.
-    pub fn forward_stderr(mut self, dest: Forward) -> Self {
-        self.stderr = OutputMode::Piped;
-        self.stderr_forward = Some(dest);
-        self
-    }
-
-    /// Run the ladder when the run has lasted this long (reason `timed_out`).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-
-    /// The termination ladder used by cancel, timeout and leftover teardown.
-    pub fn ladder(mut self, ladder: Ladder) -> Self {
-        self.ladder = ladder;
-        self
+    setters! {
+        /// Where stdin comes from (default [`StdinMode::Null`]).
+        stdin(mode: StdinMode) => stdin;
+        /// Where stdout goes (default [`OutputMode::Piped`]). Replaces an earlier
+        /// [`Command::forward_stdout`].
+        stdout(mode: OutputMode) => stdout.to;
+        /// Where stderr goes (default [`OutputMode::Piped`]). Replaces an earlier
+        /// [`Command::forward_stderr`].
+        stderr(mode: OutputMode) => stderr.to;
+        /// Pipe stdout and forward what the tree writes to `dest` instead of delivering
+        /// it as [`Event::Stdout`](crate::Event::Stdout): no events, but unlike
+        /// [`OutputMode::Inherit`] the bytes are counted in the
+        /// [`Outcome`](crate::Outcome), caps apply, and the drain timeout still ends a
+        /// wait on a descendant that holds the pipe. See [`Forward`] for how the bytes
+        /// travel. Replaces an earlier [`Command::stdout`].
+        forward_stdout(dest: Forward) => stdout.to;
+        /// Pipe stderr and forward it to `dest`, as [`Command::forward_stdout`] does for
+        /// stdout.
+        forward_stderr(dest: Forward) => stderr.to;
+        /// Run the ladder when the run has lasted this long (reason `timed_out`).
+        timeout(timeout: Duration) => ending.timeout;
+        /// The termination ladder used by cancel, timeout and leftover teardown.
+        ladder(ladder: Ladder) => ending.ladder;
+        /// A cap on stdout only.
+        stdout_cap(cap: OutputCap) => stdout.cap;
+        /// A cap on stderr only.
+        stderr_cap(cap: OutputCap) => stderr.cap;
+        /// How long after the leader's exit to wait for the pipes to close (default
+        /// [`DEFAULT_DRAIN_TIMEOUT`]).
+        drain_timeout(timeout: Duration) => ending.drain_timeout;
+        /// Leave processes that outlive the leader running (default: tear them down with
+        /// the ladder once output has drained). Pipe holders still stop being read at the
+        /// drain timeout.
+        keep_leftovers(keep: bool) => ending.keep_leftovers;
+        /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
+        /// the per-child keeper's extra `exec` when supervisor death does not matter).
+        containment(options: ContainmentOptions) => containment;
+        /// Make the child's process group the foreground group of the terminal on its
+        /// stdin, between `fork` and `exec` (Unix; nothing elsewhere, or when stdin is not
+        /// a terminal), as a shell does for a foreground job: the child can read the
+        /// terminal from its first instruction, and Ctrl-C / Ctrl-Z reach its tree. Use
+        /// with [`StdinMode::Inherit`] and
+        /// [`terminal::Foreground`](crate::terminal::Foreground), which saves the terminal
+        /// before the spawn and gives it back after.
+        foreground_terminal(claim: bool) => foreground_terminal;
+        /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits));
+        /// one this tier cannot enforce fails the spawn unless
+        /// [`Limits::best_effort`](crate::Limits).
+        limits(limits: crate::Limits) => limits;
     }
 
     /// Shortcut for a one-rung ladder: `signal`, wait `grace`, then kill.
@@ -310,62 +330,8 @@ impl Command {
     }
 
     /// The same cap on stdout and on stderr.
-    pub fn output_cap(mut self, cap: OutputCap) -> Self {
-        self.stdout_cap = Some(cap);
-        self.stderr_cap = Some(cap);
-        self
-    }
-
-    /// A cap on stdout only.
-    pub fn stdout_cap(mut self, cap: OutputCap) -> Self {
-        self.stdout_cap = Some(cap);
-        self
-    }
-
-    /// A cap on stderr only.
-    pub fn stderr_cap(mut self, cap: OutputCap) -> Self {
-        self.stderr_cap = Some(cap);
-        self
-    }
-
-    /// How long after the leader's exit to wait for the pipes to close (default
-    /// [`DEFAULT_DRAIN_TIMEOUT`]).
-    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
-        self
-    }
-
-    /// Leave processes that outlive the leader running (default: tear them down with the
-    /// ladder once output has drained). Pipe holders still stop being read at the drain
-    /// timeout.
-    pub fn keep_leftovers(mut self, keep: bool) -> Self {
-        self.keep_leftovers = keep;
-        self
-    }
-
-    /// Switch containment tiers on or off (e.g. to test the weaker tiers, or to skip
-    /// the per-child keeper's extra `exec` when supervisor death does not matter).
-    pub fn containment(mut self, options: ContainmentOptions) -> Self {
-        self.containment = options;
-        self
-    }
-
-    /// Make the child's process group the foreground group of the terminal on its stdin,
-    /// between `fork` and `exec` (Unix; nothing elsewhere, or when stdin is not a
-    /// terminal), as a shell does for a foreground job: the child can read the terminal
-    /// from its first instruction, and Ctrl-C / Ctrl-Z reach its tree. Use with
-    /// [`StdinMode::Inherit`] and [`terminal::Foreground`](crate::terminal::Foreground),
-    /// which saves the terminal before the spawn and gives it back after.
-    pub fn foreground_terminal(mut self, claim: bool) -> Self {
-        self.foreground_terminal = claim;
-        self
-    }
-
-    /// Bound the whole tree's memory, processes and CPU ([`Limits`](crate::Limits)); one
-    /// this tier cannot enforce fails the spawn unless [`Limits::best_effort`](crate::Limits).
-    pub fn limits(mut self, limits: crate::Limits) -> Self {
-        self.limits = limits;
-        self
+    pub fn output_cap(self, cap: OutputCap) -> Self {
+        self.stdout_cap(cap).stderr_cap(cap)
     }
 
     /// The program, as given.

@@ -42,7 +42,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::sys::imp::PipeReader;
-use crate::{Event, OutputCap, RunError, StreamReport};
+use crate::{Event, OutputCap, OutputMode, RunError, StreamReport};
 
 mod copy;
 mod limit;
@@ -54,6 +54,57 @@ pub const CHUNK_SIZE: usize = 64 * 1024;
 
 /// Events buffered per child before the readers block (see the module docs).
 pub const EVENT_CAPACITY: usize = 16;
+
+/// One output stream's settings: where it goes and its cap.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OutputSpec {
+    pub(crate) to: OutputTarget,
+    pub(crate) cap: Option<OutputCap>,
+}
+
+/// Where an output stream goes: a mode, or forwarded (a pipe whose bytes are copied
+/// to a destination instead of delivered as events). Setting one replaces the other.
+#[derive(Clone, Debug)]
+pub(crate) enum OutputTarget {
+    Mode(OutputMode),
+    Forward(Forward),
+}
+
+impl Default for OutputTarget {
+    fn default() -> Self {
+        OutputTarget::Mode(OutputMode::default())
+    }
+}
+
+impl From<OutputMode> for OutputTarget {
+    fn from(mode: OutputMode) -> Self {
+        OutputTarget::Mode(mode)
+    }
+}
+
+impl From<Forward> for OutputTarget {
+    fn from(dest: Forward) -> Self {
+        OutputTarget::Forward(dest)
+    }
+}
+
+impl OutputSpec {
+    /// What the child's end of the stream is: a forwarded stream is piped.
+    pub(crate) fn mode(&self) -> OutputMode {
+        match self.to {
+            OutputTarget::Mode(mode) => mode,
+            OutputTarget::Forward(_) => OutputMode::Piped,
+        }
+    }
+
+    /// Where the stream is forwarded, if it is.
+    pub(crate) fn forward(&self) -> Option<&Forward> {
+        match &self.to {
+            OutputTarget::Mode(_) => None,
+            OutputTarget::Forward(dest) => Some(dest),
+        }
+    }
+}
 
 /// How much a stopping reader still drains from the pipe without blocking, so bytes the
 /// tree wrote before it died are delivered even when an escaped holder keeps the pipe.

@@ -10,6 +10,7 @@ use super::controller::{Shared, StdinSlot};
 use super::readers::{Readers, Stream};
 use super::run::{Links, Plan, Run};
 use super::{Child, Controller, Output};
+use crate::output::OutputSpec;
 use crate::output::EVENT_CAPACITY;
 use crate::plan::{self, LimitPlan};
 use crate::sys::imp::{self, Leader, PipeReader, PipeWriter};
@@ -53,8 +54,8 @@ impl Command {
     pub async fn output(&self) -> Result<Output, SpawnError> {
         let mut cmd = self.clone();
         let default_cap = OutputCap::truncate(crate::DEFAULT_COLLECT_CAP);
-        cmd.stdout_cap.get_or_insert(default_cap);
-        cmd.stderr_cap.get_or_insert(default_cap);
+        cmd.stdout.cap.get_or_insert(default_cap);
+        cmd.stderr.cap.get_or_insert(default_cap);
         Ok(cmd.spawn()?.output().await)
     }
 }
@@ -124,10 +125,8 @@ pub(super) fn supervise<T: Tree + 'static>(
         _ => StdinSlot::NotPiped,
     }));
     let plan = Plan {
-        ladder: cmd.ladder.clone(),
-        timeout_at: cmd.timeout.and_then(|t| started.checked_add(t)),
-        drain_timeout: cmd.drain_timeout,
-        keep_leftovers: cmd.keep_leftovers,
+        ending: cmd.ending.clone(),
+        timeout_at: cmd.ending.timeout.and_then(|t| started.checked_add(t)),
         limits_skipped,
     };
     let links = Links {
@@ -166,17 +165,17 @@ fn start_readers(
     stdout: Option<PipeReader>,
     stderr: Option<PipeReader>,
 ) -> Readers {
-    let stream = |pipe: Option<PipeReader>, cap, forward: &Option<_>| {
+    let stream = |pipe: Option<PipeReader>, spec: &OutputSpec| {
         pipe.map(|pipe| Stream {
             pipe,
-            cap,
-            forward: forward.clone(),
+            cap: spec.cap,
+            forward: spec.forward().cloned(),
         })
     };
     Readers::start(
         pid,
         tx,
-        stream(stdout, cmd.stdout_cap, &cmd.stdout_forward),
-        stream(stderr, cmd.stderr_cap, &cmd.stderr_forward),
+        stream(stdout, &cmd.stdout),
+        stream(stderr, &cmd.stderr),
     )
 }

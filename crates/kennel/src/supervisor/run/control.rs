@@ -20,7 +20,7 @@ impl<T: Tree> Run<T> {
                     self.escalate();
                 } else {
                     if let Some(spec) = spec {
-                        self.plan.ladder = spec;
+                        self.plan.ending.ladder = spec;
                     }
                     self.start_ladder(Some(reason));
                 }
@@ -78,7 +78,7 @@ impl<T: Tree> Run<T> {
         if let Some(reason) = reason {
             self.reason.get_or_insert(reason);
         }
-        let (run, action) = LadderRun::start(self.plan.ladder.clone(), Instant::now());
+        let (run, action) = LadderRun::start(self.plan.ending.ladder.clone(), Instant::now());
         self.ladder = Some(run);
         self.act(action);
     }
@@ -87,7 +87,8 @@ impl<T: Tree> Run<T> {
     pub(super) fn force(&mut self, reason: EndReason) {
         self.reason.get_or_insert(reason);
         if self.ladder.is_none() {
-            let (run, action) = LadderRun::start_forced(self.plan.ladder.clone(), Instant::now());
+            let (run, action) =
+                LadderRun::start_forced(self.plan.ending.ladder.clone(), Instant::now());
             self.ladder = Some(run);
             self.act(action);
         } else {

@@ -12,9 +12,10 @@ use super::controller::StdinSlot;
 use super::readers::{News, Readers};
 use super::{Control, Event};
 use crate::ladder::LadderRun;
+use crate::spec::Ending;
 use crate::sys::imp;
 use crate::tree::Tree;
-use crate::{Containment, Drain, EndReason, ExitStatus, Ladder, LimitKind, Outcome, RunError};
+use crate::{Containment, Drain, EndReason, ExitStatus, LimitKind, Outcome, RunError};
 
 /// After the holders of a pipe were killed, how long to wait for EOF before giving up
 /// on the pipe (a holder that escaped containment keeps it open forever). A killed
@@ -42,10 +43,11 @@ pub(super) const SETTLE: Duration = Duration::from_millis(100);
 
 /// What the run was asked to do: the command's timing options.
 pub(super) struct Plan {
-    pub(super) ladder: Ladder,
+    /// The command's timeout, ladder (a cancel may replace it), drain timeout and
+    /// leftovers choice.
+    pub(super) ending: Ending,
+    /// When the timeout runs the ladder.
     pub(super) timeout_at: Option<Instant>,
-    pub(super) drain_timeout: Duration,
-    pub(super) keep_leftovers: bool,
     /// Limits best effort skipped (reported in the outcome).
     pub(super) limits_skipped: Vec<LimitKind>,
 }
@@ -130,7 +132,7 @@ impl<T: Tree> Run<T> {
         let window = if drain == Drain::Timeout {
             POST_KILL_EOF_WINDOW
         } else {
-            self.plan.drain_timeout
+            self.plan.ending.drain_timeout
         };
         if !self.drain_until(Instant::now() + window, false).await {
             drain = Drain::Timeout;
@@ -175,7 +177,7 @@ impl<T: Tree> Run<T> {
 
     /// Leftovers were asked to be kept, and nothing asked for the tree to end.
     fn keeps_leftovers(&self) -> bool {
-        self.plan.keep_leftovers && self.ladder.is_none()
+        self.plan.ending.keep_leftovers && self.ladder.is_none()
     }
 
     /// Phase 2: after a natural exit, wait for the pipes to close, at most the drain
@@ -184,7 +186,7 @@ impl<T: Tree> Run<T> {
         if self.ladder.is_some() {
             return Drain::Complete;
         }
-        let deadline = Instant::now() + self.plan.drain_timeout;
+        let deadline = Instant::now() + self.plan.ending.drain_timeout;
         let drained = self.drain_until(deadline, true).await;
         if !drained && self.ladder.is_none() {
             Drain::Timeout

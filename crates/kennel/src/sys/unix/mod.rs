@@ -30,7 +30,8 @@
 //!
 //! One mechanism per file, each a [`Layer`](crate::sys::Layer): `group.rs` (the process
 //! group, every Unix), `linux/cgroup.rs`, `linux/keeper/`; `linux/guard.rs` protects
-//! cgroups; `tree.rs` composes them into the tree the run loop drives. Everything
+//! cgroups; `tree.rs` composes them into the tree the run loop drives; `start.rs` starts
+//! the leader (or its keeper). Everything
 //! Linux-only is under `linux/`, compiled on Linux alone; `nolinux.rs` mirrors its
 //! names with uninhabited types for macOS and the BSDs, where the planner never chooses
 //! those layers.
@@ -44,13 +45,12 @@ pub(crate) mod linux;
 pub(crate) mod linux;
 mod registry;
 pub(crate) mod signal;
+mod start;
 pub(crate) mod terminal;
 mod tree;
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt as _;
-use std::process::Stdio;
 
 use tokio::net::unix::pipe;
 
@@ -60,12 +60,12 @@ pub(crate) use linux::{
 };
 pub(crate) use tree::{Leader, Protection};
 
-use self::group::Group;
-use self::linux::{Cgroup, Keeper, TreeLimits};
+use self::linux::{Cgroup, TreeLimits};
+use self::start::Start;
 use self::tree::Lead;
 use crate::plan::{self, Guarantee};
 use crate::sys::{Launch, SpawnCtx};
-use crate::{Containment, OutputMode, SpawnError, StdinMode};
+use crate::{Containment, SpawnError};
 
 /// The read end of a child's stdout/stderr.
 pub(crate) type PipeReader = pipe::Receiver;
@@ -98,13 +98,7 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     // A guard that could not be started for an OS reason: a keeper instead.
     let kept = plan.guarantee == Guarantee::Keeper
         || (plan.guarantee == Guarantee::Guard && ticket.is_none());
-    let limits = match &cgroup {
-        Some(cg) => Some(
-            TreeLimits::for_tree(cg, &launch.limits.apply)
-                .map_err(|e| ctx.os("setting up the tree's limits", e))?,
-        ),
-        None => None,
-    };
+    let limits = tree_limits(cgroup.as_ref(), launch, &ctx)?;
     let joins = limits
         .as_ref()
         .map(TreeLimits::join_fds)
@@ -114,7 +108,13 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         lead,
         cgroup,
         mut pipes,
-    } = start(launch, cgroup, &joins, kept, &ctx)?;
+    } = Start {
+        launch,
+        joins: &joins,
+        kept,
+        ctx: &ctx,
+    }
+    .run(cgroup)?;
     let mut leader = Leader {
         direct_pid: pid,
         lead,
@@ -140,6 +140,18 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         stdout,
         stderr,
     })
+}
+
+/// The tree's limits, set up beside its cgroup (none without one).
+fn tree_limits(
+    cgroup: Option<&Cgroup>,
+    launch: &Launch<'_>,
+    ctx: &SpawnCtx,
+) -> Result<Option<TreeLimits>, SpawnError> {
+    cgroup
+        .map(|cg| TreeLimits::for_tree(cg, &launch.limits.apply))
+        .transpose()
+        .map_err(|e| ctx.os("setting up the tree's limits", e))
 }
 
 /// The layers the started tree is held by (`kept`: through a keeper).
@@ -183,166 +195,6 @@ impl RawPipes {
     }
 }
 
-/// Fork and exec, directly or through a keeper, [`Spawning`](registry::Spawning) from
-/// before the fork until the pid is recorded, so the orphan reaper cannot take the exit
-/// status of a child that dies at once.
-fn start(
-    launch: &Launch<'_>,
-    cgroup: Option<Cgroup>,
-    joins: &[std::os::fd::RawFd],
-    kept: bool,
-    ctx: &SpawnCtx,
-) -> Result<Started, SpawnError> {
-    let spawning = registry::spawning();
-    let started = match (kept, &cgroup) {
-        // A leader joining its cgroup: the vfork-style spawn (no fork of our memory).
-        // v1 limit cgroups are joined by std's pre_exec (`join_before_exec`); a given
-        // `Stdio` can only be handed to std's `Command`.
-        (false, Some(cg))
-            if !launch.foreground_terminal
-                && launch.plan.pidfd
-                && joins.is_empty()
-                && !launch.given.any() =>
-        {
-            match linux::spawn_into(launch, cg) {
-                Ok(Some(s)) => Some(Started {
-                    pid: s.pid,
-                    lead: Lead::Group(Group::new(s.pid)),
-                    cgroup: None,
-                    pipes: RawPipes {
-                        stdin: s.stdin,
-                        stdout: s.stdout,
-                        stderr: s.stderr,
-                        pidfd: Some(s.pidfd),
-                    },
-                }),
-                Ok(None) => None,
-                Err(f) if f.stage == "fork/exec" => {
-                    return Err(ctx.program_error(f.source, f.stage))
-                }
-                Err(f) => return Err(ctx.os(f.stage, f.source)),
-            }
-        }
-        _ => None,
-    };
-    let started = match started {
-        Some(s) => Started { cgroup, ..s },
-        None => start_std(launch, cgroup, joins, kept, ctx)?,
-    };
-    if let Some(spawning) = &spawning {
-        spawning.record(started.pid);
-    }
-    Ok(started)
-}
-
-/// [`start`] through std's `Command`: the keeper, the group tier (std's `posix_spawn`),
-/// a leader that claims the terminal, or a kernel without `CLONE_PIDFD`.
-fn start_std(
-    launch: &Launch<'_>,
-    cgroup: Option<Cgroup>,
-    joins: &[std::os::fd::RawFd],
-    kept: bool,
-    ctx: &SpawnCtx,
-) -> Result<Started, SpawnError> {
-    let mut cmd = if kept {
-        Keeper::command(launch.program, cgroup.as_ref())
-    } else {
-        std::process::Command::new(launch.program)
-    };
-    join_before_exec(&mut cmd, joins.to_vec());
-    launch.apply_args_cwd_env(&mut cmd);
-    if kept && launch.plan.pid_namespace {
-        // The keeper makes the tree a PID namespace and becomes its init.
-        linux::ask_for_pid_namespace(&mut cmd);
-    }
-    if kept && launch.foreground_terminal {
-        // The keeper claims the terminal for the program it starts (see `terminal`).
-        cmd.env(terminal::CLAIM_ENV, "1");
-    }
-    cmd.stdin(match launch.stdin {
-        StdinMode::Null => Stdio::null(),
-        StdinMode::Piped => Stdio::piped(),
-        StdinMode::Inherit => Stdio::inherit(),
-    });
-    cmd.stdout(output_stdio(launch.stdout));
-    cmd.stderr(output_stdio(launch.stderr));
-    launch.given.apply(&mut cmd, ctx)?;
-    if kept {
-        // The pipes must be created by `spawn`; the keeper's spawn adds the control
-        // socket and the new process group.
-        let (mut child, keeper) = Keeper::spawn(&mut cmd, cgroup, ctx)?;
-        return Ok(Started {
-            pid: child.id(),
-            lead: Lead::Kept(keeper),
-            cgroup: None,
-            pipes: RawPipes::of(&mut child),
-        });
-    }
-    let mut child = spawn_direct(cmd, launch.foreground_terminal, cgroup.as_ref(), ctx)?;
-    Ok(Started {
-        pid: child.id(),
-        lead: Lead::Group(Group::new(child.id())),
-        cgroup,
-        pipes: RawPipes::of(&mut child),
-    })
-}
-
-/// Join the tree's cgroup v1 directories (their `cgroup.procs` fds, opened before the
-/// fork) between `fork` and `exec`: the leader, or its keeper, whose children inherit
-/// them.
-fn join_before_exec(cmd: &mut std::process::Command, fds: Vec<std::os::fd::RawFd>) {
-    if fds.is_empty() {
-        return;
-    }
-    // SAFETY: between fork and exec the closure only calls write(2), which is
-    // async-signal-safe, on fds opened (CLOEXEC) before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            for fd in &fds {
-                if rustix::io::write(std::os::fd::BorrowedFd::borrow_raw(*fd), b"0")? != 1 {
-                    return Err(io::Error::from(io::ErrorKind::WriteZero));
-                }
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Fork the leader as our direct child: leader of a new process group set before exec
-/// (nothing the child runs can fork outside it before it exists), in its cgroup before
-/// exec, with the terminal if asked.
-fn spawn_direct(
-    mut cmd: std::process::Command,
-    claim_terminal: bool,
-    cgroup: Option<&Cgroup>,
-    ctx: &SpawnCtx,
-) -> Result<std::process::Child, SpawnError> {
-    cmd.process_group(0);
-    if claim_terminal {
-        // SAFETY: `claim_in_child` only makes async-signal-safe calls (its docs).
-        unsafe {
-            cmd.pre_exec(|| {
-                terminal::claim_in_child();
-                Ok(())
-            });
-        }
-    }
-    if let Some(cg) = cgroup {
-        let fd = cg.procs_fd();
-        // SAFETY: between fork and exec the closure only calls write(2), which is
-        // async-signal-safe, on an fd opened (CLOEXEC) before the fork.
-        unsafe {
-            cmd.pre_exec(move || {
-                if rustix::io::write(std::os::fd::BorrowedFd::borrow_raw(fd), b"0")? != 1 {
-                    return Err(io::Error::from(io::ErrorKind::WriteZero));
-                }
-                Ok(())
-            });
-        }
-    }
-    cmd.spawn().map_err(|e| ctx.program_error(e, "fork/exec"))
-}
-
 type Pipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
 
 /// Register the child's pipes with the reactor.
@@ -363,14 +215,6 @@ fn take_pipes(pipes: RawPipes, ctx: &SpawnCtx) -> Result<Pipes, SpawnError> {
         .transpose()
         .map_err(|e| ctx.os("registering stderr with the reactor", e))?;
     Ok((stdin, stdout, stderr))
-}
-
-fn output_stdio(mode: OutputMode) -> Stdio {
-    match mode {
-        OutputMode::Piped => Stdio::piped(),
-        OutputMode::Inherit => Stdio::inherit(),
-        OutputMode::Null => Stdio::null(),
-    }
 }
 
 /// A new descriptor for `stream` (e.g. our stdout), as a `File` kennel can forward into.

@@ -163,20 +163,8 @@ impl Job {
 
     /// Processes of the job that have not terminated.
     pub(crate) fn active_processes(&self) -> io::Result<u32> {
-        let mut info = JOBOBJECT_BASIC_ACCOUNTING_INFORMATION::default();
-        // SAFETY: `info` is a writable struct of the size passed.
-        let ok = unsafe {
-            QueryInformationJobObject(
-                self.raw(),
-                JobObjectBasicAccountingInformation,
-                (&raw mut info).cast(),
-                size_of::<JOBOBJECT_BASIC_ACCOUNTING_INFORMATION>() as u32,
-                std::ptr::null_mut(),
-            )
-        };
-        if ok == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let info: JOBOBJECT_BASIC_ACCOUNTING_INFORMATION =
+            super::limits::query_info(self.raw(), JobObjectBasicAccountingInformation)?;
         Ok(info.ActiveProcesses)
     }
 

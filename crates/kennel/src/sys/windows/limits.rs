@@ -131,6 +131,27 @@ fn set_info<T>(job: HANDLE, class: JOBOBJECTINFOCLASS, info: &T) -> io::Result<(
     Ok(())
 }
 
+/// `QueryInformationJobObject(job, class)`; `class` names `T`'s structure, a plain C
+/// struct of integers that is valid zeroed (its `Default`).
+pub(crate) fn query_info<T: Default>(job: HANDLE, class: JOBOBJECTINFOCLASS) -> io::Result<T> {
+    let mut info = T::default();
+    // SAFETY: `info` is a writable `T` of the size passed; the job handle is valid (a
+    // wrong class is refused by the system, not undefined).
+    let ok = unsafe {
+        QueryInformationJobObject(
+            job,
+            class,
+            (&raw mut info).cast(),
+            size_of::<T>() as u32,
+            std::ptr::null_mut(),
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
 /// Limit events the job posted so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Notices {
@@ -278,31 +299,10 @@ pub(crate) fn support() -> crate::plan::LimitSupport {
 /// What the job's processes used so far. `notices` adds the refused process creations
 /// when the job had a process limit.
 pub(crate) fn usage(job: HANDLE, notices: Option<Notices>) -> io::Result<Usage> {
-    let mut acct = JOBOBJECT_BASIC_ACCOUNTING_INFORMATION::default();
-    // SAFETY: `acct` is a writable struct of the size passed.
-    let ok = unsafe {
-        QueryInformationJobObject(
-            job,
-            JobObjectBasicAccountingInformation,
-            (&raw mut acct).cast(),
-            size_of::<JOBOBJECT_BASIC_ACCOUNTING_INFORMATION>() as u32,
-            std::ptr::null_mut(),
-        )
-    };
-    if ok == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut ext = JOBOBJECT_EXTENDED_LIMIT_INFORMATION::default();
-    // SAFETY: as above.
-    let ok = unsafe {
-        QueryInformationJobObject(
-            job,
-            JobObjectExtendedLimitInformation,
-            (&raw mut ext).cast(),
-            size_of::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>() as u32,
-            std::ptr::null_mut(),
-        )
-    };
+    let acct: JOBOBJECT_BASIC_ACCOUNTING_INFORMATION =
+        query_info(job, JobObjectBasicAccountingInformation)?;
+    let ext =
+        query_info::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>(job, JobObjectExtendedLimitInformation);
     let mut usage = Usage {
         processes: Some(u64::from(acct.TotalProcesses)),
         processes_exact: true,
@@ -315,7 +315,7 @@ pub(crate) fn usage(job: HANDLE, notices: Option<Notices>) -> io::Result<Usage> 
     // 100 ns units.
     usage.cpu_user_ms = Some(acct.TotalUserTime.max(0) as u64 / 10_000);
     usage.cpu_system_ms = Some(acct.TotalKernelTime.max(0) as u64 / 10_000);
-    usage.memory_peak_bytes = (ok != 0).then_some(ext.PeakJobMemoryUsed as u64);
+    usage.memory_peak_bytes = ext.ok().map(|ext| ext.PeakJobMemoryUsed as u64);
     if let Some(n) = notices {
         usage.forks_refused = Some(n.process_limit);
     }
