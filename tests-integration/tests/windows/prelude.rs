@@ -32,6 +32,15 @@ pub fn kill_only() -> Ladder {
 
 pub use kennel_tests::events::Seen;
 
+/// `fixture(args)` ended by the job kill alone ([`kill_only`]), spawned; with an empty
+/// [`Seen`] for its events.
+pub fn spawn_kill_only(args: &[&str]) -> (Child, Seen) {
+    (
+        fixture(args).ladder(kill_only()).spawn().unwrap(),
+        Seen::default(),
+    )
+}
+
 /// Read events until `done(seen)` holds; panics (with what was seen) after [`PATIENCE`]
 /// or if the run ends first.
 pub async fn read_until(child: &mut Child, seen: &mut Seen, done: impl FnMut(&Seen) -> bool) {
