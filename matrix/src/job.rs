@@ -73,6 +73,58 @@ pub fn root_stopped(root: Option<u32>) -> bool {
     state == Some('T')
 }
 
+/// How much of stdout a driver keeps (and reports, base64) as its head.
+pub const HEAD_BYTES: usize = 256 * 1024;
+
+/// Append to `head` what of `chunk` fits in [`HEAD_BYTES`]; false once the head was
+/// already full (nothing new to look at).
+pub fn extend_head(head: &mut Vec<u8>, chunk: &[u8]) -> bool {
+    if head.len() >= HEAD_BYTES {
+        return false;
+    }
+    let take = chunk.len().min(HEAD_BYTES - head.len());
+    head.extend_from_slice(&chunk[..take]);
+    true
+}
+
+/// A driver's watch on stdout for its [`Trigger`]: fires once the trigger is met — at
+/// once, or for [`Seen::RootStopped`] from a thread that polls `/proc` until the root
+/// is stopped (one such thread per run).
+#[derive(Debug)]
+pub struct TriggerWatch {
+    trigger: Trigger,
+    polling: bool,
+}
+
+impl TriggerWatch {
+    /// Watch for `trigger` (its `after_ms` is the driver's own timer).
+    pub fn new(trigger: Trigger) -> TriggerWatch {
+        TriggerWatch {
+            trigger,
+            polling: false,
+        }
+    }
+
+    /// Look at `head` (the first bytes of stdout so far) and call `fire` if the trigger
+    /// is met, now or from the poller (the driver's `fire` acts only once).
+    pub fn check(&mut self, head: &[u8], fire: impl FnOnce() + Send + 'static) {
+        match self.trigger.seen(head) {
+            Seen::Nothing => {}
+            Seen::Fire => fire(),
+            Seen::RootStopped(_) if self.polling => {}
+            Seen::RootStopped(root) => {
+                self.polling = true;
+                std::thread::spawn(move || {
+                    while !root_stopped(root) {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    fire();
+                });
+            }
+        }
+    }
+}
+
 /// What the driver does when the trigger fires.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]

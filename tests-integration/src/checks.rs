@@ -56,6 +56,24 @@ pub async fn env_set_remove_and_cwd(env: Command, dir: &Path) {
     );
 }
 
+/// Drops `child` (its tree up) and waits until `gone` (a poll with a deadline) says the
+/// tree ended — off the runtime's threads, since the supervisor task must run to kill
+/// it. Panics with what `gone` found left; else returns what it returned.
+pub async fn dropping_the_handle_ends_the_tree<T, E>(
+    child: Child,
+    gone: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> T
+where
+    T: Send + 'static,
+    E: std::fmt::Debug + Send + 'static,
+{
+    drop(child);
+    match tokio::task::spawn_blocking(gone).await.unwrap() {
+        Ok(kept) => kept,
+        Err(left) => panic!("still running after the handle was dropped: {left:?}"),
+    }
+}
+
 /// Runs `print` (a fixture `print out --stderr err`): `out` on stdout, `err` on stderr,
 /// nothing mixed. Returns the output for more checks.
 pub async fn out_and_err_stay_apart(print: Command) -> Output {

@@ -68,6 +68,40 @@ pub fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc:
     rx
 }
 
+/// A shell script without the execute bit (`<temp>/kennel-<tag>-<pid>/script`), a
+/// program `exec` refuses with `EACCES`; its directory is removed on drop.
+#[cfg(unix)]
+pub struct NotExecutable {
+    dir: std::path::PathBuf,
+}
+
+#[cfg(unix)]
+impl NotExecutable {
+    /// Writes the script; `tag` keeps the directories of different tests apart.
+    pub fn new(tag: &str) -> NotExecutable {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("kennel-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create the script's directory");
+        let script = NotExecutable { dir };
+        std::fs::write(script.path(), "#!/bin/sh\necho hi\n").expect("write the script");
+        std::fs::set_permissions(script.path(), std::fs::Permissions::from_mode(0o644))
+            .expect("drop the execute bits");
+        script
+    }
+
+    /// The script.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.join("script")
+    }
+}
+
+#[cfg(unix)]
+impl Drop for NotExecutable {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Polls `f` every ~5 ms until it returns `true` (→ `true`) or `deadline`
 /// (a duration from now) passes (→ `false`). `f` is always called at least
 /// once and once more after the deadline.

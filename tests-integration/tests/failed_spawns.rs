@@ -11,7 +11,6 @@
 //! other tests running in parallel threads would move.
 #![cfg(target_os = "linux")]
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::time::Duration;
 
 use kennel::{Command, ContainmentOptions};
@@ -22,11 +21,8 @@ const ROUNDS: usize = 100;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_spawns_leave_no_zombie_no_fd_and_no_process() {
-    let dir = std::env::temp_dir().join(format!("kennel-failed-spawns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let not_executable = dir.join("script");
-    std::fs::write(&not_executable, "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let script = kennel_tests::NotExecutable::new("failed-spawns");
+    let not_executable = script.path();
 
     let tiers = [
         ("default", ContainmentOptions::default()),
@@ -73,7 +69,7 @@ async fn failed_spawns_leave_no_zombie_no_fd_and_no_process() {
             }
         }
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    drop(script);
 
     let settled = kennel_tests::wait_until(PATIENCE, || {
         kennel_tests::children_of(me).is_empty() && kennel_tests::open_fd_count() == before

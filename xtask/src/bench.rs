@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::cmd::{on_path, Cmd};
 use crate::stages::Ran;
-use crate::Ctx;
+use crate::{Ctx, ReportPaths};
 
 /// Command-line arguments of `cargo xtask bench`.
 #[derive(Debug, clap::Args)]
@@ -36,15 +36,15 @@ pub struct Args {
     no_node: bool,
 }
 
+/// The report, and where `--smoke` writes it.
+const REPORT: ReportPaths = ReportPaths {
+    published: "docs/BENCHMARKS.md",
+    trial: "bench-smoke.md",
+};
+
 /// `cargo xtask bench`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
-    let out = args.out.clone().unwrap_or_else(|| {
-        if args.smoke {
-            ctx.target_dir.join("bench-smoke.md")
-        } else {
-            ctx.root.join("docs/BENCHMARKS.md")
-        }
-    });
+    let out = REPORT.pick(ctx, args.out.as_deref(), args.smoke);
     let sizes = if args.smoke {
         Sizes::SMOKE
     } else {

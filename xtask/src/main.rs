@@ -18,7 +18,7 @@ mod soak;
 mod stages;
 mod wine;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -160,6 +160,25 @@ impl Ctx {
     }
 }
 
+/// Where a chore writes its report unless `--out` says.
+pub struct ReportPaths {
+    /// The published report, under the workspace root.
+    pub published: &'static str,
+    /// A trial run's (`--smoke`, `--check`), under the target directory.
+    pub trial: &'static str,
+}
+
+impl ReportPaths {
+    /// `given` (`--out`), else the trial or the published path.
+    pub fn pick(&self, ctx: &Ctx, given: Option<&Path>, is_trial: bool) -> PathBuf {
+        match given {
+            Some(path) => path.to_path_buf(),
+            None if is_trial => ctx.target_dir.join(self.trial),
+            None => ctx.root.join(self.published),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +216,22 @@ mod tests {
     #[test]
     fn rejects_unknown_stage() {
         assert!(Cli::try_parse_from(["xtask", "test", "--only", "bogus"]).is_err());
+    }
+
+    #[test]
+    fn a_report_goes_where_out_says_else_by_the_kind_of_run() {
+        let ctx = Ctx {
+            root: PathBuf::from("/ws"),
+            target_dir: PathBuf::from("/ws/target"),
+            cargo: PathBuf::from("cargo"),
+        };
+        let paths = ReportPaths {
+            published: "docs/R.md",
+            trial: "r.md",
+        };
+        let given = Path::new("/tmp/out.md");
+        assert_eq!(paths.pick(&ctx, Some(given), true), given);
+        assert_eq!(paths.pick(&ctx, None, true), Path::new("/ws/target/r.md"));
+        assert_eq!(paths.pick(&ctx, None, false), Path::new("/ws/docs/R.md"));
     }
 }

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use crate::cmd::{on_path, Cmd};
 use crate::stages::Ran;
-use crate::{wine, Ctx};
+use crate::{wine, Ctx, ReportPaths};
 
 /// Command-line arguments of `cargo xtask matrix`.
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,12 @@ pub struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
 }
+
+/// The report, and where `--check` writes it.
+const REPORT: ReportPaths = ReportPaths {
+    published: "docs/REPORT.md",
+    trial: "matrix/STAGE-REPORT.md",
+};
 
 /// `cargo xtask matrix`.
 pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
@@ -76,13 +82,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), String> {
     }
 
     let bin = ctx.target_dir.join(profile);
-    let out = args.out.clone().unwrap_or_else(|| {
-        if args.check {
-            ctx.target_dir.join("matrix/STAGE-REPORT.md")
-        } else {
-            ctx.root.join("docs/REPORT.md")
-        }
-    });
+    let out = REPORT.pick(ctx, args.out.as_deref(), args.check);
     let command = if args.check {
         "cargo xtask matrix --check".to_string()
     } else {

@@ -3,6 +3,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { Readable } from "node:stream";
+import { after, before } from "node:test";
+import { Kennel } from "../src/index.js";
 
 function requireBin(): string {
   const bin = process.env["KENNEL_BIN"];
@@ -23,6 +25,21 @@ export const KENNEL_BIN = requireBin();
 export const FIXTURE = path.join(path.dirname(KENNEL_BIN), "kennel-fixture");
 if (!existsSync(FIXTURE)) {
   throw new Error(`kennel-fixture not found at ${FIXTURE} (build it: cargo build -p kennel-tests --bins, same target dir as KENNEL_BIN)`);
+}
+
+/**
+ * One sidecar for the tests of the enclosing `describe` (or of the file): started before
+ * them (and handed to `use`), closed after them.
+ */
+export function sidecarForTests(use: (k: Kennel) => void): void {
+  let k: Kennel | undefined;
+  before(async () => {
+    k = await Kennel.start({ bin: KENNEL_BIN });
+    use(k);
+  });
+  after(async () => {
+    await k?.close();
+  });
 }
 
 /** Is the process gone (no /proc entry, i.e. exited and reaped)? */

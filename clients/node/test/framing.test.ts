@@ -1,12 +1,12 @@
 // Binary data frames: the client opts in when the sidecar offers them, payloads are
 // byte-exact however the reads cut the frames, and the JSON path still works.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Kennel, KennelError } from "../src/index.js";
 import { run } from "../src/process.js";
-import { Collector, FIXTURE, KENNEL_BIN, binaryPattern, firstDiff } from "../support/helpers.js";
+import { Collector, FIXTURE, KENNEL_BIN, binaryPattern, firstDiff, sidecarForTests } from "../support/helpers.js";
 import { payloads } from "../support/fake-sidecar.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -14,12 +14,7 @@ const FAKE = path.join(here, "..", "support", "fake-sidecar.js");
 
 describe("framing against the real sidecar", () => {
   let k: Kennel;
-  before(async () => {
-    k = await Kennel.start({ bin: KENNEL_BIN });
-  });
-  after(async () => {
-    await k.close();
-  });
+  sidecarForTests((started) => (k = started));
 
   test("hello offers binary frames", () => {
     assert.deepEqual(k.hello!.framings, ["json", "binary"]);

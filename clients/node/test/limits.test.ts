@@ -1,18 +1,13 @@
 // Resource limits of a whole tree through the client (issue 18): `limits` on spawn,
 // `usage` and `reason: "memory_limit"` in the outcome. Linux with root and the cgroup
 // controllers only; elsewhere the tests check that asking is refused as `unsupported`.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Kennel, KennelError } from "../src/index.js";
-import { FIXTURE, KENNEL_BIN } from "../support/helpers.js";
+import { FIXTURE, sidecarForTests } from "../support/helpers.js";
 
 let k: Kennel;
-before(async () => {
-  k = await Kennel.start({ bin: KENNEL_BIN });
-});
-after(async () => {
-  await k.close();
-});
+sidecarForTests((started) => (k = started));
 
 /** Whether this host can enforce limits (a cgroup tree and root, on Linux). */
 function limitable(): boolean {

@@ -1,17 +1,11 @@
 // Native API (`kennel`): Kennel / KennelChild against the real sidecar.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Kennel, KennelError, exitStatus, locateKennelBin } from "../src/index.js";
-import { Collector, FIXTURE, KENNEL_BIN, binaryPattern, firstDiff, pidGone, textPattern, waitGone, waitUntil } from "../support/helpers.js";
+import { Collector, FIXTURE, KENNEL_BIN, binaryPattern, firstDiff, pidGone, textPattern, sidecarForTests, waitGone, waitUntil } from "../support/helpers.js";
 
 let k: Kennel;
-
-before(async () => {
-  k = await Kennel.start({ bin: KENNEL_BIN });
-});
-after(async () => {
-  await k.close();
-});
+sidecarForTests((started) => (k = started));
 
 describe("hello", () => {
   test("start waits for hello (protocol 1)", () => {

@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kennel_matrix::job::{
-    root_stopped, wait_for_release, write_result, Action, Clock, DriverResult, Job, Seen,
+    extend_head, wait_for_release, write_result, Action, Clock, DriverResult, Job, TriggerWatch,
 };
 use sha2::{Digest, Sha256};
-
-const HEAD_BYTES: usize = 256 * 1024;
 
 fn main() -> ExitCode {
     match run() {
@@ -189,7 +187,7 @@ fn run() -> Result<(), String> {
     let mut head = Vec::new();
     let mut total = 0u64;
     let mut buf = vec![0; 65536];
-    let mut root_poll_started = false;
+    let mut watch = TriggerWatch::new(trigger.clone());
     loop {
         let n = match out.read(&mut buf) {
             Ok(0) => break,
@@ -199,24 +197,9 @@ fn run() -> Result<(), String> {
         };
         total += n as u64;
         hash.update(&buf[..n]);
-        if head.len() < HEAD_BYTES {
-            let take = n.min(HEAD_BYTES - head.len());
-            head.extend_from_slice(&buf[..take]);
-            match trigger.seen(&head) {
-                Seen::Nothing => {}
-                Seen::Fire => shared.fire(),
-                Seen::RootStopped(_) if root_poll_started => {}
-                Seen::RootStopped(root) => {
-                    root_poll_started = true;
-                    let s = shared.clone();
-                    std::thread::spawn(move || {
-                        while !root_stopped(root) {
-                            std::thread::sleep(Duration::from_millis(5));
-                        }
-                        s.fire();
-                    });
-                }
-            }
+        if extend_head(&mut head, &buf[..n]) {
+            let s = shared.clone();
+            watch.check(&head, move || s.fire());
         }
         if let Some(ms) = job.slow_ms_per_chunk {
             std::thread::sleep(Duration::from_millis(ms));

@@ -29,14 +29,13 @@ mod driver {
 
     use base64::Engine;
     use kennel_matrix::job::{
-        root_stopped, wait_for_release, write_result, Action, Clock, DriverResult, Job, Seen,
+        extend_head, wait_for_release, write_result, Action, Clock, DriverResult, Job, TriggerWatch,
     };
     use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
     use sha2::{Digest, Sha256};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::sync::Notify;
 
-    const HEAD_BYTES: usize = 256 * 1024;
     const NAME: &str = "process-wrap";
 
     pub(crate) fn main() -> std::process::ExitCode {
@@ -229,8 +228,7 @@ mod driver {
         shared: Arc<Shared>,
         final_seen: Arc<AtomicBool>,
     ) {
-        let trigger = shared.job.trigger.clone().unwrap_or_default();
-        let mut root_poll_started = false;
+        let mut watch = TriggerWatch::new(shared.job.trigger.clone().unwrap_or_default());
         let mut buf = vec![0; 65536];
         loop {
             let n = match out.read(&mut buf).await {
@@ -248,27 +246,11 @@ mod driver {
             }
             let head = {
                 let mut head = shared.head.lock().unwrap_or_else(|e| e.into_inner());
-                if head.len() < HEAD_BYTES {
-                    let take = n.min(HEAD_BYTES - head.len());
-                    head.extend_from_slice(&buf[..take]);
-                }
+                extend_head(&mut head, &buf[..n]);
                 head.clone()
             };
-            match trigger.seen(&head) {
-                Seen::Nothing => {}
-                Seen::Fire => shared.fire(),
-                Seen::RootStopped(_) if root_poll_started => {}
-                Seen::RootStopped(root) => {
-                    root_poll_started = true;
-                    let s = shared.clone();
-                    tokio::spawn(async move {
-                        while !root_stopped(root) {
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                        s.fire();
-                    });
-                }
-            }
+            let s = shared.clone();
+            watch.check(&head, move || s.fire());
             if let Some(ms) = shared.job.slow_ms_per_chunk {
                 // A consumer busy with each chunk.
                 std::thread::sleep(Duration::from_millis(ms));

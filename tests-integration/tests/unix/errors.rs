@@ -1,7 +1,5 @@
 //! Spawn errors are typed and name the program (and the directory).
 
-use std::os::unix::fs::PermissionsExt;
-
 use crate::prelude::*;
 
 #[tokio::test]
@@ -22,13 +20,8 @@ async fn missing_program() {
 
 #[tokio::test]
 async fn program_that_is_not_executable() {
-    let dir = std::env::temp_dir().join(format!("kennel-noexec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("script");
-    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
-    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let err = Command::new(&file).spawn().unwrap_err();
-    std::fs::remove_dir_all(&dir).unwrap();
+    let script = kennel_tests::NotExecutable::new("noexec");
+    let err = Command::new(script.path()).spawn().unwrap_err();
     assert!(
         matches!(err, kennel::SpawnError::PermissionDenied { .. }),
         "{err:?}"

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use kennel_tests::checks;
+
 use crate::prelude::*;
 
 #[tokio::test]
@@ -53,14 +55,8 @@ async fn signal_reaches_every_process_of_the_tree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_handle_kills_the_tree() {
     let (child, _seen, pids, _cleanup) = spawn_ready(fixture(TERM_IGNORING_TREE), 3).await;
-    drop(child);
-    // The supervisor task does the kill: poll without blocking the runtime.
-    let gone = tokio::task::spawn_blocking(move || wait_all_reaped(&pids, PATIENCE))
-        .await
-        .unwrap();
-    if let Err(left) = gone {
-        panic!("dropped handle leaked: {left:?}");
-    }
+    checks::dropping_the_handle_ends_the_tree(child, move || wait_all_reaped(&pids, PATIENCE))
+        .await;
 }
 
 #[tokio::test]

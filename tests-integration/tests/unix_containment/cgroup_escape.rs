@@ -140,39 +140,14 @@ fn escape(dest: Dest, end: End) {
     assert!(!escapees.is_empty(), "the escapee is reported: {what}");
 }
 
-#[test]
-fn to_kennels_own_cgroup_then_timeout() {
-    escape(Dest::Kennel, End::Timeout);
-}
-
-#[test]
-fn to_kennels_own_cgroup_then_cancel() {
-    escape(Dest::Kennel, End::Cancel);
-}
-
-#[test]
-fn to_kennels_own_cgroup_then_leader_exit() {
-    escape(Dest::Kennel, End::LeaderExit);
-}
-
-#[test]
-fn to_the_root_cgroup_then_timeout() {
-    escape(Dest::Root, End::Timeout);
-}
-
-#[test]
-fn to_the_root_cgroup_then_leader_exit() {
-    escape(Dest::Root, End::LeaderExit);
-}
-
-#[test]
-fn to_a_fresh_cgroup_then_cancel() {
-    escape(Dest::Fresh, End::Cancel);
-}
-
-#[test]
-fn to_a_fresh_cgroup_then_timeout() {
-    escape(Dest::Fresh, End::Timeout);
+cases! { escape:
+    to_kennels_own_cgroup_then_timeout(Dest::Kennel, End::Timeout);
+    to_kennels_own_cgroup_then_cancel(Dest::Kennel, End::Cancel);
+    to_kennels_own_cgroup_then_leader_exit(Dest::Kennel, End::LeaderExit);
+    to_the_root_cgroup_then_timeout(Dest::Root, End::Timeout);
+    to_the_root_cgroup_then_leader_exit(Dest::Root, End::LeaderExit);
+    to_a_fresh_cgroup_then_cancel(Dest::Fresh, End::Cancel);
+    to_a_fresh_cgroup_then_timeout(Dest::Fresh, End::Timeout);
 }
 
 #[test]

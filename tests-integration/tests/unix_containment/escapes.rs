@@ -34,29 +34,12 @@ async fn leader_exits_and_nothing_survives(args: &[&str], expect_drain: Drain) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setsid_double_fork_daemon_holding_stdout() {
-    leader_exits_and_nothing_survives(&["daemon"], Drain::Timeout).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn double_fork_daemon_that_closes_every_fd() {
-    leader_exits_and_nothing_survives(&["daemon", "--close-fds"], Drain::Complete).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setsid_grandchild_holding_the_pipe() {
-    leader_exits_and_nothing_survives(&["hold-pipe", "--setsid"], Drain::Timeout).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn background_job_in_its_own_process_group() {
-    leader_exits_and_nothing_survives(&["background"], Drain::Complete).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nohup_child() {
-    leader_exits_and_nothing_survives(&["nohup"], Drain::Complete).await;
+cases! { async leader_exits_and_nothing_survives:
+    setsid_double_fork_daemon_holding_stdout(&["daemon"], Drain::Timeout);
+    double_fork_daemon_that_closes_every_fd(&["daemon", "--close-fds"], Drain::Complete);
+    setsid_grandchild_holding_the_pipe(&["hold-pipe", "--setsid"], Drain::Timeout);
+    background_job_in_its_own_process_group(&["background"], Drain::Complete);
+    nohup_child(&["nohup"], Drain::Complete);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

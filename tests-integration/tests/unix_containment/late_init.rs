@@ -49,11 +49,18 @@ impl Drop for Host {
     }
 }
 
-/// Start the host in `mode` (cgroup on or off), read its reports up to `ready`.
-fn host(mark: &(String, String), mode: &str, cgroup: bool) -> (Host, Vec<Report>) {
-    host_with(mark, mode, cgroup, &[])
+/// Start the host in `mode` in each of [`cgroup_settings`] in turn, and hand it with
+/// its reports, the setting and `label` (the case, for failures) to `check`.
+fn each_host(label: &str, mode: &str, check: impl Fn(&mut Host, &[Report], bool, &str)) {
+    for cgroup in cgroup_settings() {
+        let what = format!("{label} (cgroup {cgroup})");
+        let mark = marker();
+        let (mut host, reports) = host_with(&mark, mode, cgroup, &[]);
+        check(&mut host, &reports, cgroup, &what);
+    }
 }
 
+/// Start the host in `mode` (cgroup on or off) with `env`, read its reports up to `ready`.
 fn host_with(
     mark: &(String, String),
     mode: &str,
@@ -175,15 +182,12 @@ fn clean_up(mark: &(String, String)) {
 /// unguarded and survived it).
 #[test]
 fn init_only_on_some_code_path_fails_the_spawn_with_what_to_do() {
-    for cgroup in cgroup_settings() {
-        let what = format!("late init (cgroup {cgroup})");
-        let mark = marker();
-        let (mut host, reports) = host(&mark, "late", cgroup);
+    each_host("late init", "late", |host, reports, _, what| {
         host.sigkill();
-        assert_no_survivors(&mark, ONE_SECOND, &what);
+        assert_no_survivors(&host.mark, ONE_SECOND, what);
         assert_eq!(reports.len(), 1, "{what}: {reports:?}");
-        assert_tells_what_to_do(&reports[0], &what);
-    }
+        assert_tells_what_to_do(&reports[0], what);
+    });
 }
 
 /// A re-run binary that neither exits nor answers (its `main` runs on without calling
@@ -232,43 +236,35 @@ fn a_helper_that_never_answers_is_killed_and_fails_the_spawn() {
 /// while the spawn after `init()` fails as above.
 #[test]
 fn init_after_the_first_spawn_reports_that_tree_unprotected_and_fails_the_next() {
-    for cgroup in cgroup_settings() {
-        let what = format!("init after spawn (cgroup {cgroup})");
-        let mark = marker();
-        let (mut host, reports) = host(&mark, "after-spawn", cgroup);
-        assert_eq!(reports.len(), 2, "{what}: {reports:?}");
-        assert_tells_what_to_do(&reports[1], &what);
-        let tier = if cgroup { "cgroup" } else { "group" };
-        check_claim(&mut host, &reports[0], tier, false, &what);
-    }
+    each_host(
+        "init after spawn",
+        "after-spawn",
+        |host, reports, cgroup, what| {
+            assert_eq!(reports.len(), 2, "{what}: {reports:?}");
+            assert_tells_what_to_do(&reports[1], what);
+            let tier = if cgroup { "cgroup" } else { "group" };
+            check_claim(host, &reports[0], tier, false, what);
+        },
+    );
 }
 
-/// The explicit opt-out (`ContainmentOptions { keeper: false, .. }`): the spawn
-/// succeeds, says the tree does not die with its supervisor, and that is true.
-#[test]
-fn opting_out_runs_the_tree_and_reports_it_unprotected() {
-    for cgroup in cgroup_settings() {
-        let what = format!("opt-out (cgroup {cgroup})");
-        let mark = marker();
-        let (mut host, reports) = host(&mark, "late-opt-out", cgroup);
+/// The host in `mode` makes one spawn, which claims `dies` (or not) with the tier
+/// `cgroup`, or `without_cgroup` when the cgroup is off: check the claim.
+fn one_spawn_claims(label: &str, mode: &str, without_cgroup: &str, dies: bool) {
+    each_host(label, mode, |host, reports, cgroup, what| {
         assert_eq!(reports.len(), 1, "{what}: {reports:?}");
-        let tier = if cgroup { "cgroup" } else { "group" };
-        check_claim(&mut host, &reports[0], tier, false, &what);
-    }
+        let tier = if cgroup { "cgroup" } else { without_cgroup };
+        check_claim(host, &reports[0], tier, dies, what);
+    });
 }
 
-/// The control: `init()` first in `main`. The spawn reports the guarantee, and a
-/// `kill -9` of the host takes the tree down within a second.
-#[test]
-fn init_first_in_main_reports_and_keeps_the_guarantee() {
-    for cgroup in cgroup_settings() {
-        let what = format!("init first (cgroup {cgroup})");
-        let mark = marker();
-        let (mut host, reports) = host(&mark, "first", cgroup);
-        assert_eq!(reports.len(), 1, "{what}: {reports:?}");
-        let tier = if cgroup { "cgroup" } else { "subreaper" };
-        check_claim(&mut host, &reports[0], tier, true, &what);
-    }
+cases! { one_spawn_claims:
+    /// The explicit opt-out (`ContainmentOptions { keeper: false, .. }`): the spawn
+    /// succeeds, says the tree does not die with its supervisor, and that is true.
+    opting_out_runs_the_tree_and_reports_it_unprotected("opt-out", "late-opt-out", "group", false);
+    /// The control: `init()` first in `main`. The spawn reports the guarantee, and a
+    /// `kill -9` of the host takes the tree down within a second.
+    init_first_in_main_reports_and_keeps_the_guarantee("init first", "first", "subreaper", true);
 }
 
 /// `report` is a spawn in `tier` claiming `dies` (or not) to die with its supervisor:

@@ -12,21 +12,16 @@ use std::time::Duration;
 use kennel_tests::parse_pid_lines;
 use serde_json::Value;
 
-use crate::{assert_no_survivors, cgroup_available, marked, marker, FIXTURE, KENNEL, PATIENCE};
+use crate::*;
 
-/// Whether limits can be tested here (a writable cgroup and root).
-fn limits_available(what: &str) -> bool {
+/// A marker for a test of `what` where limits can be tested (a writable cgroup and
+/// root); else `None`, with a note (a failure with `KENNEL_REQUIRE_LIMITS=1`).
+fn limits_marker(what: &str) -> Option<(String, String)> {
     // SAFETY: getuid has no preconditions.
     let root = unsafe { libc::getuid() } == 0;
-    if cgroup_available(what) && root {
-        return true;
-    }
-    assert!(
-        std::env::var_os("KENNEL_REQUIRE_LIMITS").is_none(),
-        "KENNEL_REQUIRE_LIMITS is set but limits cannot be tested here"
-    );
-    eprintln!("note: not root or no cgroup; {what} is not tested");
-    false
+    let here = (cgroup_available(what) && root)
+        || not_tested("KENNEL_REQUIRE_LIMITS", "not root or no cgroup", what);
+    here.then(marker)
 }
 
 /// `kennel run --report <file> <options> -- <fixture args>` with only the tree marked
@@ -56,10 +51,9 @@ fn run_with_report(
 
 #[test]
 fn three_hundred_forks_under_pids_max_64_never_exceed_64_and_leave_nothing() {
-    if !limits_available("the pids limit") {
+    let Some(mark) = limits_marker("the pids limit") else {
         return;
-    }
-    let mark = marker();
+    };
     // Count the live marked processes while the bomb runs.
     let stop = Arc::new(AtomicBool::new(false));
     let peak = Arc::new(AtomicUsize::new(0));
@@ -106,10 +100,9 @@ fn three_hundred_forks_under_pids_max_64_never_exceed_64_and_leave_nothing() {
 
 #[test]
 fn one_gib_under_memory_max_64m_is_killed_with_reason_memory_limit() {
-    if !limits_available("the memory limit") {
+    let Some(mark) = limits_marker("the memory limit") else {
         return;
-    }
-    let mark = marker();
+    };
     let (out, report) =
         run_with_report(&mark, &["--memory-max", "64M"], &["alloc", "--mib", "1024"]);
     assert_eq!(out.status.code(), Some(128 + 9), "{out:?} {report}");
@@ -125,10 +118,9 @@ fn one_gib_under_memory_max_64m_is_killed_with_reason_memory_limit() {
 
 #[test]
 fn a_busy_loop_is_accounted_within_ten_percent() {
-    if !limits_available("CPU accounting") {
+    let Some(mark) = limits_marker("CPU accounting") else {
         return;
-    }
-    let mark = marker();
+    };
     let (out, report) = run_with_report(&mark, &[], &["spin", "--cpu-ms", "500"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -187,18 +179,12 @@ fn a_limit_the_tier_cannot_enforce_fails_unless_best_effort() {
 /// tried accounted for.
 #[test]
 fn the_sidecar_stays_responsive_during_a_bounded_fork_bomb() {
-    if !limits_available("the sidecar under a fork bomb") {
+    let Some(mark) = limits_marker("the sidecar under a fork bomb") else {
         return;
-    }
-    let mark = marker();
-    let mut serve = std::process::Command::new(KENNEL)
-        .arg("serve")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("kennel serve");
-    let events = kennel_tests::lines_of(serve.stdout.take().expect("piped"));
-    let mut stdin = serve.stdin.take().expect("piped");
+    };
+    let (mut serve, mut stdin, events) = serve_with(&serde_json::json!({"op": "spawn",
+        "id": "bomb", "cmd": "env", "limits": {"pids_max": 64},
+        "args": [format!("{}={}", mark.0, mark.1), FIXTURE, "fork-bomb", "--count", "300"]}));
     let send = |stdin: &mut std::process::ChildStdin, v: Value| {
         use std::io::Write as _;
         writeln!(stdin, "{v}").expect("a request");
@@ -216,12 +202,6 @@ fn the_sidecar_stays_responsive_during_a_bounded_fork_bomb() {
             }
         }
     };
-    send(
-        &mut stdin,
-        serde_json::json!({"op": "spawn", "id": "bomb", "cmd": "env",
-        "args": [format!("{}={}", mark.0, mark.1), FIXTURE, "fork-bomb", "--count", "300"],
-        "limits": {"pids_max": 64}}),
-    );
     wait_for(&|v| {
         v["event"] == "stdout" && v["data"].as_str().is_some_and(|d| d.contains("forks "))
     });
@@ -257,10 +237,9 @@ fn the_sidecar_stays_responsive_during_a_bounded_fork_bomb() {
 /// its cgroup v1 directories too.
 #[test]
 fn a_killed_supervisor_leaves_no_cgroup_v1_directory() {
-    if !limits_available("the guard's clean-up of limits") {
+    let Some(mark) = limits_marker("the guard's clean-up of limits") else {
         return;
-    }
-    let mark = marker();
+    };
     let mut run = std::process::Command::new(KENNEL)
         .args(["run", "--pids-max", "64", "--memory-max", "256M", "--"])
         .args(["env", &format!("{}={}", mark.0, mark.1), FIXTURE])

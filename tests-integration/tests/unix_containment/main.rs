@@ -10,6 +10,26 @@
 //! whole process.
 #![cfg(target_os = "linux")]
 
+/// One test per case, named for it: `cases! { f: name(args…); … }` makes
+/// `#[test] fn name() { f(args…) }` for each (doc comments go on the case), and
+/// `cases! { async f: … }` multi-threaded tokio tests awaiting `f(args…)`.
+macro_rules! cases {
+    ($f:ident: $($(#[$doc:meta])* $name:ident($($arg:expr),*);)*) => {$(
+        $(#[$doc])*
+        #[test]
+        fn $name() {
+            $f($($arg),*);
+        }
+    )*};
+    (async $f:ident: $($(#[$doc:meta])* $name:ident($($arg:expr),*);)*) => {$(
+        $(#[$doc])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $f($($arg),*).await;
+        }
+    )*};
+}
+
 mod cgroup_escape;
 mod early_signal;
 mod escape_run;
@@ -74,14 +94,18 @@ pub fn tiers() -> Vec<Tier> {
 /// Whether a writable cgroup v2 is here; if not, a note that `what` is not tested (or a
 /// failure, with `KENNEL_REQUIRE_CGROUP=1`).
 pub fn cgroup_available(what: &str) -> bool {
-    if kennel::available_containment().contains(&Containment::Cgroup) {
-        return true;
-    }
+    kennel::available_containment().contains(&Containment::Cgroup)
+        || not_tested("KENNEL_REQUIRE_CGROUP", "no writable cgroup v2 here", what)
+}
+
+/// `false`, with a note that `what` is not tested because `missing` — or a failure when
+/// the environment variable `require` is set (CI sets it where the feature must exist).
+pub fn not_tested(require: &str, missing: &str, what: &str) -> bool {
     assert!(
-        std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
-        "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
+        std::env::var_os(require).is_none(),
+        "{require} is set but {missing}: {what} cannot be tested"
     );
-    eprintln!("note: no writable cgroup v2 here; {what} is not tested");
+    eprintln!("note: {missing}; {what} is not tested");
     false
 }
 
@@ -150,4 +174,38 @@ pub fn serve_with(
         .expect("write the request");
     let events = kennel_tests::lines_of(sc.stdout.take().expect("stdout"));
     (sc, input, events)
+}
+
+/// `kennel <args>` marked with `mark`, in a process group of its own (so a `kill
+/// -<group>` from its tree cannot reach the test), stdin null, stdout and stderr piped.
+pub fn kennel_in_own_group(args: &[&str], mark: &(String, String)) -> std::process::Command {
+    use std::os::unix::process::CommandExt as _;
+    use std::process::Stdio;
+    let mut cmd = std::process::Command::new(KENNEL);
+    cmd.args(args)
+        .env(&mark.0, &mark.1)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `run` (a `kennel run` whose tree signalled it) still runs, and obeys its caller: a
+/// SIGTERM from us ends it with its leader's death by SIGTERM (`context` goes in the
+/// failure messages).
+pub fn sigterm_is_obeyed(run: &mut std::process::Child, context: &dyn std::fmt::Debug) {
+    assert!(
+        run.try_wait().expect("try_wait").is_none(),
+        "kennel run still runs: {context:?}"
+    );
+    // SAFETY: kill(2) on the process we started, not reaped yet.
+    let rc = unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill({}, SIGTERM)", run.id());
+    let status = run.wait().expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(128 + 15),
+        "the leader died of SIGTERM: {context:?}"
+    );
 }

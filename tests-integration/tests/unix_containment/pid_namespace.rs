@@ -128,54 +128,17 @@ fn escape(unprivileged: bool, dest: Dest, end: End) {
     }
 }
 
-#[test]
-fn pidns_to_kennels_own_cgroup_then_kill_9_of_kennel_run() {
-    escape(false, Dest::Kennel, End::Kill9);
-}
-
-#[test]
-fn pidns_to_the_root_cgroup_then_kill_9_of_kennel_run() {
-    escape(false, Dest::Root, End::Kill9);
-}
-
-#[test]
-fn pidns_to_a_fresh_cgroup_then_kill_9_of_kennel_run() {
-    escape(false, Dest::Fresh, End::Kill9);
-}
-
-#[test]
-fn pidns_to_the_root_cgroup_then_timeout() {
-    escape(false, Dest::Root, End::Timeout);
-}
-
-#[test]
-fn pidns_to_kennels_own_cgroup_then_cancel() {
-    escape(false, Dest::Kennel, End::Cancel);
-}
-
-#[test]
-fn pidns_to_a_fresh_cgroup_then_leader_exit() {
-    escape(false, Dest::Fresh, End::LeaderExit);
-}
-
-#[test]
-fn pidns_unprivileged_to_a_sibling_cgroup_then_kill_9_of_kennel_run() {
-    escape(true, Dest::Sibling, End::Kill9);
-}
-
-#[test]
-fn pidns_unprivileged_to_kennels_own_cgroup_then_kill_9_of_kennel_run() {
-    escape(true, Dest::Kennel, End::Kill9);
-}
-
-#[test]
-fn pidns_unprivileged_to_a_fresh_cgroup_then_timeout() {
-    escape(true, Dest::Fresh, End::Timeout);
-}
-
-#[test]
-fn pidns_unprivileged_to_a_sibling_cgroup_then_cancel() {
-    escape(true, Dest::Sibling, End::Cancel);
+cases! { escape:
+    pidns_to_kennels_own_cgroup_then_kill_9_of_kennel_run(false, Dest::Kennel, End::Kill9);
+    pidns_to_the_root_cgroup_then_kill_9_of_kennel_run(false, Dest::Root, End::Kill9);
+    pidns_to_a_fresh_cgroup_then_kill_9_of_kennel_run(false, Dest::Fresh, End::Kill9);
+    pidns_to_the_root_cgroup_then_timeout(false, Dest::Root, End::Timeout);
+    pidns_to_kennels_own_cgroup_then_cancel(false, Dest::Kennel, End::Cancel);
+    pidns_to_a_fresh_cgroup_then_leader_exit(false, Dest::Fresh, End::LeaderExit);
+    pidns_unprivileged_to_a_sibling_cgroup_then_kill_9_of_kennel_run(true, Dest::Sibling, End::Kill9);
+    pidns_unprivileged_to_kennels_own_cgroup_then_kill_9_of_kennel_run(true, Dest::Kennel, End::Kill9);
+    pidns_unprivileged_to_a_fresh_cgroup_then_timeout(true, Dest::Fresh, End::Timeout);
+    pidns_unprivileged_to_a_sibling_cgroup_then_cancel(true, Dest::Sibling, End::Cancel);
 }
 
 /// What the child sees: it is pid 2 (kennel's init is 1), and `/proc` lists only its
@@ -223,8 +186,7 @@ fn a_child_in_a_pid_namespace_cannot_signal_or_trace_kennel() {
         "kill -TERM $PPID; kill -KILL $PPID; kill -HUP -$PPID; {FIXTURE} attack-ancestors --include-init; \
          echo sent; exec sleep 600"
     );
-    let mut cmd = std::process::Command::new(KENNEL);
-    cmd.args([
+    let args = [
         "run",
         "--pid-namespace",
         "--grace",
@@ -233,11 +195,9 @@ fn a_child_in_a_pid_namespace_cannot_signal_or_trace_kennel() {
         "sh",
         "-c",
         &script,
-    ])
-    .env(&mark.0, &mark.1)
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
+    ];
+    let mut cmd = kennel_in_own_group(&args, &mark);
+    cmd.stderr(Stdio::inherit());
     // As root the child could trace its init (CAP_SYS_PTRACE): attack as nobody.
     let deleg = delegated(&mark);
     if let Some(d) = &deleg {
@@ -264,14 +224,7 @@ fn a_child_in_a_pid_namespace_cannot_signal_or_trace_kennel() {
             "the init is not traceable: {seen:?}"
         );
     }
-    assert!(
-        run.try_wait().expect("try_wait").is_none(),
-        "kennel run still runs"
-    );
-    // SAFETY: kill(2) on the process we started.
-    unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
-    let status = run.wait().expect("wait");
-    assert_eq!(status.code(), Some(128 + 15), "{seen:?}");
+    sigterm_is_obeyed(&mut run, &seen);
     assert_no_survivors(&mark, Duration::from_secs(5), "kennel run after SIGTERM");
 }
 

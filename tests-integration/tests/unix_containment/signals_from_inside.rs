@@ -3,7 +3,6 @@
 //! said so on stderr); the same signals from outside keep their meaning.
 
 use std::io::{BufRead, BufReader, Read as _, Write as _};
-use std::os::unix::process::CommandExt as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -54,13 +53,7 @@ fn kennel_run_ignores_signals_from_its_tree_and_obeys_the_caller() {
         return;
     }
     let mark = marker();
-    let mut run = std::process::Command::new(KENNEL)
-        .args(["run", "--grace", "5s", "--", "sh", "-c", ATTACK])
-        .env(&mark.0, &mark.1)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    let mut run = kennel_in_own_group(&["run", "--grace", "5s", "--", "sh", "-c", ATTACK], &mark)
         .spawn()
         .unwrap();
     wait_ignored(BufReader::new(run.stderr.take().unwrap()), &NEEDLES);
@@ -69,26 +62,19 @@ fn kennel_run_ignores_signals_from_its_tree_and_obeys_the_caller() {
     let mut out = String::new();
     stdout.read_line(&mut out).unwrap();
     assert_eq!(out, "sent\n");
-    assert!(run.try_wait().unwrap().is_none(), "kennel run still runs");
     // From outside (us): obeyed, the ladder ends the tree.
-    send_signal(run.id(), libc::SIGTERM);
-    let status = run.wait().unwrap();
+    sigterm_is_obeyed(&mut run, &"kennel run with an attacker");
     out.clear();
     stdout.read_to_string(&mut out).unwrap();
     assert_eq!(out, "", "nothing after `sent`");
-    assert_eq!(status.code(), Some(128 + 15), "the leader died of SIGTERM");
     assert_no_survivors(&mark, Duration::from_secs(5), "kennel run after SIGTERM");
 }
 
 #[test]
 fn the_sidecar_ignores_signals_from_a_tree_and_keeps_serving() {
     let mark = marker();
-    let mut sc = std::process::Command::new(KENNEL)
-        .arg("serve")
-        .process_group(0)
+    let mut sc = kennel_in_own_group(&["serve"], &mark)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = sc.id();

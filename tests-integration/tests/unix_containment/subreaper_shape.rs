@@ -50,22 +50,9 @@ fn shape(end: End) {
     }
 }
 
-#[test]
-fn a_subreaper_that_exits_then_timeout() {
-    shape(End::Timeout);
-}
-
-#[test]
-fn a_subreaper_that_exits_then_cancel() {
-    shape(End::Cancel);
-}
-
-#[test]
-fn a_subreaper_that_exits_then_leader_exit() {
-    shape(End::LeaderExit);
-}
-
-#[test]
-fn a_subreaper_that_exits_then_kill_9_of_kennel_run() {
-    shape(End::Kill9);
+cases! { shape:
+    a_subreaper_that_exits_then_timeout(End::Timeout);
+    a_subreaper_that_exits_then_cancel(End::Cancel);
+    a_subreaper_that_exits_then_leader_exit(End::LeaderExit);
+    a_subreaper_that_exits_then_kill_9_of_kennel_run(End::Kill9);
 }

@@ -91,39 +91,14 @@ fn escape(dest: Dest, end: End) {
     );
 }
 
-#[test]
-fn unprivileged_to_kennels_own_cgroup_then_timeout() {
-    escape(Dest::Kennel, End::Timeout);
-}
-
-#[test]
-fn unprivileged_to_kennels_own_cgroup_then_cancel() {
-    escape(Dest::Kennel, End::Cancel);
-}
-
-#[test]
-fn unprivileged_to_a_sibling_cgroup_then_leader_exit() {
-    escape(Dest::Sibling, End::LeaderExit);
-}
-
-#[test]
-fn unprivileged_to_a_sibling_cgroup_then_cancel() {
-    escape(Dest::Sibling, End::Cancel);
-}
-
-#[test]
-fn unprivileged_to_a_fresh_cgroup_then_timeout() {
-    escape(Dest::Fresh, End::Timeout);
-}
-
-#[test]
-fn unprivileged_to_a_fresh_cgroup_then_leader_exit() {
-    escape(Dest::Fresh, End::LeaderExit);
-}
-
-#[test]
-fn unprivileged_to_the_root_cgroup_is_refused() {
-    escape(Dest::Root, End::LeaderExit);
+cases! { escape:
+    unprivileged_to_kennels_own_cgroup_then_timeout(Dest::Kennel, End::Timeout);
+    unprivileged_to_kennels_own_cgroup_then_cancel(Dest::Kennel, End::Cancel);
+    unprivileged_to_a_sibling_cgroup_then_leader_exit(Dest::Sibling, End::LeaderExit);
+    unprivileged_to_a_sibling_cgroup_then_cancel(Dest::Sibling, End::Cancel);
+    unprivileged_to_a_fresh_cgroup_then_timeout(Dest::Fresh, End::Timeout);
+    unprivileged_to_a_fresh_cgroup_then_leader_exit(Dest::Fresh, End::LeaderExit);
+    unprivileged_to_the_root_cgroup_is_refused(Dest::Root, End::LeaderExit);
 }
 
 /// `kill -TERM $PPID` and `kill -HUP -<kennel's group>` from the child of an
@@ -131,18 +106,12 @@ fn unprivileged_to_the_root_cgroup_is_refused() {
 /// them and keeps running, then obeys its caller; nothing of the tree is left.
 #[test]
 fn unprivileged_signals_from_inside_are_ignored() {
-    use std::os::unix::process::CommandExt as _;
     let mark = marker();
     let Some(deleg) = delegated(&mark) else {
         return;
     };
-    let mut cmd = std::process::Command::new(KENNEL);
-    cmd.args(["run", "--grace", "5s", "--", FIXTURE, "signal-parent"])
-        .env(&mark.0, &mark.1)
-        .process_group(0)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let args = ["run", "--grace", "5s", "--", FIXTURE, "signal-parent"];
+    let mut cmd = kennel_in_own_group(&args, &mark);
     deleg.run_as(&mut cmd);
     let mut run = cmd.spawn().expect("kennel run as nobody");
     let stdout = kennel_tests::lines_of(run.stdout.take().expect("stdout"));
@@ -162,13 +131,6 @@ fn unprivileged_signals_from_inside_are_ignored() {
             && ignored.iter().any(|l| l.contains("SIGHUP")),
         "both signals from the tree ignored: {ignored:?} {out:?}"
     );
-    assert!(
-        run.try_wait().expect("try_wait").is_none(),
-        "kennel run still runs"
-    );
-    // SAFETY: kill(2) on the process we started.
-    unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
-    let status = run.wait().expect("wait");
-    assert_eq!(status.code(), Some(128 + 15), "{ignored:?}");
+    sigterm_is_obeyed(&mut run, &ignored);
     crate::escape_run::assert_tree_gone(&mark, "after the caller's SIGTERM");
 }

@@ -5,8 +5,7 @@ use crate::prelude::*;
 
 #[tokio::test]
 async fn create_breakaway_from_job_is_refused() {
-    let mut child = fixture(&["breakaway"]).ladder(kill_only()).spawn().unwrap();
-    let mut seen = Seen::default();
+    let (mut child, mut seen) = spawn_kill_only(&["breakaway"]);
     read_until(&mut child, &mut seen, |s| {
         String::from_utf8_lossy(&s.stdout).contains("breakaway ")
     })

@@ -23,11 +23,8 @@ async fn a_flood_on_both_streams_arrives_byte_exact() {
 
 #[tokio::test]
 async fn cancel_mid_stream_delivers_an_exact_prefix() {
-    let mut child = fixture(&["flood", "--bytes", "100000000000", "--chunk", "4096"])
-        .ladder(kill_only())
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
+    let (mut child, mut seen) =
+        spawn_kill_only(&["flood", "--bytes", "100000000000", "--chunk", "4096"]);
     read_until(&mut child, &mut seen, |s| s.stdout.len() >= 1024 * 1024).await;
     let procs = Procs::open(&[child.id()]);
     child.cancel();
@@ -42,11 +39,7 @@ async fn cancel_mid_stream_delivers_an_exact_prefix() {
 
 #[tokio::test]
 async fn a_consumer_that_stops_reading_blocks_the_writer_not_memory() {
-    let mut child = fixture(&["flood", "--bytes", "100000000000"])
-        .ladder(kill_only())
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
+    let (mut child, mut seen) = spawn_kill_only(&["flood", "--bytes", "100000000000"]);
     read_until(&mut child, &mut seen, |s| !s.stdout.is_empty()).await;
     // Stop reading for a while: the child blocks in WriteFile; then cancel.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

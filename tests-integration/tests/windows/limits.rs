@@ -45,11 +45,7 @@ async fn a_limit_is_enforced_or_unsupported_unless_best_effort() {
 
 #[tokio::test]
 async fn the_job_counts_every_process_of_the_tree() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2"])
-        .ladder(kill_only())
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
+    let (mut child, mut seen) = spawn_kill_only(&["tree", "--depth", "2", "--width", "2"]);
     let (_, procs) = read_pids(&mut child, &mut seen, 3).await;
     child.kill();
     let outcome = read_to_end(&mut child, &mut seen).await;

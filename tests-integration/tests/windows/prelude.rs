@@ -1,7 +1,6 @@
 //! Shared helpers: spawning the fixture, collecting events until a condition, and
 //! watching processes through handles until they are gone.
 
-use std::ffi::c_void;
 use std::os::windows::io::{AsRawHandle as _, FromRawHandle as _, OwnedHandle};
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,15 @@ pub fn kill_only() -> Ladder {
 }
 
 pub use kennel_tests::events::Seen;
+
+/// `fixture(args)` ended by the job kill alone ([`kill_only`]), spawned; with an empty
+/// [`Seen`] for its events.
+pub fn spawn_kill_only(args: &[&str]) -> (Child, Seen) {
+    (
+        fixture(args).ladder(kill_only()).spawn().unwrap(),
+        Seen::default(),
+    )
+}
 
 /// Read events until `done(seen)` holds; panics (with what was seen) after [`PATIENCE`]
 /// or if the run ends first.
@@ -74,18 +82,11 @@ pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
 
 // --- Looking at processes -----------------------------------------------------------
 
-const SYNCHRONIZE: u32 = 0x0010_0000;
-const PROCESS_TERMINATE: u32 = 0x0001;
-const PROCESS_QUERY_LIMITED_INFORMATION: u32 = 0x1000;
-const WAIT_OBJECT_0: u32 = 0;
-
-#[link(name = "kernel32")]
-extern "system" {
-    fn OpenProcess(access: u32, inherit: i32, pid: u32) -> *mut c_void;
-    fn WaitForSingleObject(handle: *mut c_void, millis: u32) -> u32;
-    fn TerminateProcess(handle: *mut c_void, code: u32) -> i32;
-    fn GetExitCodeProcess(handle: *mut c_void, code: *mut u32) -> i32;
-}
+use windows_sys::Win32::Foundation::WAIT_OBJECT_0;
+use windows_sys::Win32::System::Threading::{
+    GetExitCodeProcess, OpenProcess, TerminateProcess, WaitForSingleObject,
+    PROCESS_QUERY_LIMITED_INFORMATION, PROCESS_SYNCHRONIZE as SYNCHRONIZE, PROCESS_TERMINATE,
+};
 
 /// Handles to processes, opened while they were alive: waiting on them can never be
 /// fooled by pid reuse. Dropping it terminates whatever is still running (cleanup of a

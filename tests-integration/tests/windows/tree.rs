@@ -1,6 +1,8 @@
 //! The whole tree ends with the run: grandchildren included, whether the run is killed,
 //! cancelled, dropped or timed out.
 
+use kennel_tests::checks;
+
 use crate::prelude::*;
 
 /// `tree --depth 3 --width 2`: root, 2 children, 4 grandchildren (each node re-runs the
@@ -58,14 +60,11 @@ async fn timeout_ends_the_tree() {
 #[tokio::test]
 async fn dropping_the_child_ends_the_tree() {
     let (child, _seen, _, procs) = spawn_ready(fixture(TREE), TREE_SIZE).await;
-    drop(child);
-    // Wait off the runtime's thread: the supervisor task must run to kill the tree.
-    let gone = tokio::task::spawn_blocking(move || procs.wait_gone(PATIENCE).map(|()| procs))
-        .await
-        .unwrap();
-    if let Err(left) = gone {
-        panic!("still running after the handle was dropped: {left:?}");
-    }
+    // `procs` (which ends the tree when dropped) lives until the check is done.
+    checks::dropping_the_handle_ends_the_tree(child, move || {
+        procs.wait_gone(PATIENCE).map(|()| procs)
+    })
+    .await;
 }
 
 #[tokio::test]

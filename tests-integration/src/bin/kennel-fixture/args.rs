@@ -82,16 +82,25 @@ impl Args {
         Ok(v)
     }
 
+    /// The command line of a mode that takes no flags and exactly `N` positional
+    /// arguments: those.
+    pub(crate) fn only<const N: usize>(args: &[String]) -> Res<[String; N]> {
+        exactly(Args::parse(args, &[], &[])?.pos)
+    }
+
     pub(crate) fn no_positional(&self) -> Res<()> {
         self.positional::<0>().map(|_| ())
     }
 
     pub(crate) fn positional<const N: usize>(&self) -> Res<[&str; N]> {
-        let v: Vec<&str> = self.pos.iter().map(String::as_str).collect();
-        v.try_into().map_err(|v: Vec<&str>| {
-            Fail::Usage(format!("expected {N} positional argument(s), got {v:?}"))
-        })
+        exactly(self.pos.iter().map(String::as_str).collect())
     }
+}
+
+/// `v` as an array of `N` positional arguments.
+fn exactly<T: std::fmt::Debug, const N: usize>(v: Vec<T>) -> Res<[T; N]> {
+    v.try_into()
+        .map_err(|v: Vec<T>| Fail::Usage(format!("expected {N} positional argument(s), got {v:?}")))
 }
 
 pub(crate) fn parse_num<T: std::str::FromStr>(what: &str, v: &str) -> Res<T> {

@@ -2,7 +2,6 @@
 //! this program (`std::process::Command`) with hidden `--x-…` flags; a child reports
 //! readiness with `ready\n` on its stderr, a private pipe to its parent.
 
-use std::ffi::c_void;
 use std::io::{self, Read as _};
 use std::os::windows::io::{AsRawHandle as _, IntoRawHandle as _};
 use std::os::windows::process::CommandExt as _;
@@ -12,32 +11,18 @@ use std::sync::atomic::Ordering;
 use crate::out::{self, pid_line, sleep_forever, write_out, PARENT_PID};
 use crate::{io_err, Fail, Res};
 
-type Handle = *mut c_void;
-
-const DETACHED_PROCESS: u32 = 0x0000_0008;
-const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-const CREATE_BREAKAWAY_FROM_JOB: u32 = 0x0100_0000;
-/// `STD_OUTPUT_HANDLE` and `STD_ERROR_HANDLE` are `(DWORD)-11` and `(DWORD)-12`.
-const STD_OUTPUT_HANDLE: u32 = 0xFFFF_FFF5;
-const STD_ERROR_HANDLE: u32 = 0xFFFF_FFF4;
-const SEM_FAILCRITICALERRORS: u32 = 0x0001;
-const SEM_NOGPFAULTERRORBOX: u32 = 0x0002;
-
-#[link(name = "kernel32")]
-extern "system" {
-    fn GetStdHandle(which: u32) -> Handle;
-    fn SetStdHandle(which: u32, handle: Handle) -> i32;
-    fn CloseHandle(handle: Handle) -> i32;
-    fn GetCurrentProcess() -> Handle;
-    fn SetConsoleCtrlHandler(
-        handler: Option<unsafe extern "system" fn(u32) -> i32>,
-        add: i32,
-    ) -> i32;
-    fn SetErrorMode(mode: u32) -> u32;
-    fn SetUnhandledExceptionFilter(
-        filter: Option<unsafe extern "system" fn(*const c_void) -> i32>,
-    ) -> *const c_void;
-}
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE as Handle};
+use windows_sys::Win32::System::Console::{
+    GetStdHandle, SetConsoleCtrlHandler, SetStdHandle, STD_ERROR_HANDLE, STD_HANDLE,
+    STD_OUTPUT_HANDLE,
+};
+use windows_sys::Win32::System::Diagnostics::Debug::{
+    SetErrorMode, SetUnhandledExceptionFilter, EXCEPTION_POINTERS, SEM_FAILCRITICALERRORS,
+    SEM_NOGPFAULTERRORBOX,
+};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, DETACHED_PROCESS,
+};
 
 #[link(name = "ntdll.dll", kind = "raw-dylib", modifiers = "+verbatim")]
 extern "system" {
@@ -112,7 +97,7 @@ pub fn ignore_console_control() {
 }
 
 /// Points the standard handle `which` at `NUL` and closes the old one.
-fn drop_std_handle(which: u32) -> Res<()> {
+fn drop_std_handle(which: STD_HANDLE) -> Res<()> {
     let nul = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -260,7 +245,7 @@ pub enum Crash {
 }
 
 /// `EXCEPTION_EXECUTE_HANDLER`: the process ends with the exception's code.
-unsafe extern "system" fn end_with_exception_code(_info: *const c_void) -> i32 {
+unsafe extern "system" fn end_with_exception_code(_info: *const EXCEPTION_POINTERS) -> i32 {
     1
 }
 

@@ -46,16 +46,14 @@ pub(crate) const MODES: &[Mode] = &[
 ];
 
 fn exit(rest: &[String]) -> Res<ExitCode> {
-    let a = Args::parse(rest, &[], &[])?;
-    let [code] = a.positional::<1>()?;
-    let code: i32 = parse_num("exit code", code)?;
+    let [code] = Args::only::<1>(rest)?;
+    let code: i32 = parse_num("exit code", &code)?;
     std::process::exit(code)
 }
 
 fn sleep(rest: &[String]) -> Res<ExitCode> {
-    let a = Args::parse(rest, &[], &[])?;
-    let [ms] = a.positional::<1>()?;
-    let ms: u64 = parse_num("milliseconds", ms)?;
+    let [ms] = Args::only::<1>(rest)?;
+    let ms: u64 = parse_num("milliseconds", &ms)?;
     pid_line("main")?;
     std::thread::sleep(Duration::from_millis(ms));
     Ok(ExitCode::SUCCESS)
@@ -63,7 +61,7 @@ fn sleep(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(unix)]
 fn ignore_signals(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     crate::unix::ignore_term_signals();
     pid_line("main")?;
     sleep_forever()
@@ -71,9 +69,8 @@ fn ignore_signals(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(unix)]
 fn kill_self(rest: &[String]) -> Res<ExitCode> {
-    let a = Args::parse(rest, &[], &[])?;
-    let [sig] = a.positional::<1>()?;
-    let sig = crate::unix::parse_signal(sig)
+    let [sig] = Args::only::<1>(rest)?;
+    let sig = crate::unix::parse_signal(&sig)
         .ok_or_else(|| Fail::Usage(format!("unknown signal {sig:?}")))?;
     pid_line("main")?;
     crate::unix::kill_self(sig);
@@ -92,9 +89,8 @@ fn trap_term(rest: &[String]) -> Res<ExitCode> {
 #[cfg(windows)]
 fn crash(rest: &[String]) -> Res<ExitCode> {
     use crate::win;
-    let a = Args::parse(rest, &[], &[])?;
-    let [how] = a.positional::<1>()?;
-    let how = match how {
+    let [how] = Args::only::<1>(rest)?;
+    let how = match how.as_str() {
         "access-violation" => win::Crash::AccessViolation,
         "abort" => win::Crash::Abort,
         other => return Err(Fail::Usage(format!("unknown crash {other:?}"))),

@@ -40,7 +40,7 @@ pub(crate) const MODES: &[Mode] = &[
 ];
 
 fn echo_stdin(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     let mut buf = vec![0; 64 * 1024];
     loop {
         let n = read_stdin(&mut buf).map_err(io_err("read stdin"))?;
@@ -72,14 +72,14 @@ fn read_stdin_slowly(rest: &[String]) -> Res<ExitCode> {
 }
 
 fn never_read_stdin(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     pid_line("main")?;
     sleep_forever()
 }
 
 #[cfg(unix)]
 fn close_stdout(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     pid_line("main")?;
     crate::unix::close_fd(1);
     write_out(Stream::Err, b"stdout closed\n")?;

@@ -113,13 +113,13 @@ fn hold_pipe(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(unix)]
 fn background(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     crate::unix::background()
 }
 
 #[cfg(unix)]
 fn nohup(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     crate::unix::nohup()
 }
 
@@ -139,7 +139,7 @@ fn attack_ancestors(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(target_os = "linux")]
 fn signal_parent(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     crate::unix::signal_parent()
 }
 
@@ -178,7 +178,7 @@ fn fork_loop(rest: &[String]) -> Res<ExitCode> {
 
 #[cfg(windows)]
 fn breakaway_mode(rest: &[String]) -> Res<ExitCode> {
-    Args::parse(rest, &[], &[])?.no_positional()?;
+    Args::only::<0>(rest)?;
     breakaway()
 }
 
