@@ -54,7 +54,7 @@
 use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::io::{self, Read as _};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
@@ -68,6 +68,8 @@ use super::super::registry;
 use super::cgroup::Cgroup;
 use super::keeper::{self, HelloError, CTL_FD};
 use crate::HelperFailure;
+
+mod in_process;
 
 /// `argv[1]` that turns the supervisor's binary into the guard.
 pub(crate) const GUARD_ARG: &str = "__kennel-guard";
@@ -138,23 +140,32 @@ fn spawn_ours(cmd: &mut std::process::Command) -> io::Result<std::process::Child
 
 /// The supervisor's side of the running guard.
 struct Link {
-    ctl: UnixStream,
+    ctl: Ctl,
     pid: Pid,
     /// Which guard this is: 1 for the first of this process, one more per restart.
     generation: u64,
 }
 
-/// The guard of this process, the cgroups it must know (kept across guard restarts,
-/// including failed ones), and the generation of the last guard started.
+/// The control socket of a guard of either kind.
+enum Ctl {
+    /// This binary (or the helper program) re-run as `__kennel-guard`: text lines.
+    Exec(UnixStream),
+    /// The [in-process](in_process) guard: fixed-size messages and directory fds.
+    InProcess(OwnedFd),
+}
+
+/// The guard of this process, the cgroups it must know by slot (kept across guard
+/// restarts, including failed ones; a free slot is `None` and reused), and the
+/// generation of the last guard started.
 struct Registry {
     link: Option<Link>,
-    dirs: Option<HashSet<PathBuf>>,
+    slots: Vec<Option<PathBuf>>,
     generation: u64,
 }
 
 static GUARD: Mutex<Registry> = Mutex::new(Registry {
     link: None,
-    dirs: None,
+    slots: Vec::new(),
     generation: 0,
 });
 
@@ -174,8 +185,25 @@ impl From<io::Error> for GuardError {
     }
 }
 
+/// Whether a guard can watch cgroup trees here: a helper binary hosts it
+/// ([`keeper::init`] ran, or a program was named), or the kernel runs the in-process
+/// one.
+pub(crate) fn available() -> bool {
+    keeper::enabled() || in_process::supported()
+}
+
 impl Link {
+    /// Start a guard: the exec'd one where a helper binary can host it (it has its own
+    /// memory, see the module docs), else the in-process one.
     fn start(generation: u64) -> Result<Link, GuardError> {
+        if !keeper::enabled() {
+            let started = in_process::start()?;
+            return Ok(Link {
+                ctl: Ctl::InProcess(started.ctl),
+                pid: started.pid,
+                generation,
+            });
+        }
         let (ours, theirs) = UnixStream::pair()?;
         let mut cmd = std::process::Command::new(keeper::program());
         cmd.arg(GUARD_ARG)
@@ -205,17 +233,25 @@ impl Link {
             }
         }
         Ok(Link {
-            ctl,
+            ctl: Ctl::Exec(ctl),
             pid,
             generation,
         })
     }
 
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.ctl {
+            Ctl::Exec(s) => s.as_fd(),
+            Ctl::InProcess(fd) => fd.as_fd(),
+        }
+    }
+
     /// Whether the guard still runs: it writes nothing after its hello, so a readable
     /// or hung-up socket means it closed its end (it died).
     fn alive(&self) -> bool {
+        let fd = self.fd();
         let mut fds = [rustix::event::PollFd::new(
-            &self.ctl,
+            &fd,
             rustix::event::PollFlags::IN,
         )];
         let zero = rustix::event::Timespec {
@@ -232,7 +268,24 @@ impl Link {
         }
     }
 
-    fn send(&mut self, op: u8, dir: &Path) -> io::Result<()> {
+    /// Guard the cgroup `dir` as `slot` (`guard`), or forget it.
+    fn send(&mut self, guard: bool, slot: u32, dir: &Path) -> io::Result<()> {
+        let ctl = match &self.ctl {
+            Ctl::Exec(ctl) => ctl,
+            Ctl::InProcess(ctl) => {
+                let fd = match guard {
+                    true => Some(rustix::fs::open(
+                        dir,
+                        rustix::fs::OFlags::PATH
+                            | rustix::fs::OFlags::DIRECTORY
+                            | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )?),
+                    false => None,
+                };
+                return in_process::send(ctl, slot, fd.as_ref().map(AsFd::as_fd));
+            }
+        };
         let bytes = dir.as_os_str().as_bytes();
         if bytes.contains(&b'\n') {
             return Err(io::Error::new(
@@ -241,7 +294,7 @@ impl Link {
             ));
         }
         let mut line = Vec::with_capacity(bytes.len() + 3);
-        line.extend_from_slice(&[op, b' ']);
+        line.extend_from_slice(&[if guard { b'A' } else { b'D' }, b' ']);
         line.extend_from_slice(bytes);
         line.push(b'\n');
         // `send(MSG_NOSIGNAL)`, not `write`: a dead guard is an `EPIPE` (then a new one
@@ -249,7 +302,7 @@ impl Link {
         // it.
         let mut rest = &line[..];
         while !rest.is_empty() {
-            match rustix::net::send(&self.ctl, rest, rustix::net::SendFlags::NOSIGNAL) {
+            match rustix::net::send(ctl, rest, rustix::net::SendFlags::NOSIGNAL) {
                 Ok(n) => rest = &rest[n..],
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
@@ -264,6 +317,7 @@ impl Link {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     dir: PathBuf,
+    slot: u32,
     generation: u64,
 }
 
@@ -307,19 +361,30 @@ pub(crate) fn register(dir: &Path) -> Result<Ticket, GuardError> {
         registry.generation += 1;
         let mut link = Link::start(registry.generation)?;
         // A restart: the new guard must know every cgroup still running.
-        for d in registry.dirs.iter().flatten() {
-            link.send(b'A', d)?;
+        for (slot, d) in registry.slots.iter().enumerate() {
+            if let (Some(d), Ok(slot)) = (d, u32::try_from(slot)) {
+                link.send(true, slot, d)?;
+            }
         }
         registry.link = Some(link);
     }
-    let Registry { link, dirs, .. } = &mut *registry;
+    let Registry { link, slots, .. } = &mut *registry;
     let Some(link) = link.as_mut() else {
         return Err(GuardError::Os);
     };
-    link.send(b'A', dir)?;
-    dirs.get_or_insert_with(HashSet::new).insert(dir.to_owned());
+    let index = slots
+        .iter()
+        .position(Option::is_none)
+        .unwrap_or(slots.len());
+    let slot = u32::try_from(index).map_err(|_| GuardError::Os)?;
+    link.send(true, slot, dir)?;
+    match slots.get_mut(index) {
+        Some(free) => *free = Some(dir.to_owned()),
+        None => slots.push(Some(dir.to_owned())),
+    }
     Ok(Ticket {
         dir: dir.to_owned(),
+        slot,
         generation: link.generation,
     })
 }
@@ -327,11 +392,14 @@ pub(crate) fn register(dir: &Path) -> Result<Ticket, GuardError> {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Ok(mut registry) = GUARD.lock() {
-            if let Some(dirs) = registry.dirs.as_mut() {
-                dirs.remove(&self.dir);
+            if let Some(free) = usize::try_from(self.slot)
+                .ok()
+                .and_then(|i| registry.slots.get_mut(i))
+            {
+                *free = None;
             }
             if let Some(link) = registry.link.as_mut() {
-                let _ = link.send(b'D', &self.dir);
+                let _ = link.send(false, self.slot, &self.dir);
             }
         }
     }
