@@ -262,6 +262,12 @@ fn kill_9_of_an_unprivileged_host_without_init_ends_the_tree() {
     let mut host = Host::start("kennel", &["daemon", "--leader-stays"], &[], Some(cmd));
     let (spawned, _) = host.report(&["leader", "daemon"]);
     assert_eq!(spawned, ("cgroup".into(), "true".into()));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", host.child.id())).unwrap();
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap_or_default();
+    assert!(uid.contains("65534"), "the host runs as nobody: {uid}");
     assert_eq!(guards_of(host.child.id()).len(), 1);
     host.sigkill();
     assert_no_survivors(&host.mark, DEADLINE, "kill -9 of the unprivileged host");
