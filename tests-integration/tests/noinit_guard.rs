@@ -11,7 +11,6 @@ use std::io::Write as _;
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use kennel::{Command, Containment, OutputMode};
@@ -23,7 +22,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 const DEADLINE: Duration = Duration::from_secs(2);
 
 /// The tests that look at this process's own guard run one at a time.
-static OWN_GUARD: Mutex<()> = Mutex::new(());
+static OWN_GUARD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn marker() -> (String, String) {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -290,7 +289,7 @@ async fn a_killed_in_process_guard_is_replaced_and_the_old_tree_reports_the_gap(
     if !cgroup_available("the in-process guard") {
         return;
     }
-    let _serial = OWN_GUARD.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = OWN_GUARD.lock().await;
     let mark = marker();
     let mut first = tree(&mark);
     assert_eq!(first.containment(), Containment::Cgroup);
@@ -329,7 +328,7 @@ async fn two_hundred_spawns_leave_one_guard() {
     if !cgroup_available("the in-process guard") {
         return;
     }
-    let _serial = OWN_GUARD.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = OWN_GUARD.lock().await;
     for i in 0..200 {
         let mut child = Command::new("true").spawn().unwrap();
         assert!(child.dies_with_supervisor(), "spawn {i}");
