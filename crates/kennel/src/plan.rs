@@ -19,12 +19,13 @@ use crate::{Containment, LimitKind, Limits};
 pub struct ContainmentOptions {
     /// A cgroup v2 per child where one is writable (Linux).
     pub cgroup: bool,
-    /// Kill the tree if the supervisor dies (Linux; only in binaries that call
-    /// [`crate::keeper::init`] first in `main`). A tree in a cgroup is watched by one
+    /// Kill the tree if the supervisor dies (Linux). A tree in a cgroup is watched by one
     /// guard process shared by every child of this supervisor, which kills the cgroups
-    /// it knows when the supervisor dies; a tree without a cgroup gets a keeper process
-    /// of its own that is also its subreaper (it catches descendants that leave the
-    /// process group). If `init()` ran but the guard or keeper does not answer its
+    /// it knows when the supervisor dies (in a binary that never called
+    /// [`crate::keeper::init`], a clone of the supervisor that runs no binary); a tree
+    /// without a cgroup gets a keeper process of its own that is also its subreaper (it
+    /// catches descendants that leave the process group; only in binaries that call
+    /// `init()` first in `main`). If `init()` ran but the guard or keeper does not answer its
     /// handshake, the spawn fails
     /// ([`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted)); `false`
     /// is the explicit way to run without the guarantee. Whether a tree has it:

@@ -21,6 +21,23 @@
 //! Without a cgroup, the keeper stays: there the tree is only a process group, and only
 //! a subreaper *above* the tree catches descendants that leave the group.
 //!
+//! # Two kinds of guard
+//!
+//! * **Exec'd** (this binary, or the program named with `keeper::use_program`, re-run
+//!   with [`GUARD_ARG`]; the protocol below): where a helper binary is there, i.e.
+//!   `keeper::init()` ran or a program was named. It has memory of its own, so the
+//!   kernel's OOM killer taking the host does not take it too, and it is not dumpable.
+//! * **[In-process](in_process)** (a `CLONE_VM` clone running raw system calls, no
+//!   binary): everywhere else — a host that never called `init()`, as every tokio user
+//!   of `kennel::compat`. It shares the host's memory, hence its dumpability, and the
+//!   OOM killer (which kills every process sharing the victim's memory) takes it with
+//!   the host: a tree survives an OOM kill of such a host. Why the exec'd guard is kept
+//!   where it can run: `docs/DECISIONS.md`, "Containment without `keeper::init()`".
+//!
+//! Which one runs is chosen when a guard is started (first spawn, or restart): a host
+//! that calls `init()` after its first cgroup spawn keeps its in-process guard until it
+//! dies. A tree without a cgroup cannot use either: it needs a keeper, a helper binary.
+//!
 //! # No race with the fork
 //!
 //! A cgroup is announced to the guard (`A <dir>`, written to the socket) *before* the
@@ -29,9 +46,9 @@
 //! spawn (the guard reads what is in the socket before it sees EOF). A cgroup is
 //! forgotten (`D <dir>`) only once its tree is gone (or released, for keep-leftovers).
 //!
-//! # Protocol (text lines on the socket)
+//! # Protocol of the exec'd guard (text lines on the socket)
 //!
-//! guard → supervisor: `H` once, first (the hello of the
+//! (The in-process guard's fixed-size messages: [`in_process`].) guard → supervisor: `H` once, first (the hello of the
 //! [handshake](super::keeper#handshake): without it the guard is not trusted, see
 //! below). supervisor → guard: `A <dir>` guard this cgroup; `D <dir>` forget it. EOF:
 //! `cgroup.kill` every cgroup still known, wait briefly for each to empty, remove it,
@@ -39,7 +56,7 @@
 //!
 //! # Never claiming a guarantee that does not hold
 //!
-//! * **A guard that never starts.** The guard is this binary re-run; a binary that
+//! * **A guard that never starts.** The exec'd guard is this binary re-run; a binary that
 //!   calls `keeper::init()` late or only on some code path runs something else and
 //!   exits (or runs on). The supervisor waits for the hello; without it the spawn
 //!   fails with `SpawnError::GuardNotStarted` (no keeper fallback: the keeper is the
