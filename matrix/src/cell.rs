@@ -9,6 +9,7 @@ use crate::fixtures::{Evidence, Fixture, OnWindows, Spec, Verdict};
 use crate::impls::{is_supervisor_exe, Impl, Tools};
 use crate::job::{Action, DriverResult, Job};
 use crate::procs::{self, Reaper, MARKER_VAR};
+use crate::wine_loader;
 
 /// The outcome of one cell.
 #[derive(Debug, Clone)]
@@ -279,24 +280,40 @@ impl Runner {
     }
 }
 
-/// Under Wine a process whose creation the tree kill cut short can outlive it for a
-/// moment as the bare Linux side of Wine's loader (`wine64 Z:\…`, its command line not
-/// yet the Windows one): wineserver already ended the Windows process, the loader exits
-/// when it next asks wineserver. When only such loaders survived the settle, wait up to
-/// 2 s more for them, and record it; anything else still alive stays a survivor.
+/// Under Wine a process whose creation the tree kill cut short can outlive it as the
+/// bare Linux side of Wine's loader (its command line not yet the Windows one; see
+/// [`wine_loader`]). When only such loaders survived the settle, wait up to 2 s more for
+/// those that may still exit, and record it. A loader proven deadlocked (it can never
+/// run a line of the program) is recorded apart, with the proof, and left to the sweep;
+/// anything else still alive stays a survivor.
 fn wait_for_cut_short_loaders(tag: &str, ev: &mut Evidence) {
-    let is_loader = |p: &procs::Proc| {
-        p.cmdline.contains("kennel-fixture")
-            && (p.cmdline.starts_with("wine64 ") || p.cmdline.starts_with("wine "))
-    };
+    let is_loader = |p: &procs::Proc| wine_loader::is_fixture_loader(&p.cmdline);
     if ev.survivors.is_empty() || !ev.survivors.iter().all(is_loader) {
         return;
     }
     let n = ev.survivors.len();
-    let (left, took) = procs::wait_gone(tag, Duration::from_secs(2), is_loader);
-    if left.is_empty() {
-        ev.late_loaders = Some((n, took));
+    let start = Instant::now();
+    let mut deadlocked: Vec<(procs::Proc, String)> = Vec::new();
+    let left = loop {
+        let mut left = Vec::new();
+        for p in procs::tagged(tag).into_iter().filter(is_loader) {
+            if deadlocked.iter().any(|(d, _)| d.pid == p.pid) {
+                continue;
+            }
+            match wine_loader::deadlock(p.pid) {
+                Some(why) => deadlocked.push((p, why)),
+                None => left.push(p),
+            }
+        }
+        if left.is_empty() || start.elapsed() >= Duration::from_secs(2) {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    if left.is_empty() && deadlocked.len() < n {
+        ev.late_loaders = Some((n - deadlocked.len(), start.elapsed()));
     }
+    ev.wine_deadlocked = deadlocked;
     ev.survivors = left;
 }
 

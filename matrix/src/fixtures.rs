@@ -86,6 +86,9 @@ pub struct Evidence {
     /// Under Wine: this many bare Wine loaders of processes cut short at creation were
     /// still there after the settle, and gone this much later (see `cell.rs`).
     pub late_loaders: Option<(usize, Duration)>,
+    /// Under Wine: bare loaders proven deadlocked before their program ran, with the
+    /// proof (see `wine_loader.rs`); the cell's sweep kills them.
+    pub wine_deadlocked: Vec<(Proc, String)>,
 }
 
 /// Proof that a driver reached its trigger before killing itself.
@@ -546,6 +549,13 @@ fn survivors_none(ev: &Evidence) -> Result<String, String> {
         return Err(result(ev).err().unwrap_or_default());
     }
     if ev.survivors.is_empty() {
+        if !ev.wine_deadlocked.is_empty() {
+            let (p, why) = &ev.wine_deadlocked[0];
+            return Ok(format!(
+                "tree{tree} gone but for {} bare Wine loader(s) that a kill cut short at creation, deadlocked before the program ran (Wine skips them in TerminateJobObject; {p}: {why}), removed by the harness",
+                ev.wine_deadlocked.len()
+            ));
+        }
         if let Some((n, after)) = ev.late_loaders {
             return Ok(format!(
                 "tree{tree} gone ({n} Wine loader(s) of processes cut short at creation exited {} ms after the settle)",
@@ -905,6 +915,28 @@ mod tests {
             exe: "wine64-preloader".into(),
             state: 'S',
         }];
+        assert!(survivors_none(&ev).is_err());
+    }
+
+    #[test]
+    fn deadlocked_wine_loaders_are_named_with_their_proof_and_survivors_still_fail() {
+        let loader = Proc {
+            pid: 7,
+            cmdline: "/usr/lib/wine/wine64 Z:\\kennel-fixture.exe".into(),
+            exe: "wine64-preloader".into(),
+            state: 'S',
+        };
+        let mut ev = Evidence {
+            result: Some(res("code 137", Some(137), None)),
+            wine_deadlocked: vec![(loader.clone(), "blocked reading fd 4".into())],
+            ..Default::default()
+        };
+        let ok = survivors_none(&ev).unwrap();
+        assert!(
+            ok.contains("1 bare Wine loader(s)") && ok.contains("blocked reading fd 4"),
+            "{ok}"
+        );
+        ev.survivors = vec![loader];
         assert!(survivors_none(&ev).is_err());
     }
 

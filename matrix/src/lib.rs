@@ -36,6 +36,8 @@ pub mod impls;
 pub mod procs;
 #[cfg(target_os = "linux")]
 pub mod report;
+#[cfg(target_os = "linux")]
+pub mod wine_loader;
 
 /// `s` cut to at most `max` characters, with `…` when cut.
 pub fn clip(s: &str, max: usize) -> String {

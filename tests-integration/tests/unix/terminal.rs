@@ -280,3 +280,56 @@ fn under_a_keeper_the_command_gets_the_terminal_too() {
     assert_eq!(pty.exit_code(), Some(130));
     assert_all_gone(&pids);
 }
+
+// Shapes from users' bug reports against other tools (docs/USER-REPORTS.md).
+
+#[test]
+fn each_ctrl_c_reaches_the_command_once_so_a_second_one_can_quit_it() {
+    // oven-sh/bun#39729: a wrapper that forwards SIGINT on top of the terminal's own
+    // delivery makes "press Ctrl-C again to quit" (vite, next, npm) see two per key.
+    // The command counts its SIGINTs, says so, and quits on the second.
+    let script = r#"n=0
+trap 'n=$((n+1)); echo "int-$n"; [ "$n" -ge 2 ] && exit 7' INT
+echo armed
+while :; do read x || true; echo "line-$x"; done"#;
+    let mut pty = OnPty::start(&["run", "--", "sh", "-c", script]);
+    pty.expect("armed");
+    pty.type_in(b"\x03");
+    pty.expect("int-1");
+    // A round trip through the command: a second SIGINT sent along with the first
+    // would have run the trap again before the line is echoed.
+    pty.type_in(b"probe\n");
+    pty.expect("line-probe");
+    let shown = String::from_utf8_lossy(&pty.seen).into_owned();
+    assert!(
+        !shown.contains("int-2"),
+        "one Ctrl-C, two SIGINTs: {shown:?}"
+    );
+    pty.type_in(b"\x03");
+    assert_eq!(
+        pty.exit_code(),
+        Some(7),
+        "the second Ctrl-C quit the command"
+    );
+}
+
+#[test]
+fn ctrl_c_ends_a_descendant_in_a_session_of_its_own_before_kennel_returns() {
+    // vercel-labs/portless#385, openai/codex#26734: the wrapper forwards Ctrl-C and
+    // returns at once, and a descendant in another process group or session (which
+    // the terminal's SIGINT never reaches) keeps running. kennel returns only once the
+    // whole tree is gone.
+    let mut pty = OnPty::start(&["run", "--", FIXTURE, "daemon", "--leader-stays"]);
+    let pids = pty.pids(2);
+    let _cleanup = Cleanup(pids.clone());
+    pty.wait_foreground(pids[0]);
+    pty.type_in(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130), "the leader died of SIGINT");
+    for &pid in &pids {
+        assert!(
+            !kennel_tests::is_alive(pid),
+            "{pid} outlived kennel ({})",
+            kennel_tests::describe(pid)
+        );
+    }
+}

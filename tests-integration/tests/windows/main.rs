@@ -12,6 +12,7 @@
 mod prelude;
 
 mod breakaway;
+mod compat;
 mod crash;
 mod drain;
 mod errors;

@@ -8,8 +8,7 @@ use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
 
 use super::child::Child;
-use super::stdio::{self, Kind};
-use crate::StdinMode;
+use super::stdio::{self, Kind, Stream};
 
 /// A process to run, with the builder and spawn methods of `tokio::process::Command`
 /// (same names, signatures and, where kennel's meaning allows, behaviour; see the
@@ -136,15 +135,14 @@ impl Command {
 
     /// The child's stdin: `Stdio::piped()` (then [`Child::stdin`] is a writer),
     /// `Stdio::null()`, `Stdio::inherit()` (the default for [`spawn`](Self::spawn)), or a
-    /// `File`, `OwnedFd`, a std child's pipe end — anything `Into<Stdio>`, handed to
-    /// the OS spawn as is.
+    /// `File`, `OwnedFd`, a std child's pipe end, or a `Stdio` made from one — anything
+    /// `Into<Stdio>`, handed to the OS spawn as is.
     ///
     /// # Platform-specific behavior
     ///
     /// A file or pipe end is used by one spawn (`Stdio` cannot be copied; a second
-    /// spawn fails with `InvalidInput` until it is set again), and a `Stdio` value
-    /// made from one (`Stdio::from(file)`) fails the spawn with `Unsupported`: pass the
-    /// file itself (see the [module docs](super#stdio)).
+    /// spawn fails with `InvalidInput` until it is set again); on Windows so is a
+    /// `null()` or `inherit()` value (see the [module docs](super#stdio)).
     pub fn stdin<T: Into<Stdio> + 'static>(&mut self, cfg: T) -> &mut Command {
         self.stdin = Some(stdio::classify(cfg));
         self
@@ -204,38 +202,14 @@ impl Command {
     ///
     /// The spawn failure as an `io::Error` whose kind is the OS error's (`NotFound`
     /// for a missing program, …) and whose inner error is the [`SpawnError`](crate::SpawnError);
-    /// `Unsupported` for a `Stdio` kennel cannot take, `InvalidInput` for a file or
-    /// pipe end an earlier spawn took; the OS error of creating a pipe.
+    /// `Unsupported` for a `Stdio` whose shape std's `Debug` shows in a way kennel does
+    /// not know (Unix), `InvalidInput` for a file or pipe end an earlier spawn took;
+    /// the OS error of creating a pipe or duplicating a `Stdio`'s descriptor.
     pub fn spawn(&mut self) -> io::Result<Child> {
-        let mut cmd = self.inner.clone();
-        let stdin_kind = self.stdin.as_mut().map_or(Kind::Inherit, Kind::take);
-        let piped_stdin = matches!(stdin_kind, Kind::Piped);
-        let stdin_mode = match stdin_kind {
-            Kind::Inherit => StdinMode::Inherit,
-            Kind::Null => StdinMode::Null,
-            Kind::Piped => StdinMode::Piped,
-            Kind::Given(given) => {
-                // kennel's side inherits: it writes nothing on this stream.
-                cmd.given.stdin = crate::sys::Given::slot(given);
-                StdinMode::Inherit
-            }
-            refused => return Err(stdio::refused(&refused, "stdin")),
-        };
-        cmd = cmd.stdin(stdin_mode);
-        let (cmd, stdout) = stdio::output(
-            cmd,
-            self.stdout.as_mut().map_or(Kind::Inherit, Kind::take),
-            "stdout",
-            crate::Command::stdout,
-            crate::Command::forward_stdout,
-        )?;
-        let (cmd, stderr) = stdio::output(
-            cmd,
-            self.stderr.as_mut().map_or(Kind::Inherit, Kind::take),
-            "stderr",
-            crate::Command::stderr,
-            crate::Command::forward_stderr,
-        )?;
+        let take = |setting: &mut Option<Kind>| setting.as_mut().map_or(Kind::Inherit, Kind::take);
+        let (cmd, stdin) = stdio::input(self.inner.clone(), take(&mut self.stdin))?;
+        let (cmd, stdout) = stdio::output(cmd, take(&mut self.stdout), Stream::Stdout)?;
+        let (cmd, stderr) = stdio::output(cmd, take(&mut self.stderr), Stream::Stderr)?;
         super::helper::adopt_from_env();
         let inner = cmd.spawn().map_err(spawn_error)?;
         // `cmd` (and with it kennel's only other handle on the pipes' write ends) is
@@ -243,9 +217,9 @@ impl Command {
         drop(cmd);
         Ok(Child::new(
             inner,
-            piped_stdin,
-            stdout,
-            stderr,
+            stdin.settle(&mut self.stdin).is_some(),
+            stdout.settle(&mut self.stdout),
+            stderr.settle(&mut self.stderr),
             self.kill_on_drop,
         ))
     }

@@ -33,7 +33,7 @@
 //! | dropping the `Child` | the process runs on (`kill_on_drop` is `false` by default) | the tree is killed (`kill_on_drop` is `true` by default); with `false` it runs on, supervised by a task of the runtime, and dies with the runtime |
 //! | `ChildStdin` writes | straight into the pipe | accepted at once, carried out by kennel's stdin pipe; errors show at the next write / `flush` / `shutdown` |
 //! | `ChildStdin::shutdown()` | flushes; the pipe stays open until the handle is dropped | closes the child's stdin (EOF), as dropping it does |
-//! | `stdin/stdout/stderr(T: Into<Stdio>)` | any `Stdio`, reused by every spawn | `piped()`, `null()`, `inherit()`, or a `File`, `OwnedFd`, std child's pipe end… handed on as is, for one spawn; a `Stdio::from(file)` value fails the spawn with `Unsupported` (see [Stdio](#stdio)) |
+//! | `stdin/stdout/stderr(T: Into<Stdio>)` | any `Stdio`, reused by every spawn | any `Stdio`; `piped()` (and on Unix `null()`, `inherit()`) serves every spawn, a file, descriptor or pipe end (as itself or as a `Stdio` made from it) serves one, as does on Windows a `null()`/`inherit()` value (see [Stdio](#stdio)) |
 //! | exit status | from `waitpid` | kennel's [`ExitStatus`](crate::ExitStatus) rebuilt as `std::process::ExitStatus` (`from_raw`; a core dump flag is not carried) |
 //! | a process killed with its supervisor (`kill -9`) | nothing happens to it | killed too: in a cgroup always (Linux ≥ 5.16), without one when [`keeper::init`](crate::keeper::init) ran first in `main` ([`Child::dies_with_supervisor`]) |
 //!
@@ -68,16 +68,25 @@
 //! Only `Stdio::piped()` needs kennel: its pipe is kennel's, so the tree's output is
 //! drained, counted and capped, and the reader ends when the drain does. Everything
 //! else goes to the OS spawn exactly as given — a `File`, an `OwnedFd`, a std child's
-//! `ChildStdout`, `io::stdout()` — and kennel reads and writes nothing on that stream
-//! (the tree kill does not depend on it). Two limits come from `std::process::Stdio`
-//! being opaque and not copyable on stable Rust:
+//! `ChildStdout`, `io::stdout()`, or a `Stdio` made from any of them — and kennel
+//! reads and writes nothing on that stream (the tree kill does not depend on it).
+//! `std::process::Stdio` is opaque and not copyable on stable Rust, which shapes how:
 //!
-//! - A value *already of type* `Stdio` is told apart (`piped()`, `null()`, `inherit()`)
-//!   by the alternate `Debug` of a `std::process::Command` holding it, which moves it
-//!   there: a `Stdio::from(file)` is lost to the probe and fails the spawn with
-//!   `io::ErrorKind::Unsupported`. Pass the file itself: `.stdout(file)`.
-//! - A file or pipe end serves one spawn (tokio duplicates it for each): spawning the
-//!   same command again fails with `io::ErrorKind::InvalidInput` until it is set again.
+//! - Anything but a value *already of type* `Stdio` is handed on without looking (no
+//!   conversion into `Stdio` makes a pipe).
+//! - Unix: a `Stdio` value is told apart by the alternate `Debug` of a
+//!   `std::process::Command` holding it (`MakePipe`, `Null`, `Inherit`, or the
+//!   descriptor's number, which is duplicated while that probe holds it). A shape
+//!   std might show in the future and this crate does not know fails the spawn with
+//!   `io::ErrorKind::Unsupported` rather than being guessed at.
+//! - Windows: std's `Command` shows no stdio, so a `Stdio` value goes to std's spawn as
+//!   given; when std makes a pipe for it (it was `piped()`), kennel adopts that pipe —
+//!   a thread copies between it and kennel's own, so reading, caps, byte counts and the
+//!   drain timeout are as for any piped stream — and the next spawns pipe too.
+//! - A file, descriptor or pipe end serves one spawn (tokio duplicates it for each),
+//!   and so does on Windows a `null()` or `inherit()` value (nothing tells it apart to
+//!   remake it): spawning the same command again fails with
+//!   `io::ErrorKind::InvalidInput` until it is set again.
 
 mod child;
 mod command;
@@ -87,4 +96,5 @@ mod stdio;
 pub use child::Child;
 pub use command::Command;
 pub use helper::HELPER_ENV;
+pub(crate) use stdio::Kind;
 pub use stdio::{ChildStderr, ChildStdin, ChildStdout};

@@ -13,123 +13,231 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::{Controller, Forward, StdinError, StdinErrorKind};
+use crate::sys::Slot;
+use crate::{Controller, Forward, OutputMode, StdinError, StdinErrorKind, StdinMode};
 
 /// What a stdio setting asks of kennel.
 #[derive(Debug)]
-pub(super) enum Kind {
+pub(crate) enum Kind {
     Inherit,
+    /// (Windows has no way to tell a `Stdio::null()` apart: it is `Opaque` there.)
+    #[cfg_attr(windows, allow(dead_code))]
     Null,
     /// kennel's own pipe (a forward into one for output).
     Piped,
     /// Handed as is to the OS spawn (a file, a pipe end, a descriptor); the first
     /// spawn takes it.
     Given(Stdio),
-    /// A `Given` that an earlier spawn took: `Stdio` cannot be copied.
+    /// A `Stdio` value nothing tells apart before the spawn (Windows): handed to the
+    /// OS spawn as given, on a stream kennel pipes, and a pipe std makes for it (it was
+    /// `piped()`) is adopted as kennel's; see `settle`. The first spawn takes it.
+    #[cfg_attr(not(windows), allow(dead_code))]
+    Opaque(Stdio),
+    /// A `Given` or `Opaque` that an earlier spawn took: `Stdio` cannot be copied.
     Used,
-    /// A `Stdio` value that is none of `piped()`, `null()`, `inherit()`.
+    /// A `Stdio` value whose shape std's `Debug` does not show as this crate knows it.
+    #[cfg_attr(windows, allow(dead_code))]
     Unsupported,
+    /// A `Stdio` made from a descriptor that could not be duplicated.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    Failed(Arc<io::Error>),
 }
 
 impl Kind {
-    /// This setting for one spawn: a `Given` moves out (leaving `Used`).
+    /// This setting for one spawn: a `Given` or `Opaque` moves out (leaving `Used`).
     pub(super) fn take(&mut self) -> Kind {
         match self {
             Kind::Inherit => Kind::Inherit,
             Kind::Null => Kind::Null,
             Kind::Piped => Kind::Piped,
-            Kind::Given(_) => std::mem::replace(self, Kind::Used),
+            Kind::Given(_) | Kind::Opaque(_) => std::mem::replace(self, Kind::Used),
             Kind::Used => Kind::Used,
             Kind::Unsupported => Kind::Unsupported,
+            Kind::Failed(e) => Kind::Failed(Arc::clone(e)),
+        }
+    }
+
+    /// The error of a setting kennel cannot spawn with (`Used`, `Unsupported`, `Failed`).
+    fn refused(&self, stream: Stream) -> io::Error {
+        let stream = stream.name();
+        match self {
+            Kind::Used => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "the {stream} given to kennel::compat went to an earlier spawn (a Stdio \
+                     cannot be copied): set it again before spawning again"
+                ),
+            ),
+            Kind::Failed(e) => io::Error::new(
+                e.kind(),
+                DuplicateError {
+                    stream,
+                    source: Arc::clone(e),
+                },
+            ),
+            _ => io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "kennel::compat cannot tell what the Stdio given for {stream} is (std's \
+                     Debug of it has an unknown shape): pass the File, OwnedFd or pipe end \
+                     itself (it is handed on as is)"
+                ),
+            ),
         }
     }
 }
 
+/// A `Stdio` made from a descriptor that could not be duplicated (`Kind::Failed`).
+#[derive(Debug, thiserror::Error)]
+#[error("kennel::compat could not duplicate the descriptor of the Stdio given for {stream}")]
+struct DuplicateError {
+    stream: &'static str,
+    #[source]
+    source: Arc<io::Error>,
+}
+
 /// What `cfg` asks for. Anything but a `Stdio` (a `File`, an `OwnedFd`, a std child's
-/// pipe end, `io::stdout()`, …) converts into one that names a descriptor, never a new
-/// pipe: it is handed on as is. A `Stdio` itself is opaque on stable Rust
-/// (`Stdio::makes_pipe` is unstable, issue 98288), so which of `piped()`, `null()`,
-/// `inherit()` it is, is read from the one place std shows it: the alternate `Debug`
-/// of a `std::process::Command` holding it, which names the variant (`MakePipe`,
-/// `Null`, `Inherit`). That moves the `Stdio` into the probe, so one made from a file
-/// or a pipe (`Stdio::from(file)`) is lost to it: `Unsupported`, which fails the spawn
-/// loudly rather than guessing (pass the file itself instead). See DECISIONS
-/// ("tokio-shaped layer").
+/// pipe end, `io::stdout()`, …) converts into one that names a descriptor or handle,
+/// never a new pipe: it is handed on as is. A `Stdio` itself is opaque on stable Rust;
+/// the platform tells it apart (Unix: from std's `Debug`, duplicating a descriptor it
+/// holds; Windows: only the spawn can, `Opaque`). See DECISIONS ("tokio-shaped
+/// layer").
 pub(super) fn classify<T: Into<Stdio> + 'static>(cfg: T) -> Kind {
     if std::any::TypeId::of::<T>() != std::any::TypeId::of::<Stdio>() {
         return Kind::Given(cfg.into());
     }
-    let mut probe = std::process::Command::new("");
-    probe.stdout(cfg);
-    let shown = format!("{probe:#?}");
-    // `stdout: Some(MakePipe)` → the words after `stdout` are `Some` and the variant.
-    let variant = shown
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .skip_while(|word| *word != "stdout")
-        .nth(2)
-        .unwrap_or_default();
-    match variant {
-        "MakePipe" => Kind::Piped,
-        "Null" => Kind::Null,
-        "Inherit" => Kind::Inherit,
-        _ => Kind::Unsupported,
+    crate::sys::imp::compat::classify(cfg.into())
+}
+
+/// Which of the child's streams a setting is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stream {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdin => "stdin",
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+
+    /// Hand `stdio` to the OS spawn for this stream of `cmd`; the slot it is in.
+    fn give(self, cmd: &mut crate::Command, stdio: Stdio) -> Option<Slot> {
+        let slot = crate::sys::Given::slot(stdio);
+        let given = &mut cmd.given;
+        let place = match self {
+            Stream::Stdin => &mut given.stdin,
+            Stream::Stdout => &mut given.stdout,
+            Stream::Stderr => &mut given.stderr,
+        };
+        place.clone_from(&slot);
+        slot
     }
 }
 
-/// The error of a setting kennel cannot spawn with (`Unsupported`, `Used`).
-pub(super) fn refused(kind: &Kind, stream: &str) -> io::Error {
-    match kind {
-        Kind::Used => io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "the {stream} given to kennel::compat went to an earlier spawn (a Stdio \
-                 cannot be copied): set it again before spawning again"
-            ),
-        ),
-        _ => io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "kennel::compat cannot tell what a Stdio made from a file or a pipe is for \
-                 {stream}: pass the File, OwnedFd or pipe end itself (it is handed on as is)"
-            ),
-        ),
+/// One stream of a compat spawn as set up on kennel's command: the caller's end of
+/// kennel's pipe, if it has one (for stdin `()`: the writer is made from the
+/// controller after the spawn).
+#[derive(Debug)]
+pub(super) struct Prepared<E> {
+    end: Option<E>,
+    /// The slot of an `Opaque` value: whether it was `piped()` shows there after the
+    /// spawn.
+    opaque: Option<Slot>,
+}
+
+impl<E> Prepared<E> {
+    /// After the spawn: the caller's end, if the stream is kennel's pipe. The spawn
+    /// puts `Stdio::piped()` back into the slot of an `Opaque` value that std made a
+    /// pipe for (kennel adopted it, and a pipe request can serve every spawn): then the
+    /// end is kept and `setting` becomes `Piped` for the next spawns. Any other
+    /// `Opaque` value went to the child as given, and kennel's end of the unused pipe
+    /// is dropped (as tokio's handle is `None`).
+    pub(super) fn settle(self, setting: &mut Option<Kind>) -> Option<E> {
+        let Some(slot) = self.opaque else {
+            return self.end;
+        };
+        let piped = match slot.lock() {
+            Ok(held) => held.is_some(),
+            Err(poisoned) => poisoned.into_inner().is_some(),
+        };
+        if !piped {
+            return None;
+        }
+        *setting = Some(Kind::Piped);
+        self.end
     }
+}
+
+/// Set `kind` on the stdin of `cmd`.
+pub(super) fn input(
+    mut cmd: crate::Command,
+    kind: Kind,
+) -> io::Result<(crate::Command, Prepared<()>)> {
+    let mut opaque = None;
+    let mode = match kind {
+        Kind::Inherit => StdinMode::Inherit,
+        Kind::Null => StdinMode::Null,
+        Kind::Piped => StdinMode::Piped,
+        Kind::Given(stdio) => {
+            // kennel's side inherits: it writes nothing on this stream.
+            Stream::Stdin.give(&mut cmd, stdio);
+            StdinMode::Inherit
+        }
+        Kind::Opaque(stdio) => {
+            opaque = Stream::Stdin.give(&mut cmd, stdio);
+            StdinMode::Piped
+        }
+        refused => return Err(refused.refused(Stream::Stdin)),
+    };
+    let end = (mode == StdinMode::Piped).then_some(());
+    Ok((cmd.stdin(mode), Prepared { end, opaque }))
 }
 
 /// Set `kind` on one output stream of `cmd`: a mode, a given `Stdio` (kennel's side
-/// inherits, i.e. touches nothing), or (piped) a forward into a new pipe whose read end
-/// is returned.
+/// inherits, i.e. touches nothing), or (piped, opaque) a forward into a new pipe whose
+/// read end the caller gets.
 pub(super) fn output<R: From<Reader>>(
     mut cmd: crate::Command,
     kind: Kind,
-    stream: &str,
-    set_mode: impl FnOnce(crate::Command, crate::OutputMode) -> crate::Command,
-    forward: impl FnOnce(crate::Command, Forward) -> crate::Command,
-) -> io::Result<(crate::Command, Option<R>)> {
-    let mode = match kind {
-        Kind::Piped => {
-            let (receiver, writer) = crate::sys::imp::compat::output_pipe()?;
-            let reader = Reader(receiver);
-            return Ok((forward(cmd, Forward::new(writer)), Some(R::from(reader))));
-        }
-        Kind::Inherit => crate::OutputMode::Inherit,
-        Kind::Null => crate::OutputMode::Null,
+    stream: Stream,
+) -> io::Result<(crate::Command, Prepared<R>)> {
+    let (mode, opaque) = match kind {
+        Kind::Piped => (None, None),
+        Kind::Opaque(stdio) => (None, stream.give(&mut cmd, stdio)),
+        Kind::Inherit => (Some(OutputMode::Inherit), None),
+        Kind::Null => (Some(OutputMode::Null), None),
         Kind::Given(stdio) => {
-            let slot = crate::sys::Given::slot(stdio);
-            match stream {
-                "stdout" => cmd.given.stdout = slot,
-                _ => cmd.given.stderr = slot,
-            }
-            crate::OutputMode::Inherit
+            stream.give(&mut cmd, stdio);
+            (Some(OutputMode::Inherit), None)
         }
-        Kind::Used | Kind::Unsupported => return Err(refused(&kind, stream)),
+        refused => return Err(refused.refused(stream)),
     };
-    Ok((set_mode(cmd, mode), None))
+    if let Some(mode) = mode {
+        let cmd = match stream {
+            Stream::Stdout => cmd.stdout(mode),
+            _ => cmd.stderr(mode),
+        };
+        return Ok((cmd, Prepared { end: None, opaque }));
+    }
+    let (receiver, writer) = crate::sys::imp::compat::output_pipe()?;
+    let forward = Forward::new(writer);
+    let cmd = match stream {
+        Stream::Stdout => cmd.forward_stdout(forward),
+        _ => cmd.forward_stderr(forward),
+    };
+    let end = Some(R::from(Reader(receiver)));
+    Ok((cmd, Prepared { end, opaque }))
 }
 
 /// The read end of an output pipe.
@@ -277,16 +385,70 @@ mod tests {
     use super::*;
 
     #[test]
-    #[cfg_attr(
-        windows,
-        ignore = "std's Windows `Command` Debug shows no stdio: the probe recognizes nothing there (NOTES)"
-    )]
-    fn the_debug_probe_tells_the_three_constructors_apart() {
-        assert!(matches!(classify(Stdio::piped()), Kind::Piped));
-        assert!(matches!(classify(Stdio::null()), Kind::Null));
-        assert!(matches!(classify(Stdio::inherit()), Kind::Inherit));
+    fn a_stdio_value_is_told_apart_as_far_as_the_platform_allows() {
         let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
-        assert!(matches!(classify(Stdio::from(file)), Kind::Unsupported));
+        let kinds = [
+            Stdio::piped(),
+            Stdio::null(),
+            Stdio::inherit(),
+            Stdio::from(file),
+        ]
+        .map(classify);
+        if cfg!(windows) {
+            // std's Windows `Command` Debug shows no stdio: the spawn tells.
+            assert!(
+                kinds.iter().all(|k| matches!(k, Kind::Opaque(_))),
+                "{kinds:?}"
+            );
+        } else {
+            assert!(
+                matches!(
+                    kinds,
+                    [Kind::Piped, Kind::Null, Kind::Inherit, Kind::Given(_)]
+                ),
+                "{kinds:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_opaque_value_std_made_a_pipe_for_stays_piped() {
+        let slot = |held: Option<Stdio>| -> Slot { Arc::new(std::sync::Mutex::new(held)) };
+        let mut setting = Some(Kind::Used);
+        let adopted = Prepared {
+            end: Some("reader"),
+            opaque: Some(slot(Some(Stdio::piped()))),
+        };
+        assert_eq!(adopted.settle(&mut setting), Some("reader"));
+        assert!(matches!(setting, Some(Kind::Piped)));
+        let mut setting = Some(Kind::Used);
+        let given = Prepared {
+            end: Some("reader"),
+            opaque: Some(slot(None)),
+        };
+        assert_eq!(given.settle(&mut setting), None);
+        assert!(matches!(setting, Some(Kind::Used)));
+        let plain = Prepared {
+            end: Some("reader"),
+            opaque: None,
+        };
+        assert_eq!(plain.settle(&mut setting), Some("reader"));
+    }
+
+    #[test]
+    fn a_shape_nothing_recognized_fails_the_spawn_clearly() {
+        let cmd = || crate::Command::new("true");
+        let err = input(cmd(), Kind::Unsupported).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("for stdin"), "{err}");
+        let err = output::<ChildStdout>(cmd(), Kind::Unsupported, Stream::Stderr).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        assert!(err.to_string().contains("for stderr"), "{err}");
+        let failed = Kind::Failed(Arc::new(io::Error::from_raw_os_error(24)));
+        let err = output::<ChildStdout>(cmd(), failed, Stream::Stdout).unwrap_err();
+        assert!(err.to_string().contains("duplicate"), "{err}");
+        let err = input(cmd(), Kind::Used).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
@@ -317,5 +479,33 @@ mod spawn_tests {
         let _ = std::fs::remove_file(&path);
         assert!(status.success());
         assert_eq!(written.trim_end(), "given");
+    }
+
+    /// `Stdio::piped()`, `null()` and `inherit()` values on this platform's spawn (on
+    /// Windows std's spawn tells them apart, and kennel adopts std's pipe).
+    #[tokio::test]
+    async fn piped_null_and_inherit_values_on_this_platform() {
+        use std::process::Stdio;
+        use tokio::io::AsyncReadExt as _;
+
+        let mut cmd = super::super::Command::from(crate::Command::shell("echo piped"));
+        cmd.stdout(Stdio::piped()).stderr(Stdio::null());
+        for _ in 0..2 {
+            let mut child = cmd.spawn().unwrap();
+            assert!(child.stderr.is_none(), "a null stderr has no reader");
+            let mut got = String::new();
+            let mut stdout = child.stdout.take().expect("a piped stdout has a reader");
+            stdout.read_to_string(&mut got).await.unwrap();
+            assert!(child.wait().await.unwrap().success());
+            assert_eq!(got.trim_end(), "piped");
+            // A pipe request serves every spawn; the null value went to the first.
+            cmd.stderr(Stdio::null());
+        }
+        let mut cmd = super::super::Command::from(crate::Command::shell("exit 3"));
+        cmd.stdin(Stdio::inherit()).stdout(Stdio::inherit());
+        let child = cmd.spawn().unwrap();
+        assert!(child.stdin.is_none() && child.stdout.is_none());
+        let out = child.wait_with_output().await.unwrap();
+        assert_eq!(out.status.code(), Some(3));
     }
 }

@@ -132,7 +132,10 @@ impl Launch<'_> {
 /// [`Command`](crate::Command) shares the slots, the first spawn takes each `Stdio`,
 /// and a later spawn of a clone fails with `InvalidInput` rather than guess. A spawn
 /// with any given stream takes std's spawn path (the vfork-style one works on raw
-/// descriptors).
+/// descriptors). A given stream on which a pipe is asked for (compat's `Stdio` values
+/// on Windows, which nothing tells apart before the spawn) is a pipe only if std makes
+/// one for it; the spawn then puts `Stdio::piped()` back into the slot, which tells the
+/// caller (`windows/pipe.rs`, "Pipes std made").
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Given {
     pub(crate) stdin: Option<Slot>,

@@ -85,10 +85,10 @@ pub(crate) use tree::{Leader, Protection};
 
 use self::exit_wait::ExitWait;
 use self::job::{Job, JobObject};
-use self::pipe::{output_pipe, pipe, Direction};
+use self::pipe::{output_pipe, pipe, Direction, StdPipes};
 use crate::plan::{HostProbe, Os};
 use crate::sys::{Launch, SpawnCtx};
-use crate::{SpawnError, StdinMode};
+use crate::{OutputMode, SpawnError, StdinMode};
 use tokio::net::windows::named_pipe::NamedPipeServer;
 
 /// The exit code `TerminateJobObject` gives every process of a killed tree: the Unix
@@ -168,10 +168,16 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     drop(std_cmd);
     // std reports ERROR_FILE_NOT_FOUND and ERROR_PATH_NOT_FOUND as `NotFound`, and
     // ERROR_ACCESS_DENIED as `PermissionDenied`.
-    let child = spawned.map_err(|source| ctx.program_error(source, "CreateProcessW"))?;
+    let mut child = spawned.map_err(|source| ctx.program_error(source, "CreateProcessW"))?;
     let pid = child.id();
+    let std_pipes = StdPipes::take(&mut child);
     let process = OwnedHandle::from(child);
     let exit_wait = contain_and_resume(&job, &process, &ctx)?;
+    // After the job holds the child: a failure here ends it with the job.
+    let modes = (launch.stdin, launch.stdout, launch.stderr);
+    let (adopted_stdin, adopted_stdout, adopted_stderr) = std_pipes
+        .adopt(launch.given, modes)
+        .map_err(|e| ctx.os("adopting the pipe std made for a given Stdio", e))?;
     Ok(Spawned {
         leader: Leader {
             pid,
@@ -186,33 +192,41 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
             exited: None,
             reaped: false,
         },
-        stdin,
-        stdout,
-        stderr,
+        stdin: stdin.or(adopted_stdin),
+        stdout: stdout.or(adopted_stdout),
+        stderr: stderr.or(adopted_stderr),
     })
 }
 
 type Pipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
 
-/// Create the stdio pipes `launch` asks for and give the child its ends.
+/// Create the stdio pipes `launch` asks for and give the child its ends. A stream with
+/// a given `Stdio` gets that instead, and a pipe only if std makes one for it
+/// ([`StdPipes::adopt`]).
 fn connect_stdio(
     std_cmd: &mut std::process::Command,
     launch: &Launch<'_>,
     ctx: &SpawnCtx,
 ) -> Result<Pipes, SpawnError> {
+    let given = launch.given;
     let (stdin, child_stdin) = match launch.stdin {
+        _ if given.stdin.is_some() => (None, Stdio::inherit()),
         StdinMode::Null => (None, Stdio::null()),
         StdinMode::Inherit => (None, Stdio::inherit()),
         StdinMode::Piped => {
             let (ours, theirs) =
                 pipe(Direction::ToChild).map_err(|e| ctx.os("creating the stdin pipe", e))?;
-            (Some(ours), theirs)
+            (Some(ours), Stdio::from(theirs))
         }
     };
-    let (stdout, child_stdout) =
-        output_pipe(launch.stdout).map_err(|e| ctx.os("creating the stdout pipe", e))?;
-    let (stderr, child_stderr) =
-        output_pipe(launch.stderr).map_err(|e| ctx.os("creating the stderr pipe", e))?;
+    let unless_given = |slot: &Option<_>, mode| match slot {
+        Some(_) => OutputMode::Inherit,
+        None => mode,
+    };
+    let (stdout, child_stdout) = output_pipe(unless_given(&given.stdout, launch.stdout))
+        .map_err(|e| ctx.os("creating the stdout pipe", e))?;
+    let (stderr, child_stderr) = output_pipe(unless_given(&given.stderr, launch.stderr))
+        .map_err(|e| ctx.os("creating the stderr pipe", e))?;
     std_cmd.stdin(child_stdin);
     std_cmd.stdout(child_stdout);
     std_cmd.stderr(child_stderr);

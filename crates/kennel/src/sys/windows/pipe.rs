@@ -8,17 +8,32 @@
 //! or closed it, as on Unix. Between creating a pipe and opening its client end, a
 //! local process that guessed the name could connect first; the open then fails and
 //! the spawn reports it.
+//!
+//! # Pipes std made (a given `Stdio::piped()`)
+//!
+//! `kennel::compat` hands a `Stdio` value to std's spawn as given, because nothing
+//! tells one apart before the spawn on Windows (std's `Command` `Debug` shows no
+//! stdio). When it was `Stdio::piped()`, std makes its own pipe and the `Child` holds
+//! our end; [`StdPipes::adopt`] makes that kennel's: a new pipe of ours (what the
+//! supervisor reads or writes, as for any piped stream) and a thread copying between
+//! the two, one blocking read at a time, as tokio's own `ChildStdout` does on Windows.
+//! EOF travels through it (the tree closed std's pipe: the thread drops our client
+//! end), and so does a closed reader or writer on our side (the copy fails: the thread
+//! drops std's end, and the tree's next write or read sees a broken pipe). A thread
+//! blocked reading std's pipe from a leftover that kennel kept alive
+//! (`keep_leftovers`) ends when that process writes or exits.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::future::Future as _;
-use std::io;
+use std::io::{self, Read, Write};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::net::windows::named_pipe::{NamedPipeServer, ServerOptions};
 
-use super::PipeReader;
-use crate::OutputMode;
+use super::{PipeReader, PipeWriter};
+use crate::sys::{Given, Slot};
+use crate::{OutputMode, StdinMode};
 
 /// Size of each pipe's buffer in the kernel (as a Linux pipe's default).
 const PIPE_BUFFER: u32 = 64 * 1024;
@@ -28,7 +43,7 @@ pub(crate) fn output_pipe(mode: OutputMode) -> io::Result<(Option<PipeReader>, S
     Ok(match mode {
         OutputMode::Piped => {
             let (ours, theirs) = pipe(Direction::FromChild)?;
-            (Some(ours), theirs)
+            (Some(ours), Stdio::from(theirs))
         }
         OutputMode::Inherit => (None, Stdio::inherit()),
         OutputMode::Null => (None, Stdio::null()),
@@ -45,7 +60,7 @@ pub(crate) enum Direction {
 
 /// A named pipe: our overlapped server end, registered with tokio, and the child's
 /// synchronous client end.
-pub(crate) fn pipe(direction: Direction) -> io::Result<(NamedPipeServer, Stdio)> {
+pub(crate) fn pipe(direction: Direction) -> io::Result<(NamedPipeServer, File)> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let mut attempts = 0;
     loop {
@@ -83,7 +98,7 @@ pub(crate) fn pipe(direction: Direction) -> io::Result<(NamedPipeServer, Stdio)>
         // Not inheritable: std duplicates it as inheritable only inside its spawn lock.
         let client = open.open(&name)?;
         connect_now(&server)?;
-        return Ok((server, Stdio::from(client)));
+        return Ok((server, client));
     }
 }
 
@@ -106,6 +121,101 @@ fn connect_now(server: &NamedPipeServer) -> io::Result<()> {
             "the pipe's client end is open but the server is not connected",
         )),
     }
+}
+
+/// std's ends of the pipes it made for given `Stdio::piped()` values.
+pub(crate) struct StdPipes {
+    stdin: Option<std::process::ChildStdin>,
+    stdout: Option<std::process::ChildStdout>,
+    stderr: Option<std::process::ChildStderr>,
+}
+
+impl StdPipes {
+    /// Take them from `child` (before it becomes a bare process handle, which would
+    /// close them).
+    pub(crate) fn take(child: &mut std::process::Child) -> StdPipes {
+        StdPipes {
+            stdin: child.stdin.take(),
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+        }
+    }
+
+    /// kennel's ends for the streams given a `Stdio` on which kennel was asked for a
+    /// pipe (compat's values nothing told apart): bridged to std's pipe when std made
+    /// one (then `Stdio::piped()` goes back into the given slot, which tells compat and
+    /// serves a next spawn), none when the value went to the child as something else.
+    pub(crate) fn adopt(
+        self,
+        given: &Given,
+        modes: (StdinMode, OutputMode, OutputMode),
+    ) -> io::Result<(Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>)> {
+        let stdin = adopt_one(
+            self.stdin,
+            &given.stdin,
+            modes.0 == StdinMode::Piped,
+            Direction::ToChild,
+            |theirs, ours| bridge("stdin", ours, theirs),
+        )?;
+        let stdout = adopt_one(
+            self.stdout,
+            &given.stdout,
+            modes.1 == OutputMode::Piped,
+            Direction::FromChild,
+            |theirs, ours| bridge("stdout", theirs, ours),
+        )?;
+        let stderr = adopt_one(
+            self.stderr,
+            &given.stderr,
+            modes.2 == OutputMode::Piped,
+            Direction::FromChild,
+            |theirs, ours| bridge("stderr", theirs, ours),
+        )?;
+        Ok((stdin, stdout, stderr))
+    }
+}
+
+/// One stream of [`StdPipes::adopt`]: when std made a pipe (`theirs`) for the value in
+/// `slot` and kennel was `asked` to pipe the stream, a new pipe of ours whose client end
+/// `connect` joins to std's.
+fn adopt_one<T>(
+    theirs: Option<T>,
+    slot: &Option<Slot>,
+    asked: bool,
+    direction: Direction,
+    connect: impl FnOnce(T, File) -> io::Result<()>,
+) -> io::Result<Option<NamedPipeServer>> {
+    let (Some(theirs), Some(slot), true) = (theirs, slot, asked) else {
+        return Ok(None);
+    };
+    let (ours, client) = pipe(direction)?;
+    connect(theirs, client)?;
+    put_back(slot);
+    Ok(Some(ours))
+}
+
+/// The given value was `Stdio::piped()`: put one back for a next spawn.
+fn put_back(slot: &Slot) {
+    let mut held = match slot.lock() {
+        Ok(held) => held,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    *held = Some(Stdio::piped());
+}
+
+/// A thread copying `from` into `to` until either side closes; dropping both ends then
+/// passes the close on.
+fn bridge(
+    stream: &str,
+    mut from: impl Read + Send + 'static,
+    mut to: impl Write + Send + 'static,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("kennel-{stream}-bridge"))
+        .spawn(move || {
+            let _ = io::copy(&mut from, &mut to);
+        })?;
+    Ok(())
 }
 
 /// A new handle for `stream` (e.g. our stdout), as a `File` kennel can forward into.

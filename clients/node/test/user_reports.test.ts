@@ -1,0 +1,57 @@
+// Shapes from users' bug reports against other process helpers, each against the
+// drop-in (`kennel/process`) and the real sidecar. docs/USER-REPORTS.md lists them all
+// (also the ones the Rust tests and the fixture matrix cover).
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { run, spawn } from "../src/process.js";
+import { waitGone } from "../support/helpers.js";
+
+const NODE = process.execPath;
+
+describe("user reports", () => {
+  // openai/codex-action#153, bloknayrb/tandem#1757, paperclipai/paperclip#6434: a large
+  // stdin write to a child that exits at once raises an unhandled EPIPE on
+  // child_process's stdin and takes the parent down.
+  test("64 MiB of input to a child that exits at once: its status, no uncaught EPIPE", async () => {
+    const r = await run([NODE, "-e", "process.exit(7)"], { input: Buffer.alloc(64 * 1024 * 1024, 120), nothrow: true });
+    assert.equal(r.code, 7);
+  });
+
+  test("the same written through stdin with no 'error' listener", async () => {
+    const child = spawn([NODE, "-e", "process.exit(7)"], { stdin: "pipe" });
+    child.stdin!.write(Buffer.alloc(64 * 1024 * 1024, 120));
+    child.stdin!.end();
+    assert.equal(await child.exited, 7);
+  });
+
+  // tinylibs/tinyexec#138 (lint-staged#1800, tsserver inheriting eslint's pipes):
+  // a grandchild with stdio ['ignore', 1, 'ignore'] keeps the child's stdout open for
+  // 30 s after the child exits, and `await x()` hangs that long.
+  test("a grandchild inheriting stdout does not hold the call: output, status, grandchild gone", async () => {
+    const script = [
+      "const { spawn } = require('node:child_process');",
+      "const g = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: ['ignore', 1, 'ignore'] });",
+      "process.stderr.write('grandchild ' + g.pid + '\\n');",
+      "process.stdout.write('output\\n');",
+      "process.exit(0);",
+    ].join("\n");
+    const started = Date.now();
+    const r = await run([NODE, "-e", script]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.toString(), "output\n");
+    assert.ok(Date.now() - started < 15000, `took ${Date.now() - started} ms: the 30 s grandchild held the call`);
+    const g = /grandchild (\d+)/.exec(r.stderr.toString());
+    assert.ok(g, r.stderr.toString());
+    await waitGone([Number(g[1])]);
+  });
+
+  // nodejs/node#5637: execFile never calls back when the child leaves a disowned
+  // `yes > /dev/null &` (it holds stderr); the call must end, and the leftover with it.
+  test("a disowned background job does not hold the call and does not survive it", async () => {
+    const r = await run(["bash", "-c", "yes > /dev/null & echo \"bg $!\"; disown"]);
+    assert.equal(r.code, 0);
+    const bg = /bg (\d+)/.exec(r.stdout.toString());
+    assert.ok(bg, r.stdout.toString());
+    await waitGone([Number(bg[1])]);
+  });
+});
