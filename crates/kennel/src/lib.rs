@@ -39,8 +39,10 @@
 //! # Supervisor death
 //!
 //! On Linux a tree can die with its supervisor — even when the supervisor is killed
-//! with `kill -9` — through a guard or keeper process that is the supervisor's own
-//! binary re-run. That needs [`keeper::init()`](keeper::init) as the **first
+//! with `kill -9` — through a guard or keeper process. A tree in a cgroup needs nothing
+//! from the program: without [`keeper::init()`](keeper::init) its guard is a clone of
+//! the supervisor that needs no binary (Linux ≥ 5.16). A tree without a cgroup needs a
+//! keeper, the supervisor's own binary re-run, and so `keeper::init()` as the **first
 //! statement of `main`**; see [`keeper`] for what happens otherwise. Whether a tree
 //! has the guarantee is reported, never assumed: [`Child::dies_with_supervisor`],
 //! [`Outcome::dies_with_supervisor`].
@@ -210,7 +212,9 @@ pub mod own_signals {
 /// They are the supervisor's own binary, re-run with a `__kennel-guard` or
 /// `__kennel-keeper` argument; [`init`](keeper::init) is what turns that re-run into a guard or
 /// keeper. So **`init()` must be the first statement of `main`**, on every code path,
-/// before the command line is parsed and before any thread starts:
+/// before the command line is parsed and before any thread starts. (A program that
+/// never calls it still gets a guard for its cgroup trees: a clone of itself that runs
+/// no binary, see below.)
 ///
 /// ```no_run
 /// fn main() {
@@ -221,8 +225,13 @@ pub mod own_signals {
 ///
 /// What happens otherwise:
 ///
-/// * `init()` not called before a spawn (never, or later): that spawn runs without the
-///   guarantee and says so — [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor)
+/// * `init()` not called before a spawn (never, or later), and no program named: a tree
+///   in a cgroup (where one is writable) is guarded by the *in-process guard*, a
+///   `CLONE_VM` clone of the supervisor running a few raw system calls, no binary
+///   involved (Linux ≥ 5.16); it has the guarantee except against the kernel's OOM
+///   killer, which kills every process sharing the supervisor's memory, the guard
+///   included. A tree without a cgroup needs a keeper: it runs without the guarantee
+///   and says so — [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor)
 ///   and [`Outcome::dies_with_supervisor`](crate::Outcome::dies_with_supervisor) are
 ///   `false`, and a `kill -9` of the supervisor leaves the tree running.
 /// * `init()` called, but not first (the re-run binary exits on an unknown argument, or

@@ -209,7 +209,7 @@ pub struct Outcome {
     pub containment: Containment,
     /// Whether a death of the supervisor — even `kill -9` — at any moment of the run
     /// would have killed the tree too: a guard or keeper watched it, without a gap,
-    /// from spawn to the end (Linux, in a binary that calls
+    /// from spawn to the end (Linux: a cgroup tree, or any tree in a binary that calls
     /// [`keeper::init`](crate::keeper::init) first; always on Windows; never on macOS
     /// and the BSDs). See [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor).
     #[cfg_attr(feature = "serde", serde(default))]

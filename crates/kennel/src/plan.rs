@@ -19,12 +19,13 @@ use crate::{Containment, LimitKind, Limits};
 pub struct ContainmentOptions {
     /// A cgroup v2 per child where one is writable (Linux).
     pub cgroup: bool,
-    /// Kill the tree if the supervisor dies (Linux; only in binaries that call
-    /// [`crate::keeper::init`] first in `main`). A tree in a cgroup is watched by one
+    /// Kill the tree if the supervisor dies (Linux). A tree in a cgroup is watched by one
     /// guard process shared by every child of this supervisor, which kills the cgroups
-    /// it knows when the supervisor dies; a tree without a cgroup gets a keeper process
-    /// of its own that is also its subreaper (it catches descendants that leave the
-    /// process group). If `init()` ran but the guard or keeper does not answer its
+    /// it knows when the supervisor dies (in a binary that never called
+    /// [`crate::keeper::init`], a clone of the supervisor that runs no binary); a tree
+    /// without a cgroup gets a keeper process of its own that is also its subreaper (it
+    /// catches descendants that leave the process group; only in binaries that call
+    /// `init()` first in `main`). If `init()` ran but the guard or keeper does not answer its
     /// handshake, the spawn fails
     /// ([`SpawnError::GuardNotStarted`](crate::SpawnError::GuardNotStarted)); `false`
     /// is the explicit way to run without the guarantee. Whether a tree has it:
@@ -66,6 +67,9 @@ pub(crate) struct HostProbe {
     /// A guard or keeper can be started: `keeper::init` ran in this binary, or a keeper
     /// program was named with `keeper::use_program`.
     pub(crate) helpers: bool,
+    /// The shared guard of cgroup trees can be started: `helpers`, or the in-process
+    /// guard (Linux ≥ 5.16), which needs no helper binary.
+    pub(crate) guard: bool,
     /// This process is a child subreaper that sweeps the orphans it adopts
     /// (`sweep_adopted_orphans`).
     pub(crate) subreaper: bool,
@@ -121,13 +125,14 @@ pub(crate) fn plan(options: ContainmentOptions, host: &HostProbe) -> Plan {
     }
     let linux = host.os == Os::Linux;
     let cgroup = linux && options.cgroup && host.cgroup_writable;
-    let helpers = linux && options.keeper && host.helpers;
+    let asked = linux && options.keeper;
     // A cgroup tree is guarded by the shared guard: the cgroup already holds every
-    // descendant, so a keeper per child would only add an exec.
-    let guarantee = match (helpers, cgroup) {
-        (false, _) => Guarantee::None,
-        (true, true) => Guarantee::Guard,
-        (true, false) => Guarantee::Keeper,
+    // descendant, so a keeper per child would only add an exec. Without a cgroup only
+    // a keeper (a helper binary) holds the tree.
+    let guarantee = match (cgroup, asked && host.guard, asked && host.helpers) {
+        (true, true, _) => Guarantee::Guard,
+        (false, _, true) => Guarantee::Keeper,
+        _ => Guarantee::None,
     };
     let strongest = if cgroup {
         Containment::Cgroup
@@ -321,9 +326,28 @@ mod tests {
             os,
             cgroup_writable,
             helpers,
+            guard: helpers,
             subreaper,
             pidfd: true,
         }
+    }
+
+    /// Without a helper binary (no `keeper::init`), a cgroup tree still gets the guard
+    /// (the in-process one); a tree without a cgroup gets no keeper.
+    #[test]
+    fn the_guard_without_helpers_covers_cgroup_trees_only() {
+        let no_helpers = |cgroup_writable| HostProbe {
+            guard: true,
+            ..host(Os::Linux, cgroup_writable, false, false)
+        };
+        let got = plan(ContainmentOptions::default(), &no_helpers(true));
+        assert_eq!(got.guarantee, Guarantee::Guard);
+        assert_eq!(got.layers, [Cgroup, Group]);
+        let got = plan(ContainmentOptions::default(), &no_helpers(false));
+        assert_eq!(got.guarantee, Guarantee::None);
+        assert_eq!(got.layers, [Group]);
+        let got = plan(options(true, false), &no_helpers(true));
+        assert_eq!(got.guarantee, Guarantee::None, "the opt-out holds");
     }
 
     fn options(cgroup: bool, keeper: bool) -> ContainmentOptions {
@@ -393,14 +417,17 @@ mod tests {
     #[test]
     fn never_more_than_asked_or_offered() {
         for os in [Os::Linux, Os::OtherUnix, Os::Windows] {
-            for bits in 0u32..64 {
+            for bits in 0u32..128 {
                 let bit = |n: u32| bits & (1 << n) != 0;
                 let (ask_cg, ask_kp, cg_ok, helpers, subreaper, pidfd) =
                     (bit(0), bit(1), bit(2), bit(3), bit(4), bit(5));
+                // Helpers always host a guard; the in-process one may be there without.
+                let guard = helpers || bit(6);
                 let probe = HostProbe {
                     os,
                     cgroup_writable: cg_ok,
                     helpers,
+                    guard,
                     subreaper,
                     pidfd,
                 };
@@ -411,12 +438,13 @@ mod tests {
                 if got.cgroup {
                     assert!(os == Os::Linux && ask_cg && cg_ok, "{case:?}");
                 }
-                if matches!(got.guarantee, Guarantee::Guard | Guarantee::Keeper) {
+                if got.guarantee == Guarantee::Keeper {
                     assert!(os == Os::Linux && ask_kp && helpers, "{case:?}");
                 }
                 assert_eq!(
                     got.guarantee == Guarantee::Guard,
-                    got.cgroup && ask_kp && helpers
+                    got.cgroup && ask_kp && guard,
+                    "{case:?}"
                 );
                 assert_eq!(got.pidfd, os == Os::Linux && pidfd, "{case:?}");
                 // Every tier the plan uses is one `available` reports.

@@ -36,6 +36,7 @@ mod escape_run;
 mod escapes;
 mod late_init;
 mod limits;
+mod noinit_host;
 mod pid_namespace;
 mod signals_from_inside;
 mod subreaper_shape;

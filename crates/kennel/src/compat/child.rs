@@ -177,8 +177,9 @@ impl Child {
     }
 
     /// Whether a death of this process — even `kill -9` — kills the tree too (see
-    /// [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor); `false` in
-    /// a program that never called [`keeper::init`](crate::keeper::init)).
+    /// [`Child::dies_with_supervisor`](crate::Child::dies_with_supervisor); in a
+    /// program that never called [`keeper::init`](crate::keeper::init), `true` for a
+    /// cgroup tree on Linux ≥ 5.16, `false` without a cgroup).
     #[must_use]
     pub fn dies_with_supervisor(&self) -> bool {
         self.inner

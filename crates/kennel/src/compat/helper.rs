@@ -1,9 +1,12 @@
 //! The supervisor-death guarantee without `keeper::init()`: a helper program named by
 //! the environment.
 //!
-//! kennel's guard and keepers are a binary re-run with a `__kennel-…` argument, whose
-//! `main` must call [`keeper::init`](crate::keeper::init) first. A tokio user's `main`
-//! does not, so re-running it would run the user's program instead. Any other binary
+//! kennel's keepers (and its guard, where a binary can host it) are a binary re-run with
+//! a `__kennel-…` argument, whose `main` must call [`keeper::init`](crate::keeper::init)
+//! first. A tokio user's `main` does not, so re-running it would run the user's program
+//! instead; without a helper such a program's cgroup trees get the in-process guard
+//! (no binary, but it shares the program's memory and dies with it in an OOM kill) and
+//! its trees without a cgroup no guarantee. Any other binary
 //! that does call it — the `kennel` CLI, built from the same kennel version — can host
 //! them: naming it in [`HELPER_ENV`] before the first spawn makes every
 //! [`compat`](super) spawn ask for the guarantee through it

@@ -35,7 +35,7 @@
 //! | `ChildStdin::shutdown()` | flushes; the pipe stays open until the handle is dropped | closes the child's stdin (EOF), as dropping it does |
 //! | `stdin/stdout/stderr(T: Into<Stdio>)` | any `Stdio`, reused by every spawn | any `Stdio`; `piped()` (and on Unix `null()`, `inherit()`) serves every spawn, a file, descriptor or pipe end (as itself or as a `Stdio` made from it) serves one, as does on Windows a `null()`/`inherit()` value (see [Stdio](#stdio)) |
 //! | exit status | from `waitpid` | kennel's [`ExitStatus`](crate::ExitStatus) rebuilt as `std::process::ExitStatus` (`from_raw`; a core dump flag is not carried) |
-//! | a process killed with its supervisor (`kill -9`) | nothing happens to it | killed too when [`keeper::init`](crate::keeper::init) ran first in `main` ([`Child::dies_with_supervisor`]) |
+//! | a process killed with its supervisor (`kill -9`) | nothing happens to it | killed too: in a cgroup always (Linux ≥ 5.16), without one when [`keeper::init`](crate::keeper::init) ran first in `main` ([`Child::dies_with_supervisor`]) |
 //!
 //! Everything else — arguments, environment, working directory, `output()` forcing
 //! pipes on stdout/stderr, `status()` dropping piped handles, `wait()` closing stdin,
@@ -52,13 +52,16 @@
 //! # Containment without `keeper::init()`
 //!
 //! A program that never calls [`keeper::init`](crate::keeper::init) still gets every
-//! tier that needs no helper process: a cgroup of its own per tree where one is
-//! writable (Linux), else a process group; a Job Object on Windows. What it does not
-//! get on Linux is the guarantee that a `kill -9` of the program kills the tree:
-//! [`Child::dies_with_supervisor`] says `false` and [`Child::containment`] names the
-//! tier, so the program can tell. To get it without touching `main`, name a binary
-//! that hosts kennel's guard — the `kennel` CLI of the same version — in the
-//! environment variable [`HELPER_ENV`] (`KENNEL_HELPER`).
+//! tier that needs no helper binary: a cgroup of its own per tree where one is
+//! writable (Linux), else a process group; a Job Object on Windows. On Linux (≥ 5.16)
+//! its cgroup trees also die with it, even on `kill -9`: their guard is a clone of the
+//! program that runs no binary (the *in-process guard*; the kernel's OOM killer, which
+//! kills every process sharing the program's memory, takes it along). A tree without a
+//! cgroup (none writable) would need a keeper, the program re-run as a helper: it runs
+//! without the guarantee. [`Child::dies_with_supervisor`] says which, and
+//! [`Child::containment`] names the tier. For a keeper (and a guard with memory of its
+//! own) without touching `main`, name a binary that hosts them — the `kennel` CLI of
+//! the same version — in the environment variable [`HELPER_ENV`] (`KENNEL_HELPER`).
 //!
 //! # Stdio
 //!

@@ -39,9 +39,10 @@ impl Child {
     /// Whether a death of this process — even `kill -9` — would kill the tree too, and
     /// has at every moment since the spawn. True when a guard (cgroup tier) or keeper
     /// (subreaper tier) that answered its handshake has watched the tree without a
-    /// gap; false when none was asked for ([`ContainmentOptions::keeper`] off), when
-    /// [`keeper::init`](crate::keeper::init) had not run before the spawn, and off
-    /// Linux and Windows. Once false it stays false: if someone kills the shared guard,
+    /// gap; false when none was asked for ([`ContainmentOptions::keeper`] off), for a
+    /// tree without a cgroup when [`keeper::init`](crate::keeper::init) had not run
+    /// before the spawn (a cgroup tree then has the in-process guard), and off Linux
+    /// and Windows. Once false it stays false: if someone kills the shared guard,
     /// the next spawn starts a new one that covers this tree again, but until then a
     /// supervisor death would have left it running. [`Outcome::dies_with_supervisor`]
     /// is this at the end of the run.

@@ -31,6 +31,11 @@ pub(crate) mod helpers {
     /// A no-op.
     pub(crate) fn init() {}
 
+    /// No helper binary here: `false`.
+    pub(crate) fn enabled() -> bool {
+        false
+    }
+
     /// Nothing to use the program for: `false`.
     pub(crate) fn use_program(_program: std::path::PathBuf) -> bool {
         false

@@ -95,9 +95,10 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         (Some(cg), Guarantee::Guard) => linux::register_guard(cg, &ctx)?,
         _ => None,
     };
-    // A guard that could not be started for an OS reason: a keeper instead.
+    // A guard that could not be started for an OS reason: a keeper instead, where a
+    // helper binary can host one (else the tree runs unguarded, and says so).
     let kept = plan.guarantee == Guarantee::Keeper
-        || (plan.guarantee == Guarantee::Guard && ticket.is_none());
+        || (plan.guarantee == Guarantee::Guard && ticket.is_none() && helpers::enabled());
     let limits = tree_limits(cgroup.as_ref(), launch, &ctx)?;
     let joins = limits
         .as_ref()

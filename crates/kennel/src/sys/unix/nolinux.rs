@@ -24,6 +24,7 @@ pub(crate) fn probe() -> HostProbe {
         os: Os::OtherUnix,
         cgroup_writable: false,
         helpers: false,
+        guard: false,
         subreaper: false,
         pidfd: false,
     }

@@ -119,6 +119,7 @@ pub(crate) fn probe() -> HostProbe {
         os: Os::Windows,
         cgroup_writable: false,
         helpers: false,
+        guard: false,
         subreaper: false,
         pidfd: false,
     }

@@ -21,6 +21,23 @@
 //! Without a cgroup, the keeper stays: there the tree is only a process group, and only
 //! a subreaper *above* the tree catches descendants that leave the group.
 //!
+//! # Two kinds of guard
+//!
+//! * **Exec'd** (this binary, or the program named with `keeper::use_program`, re-run
+//!   with [`GUARD_ARG`]; the protocol below): where a helper binary is there, i.e.
+//!   `keeper::init()` ran or a program was named. It has memory of its own, so the
+//!   kernel's OOM killer taking the host does not take it too, and it is not dumpable.
+//! * **[In-process](in_process)** (a `CLONE_VM` clone running raw system calls, no
+//!   binary): everywhere else — a host that never called `init()`, as every tokio user
+//!   of `kennel::compat`. It shares the host's memory, hence its dumpability, and the
+//!   OOM killer (which kills every process sharing the victim's memory) takes it with
+//!   the host: a tree survives an OOM kill of such a host. Why the exec'd guard is kept
+//!   where it can run: `docs/DECISIONS.md`, "Containment without `keeper::init()`".
+//!
+//! Which one runs is chosen when a guard is started (first spawn, or restart): a host
+//! that calls `init()` after its first cgroup spawn keeps its in-process guard until it
+//! dies. A tree without a cgroup cannot use either: it needs a keeper, a helper binary.
+//!
 //! # No race with the fork
 //!
 //! A cgroup is announced to the guard (`A <dir>`, written to the socket) *before* the
@@ -29,9 +46,9 @@
 //! spawn (the guard reads what is in the socket before it sees EOF). A cgroup is
 //! forgotten (`D <dir>`) only once its tree is gone (or released, for keep-leftovers).
 //!
-//! # Protocol (text lines on the socket)
+//! # Protocol of the exec'd guard (text lines on the socket)
 //!
-//! guard → supervisor: `H` once, first (the hello of the
+//! (The in-process guard's fixed-size messages: [`in_process`].) guard → supervisor: `H` once, first (the hello of the
 //! [handshake](super::keeper#handshake): without it the guard is not trusted, see
 //! below). supervisor → guard: `A <dir>` guard this cgroup; `D <dir>` forget it. EOF:
 //! `cgroup.kill` every cgroup still known, wait briefly for each to empty, remove it,
@@ -39,7 +56,7 @@
 //!
 //! # Never claiming a guarantee that does not hold
 //!
-//! * **A guard that never starts.** The guard is this binary re-run; a binary that
+//! * **A guard that never starts.** The exec'd guard is this binary re-run; a binary that
 //!   calls `keeper::init()` late or only on some code path runs something else and
 //!   exits (or runs on). The supervisor waits for the hello; without it the spawn
 //!   fails with `SpawnError::GuardNotStarted` (no keeper fallback: the keeper is the
@@ -51,10 +68,8 @@
 //!   rest of its run ([`covers`]): between the death and the restart a supervisor death
 //!   would have left it running, and nothing watches the guard in the meantime.
 
-use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::io::{self, Read as _};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt as _;
@@ -65,66 +80,16 @@ use std::sync::Mutex;
 use rustix::process::Pid;
 
 use super::super::registry;
-use super::cgroup::Cgroup;
-use super::keeper::{self, HelloError, CTL_FD};
+use super::keeper::{self, HelloError};
 use crate::HelperFailure;
+
+mod exec;
+mod in_process;
+
+pub(crate) use exec::run;
 
 /// `argv[1]` that turns the supervisor's binary into the guard.
 pub(crate) const GUARD_ARG: &str = "__kennel-guard";
-
-/// The guard process, run by [`keeper::init`] when `argv[1]` is [`GUARD_ARG`].
-pub(crate) fn run() -> io::Result<()> {
-    // SAFETY: the supervisor placed our end of the control socket at fd 3 (dup2 in its
-    // pre_exec); nothing else in this fresh process owns that fd.
-    let ctl = unsafe { OwnedFd::from_raw_fd(CTL_FD) };
-    rustix::io::fcntl_setfd(&ctl, rustix::io::FdFlags::CLOEXEC)?;
-    keeper::say_hello(&ctl);
-    keeper::release_stdio();
-    let mut ctl = UnixStream::from(ctl);
-    let mut dirs: HashSet<PathBuf> = HashSet::new();
-    let mut inbuf = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match ctl.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => inbuf.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // Any other error: the supervisor is as good as gone.
-            Err(_) => break,
-        }
-        while let Some(pos) = inbuf.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = inbuf.drain(..=pos).collect();
-            let line = &line[..line.len() - 1];
-            let (op, dir) = (line.first(), line.get(2..).unwrap_or_default());
-            let dir = PathBuf::from(OsStr::from_bytes(dir));
-            match op {
-                Some(b'A') => {
-                    dirs.insert(dir);
-                }
-                Some(b'D') => {
-                    dirs.remove(&dir);
-                }
-                _ => {}
-            }
-        }
-    }
-    // The supervisor died (or exited with trees still registered): kill them all first,
-    // then clean up (dropping a `Cgroup` kills and removes it, waiting for it to empty).
-    let open: Vec<Cgroup> = dirs
-        .into_iter()
-        .filter_map(|d| Cgroup::open(d).ok())
-        .collect();
-    for cg in &open {
-        let _ = cg.kill();
-    }
-    let v1_of: Vec<PathBuf> = open.iter().map(|cg| cg.dir().to_owned()).collect();
-    drop(open);
-    // Their limits' cgroup v1 directories, empty now.
-    for dir in &v1_of {
-        super::limits::remove_v1_of(dir);
-    }
-    Ok(())
-}
 
 /// Spawn a helper (the guard) and record it as ours before the orphan reaper can see
 /// it exit, so its pid stays ours until we reap it.
@@ -138,23 +103,32 @@ fn spawn_ours(cmd: &mut std::process::Command) -> io::Result<std::process::Child
 
 /// The supervisor's side of the running guard.
 struct Link {
-    ctl: UnixStream,
+    ctl: Ctl,
     pid: Pid,
     /// Which guard this is: 1 for the first of this process, one more per restart.
     generation: u64,
 }
 
-/// The guard of this process, the cgroups it must know (kept across guard restarts,
-/// including failed ones), and the generation of the last guard started.
+/// The control socket of a guard of either kind.
+enum Ctl {
+    /// This binary (or the helper program) re-run as `__kennel-guard`: text lines.
+    Exec(UnixStream),
+    /// The [in-process](in_process) guard: fixed-size messages and directory fds.
+    InProcess(OwnedFd),
+}
+
+/// The guard of this process, the cgroups it must know by slot (kept across guard
+/// restarts, including failed ones; a free slot is `None` and reused), and the
+/// generation of the last guard started.
 struct Registry {
     link: Option<Link>,
-    dirs: Option<HashSet<PathBuf>>,
+    slots: Vec<Option<PathBuf>>,
     generation: u64,
 }
 
 static GUARD: Mutex<Registry> = Mutex::new(Registry {
     link: None,
-    dirs: None,
+    slots: Vec::new(),
     generation: 0,
 });
 
@@ -174,8 +148,25 @@ impl From<io::Error> for GuardError {
     }
 }
 
+/// Whether a guard can watch cgroup trees here: a helper binary hosts it
+/// ([`keeper::init`] ran, or a program was named), or the kernel runs the in-process
+/// one.
+pub(crate) fn available() -> bool {
+    keeper::enabled() || in_process::supported()
+}
+
 impl Link {
+    /// Start a guard: the exec'd one where a helper binary can host it (it has its own
+    /// memory, see the module docs), else the in-process one.
     fn start(generation: u64) -> Result<Link, GuardError> {
+        if !keeper::enabled() {
+            let started = in_process::start()?;
+            return Ok(Link {
+                ctl: Ctl::InProcess(started.ctl),
+                pid: started.pid,
+                generation,
+            });
+        }
         let (ours, theirs) = UnixStream::pair()?;
         let mut cmd = std::process::Command::new(keeper::program());
         cmd.arg(GUARD_ARG)
@@ -205,17 +196,25 @@ impl Link {
             }
         }
         Ok(Link {
-            ctl,
+            ctl: Ctl::Exec(ctl),
             pid,
             generation,
         })
     }
 
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.ctl {
+            Ctl::Exec(s) => s.as_fd(),
+            Ctl::InProcess(fd) => fd.as_fd(),
+        }
+    }
+
     /// Whether the guard still runs: it writes nothing after its hello, so a readable
     /// or hung-up socket means it closed its end (it died).
     fn alive(&self) -> bool {
+        let fd = self.fd();
         let mut fds = [rustix::event::PollFd::new(
-            &self.ctl,
+            &fd,
             rustix::event::PollFlags::IN,
         )];
         let zero = rustix::event::Timespec {
@@ -232,7 +231,24 @@ impl Link {
         }
     }
 
-    fn send(&mut self, op: u8, dir: &Path) -> io::Result<()> {
+    /// Guard the cgroup `dir` as `slot` (`guard`), or forget it.
+    fn send(&mut self, guard: bool, slot: u32, dir: &Path) -> io::Result<()> {
+        let ctl = match &self.ctl {
+            Ctl::Exec(ctl) => ctl,
+            Ctl::InProcess(ctl) => {
+                let fd = match guard {
+                    true => Some(rustix::fs::open(
+                        dir,
+                        rustix::fs::OFlags::PATH
+                            | rustix::fs::OFlags::DIRECTORY
+                            | rustix::fs::OFlags::CLOEXEC,
+                        rustix::fs::Mode::empty(),
+                    )?),
+                    false => None,
+                };
+                return in_process::send(ctl, slot, fd.as_ref().map(AsFd::as_fd));
+            }
+        };
         let bytes = dir.as_os_str().as_bytes();
         if bytes.contains(&b'\n') {
             return Err(io::Error::new(
@@ -241,7 +257,7 @@ impl Link {
             ));
         }
         let mut line = Vec::with_capacity(bytes.len() + 3);
-        line.extend_from_slice(&[op, b' ']);
+        line.extend_from_slice(&[if guard { b'A' } else { b'D' }, b' ']);
         line.extend_from_slice(bytes);
         line.push(b'\n');
         // `send(MSG_NOSIGNAL)`, not `write`: a dead guard is an `EPIPE` (then a new one
@@ -249,7 +265,7 @@ impl Link {
         // it.
         let mut rest = &line[..];
         while !rest.is_empty() {
-            match rustix::net::send(&self.ctl, rest, rustix::net::SendFlags::NOSIGNAL) {
+            match rustix::net::send(ctl, rest, rustix::net::SendFlags::NOSIGNAL) {
                 Ok(n) => rest = &rest[n..],
                 Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
@@ -264,6 +280,7 @@ impl Link {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     dir: PathBuf,
+    slot: u32,
     generation: u64,
 }
 
@@ -307,19 +324,30 @@ pub(crate) fn register(dir: &Path) -> Result<Ticket, GuardError> {
         registry.generation += 1;
         let mut link = Link::start(registry.generation)?;
         // A restart: the new guard must know every cgroup still running.
-        for d in registry.dirs.iter().flatten() {
-            link.send(b'A', d)?;
+        for (slot, d) in registry.slots.iter().enumerate() {
+            if let (Some(d), Ok(slot)) = (d, u32::try_from(slot)) {
+                link.send(true, slot, d)?;
+            }
         }
         registry.link = Some(link);
     }
-    let Registry { link, dirs, .. } = &mut *registry;
+    let Registry { link, slots, .. } = &mut *registry;
     let Some(link) = link.as_mut() else {
         return Err(GuardError::Os);
     };
-    link.send(b'A', dir)?;
-    dirs.get_or_insert_with(HashSet::new).insert(dir.to_owned());
+    let index = slots
+        .iter()
+        .position(Option::is_none)
+        .unwrap_or(slots.len());
+    let slot = u32::try_from(index).map_err(|_| GuardError::Os)?;
+    link.send(true, slot, dir)?;
+    match slots.get_mut(index) {
+        Some(free) => *free = Some(dir.to_owned()),
+        None => slots.push(Some(dir.to_owned())),
+    }
     Ok(Ticket {
         dir: dir.to_owned(),
+        slot,
         generation: link.generation,
     })
 }
@@ -327,11 +355,14 @@ pub(crate) fn register(dir: &Path) -> Result<Ticket, GuardError> {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if let Ok(mut registry) = GUARD.lock() {
-            if let Some(dirs) = registry.dirs.as_mut() {
-                dirs.remove(&self.dir);
+            if let Some(free) = usize::try_from(self.slot)
+                .ok()
+                .and_then(|i| registry.slots.get_mut(i))
+            {
+                *free = None;
             }
             if let Some(link) = registry.link.as_mut() {
-                let _ = link.send(b'D', &self.dir);
+                let _ = link.send(false, self.slot, &self.dir);
             }
         }
     }

@@ -36,7 +36,7 @@ use crate::{ExitStatus, HelperFailure, SpawnError};
 
 /// The guard and keepers: this binary re-run as a helper.
 pub(crate) mod helpers {
-    pub(crate) use super::keeper::{init, use_program};
+    pub(crate) use super::keeper::{enabled, init, use_program};
 }
 
 /// Termination signals of this process with their sender.
@@ -50,6 +50,7 @@ pub(crate) fn probe() -> HostProbe {
         os: Os::Linux,
         cgroup_writable: cgroup::root().is_some(),
         helpers: keeper::enabled(),
+        guard: guard::available(),
         subreaper: orphans::we_are_subreaper(),
         pidfd: pidfd_works(),
     }

@@ -43,7 +43,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use self::prep::{null_terminated, output_fds, stdin_fds, Stack};
+pub(super) use self::prep::Stack;
+use self::prep::{null_terminated, output_fds, stdin_fds};
 use crate::sys::Launch;
 
 mod prep;
@@ -151,6 +152,55 @@ fn clone_child(args: &ChildArgs) -> io::Result<Option<(u32, OwnedFd)>> {
     let stack = Stack::new()?;
     let mut pidfd: c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
+    // SAFETY: `child` runs on `stack` (ours, unused by anyone else, alive until after
+    // the call: CLONE_VFORK returns only once the child has called exec or exited) and
+    // only reads `args`, which outlives the call, and writes its atomics. With
+    // CLONE_PIDFD the kernel stores the pidfd in `pidfd` (the parent_tid argument).
+    let pid = unsafe {
+        clone_blocked(
+            child,
+            stack.top(),
+            flags,
+            ptr::from_ref(args).cast_mut().cast::<c_void>(),
+            &mut pidfd as *mut c_int,
+        )
+    };
+    let pid = match pid {
+        Ok(pid) => pid,
+        // No CLONE_PIDFD (Linux < 5.2), or clone refused by a seccomp filter.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::ENOSYS | libc::EPERM)
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(e),
+    };
+    // SAFETY: the kernel returned a new pidfd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    Ok(Some((pid, pidfd)))
+}
+
+/// `clone(child, stack, flags, arg, parent_tid)` with every signal of the calling
+/// thread blocked around it: the child starts with all signals blocked (no handler of
+/// ours ever runs on its stack) and the caller's mask is restored after. Returns the
+/// child's pid.
+///
+/// # Safety
+///
+/// As `clone(2)` with `CLONE_VM`: `stack` must be the top of memory the child alone
+/// uses for as long as it runs, `child` must only make async-signal-safe calls that
+/// touch neither the caller's thread-local storage (`errno` included) nor its heap,
+/// and `arg` must stay valid for as long as the child reads it.
+pub(super) unsafe fn clone_blocked(
+    child: extern "C" fn(*mut c_void) -> c_int,
+    stack: *mut c_void,
+    flags: c_int,
+    arg: *mut c_void,
+    parent_tid: *mut c_int,
+) -> io::Result<u32> {
     // SAFETY: sigset_t is plain data, filled by sigfillset before use.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -161,34 +211,17 @@ fn clone_child(args: &ChildArgs) -> io::Result<Option<(u32, OwnedFd)>> {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    // SAFETY: `child` runs on `stack` (ours, unused by anyone else, alive until after
-    // the call: CLONE_VFORK returns only once the child has called exec or exited) and
-    // only reads `args`, which outlives the call, and writes its atomics. With
-    // CLONE_PIDFD the kernel stores the pidfd in `pidfd` (the parent_tid argument).
-    let pid = unsafe {
-        libc::clone(
-            child,
-            stack.top(),
-            flags,
-            ptr::from_ref(args).cast_mut().cast::<c_void>(),
-            &mut pidfd as *mut c_int,
-        )
-    };
+    // SAFETY: the caller's contract (above) is clone's.
+    let pid = unsafe { libc::clone(child, stack, flags, arg, parent_tid) };
     let error = io::Error::last_os_error();
     // SAFETY: restores the mask saved above.
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
     }
     if pid < 0 {
-        return match error.raw_os_error() {
-            // No CLONE_PIDFD (Linux < 5.2), or clone refused by a seccomp filter.
-            Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) => Ok(None),
-            _ => Err(error),
-        };
+        return Err(error);
     }
-    // SAFETY: the kernel returned a new pidfd that nothing else owns.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok(Some((pid.unsigned_abs(), pidfd)))
+    Ok(pid.unsigned_abs())
 }
 
 /// The child, between clone and exec. Only async-signal-safe calls; no allocation.

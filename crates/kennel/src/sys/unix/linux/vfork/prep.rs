@@ -167,13 +167,13 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
 }
 
 /// An anonymous mapping for the child's stack, with a guard page at its low end.
-pub(super) struct Stack {
+pub(in crate::sys::unix::linux) struct Stack {
     base: *mut c_void,
     len: usize,
 }
 
 impl Stack {
-    pub(super) fn new() -> io::Result<Stack> {
+    pub(in crate::sys::unix::linux) fn new() -> io::Result<Stack> {
         let len = STACK_SIZE + GUARD_SIZE;
         // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
         let base = unsafe {
@@ -199,9 +199,15 @@ impl Stack {
     }
 
     /// The initial stack pointer (stacks grow down; the end is page-aligned).
-    pub(super) fn top(&self) -> *mut c_void {
+    pub(in crate::sys::unix::linux) fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of our mapping, never dereferenced as such.
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
+    }
+
+    /// Give the mapping up for good: for a child that may run after its parent is gone
+    /// (nothing can tell when it no longer uses the stack, so it is never unmapped).
+    pub(in crate::sys::unix::linux) fn leak(self) {
+        std::mem::forget(self);
     }
 }
 

@@ -1,0 +1,138 @@
+//! The in-process guard of this very process (Linux): a test binary of its own that
+//! never calls `kennel::keeper::init()` or `keeper::use_program`, so its cgroup trees
+//! are guarded by a clone of it that runs no binary. A killed guard is replaced; many
+//! spawns share one. (A host without `init()` killed with `kill -9` or exiting:
+//! `unix_containment/noinit_host.rs`.)
+#![cfg(target_os = "linux")]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use kennel::{Command, Containment, OutputMode};
+
+const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The tests that look at this process's own guard run one at a time.
+static OWN_GUARD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn marker() -> (String, String) {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    (
+        "KENNEL_TEST_MARK".to_owned(),
+        format!("noinit-{}-{n}", std::process::id()),
+    )
+}
+
+fn marked(mark: &(String, String)) -> Vec<u32> {
+    kennel_tests::live_with_env_entry(&format!("{}={}", mark.0, mark.1))
+}
+
+/// Whether cgroup trees are possible here (else a note, or a failure with
+/// `KENNEL_REQUIRE_CGROUP=1`).
+fn cgroup_available(what: &str) -> bool {
+    if kennel::available_containment().contains(&Containment::Cgroup) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+        "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
+    );
+    eprintln!("note: no writable cgroup v2 here; {what} is not tested");
+    false
+}
+
+/// Wait until nothing carries the marker; panic with the survivors (killed first).
+fn assert_no_survivors(mark: &(String, String), within: Duration, what: &str) {
+    let mut left = Vec::new();
+    if !kennel_tests::wait_until(within, || {
+        left = marked(mark);
+        left.is_empty()
+    }) {
+        let described: Vec<_> = left.iter().map(|&p| kennel_tests::describe(p)).collect();
+        kennel_tests::kill_pids(&left);
+        panic!("{what}: survivors after {within:?}: {described:?}");
+    }
+}
+
+/// Live children of this process that run its own program image: its in-process
+/// guards (a `CLONE_VM` child shares the memory its command line is read from).
+fn own_guards() -> Vec<u32> {
+    let pid = std::process::id();
+    let own = kennel_tests::cmdline_of(pid);
+    kennel_tests::children_of(pid)
+        .into_iter()
+        .filter(|&c| kennel_tests::is_alive(c) && kennel_tests::cmdline_of(c) == own)
+        .collect()
+}
+
+fn tree(mark: &(String, String)) -> kennel::Child {
+    Command::new(FIXTURE)
+        .args(["tree", "--depth", "2", "--width", "2"])
+        .env(&mark.0, &mark.1)
+        .stdout(OutputMode::Null)
+        .spawn()
+        .unwrap()
+}
+
+/// This process never called `init()`: its guard is the in-process one. Killed, it is
+/// replaced at the next spawn (and reaped); the tree it covered reports the gap for
+/// the rest of its run, the next one is covered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_in_process_guard_is_replaced_and_the_old_tree_reports_the_gap() {
+    if !cgroup_available("the in-process guard") {
+        return;
+    }
+    let _serial = OWN_GUARD.lock().await;
+    let mark = marker();
+    let mut first = tree(&mark);
+    assert_eq!(first.containment(), Containment::Cgroup);
+    assert!(
+        first.dies_with_supervisor(),
+        "the in-process guard covers it"
+    );
+    let old = own_guards();
+    assert_eq!(old.len(), 1, "one guard: {old:?}");
+    kennel_tests::kill_pids(&old);
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || !first.dies_with_supervisor()),
+        "the tree still claims the guarantee after its guard was killed"
+    );
+    let mut second = tree(&mark);
+    assert!(second.dies_with_supervisor(), "the new guard covers it");
+    assert!(!first.dies_with_supervisor(), "once false, stays false");
+    let new = own_guards();
+    assert_eq!(new.len(), 1, "one guard: {new:?}");
+    assert_ne!(new, old);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", old[0])).exists(),
+        "the dead guard was not reaped"
+    );
+    first.kill();
+    second.kill();
+    let (first, second) = (first.wait().await, second.wait().await);
+    assert!(!first.dies_with_supervisor, "{first:?}");
+    assert!(second.dies_with_supervisor, "{second:?}");
+    assert_no_survivors(&mark, PATIENCE, "killed trees");
+}
+
+/// 200 spawns share one guard: no guard (and no zombie of one) is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_spawns_leave_one_guard() {
+    if !cgroup_available("the in-process guard") {
+        return;
+    }
+    let _serial = OWN_GUARD.lock().await;
+    for i in 0..200 {
+        let mut child = Command::new("true").spawn().unwrap();
+        assert!(child.dies_with_supervisor(), "spawn {i}");
+        let outcome = child.wait().await;
+        assert!(outcome.dies_with_supervisor, "spawn {i}: {outcome:?}");
+    }
+    let guards = own_guards();
+    assert_eq!(guards.len(), 1, "one guard after 200 spawns: {guards:?}");
+    // No zombie child either (a dead guard not reaped; the trees are reaped).
+    let zombies = kennel_tests::zombie_children_of(std::process::id());
+    assert!(zombies.is_empty(), "zombie children: {zombies:?}");
+}
