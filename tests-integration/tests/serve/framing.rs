@@ -21,17 +21,27 @@ fn framed_outputs(sc: &Sidecar, id: &str) -> Vec<bool> {
         .collect()
 }
 
-/// Waits for the `exit` of every child in `ids`, in whatever order they come.
+/// Waits for the `exit` of every child in `ids`, in whatever order they come. An exit
+/// may already have been read while a later `spawn` waited for its reply (a short child
+/// can end first on a busy machine): those are found in the log.
 async fn wait_exits(sc: &mut Sidecar, ids: &[&str]) -> HashMap<String, Value> {
     let mut exits = HashMap::new();
-    while exits.len() < ids.len() {
+    for &id in ids {
         let e = sc
-            .wait_for("exits", |e| e["event"] == "exit" || e["event"] == "error")
+            .seen_or_wait(&format!("exit of {id}"), |e| {
+                e["event"] == "exit" && e["id"] == id
+            })
             .await;
-        assert_eq!(e["event"], "exit", "{e}");
-        let id = e["id"].as_str().unwrap().to_owned();
-        assert!(ids.contains(&id.as_str()), "unexpected exit {e}");
-        exits.insert(id, e);
+        exits.insert(id.to_owned(), e);
+    }
+    for e in &sc.log {
+        assert_ne!(e["event"], "error", "{e}");
+        if e["event"] == "exit" {
+            assert!(
+                ids.contains(&e["id"].as_str().unwrap_or("")),
+                "unexpected exit {e}"
+            );
+        }
     }
     exits
 }
