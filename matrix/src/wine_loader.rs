@@ -122,35 +122,38 @@ mod tests {
         let _ = child.wait();
     }
 
-    #[test]
-    fn a_reader_holding_the_only_write_end_of_its_pipe_is_deadlocked() {
+    /// The verdict on `cat` blocked reading a fresh pipe: `holds_write_end` gives it
+    /// the pipe's write end as its stdout (else the test keeps it, so another process
+    /// can write), `wineserver` sets `WINESERVERSOCKET`.
+    fn verdict(holds_write_end: bool, wineserver: bool) -> Option<String> {
         let (r, w) = std::io::pipe().expect("pipe");
-        let child = cat(r.into(), w.into(), true);
+        let (stdout, kept) = if holds_write_end {
+            (Stdio::from(w), None)
+        } else {
+            (Stdio::null(), Some(w))
+        };
+        let child = cat(r.into(), stdout, wineserver);
         blocked_in_read(child.id());
         let why = deadlock(child.id());
+        drop(kept);
         end(child);
+        why
+    }
+
+    #[test]
+    fn a_reader_holding_the_only_write_end_of_its_pipe_is_deadlocked() {
+        let why = verdict(true, true);
         assert!(why.is_some_and(|w| w.contains("blocked reading fd 0")));
     }
 
     #[test]
     fn a_reader_whose_pipe_another_process_can_write_is_not() {
-        let (r, w) = std::io::pipe().expect("pipe");
-        let child = cat(r.into(), Stdio::null(), true);
-        blocked_in_read(child.id());
-        let why = deadlock(child.id());
-        drop(w);
-        end(child);
-        assert_eq!(why, None);
+        assert_eq!(verdict(false, true), None);
     }
 
     #[test]
     fn a_process_not_started_by_wine_is_not() {
-        let (r, w) = std::io::pipe().expect("pipe");
-        let child = cat(r.into(), w.into(), false);
-        blocked_in_read(child.id());
-        let why = deadlock(child.id());
-        end(child);
-        assert_eq!(why, None);
+        assert_eq!(verdict(true, false), None);
     }
 
     #[test]
