@@ -183,6 +183,17 @@ pub fn fds_of(pid: u32) -> Vec<(i32, String)> {
     fds
 }
 
+/// Live children of `pid` that run its own program image (the same command line): a
+/// process's in-process kennel guards (a `CLONE_VM` child shares the memory its command
+/// line is read from).
+pub fn own_image_children_of(pid: u32) -> Vec<u32> {
+    let own = cmdline_of(pid);
+    children_of(pid)
+        .into_iter()
+        .filter(|&c| is_alive(c) && cmdline_of(c) == own)
+        .collect()
+}
+
 /// Direct children of `pid` (all its threads), `None` if the kernel lacks
 /// `/proc/<pid>/task/<tid>/children`.
 fn children_from_task_files(pid: u32) -> Option<Vec<u32>> {

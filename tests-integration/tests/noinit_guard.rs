@@ -56,15 +56,9 @@ fn assert_no_survivors(mark: &(String, String), within: Duration, what: &str) {
     }
 }
 
-/// Live children of this process that run its own program image: its in-process
-/// guards (a `CLONE_VM` child shares the memory its command line is read from).
+/// This process's in-process guards.
 fn own_guards() -> Vec<u32> {
-    let pid = std::process::id();
-    let own = kennel_tests::cmdline_of(pid);
-    kennel_tests::children_of(pid)
-        .into_iter()
-        .filter(|&c| kennel_tests::is_alive(c) && kennel_tests::cmdline_of(c) == own)
-        .collect()
+    kennel_tests::own_image_children_of(std::process::id())
 }
 
 fn tree(mark: &(String, String)) -> kennel::Child {
