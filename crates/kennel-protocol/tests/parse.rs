@@ -346,7 +346,7 @@ fn invalid_field_messages_say_what_was_expected_and_what_came() {
         ),
         (
             r#""stdin":"inherit"}"#,
-            "Field `stdin` must be `pipe` or `null`; got `inherit`.",
+            "Field `stdin` must be one of `pipe`, `null`, `direct`; got `inherit`.",
         ),
         (
             r#""shell":3}"#,

@@ -69,6 +69,7 @@
 
 pub mod compat;
 mod error;
+mod given;
 mod ladder;
 mod limits;
 mod outcome;
@@ -84,6 +85,8 @@ mod tree;
 pub use error::{
     HelperFailure, RunError, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
+#[cfg(unix)]
+pub use given::make_fifo;
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use limits::{
     parse_cpus, parse_pids, parse_size, LimitKind, LimitValueError, Limits, ParseLimitError, Usage,

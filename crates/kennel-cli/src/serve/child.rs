@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::convert::{exit_event, request_error};
+use super::direct::Holds;
 use super::flow::Windows;
 use super::hub::{Hub, Out};
 
@@ -231,6 +232,10 @@ pub(crate) struct Forwarder {
     pub(crate) ended: Arc<AtomicBool>,
     /// The flow-control windows, for a child spawned with `window`.
     pub(crate) windows: Option<Arc<Windows>>,
+    /// The sidecar's holds on the child's `"direct"` streams.
+    pub(crate) direct: Option<Arc<Holds>>,
+    /// The child's drain timeout: how long its `exit` waits for `attach`.
+    pub(crate) drain_timeout: std::time::Duration,
 }
 
 /// Forwards a child's events until its `exit` is queued.
@@ -244,6 +249,8 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         signals,
         ended,
         windows,
+        direct,
+        drain_timeout,
     } = f;
     // Once the tree has ended, what is left of its output is bounded (its pipes, the
     // library's event channel): stop holding it back, so that a `kill` or `cancel` of a
@@ -280,6 +287,12 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         let _ = stdin.handle.await;
     }
     signals.idle().await;
+    if let Some(holds) = direct {
+        // Not before the client attached (or gave up on it): a child that wrote and
+        // ended before the client opened its FIFO must not lose its output, and the
+        // `attach` answer must come before the `exit`.
+        holds.release_within(drain_timeout).await;
+    }
     let line = Event::Exit(exit_event(&id, &outcome)).to_line();
     hub.data(Out::Exit { line, id, gen }).await;
 }

@@ -122,6 +122,7 @@
 
 mod child;
 mod convert;
+mod direct;
 mod flow;
 mod gone;
 mod hub;
@@ -189,7 +190,20 @@ pub async fn serve(args: ServeArgs) -> i32 {
         max_children: args.max_children,
         drain_timeout: args.drain_timeout,
     };
-    let hub = Arc::new(Hub::new(control_tx, data_tx, limits, available.clone()));
+    let fifos = direct::FifoDir::create();
+    if let Err(e) = &fifos {
+        if e.kind() != std::io::ErrorKind::Unsupported {
+            tracing::warn!("serve: cannot make a directory for FIFOs, so no direct streams: {e}");
+        }
+    }
+    let direct = fifos.is_ok();
+    let hub = Arc::new(Hub::new(
+        control_tx,
+        data_tx,
+        limits,
+        available.clone(),
+        fifos,
+    ));
     let writer = tokio::spawn(writer::run(
         hub.clone(),
         control_rx,
@@ -201,6 +215,9 @@ pub async fn serve(args: ServeArgs) -> i32 {
     let mut caught = crate::signals::Signals::install();
     let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
     hello.max_children = args.max_children as u64;
+    if !direct {
+        hello.features.retain(|f| f != "direct_streams");
+    }
     hub.reply(&Event::Hello(hello)).await;
     {
         let hub = hub.clone();
@@ -210,9 +227,9 @@ pub async fn serve(args: ServeArgs) -> i32 {
     let mut session = tokio::spawn(session(hub.clone(), writer));
     // Set by a signal: past it, the sidecar stops waiting for its output to drain.
     let mut deadline: Option<Instant> = None;
-    loop {
+    let code = loop {
         tokio::select! {
-            result = &mut session => return match result {
+            result = &mut session => break match result {
                 Ok(code) => {
                     code
                 }
@@ -221,7 +238,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
                     give_up(&hub, crate::fatal::EXIT_PANIC).await
                 }
             },
-            () = crate::fatal::raised() => return give_up(&hub, crate::fatal::EXIT_PANIC).await,
+            () = crate::fatal::raised() => break give_up(&hub, crate::fatal::EXIT_PANIC).await,
             // SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
             () = caught.recv() => {
                 let first = hub.begin_shutdown(ByeReason::Signal, None, true);
@@ -233,10 +250,13 @@ pub async fn serve(args: ServeArgs) -> i32 {
                 tracing::warn!(
                     "serve: signalled, and the children's events could not be written in time; exiting without them"
                 );
-                return give_up(&hub, EXIT_OUTPUT_LOST).await;
+                break give_up(&hub, EXIT_OUTPUT_LOST).await;
             }
         }
-    }
+    };
+    // Every path out of the sidecar but a SIGKILL (the next sidecar sweeps that one).
+    hub.remove_fifos();
+    code
 }
 
 /// The request loop until every child's `exit` and the `bye` were written (or
