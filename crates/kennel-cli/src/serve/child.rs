@@ -21,7 +21,6 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::convert::{exit_event, request_error};
-use super::direct::Holds;
 use super::flow::Windows;
 use super::hub::{Hub, Out};
 
@@ -232,10 +231,8 @@ pub(crate) struct Forwarder {
     pub(crate) ended: Arc<AtomicBool>,
     /// The flow-control windows, for a child spawned with `window`.
     pub(crate) windows: Option<Arc<Windows>>,
-    /// The sidecar's holds on the child's `"direct"` streams.
-    pub(crate) direct: Option<Arc<Holds>>,
-    /// The child's drain timeout: how long its `exit` waits for `attach`.
-    pub(crate) drain_timeout: std::time::Duration,
+    /// The sidecar's holds on the child's `"direct"` streams (`exit` waits for `attach`).
+    pub(crate) direct: Option<Arc<super::direct::Holds>>,
 }
 
 /// Forwards a child's events until its `exit` is queued.
@@ -250,7 +247,6 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         ended,
         windows,
         direct,
-        drain_timeout,
     } = f;
     // Once the tree has ended, what is left of its output is bounded (its pipes, the
     // library's event channel): stop holding it back, so that a `kill` or `cancel` of a
@@ -288,10 +284,7 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
     }
     signals.idle().await;
     if let Some(holds) = direct {
-        // Not before the client attached (or gave up on it): a child that wrote and
-        // ended before the client opened its FIFO must not lose its output, and the
-        // `attach` answer must come before the `exit`.
-        holds.release_within(drain_timeout).await;
+        holds.until_attached().await;
     }
     let line = Event::Exit(exit_event(&id, &outcome)).to_line();
     hub.data(Out::Exit { line, id, gen }).await;

@@ -43,18 +43,33 @@ mod imp;
 
 pub(crate) use imp::FifoDir;
 
+/// The sidecar's FIFO directory, or why there is none (said on stderr unless the
+/// platform has no FIFOs): then `hello` does not list `direct_streams`.
+pub(crate) fn fifo_dir() -> std::io::Result<FifoDir> {
+    let dir = FifoDir::create();
+    if let Err(e) = &dir {
+        if e.kind() != std::io::ErrorKind::Unsupported {
+            tracing::warn!("serve: cannot make a directory for FIFOs, so no direct streams: {e}");
+        }
+    }
+    dir
+}
+
 /// The sidecar's holds on one child's direct FIFOs, until the client attaches (or the
 /// child ended a drain timeout ago).
 pub(crate) struct Holds {
     held: Mutex<Vec<(PathBuf, File)>>,
     released: watch::Sender<bool>,
+    /// The child's drain timeout: how long after its end the `exit` waits for `attach`.
+    drain_timeout: Duration,
 }
 
 impl Holds {
-    pub(crate) fn new(fifos: Vec<(PathBuf, File)>) -> Holds {
+    pub(crate) fn new(fifos: Vec<(PathBuf, File)>, drain_timeout: Duration) -> Holds {
         Holds {
             held: Mutex::new(fifos),
             released: watch::Sender::new(false),
+            drain_timeout,
         }
     }
 
@@ -69,10 +84,12 @@ impl Holds {
         self.released.send_replace(true);
     }
 
-    /// Waits for the client's `attach`, at most `timeout`, then releases the holds.
-    pub(crate) async fn release_within(&self, timeout: Duration) {
+    /// The child ended: waits for the client's `attach`, at most the drain timeout, then
+    /// releases the holds. (Not before: a child that wrote and ended before the client
+    /// opened its FIFO must not lose its output, and `attach`'s answer precedes `exit`.)
+    pub(crate) async fn until_attached(&self) {
         let mut released = self.released.subscribe();
-        let _ = tokio::time::timeout(timeout, released.wait_for(|r| *r)).await;
+        let _ = tokio::time::timeout(self.drain_timeout, released.wait_for(|r| *r)).await;
         self.release();
     }
 }

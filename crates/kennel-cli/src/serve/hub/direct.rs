@@ -62,10 +62,11 @@ impl Hub {
             };
         }
         let [stdout, stderr] = paths;
+        let drain_timeout = req.drain_timeout().unwrap_or(self.limits.drain_timeout);
         Ok((
             cmd,
             Some(Direct {
-                holds: Arc::new(Holds::new(held)),
+                holds: Arc::new(Holds::new(held, drain_timeout)),
                 stdout,
                 stderr,
             }),

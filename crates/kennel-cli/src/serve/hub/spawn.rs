@@ -152,18 +152,9 @@ impl Hub {
             }
             StdioMode::Null | StdioMode::Direct => (None, None),
         };
-        let (holds, stdout_fifo, stderr_fifo) = match direct {
-            Some(d) => (Some(d.holds), d.stdout, d.stderr),
-            None => (None, None, None),
-        };
-        let spawned = SpawnedEvent {
-            id: req.id.clone(),
-            pid,
-            containment: convert::tier(child.containment()),
-            stdout_fifo,
-            stderr_fifo,
-        };
+        let spawned = spawned_event(&req.id, &child, direct.as_ref());
         permit.send(Out::Line(Event::Spawned(spawned).to_line()));
+        let holds = direct.map(|d| d.holds);
         let forwarder = Forwarder {
             hub: self.clone(),
             id: req.id.clone(),
@@ -174,7 +165,6 @@ impl Hub {
             ended: ended.clone(),
             windows: windows.clone(),
             direct: holds.clone(),
-            drain_timeout: req.drain_timeout().unwrap_or(self.limits.drain_timeout),
         };
         tokio::spawn(child::forward(forwarder, child));
         let terminating = state.shutdown.is_some();
@@ -195,6 +185,17 @@ impl Hub {
             direct: holds,
         };
         state.children.insert(req.id, entry);
+    }
+}
+
+/// The `spawned` reply: the child, and the FIFOs of its direct streams.
+fn spawned_event(id: &str, child: &kennel::Child, direct: Option<&Direct>) -> SpawnedEvent {
+    SpawnedEvent {
+        id: id.to_owned(),
+        pid: child.id(),
+        containment: convert::tier(child.containment()),
+        stdout_fifo: direct.and_then(|d| d.stdout.clone()),
+        stderr_fifo: direct.and_then(|d| d.stderr.clone()),
     }
 }
 
