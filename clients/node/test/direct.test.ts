@@ -60,6 +60,18 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
     }
   });
 
+  test("a spawn sent before hello is negotiated when hello arrives", async () => {
+    const k = Kennel.create({ bin: KENNEL_BIN });
+    try {
+      const r = await k.run(FIXTURE, ["print", "early"], { stdout: "direct", stderr: "direct" });
+      assert.equal(r.stdout.toString(), "early\n");
+      assert.equal(r.outcome.code, 0);
+      assert.ok(k.hello!.features.includes("direct_streams"));
+    } finally {
+      await k.close();
+    }
+  });
+
   test("an unread direct child blocks alone; kill ends it and its exit still comes", async () => {
     const k = await Kennel.start({ bin: KENNEL_BIN });
     try {
