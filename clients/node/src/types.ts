@@ -51,7 +51,11 @@ export interface SpawnOptions {
   /**
    * Default `"pipe"`. With `"null"` the stream ends empty at once. With `"direct"` the
    * child writes into a FIFO this client reads itself (Linux/macOS, sidecars listing
-   * `direct_streams`; elsewhere `"pipe"`): no sidecar in the data path, no caps.
+   * `direct_streams`; elsewhere `"pipe"`): no sidecar in the data path, no caps, no
+   * `keepLeftovers`. Unread, it blocks the child once the FIFO (256 KiB on Linux) and
+   * the stream's buffer are full, as a window does for a piped stream; `outcome` comes
+   * after its end. The drain does not wait for it: output a background descendant
+   * writes after the leader exited is lost (docs/PROTOCOL.md, "Direct streams").
    */
   stdout?: "pipe" | "null" | "direct";
   /** As {@link stdout}. */
