@@ -25,8 +25,7 @@ fn open(spawned: &Value, stream: &str) -> pipe::Receiver {
 
 /// Sends `attach` for `id` and waits for its `ack`.
 async fn attach(sc: &mut Sidecar, id: &str) {
-    sc.send(json!({"op": "attach", "id": id, "req": "at"}))
-        .await;
+    sc.send(request::attach(id, "at")).await;
     let ack = sc
         .wait_for("attach's answer", |e| {
             e["id"] == id && (e["event"] == "ack" || e["event"] == "error")
