@@ -241,9 +241,11 @@ async fn the_fifo_directory_is_removed_at_eof_and_at_sigterm() {
         let mut sc = Sidecar::start().await;
         let dir = fifo_dir(sc.pid).expect("the sidecar made its FIFO directory");
         assert_private_dir(&dir);
-        // A child with a FIFO still held (never attached) when the sidecar ends.
-        sc.spawn("s", &["sleep", "600000"], json!({"stdout": "direct"}))
-            .await;
+        // A child with a FIFO still held (never attached) when the sidecar ends, and a
+        // ladder shorter than the drain timeout: the shutdown waits for no `attach`, so
+        // a signalled sidecar still writes every event in time (exit status 0).
+        let extra = json!({"stdout": "direct", "grace_ms": 0, "drain_timeout_ms": 5000});
+        sc.spawn("s", &["sleep", "600000"], extra).await;
         match how {
             "eof" => sc.close_stdin(),
             _ => send_signal(sc.pid, libc::SIGTERM),

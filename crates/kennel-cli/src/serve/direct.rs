@@ -25,7 +25,9 @@
 //! its tree has ended; then the hold is closed and the FIFO unlinked. What the tree
 //! wrote into the FIFO and nobody read is lost with it (at most the pipe's buffer,
 //! 64 KiB by default: a child that wrote more blocked meanwhile, and a tree that
-//! never ends keeps blocking until it is cancelled or killed).
+//! never ends keeps blocking until it is cancelled or killed). Once the shutdown
+//! begins, no `attach` is awaited: the holds are closed at once (a signalled sidecar
+//! must not spend its linger waiting for a request that may never come).
 
 use std::fs::File;
 use std::path::PathBuf;

@@ -215,6 +215,10 @@ impl Hub {
                 entry.terminating = true;
                 // The second `shutdown` of a run escalates to the forceful rung.
                 entry.controller.shutdown();
+                // No `attach` to wait for: a client that opened a FIFO reads on.
+                if let Some(holds) = &entry.direct {
+                    holds.release();
+                }
             }
         }
         drop(state);
