@@ -221,8 +221,13 @@ fn fifo_dir(pid: u32) -> Option<PathBuf> {
         .map(PathBuf::from)
         .filter(|d| d.is_absolute() && d.is_dir())
         .unwrap_or_else(std::env::temp_dir);
+    fifo_dir_in(&base, pid)
+}
+
+/// The FIFO directory of sidecar `pid` under `base`, if it exists.
+fn fifo_dir_in(base: &Path, pid: u32) -> Option<PathBuf> {
     let prefix = format!("kennel-serve-{pid}-");
-    std::fs::read_dir(&base)
+    std::fs::read_dir(base)
         .expect("read the FIFO base directory")
         .flatten()
         .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
@@ -258,16 +263,31 @@ async fn the_fifo_directory_is_removed_at_eof_and_at_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_sigkill_the_next_sidecar_sweeps_the_stale_directory() {
-    let mut sc = Sidecar::start().await;
-    let dir = fifo_dir(sc.pid).expect("the sidecar made its FIFO directory");
+    // A base directory of this test's own: no other test's sidecar sweeps it meanwhile.
+    let base = std::env::temp_dir().join(format!("kennel-direct-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&base).expect("make the base directory");
+    let env = [("XDG_RUNTIME_DIR", base.to_str().expect("a UTF-8 path"))];
+    let mut sc = Sidecar::start_with_env(&env).await;
+    let dir = fifo_dir_in(&base, sc.pid).expect("the sidecar made its FIFO directory");
     sc.spawn("s", &["sleep", "600000"], json!({"stdout": "direct"}))
         .await;
     send_signal(sc.pid, libc::SIGKILL);
     assert_eq!(sc.wait_exit().await, None);
     // SIGKILL leaves no chance to clean up.
     assert!(dir.exists(), "{} stays after SIGKILL", dir.display());
-    let mut next = Sidecar::start().await;
+    // The same dead pid, named as if from another PID namespace: not ours to judge.
+    let foreign = base.join(format!("kennel-serve-{}-0-1", sc.pid));
+    std::fs::create_dir(&foreign).expect("make a foreign directory");
+    let mut next = Sidecar::start_with_env(&env).await;
     assert!(!dir.exists(), "the next sidecar removed {}", dir.display());
-    assert!(fifo_dir(next.pid).is_some());
+    assert!(
+        foreign.exists(),
+        "{} (another namespace) was left alone",
+        foreign.display()
+    );
+    assert!(fifo_dir_in(&base, next.pid).is_some());
     next.finish().await;
+    assert_eq!(next.wait_exit().await, Some(0));
+    std::fs::remove_dir(&foreign).expect("remove the foreign directory");
+    std::fs::remove_dir(&base).expect("nothing else is left in the base directory");
 }

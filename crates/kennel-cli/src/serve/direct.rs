@@ -5,10 +5,11 @@
 //! # The FIFOs and their directory
 //!
 //! At startup the sidecar makes a private directory (mode 0700, a random name
-//! `kennel-serve-<pid>-<random>` under `$XDG_RUNTIME_DIR`, else the temp dir) and
-//! removes it when it exits, on every path that returns from `serve` (EOF, `shutdown`,
-//! a signal, a give-up). A sidecar killed with SIGKILL cannot: the next sidecar of the
-//! same user removes the directories of sidecars no longer alive ([`FifoDir::create`]).
+//! `kennel-serve-<pid>-<random>-<pid namespace>` under `$XDG_RUNTIME_DIR`, else the
+//! temp dir) and removes it when it exits, on every path that returns from `serve`
+//! (EOF, `shutdown`, a signal, a give-up). A sidecar killed with SIGKILL cannot: the
+//! next sidecar of the same user in the same PID namespace removes the directories of
+//! sidecars no longer alive ([`FifoDir::create`]).
 //!
 //! For each direct stream of a spawn it makes a FIFO (mode 0600) there and opens it
 //! twice: a **hold**, read-write and non-blocking (so neither open waits for a

@@ -45,7 +45,8 @@ impl FifoDir {
             h.write_u32(pid);
             h.finish()
         };
-        let path = base.join(format!("{DIR_PREFIX}{pid}-{random:016x}"));
+        let ns = pid_namespace();
+        let path = base.join(format!("{DIR_PREFIX}{pid}-{random:016x}-{ns}"));
         {
             use std::os::unix::fs::DirBuilderExt as _;
             // Fails if anything is there: a planted directory or link is never used.
@@ -113,25 +114,46 @@ fn base_dir() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Which PID namespace pids are read in (Linux: the inode of `/proc/self/ns/pid`; 0
+/// elsewhere). A directory is named with it, so a sidecar never judges the pid of one
+/// in another namespace (containers sharing a temp dir).
+fn pid_namespace() -> u64 {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
 /// Removes the FIFO directories of this user's sidecars that are no longer alive (one
-/// killed with SIGKILL could not remove its own). A directory whose pid was reused by
-/// another process stays until that one is gone.
+/// killed with SIGKILL could not remove its own), in this PID namespace only. A
+/// directory whose pid was reused by another process stays until that one is gone.
 fn sweep(base: &Path) {
     use std::os::unix::fs::MetadataExt as _;
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
     let uid = rustix::process::geteuid().as_raw();
+    let ns = pid_namespace().to_string();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) = name
+        // `<pid>-<random>-<namespace>`
+        let parts: Vec<&str> = name
             .to_str()
             .and_then(|n| n.strip_prefix(DIR_PREFIX))
-            .and_then(|rest| rest.split_once('-'))
-            .and_then(|(pid, _)| pid.parse::<i32>().ok())
-        else {
+            .map(|rest| rest.split('-').collect())
+            .unwrap_or_default();
+        let [pid, _, dir_ns] = parts[..] else {
             continue;
         };
+        let Ok(pid) = pid.parse::<i32>() else {
+            continue;
+        };
+        if dir_ns != ns {
+            continue;
+        }
         let ours = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == uid);
         if ours && !alive(pid) {
             let _ = std::fs::remove_dir_all(entry.path());
