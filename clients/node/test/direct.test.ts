@@ -106,6 +106,31 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
     }
   });
 
+  test("a writer that escaped the tree: the client closes the stream a drain timeout after exit", async () => {
+    const k = await Kennel.start({ bin: KENNEL_BIN });
+    let holder = 0;
+    try {
+      // The process group alone (macOS's containment): a `setsid` holder escapes it.
+      const c = k.spawn(FIXTURE, ["hold-pipe", "--setsid"], {
+        stdout: "direct",
+        stderr: "null",
+        drainTimeoutMs: 300,
+        containment: { cgroup: false, subreaper: false },
+      });
+      const lines: string[] = [];
+      c.stdout.on("data", (b: Buffer) => lines.push(b.toString()));
+      const o = await c.outcome;
+      holder = Number(/pid (\d+) \d+ holder/.exec(lines.join(""))?.[1] ?? 0);
+      assert.ok(holder > 0 && !pidGone(holder), `the holder escaped and lives: ${lines.join("")}`);
+      assert.equal(o.drain, "timeout", JSON.stringify(o.raw));
+      // The stream ends (the FIFO was closed on our side), as a pipe's would at the drain timeout.
+      await new Promise<void>((resolve) => (c.stdout.readableEnded ? resolve() : c.stdout.once("end", () => resolve())));
+    } finally {
+      if (holder > 0) process.kill(holder, "SIGKILL");
+      await k.close();
+    }
+  });
+
   test("the FIFO is unlinked once attached, and the directory is gone after close", async () => {
     const k = await Kennel.start({ bin: KENNEL_BIN });
     const dir = fifoDir(k.sidecarPid!);
