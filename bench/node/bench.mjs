@@ -109,10 +109,12 @@ function nodeFlood(fixture, bytes, relay = false) {
   });
 }
 
-async function kennelFlood(kennel, fixture, bytes) {
+// `stdout: "direct"`: the child writes into a FIFO the client reads itself (no sidecar
+// in the data path).
+async function kennelFlood(kennel, fixture, bytes, stdout = "pipe") {
   const t = now();
   let got = 0;
-  const c = kennel.spawn(fixture, ["flood", "--bytes", String(bytes)], { stderr: "null" });
+  const c = kennel.spawn(fixture, ["flood", "--bytes", String(bytes)], { stderr: "null", stdout });
   c.stdout.on("data", (b) => (got += b.length));
   const o = await c.outcome;
   if (o.code !== 0 || got !== bytes) throw new Error(`kennel flood: ${JSON.stringify(o.raw)}, ${got} bytes`);
@@ -128,12 +130,14 @@ async function throughputBench(o, kennel) {
   const relay = [];
   const ours = [];
   const ours_json = [];
+  const ours_direct = [];
   try {
     for (let r = 0; r < o.runs; r++) {
       base.push(gib(await nodeFlood(o.fixture, o.bytes)));
       relay.push(gib(await nodeFlood(o.fixture, o.bytes, true)));
       ours.push(gib(await kennelFlood(kennel, o.fixture, o.bytes)));
       ours_json.push(gib(await kennelFlood(json, o.fixture, o.bytes)));
+      ours_direct.push(gib(await kennelFlood(kennel, o.fixture, o.bytes, "direct")));
     }
   } finally {
     await json.close();
@@ -143,6 +147,8 @@ async function throughputBench(o, kennel) {
   row("throughput.node.relay", "s/GiB", `Node reading the same flood relayed by cat (fixture | cat: the ceiling of a copying relay) (${mib} MiB per run)`, relay);
   row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar, binary data frames (${mib} MiB per run)`, ours);
   row("throughput.node.kennel_json", "s/GiB", `the same with JSON stdout events (framing: "json") (${mib} MiB per run)`, ours_json);
+  if (!kennel.hello.features.includes("direct_streams")) return; // Windows: the stream would be piped
+  row("throughput.node.kennel_direct", "s/GiB", `kennel client stdout stream, direct (a FIFO the client reads; no sidecar in the data path) (${mib} MiB per run)`, ours_direct);
 }
 
 // --- head-of-line: a small run beside an unread flood ---------------------------------

@@ -415,6 +415,7 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
                 cmp("throughput.lib.kennel", "throughput.lib.tokio", Throughput, ThroughputMin(0.9)),
                 cmp("throughput.node.kennel", "throughput.node.direct", Throughput, ThroughputMin(0.8)),
                 cmp("throughput.node.kennel_json", "throughput.node.direct", Throughput, None),
+                cmp("throughput.node.kennel_direct", "throughput.node.direct", Throughput, ThroughputMin(0.9)),
                 cmp("throughput.node.relay", "throughput.node.direct", Throughput, None),
             ],
         ),

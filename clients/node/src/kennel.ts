@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { Answers, type AnsweredRequest } from "./answers.js";
 import { KennelChild, runChild } from "./child.js";
+import { DirectStreams } from "./direct.js";
 import { KennelError } from "./errors.js";
 import { Flows } from "./flow.js";
 import { FrameParser } from "./frames.js";
@@ -18,6 +19,7 @@ import type { Deferred, Json } from "./wire.js";
 interface ChildState {
   child: KennelChild;
   cleanup: (() => void)[];
+  direct: DirectStreams;
 }
 
 /**
@@ -134,7 +136,7 @@ export class Kennel extends EventEmitter {
     if (this.hello) negotiate(req, this.hello, this.#framing, this.#windowOpt);
 
     const child = new KennelChild(this, id, opts.stdin === "pipe");
-    const state: ChildState = { child, cleanup: [] };
+    const state: ChildState = { child, cleanup: [], direct: new DirectStreams(opts.drainTimeoutMs) };
     if (opts.stdout === "null") child.stdout.push(null);
     if (opts.stderr === "null") child.stderr.push(null);
     this.#send(req); // throws line_too_long before anything is registered
@@ -298,6 +300,7 @@ export class Kennel extends EventEmitter {
         if (!st) return;
         st.child.pid = num(ev["pid"]);
         st.child.containment = str(ev, "containment");
+        if (st.direct.open(ev, st.child)) this._answeredOp({ op: "attach", id: st.child.id }, st.child.id).catch(() => {});
         st.child._spawned.resolve(st.child.pid);
         st.child.emit("spawn", st.child.pid);
         return;
@@ -313,7 +316,7 @@ export class Kennel extends EventEmitter {
       case "ack":
         return this.#answers.ack(str(ev, "req"));
       case "exit":
-        if (st) this.#finishChild(st, undefined, toOutcome(ev));
+        if (st) st.direct.finish(toOutcome(ev), (o) => st.child.done || this.#finishChild(st, undefined, o));
         return;
       case "list":
         return this.#answers.list(id, ev);

@@ -48,10 +48,18 @@ export interface SpawnOptions {
   shell?: boolean | string;
   /** `"pipe"` enables `write`/`end`/`stdin`; default `"null"`. */
   stdin?: "pipe" | "null";
-  /** Default `"pipe"`. With `"null"` the stream ends empty at once. */
-  stdout?: "pipe" | "null";
-  /** Default `"pipe"`. With `"null"` the stream ends empty at once. */
-  stderr?: "pipe" | "null";
+  /**
+   * Default `"pipe"`. With `"null"` the stream ends empty at once. With `"direct"` the
+   * child writes into a FIFO this client reads itself (Linux/macOS, sidecars listing
+   * `direct_streams`; elsewhere `"pipe"`): no sidecar in the data path, no caps, no
+   * `keepLeftovers`. Unread, it blocks the child once the FIFO (256 KiB on Linux) and
+   * the stream's buffer are full, as a window does for a piped stream; `outcome` comes
+   * after its end. The drain does not wait for it: output a background descendant
+   * writes after the leader exited is lost (docs/PROTOCOL.md, "Direct streams").
+   */
+  stdout?: "pipe" | "null" | "direct";
+  /** As {@link stdout}. */
+  stderr?: "pipe" | "null" | "direct";
   /** Run the ladder after this many ms (`reason: "timed_out"`). */
   timeoutMs?: number;
   /** Explicit ladder (at most 16 rungs; the forceful kill after the last is implicit). */

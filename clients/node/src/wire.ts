@@ -218,6 +218,14 @@ export function parseEvent(line: Buffer): Json | KennelError {
 
 /** Adds what `hello` allows to a `spawn` request: binary framing, a flow-control window. */
 export function negotiate(req: SpawnRequest, hello: Hello, framing: "auto" | "json", window: number | undefined): void {
-  if (framing === "auto" && hello.framings.includes("binary")) req["framing"] = "binary";
+  let direct = req.stdout === "direct" || req.stderr === "direct";
+  if (direct && !hello.features.includes("direct_streams")) {
+    // Windows, or an older sidecar: the stream is piped as usual.
+    if (req.stdout === "direct") req.stdout = "pipe";
+    if (req.stderr === "direct") req.stderr = "pipe";
+    direct = false;
+  }
+  // Framing is refused with a direct stream (a piped other stream comes as JSON events).
+  if (framing === "auto" && hello.framings.includes("binary") && !direct) req["framing"] = "binary";
   if (hello.features.includes("flow_control")) req["window"] = window ?? hello.windowBytes ?? DEFAULT_WINDOW_BYTES;
 }

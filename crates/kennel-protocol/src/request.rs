@@ -41,11 +41,15 @@ pub enum Request {
     /// Return flow-control credit for one output stream of a child spawned with a
     /// `window`: the sidecar may send `bytes` more of that stream. Never acknowledged.
     Credit(CreditRequest),
+    /// The client opened the FIFOs of the child's `"direct"` streams (named in
+    /// `spawned`): the sidecar closes its own hold on them, so the client sees EOF
+    /// once the tree's last writer is gone. Feature `direct_streams`.
+    Attach(ChildRequest),
 }
 
 impl Request {
     /// The `op` names of every request, in documentation order.
-    pub const OPS: [&'static str; 9] = [
+    pub const OPS: [&'static str; 10] = [
         "spawn",
         "write",
         "close_stdin",
@@ -55,6 +59,7 @@ impl Request {
         "list",
         "shutdown",
         "credit",
+        "attach",
     ];
 
     /// The request's `op` as it appears on the wire.
@@ -69,6 +74,7 @@ impl Request {
             Request::List(_) => "list",
             Request::Shutdown(_) => "shutdown",
             Request::Credit(_) => "credit",
+            Request::Attach(_) => "attach",
         }
     }
 
@@ -83,6 +89,7 @@ impl Request {
             Request::Signal(r) => Some(&r.id),
             Request::Shutdown(r) => r.id.as_deref(),
             Request::Credit(r) => Some(&r.id),
+            Request::Attach(r) => Some(&r.id),
         }
     }
 
@@ -91,7 +98,7 @@ impl Request {
     pub fn req(&self) -> Option<&str> {
         match self {
             Request::Write(r) => r.req.as_deref(),
-            Request::CloseStdin(r) | Request::Kill(r) => r.req.as_deref(),
+            Request::CloseStdin(r) | Request::Kill(r) | Request::Attach(r) => r.req.as_deref(),
             Request::Cancel(r) => r.req.as_deref(),
             Request::Signal(r) => r.req.as_deref(),
             Request::Spawn(_) | Request::List(_) | Request::Shutdown(_) | Request::Credit(_) => {
@@ -123,7 +130,7 @@ pub struct IdRequest {
     pub id: String,
 }
 
-/// A request about one child that carries nothing else: `close_stdin`, `kill`.
+/// A request about one child that carries nothing else: `close_stdin`, `kill`, `attach`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildRequest {

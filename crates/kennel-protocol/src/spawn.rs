@@ -255,6 +255,10 @@ pub enum StdioMode {
     Pipe,
     /// The null device.
     Null,
+    /// Output only (feature `direct_streams`, Unix): a FIFO the client reads itself,
+    /// named in `spawned`; the sidecar never sees the bytes. No caps, no `framing`, no
+    /// `keep_leftovers`.
+    Direct,
 }
 
 impl StdioMode {

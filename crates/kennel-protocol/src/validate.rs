@@ -32,6 +32,7 @@ impl Request {
                 Request::Write(_)
                 | Request::CloseStdin(_)
                 | Request::Kill(_)
+                | Request::Attach(_)
                 | Request::Signal(_)
                 | Request::List(_)
                 | Request::Shutdown(_) => Ok(()),
@@ -174,6 +175,7 @@ impl SpawnRequest {
                 ));
             }
         }
+        self.check_direct()?;
         for (name, cap, mode) in [
             ("stdout_cap", &self.stdout_cap, self.stdout),
             ("stderr_cap", &self.stderr_cap, self.stderr),
@@ -185,6 +187,35 @@ impl SpawnRequest {
                     return Err(format!("Field `{name}` needs `{stream}` to be \"pipe\"."));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl SpawnRequest {
+    /// `"direct"` streams: output only, and nothing the sidecar would have to see of
+    /// the bytes (caps are checked with them), nor leftovers that would hold the FIFO
+    /// open (the client's `exit` waits for its EOF).
+    fn check_direct(&self) -> Check {
+        if self.stdin == StdioMode::Direct {
+            return Err(
+                "Field `stdin` cannot be \"direct\": only `stdout` and `stderr` can.".to_owned(),
+            );
+        }
+        if self.stdout != StdioMode::Direct && self.stderr != StdioMode::Direct {
+            return Ok(());
+        }
+        if !self.framing.is_default() {
+            return Err(
+                "Field `framing` does not apply to a \"direct\" stream (the client reads its bytes itself); omit it."
+                    .to_owned(),
+            );
+        }
+        if self.keep_leftovers {
+            return Err(
+                "Field `keep_leftovers` cannot be combined with a \"direct\" stream: the leftovers would hold it open, and its EOF would never come."
+                    .to_owned(),
+            );
         }
         Ok(())
     }

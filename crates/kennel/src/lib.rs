@@ -71,6 +71,7 @@
 
 pub mod compat;
 mod error;
+mod given;
 mod ladder;
 mod limits;
 mod outcome;
@@ -86,6 +87,8 @@ mod tree;
 pub use error::{
     HelperFailure, RunError, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };
+#[cfg(unix)]
+pub use given::make_fifo;
 pub use ladder::{Ladder, Rung, DEFAULT_GRACE};
 pub use limits::{
     parse_cpus, parse_pids, parse_size, LimitKind, LimitValueError, Limits, ParseLimitError, Usage,

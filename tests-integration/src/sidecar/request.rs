@@ -29,6 +29,11 @@ pub fn signal(id: &str, signal: &str) -> Value {
     json!({"op": "signal", "id": id, "signal": signal})
 }
 
+/// `{"op":"attach","id":…,"req":…}`: the client opened the child's direct FIFOs.
+pub fn attach(id: &str, req: &str) -> Value {
+    json!({"op": "attach", "id": id, "req": req})
+}
+
 /// `{"op":"list","id":…}`.
 pub fn list(id: &str) -> Value {
     json!({"op": "list", "id": id})

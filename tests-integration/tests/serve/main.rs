@@ -8,6 +8,7 @@ mod prelude;
 
 mod backpressure;
 mod burst;
+mod direct;
 mod errors;
 mod fairness;
 mod flow;

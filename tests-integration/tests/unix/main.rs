@@ -11,6 +11,7 @@ mod errors;
 mod fixture_modes;
 mod flood;
 mod forward;
+mod given;
 mod ladder;
 mod lifecycle;
 mod run_cli;

@@ -178,8 +178,9 @@ export interface HelloEvent {
   containment: Array<ContainmentTier>;
   /** Optional protocol features this sidecar implements (absent from older
    * sidecars: none). `"flow_control"`: `spawn.window` and `credit`; `"req"`: the
-   * `req` tag and `ack` events; `"cancel_ladder"`: `cancel.ladder`. Clients must
-   * ignore names they do not know. */
+   * `req` tag and `ack` events; `"cancel_ladder"`: `cancel.ladder`;
+   * `"direct_streams"`: `"direct"` output streams and `attach` (Unix only). Clients
+   * must ignore names they do not know. */
   features?: Array<string>;
   /** The output framings a `spawn` may choose (`json` always; `binary` for
    * length-prefixed data frames). Absent (read as empty: `json` only) from
@@ -227,6 +228,10 @@ export interface SpawnedEvent {
   id: string;
   /** The leader's process id. */
   pid: number;
+  /** The FIFO of a `"direct"` stderr: open it for reading, then send `attach`. */
+  stderr_fifo?: string | null;
+  /** The FIFO of a `"direct"` stdout: open it for reading, then send `attach`. */
+  stdout_fifo?: string | null;
 }
 
 /** Byte counters of one output stream. */

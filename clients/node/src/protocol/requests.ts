@@ -192,12 +192,24 @@ export interface CreditRequest {
   stream: OutputStream;
 }
 
+/** The client opened the FIFOs of the child's `"direct"` streams (named in
+ * `spawned`): the sidecar closes its own hold on them, so the client sees EOF
+ * once the tree's last writer is gone. Feature `direct_streams`. */
+export interface AttachRequest {
+  /** The child's id. */
+  id: string;
+  op: "attach";
+  /** A tag chosen by the client: when present, success is acknowledged by an `ack`
+   * event carrying it, and an `error` about the request carries it too. */
+  req?: string | null;
+}
+
 /** A request line, tagged by its `op` field.
  * 
  * Build one with [`parse_request`](crate::parse_request), which validates it
  * and reports precise errors. Deserializing with serde directly checks types
  * only; call [`Request::validate`] afterwards. */
-export type Request = SpawnRequest | WriteRequest | CloseStdinRequest | CancelRequest | KillRequest | SignalRequest | ListRequest | ShutdownRequest | CreditRequest;
+export type Request = SpawnRequest | WriteRequest | CloseStdinRequest | CancelRequest | KillRequest | SignalRequest | ListRequest | ShutdownRequest | CreditRequest | AttachRequest;
 
 /** The `shell` field of `spawn`. */
 export type Shell = boolean | string;
@@ -226,4 +238,4 @@ export interface SpawnLimits {
 
 /** How a child's standard stream is connected. (`inherit` is not offered: the
  * sidecar's own stdin/stdout carry the protocol.) */
-export type StdioMode = "pipe" | "null";
+export type StdioMode = "pipe" | "null" | "direct";

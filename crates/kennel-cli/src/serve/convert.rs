@@ -176,7 +176,8 @@ pub(crate) fn command(
     cmd = cmd.envs(&req.env);
     cmd = cmd.stdin(match req.stdin {
         StdioMode::Pipe => StdinMode::Piped,
-        StdioMode::Null => StdinMode::Null,
+        // `"direct"` stdin is refused by the parser.
+        StdioMode::Null | StdioMode::Direct => StdinMode::Null,
     });
     cmd = cmd.stdout(output_mode(req.stdout));
     cmd = cmd.stderr(output_mode(req.stderr));
@@ -225,6 +226,8 @@ fn output_mode(mode: StdioMode) -> OutputMode {
     match mode {
         StdioMode::Pipe => OutputMode::Piped,
         StdioMode::Null => OutputMode::Null,
+        // Replaced by the FIFO's write end (`hub/direct.rs`).
+        StdioMode::Direct => OutputMode::Null,
     }
 }
 

@@ -122,6 +122,7 @@
 
 mod child;
 mod convert;
+mod direct;
 mod flow;
 mod gone;
 mod hub;
@@ -189,7 +190,15 @@ pub async fn serve(args: ServeArgs) -> i32 {
         max_children: args.max_children,
         drain_timeout: args.drain_timeout,
     };
-    let hub = Arc::new(Hub::new(control_tx, data_tx, limits, available.clone()));
+    let fifos = direct::fifo_dir();
+    let direct = fifos.is_ok();
+    let hub = Arc::new(Hub::new(
+        control_tx,
+        data_tx,
+        limits,
+        available.clone(),
+        fifos,
+    ));
     let writer = tokio::spawn(writer::run(
         hub.clone(),
         control_rx,
@@ -198,16 +207,31 @@ pub async fn serve(args: ServeArgs) -> i32 {
     ));
 
     // Caught from before `hello`: a client may signal us as soon as it saw it.
-    let mut caught = crate::signals::Signals::install();
+    let caught = crate::signals::Signals::install();
     let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
     hello.max_children = args.max_children as u64;
+    if !direct {
+        hello.features.retain(|f| f != "direct_streams");
+    }
     hub.reply(&Event::Hello(hello)).await;
     {
         let hub = hub.clone();
         gone::watch_stdout(move || hub.output_broken());
     }
 
-    let mut session = tokio::spawn(session(hub.clone(), writer));
+    let session = tokio::spawn(session(hub.clone(), writer));
+    let code = until_the_end(&hub, session, caught).await;
+    // Every path out of the sidecar but a SIGKILL (the next sidecar sweeps that one).
+    hub.remove_fifos();
+    code
+}
+
+/// Waits for the session's end, a panic, or a signal's deadline; returns the exit code.
+async fn until_the_end(
+    hub: &Arc<Hub>,
+    mut session: JoinHandle<i32>,
+    mut caught: crate::signals::Signals,
+) -> i32 {
     // Set by a signal: past it, the sidecar stops waiting for its output to drain.
     let mut deadline: Option<Instant> = None;
     loop {
@@ -218,10 +242,10 @@ pub async fn serve(args: ServeArgs) -> i32 {
                 }
                 Err(e) => {
                     tracing::error!("serve: the request loop failed ({e}); ending every tree");
-                    give_up(&hub, crate::fatal::EXIT_PANIC).await
+                    give_up(hub, crate::fatal::EXIT_PANIC).await
                 }
             },
-            () = crate::fatal::raised() => return give_up(&hub, crate::fatal::EXIT_PANIC).await,
+            () = crate::fatal::raised() => return give_up(hub, crate::fatal::EXIT_PANIC).await,
             // SIGTERM, SIGINT and SIGHUP start the shutdown; another one escalates it.
             () = caught.recv() => {
                 let first = hub.begin_shutdown(ByeReason::Signal, None, true);
@@ -233,7 +257,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
                 tracing::warn!(
                     "serve: signalled, and the children's events could not be written in time; exiting without them"
                 );
-                return give_up(&hub, EXIT_OUTPUT_LOST).await;
+                return give_up(hub, EXIT_OUTPUT_LOST).await;
             }
         }
     }

@@ -7,13 +7,14 @@ use std::time::Duration;
 use kennel_protocol::{ErrorCode, Event, RequestError, SpawnRequest, SpawnedEvent, StdioMode};
 use tokio::sync::mpsc::Permit;
 
+use super::direct::Direct;
 use super::{Entry, Hub, Out, State};
 use crate::serve::child::{self, Forwarder, InFlight};
 use crate::serve::convert::{self, request_error};
 use crate::serve::flow::Windows;
 
-/// A started child and the sum of its ladder's waits.
-type Started = (kennel::Child, Duration);
+/// A started child, the sum of its ladder's waits, and its direct streams.
+type Started = (kennel::Child, Duration, Option<Direct>);
 
 impl Hub {
     /// Reserve `id` for a `spawn` (in request order: the duplicate and limit checks
@@ -93,6 +94,7 @@ impl Hub {
         let ladder = convert::spawn_ladder(req)?;
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
+        let (command, direct) = self.direct_streams(command, req)?;
         let spawned = tokio::task::spawn_blocking(move || command.spawn())
             .await
             .map_err(|e| {
@@ -104,7 +106,7 @@ impl Hub {
                 )
             })?;
         match spawned {
-            Ok(child) => Ok((child, waits)),
+            Ok(child) => Ok((child, waits, direct)),
             Err(e) => {
                 let mut message = e.to_string();
                 if let Some(source) = std::error::Error::source(&e) {
@@ -130,7 +132,7 @@ impl Hub {
         state: &mut State,
         req: SpawnRequest,
         gen: u64,
-        (child, ladder): Started,
+        (child, ladder, direct): Started,
         permit: Permit<'_, Out>,
     ) {
         let controller = child.controller();
@@ -148,14 +150,11 @@ impl Hub {
                 );
                 (Some(handle), Some(task))
             }
-            StdioMode::Null => (None, None),
+            StdioMode::Null | StdioMode::Direct => (None, None),
         };
-        let spawned = SpawnedEvent {
-            id: req.id.clone(),
-            pid,
-            containment: convert::tier(child.containment()),
-        };
+        let spawned = spawned_event(&req.id, &child, direct.as_ref());
         permit.send(Out::Line(Event::Spawned(spawned).to_line()));
+        let holds = direct.map(|d| d.holds);
         let forwarder = Forwarder {
             hub: self.clone(),
             id: req.id.clone(),
@@ -165,6 +164,7 @@ impl Hub {
             signals: signals.clone(),
             ended: ended.clone(),
             windows: windows.clone(),
+            direct: holds.clone(),
         };
         tokio::spawn(child::forward(forwarder, child));
         let terminating = state.shutdown.is_some();
@@ -182,8 +182,20 @@ impl Hub {
             signals,
             windows,
             ladder,
+            direct: holds,
         };
         state.children.insert(req.id, entry);
+    }
+}
+
+/// The `spawned` reply: the child, and the FIFOs of its direct streams.
+fn spawned_event(id: &str, child: &kennel::Child, direct: Option<&Direct>) -> SpawnedEvent {
+    SpawnedEvent {
+        id: id.to_owned(),
+        pid: child.id(),
+        containment: convert::tier(child.containment()),
+        stdout_fifo: direct.and_then(|d| d.stdout.clone()),
+        stderr_fifo: direct.and_then(|d| d.stderr.clone()),
     }
 }
 

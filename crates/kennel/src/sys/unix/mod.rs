@@ -37,6 +37,7 @@
 //! those layers.
 
 pub(crate) mod compat;
+pub(crate) mod fifo;
 mod group;
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
