@@ -14,6 +14,7 @@ mod forward;
 mod ladder;
 mod lifecycle;
 mod run_cli;
+mod signal_merge;
 mod stdin;
 mod terminal;
 mod timeout_compat;
