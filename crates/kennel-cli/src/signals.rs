@@ -13,7 +13,10 @@
 //! able to end its supervisor and every other tree with it. It is logged and ignored
 //! ([`kennel::own_signals`] tells the sender). Signals from anywhere else — the caller,
 //! a terminal (the kernel, no sender), or a sender that already exited — keep their
-//! meaning.
+//! meaning. One exception the kernel makes: standard signals do not queue, so the
+//! caller's SIGTERM sent while a tree's SIGTERM is still pending (not yet taken by a
+//! thread of kennel: tens of µs, rarely milliseconds under load) is merged into the
+//! tree's and ignored with it; the caller must send it again. The ignored-line says so.
 
 use kennel::{Controller, Signal};
 
@@ -102,9 +105,11 @@ impl Signals {
             loop {
                 match own.recv().await {
                     Ok(caught) if caught.from_a_tree => tracing::warn!(
-                        "ignored {} from pid {}: a process of a supervised tree may not end kennel",
-                        caught.signal,
-                        caught.sender.unwrap_or(0)
+                        "ignored {sig} from pid {}: a process of a supervised tree may not end kennel \
+                         (a {sig} sent from elsewhere at the same moment is merged into it by the \
+                         kernel and must be sent again)",
+                        caught.sender.unwrap_or(0),
+                        sig = caught.signal,
                     ),
                     Ok(caught) => return caught.signal,
                     Err(e) => {

@@ -15,6 +15,7 @@ mod given;
 mod ladder;
 mod lifecycle;
 mod run_cli;
+mod signal_merge;
 mod stdin;
 mod terminal;
 mod timeout_compat;

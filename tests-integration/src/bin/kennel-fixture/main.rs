@@ -86,7 +86,12 @@
 //!   (`kennel-fixture: could not leave the cgroup: …`) and goes on.
 //! * `signal-parent` (Linux): sends SIGTERM to its parent (the supervisor, or
 //!   its keeper) and SIGHUP to the parent's process group if the parent leads
-//!   one, then prints `pid … leader` and sleeps forever.
+//!   one, says `leader: signalled pid P; waiting until it takes the signals` on
+//!   stderr, waits (polling `/proc/P/status`, up to 5 s) until neither signal is
+//!   pending in the parent any more (or the parent is gone), then prints
+//!   `pid … leader` and sleeps forever. A SIGTERM sent to the parent after the
+//!   pid line is thus never merged into the leader's (standard signals do not
+//!   queue: a second one sent while the first is pending is dropped).
 //!
 //! * `hold-pipe [--setsid]` (Windows: see "Windows shapes"): the leader
 //!   forks an intermediate child that forks the *holder* and exits at once (so the holder is reparented, like an

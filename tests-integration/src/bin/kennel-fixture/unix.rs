@@ -483,19 +483,66 @@ fn join_parent_cgroup() -> io::Result<()> {
     file.write_all(std::process::id().to_string().as_bytes())
 }
 
-/// See the module docs: SIGTERM to the parent, SIGHUP to its group if it leads one.
+/// See the module docs: SIGTERM to the parent, SIGHUP to its group if it leads one, and
+/// the pid line only once the parent has taken them.
 #[cfg(target_os = "linux")]
 pub fn signal_parent() -> Res<ExitCode> {
     // SAFETY: getppid/getpgid/kill take plain integers.
-    unsafe {
+    let parent = unsafe {
         let parent = libc::getppid();
         libc::kill(parent, libc::SIGTERM);
         if libc::getpgid(parent) == parent {
             libc::kill(-parent, libc::SIGHUP);
         }
-    }
+        parent
+    };
+    let sent = (1u64 << (libc::SIGTERM - 1)) | (1u64 << (libc::SIGHUP - 1));
+    write_out(
+        Stream::Err,
+        format!("leader: signalled pid {parent}; waiting until it takes the signals\n").as_bytes(),
+    )?;
+    await_taken(parent, sent, std::time::Duration::from_secs(5));
     pid_line("leader")?;
     sleep_forever()
+}
+
+/// Wait until none of the `signals` (a mask, bit `n - 1` for signal `n`) is pending in
+/// `pid`'s shared set (`ShdPnd` of `/proc/<pid>/status`), `pid` is gone or a zombie, or
+/// `patience` has passed (said on stderr).
+///
+/// Standard signals do not queue: a SIGTERM sent while another is pending is merged
+/// into it and keeps the first one's sender. Whoever acts on this process's pid line
+/// (the matrix aborts the run with a SIGTERM to the supervisor) must find the
+/// parent's signals taken, or the abort would be lost in them.
+#[cfg(target_os = "linux")]
+fn await_taken(pid: i32, signals: u64, patience: std::time::Duration) {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            return;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::trim)
+        };
+        let pending = field("ShdPnd:")
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .unwrap_or(0);
+        let dead = field("State:").is_some_and(|s| s.starts_with(['Z', 'X']));
+        if pending & signals == 0 || dead {
+            return;
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = write_out(
+                Stream::Err,
+                format!("leader: pid {pid} still has the signals pending; going on\n").as_bytes(),
+            );
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
 }
 
 pub fn hold_pipe(new_session: bool) -> Res<ExitCode> {
