@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use kennel_tests::delegated::Delegated;
@@ -134,8 +134,30 @@ impl EscapeRun {
         }
     }
 
+    /// kennel's and the tree's stderr lines read so far.
     fn diagnostics(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
+    }
+
+    /// Every stderr line, up to EOF: once kennel run has ended its reader thread may
+    /// still be delivering the last lines (reading them with `try_iter` missed the
+    /// fixture's own line now and then under load). Nothing but kennel run (and its
+    /// guard, until it releases its stdio after its hello) holds the pipe, so EOF
+    /// comes soon after kennel run's exit; a pipe still open after [`PATIENCE`] is a
+    /// leak.
+    fn diagnostics_to_eof(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return lines,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("kennel run's stderr still open {PATIENCE:?} after it ended: {lines:?}")
+                }
+            }
+        }
     }
 
     /// Bring the run to `end` from outside (cancel, `kill -9`) once the daemon has
@@ -159,7 +181,7 @@ impl EscapeRun {
     /// Wait for kennel run to end; read (and remove) its report.
     pub fn wait(mut self) -> Ended {
         let status = self.child.wait().expect("wait kennel run");
-        let diagnostics = self.diagnostics();
+        let diagnostics = self.diagnostics_to_eof();
         let report = std::fs::read_to_string(&self.report).unwrap_or_default();
         let _ = std::fs::remove_file(&self.report);
         Ended {
