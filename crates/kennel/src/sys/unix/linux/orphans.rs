@@ -114,10 +114,10 @@ pub(crate) fn sweep_escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
         let found = escapees(leader, cg);
         // A pass reads our children, then each orphan's descendants: a child whose
         // exiting parent handed it to us in between (the kernel reparents before the
-        // parent turns zombie) is in neither list. Only a pass during which our
-        // children stayed the same is conclusive.
+        // parent turns zombie) is in neither list. As a subreaper, only a pass during
+        // which our children stayed the same is conclusive.
         let now = sorted(procfs::children_of(me));
-        if found.is_empty() && now == children {
+        if found.is_empty() && (now == children || !we_are_subreaper()) {
             break;
         }
         children = now;
