@@ -99,7 +99,7 @@ fn escape(dest: Dest, end: End) {
         .spawn()
         .unwrap();
     if matches!(end, End::Cancel) {
-        // Once the daemon printed, it has left: cancel from outside.
+        // Once the daemon printed and told the leader, it has left: cancel from outside.
         use std::io::BufRead as _;
         let mut out = std::io::BufReader::new(run.stdout.take().unwrap());
         let mut line = String::new();
@@ -107,6 +107,7 @@ fn escape(dest: Dest, end: End) {
             line.clear();
             assert!(out.read_line(&mut line).unwrap() > 0, "daemon line");
         }
+        crate::escape_run::await_handshake_done(&mark, &line);
         // SAFETY: kill(2) on the process we started.
         unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
     }

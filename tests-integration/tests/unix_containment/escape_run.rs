@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use kennel_tests::delegated::Delegated;
@@ -52,6 +52,9 @@ impl End {
 /// A started escape run.
 pub struct EscapeRun {
     child: Child,
+    /// In a PID namespace (`--pid-namespace`): the pids the fixture prints are not ours.
+    in_namespace: bool,
+    mark: (String, String),
     report: PathBuf,
     stdout: Receiver<String>,
     stderr: Receiver<String>,
@@ -116,6 +119,8 @@ impl EscapeRun {
         let stderr = kennel_tests::lines_of(child.stderr.take().expect("stderr"));
         EscapeRun {
             child,
+            in_namespace: kennel_args.contains(&"--pid-namespace"),
+            mark: mark.clone(),
             report,
             stdout,
             stderr,
@@ -134,8 +139,30 @@ impl EscapeRun {
         }
     }
 
+    /// kennel's and the tree's stderr lines read so far.
     fn diagnostics(&self) -> Vec<String> {
         self.stderr.try_iter().collect()
+    }
+
+    /// Every stderr line, up to EOF: once kennel run has ended its reader thread may
+    /// still be delivering the last lines (reading them with `try_iter` missed the
+    /// fixture's own line now and then under load). Nothing but kennel run (and its
+    /// guard, until it releases its stdio after its hello) holds the pipe, so EOF
+    /// comes soon after kennel run's exit; a pipe still open after [`PATIENCE`] is a
+    /// leak.
+    fn diagnostics_to_eof(&self) -> Vec<String> {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => lines.push(line),
+                Err(RecvTimeoutError::Disconnected) => return lines,
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("kennel run's stderr still open {PATIENCE:?} after it ended: {lines:?}")
+                }
+            }
+        }
     }
 
     /// Bring the run to `end` from outside (cancel, `kill -9`) once the daemon has
@@ -146,7 +173,10 @@ impl EscapeRun {
             End::Kill9 => libc::SIGKILL,
             End::Timeout | End::LeaderExit => return,
         };
-        self.await_daemon();
+        let line = self.await_daemon();
+        if !self.in_namespace {
+            await_handshake_done(&self.mark, &line);
+        }
         self.signal(signal);
     }
 
@@ -159,7 +189,7 @@ impl EscapeRun {
     /// Wait for kennel run to end; read (and remove) its report.
     pub fn wait(mut self) -> Ended {
         let status = self.child.wait().expect("wait kennel run");
-        let diagnostics = self.diagnostics();
+        let diagnostics = self.diagnostics_to_eof();
         let report = std::fs::read_to_string(&self.report).unwrap_or_default();
         let _ = std::fs::remove_file(&self.report);
         Ended {
@@ -168,6 +198,62 @@ impl EscapeRun {
             diagnostics,
         }
     }
+}
+
+/// Wait until the daemon that printed `line` (`pid <pid> <ppid> daemon`, a pid of
+/// ours) has finished its handshake with the leader: written its byte and closed the
+/// pipe, so no other process of the tree (`mark`) holds the read end of a pipe the
+/// daemon writes (beyond its stdio). The line comes first, and a reader of it may act
+/// before the byte is written (1 in 5 times here): if a cancel then kills the leader,
+/// the daemon's write finds no reader and it dies of SIGPIPE by itself — before
+/// kennel's sweep looks, so the report rightly names no escapee (the flaky
+/// `escapees_killed: []` of the cancel tests).
+pub fn await_handshake_done(mark: &(String, String), line: &str) {
+    let daemon: u32 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("a pid in the daemon line {line:?}"));
+    let others: Vec<u32> = marked(mark).into_iter().filter(|&p| p != daemon).collect();
+    let done = || {
+        let written = pipes_beyond_stdio(daemon, 0o200);
+        others
+            .iter()
+            .all(|&p| pipes_beyond_stdio(p, 0o400).is_disjoint(&written))
+    };
+    assert!(
+        kennel_tests::wait_until(PATIENCE, done),
+        "the daemon never closed its handshake pipe: {line:?}"
+    );
+}
+
+/// The pipes (`pipe:[inode]`) `pid` holds open at fds above 2 for reading (`access`
+/// 0o400) or writing (0o200): the mode of a `/proc/<pid>/fd` link says which.
+fn pipes_beyond_stdio(pid: u32, access: u32) -> std::collections::HashSet<String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Default::default();
+    };
+    fds.flatten()
+        .filter(|fd| {
+            fd.file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+                .is_some_and(|n| n > 2)
+        })
+        .filter(|fd| {
+            fd.path()
+                .symlink_metadata()
+                .is_ok_and(|m| m.permissions().mode() & access != 0)
+        })
+        .filter_map(|fd| {
+            let target = std::fs::read_link(fd.path()).ok()?;
+            target
+                .to_str()?
+                .starts_with("pipe:")
+                .then(|| target.to_str().map(str::to_owned))?
+        })
+        .collect()
 }
 
 /// Nothing carrying `mark` is alive, apart from kennel's guard (kennel's child, which

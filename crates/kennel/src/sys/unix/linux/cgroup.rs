@@ -185,9 +185,17 @@ impl Cgroup {
     }
 
     /// Whether any process of the cgroup is alive.
+    ///
+    /// A directory that is gone held nothing: the kernel removes only an empty cgroup
+    /// (`rmdir` says `EBUSY` otherwise), and nothing can join a removed one. Someone
+    /// else may remove ours: another kennel process's `limits::sweep_stale` takes an
+    /// empty `kennel-<pid>-N` whose supervisor has died, while that supervisor's
+    /// keeper still holds the tree (its members escaped, or were just killed). Gone
+    /// must read as empty, or the keeper would wait for it forever.
     pub(crate) fn populated(&self) -> bool {
         match fs::read_to_string(self.dir.join("cgroup.events")) {
             Ok(text) => text.lines().any(|l| l == "populated 1"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             // Cannot tell: assume alive, so teardown keeps going to the kill rung.
             Err(_) => !self.removed,
         }
@@ -317,6 +325,29 @@ mod tests {
         for m in cgroup2_mounts() {
             assert!(m.is_absolute());
         }
+    }
+
+    #[test]
+    fn a_removed_directory_is_empty_and_an_unreadable_one_is_assumed_populated() {
+        let root = std::env::temp_dir().join(format!("kennel-cgroup-gone-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir(&root).expect("a scratch directory");
+        let procs = fs::File::open("/dev/null").expect("/dev/null").into();
+        let mut cg = Cgroup {
+            dir: root.clone(),
+            procs,
+            removed: false,
+        };
+        fs::write(root.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
+        assert!(cg.populated());
+        // Unreadable (here: a directory), not gone: cannot tell, so assumed alive.
+        fs::remove_file(root.join("cgroup.events")).expect("remove events");
+        fs::create_dir(root.join("cgroup.events")).expect("a directory in its place");
+        assert!(cg.populated());
+        // Gone (someone else's `rmdir`, possible only once it was empty): empty.
+        fs::remove_dir_all(&root).expect("cleanup");
+        assert!(!cg.populated());
+        cg.removed = true;
     }
 
     #[test]

@@ -102,16 +102,25 @@ pub(crate) fn released(pids: impl IntoIterator<Item = u32>) {
 /// cgroup but can still be attributed to it — a descendant of the leader outside
 /// the cgroup, or (when this process is a child subreaper) an orphan adopted by us
 /// that is in none of our live cgroups and was not released. Repeated until a pass
-/// finds nothing (an escapee may fork meanwhile), at most 50 passes. Returns what
+/// finds nothing (an escapee may fork meanwhile) while our children stayed the same (an
+/// orphan may be handed to us meanwhile), at most 50 passes. Returns what
 /// was killed. Trees without a cgroup have nothing to sweep here (the keeper is
 /// their subreaper; the group tier promises nothing about `setsid`).
 pub(crate) fn sweep_escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
     let mut killed = Vec::new();
+    let me = std::process::id();
+    let mut children = sorted(procfs::children_of(me));
     for _ in 0..50 {
         let found = escapees(leader, cg);
-        if found.is_empty() {
+        // A pass reads our children, then each orphan's descendants: a child whose
+        // exiting parent handed it to us in between (the kernel reparents before the
+        // parent turns zombie) is in neither list. As a subreaper, only a pass during
+        // which our children stayed the same is conclusive.
+        let now = sorted(procfs::children_of(me));
+        if found.is_empty() && (now == children || !we_are_subreaper()) {
             break;
         }
+        children = now;
         for escapee in found {
             if kill_verified(escapee.pid, |pid| !cg.contains(pid)) {
                 killed.push(escapee);
@@ -131,6 +140,11 @@ pub(crate) fn sweep_escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
         std::thread::sleep(Duration::from_millis(1));
     }
     killed
+}
+
+fn sorted(mut pids: Vec<u32>) -> Vec<u32> {
+    pids.sort_unstable();
+    pids
 }
 
 /// Running processes attributable to the tree of `leader` but outside its cgroup
