@@ -32,6 +32,13 @@ pub(crate) mod helpers {
     pub(crate) fn init() {}
 
     /// No helper binary here: `false`.
+    #[cfg_attr(
+        windows,
+        allow(
+            dead_code,
+            reason = "only the Unix spawn asks (the Job Object needs no helper)"
+        )
+    )]
     pub(crate) fn enabled() -> bool {
         false
     }
