@@ -82,3 +82,35 @@ pub async fn out_and_err_stay_apart(print: Command) -> Output {
     assert_eq!(output.stderr, b"err\n");
     output
 }
+
+/// `first`'s guard (or keeper), the processes `killed`, was just killed: within
+/// `patience` `first` stops claiming to die with its supervisor, a tree `spawn`ed now
+/// claims it again (a new guard) while `first` never does again, `after_restart` checks
+/// what the caller knows of the new guard, and once both trees are killed their
+/// outcomes say the same.
+#[cfg(target_os = "linux")]
+pub async fn a_killed_guard_leaves_a_gap(
+    mut first: Child,
+    killed: &[u32],
+    patience: std::time::Duration,
+    spawn: impl FnOnce() -> Child,
+    after_restart: impl FnOnce(),
+) {
+    crate::kill_pids(killed);
+    assert!(
+        crate::wait_until(patience, || !first.dies_with_supervisor()),
+        "the tree still claims the guarantee after its guard was killed"
+    );
+    let mut second = spawn();
+    assert!(second.dies_with_supervisor(), "the new guard covers it");
+    assert!(
+        !first.dies_with_supervisor(),
+        "once false, stays false (the gap happened)"
+    );
+    after_restart();
+    first.kill();
+    second.kill();
+    let (first, second) = (first.wait().await, second.wait().await);
+    assert!(!first.dies_with_supervisor, "{first:?}");
+    assert!(second.dies_with_supervisor, "{second:?}");
+}

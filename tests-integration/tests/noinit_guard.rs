@@ -80,7 +80,7 @@ async fn a_killed_in_process_guard_is_replaced_and_the_old_tree_reports_the_gap(
     }
     let _serial = OWN_GUARD.lock().await;
     let mark = marker();
-    let mut first = tree(&mark);
+    let first = tree(&mark);
     assert_eq!(first.containment(), Containment::Cgroup);
     assert!(
         first.dies_with_supervisor(),
@@ -88,26 +88,22 @@ async fn a_killed_in_process_guard_is_replaced_and_the_old_tree_reports_the_gap(
     );
     let old = own_guards();
     assert_eq!(old.len(), 1, "one guard: {old:?}");
-    kennel_tests::kill_pids(&old);
-    assert!(
-        kennel_tests::wait_until(PATIENCE, || !first.dies_with_supervisor()),
-        "the tree still claims the guarantee after its guard was killed"
-    );
-    let mut second = tree(&mark);
-    assert!(second.dies_with_supervisor(), "the new guard covers it");
-    assert!(!first.dies_with_supervisor(), "once false, stays false");
-    let new = own_guards();
-    assert_eq!(new.len(), 1, "one guard: {new:?}");
-    assert_ne!(new, old);
-    assert!(
-        !std::path::Path::new(&format!("/proc/{}", old[0])).exists(),
-        "the dead guard was not reaped"
-    );
-    first.kill();
-    second.kill();
-    let (first, second) = (first.wait().await, second.wait().await);
-    assert!(!first.dies_with_supervisor, "{first:?}");
-    assert!(second.dies_with_supervisor, "{second:?}");
+    kennel_tests::checks::a_killed_guard_leaves_a_gap(
+        first,
+        &old,
+        PATIENCE,
+        || tree(&mark),
+        || {
+            let new = own_guards();
+            assert_eq!(new.len(), 1, "one guard: {new:?}");
+            assert_ne!(new, old);
+            assert!(
+                !std::path::Path::new(&format!("/proc/{}", old[0])).exists(),
+                "the dead guard was not reaped"
+            );
+        },
+    )
+    .await;
     assert_no_survivors(&mark, PATIENCE, "killed trees");
 }
 

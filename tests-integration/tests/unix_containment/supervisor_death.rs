@@ -234,30 +234,13 @@ async fn a_tree_whose_guard_died_no_longer_claims_to_die_with_its_supervisor() {
             .spawn()
             .unwrap()
     };
-    let mut first = spawn();
+    let first = spawn();
     assert_eq!(first.containment(), tier.expect);
     assert!(first.dies_with_supervisor(), "a fresh guard covers it");
 
     let guards = children_running(std::process::id(), "__kennel-guard");
     assert_eq!(guards.len(), 1, "one guard per supervisor: {guards:?}");
-    kennel_tests::kill_pids(&guards);
-    assert!(
-        kennel_tests::wait_until(PATIENCE, || !first.dies_with_supervisor()),
-        "the tree still claims the guarantee after its guard was killed"
-    );
-
-    let mut second = spawn();
-    assert!(second.dies_with_supervisor(), "the new guard covers it");
-    assert!(
-        !first.dies_with_supervisor(),
-        "once false, stays false (the gap happened)"
-    );
-
-    first.kill();
-    second.kill();
-    let (first, second) = (first.wait().await, second.wait().await);
-    assert!(!first.dies_with_supervisor, "{first:?}");
-    assert!(second.dies_with_supervisor, "{second:?}");
+    kennel_tests::checks::a_killed_guard_leaves_a_gap(first, &guards, PATIENCE, spawn, || {}).await;
     assert_no_survivors(&mark, PATIENCE, "killed trees");
 }
 
