@@ -5,7 +5,7 @@
 //! says what to do, or — when the caller opted out — runs and says it is unprotected.
 //! Every claim is checked against the truth: a `kill -9` of the host.
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::*;
@@ -27,27 +27,7 @@ enum Report {
 
 /// A running host. Dropping it (a test that failed half-way included) kills the host
 /// and every process carrying the test's marker, so a failure leaves nothing behind.
-struct Host {
-    child: Child,
-    mark: (String, String),
-}
-
-impl Host {
-    fn sigkill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if !marked(&self.mark).is_empty() {
-            clean_up(&self.mark);
-        }
-    }
-}
+type Host = MarkedHost;
 
 /// Start the host in `mode` in each of [`cgroup_settings`] in turn, and hand it with
 /// its reports, the setting and `label` (the case, for failures) to `check`.
@@ -142,7 +122,7 @@ fn assert_outlives(mark: &(String, String), what: &str) {
 
 /// Kill what a test left running on purpose (trees reported as unprotected), and the
 /// cgroups they were in (no guard is left to remove them).
-fn clean_up(mark: &(String, String)) {
+pub(crate) fn clean_up(mark: &(String, String)) {
     let pids = marked(mark);
     // The v2 line of /proc/<pid>/cgroup (`0::/path`), under every cgroup2 mount.
     let mounts: Vec<String> = std::fs::read_to_string("/proc/mounts")

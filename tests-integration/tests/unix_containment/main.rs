@@ -126,6 +126,31 @@ pub fn marked(mark: &(String, String)) -> Vec<u32> {
     kennel_tests::live_with_env_entry(&format!("{}={}", mark.0, mark.1))
 }
 
+/// A host program under test (a child of this test), its tree tagged with `mark`:
+/// `sigkill()` on demand; dropped, it is killed and whatever still carries the mark is
+/// cleaned up (trees left on purpose, and their cgroups).
+pub struct MarkedHost {
+    pub child: std::process::Child,
+    pub mark: (String, String),
+}
+
+impl MarkedHost {
+    pub fn sigkill(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for MarkedHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !marked(&self.mark).is_empty() {
+            late_init::clean_up(&self.mark);
+        }
+    }
+}
+
 /// Wait (polling /proc) until nothing carries the marker; panic with the survivors.
 pub fn assert_no_survivors(mark: &(String, String), within: Duration, what: &str) {
     let mut left = Vec::new();

@@ -6,7 +6,7 @@
 //! in-process guard of a test process is in `tests/noinit_guard.rs`.)
 
 use std::io::Write as _;
-use std::process::{Child, ChildStdin, Stdio};
+use std::process::{ChildStdin, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
@@ -16,22 +16,29 @@ const HOST: &str = env!("CARGO_BIN_EXE_kennel-noinit-host");
 /// How long a killed tree (and its guard) may take to be gone on a loaded machine.
 const DEADLINE: Duration = Duration::from_secs(2);
 
-/// Live children of `pid` that run its own program image: its in-process guards (a
-/// `CLONE_VM` child shares the memory its command line is read from).
+/// The in-process guards of `pid` (live children running its own image).
 fn guards_of(pid: u32) -> Vec<u32> {
-    let own = kennel_tests::cmdline_of(pid);
-    kennel_tests::children_of(pid)
-        .into_iter()
-        .filter(|&c| kennel_tests::is_alive(c) && kennel_tests::cmdline_of(c) == own)
-        .collect()
+    kennel_tests::own_image_children_of(pid)
 }
 
 /// A running `kennel-noinit-host`; dropping it kills it and everything marked.
 struct Host {
-    child: Child,
+    marked: MarkedHost,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
-    mark: (String, String),
+}
+
+impl std::ops::Deref for Host {
+    type Target = MarkedHost;
+    fn deref(&self) -> &MarkedHost {
+        &self.marked
+    }
+}
+
+impl std::ops::DerefMut for Host {
+    fn deref_mut(&mut self) -> &mut MarkedHost {
+        &mut self.marked
+    }
 }
 
 impl Host {
@@ -56,10 +63,9 @@ impl Host {
         let stdin = child.stdin.take();
         let lines = kennel_tests::lines_of(child.stdout.take().unwrap());
         Host {
-            child,
+            marked: MarkedHost { child, mark },
             stdin,
             lines,
-            mark,
         }
     }
 
@@ -86,19 +92,6 @@ impl Host {
             }
         }
         (spawned.unwrap(), pids)
-    }
-
-    fn sigkill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        kennel_tests::kill_pids(&marked(&self.mark));
     }
 }
 
