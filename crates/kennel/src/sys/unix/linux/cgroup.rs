@@ -129,6 +129,8 @@ fn create_fresh_dir(root: &Path) -> io::Result<PathBuf> {
 #[derive(Debug)]
 pub(crate) struct Cgroup {
     dir: PathBuf,
+    /// The directory, for a child born in the cgroup (`clone3`'s `CLONE_INTO_CGROUP`).
+    dir_fd: OwnedFd,
     /// `cgroup.procs`, opened before the fork so the child only has to `write(2)`.
     procs: OwnedFd,
     removed: bool,
@@ -139,28 +141,28 @@ impl Cgroup {
     pub(crate) fn create() -> io::Result<Cgroup> {
         let root = root().ok_or_else(|| io::Error::from(io::ErrorKind::Unsupported))?;
         let dir = create_fresh_dir(root)?;
-        let path = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())?;
-        let procs = rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
-            .map_err(io::Error::from);
-        match procs {
-            Ok(procs) => Ok(Cgroup {
-                dir,
-                procs,
-                removed: false,
-            }),
-            Err(e) => {
-                let _ = fs::remove_dir(&dir);
-                Err(e)
-            }
-        }
+        Cgroup::open(dir.clone()).inspect_err(|_| {
+            let _ = fs::remove_dir(&dir);
+        })
     }
 
     /// Open a cgroup created by someone else (the keeper gets the path).
     pub(crate) fn open(dir: PathBuf) -> io::Result<Cgroup> {
-        let path = CString::new(dir.join("cgroup.procs").as_os_str().as_bytes())?;
-        let procs = rustix::fs::open(&path, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+        let path = CString::new(dir.as_os_str().as_bytes())?;
+        let dir_fd = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let procs = rustix::fs::openat(
+            &dir_fd,
+            "cgroup.procs",
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Cgroup {
             dir,
+            dir_fd,
             procs,
             removed: false,
         })
@@ -174,6 +176,11 @@ impl Cgroup {
     /// The raw fd of `cgroup.procs`, for the child to join between `fork` and `exec`.
     pub(crate) fn procs_fd(&self) -> RawFd {
         self.procs.as_raw_fd()
+    }
+
+    /// The raw fd of the directory, for a child to be born in the cgroup.
+    pub(crate) fn dir_fd(&self) -> RawFd {
+        self.dir_fd.as_raw_fd()
     }
 
     /// SIGKILL every member at once.
@@ -333,8 +340,10 @@ mod tests {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir(&root).expect("a scratch directory");
         let procs = fs::File::open("/dev/null").expect("/dev/null").into();
+        let dir_fd = fs::File::open(&root).expect("the scratch directory").into();
         let mut cg = Cgroup {
             dir: root.clone(),
+            dir_fd,
             procs,
             removed: false,
         };

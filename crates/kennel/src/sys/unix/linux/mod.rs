@@ -106,7 +106,13 @@ pub(crate) fn spawn_into(
     launch: &crate::sys::Launch<'_>,
     cg: &Cgroup,
 ) -> Result<Option<vfork::Started>, vfork::Failed> {
-    vfork::spawn(launch, cg.procs_fd())
+    vfork::spawn(
+        launch,
+        vfork::CgroupFds {
+            dir: cg.dir_fd(),
+            procs: cg.procs_fd(),
+        },
+    )
 }
 
 /// Whether the guard of `generation` still covers the trees it was given.

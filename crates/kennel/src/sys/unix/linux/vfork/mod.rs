@@ -1,6 +1,7 @@
-//! The leader's spawn when it joins a cgroup (Linux): `clone(CLONE_VM | CLONE_VFORK |
-//! CLONE_PIDFD)`, the way glibc's `posix_spawn` starts a program, with the cgroup join
-//! done by the child before `exec`.
+//! The leader's spawn when it joins a cgroup (Linux): `clone3(CLONE_VM | CLONE_VFORK |
+//! CLONE_PIDFD | CLONE_INTO_CGROUP)` ([`clone3`]: born in the cgroup), else
+//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` with the cgroup join done by the child
+//! before `exec` — the way glibc's `posix_spawn` starts a program.
 //!
 //! # Why not std's spawn
 //!
@@ -13,9 +14,10 @@
 //! cgroup join must run between `fork` and `exec` (a child that runs before it has
 //! joined could fork outside the cgroup), so it needs code in the child — and glibc
 //! 2.36 has no `posix_spawnattr_setcgroup_np` (2.39 has). This module is that
-//! `posix_spawn` with one more step: glibc's `clone` wrapper runs [`child`] on a stack
-//! of its own while the parent thread waits (`CLONE_VFORK`) until the child has called
-//! `exec` or exited.
+//! `posix_spawn` with one more step: [`clone3`] (or glibc's `clone` wrapper) runs
+//! [`child`] on a stack of its own while the parent thread waits (`CLONE_VFORK`) until
+//! the child has called `exec` or exited. Where `clone3` puts the child in its cgroup,
+//! that step is skipped: no migration (see [`clone3`] for what that saves).
 //!
 //! # What the child may do
 //!
@@ -45,9 +47,13 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(super) use self::prep::Stack;
 use self::prep::{null_terminated, output_fds, stdin_fds};
+pub(in crate::sys::unix::linux) use self::signals::clone_blocked;
+use self::signals::{discard_pending, reset_signals, with_signals_blocked};
 use crate::sys::Launch;
 
+mod clone3;
 mod prep;
+mod signals;
 
 /// A started leader, our unreaped child, with its pidfd and the parent's pipe ends.
 pub(crate) struct Started {
@@ -85,27 +91,58 @@ pub(super) fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> Failed {
     move |source| Failed { stage, source }
 }
 
-/// Start `launch`'s program as leader of a new process group inside the cgroup whose
-/// `cgroup.procs` is `procs_fd`. `Ok(None)`: the kernel has no `CLONE_PIDFD` (< 5.2),
-/// the caller spawns another way.
-pub(crate) fn spawn(launch: &Launch<'_>, procs_fd: RawFd) -> Result<Option<Started>, Failed> {
+/// The cgroup a leader starts in: its directory (for `CLONE_INTO_CGROUP`) and its
+/// `cgroup.procs` (for the child to join through where the kernel cannot do that).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CgroupFds {
+    pub(crate) dir: RawFd,
+    pub(crate) procs: RawFd,
+}
+
+/// How the child gets into its cgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Join {
+    /// Born there (`clone3` with `CLONE_INTO_CGROUP`), else as [`Join::Write`].
+    Clone3,
+    /// It writes to `cgroup.procs` itself before `exec` (a migration).
+    Write,
+}
+
+/// Start `launch`'s program as leader of a new process group inside the cgroup `into`:
+/// born there where the kernel can (`clone3`), else joining it before `exec`. `Ok(None)`:
+/// the kernel has no `CLONE_PIDFD` (< 5.2), the caller spawns another way.
+pub(crate) fn spawn(launch: &Launch<'_>, into: CgroupFds) -> Result<Option<Started>, Failed> {
+    let join = if clone3::refused() {
+        Join::Write
+    } else {
+        Join::Clone3
+    };
+    spawn_joining(launch, into, join)
+}
+
+/// [`spawn`] with the way into the cgroup chosen by the caller (tests take each).
+pub(crate) fn spawn_joining(
+    launch: &Launch<'_>,
+    into: CgroupFds,
+    join: Join,
+) -> Result<Option<Started>, Failed> {
     let exec = prep::Exec::of(launch)?;
     let (stdin, child_stdin) = stdin_fds(launch.stdin).map_err(failed("creating pipes"))?;
     let (stdout, child_stdout) = output_fds(launch.stdout).map_err(failed("creating pipes"))?;
     let (stderr, child_stderr) = output_fds(launch.stderr).map_err(failed("creating pipes"))?;
     let raw = |fd: &Option<OwnedFd>| fd.as_ref().map_or(-1, AsRawFd::as_raw_fd);
-    let args = ChildArgs {
+    let mut args = ChildArgs {
         candidates: null_terminated(&exec.candidates),
         argv: null_terminated(&exec.argv),
         envp: null_terminated(&exec.envp),
         cwd: exec.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
-        procs_fd,
+        procs_fd: -1,
         sigmax: libc::SIGRTMAX(),
         stdio: [raw(&child_stdin), raw(&child_stdout), raw(&child_stderr)],
         errno: AtomicI32::new(0),
         stage: AtomicI32::new(0),
     };
-    let Some((pid, pidfd)) = clone_child(&args).map_err(failed("clone"))? else {
+    let Some((pid, pidfd)) = clone_child(&mut args, into, join).map_err(failed("clone"))? else {
         return Ok(None);
     };
     // The child has called `exec` or exited: the child's ends are ours to close.
@@ -138,6 +175,7 @@ struct ChildArgs {
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
     cwd: *const libc::c_char,
+    /// `cgroup.procs` to join by writing `0`; -1 when the child is born in its cgroup.
     procs_fd: RawFd,
     /// The highest signal number (`SIGRTMAX`).
     sigmax: c_int,
@@ -147,10 +185,35 @@ struct ChildArgs {
     stage: AtomicI32,
 }
 
-/// Clone the child on a stack of its own; returns once it has called `exec` or exited.
-fn clone_child(args: &ChildArgs) -> io::Result<Option<(u32, OwnedFd)>> {
+/// Clone the child on a stack of its own, into the cgroup `into` (born there, or joining
+/// it through `args.procs_fd`); returns once it has called `exec` or exited.
+fn clone_child(
+    args: &mut ChildArgs,
+    into: CgroupFds,
+    join: Join,
+) -> io::Result<Option<(u32, OwnedFd)>> {
     let stack = Stack::new()?;
     let mut pidfd: c_int = -1;
+    if join == Join::Clone3 {
+        args.procs_fd = -1;
+        let arg = ptr::from_ref(args).cast_mut().cast::<c_void>();
+        // SAFETY: as for `clone_blocked` below: `child` runs on `stack` (ours, alive
+        // until after the call, CLONE_VFORK), reads `args` and writes its atomics; the
+        // kernel stores the pidfd in `pidfd`. Signals are blocked around the call.
+        let born = with_signals_blocked(|| unsafe {
+            clone3::clone_into_cgroup(child, &stack, into.dir, arg, &mut pidfd)
+        });
+        match born {
+            Ok(pid) => {
+                // SAFETY: the kernel returned a new pidfd that nothing else owns.
+                let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+                return Ok(Some((pid, pidfd)));
+            }
+            // No child was made: join the old way (remembered if the kernel lacks it).
+            Err(e) => clone3::note_refusal(&e),
+        }
+    }
+    args.procs_fd = into.procs;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     // SAFETY: `child` runs on `stack` (ours, unused by anyone else, alive until after
     // the call: CLONE_VFORK returns only once the child has called exec or exited) and
@@ -183,47 +246,6 @@ fn clone_child(args: &ChildArgs) -> io::Result<Option<(u32, OwnedFd)>> {
     Ok(Some((pid, pidfd)))
 }
 
-/// `clone(child, stack, flags, arg, parent_tid)` with every signal of the calling
-/// thread blocked around it: the child starts with all signals blocked (no handler of
-/// ours ever runs on its stack) and the caller's mask is restored after. Returns the
-/// child's pid.
-///
-/// # Safety
-///
-/// As `clone(2)` with `CLONE_VM`: `stack` must be the top of memory the child alone
-/// uses for as long as it runs, `child` must only make async-signal-safe calls that
-/// touch neither the caller's thread-local storage (`errno` included) nor its heap,
-/// and `arg` must stay valid for as long as the child reads it.
-pub(super) unsafe fn clone_blocked(
-    child: extern "C" fn(*mut c_void) -> c_int,
-    stack: *mut c_void,
-    flags: c_int,
-    arg: *mut c_void,
-    parent_tid: *mut c_int,
-) -> io::Result<u32> {
-    // SAFETY: sigset_t is plain data, filled by sigfillset before use.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `all` and `old` are valid sigsets; blocking every signal of this thread
-    // for the clone keeps our handlers off the child's stack (restored below).
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-    // SAFETY: the caller's contract (above) is clone's.
-    let pid = unsafe { libc::clone(child, stack, flags, arg, parent_tid) };
-    let error = io::Error::last_os_error();
-    // SAFETY: restores the mask saved above.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, ptr::null_mut());
-    }
-    if pid < 0 {
-        return Err(error);
-    }
-    Ok(pid.unsigned_abs())
-}
-
 /// The child, between clone and exec. Only async-signal-safe calls; no allocation.
 extern "C" fn child(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `ChildArgs` the parent passed; it outlives the child's use
@@ -237,7 +259,8 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
         if libc::setpgid(0, 0) != 0 {
             fail(args, PGID);
         }
-        if libc::write(args.procs_fd, b"0".as_ptr().cast(), 1) != 1 {
+        // -1: born in the cgroup (`clone3`), nothing to join.
+        if args.procs_fd >= 0 && libc::write(args.procs_fd, b"0".as_ptr().cast(), 1) != 1 {
             fail(args, JOIN);
         }
         for (target, &fd) in args.stdio.iter().enumerate() {
@@ -289,70 +312,6 @@ unsafe fn fail(args: &ChildArgs, stage: i32) -> ! {
     unsafe { libc::_exit(127) }
 }
 
-/// Every signal with a handler (and `SIGPIPE`, which std's runtime ignores) back to
-/// its default; ignored signals stay ignored, as across any `exec`.
-///
-/// # Safety
-///
-/// Only in the child.
-unsafe fn reset_signals(sigmax: c_int) {
-    for sig in 1..=sigmax {
-        // SAFETY: a zeroed sigaction is valid to receive the current one.
-        let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: reads the disposition of `sig` into `current`.
-        if unsafe { libc::sigaction(sig, ptr::null(), &mut current) } != 0 {
-            continue;
-        }
-        let handled =
-            current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN;
-        if handled || sig == libc::SIGPIPE {
-            // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
-            let default: libc::sigaction = unsafe { std::mem::zeroed() };
-            // SAFETY: sets `sig` to its default disposition in the child only (no
-            // CLONE_SIGHAND: the child has its own copy of the handler table).
-            unsafe { libc::sigaction(sig, &default, ptr::null_mut()) };
-        }
-    }
-}
-
-/// Drop every signal pending in the child (all are blocked since the clone). Until its
-/// `setpgid` the child was in the supervisor's process group, so what is pending was
-/// sent to that group — e.g. a tree's `kill -HUP -<kennel's group>`, which the
-/// supervisor ignores — not to this program, which nobody else can name before it
-/// runs. Setting a pending signal's disposition to "ignore" discards it (POSIX); the
-/// disposition is then put back.
-///
-/// # Safety
-///
-/// Only in the child, with every signal blocked.
-unsafe fn discard_pending(sigmax: c_int) {
-    // SAFETY: a zeroed sigset is valid to receive the pending set.
-    let mut pending: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: fills `pending` with this thread's and process's pending signals.
-    if unsafe { libc::sigpending(&mut pending) } != 0 {
-        return;
-    }
-    for sig in 1..=sigmax {
-        // SAFETY: `pending` was filled by sigpending.
-        if sig == libc::SIGKILL
-            || sig == libc::SIGSTOP
-            || unsafe { libc::sigismember(&pending, sig) } != 1
-        {
-            continue;
-        }
-        // SAFETY: zeroed sigactions are valid to receive the current one and as
-        // SIG_IGN's base; both calls change `sig` in the child only (no CLONE_SIGHAND).
-        unsafe {
-            let mut current: libc::sigaction = std::mem::zeroed();
-            let mut ignore: libc::sigaction = std::mem::zeroed();
-            ignore.sa_sigaction = libc::SIG_IGN;
-            if libc::sigaction(sig, &ignore, &mut current) == 0 {
-                libc::sigaction(sig, &current, ptr::null_mut());
-            }
-        }
-    }
-}
-
 fn reap(pid: u32) {
     let Some(pid) = i32::try_from(pid)
         .ok()
@@ -364,3 +323,6 @@ fn reap(pid: u32) {
         rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
     {}
 }
+
+#[cfg(test)]
+mod tests;

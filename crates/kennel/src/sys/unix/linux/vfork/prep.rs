@@ -204,6 +204,13 @@ impl Stack {
         unsafe { self.base.cast::<u8>().add(self.len).cast() }
     }
 
+    /// The usable area, guard page excluded: (its lowest address, its size).
+    pub(in crate::sys::unix::linux) fn area(&self) -> (*mut c_void, usize) {
+        // SAFETY: the guard page is the first page of our mapping; the rest follows it.
+        let low = unsafe { self.base.cast::<u8>().add(GUARD_SIZE).cast() };
+        (low, self.len - GUARD_SIZE)
+    }
+
     /// Give the mapping up for good: for a child that may run after its parent is gone
     /// (nothing can tell when it no longer uses the stack, so it is never unmapped).
     pub(in crate::sys::unix::linux) fn leak(self) {

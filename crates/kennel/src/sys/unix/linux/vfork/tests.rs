@@ -1,0 +1,106 @@
+//! The spawn into a real cgroup, each way in: born there (`clone3`), joining it
+//! (`cgroup.procs`), and joining it after `clone3` was refused. Needs a writable cgroup
+//! v2 (root here); without one they print a note, or fail with `KENNEL_REQUIRE_CGROUP=1`.
+
+use std::io::Read as _;
+use std::os::fd::AsRawFd as _;
+
+use super::*;
+use crate::sys::unix::linux::cgroup::{self, Cgroup};
+use crate::OutputMode;
+
+/// A fresh cgroup, or `None` (with a note) where this host cannot make one.
+fn cgroup(what: &str) -> Option<Cgroup> {
+    if cgroup::root().is_some() {
+        return Some(Cgroup::create().expect("a fresh cgroup"));
+    }
+    assert!(
+        std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+        "KENNEL_REQUIRE_CGROUP is set but no cgroup v2 is writable here"
+    );
+    eprintln!("note: no writable cgroup v2 here; {what} is not tested");
+    None
+}
+
+/// Start `cat /proc/self/cgroup /proc/self/stat` into `cg` through `into`, `join`;
+/// returns (the child's pid, its cgroup path, its process group).
+fn start(cg: &Cgroup, into: CgroupFds, join: Join) -> (u32, String, u32) {
+    let cmd = crate::Command::new("/bin/cat")
+        .args(["/proc/self/cgroup", "/proc/self/stat"])
+        .stdout(OutputMode::Piped);
+    let launch = Launch::of(&cmd);
+    let started = spawn_joining(&launch, into, join)
+        .expect("the spawn")
+        .expect("a kernel with CLONE_PIDFD");
+    let mut text = String::new();
+    std::fs::File::from(started.stdout.expect("a piped stdout"))
+        .read_to_string(&mut text)
+        .expect("the child's output");
+    reap(started.pid);
+    let cgroup_line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("a cgroup v2 line")
+        .to_owned();
+    let stat = text
+        .lines()
+        .find(|l| l.starts_with(&started.pid.to_string()))
+        .and_then(crate::sys::unix::linux::procfs::parse_stat)
+        .expect("the child's stat line");
+    assert!(cg.dir().ends_with(cgroup_line.trim_start_matches('/')));
+    (started.pid, cgroup_line, stat.pgrp)
+}
+
+fn fds(cg: &Cgroup) -> CgroupFds {
+    CgroupFds {
+        dir: cg.dir_fd(),
+        procs: cg.procs_fd(),
+    }
+}
+
+#[test]
+fn a_leader_starts_in_its_cgroup_and_its_own_group_either_way_in() {
+    for join in [Join::Clone3, Join::Write] {
+        let Some(cg) = cgroup("the spawn into a cgroup") else {
+            return;
+        };
+        let (pid, path, pgrp) = start(&cg, fds(&cg), join);
+        assert_eq!(pgrp, pid, "{join:?}: the leader leads a new process group");
+        assert!(path.contains("kennel-"), "{join:?}: in {path}");
+    }
+}
+
+#[test]
+fn a_refused_clone3_joins_through_cgroup_procs() {
+    let Some(cg) = cgroup("the fallback join") else {
+        return;
+    };
+    // Not a cgroup directory: the kernel refuses CLONE_INTO_CGROUP (EBADF) and no child
+    // is made; the spawn must still end up in the cgroup, by the write.
+    let devnull = std::fs::File::open("/dev/null").expect("/dev/null");
+    let into = CgroupFds {
+        dir: devnull.as_raw_fd(),
+        procs: cg.procs_fd(),
+    };
+    let (pid, _, pgrp) = start(&cg, into, Join::Clone3);
+    assert_eq!(pgrp, pid);
+    assert!(
+        !clone3::refused(),
+        "EBADF is this cgroup's, not the kernel's"
+    );
+}
+
+#[test]
+fn a_missing_program_fails_as_std_would_say_born_in_the_cgroup() {
+    let Some(cg) = cgroup("a failed spawn into a cgroup") else {
+        return;
+    };
+    let cmd = crate::Command::new("/nonexistent/kennel-no-such-program");
+    let launch = Launch::of(&cmd);
+    let Err(failed) = spawn_joining(&launch, fds(&cg), Join::Clone3) else {
+        panic!("a missing program started");
+    };
+    assert_eq!(failed.stage, "fork/exec");
+    assert_eq!(failed.source.kind(), io::ErrorKind::NotFound);
+    assert!(!cg.populated(), "the failed child was reaped");
+}
