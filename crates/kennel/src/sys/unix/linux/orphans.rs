@@ -108,16 +108,22 @@ pub(crate) fn released(pids: impl IntoIterator<Item = u32>) {
 /// their subreaper; the group tier promises nothing about `setsid`).
 pub(crate) fn sweep_escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
     let mut killed = Vec::new();
-    let me = std::process::id();
-    let mut children = sorted(procfs::children_of(me));
+    // Our children matter only to a subreaper (orphans are handed to it); anyone else
+    // skips reading every thread's `children` file twice per pass.
+    let subreaper = we_are_subreaper();
+    let our_children = || match subreaper {
+        true => sorted(procfs::children_of(std::process::id())),
+        false => Vec::new(),
+    };
+    let mut children = our_children();
     for _ in 0..50 {
-        let found = escapees(leader, cg);
+        let found = escapees(leader, cg, subreaper);
         // A pass reads our children, then each orphan's descendants: a child whose
         // exiting parent handed it to us in between (the kernel reparents before the
         // parent turns zombie) is in neither list. As a subreaper, only a pass during
         // which our children stayed the same is conclusive.
-        let now = sorted(procfs::children_of(me));
-        if found.is_empty() && (now == children || !we_are_subreaper()) {
+        let now = our_children();
+        if found.is_empty() && now == children {
             break;
         }
         children = now;
@@ -149,7 +155,7 @@ fn sorted(mut pids: Vec<u32>) -> Vec<u32> {
 
 /// Running processes attributable to the tree of `leader` but outside its cgroup
 /// `cg` (see [`sweep_escapees`]).
-fn escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
+fn escapees(leader: u32, cg: &Cgroup, subreaper: bool) -> Vec<Escapee> {
     let running = |pid: u32| procfs::read_stat(pid).is_some_and(|s| s.running());
     let mut out: Vec<Escapee> = procfs::descendants_of(leader)
         .into_iter()
@@ -159,7 +165,7 @@ fn escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
             found: EscapeFound::Descendant,
         })
         .collect();
-    if we_are_subreaper() {
+    if subreaper {
         out.extend(adopted_escapees());
     }
     out

@@ -3,6 +3,8 @@
 use std::fs;
 use std::io::Read as _;
 
+use rustix::fs::{Mode, OFlags, RawDir};
+
 /// Read a small `/proc` file in as few system calls as possible: `open`, one `read` into
 /// a 1 KiB buffer (a `stat` line is a few hundred bytes), a second `read` for EOF, and
 /// `close`. `fs::read_to_string` would add a `statx` and several growing reads (procfs
@@ -112,35 +114,49 @@ pub(crate) fn descendants_of(pid: u32) -> Vec<u32> {
 /// and only the members' `stat` files are read (to leave zombies out). Reading every
 /// process's `stat` instead made this scan most of the CPU a group-tier child cost
 /// (the kernel formats ~50 fields per `stat` read): it runs on every natural exit.
+/// `/proc` is listed with raw `getdents64` into one buffer (no allocation per entry,
+/// as `read_dir` makes).
 pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-            .filter(|&p| p > 0)
-        else {
-            continue;
-        };
+    each_pid(|pid| {
         // Not rustix's `getpgid`: it asserts a positive answer, and kernel threads
         // are in process group 0.
         // SAFETY: getpgid(2) only reads its integer argument; -1 (ESRCH) is handled.
         let group = unsafe { libc::getpgid(pid) };
         if u32::try_from(group).ok() != Some(pgid) {
-            continue;
+            return;
         }
-        let pid = pid as u32;
+        let pid = pid.unsigned_abs();
         if let Some(stat) = read_stat(pid) {
             if stat.pgrp == pgid && stat.running() {
                 out.push(pid);
             }
         }
-    }
+    });
     out
+}
+
+/// Call `f` with every pid listed in `/proc` now (nothing where it cannot be read).
+fn each_pid(mut f: impl FnMut(i32)) {
+    let Ok(dir) = rustix::fs::open(
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return;
+    };
+    // 16 KiB: a few hundred entries per `getdents64`.
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
+    while let Some(Ok(entry)) = entries.next() {
+        let pid = std::str::from_utf8(entry.file_name().to_bytes())
+            .ok()
+            .and_then(|s| s.parse::<i32>().ok())
+            .filter(|&p| p > 0);
+        if let Some(pid) = pid {
+            f(pid);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -159,6 +175,19 @@ mod tests {
         assert!(stat.running());
         let exiting = line.replace(" 4194560 ", " 4194564 ");
         assert!(!parse_stat(&exiting).unwrap().running(), "PF_EXITING");
+    }
+
+    #[test]
+    fn the_group_scan_finds_this_process_in_its_group() {
+        let me = std::process::id();
+        let group = rustix::process::getpgrp()
+            .as_raw_nonzero()
+            .get()
+            .unsigned_abs();
+        assert!(group_members(group).contains(&me));
+        let mut pids = Vec::new();
+        each_pid(|p| pids.push(p.unsigned_abs()));
+        assert!(pids.contains(&me) && pids.contains(&1), "{pids:?}");
     }
 
     #[test]
