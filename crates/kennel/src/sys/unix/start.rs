@@ -171,7 +171,9 @@ fn spawn_direct(
         }
     }
     if let Some(cg) = cgroup {
-        let fd = cg.procs_fd();
+        let fd = cg
+            .procs_fd()
+            .map_err(|e| ctx.os("opening the cgroup's cgroup.procs", e))?;
         // SAFETY: between fork and exec the closure only calls write(2), which is
         // async-signal-safe, on an fd opened (CLOEXEC) before the fork.
         unsafe {

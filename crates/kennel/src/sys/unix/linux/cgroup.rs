@@ -131,8 +131,9 @@ pub(crate) struct Cgroup {
     dir: PathBuf,
     /// The directory, for a child born in the cgroup (`clone3`'s `CLONE_INTO_CGROUP`).
     dir_fd: OwnedFd,
-    /// `cgroup.procs`, opened before the fork so the child only has to `write(2)`.
-    procs: OwnedFd,
+    /// `cgroup.procs`, opened (before the fork, so the child only has to `write(2)`)
+    /// only where a process joins by writing: a leader born in the cgroup needs none.
+    procs: OnceLock<OwnedFd>,
     removed: bool,
 }
 
@@ -154,16 +155,10 @@ impl Cgroup {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        let procs = rustix::fs::openat(
-            &dir_fd,
-            "cgroup.procs",
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
         Ok(Cgroup {
             dir,
             dir_fd,
-            procs,
+            procs: OnceLock::new(),
             removed: false,
         })
     }
@@ -173,9 +168,19 @@ impl Cgroup {
         &self.dir
     }
 
-    /// The raw fd of `cgroup.procs`, for the child to join between `fork` and `exec`.
-    pub(crate) fn procs_fd(&self) -> RawFd {
-        self.procs.as_raw_fd()
+    /// The raw fd of `cgroup.procs` (opened on first use), for the child to join
+    /// between `fork` and `exec`.
+    pub(crate) fn procs_fd(&self) -> io::Result<RawFd> {
+        if let Some(fd) = self.procs.get() {
+            return Ok(fd.as_raw_fd());
+        }
+        let fd = rustix::fs::openat(
+            &self.dir_fd,
+            "cgroup.procs",
+            OFlags::WRONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(self.procs.get_or_init(|| fd).as_raw_fd())
     }
 
     /// The raw fd of the directory, for a child to be born in the cgroup.
@@ -339,7 +344,7 @@ mod tests {
         let root = std::env::temp_dir().join(format!("kennel-cgroup-gone-{}", std::process::id()));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir(&root).expect("a scratch directory");
-        let procs = fs::File::open("/dev/null").expect("/dev/null").into();
+        let procs = OnceLock::new();
         let dir_fd = fs::File::open(&root).expect("the scratch directory").into();
         let mut cg = Cgroup {
             dir: root.clone(),

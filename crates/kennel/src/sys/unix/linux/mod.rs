@@ -110,7 +110,7 @@ pub(crate) fn spawn_into(
         launch,
         vfork::CgroupFds {
             dir: cg.dir_fd(),
-            procs: cg.procs_fd(),
+            procs: &|| cg.procs_fd(),
         },
     )
 }

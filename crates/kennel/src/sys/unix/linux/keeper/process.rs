@@ -47,7 +47,8 @@ pub(crate) fn run(args: Vec<OsString>) -> io::Result<()> {
     let program = args.next().unwrap_or_default();
     let rest: Vec<OsString> = args.collect();
     let cgroup = (cgroup_arg != "-").then(|| Cgroup::open(PathBuf::from(cgroup_arg)).ok());
-    let cgroup = cgroup.flatten();
+    // Its `cgroup.procs` is opened here, as before the keeper's leader forks.
+    let cgroup = cgroup.flatten().filter(|cg| cg.procs_fd().is_ok());
 
     // SIGCHLD through a signalfd: block it here, unblock it in the leader before exec
     // (the mask survives exec).
@@ -90,7 +91,7 @@ fn leader_command(
     cmd.args(rest).process_group(0);
     let claim_terminal = std::env::var_os(terminal::CLAIM_ENV).is_some();
     cmd.env_remove(terminal::CLAIM_ENV).env_remove(pidns::ENV);
-    let join_fd = cgroup.map(Cgroup::procs_fd);
+    let join_fd = cgroup.and_then(|cg| cg.procs_fd().ok());
     // SAFETY: the closure only makes async-signal-safe system calls (sigprocmask via
     // libc, write, tcsetpgrp) between fork and exec.
     unsafe {

@@ -92,11 +92,12 @@ pub(super) fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> Failed {
 }
 
 /// The cgroup a leader starts in: its directory (for `CLONE_INTO_CGROUP`) and its
-/// `cgroup.procs` (for the child to join through where the kernel cannot do that).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CgroupFds {
+/// `cgroup.procs` (opened only for a child to join through where the kernel cannot
+/// place it there).
+#[derive(Clone, Copy)]
+pub(crate) struct CgroupFds<'a> {
     pub(crate) dir: RawFd,
-    pub(crate) procs: RawFd,
+    pub(crate) procs: &'a dyn Fn() -> io::Result<RawFd>,
 }
 
 /// How the child gets into its cgroup.
@@ -123,7 +124,7 @@ pub(crate) fn spawn(launch: &Launch<'_>, into: CgroupFds) -> Result<Option<Start
 /// [`spawn`] with the way into the cgroup chosen by the caller (tests take each).
 pub(crate) fn spawn_joining(
     launch: &Launch<'_>,
-    into: CgroupFds,
+    into: CgroupFds<'_>,
     join: Join,
 ) -> Result<Option<Started>, Failed> {
     let exec = prep::Exec::of(launch)?;
@@ -142,7 +143,7 @@ pub(crate) fn spawn_joining(
         errno: AtomicI32::new(0),
         stage: AtomicI32::new(0),
     };
-    let Some((pid, pidfd)) = clone_child(&mut args, into, join).map_err(failed("clone"))? else {
+    let Some((pid, pidfd)) = clone_child(&mut args, into, join)? else {
         return Ok(None);
     };
     // The child has called `exec` or exited: the child's ends are ours to close.
@@ -186,34 +187,20 @@ struct ChildArgs {
 }
 
 /// Clone the child on a stack of its own, into the cgroup `into` (born there, or joining
-/// it through `args.procs_fd`); returns once it has called `exec` or exited.
+/// it through `cgroup.procs`); returns once it has called `exec` or exited.
 fn clone_child(
     args: &mut ChildArgs,
-    into: CgroupFds,
+    into: CgroupFds<'_>,
     join: Join,
-) -> io::Result<Option<(u32, OwnedFd)>> {
-    let stack = Stack::new()?;
-    let mut pidfd: c_int = -1;
+) -> Result<Option<(u32, OwnedFd)>, Failed> {
+    let stack = Stack::new().map_err(failed("clone"))?;
     if join == Join::Clone3 {
-        args.procs_fd = -1;
-        let arg = ptr::from_ref(args).cast_mut().cast::<c_void>();
-        // SAFETY: as for `clone_blocked` below: `child` runs on `stack` (ours, alive
-        // until after the call, CLONE_VFORK), reads `args` and writes its atomics; the
-        // kernel stores the pidfd in `pidfd`. Signals are blocked around the call.
-        let born = with_signals_blocked(|| unsafe {
-            clone3::clone_into_cgroup(child, &stack, into.dir, arg, &mut pidfd)
-        });
-        match born {
-            Ok(pid) => {
-                // SAFETY: the kernel returned a new pidfd that nothing else owns.
-                let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-                return Ok(Some((pid, pidfd)));
-            }
-            // No child was made: join the old way (remembered if the kernel lacks it).
-            Err(e) => clone3::note_refusal(&e),
+        if let Some(born) = born_into(args, &stack, into.dir) {
+            return Ok(Some(born));
         }
     }
-    args.procs_fd = into.procs;
+    args.procs_fd = (into.procs)().map_err(failed("opening the cgroup's cgroup.procs"))?;
+    let mut pidfd: c_int = -1;
     let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
     // SAFETY: `child` runs on `stack` (ours, unused by anyone else, alive until after
     // the call: CLONE_VFORK returns only once the child has called exec or exited) and
@@ -239,11 +226,36 @@ fn clone_child(
         {
             return Ok(None)
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(failed("clone")(e)),
     };
     // SAFETY: the kernel returned a new pidfd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
     Ok(Some((pid, pidfd)))
+}
+
+/// The child born in the cgroup whose directory is `dir` ([`clone3`]); `None` when the
+/// kernel refused (no child was made: the caller joins the old way).
+fn born_into(args: &mut ChildArgs, stack: &Stack, dir: RawFd) -> Option<(u32, OwnedFd)> {
+    args.procs_fd = -1;
+    let arg = ptr::from_ref(args).cast_mut().cast::<c_void>();
+    let mut pidfd: c_int = -1;
+    // SAFETY: as for `clone_blocked` in `clone_child`: `child` runs on `stack` (alive
+    // until after the call, CLONE_VFORK), reads `args` and writes its atomics; the
+    // kernel stores the pidfd in `pidfd`. Signals are blocked around the call.
+    let born = with_signals_blocked(|| unsafe {
+        clone3::clone_into_cgroup(child, stack, dir, arg, &mut pidfd)
+    });
+    match born {
+        Ok(pid) => {
+            // SAFETY: the kernel returned a new pidfd that nothing else owns.
+            Some((pid, unsafe { OwnedFd::from_raw_fd(pidfd) }))
+        }
+        Err(e) => {
+            // Remembered if the kernel lacks it.
+            clone3::note_refusal(&e);
+            None
+        }
+    }
 }
 
 /// The child, between clone and exec. Only async-signal-safe calls; no allocation.

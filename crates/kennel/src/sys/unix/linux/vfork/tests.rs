@@ -24,7 +24,7 @@ fn cgroup(what: &str) -> Option<Cgroup> {
 
 /// Start `cat /proc/self/cgroup /proc/self/stat` into `cg` through `into`, `join`;
 /// returns (the child's pid, its cgroup path, its process group).
-fn start(cg: &Cgroup, into: CgroupFds, join: Join) -> (u32, String, u32) {
+fn start(cg: &Cgroup, into: CgroupFds<'_>, join: Join) -> (u32, String, u32) {
     let cmd = crate::Command::new("/bin/cat")
         .args(["/proc/self/cgroup", "/proc/self/stat"])
         .stdout(OutputMode::Piped);
@@ -51,22 +51,28 @@ fn start(cg: &Cgroup, into: CgroupFds, join: Join) -> (u32, String, u32) {
     (started.pid, cgroup_line, stat.pgrp)
 }
 
-fn fds(cg: &Cgroup) -> CgroupFds {
-    CgroupFds {
-        dir: cg.dir_fd(),
-        procs: cg.procs_fd(),
-    }
-}
-
 #[test]
 fn a_leader_starts_in_its_cgroup_and_its_own_group_either_way_in() {
     for join in [Join::Clone3, Join::Write] {
         let Some(cg) = cgroup("the spawn into a cgroup") else {
             return;
         };
-        let (pid, path, pgrp) = start(&cg, fds(&cg), join);
+        let opened = std::cell::Cell::new(0);
+        let procs = || {
+            opened.set(opened.get() + 1);
+            cg.procs_fd()
+        };
+        let into = CgroupFds {
+            dir: cg.dir_fd(),
+            procs: &procs,
+        };
+        let (pid, path, pgrp) = start(&cg, into, join);
         assert_eq!(pgrp, pid, "{join:?}: the leader leads a new process group");
         assert!(path.contains("kennel-"), "{join:?}: in {path}");
+        // Born in the cgroup: its `cgroup.procs` is not even opened (where this kernel
+        // and architecture can: `clone3::refused` says once it has been asked).
+        let joins = usize::from(join == Join::Write || clone3::refused());
+        assert_eq!(opened.get(), joins, "{join:?}: cgroup.procs opened");
     }
 }
 
@@ -78,9 +84,10 @@ fn a_refused_clone3_joins_through_cgroup_procs() {
     // Not a cgroup directory: the kernel refuses CLONE_INTO_CGROUP (EBADF) and no child
     // is made; the spawn must still end up in the cgroup, by the write.
     let devnull = std::fs::File::open("/dev/null").expect("/dev/null");
+    let procs = || cg.procs_fd();
     let into = CgroupFds {
         dir: devnull.as_raw_fd(),
-        procs: cg.procs_fd(),
+        procs: &procs,
     };
     let (pid, _, pgrp) = start(&cg, into, Join::Clone3);
     assert_eq!(pgrp, pid);
@@ -97,7 +104,12 @@ fn a_missing_program_fails_as_std_would_say_born_in_the_cgroup() {
     };
     let cmd = crate::Command::new("/nonexistent/kennel-no-such-program");
     let launch = Launch::of(&cmd);
-    let Err(failed) = spawn_joining(&launch, fds(&cg), Join::Clone3) else {
+    let procs = || cg.procs_fd();
+    let into = CgroupFds {
+        dir: cg.dir_fd(),
+        procs: &procs,
+    };
+    let Err(failed) = spawn_joining(&launch, into, Join::Clone3) else {
         panic!("a missing program started");
     };
     assert_eq!(failed.stage, "fork/exec");

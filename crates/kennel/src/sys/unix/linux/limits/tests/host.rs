@@ -63,7 +63,8 @@ impl Tree {
 
     /// Run this test binary as `mode` in the tree, joined as kennel joins.
     fn spawn(&self, mode: &str) -> Child {
-        let mut fds = vec![self.cg.as_ref().expect("not ended").procs_fd()];
+        let cg = self.cg.as_ref().expect("not ended");
+        let mut fds = vec![cg.procs_fd().expect("cgroup.procs")];
         fds.extend(self.limits().join_fds());
         let mut cmd = std::process::Command::new(std::env::current_exe().expect("test exe"));
         cmd.args(["--exact", HELPER_TEST, "--nocapture"])
