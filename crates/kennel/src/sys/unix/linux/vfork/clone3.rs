@@ -38,10 +38,15 @@ pub(super) fn refused() -> bool {
 }
 
 /// Remember a refusal that will not change for this process: no `clone3` (`ENOSYS`:
-/// Linux < 5.3, a seccomp filter, not x86_64) or a `struct clone_args` too big for it
-/// (`E2BIG`: Linux < 5.7). Others (`EACCES`, `EBADF`, …) may be this cgroup's alone.
+/// Linux < 5.3, a seccomp filter, not x86_64), a `struct clone_args` too big for it
+/// (`E2BIG`: Linux < 5.7 with a cgroup fd that is not 0), flags it does not know
+/// (`EINVAL`: the same kernels otherwise; the arguments are the same every time), or a
+/// seccomp filter that answers `EPERM`. Others (`EACCES`, `EBADF`, `ENODEV`,
+/// `EOPNOTSUPP`) are this cgroup's alone. Remembering too much only costs the speed:
+/// the fallback is always correct.
 pub(super) fn note_refusal(error: &io::Error) {
-    if matches!(error.raw_os_error(), Some(libc::ENOSYS | libc::E2BIG)) {
+    let kernel_wide = [libc::ENOSYS, libc::E2BIG, libc::EINVAL, libc::EPERM];
+    if error.raw_os_error().is_some_and(|e| kernel_wide.contains(&e)) {
         REFUSED.store(true, Ordering::Relaxed);
     }
 }
