@@ -9,7 +9,8 @@
 //! child stays contained.
 //!
 //! Needs root (moving between cgroups, or creating the user's subtree and dropping to
-//! it) and a writable cgroup v2.
+//! it) and a writable cgroup v2. (The cases are rows of `escape_run.rs`'s table; their
+//! checks are [`judge`].)
 
 use std::time::Duration;
 

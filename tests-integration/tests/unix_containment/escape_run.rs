@@ -1,6 +1,8 @@
 //! One `kennel run --report <file> … -- kennel-fixture daemon [--leader-stays]` whose
 //! fixture first leaves its cgroup (`KENNEL_FIXTURE_CGROUP`), as root or as the user of
-//! a delegated subtree: what the escape tests start, watch and end.
+//! a delegated subtree: what the escape tests start, watch and end — and the one table
+//! of those tests (cgroup and PID-namespace tiers, root and unprivileged), whose checks
+//! each tier's file keeps (`cgroup_escape::judge`, `pid_namespace::judge`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};

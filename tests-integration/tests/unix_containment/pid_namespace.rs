@@ -6,7 +6,8 @@
 //! by a `kill -9` of `kennel run` or `kennel serve` — what the cgroup tier cannot
 //! promise (its guard knows only cgroups). As root, and as `nobody` (a user namespace,
 //! with a delegated cgroup subtree). Signals and `ptrace` from inside do not reach
-//! kennel: it has no pid in the namespace.
+//! kennel: it has no pid in the namespace. (The escape cases are rows of
+//! `escape_run.rs`'s table; their checks are [`judge`].)
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
