@@ -150,15 +150,12 @@ pub struct SpawnRequest {
     /// cannot enforce fails the spawn with `unsupported` unless `best_effort`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<SpawnLimits>,
-    /// With a `"direct"` stream (and only then): the path of the client's listening
-    /// UNIX stream socket. The sidecar connects once per direct stream, writes a
-    /// header line naming `direct_token`, the id and the stream, and gives the
-    /// connection to the child as that stream.
+    /// With a `"direct"` stream (only then): the client's listening UNIX socket, which
+    /// the sidecar connects each direct stream to (docs/PROTOCOL.md, "Direct streams").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 4096))]
     pub direct_socket: Option<String>,
-    /// With `direct_socket`: the client's token for this spawn, echoed in each
-    /// connection's header line.
+    /// With `direct_socket`: the client's token, named in each connection's header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 256))]
     pub direct_token: Option<String>,

@@ -57,13 +57,10 @@ export interface SpawnRequest {
   containment?: ContainmentSwitches;
   /** Working directory; default: the sidecar's. */
   cwd?: string | null;
-  /** With a `"direct"` stream (and only then): the path of the client's listening
-   * UNIX stream socket. The sidecar connects once per direct stream, writes a
-   * header line naming `direct_token`, the id and the stream, and gives the
-   * connection to the child as that stream. */
+  /** With a `"direct"` stream (only then): the client's listening UNIX socket, which
+   * the sidecar connects each direct stream to (docs/PROTOCOL.md, "Direct streams"). */
   direct_socket?: string | null;
-  /** With `direct_socket`: the client's token for this spawn, echoed in each
-   * connection's header line. */
+  /** With `direct_socket`: the client's token, named in each connection's header. */
   direct_token?: string | null;
   /** After the tree is gone, how long to wait for the pipes to reach EOF (a
    * leaked descendant may hold them) before reporting `drain: "timeout"`. */
