@@ -3,7 +3,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn as cpSpawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kennel } from "../src/index.js";
@@ -209,38 +209,42 @@ describe("direct streams", { skip: !unix && "UNIX sockets are Unix's; Windows pi
 
   for (const how of ["exit", "SIGKILL"] as const) {
     test(`the client ends mid-flood (${how}): the sidecar and the child end; the directory goes or is swept`, async () => {
-      const app = await startFloodApp();
-      if (how === "exit") app.proc.stdin!.end("go\n");
-      else app.proc.kill("SIGKILL");
-      await new Promise((resolve) => app.proc.once("exit", resolve));
-      await waitUntil(() => ended(app.sidecar) && ended(app.child), "the sidecar and the flood to end");
-      if (how === "exit") {
-        assert.ok(!existsSync(app.dir), `${app.dir} is removed when the client exits`);
-        return;
-      }
-      // SIGKILL leaves no chance to clean up: the next client's first direct stream sweeps it.
-      assert.ok(existsSync(app.dir), `${app.dir} stays after SIGKILL`);
-      // The same dead pid, named as if from another PID namespace: not ours to judge.
-      const foreign = join(tmpdir(), `kennel-node-${app.proc.pid}-1-foreign`);
-      mkdirSync(foreign);
-      const k = await Kennel.start({ bin: KENNEL_BIN });
+      // A temp dir of this test's own: no other client sweeps it meanwhile.
+      const base = mkdtempSync(join(tmpdir(), "kennel-direct-sweep-"));
       try {
-        await k.run(FIXTURE, ["print", "x"], { stdout: "direct" });
+        const app = await startFloodApp(base);
+        if (how === "exit") app.proc.stdin!.end("go\n");
+        else app.proc.kill("SIGKILL");
+        await new Promise((resolve) => app.proc.once("exit", resolve));
+        await waitUntil(() => ended(app.sidecar) && ended(app.child), "the sidecar and the flood to end");
+        if (how === "exit") {
+          assert.ok(!existsSync(app.dir), `${app.dir} is removed when the client exits`);
+          return;
+        }
+        // SIGKILL leaves no chance to clean up: the next client's first direct stream sweeps it.
+        assert.ok(existsSync(app.dir), `${app.dir} stays after SIGKILL`);
+        // The same dead pid, named as if from another PID namespace: not ours to judge.
+        const foreign = join(base, `kennel-node-${app.proc.pid}-1-foreign`);
+        mkdirSync(foreign);
+        const next = await startFloodApp(base);
         assert.ok(!existsSync(app.dir), `the next client removed ${app.dir}`);
         assert.ok(existsSync(foreign), `${foreign} (another namespace) was left alone`);
+        next.proc.stdin!.end("go\n");
+        await new Promise((resolve) => next.proc.once("exit", resolve));
+        await waitUntil(() => ended(next.sidecar) && ended(next.child), "the next client's sidecar and flood to end");
+        assert.deepEqual(readdirSync(base), [foreign.slice(base.length + 1)], "only the foreign directory is left");
       } finally {
-        await k.close();
-        rmdirSync(foreign);
+        rmSync(base, { recursive: true, force: true });
       }
     });
   }
 });
 
 /**
- * A separate Node process whose Kennel floods a direct stream it reads; it prints
+ * A separate Node process (temp dir `base`) whose Kennel floods a direct stream it reads; it prints
  * `ready <sidecar> <child> <socket dir>` once bytes arrive, and exits on a line on stdin.
  */
-async function startFloodApp(): Promise<{ proc: ReturnType<typeof cpSpawn>; sidecar: number; child: number; dir: string }> {
+async function startFloodApp(base: string): Promise<{ proc: ReturnType<typeof cpSpawn>; sidecar: number; child: number; dir: string }> {
   const index = new URL("../src/index.js", import.meta.url).href;
   const code = `
     import { Kennel } from ${JSON.stringify(index)};
@@ -257,7 +261,8 @@ async function startFloodApp(): Promise<{ proc: ReturnType<typeof cpSpawn>; side
     c.stdout.resume();
     process.stdin.once("data", () => process.exit(0));
   `;
-  const proc = cpSpawn(process.execPath, ["--input-type=module", "-e", code], { stdio: ["pipe", "pipe", "inherit"] });
+  const env = { ...process.env, TMPDIR: base };
+  const proc = cpSpawn(process.execPath, ["--input-type=module", "-e", code], { env, stdio: ["pipe", "pipe", "inherit"] });
   let out = "";
   proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   await waitUntil(() => /ready \d+ \d+ \S+\n/.test(out) || proc.exitCode !== null, "the app's ready line", 30000);
