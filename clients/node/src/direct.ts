@@ -160,7 +160,8 @@ let exitHook = false;
 
 /**
  * One Kennel's listening socket for direct streams, in a private 0700 directory
- * (`kennel-node-<pid>-<pid namespace>-XXXXXX` under the temp dir), made on first use.
+ * (`kennel-node-<pid>-<pid namespace>-XXXXXX` under the temp dir, or `/tmp` when the
+ * temp dir's path is too long for a socket address), made on first use.
  * The directory goes on {@link close} and when this process exits; one left by a
  * process killed with SIGKILL is removed by the next client of the same user and PID
  * namespace that makes one.
@@ -206,8 +207,9 @@ export class DirectServer {
 
   #listen(): string {
     if (this.#dir !== null) return join(this.#dir, "s");
-    sweep();
-    const dir = mkdtempSync(join(tmpdir(), `${DIR_PREFIX}${process.pid}-${pidNamespace()}-`));
+    const base = socketBase();
+    sweep(base);
+    const dir = mkdtempSync(join(base, `${DIR_PREFIX}${process.pid}-${pidNamespace()}-`));
     const path = join(dir, "s");
     const server = createServer({ pauseOnConnect: false }, (socket) => this.#onConnection(socket));
     // Bound and listening when `listen` returns (a path, outside a cluster worker): the
@@ -264,9 +266,17 @@ function pidNamespace(): number {
   }
 }
 
-/** Removes the socket directories of this user's clients that are gone (SIGKILL), in this PID namespace only. */
-function sweep(): void {
+/**
+ * The temp dir, unless a socket's path there would be too long for a socket address
+ * (104 bytes on macOS, 108 on Linux; the name adds up to 50): then `/tmp`.
+ */
+function socketBase(): string {
   const base = tmpdir();
+  return Buffer.byteLength(base) <= 50 ? base : "/tmp";
+}
+
+/** Removes the socket directories under `base` of this user's clients that are gone (SIGKILL), in this PID namespace only. */
+function sweep(base: string): void {
   const ns = String(pidNamespace());
   const uid = process.getuid?.();
   let names: string[];
