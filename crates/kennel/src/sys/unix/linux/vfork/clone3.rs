@@ -46,7 +46,10 @@ pub(super) fn refused() -> bool {
 /// the fallback is always correct.
 pub(super) fn note_refusal(error: &io::Error) {
     let kernel_wide = [libc::ENOSYS, libc::E2BIG, libc::EINVAL, libc::EPERM];
-    if error.raw_os_error().is_some_and(|e| kernel_wide.contains(&e)) {
+    if error
+        .raw_os_error()
+        .is_some_and(|e| kernel_wide.contains(&e))
+    {
         REFUSED.store(true, Ordering::Relaxed);
     }
 }
