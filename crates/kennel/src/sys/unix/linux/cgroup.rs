@@ -129,7 +129,8 @@ fn create_fresh_dir(root: &Path) -> io::Result<PathBuf> {
 #[derive(Debug)]
 pub(crate) struct Cgroup {
     dir: PathBuf,
-    /// The directory, for a child born in the cgroup (`clone3`'s `CLONE_INTO_CGROUP`).
+    /// The directory, for a child born in the cgroup (`clone3`'s `CLONE_INTO_CGROUP`,
+    /// which takes an `O_PATH` fd: no read permission on the directory is needed).
     dir_fd: OwnedFd,
     /// `cgroup.procs`, opened (before the fork, so the child only has to `write(2)`)
     /// only where a process joins by writing: a leader born in the cgroup needs none.
@@ -152,7 +153,7 @@ impl Cgroup {
         let path = CString::new(dir.as_os_str().as_bytes())?;
         let dir_fd = rustix::fs::open(
             &path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
         Ok(Cgroup {
