@@ -1,6 +1,6 @@
 // The Node half of kennel's benchmarks (run by `cargo xtask bench`).
 //
-//   node bench.mjs <spawn|throughput|cancel|hol> --fixture PATH --kennel PATH [--runs N]
+//   node bench.mjs <spawn|throughput|cancel|hol|echo> --fixture PATH --kennel PATH [--runs N]
 //                  [--concurrency C] [--bytes B] [--window W]
 //
 // Prints one line per figure, the format `kennel-bench` uses:
@@ -182,6 +182,47 @@ async function holBench(o, kennel) {
   row("hol.node.flood", "ms", "the same beside a child flooding stdout that nobody reads (same Kennel)", loaded);
 }
 
+// --- echo beside a churn (not run by `cargo xtask bench`) ------------------------------
+
+// One line through a long-lived `echo-stdin` child (write, then wait for it on stdout).
+async function echoOnce(child, out, i) {
+  const line = `ping ${i}\n`;
+  const t = now();
+  await child.write(line);
+  while (!out.text.endsWith(line)) await new Promise((res) => setImmediate(res));
+  return now() - t;
+}
+
+// The echo round trip alone, then while the same Kennel runs a churn of `exit 0` children
+// (`--concurrency` in flight): a request on one child must not wait for the spawns of
+// others (issue 16). `--runs` round trips each.
+async function echoBench(o, kennel) {
+  const samples = { idle: [], churn: [] };
+  for (const mode of ["idle", "churn"]) {
+    const child = kennel.spawn(o.fixture, ["echo-stdin"], { stdin: "pipe" });
+    const out = { text: "" };
+    child.stdout.on("data", (b) => (out.text += b.toString()));
+    await child.spawned;
+    let stop = false;
+    const churn = async () => {
+      while (!stop) {
+        const c = kennel.spawn(o.fixture, ["exit", "0"]);
+        c.stdout.resume();
+        c.stderr.resume();
+        await c.outcome;
+      }
+    };
+    const workers = mode === "churn" ? Array.from({ length: o.concurrency }, churn) : [];
+    for (let i = 0; i < o.runs; i++) samples[mode].push(await echoOnce(child, out, i));
+    stop = true;
+    await Promise.all(workers);
+    await child.end();
+    await child.outcome;
+  }
+  row("echo.node.idle", "ms", "kennel client: one line through a long-lived child (write, then read it back)", samples.idle);
+  row("echo.node.churn", "ms", `the same while the Kennel churns \`exit 0\` children, ${o.concurrency} in flight`, samples.churn);
+}
+
 // --- cancel ---------------------------------------------------------------------------
 
 const TREE = 50;
@@ -284,6 +325,7 @@ try {
   else if (o.mode === "throughput") await throughputBench(o, kennel);
   else if (o.mode === "cancel") await cancelBench(o, kennel);
   else if (o.mode === "hol") await holBench(o, kennel);
+  else if (o.mode === "echo") await echoBench(o, kennel);
   else throw new Error(`unknown mode ${o.mode}`);
 } finally {
   await kennel.close();
