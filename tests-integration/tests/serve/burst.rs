@@ -62,7 +62,8 @@ async fn a_request_waits_only_for_the_spawn_of_its_own_child() {
     let _ = std::fs::remove_file(&gate);
     let setting = format!("held:{}", gate.display());
     let mut sc = Sidecar::start_with_env(&[("KENNEL_TEST_SPAWN_GATE", &setting)]).await;
-    sc.spawn("a", &["echo-stdin"], json!({"stdin": "pipe"})).await;
+    sc.spawn("a", &["echo-stdin"], json!({"stdin": "pipe"}))
+        .await;
     let tagged = |mut r: serde_json::Value, tag: &str| {
         r["req"] = json!(tag);
         r
