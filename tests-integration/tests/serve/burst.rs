@@ -16,15 +16,12 @@ async fn back_to_back_spawns_keep_ids_order_and_later_requests() {
         spawn_request("b", &["echo-stdin"], json!({"stdin": "pipe"})),
         spawn_request("c", &["echo-stdin"], json!({"stdin": "pipe"})),
         request::write("a", "to a\n"),
-        request::close_stdin("a"),
+        // `a` stays until its stdin closes: the `list` (which waits for every spawn,
+        // while `write a` waits only for `a`'s) comes first.
         request::list("q"),
+        request::close_stdin("a"),
     ];
-    let mut batch = Vec::new();
-    for r in &requests {
-        batch.extend_from_slice(r.to_string().as_bytes());
-        batch.push(b'\n');
-    }
-    sc.send_raw(&batch).await;
+    send_batch(&mut sc, &requests).await;
     let e = sc.wait_error().await;
     assert_eq!(
         (e["code"].as_str(), e["id"].as_str(), e["op"].as_str()),
@@ -32,13 +29,7 @@ async fn back_to_back_spawns_keep_ids_order_and_later_requests() {
         "{e}"
     );
     let list = sc.wait_event("list", "q").await;
-    let ids: Vec<&str> = list["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|c| c["id"].as_str().expect("an id"))
-        .collect();
-    assert_eq!(ids, ["a", "b", "c"], "spawn order: {list}");
+    assert_eq!(listed(&list), ["a", "b", "c"], "spawn order: {list}");
     let exit = sc.seen_event("exit", "a").await;
     assert_eq!(exit["code"], 0, "{exit}");
     assert_eq!(sc.output_of("a", "stdout"), b"to a\n");
@@ -76,12 +67,7 @@ async fn a_request_waits_only_for_the_spawn_of_its_own_child() {
         tagged(request::close_stdin("held"), "c-held"),
         request::list("q"),
     ];
-    let mut batch = Vec::new();
-    for r in &requests {
-        batch.extend_from_slice(r.to_string().as_bytes());
-        batch.push(b'\n');
-    }
-    sc.send_raw(&batch).await;
+    send_batch(&mut sc, &requests).await;
     let exit = sc.wait_event("exit", "a").await;
     assert_eq!(exit["code"], 0, "{exit}");
     assert_eq!(sc.output_of("a", "stdout"), b"to a\n");
@@ -93,13 +79,7 @@ async fn a_request_waits_only_for_the_spawn_of_its_own_child() {
     std::fs::write(&gate, b"").expect("open the gate");
     let list = sc.wait_event("list", "q").await;
     let _ = std::fs::remove_file(&gate);
-    let ids: Vec<&str> = list["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|c| c["id"].as_str().expect("an id"))
-        .collect();
-    assert_eq!(ids, ["held"], "{list}");
+    assert_eq!(listed(&list), ["held"], "{list}");
     let exit = sc.seen_event("exit", "held").await;
     assert_eq!(exit["code"], 0, "{exit}");
     assert_eq!(sc.output_of("held", "stdout"), b"to held\n");
@@ -112,4 +92,24 @@ async fn a_request_waits_only_for_the_spawn_of_its_own_child() {
         sc.log
     );
     sc.finish().await;
+}
+
+/// Sends `requests` in one write, so the sidecar reads them back to back.
+async fn send_batch(sc: &mut Sidecar, requests: &[serde_json::Value]) {
+    let mut batch = Vec::new();
+    for r in requests {
+        batch.extend_from_slice(r.to_string().as_bytes());
+        batch.push(b'\n');
+    }
+    sc.send_raw(&batch).await;
+}
+
+/// The ids of a `list` event, in its order.
+fn listed(list: &serde_json::Value) -> Vec<&str> {
+    list["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| c["id"].as_str().expect("an id"))
+        .collect()
 }
