@@ -110,8 +110,8 @@ function nodeFlood(fixture, bytes, relay = false) {
   });
 }
 
-// `stdout: "direct"`: the child writes into a FIFO the client reads itself (no sidecar
-// in the data path).
+// `stdout: "direct"`: the child writes into a connection to the client's own socket,
+// which the client reads itself (no sidecar in the data path).
 async function kennelFlood(kennel, fixture, bytes, stdout = "pipe") {
   const t = now();
   let got = 0;
@@ -122,8 +122,21 @@ async function kennelFlood(kennel, fixture, bytes, stdout = "pipe") {
   return now() - t;
 }
 
+// Runs `f` (which resolves with its wall time) and pushes the CPU time this Node process
+// spent meanwhile, in seconds, into `cpu`.
+async function withCpu(cpu, f) {
+  const c0 = process.cpuUsage();
+  const ms = await f();
+  const d = process.cpuUsage(c0);
+  cpu.push((d.user + d.system) / 1e6);
+  return ms;
+}
+
 async function throughputBench(o, kennel) {
   const gib = (ms) => (ms / 1000) * ((1 << 30) / o.bytes);
+  const perGib = (s) => s * ((1 << 30) / o.bytes);
+  const cpuBase = [];
+  const cpuDirect = [];
   // The same client on JSON `stdout` events (the framing before binary frames), so
   // the gain of the frames is measured in the same run.
   const json = await Kennel.start({ bin: o.kennel, stderr: "inherit", framing: "json", windowBytes: o.window });
@@ -134,11 +147,11 @@ async function throughputBench(o, kennel) {
   const ours_direct = [];
   try {
     for (let r = 0; r < o.runs; r++) {
-      base.push(gib(await nodeFlood(o.fixture, o.bytes)));
+      base.push(gib(await withCpu(cpuBase, () => nodeFlood(o.fixture, o.bytes))));
       relay.push(gib(await nodeFlood(o.fixture, o.bytes, true)));
       ours.push(gib(await kennelFlood(kennel, o.fixture, o.bytes)));
       ours_json.push(gib(await kennelFlood(json, o.fixture, o.bytes)));
-      ours_direct.push(gib(await kennelFlood(kennel, o.fixture, o.bytes, "direct")));
+      ours_direct.push(gib(await withCpu(cpuDirect, () => kennelFlood(kennel, o.fixture, o.bytes, "direct"))));
     }
   } finally {
     await json.close();
@@ -148,8 +161,10 @@ async function throughputBench(o, kennel) {
   row("throughput.node.relay", "s/GiB", `Node reading the same flood relayed by cat (fixture | cat: the ceiling of a copying relay) (${mib} MiB per run)`, relay);
   row("throughput.node.kennel", "s/GiB", `kennel client stdout stream via the sidecar, binary data frames (${mib} MiB per run)`, ours);
   row("throughput.node.kennel_json", "s/GiB", `the same with JSON stdout events (framing: "json") (${mib} MiB per run)`, ours_json);
-  if (!kennel.hello.features.includes("direct_streams")) return; // Windows: the stream would be piped
-  row("throughput.node.kennel_direct", "s/GiB", `kennel client stdout stream, direct (a FIFO the client reads; no sidecar in the data path) (${mib} MiB per run)`, ours_direct);
+  if (!kennel.hello.features.includes("direct_sockets")) return; // Windows: the stream would be piped
+  row("throughput.node.kennel_direct", "s/GiB", `kennel client stdout stream, direct (a connection to the client's socket; no sidecar in the data path) (${mib} MiB per run)`, ours_direct);
+  row("throughput.node.cpu.direct", "s/GiB", `Node's CPU time reading a direct child pipe (process.cpuUsage)`, cpuBase.map(perGib));
+  row("throughput.node.cpu.kennel_direct", "s/GiB", `Node's CPU time reading the kennel client's direct stream (process.cpuUsage)`, cpuDirect.map(perGib));
 }
 
 // --- head-of-line: a small run beside an unread flood ---------------------------------

@@ -19,24 +19,21 @@
 // `kennel_tests::procfs`): on other platforms the binary only says so, so that the workspace still builds and tests there.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
-#[cfg(target_os = "linux")]
-mod cancel;
-#[cfg(target_os = "linux")]
-mod passthrough;
-#[cfg(target_os = "linux")]
-mod sidecar;
-#[cfg(target_os = "linux")]
-mod spawn;
-#[cfg(target_os = "linux")]
-mod stats;
-#[cfg(target_os = "linux")]
-mod throughput;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[cfg(target_os = "linux")]
-use clap::{Parser, Subcommand};
+cfg_if::cfg_if! {
+    if #[cfg(target_os = "linux")] {
+        mod cancel;
+        mod passthrough;
+        mod sidecar;
+        mod spawn;
+        mod stats;
+        mod throughput;
+
+        use clap::{Parser, Subcommand};
+    }
+}
 
 #[cfg(not(target_os = "linux"))]
 fn main() -> ExitCode {

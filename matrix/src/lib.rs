@@ -26,18 +26,17 @@
 
 pub mod job;
 
-#[cfg(target_os = "linux")]
-pub mod cell;
-#[cfg(target_os = "linux")]
-pub mod fixtures;
-#[cfg(target_os = "linux")]
-pub mod impls;
-#[cfg(target_os = "linux")]
-pub mod procs;
-#[cfg(target_os = "linux")]
-pub mod report;
-#[cfg(target_os = "linux")]
-pub mod wine_loader;
+cfg_if::cfg_if! {
+    // The harness itself: tags, /proc, subreaper, the Wine loaders' /proc evidence.
+    if #[cfg(target_os = "linux")] {
+        pub mod cell;
+        pub mod fixtures;
+        pub mod impls;
+        pub mod procs;
+        pub mod report;
+        pub mod wine_loader;
+    }
+}
 
 /// `s` cut to at most `max` characters, with `…` when cut.
 pub fn clip(s: &str, max: usize) -> String {

@@ -16,6 +16,8 @@
 //! * [`procfs`] (Linux only): looking at processes through `/proc` —
 //!   liveness, zombies, process groups, descendants, open fds — and killing
 //!   leftovers during cleanup, the `/proc/*/environ` marker scan and the RSS probe.
+//! * [`marks`] (Linux only): trees tagged with an environment marker and found again
+//!   in `/proc`, and the notes (or failures) of tests the host cannot run.
 //! * [`sidecar`]: the one driver of a `kennel serve` sidecar (typed events with
 //!   deadlines, built requests), used by the serve tests, the bench and the soak.
 //!
@@ -29,6 +31,8 @@ pub mod checks;
 pub mod delegated;
 pub mod events;
 pub mod heap;
+#[cfg(target_os = "linux")]
+pub mod marks;
 pub mod pattern;
 pub mod pidline;
 #[cfg(target_os = "linux")]

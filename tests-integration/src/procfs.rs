@@ -23,6 +23,7 @@ struct Stat {
     ppid: u32,
     pgid: u32,
     sid: u32,
+    flags: u64,
 }
 
 fn stat(pid: u32) -> Option<Stat> {
@@ -40,12 +41,15 @@ fn parse_stat(s: &str) -> Option<Stat> {
     let ppid = rest.next()?.parse().ok()?;
     let pgid = rest.next()?.parse().ok()?;
     let sid = rest.next()?.parse().ok()?;
+    // tty_nr, tpgid, then flags.
+    let flags = rest.nth(2)?.parse().ok()?;
     Some(Stat {
         comm,
         state,
         ppid,
         pgid,
         sid,
+        flags,
     })
 }
 
@@ -313,8 +317,32 @@ pub fn fd_count_of(pid: u32) -> usize {
 /// `matches` is true (an entry is `NAME=value`, as bytes). A process that is gone, or
 /// whose environment we may not read, holds nothing.
 pub fn environ_any(pid: u32, mut matches: impl FnMut(&[u8]) -> bool) -> bool {
-    fs::read(format!("/proc/{pid}/environ"))
-        .is_ok_and(|env| env.split(|&b| b == 0).any(&mut matches))
+    environ(pid).is_some_and(|env| env.split(|&b| b == 0).any(&mut matches))
+}
+
+/// `PF_KTHREAD` in the flags of `/proc/<pid>/stat`: a kernel thread (no environment).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// How long an empty environment of a live user process is read again.
+const EXEC_WINDOW: Duration = Duration::from_millis(20);
+
+/// The environment block of `pid`. A live process in the middle of `execve` reads as
+/// empty for a moment (the new image's `env_start`/`env_end` are set last, in
+/// `create_elf_tables`): a scan taken then would miss a tagged process that is alive,
+/// so an empty read of a live user process is retried for up to [`EXEC_WINDOW`]. Not
+/// pid 1's: never a test's process, and here (`process_api`) its environment is empty.
+fn environ(pid: u32) -> Option<Vec<u8>> {
+    let deadline = std::time::Instant::now() + EXEC_WINDOW;
+    loop {
+        let env = fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let user_process = || {
+            stat(pid).is_some_and(|s| s.flags & PF_KTHREAD == 0 && !matches!(s.state, 'Z' | 'X'))
+        };
+        if !env.is_empty() || pid == 1 || std::time::Instant::now() >= deadline || !user_process() {
+            return Some(env);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Whether the environment of `pid` holds exactly the entry `entry` (`NAME=value`).
@@ -348,6 +376,7 @@ mod tests {
     fn stat_with_odd_comm() {
         let s = parse_stat("42 (a b) c)) S 1 42 42 0 -1 4194560").unwrap();
         assert_eq!(s.comm, "a b) c)");
+        assert_eq!(s.flags, 4194560);
         assert_eq!((s.state, s.ppid, s.pgid, s.sid), ('S', 1, 42, 42));
     }
 

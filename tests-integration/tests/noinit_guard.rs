@@ -5,56 +5,16 @@
 //! `unix_containment/noinit_host.rs`.)
 #![cfg(target_os = "linux")]
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use kennel::{Command, Containment, OutputMode};
+use kennel_tests::marks::{assert_no_survivors, cgroup_available, marker};
 
 const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
 const PATIENCE: Duration = Duration::from_secs(20);
 
 /// The tests that look at this process's own guard run one at a time.
 static OWN_GUARD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn marker() -> (String, String) {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let n = N.fetch_add(1, Ordering::Relaxed);
-    (
-        "KENNEL_TEST_MARK".to_owned(),
-        format!("noinit-{}-{n}", std::process::id()),
-    )
-}
-
-fn marked(mark: &(String, String)) -> Vec<u32> {
-    kennel_tests::live_with_env_entry(&format!("{}={}", mark.0, mark.1))
-}
-
-/// Whether cgroup trees are possible here (else a note, or a failure with
-/// `KENNEL_REQUIRE_CGROUP=1`).
-fn cgroup_available(what: &str) -> bool {
-    if kennel::available_containment().contains(&Containment::Cgroup) {
-        return true;
-    }
-    assert!(
-        std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
-        "KENNEL_REQUIRE_CGROUP is set but no writable cgroup v2 was found"
-    );
-    eprintln!("note: no writable cgroup v2 here; {what} is not tested");
-    false
-}
-
-/// Wait until nothing carries the marker; panic with the survivors (killed first).
-fn assert_no_survivors(mark: &(String, String), within: Duration, what: &str) {
-    let mut left = Vec::new();
-    if !kennel_tests::wait_until(within, || {
-        left = marked(mark);
-        left.is_empty()
-    }) {
-        let described: Vec<_> = left.iter().map(|&p| kennel_tests::describe(p)).collect();
-        kennel_tests::kill_pids(&left);
-        panic!("{what}: survivors after {within:?}: {described:?}");
-    }
-}
 
 /// This process's in-process guards.
 fn own_guards() -> Vec<u32> {

@@ -5,11 +5,11 @@
  */
 import type { KennelChild } from "./child.js";
 import type { KennelError } from "./errors.js";
-import type { AttachRequest, CancelRequest, CloseStdinRequest, KillRequest, Request, SignalRequest } from "./protocol.js";
+import type { CancelRequest, CloseStdinRequest, EofRequest, KillRequest, Request, SignalRequest } from "./protocol.js";
 import { deferred, type Deferred, type Json } from "./wire.js";
 
 /** The requests on a child answered by `ack` (or `error`). */
-export type AnsweredRequest = AttachRequest | CancelRequest | CloseStdinRequest | KillRequest | SignalRequest;
+export type AnsweredRequest = CancelRequest | CloseStdinRequest | EofRequest | KillRequest | SignalRequest;
 
 /** A request tagged with `req`, waiting for its `ack` / `written` / `error`. */
 interface PendingReq {

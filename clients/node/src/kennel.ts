@@ -5,7 +5,7 @@ import type { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { Answers, type AnsweredRequest } from "./answers.js";
 import { KennelChild, runChild } from "./child.js";
-import { DirectStreams } from "./direct.js";
+import { DirectServer, DirectStreams } from "./direct.js";
 import { KennelError } from "./errors.js";
 import { Flows } from "./flow.js";
 import { FrameParser } from "./frames.js";
@@ -50,6 +50,7 @@ export class Kennel extends EventEmitter {
   readonly #queue: Request[] = [];
   readonly #framing: "auto" | "json";
   readonly #idPrefix = randomBytes(4).toString("hex");
+  readonly #direct = new DirectServer((id, stream) => this._answeredOp({ op: "eof", id, stream }, id).catch(() => {}));
   /** The window asked for each stream, or undefined for the sidecar's recommendation. */
   readonly #windowOpt: number | undefined;
   /** Requests waiting for their answer. */
@@ -94,6 +95,7 @@ export class Kennel extends EventEmitter {
       failed: (e) => this.#fail(e),
       closed: (code, signal, tail) => {
         this.#fail(exitError(code, signal, this.#bye, this.#children.size > 0, tail));
+        this.#direct.close();
         this.#closed.resolve();
         this.emit("exit", code, signal);
       },
@@ -139,6 +141,7 @@ export class Kennel extends EventEmitter {
     const state: ChildState = { child, cleanup: [], direct: new DirectStreams(opts.drainTimeoutMs) };
     if (opts.stdout === "null") child.stdout.push(null);
     if (opts.stderr === "null") child.stderr.push(null);
+    if (this.hello) this.#direct.wire(req, state);
     this.#send(req); // throws line_too_long before anything is registered
     this.#children.set(id, state);
     this.#flows.start([child.stdout, child.stderr], req.window ?? undefined);
@@ -300,7 +303,6 @@ export class Kennel extends EventEmitter {
         if (!st) return;
         st.child.pid = num(ev["pid"]);
         st.child.containment = str(ev, "containment");
-        if (st.direct.open(ev, st.child)) this._answeredOp({ op: "attach", id: st.child.id }, st.child.id).catch(() => {});
         st.child._spawned.resolve(st.child.pid);
         st.child.emit("spawn", st.child.pid);
         return;
@@ -342,6 +344,7 @@ export class Kennel extends EventEmitter {
         negotiate(req, hello, this.#framing, this.#windowOpt);
         const st = this.#children.get(req.id);
         if (st) this.#flows.start([st.child.stdout, st.child.stderr], req.window ?? undefined);
+        if (st) this.#direct.wire(req, st);
       }
       this.#proc.stdin!.write(JSON.stringify(req) + "\n");
     }

@@ -50,12 +50,13 @@ export interface SpawnOptions {
   stdin?: "pipe" | "null";
   /**
    * Default `"pipe"`. With `"null"` the stream ends empty at once. With `"direct"` the
-   * child writes into a FIFO this client reads itself (Linux/macOS, sidecars listing
-   * `direct_streams`; elsewhere `"pipe"`): no sidecar in the data path, no caps, no
-   * `keepLeftovers`. Unread, it blocks the child once the FIFO (256 KiB on Linux) and
-   * the stream's buffer are full, as a window does for a piped stream; `outcome` comes
-   * after its end. The drain does not wait for it: output a background descendant
-   * writes after the leader exited is lost (docs/PROTOCOL.md, "Direct streams").
+   * child writes into a connection to this client's own UNIX socket, which it reads
+   * itself (Linux/macOS, sidecars listing `direct_sockets`; elsewhere `"pipe"`): no
+   * sidecar in the data path, no caps, no `keepLeftovers`. Unread, it blocks the child
+   * once the socket and 4 MiB read ahead are full, as a window does for a piped stream;
+   * `outcome` comes after its end, and the drain waits for it as for a pipe — except
+   * for a consumer that leaves more than that unread past the leader's exit: then the
+   * drain timeout ends the descendants still writing (docs/PROTOCOL.md, "Direct streams").
    */
   stdout?: "pipe" | "null" | "direct";
   /** As {@link stdout}. */

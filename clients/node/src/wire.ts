@@ -219,7 +219,7 @@ export function parseEvent(line: Buffer): Json | KennelError {
 /** Adds what `hello` allows to a `spawn` request: binary framing, a flow-control window. */
 export function negotiate(req: SpawnRequest, hello: Hello, framing: "auto" | "json", window: number | undefined): void {
   let direct = req.stdout === "direct" || req.stderr === "direct";
-  if (direct && !hello.features.includes("direct_streams")) {
+  if (direct && !hello.features.includes("direct_sockets")) {
     // Windows, or an older sidecar: the stream is piped as usual.
     if (req.stdout === "direct") req.stdout = "pipe";
     if (req.stderr === "direct") req.stderr = "pipe";

@@ -1,12 +1,13 @@
-// Direct output streams through the Node client: the child writes into a FIFO this
-// client reads itself (docs/PROTOCOL.md, "Direct streams").
+// Direct output streams through the Node client: the child writes into a connection to
+// this client's own UNIX socket, which it reads itself (docs/PROTOCOL.md, "Direct streams").
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { spawn as cpSpawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kennel } from "../src/index.js";
-import { FIXTURE, KENNEL_BIN, binaryPattern, firstDiff, pidGone, waitUntil } from "../support/helpers.js";
+import { FIXTURE, KENNEL_BIN, binaryPattern, firstDiff, pidGone, procState, waitUntil } from "../support/helpers.js";
 
 const unix = process.platform !== "win32";
 
@@ -19,11 +20,24 @@ function collect(s: NodeJS.ReadableStream): Promise<Buffer> {
   });
 }
 
-describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the stream" }, () => {
+/** The socket directories of the clients in process `pid`. */
+function socketDirs(pid: number): string[] {
+  return readdirSync(tmpdir())
+    .filter((n) => n.startsWith(`kennel-node-${pid}-`))
+    .map((n) => join(tmpdir(), n));
+}
+
+/** Gone, or a zombie nobody reaps (a dead client's sidecar is reparented to pid 1). */
+function ended(pid: number): boolean {
+  const state = procState(pid);
+  return state === null || state === "Z" || state === "X";
+}
+
+describe("direct streams", { skip: !unix && "UNIX sockets are Unix's; Windows pipes the stream" }, () => {
   test("every byte in order, and exit after the stream's end", async () => {
     const k = await Kennel.start({ bin: KENNEL_BIN });
     try {
-      assert.ok(k.hello!.features.includes("direct_streams"), JSON.stringify(k.hello!.raw));
+      assert.ok(k.hello!.features.includes("direct_sockets"), JSON.stringify(k.hello!.raw));
       const n = 32 << 20;
       const c = k.spawn(FIXTURE, ["binary", "--bytes", String(n), "--stderr"], { stdout: "direct", stderr: "direct" });
       const [out, err, outcome] = await Promise.all([
@@ -46,7 +60,7 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
     }
   });
 
-  test("output written before the client attached is kept; run() works the same", async () => {
+  test("output written before the client reads is kept; run() works the same", async () => {
     const k = await Kennel.start({ bin: KENNEL_BIN });
     try {
       for (let i = 0; i < 20; i++) {
@@ -54,7 +68,13 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
         assert.equal(r.stdout.toString(), `hi ${i}\n`);
         assert.equal(r.stderr.toString(), "err\n");
         assert.equal(r.outcome.code, 0);
+        assert.equal(r.outcome.drain, "complete");
       }
+      // Read only after the exit: the bytes waited in the connection.
+      const c = k.spawn(FIXTURE, ["print", "late reader"], { stdout: "direct" });
+      const o = await c.outcome;
+      assert.equal(o.drain, "complete");
+      assert.equal((await collect(c.stdout)).toString(), "late reader\n");
     } finally {
       await k.close();
     }
@@ -66,7 +86,21 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
       const r = await k.run(FIXTURE, ["print", "early"], { stdout: "direct", stderr: "direct" });
       assert.equal(r.stdout.toString(), "early\n");
       assert.equal(r.outcome.code, 0);
-      assert.ok(k.hello!.features.includes("direct_streams"));
+      assert.ok(k.hello!.features.includes("direct_sockets"));
+    } finally {
+      await k.close();
+    }
+  });
+
+  test("`cmd &`: a background descendant's late output is delivered, as with a pipe", async () => {
+    const k = await Kennel.start({ bin: KENNEL_BIN });
+    try {
+      for (const mode of ["pipe", "direct"] as const) {
+        const r = await k.run("/bin/sh", ["-c", "echo a; (sleep 0.3; echo b) &"], { stdout: mode, drainTimeoutMs: 20000 });
+        assert.equal(r.stdout.toString(), "a\nb\n", mode);
+        assert.equal(r.outcome.drain, "complete", mode);
+        assert.deepEqual(r.outcome.leftoversKilled, [], mode);
+      }
     } finally {
       await k.close();
     }
@@ -91,7 +125,23 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
     }
   });
 
-  test("a leftover holding the FIFO is ended by the teardown and EOF comes", async () => {
+  test("a stream never read past the leader's exit: the drain timeout ends the tree", async () => {
+    const k = await Kennel.start({ bin: KENNEL_BIN });
+    try {
+      // The leader exits at once; its background flood fills the read-ahead and blocks.
+      const c = k.spawn("/bin/sh", ["-c", '"$0" flood --bytes 1073741824 &', FIXTURE], { stdout: "direct", drainTimeoutMs: 300 });
+      c.stdout.pause();
+      const o = await c.outcome;
+      assert.equal(o.code, 0);
+      assert.equal(o.drain, "timeout", JSON.stringify(o.raw));
+      assert.equal(o.leftoversKilled.length, 1, JSON.stringify(o.raw));
+      await waitUntil(() => pidGone(o.leftoversKilled[0]!), "the flood to be gone");
+    } finally {
+      await k.close();
+    }
+  });
+
+  test("a leftover holding the stream is ended by the teardown and EOF comes", async () => {
     const k = await Kennel.start({ bin: KENNEL_BIN });
     try {
       const c = k.spawn(FIXTURE, ["hold-pipe"], { stdout: "direct", stderr: "direct", drainTimeoutMs: 300 });
@@ -123,7 +173,7 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
       holder = Number(/pid (\d+) \d+ holder/.exec(lines.join(""))?.[1] ?? 0);
       assert.ok(holder > 0 && !pidGone(holder), `the holder escaped and lives: ${lines.join("")}`);
       assert.equal(o.drain, "timeout", JSON.stringify(o.raw));
-      // The stream ends (the FIFO was closed on our side), as a pipe's would at the drain timeout.
+      // The stream ends (the connection was closed on our side), as a pipe's would at the drain timeout.
       await new Promise<void>((resolve) => (c.stdout.readableEnded ? resolve() : c.stdout.once("end", () => resolve())));
     } finally {
       if (holder > 0) process.kill(holder, "SIGKILL");
@@ -131,21 +181,20 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
     }
   });
 
-  test("the FIFO is unlinked once attached, and the directory is gone after close", async () => {
+  test("the socket directory is private, made on first use and removed on close", async () => {
+    const before = new Set(socketDirs(process.pid));
     const k = await Kennel.start({ bin: KENNEL_BIN });
-    const dir = fifoDir(k.sidecarPid!);
     try {
-      assert.ok(existsSync(dir), `the sidecar's FIFO directory ${dir} exists`);
-      const c = k.spawn(FIXTURE, ["sleep", "60000"], { stdout: "direct" });
-      await c.spawned;
-      // Attached (the client opened it): nothing is left in the directory.
-      await waitUntil(() => readdirSync(dir).length === 0, "the FIFO to be unlinked");
-      await c.kill();
-      await c.outcome;
+      assert.deepEqual(socketDirs(process.pid).filter((d) => !before.has(d)), [], "no directory before a direct stream");
+      await k.run(FIXTURE, ["print", "x"], { stdout: "direct" });
+      const mine = socketDirs(process.pid).filter((d) => !before.has(d));
+      assert.equal(mine.length, 1, mine.join(", "));
+      assert.equal(statSync(mine[0]!).mode & 0o777, 0o700);
+      await k.close();
+      assert.ok(!existsSync(mine[0]!), `${mine[0]} is removed on close`);
     } finally {
       await k.close();
     }
-    assert.ok(!existsSync(dir), `${dir} is removed when the sidecar exits`);
   });
 
   test("direct with caps is refused with a clear error", async () => {
@@ -157,13 +206,67 @@ describe("direct streams", { skip: !unix && "FIFOs are Unix's; Windows pipes the
       await k.close();
     }
   });
+
+  for (const how of ["exit", "SIGKILL"] as const) {
+    test(`the client ends mid-flood (${how}): the sidecar and the child end; the directory goes or is swept`, async () => {
+      // A temp dir of this test's own: no other client sweeps it meanwhile.
+      const base = mkdtempSync(join(tmpdir(), "kennel-direct-sweep-"));
+      try {
+        const app = await startFloodApp(base);
+        if (how === "exit") app.proc.stdin!.end("go\n");
+        else app.proc.kill("SIGKILL");
+        await new Promise((resolve) => app.proc.once("exit", resolve));
+        await waitUntil(() => ended(app.sidecar) && ended(app.child), "the sidecar and the flood to end");
+        if (how === "exit") {
+          assert.ok(!existsSync(app.dir), `${app.dir} is removed when the client exits`);
+          return;
+        }
+        // SIGKILL leaves no chance to clean up: the next client's first direct stream sweeps it.
+        assert.ok(existsSync(app.dir), `${app.dir} stays after SIGKILL`);
+        // The same dead pid, named as if from another PID namespace: not ours to judge.
+        const foreign = join(base, `kennel-node-${app.proc.pid}-1-foreign`);
+        mkdirSync(foreign);
+        const next = await startFloodApp(base);
+        assert.ok(!existsSync(app.dir), `the next client removed ${app.dir}`);
+        assert.ok(existsSync(foreign), `${foreign} (another namespace) was left alone`);
+        next.proc.stdin!.end("go\n");
+        await new Promise((resolve) => next.proc.once("exit", resolve));
+        await waitUntil(() => ended(next.sidecar) && ended(next.child), "the next client's sidecar and flood to end");
+        assert.deepEqual(readdirSync(base), [foreign.slice(base.length + 1)], "only the foreign directory is left");
+      } finally {
+        rmSync(base, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
-/** The FIFO directory of the sidecar `pid` (`kennel-serve-<pid>-<random>`). */
-function fifoDir(pid: number): string {
-  const xdg = process.env["XDG_RUNTIME_DIR"];
-  const base = xdg && existsSync(xdg) ? xdg : tmpdir();
-  const names = readdirSync(base).filter((n) => n.startsWith(`kennel-serve-${pid}-`));
-  assert.equal(names.length, 1, `one FIFO directory for sidecar ${pid} in ${base}: ${names.join(", ")}`);
-  return join(base, names[0]!);
+/**
+ * A separate Node process (temp dir `base`) whose Kennel floods a direct stream it reads; it prints
+ * `ready <sidecar> <child> <socket dir>` once bytes arrive, and exits on a line on stdin.
+ */
+async function startFloodApp(base: string): Promise<{ proc: ReturnType<typeof cpSpawn>; sidecar: number; child: number; dir: string }> {
+  const index = new URL("../src/index.js", import.meta.url).href;
+  const code = `
+    import { Kennel } from ${JSON.stringify(index)};
+    import { readdirSync } from "node:fs";
+    import { tmpdir } from "node:os";
+    import { join } from "node:path";
+    const k = await Kennel.start({ bin: ${JSON.stringify(KENNEL_BIN)} });
+    const c = k.spawn(${JSON.stringify(FIXTURE)}, ["flood", "--bytes", String(1 << 40)], { stdout: "direct" });
+    const pid = await c.spawned;
+    c.stdout.once("data", () => {
+      const dir = readdirSync(tmpdir()).find((n) => n.startsWith("kennel-node-" + process.pid + "-"));
+      process.stdout.write("ready " + k.sidecarPid + " " + pid + " " + join(tmpdir(), dir) + "\\n");
+    });
+    c.stdout.resume();
+    process.stdin.once("data", () => process.exit(0));
+  `;
+  const env = { ...process.env, TMPDIR: base };
+  const proc = cpSpawn(process.execPath, ["--input-type=module", "-e", code], { env, stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+  await waitUntil(() => /ready \d+ \d+ \S+\n/.test(out) || proc.exitCode !== null, "the app's ready line", 30000);
+  const m = /ready (\d+) (\d+) (\S+)\n/.exec(out);
+  assert.ok(m, `the app ended before it was ready: ${out}`);
+  return { proc, sidecar: Number(m[1]), child: Number(m[2]), dir: m[3]! };
 }

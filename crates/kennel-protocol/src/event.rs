@@ -116,8 +116,9 @@ pub struct HelloEvent {
     /// Optional protocol features this sidecar implements (absent from older
     /// sidecars: none). `"flow_control"`: `spawn.window` and `credit`; `"req"`: the
     /// `req` tag and `ack` events; `"cancel_ladder"`: `cancel.ladder`;
-    /// `"direct_streams"`: `"direct"` output streams and `attach` (Unix only). Clients
-    /// must ignore names they do not know.
+    /// `"direct_sockets"`: `"direct"` output streams over the client's socket
+    /// (`spawn.direct_socket`) and `eof` (Unix only). Clients must ignore names they
+    /// do not know.
     #[serde(default)]
     pub features: Vec<String>,
     /// The window the sidecar recommends for `spawn.window` (chosen by measurement;
@@ -126,9 +127,9 @@ pub struct HelloEvent {
     pub window_bytes: Option<u64>,
 }
 
-/// The names of [`HelloEvent::features`] this crate's sidecar offers (`direct_streams`
+/// The names of [`HelloEvent::features`] this crate's sidecar offers (`direct_sockets`
 /// on Unix only).
-pub const FEATURES: [&str; 4] = ["flow_control", "req", "cancel_ladder", "direct_streams"];
+pub const FEATURES: [&str; 4] = ["flow_control", "req", "cancel_ladder", "direct_sockets"];
 
 fn max_frame_bytes() -> u64 {
     MAX_FRAME_PAYLOAD as u64
@@ -148,8 +149,9 @@ impl HelloEvent {
             max_frame_bytes: MAX_FRAME_PAYLOAD as u64,
             features: FEATURES
                 .iter()
-                // FIFOs are Unix's: Windows keeps every stream framed.
-                .filter(|f| cfg!(unix) || **f != "direct_streams")
+                // UNIX sockets handed to a child are Unix's: Windows keeps every
+                // stream framed.
+                .filter(|f| cfg!(unix) || **f != "direct_sockets")
                 .map(|f| (*f).to_owned())
                 .collect(),
             window_bytes: Some(DEFAULT_WINDOW_BYTES),
@@ -209,12 +211,6 @@ pub struct SpawnedEvent {
     pub pid: u32,
     /// The strongest containment tier in effect for this child.
     pub containment: ContainmentTier,
-    /// The FIFO of a `"direct"` stdout: open it for reading, then send `attach`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdout_fifo: Option<String>,
-    /// The FIFO of a `"direct"` stderr: open it for reading, then send `attach`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stderr_fifo: Option<String>,
 }
 
 /// `stdout` / `stderr`: a chunk of output, as `data` (text) or `data_b64`.

@@ -63,8 +63,8 @@ pub use limits::{SpawnLimits, Usage};
 pub use lines::{Line, LineSplitter};
 pub use parse::parse_request;
 pub use request::{
-    CancelRequest, ChildRequest, CreditRequest, IdRequest, OutputStream, Request, ShutdownRequest,
-    SignalRequest, WriteRequest,
+    CancelRequest, ChildRequest, CreditRequest, EofRequest, IdRequest, OutputStream, Request,
+    ShutdownRequest, SignalRequest, WriteRequest,
 };
 pub use schema::{protocol_schema, protocol_schema_string};
 pub use signal::Signal;

@@ -182,7 +182,7 @@ fn fields(op: &'static str, obj: Value) -> Result<Request, RequestError> {
         "signal" => Request::Signal(typed(op, obj)?),
         "list" => Request::List(typed(op, obj)?),
         "credit" => Request::Credit(typed(op, obj)?),
-        "attach" => Request::Attach(typed(op, obj)?),
+        "eof" => Request::Eof(typed(op, obj)?),
         _ => Request::Shutdown(typed(op, obj)?),
     })
 }

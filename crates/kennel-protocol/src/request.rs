@@ -41,10 +41,9 @@ pub enum Request {
     /// Return flow-control credit for one output stream of a child spawned with a
     /// `window`: the sidecar may send `bytes` more of that stream. Never acknowledged.
     Credit(CreditRequest),
-    /// The client opened the FIFOs of the child's `"direct"` streams (named in
-    /// `spawned`): the sidecar closes its own hold on them, so the client sees EOF
-    /// once the tree's last writer is gone. Feature `direct_streams`.
-    Attach(ChildRequest),
+    /// The client read one of the child's `"direct"` streams to EOF: the drain stops
+    /// waiting for it (as for a pipe's EOF). Feature `direct_sockets`.
+    Eof(EofRequest),
 }
 
 impl Request {
@@ -59,7 +58,7 @@ impl Request {
         "list",
         "shutdown",
         "credit",
-        "attach",
+        "eof",
     ];
 
     /// The request's `op` as it appears on the wire.
@@ -74,7 +73,7 @@ impl Request {
             Request::List(_) => "list",
             Request::Shutdown(_) => "shutdown",
             Request::Credit(_) => "credit",
-            Request::Attach(_) => "attach",
+            Request::Eof(_) => "eof",
         }
     }
 
@@ -89,7 +88,7 @@ impl Request {
             Request::Signal(r) => Some(&r.id),
             Request::Shutdown(r) => r.id.as_deref(),
             Request::Credit(r) => Some(&r.id),
-            Request::Attach(r) => Some(&r.id),
+            Request::Eof(r) => Some(&r.id),
         }
     }
 
@@ -98,7 +97,8 @@ impl Request {
     pub fn req(&self) -> Option<&str> {
         match self {
             Request::Write(r) => r.req.as_deref(),
-            Request::CloseStdin(r) | Request::Kill(r) | Request::Attach(r) => r.req.as_deref(),
+            Request::CloseStdin(r) | Request::Kill(r) => r.req.as_deref(),
+            Request::Eof(r) => r.req.as_deref(),
             Request::Cancel(r) => r.req.as_deref(),
             Request::Signal(r) => r.req.as_deref(),
             Request::Spawn(_) | Request::List(_) | Request::Shutdown(_) | Request::Credit(_) => {
@@ -130,7 +130,7 @@ pub struct IdRequest {
     pub id: String,
 }
 
-/// A request about one child that carries nothing else: `close_stdin`, `kill`, `attach`.
+/// A request about one child that carries nothing else: `close_stdin`, `kill`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChildRequest {
@@ -188,7 +188,7 @@ impl CancelRequest {
     }
 }
 
-/// Which output stream of a child a `credit` is for.
+/// Which output stream of a child a `credit` or an `eof` is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OutputStream {
@@ -212,6 +212,22 @@ pub struct CreditRequest {
     /// available window may not grow past [`MAX_WINDOW_BYTES`](crate::MAX_WINDOW_BYTES).
     #[schemars(range(min = 1, max = 2_147_483_647u64))]
     pub bytes: u64,
+}
+
+/// `eof`: the client read a `"direct"` stream of the child to EOF (no process of the
+/// tree holds it any more); the drain no longer waits for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EofRequest {
+    /// The child's id.
+    #[schemars(length(min = 1, max = 256))]
+    pub id: String,
+    /// The direct stream that reached EOF.
+    pub stream: OutputStream,
+    /// A tag echoed in the `ack` (or `error`) answering this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub req: Option<String>,
 }
 
 /// `shutdown`: stop everything and exit.

@@ -150,6 +150,15 @@ pub struct SpawnRequest {
     /// cannot enforce fails the spawn with `unsupported` unless `best_effort`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<SpawnLimits>,
+    /// With a `"direct"` stream (only then): the client's listening UNIX socket, which
+    /// the sidecar connects each direct stream to (docs/PROTOCOL.md, "Direct streams").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 4096))]
+    pub direct_socket: Option<String>,
+    /// With `direct_socket`: the client's token, named in each connection's header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 256))]
+    pub direct_token: Option<String>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -183,6 +192,8 @@ impl SpawnRequest {
             framing: Framing::Json,
             window: None,
             limits: None,
+            direct_socket: None,
+            direct_token: None,
         }
     }
 
@@ -255,9 +266,9 @@ pub enum StdioMode {
     Pipe,
     /// The null device.
     Null,
-    /// Output only (feature `direct_streams`, Unix): a FIFO the client reads itself,
-    /// named in `spawned`; the sidecar never sees the bytes. No caps, no `framing`, no
-    /// `keep_leftovers`.
+    /// Output only (feature `direct_sockets`, Unix): a connection to the client's
+    /// socket (`direct_socket`) that the client reads itself; the sidecar never sees
+    /// the bytes. No caps, no `framing`, no `keep_leftovers`.
     Direct,
 }
 

@@ -6,6 +6,10 @@ use crate::request::{CancelRequest, CreditRequest, Request};
 use crate::spawn::{LadderStep, Shell, SpawnRequest, StdioMode};
 use crate::{MAX_ID_BYTES, MAX_LADDER_STEPS, MAX_SAFE_INTEGER, MAX_WINDOW_BYTES, MIN_WINDOW_BYTES};
 
+/// The longest `direct_socket` path accepted (the OS's own limit, ~100 bytes, is
+/// checked by the connect).
+const MAX_SOCKET_PATH_BYTES: usize = 4096;
+
 /// A broken rule, as the sentence that explains it.
 type Check = Result<(), String>;
 
@@ -32,7 +36,7 @@ impl Request {
                 Request::Write(_)
                 | Request::CloseStdin(_)
                 | Request::Kill(_)
-                | Request::Attach(_)
+                | Request::Eof(_)
                 | Request::Signal(_)
                 | Request::List(_)
                 | Request::Shutdown(_) => Ok(()),
@@ -193,9 +197,9 @@ impl SpawnRequest {
 }
 
 impl SpawnRequest {
-    /// `"direct"` streams: output only, and nothing the sidecar would have to see of
-    /// the bytes (caps are checked with them), nor leftovers that would hold the FIFO
-    /// open (the client's `exit` waits for its EOF).
+    /// `"direct"` streams: output only, the client's socket and token, and nothing the
+    /// sidecar would have to see of the bytes (caps are checked with them), nor
+    /// leftovers that would hold the stream open (the drain waits for its EOF).
     fn check_direct(&self) -> Check {
         if self.stdin == StdioMode::Direct {
             return Err(
@@ -203,7 +207,29 @@ impl SpawnRequest {
             );
         }
         if self.stdout != StdioMode::Direct && self.stderr != StdioMode::Direct {
-            return Ok(());
+            return match (&self.direct_socket, &self.direct_token) {
+                (None, None) => Ok(()),
+                _ => Err(
+                    "Fields `direct_socket` and `direct_token` need a \"direct\" stream."
+                        .to_owned(),
+                ),
+            };
+        }
+        match (&self.direct_socket, &self.direct_token) {
+            (Some(socket), Some(token)) => {
+                check_short("direct_token", token, "")?;
+                if socket.is_empty() || socket.len() > MAX_SOCKET_PATH_BYTES {
+                    return Err(format!(
+                        "Field `direct_socket` must be a path of 1 to {MAX_SOCKET_PATH_BYTES} bytes."
+                    ));
+                }
+            }
+            _ => {
+                return Err(
+                    "A \"direct\" stream needs `direct_socket` and `direct_token`: the client's socket the sidecar connects to, and the token it names there."
+                        .to_owned(),
+                )
+            }
         }
         if !self.framing.is_default() {
             return Err(

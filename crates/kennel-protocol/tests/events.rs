@@ -23,20 +23,20 @@ fn hello() {
     );
     assert_eq!(hello.platform, std::env::consts::OS);
     hello.platform = "linux".into();
-    // Direct streams are FIFOs: Unix only.
+    // Direct streams are UNIX sockets: Unix only.
     assert_eq!(
-        hello.features.iter().any(|f| f == "direct_streams"),
+        hello.features.iter().any(|f| f == "direct_sockets"),
         cfg!(unix)
     );
     if !cfg!(unix) {
-        hello.features.push("direct_streams".into());
+        hello.features.push("direct_sockets".into());
     }
     round_trip(
         Event::Hello(hello),
         json!({"event":"hello","protocol":1,"kennel":"0.1.0","platform":"linux",
                "containment":["subreaper","group"],"max_line_bytes":1048576,"max_children":4096,
                "framings":["json","binary"],"max_frame_bytes":1048576,
-               "features":["flow_control","req","cancel_ladder","direct_streams"],"window_bytes":DEFAULT_WINDOW_BYTES}),
+               "features":["flow_control","req","cancel_ladder","direct_sockets"],"window_bytes":DEFAULT_WINDOW_BYTES}),
     );
     // A sidecar from before binary framing: `json` only.
     let old = br#"{"event":"hello","protocol":1,"kennel":"0.1.0","platform":"linux","containment":[],"max_line_bytes":1048576,"max_children":4096}"#;
@@ -56,24 +56,8 @@ fn spawned() {
             id: "a1".into(),
             pid: 4242,
             containment: ContainmentTier::Cgroup,
-            stdout_fifo: None,
-            stderr_fifo: None,
         }),
         json!({"event":"spawned","id":"a1","pid":4242,"containment":"cgroup"}),
-    );
-}
-
-#[test]
-fn spawned_with_a_direct_stream() {
-    round_trip(
-        Event::Spawned(SpawnedEvent {
-            id: "a1".into(),
-            pid: 4242,
-            containment: ContainmentTier::Group,
-            stdout_fifo: Some("/run/user/0/kennel-serve-1-ab/0.stdout".into()),
-            stderr_fifo: None,
-        }),
-        json!({"event":"spawned","id":"a1","pid":4242,"containment":"group","stdout_fifo":"/run/user/0/kennel-serve-1-ab/0.stdout"}),
     );
 }
 

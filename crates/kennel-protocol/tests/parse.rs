@@ -672,16 +672,21 @@ fn req_tags_flow_control_and_cancel_ladder() {
     }
 }
 
-// `"direct"` output streams and `attach` (feature `direct_streams`).
+// `"direct"` output streams and `eof` (feature `direct_sockets`).
+
+const DIRECT: &str = r#""direct_socket":"/tmp/k/s","direct_token":"t1""#;
 
 #[test]
 fn a_spawn_may_ask_for_direct_output_streams() {
-    let line =
-        r#"{"op":"spawn","id":"a1","cmd":"yes","stdout":"direct","stderr":"direct","window":4096}"#;
+    let line = format!(
+        r#"{{"op":"spawn","id":"a1","cmd":"yes","stdout":"direct","stderr":"direct","window":4096,{DIRECT}}}"#
+    );
     let Ok(Request::Spawn(r)) = parse_request(line.as_bytes()) else {
         panic!("not a spawn: {line}")
     };
     assert_eq!((r.stdout, r.stderr), (StdioMode::Direct, StdioMode::Direct));
+    assert_eq!(r.direct_socket.as_deref(), Some("/tmp/k/s"));
+    assert_eq!(r.direct_token.as_deref(), Some("t1"));
     let again = Request::Spawn(r.clone()).to_line();
     assert_eq!(
         parse_request(again.trim_end().as_bytes()),
@@ -690,8 +695,8 @@ fn a_spawn_may_ask_for_direct_output_streams() {
 }
 
 #[test]
-fn direct_refuses_what_would_need_the_bytes_or_hold_the_fifo() {
-    let s = r#"{"op":"spawn","id":"a1","cmd":"yes","#;
+fn direct_refuses_what_would_need_the_bytes_or_hold_the_stream() {
+    let s = format!(r#"{{"op":"spawn","id":"a1","cmd":"yes",{DIRECT},"#);
     field_err(&format!(r#"{s}"stdin":"direct"}}"#), "stdin");
     field_err(
         &format!(r#"{s}"stdout":"direct","stdout_cap":{{"bytes":1}}}}"#),
@@ -712,17 +717,34 @@ fn direct_refuses_what_would_need_the_bytes_or_hold_the_fifo() {
 }
 
 #[test]
-fn attach_names_the_child_and_carries_a_tag() {
-    let line = r#"{"op":"attach","id":"a1","req":"r1"}"#;
-    let r = parse_request(line.as_bytes()).unwrap();
-    assert_eq!(r.op(), "attach");
-    assert_eq!((r.id(), r.req()), (Some("a1"), Some("r1")));
-    assert_eq!(r.to_line().trim_end(), line);
-    let e = parse_request(br#"{"op":"attach","id":"a1","stream":"stdout"}"#).unwrap_err();
-    assert_eq!(e.code, ErrorCode::UnknownField);
+fn direct_needs_the_clients_socket_and_token_and_nothing_else_takes_them() {
+    let s = r#"{"op":"spawn","id":"a1","cmd":"yes","#;
+    for bad in [
+        format!(r#"{s}"stdout":"direct"}}"#),
+        format!(r#"{s}"stdout":"direct","direct_socket":"/tmp/k/s"}}"#),
+        format!(r#"{s}"stderr":"direct","direct_token":"t1"}}"#),
+        format!(r#"{s}"stdout":"direct","direct_socket":"","direct_token":"t1"}}"#),
+        format!(r#"{s}"stdout":"direct","direct_socket":"/s","direct_token":""}}"#),
+        format!(r#"{s}{DIRECT}}}"#),
+    ] {
+        assert_eq!(err(&bad).code, ErrorCode::InvalidField, "{bad}");
+    }
 }
 
 #[test]
-fn the_sidecar_offers_direct_streams() {
-    assert!(FEATURES.contains(&"direct_streams"));
+fn eof_names_the_child_and_the_stream_and_carries_a_tag() {
+    let line = r#"{"op":"eof","id":"a1","stream":"stderr","req":"r1"}"#;
+    let r = parse_request(line.as_bytes()).unwrap();
+    assert_eq!(r.op(), "eof");
+    assert_eq!((r.id(), r.req()), (Some("a1"), Some("r1")));
+    assert_eq!(r.to_line().trim_end(), line);
+    let e = parse_request(br#"{"op":"eof","id":"a1"}"#).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidField);
+    let e = parse_request(br#"{"op":"eof","id":"a1","stream":"stdin"}"#).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidField);
+}
+
+#[test]
+fn the_sidecar_offers_direct_sockets() {
+    assert!(FEATURES.contains(&"direct_sockets"));
 }

@@ -1,6 +1,9 @@
 //! Output streams handed to the child as they are: kennel neither reads nor counts them.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::{Command, OutputMode};
 
@@ -17,6 +20,7 @@ impl Command {
     pub fn given_stdout(mut self, stdio: impl Into<Stdio>) -> Self {
         self = self.stdout(OutputMode::Inherit);
         self.given.stdout = crate::sys::Given::slot(stdio.into());
+        self.given.stdout_eof = None;
         self
     }
 
@@ -24,7 +28,65 @@ impl Command {
     pub fn given_stderr(mut self, stdio: impl Into<Stdio>) -> Self {
         self = self.stderr(OutputMode::Inherit);
         self.given.stderr = crate::sys::Given::slot(stdio.into());
+        self.given.stderr_eof = None;
         self
+    }
+
+    /// Connect stdout to `stdio` as [`Command::given_stdout`] does, and let the drain
+    /// wait for `eof` as it waits for a piped stream's EOF: for a stream that someone
+    /// else reads (a socket whose other end is another process's) and who reports
+    /// when it reached EOF. After the leader exits, descendants that still hold the
+    /// stream run on until `eof` resolves, at most the drain timeout; then the
+    /// teardown ends them (`drain: "timeout"` if `eof` had not resolved), and the run
+    /// waits a short moment more for `eof` before it reports. `eof` is dropped
+    /// unresolved when the run no longer needs it. The outcome counts no bytes for
+    /// the stream.
+    pub fn given_stdout_with_eof(
+        mut self,
+        stdio: impl Into<Stdio>,
+        eof: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self = self.given_stdout(stdio);
+        self.given.stdout_eof = GivenEof::new(eof);
+        self
+    }
+
+    /// Connect stderr to `stdio` and let the drain wait for `eof`, as
+    /// [`Command::given_stdout_with_eof`] does for stdout.
+    pub fn given_stderr_with_eof(
+        mut self,
+        stdio: impl Into<Stdio>,
+        eof: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self = self.given_stderr(stdio);
+        self.given.stderr_eof = GivenEof::new(eof);
+        self
+    }
+}
+
+/// A given stream's EOF as its reader reports it ([`Command::given_stdout_with_eof`]),
+/// taken by the first spawn (a future cannot be copied: a clone of the command shares
+/// it, as it shares the given `Stdio`).
+#[derive(Clone)]
+pub(crate) struct GivenEof(Arc<Mutex<Option<EofFuture>>>);
+
+/// What [`GivenEof`] holds.
+pub(crate) type EofFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl GivenEof {
+    fn new(eof: impl Future<Output = ()> + Send + 'static) -> Option<GivenEof> {
+        Some(GivenEof(Arc::new(Mutex::new(Some(Box::pin(eof))))))
+    }
+
+    /// The future, unless a spawn took it already.
+    pub(crate) fn take(&self) -> Option<EofFuture> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl std::fmt::Debug for GivenEof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenEof")
     }
 }
 

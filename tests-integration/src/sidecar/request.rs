@@ -29,9 +29,9 @@ pub fn signal(id: &str, signal: &str) -> Value {
     json!({"op": "signal", "id": id, "signal": signal})
 }
 
-/// `{"op":"attach","id":…,"req":…}`: the client opened the child's direct FIFOs.
-pub fn attach(id: &str, req: &str) -> Value {
-    json!({"op": "attach", "id": id, "req": req})
+/// `{"op":"eof","id":…,"stream":…,"req":…}`: the client read a direct stream to EOF.
+pub fn eof(id: &str, stream: &str, req: &str) -> Value {
+    json!({"op": "eof", "id": id, "stream": stream, "req": req})
 }
 
 /// `{"op":"list","id":…}`.

@@ -1,50 +1,110 @@
-//! `"direct"` output streams: the child writes into a FIFO the client reads itself; the
-//! sidecar holds it until `attach`, and removes its FIFO directory when it exits.
+//! `"direct"` output streams: the sidecar connects to the client's socket and hands the
+//! connection to the child, whose bytes the client reads itself; the drain waits for
+//! the client's `eof` of each stream.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use kennel_tests::pattern::{PatternChecker, PatternKind};
 use serde_json::{json, Value};
-use tokio::io::AsyncReadExt as _;
-use tokio::net::unix::pipe;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+use tokio::net::{UnixListener, UnixStream};
 
 use crate::prelude::*;
 
 const MIB: usize = 1 << 20;
 
-/// Opens a direct stream's FIFO for reading (non-blocking: never waits for a writer).
-fn open(spawned: &Value, stream: &str) -> pipe::Receiver {
-    let path = spawned[format!("{stream}_fifo")]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {stream}_fifo in {spawned}"));
-    pipe::OpenOptions::new()
-        .open_receiver(path)
-        .unwrap_or_else(|e| panic!("open {path}: {e}"))
+/// The client's side of direct streams: a listening socket in a private directory.
+struct Client {
+    dir: PathBuf,
+    listener: UnixListener,
+    token: String,
 }
 
-/// Sends `attach` for `id` and waits for its `ack`.
-async fn attach(sc: &mut Sidecar, id: &str) {
-    sc.send(request::attach(id, "at")).await;
+/// One accepted direct stream, past its header line.
+type Conn = BufReader<UnixStream>;
+
+impl Client {
+    fn new() -> Client {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("kennel-direct-test-{}-{n}", std::process::id()));
+        {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .expect("make the socket directory");
+        }
+        let listener = UnixListener::bind(dir.join("s")).expect("listen");
+        Client {
+            dir,
+            listener,
+            token: format!("t{n}"),
+        }
+    }
+
+    /// The spawn fields naming this client's socket, and `extra`.
+    fn spawn_fields(&self, mut extra: Value) -> Value {
+        extra["direct_socket"] = self.dir.join("s").to_str().expect("UTF-8").into();
+        extra["direct_token"] = self.token.clone().into();
+        extra
+    }
+
+    /// Accepts `n` connections of child `id` and returns them by stream name, each
+    /// past its header (which must name this client's token, `id` and the stream).
+    async fn accept(&self, id: &str, n: usize) -> HashMap<String, Conn> {
+        let mut conns = HashMap::new();
+        while conns.len() < n {
+            let (conn, _) = tokio::time::timeout(PATIENCE, self.listener.accept())
+                .await
+                .expect("the sidecar connects in time")
+                .expect("accept");
+            let mut conn = BufReader::new(conn);
+            let mut header = String::new();
+            conn.read_line(&mut header).await.expect("read the header");
+            let header: Value = serde_json::from_str(&header).expect("a JSON header line");
+            assert_eq!(header["token"], self.token.as_str(), "{header}");
+            assert_eq!(header["id"], id, "{header}");
+            let stream = header["stream"].as_str().expect("a stream").to_owned();
+            conns.insert(stream, conn);
+        }
+        conns
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends `eof` for `id`'s `stream` and waits for its `ack`.
+async fn report_eof(sc: &mut Sidecar, id: &str, stream: &str) {
+    let tag = format!("eof-{stream}");
+    sc.send(request::eof(id, stream, &tag)).await;
     let ack = sc
-        .wait_for("attach's answer", |e| {
-            e["id"] == id && (e["event"] == "ack" || e["event"] == "error")
+        .wait_for("eof's answer", |e| {
+            e["id"] == id && (e["event"] == "ack" || e["event"] == "error") && e["req"] == *tag
         })
         .await;
     assert_eq!(ack["event"], "ack", "{ack}");
-    assert_eq!(ack["op"], "attach", "{ack}");
+    assert_eq!(ack["op"], "eof", "{ack}");
 }
 
 /// Reads to EOF, checking every byte against the fixture's `kind` pattern; returns the
 /// byte count.
-async fn read_checked(rx: &mut pipe::Receiver, kind: PatternKind) -> u64 {
+async fn read_checked(conn: &mut Conn, kind: PatternKind) -> u64 {
     let mut checker = PatternChecker::new(kind);
     let mut buf = vec![0; 64 * 1024];
     loop {
-        let n = tokio::time::timeout(PATIENCE, rx.read(&mut buf))
+        let n = tokio::time::timeout(PATIENCE, conn.read(&mut buf))
             .await
             .expect("EOF on the direct stream in time")
-            .expect("read the FIFO");
+            .expect("read the socket");
         if n == 0 {
             return checker.len();
         }
@@ -54,13 +114,20 @@ async fn read_checked(rx: &mut pipe::Receiver, kind: PatternKind) -> u64 {
     }
 }
 
-async fn read_all(rx: &mut pipe::Receiver) -> Vec<u8> {
+async fn read_all(conn: &mut Conn) -> Vec<u8> {
     let mut out = Vec::new();
-    tokio::time::timeout(PATIENCE, rx.read_to_end(&mut out))
+    tokio::time::timeout(PATIENCE, conn.read_to_end(&mut out))
         .await
         .expect("EOF on the direct stream in time")
-        .expect("read the FIFO");
+        .expect("read the socket");
     out
+}
+
+/// The connection of `stream`, out of what [`Client::accept`] returned.
+fn take(conns: &mut HashMap<String, Conn>, stream: &str) -> Conn {
+    conns
+        .remove(stream)
+        .unwrap_or_else(|| panic!("no {stream} connection"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,24 +136,27 @@ async fn a_64_mib_flood_arrives_whole_and_in_order() {
     assert!(
         sc.hello["features"]
             .as_array()
-            .is_some_and(|f| f.contains(&json!("direct_streams"))),
+            .is_some_and(|f| f.contains(&json!("direct_sockets"))),
         "{}",
         sc.hello
     );
+    let client = Client::new();
     let n = 64 * MIB;
     let args = ["binary", "--bytes", &n.to_string(), "--stderr"];
-    let spawned = sc
-        .spawn("f", &args, json!({"stdout": "direct", "stderr": "direct"}))
-        .await;
-    let (mut out, mut err) = (open(&spawned, "stdout"), open(&spawned, "stderr"));
-    attach(&mut sc, "f").await;
+    let extra = client.spawn_fields(json!({"stdout": "direct", "stderr": "direct"}));
+    sc.spawn("f", &args, extra).await;
+    let mut conns = client.accept("f", 2).await;
+    let (mut out, mut err) = (take(&mut conns, "stdout"), take(&mut conns, "stderr"));
     let (out_len, err_len) = tokio::join!(
         read_checked(&mut out, PatternKind::Binary),
         read_checked(&mut err, PatternKind::Binary)
     );
     assert_eq!((out_len, err_len), (n as u64, n as u64));
+    report_eof(&mut sc, "f", "stdout").await;
+    report_eof(&mut sc, "f", "stderr").await;
     let exit = sc.wait_event("exit", "f").await;
     assert_eq!(exit["code"], 0, "{exit}");
+    assert_eq!(exit["drain"], "complete", "{exit}");
     // The sidecar never saw the bytes: it counts none.
     assert_eq!(exit["stdout"]["bytes"], 0, "{exit}");
     assert!(sc.events_of("f").iter().all(|e| e["event"] != "stdout"));
@@ -95,60 +165,78 @@ async fn a_64_mib_flood_arrives_whole_and_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_written_before_the_client_attaches_is_kept() {
+async fn output_written_before_the_client_accepts_is_kept() {
     let mut sc = Sidecar::start().await;
+    let client = Client::new();
+    let extra = client.spawn_fields(json!({"stdout": "direct", "stderr": "direct"}));
     let spawned = sc
-        .spawn(
-            "p",
-            &["print", "hello", "--stderr", "world"],
-            json!({"stdout": "direct", "stderr": "direct"}),
-        )
+        .spawn("p", &["print", "hello", "--stderr", "world"], extra)
         .await;
     let pid = spawned["pid"].as_u64().expect("pid") as u32;
-    // The child wrote and exited (its tree ended) before anyone opened the FIFOs.
+    // The child wrote and exited before the client accepted its connections.
     wait_all_gone(&[pid], PATIENCE).expect("the child exits");
-    let (mut out, mut err) = (open(&spawned, "stdout"), open(&spawned, "stderr"));
-    attach(&mut sc, "p").await;
-    assert_eq!(read_all(&mut out).await, b"hello\n");
-    assert_eq!(read_all(&mut err).await, b"world\n");
+    let mut conns = client.accept("p", 2).await;
+    assert_eq!(read_all(&mut take(&mut conns, "stdout")).await, b"hello\n");
+    assert_eq!(read_all(&mut take(&mut conns, "stderr")).await, b"world\n");
+    report_eof(&mut sc, "p", "stdout").await;
+    report_eof(&mut sc, "p", "stderr").await;
     let exit = sc.wait_event("exit", "p").await;
-    assert_eq!(exit["code"], 0, "{exit}");
-    // The `exit` waited for the `attach`: its answer came first.
+    assert_eq!(
+        (&exit["code"], &exit["drain"]),
+        (&json!(0), &json!("complete")),
+        "{exit}"
+    );
+    // The `exit` waited for the `eof`s: their answers came first.
     assert_child_order(&sc.events_of("p"));
+    sc.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_background_descendant_writes_after_the_leader_exited_and_is_delivered() {
+    // `cmd &` in a script: the drain waits for the stream as for a pipe.
+    let mut sc = Sidecar::start().await;
+    let client = Client::new();
+    let extra = client.spawn_fields(json!({"stdout": "direct", "drain_timeout_ms": 20_000}));
+    let script = "echo a; (sleep 0.3; echo b) &";
+    let req = request::Spawn::new("bg", "/bin/sh", &["-c", script]).merge(extra);
+    sc.send(req.build()).await;
+    sc.wait_event("spawned", "bg").await;
+    let mut out = take(&mut client.accept("bg", 1).await, "stdout");
+    // The leader exited at once; the drain kept its descendant running.
+    assert_eq!(read_all(&mut out).await, b"a\nb\n");
+    report_eof(&mut sc, "bg", "stdout").await;
+    let exit = sc.wait_event("exit", "bg").await;
+    assert_eq!(exit["code"], 0, "{exit}");
+    assert_eq!(exit["drain"], "complete", "{exit}");
+    assert_eq!(exit["leftovers_killed"], json!([]), "{exit}");
+    assert_child_order(&sc.events_of("bg"));
     sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unread_direct_child_blocks_alone() {
     let mut sc = Sidecar::start().await;
+    let client = Client::new();
+    let extra = client.spawn_fields(json!({"stdout": "direct"}));
     let spawned = sc
-        .spawn(
-            "unread",
-            &["flood", "--bytes", "1073741824"],
-            json!({"stdout": "direct"}),
-        )
+        .spawn("unread", &["flood", "--bytes", "1073741824"], extra.clone())
         .await;
     let unread_pid = spawned["pid"].as_u64().expect("pid") as u32;
-    // Attached and never read: the FIFO fills, and the child blocks in its write.
-    let _unread = open(&spawned, "stdout");
-    attach(&mut sc, "unread").await;
+    // Accepted and never read: the socket's buffer fills, and the child blocks in its
+    // write.
+    let _unread = client.accept("unread", 1).await;
     let n = 64 * MIB;
     let started = Instant::now();
-    let spawned = sc
-        .spawn(
-            "read",
-            &["flood", "--bytes", &n.to_string()],
-            json!({"stdout": "direct"}),
-        )
+    sc.spawn("read", &["flood", "--bytes", &n.to_string()], extra)
         .await;
-    let mut out = open(&spawned, "stdout");
-    attach(&mut sc, "read").await;
+    let mut out = take(&mut client.accept("read", 1).await, "stdout");
     assert_eq!(read_checked(&mut out, PatternKind::Text).await, n as u64);
+    report_eof(&mut sc, "read", "stdout").await;
     let exit = sc.wait_event("exit", "read").await;
     assert_eq!(exit["code"], 0, "{exit}");
     eprintln!("64 MiB beside an unread flood: {:?}", started.elapsed());
-    // Meanwhile the unread child wrote no more than its FIFO holds (at most 1 MiB for an
-    // unprivileged pipe; 64 KiB by default).
+    // Meanwhile the unread child wrote no more than the connection holds (a socket's
+    // send buffer, about 208 KiB by default).
     let written = wchar(unread_pid).expect("the unread child is alive");
     assert!(
         written <= MIB as u64,
@@ -160,30 +248,27 @@ async fn an_unread_direct_child_blocks_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_descendant_holding_the_fifo_is_ended_and_eof_comes() {
+async fn a_descendant_holding_the_stream_is_ended_after_the_drain_timeout_and_eof_comes() {
     for setsid in [false, true] {
         let mut sc = Sidecar::start().await;
+        let client = Client::new();
         let mut args = vec!["hold-pipe"];
         if setsid {
             args.push("--setsid");
         }
-        let spawned = sc
-            .spawn(
-                "h",
-                &args,
-                json!({"stdout": "direct", "drain_timeout_ms": 300}),
-            )
-            .await;
-        let mut out = open(&spawned, "stdout");
-        attach(&mut sc, "h").await;
+        let extra = client.spawn_fields(json!({"stdout": "direct", "drain_timeout_ms": 300}));
+        sc.spawn("h", &args, extra).await;
+        let mut out = take(&mut client.accept("h", 1).await, "stdout");
         // EOF comes only once the holder is gone.
         let lines = parse_pid_lines(&read_all(&mut out).await);
+        report_eof(&mut sc, "h", "stdout").await;
         let holder = lines
             .iter()
             .find(|l| l.role == "holder")
             .unwrap_or_else(|| panic!("no holder line: {lines:?}"))
             .pid;
         let exit = sc.wait_event("exit", "h").await;
+        assert_eq!(exit["drain"], "timeout", "{exit}");
         let killed: Vec<u64> = ["leftovers_killed", "escapees_killed"]
             .iter()
             .flat_map(|k| exit[*k].as_array().cloned().unwrap_or_default())
@@ -199,95 +284,61 @@ async fn a_descendant_holding_the_fifo_is_ended_and_eof_comes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_attaches_gets_the_exit_after_the_drain_timeout() {
+async fn a_stream_never_read_ends_with_the_drain_timeout() {
     let mut sc = Sidecar::start().await;
-    let spawned = sc
-        .spawn(
-            "n",
-            &["print", "lost"],
-            json!({"stdout": "direct", "drain_timeout_ms": 200}),
-        )
-        .await;
-    let path = PathBuf::from(spawned["stdout_fifo"].as_str().expect("a FIFO"));
+    let client = Client::new();
+    let extra = client.spawn_fields(json!({"stdout": "direct", "drain_timeout_ms": 200}));
+    // Never accepted, never reported: the drain gives up on it as on a held pipe.
+    sc.spawn("n", &["print", "unread"], extra).await;
     let exit = sc.wait_event("exit", "n").await;
     assert_eq!(exit["code"], 0, "{exit}");
-    assert!(!path.exists(), "{} is unlinked at the exit", path.display());
+    assert_eq!(exit["drain"], "timeout", "{exit}");
+    // What the child wrote still waits in the connection.
+    let mut out = take(&mut client.accept("n", 1).await, "stdout");
+    assert_eq!(read_all(&mut out).await, b"unread\n");
     sc.finish().await;
 }
 
-/// The FIFO directory of sidecar `pid`, if it exists.
-fn fifo_dir(pid: u32) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_absolute() && d.is_dir())
-        .unwrap_or_else(std::env::temp_dir);
-    fifo_dir_in(&base, pid)
-}
-
-/// The FIFO directory of sidecar `pid` under `base`, if it exists.
-fn fifo_dir_in(base: &Path, pid: u32) -> Option<PathBuf> {
-    let prefix = format!("kennel-serve-{pid}-");
-    std::fs::read_dir(base)
-        .expect("read the FIFO base directory")
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| e.path())
-}
-
-fn assert_private_dir(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(dir).expect("stat").permissions().mode();
-    assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_nobody_listens_on_fails_the_spawn() {
+    let mut sc = Sidecar::start().await;
+    let client = Client::new();
+    let mut extra = client.spawn_fields(json!({"stdout": "direct"}));
+    extra["direct_socket"] = client.dir.join("nobody").to_str().expect("UTF-8").into();
+    sc.send(spawn_request("x", &["print", "never"], extra))
+        .await;
+    let err = sc.wait_error().await;
+    assert_eq!(
+        (&err["id"], &err["op"]),
+        (&json!("x"), &json!("spawn")),
+        "{err}"
+    );
+    assert_eq!(err["code"], "spawn_failed", "{err}");
+    sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_fifo_directory_is_removed_at_eof_and_at_sigterm() {
+async fn the_shutdown_waits_for_no_eof() {
     for how in ["eof", "sigterm"] {
         let mut sc = Sidecar::start().await;
-        let dir = fifo_dir(sc.pid).expect("the sidecar made its FIFO directory");
-        assert_private_dir(&dir);
-        // A child with a FIFO still held (never attached) when the sidecar ends, and a
-        // ladder shorter than the drain timeout: the shutdown waits for no `attach`, so
-        // a signalled sidecar still writes every event in time (exit status 0).
-        let extra = json!({"stdout": "direct", "grace_ms": 0, "drain_timeout_ms": 5000});
-        sc.spawn("s", &["sleep", "600000"], extra).await;
+        let client = Client::new();
+        // A direct child whose stream nobody reads when the sidecar ends, and a ladder
+        // shorter than the drain timeout: the shutdown waits for no `eof`, so a
+        // signalled sidecar still writes every event in time (exit status 0).
+        let extra = client
+            .spawn_fields(json!({"stdout": "direct", "grace_ms": 0, "drain_timeout_ms": 5000}));
+        let spawned = sc.spawn("s", &["sleep", "600000"], extra).await;
+        let pid = spawned["pid"].as_u64().expect("pid") as u32;
         match how {
             "eof" => sc.close_stdin(),
             _ => send_signal(sc.pid, libc::SIGTERM),
         }
-        sc.read_to_eof().await;
+        let events = sc.read_to_eof().await;
+        assert!(
+            events.iter().any(|e| e["event"] == "exit"),
+            "{how}: {events:?}"
+        );
         assert_eq!(sc.wait_exit().await, Some(0), "{how}");
-        assert!(!dir.exists(), "{how}: {} is removed", dir.display());
+        wait_all_gone(&[pid], PATIENCE).expect("the child is gone");
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_sigkill_the_next_sidecar_sweeps_the_stale_directory() {
-    // A base directory of this test's own: no other test's sidecar sweeps it meanwhile.
-    let base = std::env::temp_dir().join(format!("kennel-direct-sweep-{}", std::process::id()));
-    std::fs::create_dir_all(&base).expect("make the base directory");
-    let env = [("XDG_RUNTIME_DIR", base.to_str().expect("a UTF-8 path"))];
-    let mut sc = Sidecar::start_with_env(&env).await;
-    let dir = fifo_dir_in(&base, sc.pid).expect("the sidecar made its FIFO directory");
-    sc.spawn("s", &["sleep", "600000"], json!({"stdout": "direct"}))
-        .await;
-    send_signal(sc.pid, libc::SIGKILL);
-    assert_eq!(sc.wait_exit().await, None);
-    // SIGKILL leaves no chance to clean up.
-    assert!(dir.exists(), "{} stays after SIGKILL", dir.display());
-    // The same dead pid, named as if from another PID namespace: not ours to judge.
-    let foreign = base.join(format!("kennel-serve-{}-0-1", sc.pid));
-    std::fs::create_dir(&foreign).expect("make a foreign directory");
-    let mut next = Sidecar::start_with_env(&env).await;
-    assert!(!dir.exists(), "the next sidecar removed {}", dir.display());
-    assert!(
-        foreign.exists(),
-        "{} (another namespace) was left alone",
-        foreign.display()
-    );
-    assert!(fifo_dir_in(&base, next.pid).is_some());
-    next.finish().await;
-    assert_eq!(next.wait_exit().await, Some(0));
-    std::fs::remove_dir(&foreign).expect("remove the foreign directory");
-    std::fs::remove_dir(&base).expect("nothing else is left in the base directory");
 }

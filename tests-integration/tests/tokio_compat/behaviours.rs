@@ -216,17 +216,26 @@ both! {
     }
 }
 
+/// A std command with a program, arguments, an environment variable and a working
+/// directory, all of which show in its output: [`CARRIED`].
+fn carrying_command() -> std::process::Command {
+    let mut std_cmd = std::process::Command::new("sh");
+    std_cmd
+        .args(["-c", "echo $X; pwd"])
+        .env("X", "carried")
+        .current_dir("/");
+    std_cmd
+}
+
+/// The output of [`carrying_command`] when every part was carried.
+const CARRIED: &[u8] = b"carried\n/\n";
+
 both! {
     /// `From<std::process::Command>` carries program, arguments, environment and
     /// working directory.
     async fn from_std_command() {
-        let mut std_cmd = std::process::Command::new("sh");
-        std_cmd
-            .args(["-c", "echo $X; pwd"])
-            .env("X", "carried")
-            .current_dir("/");
-        let out = p::Command::from(std_cmd).output().await.unwrap();
-        assert_eq!(out.stdout, b"carried\n/\n");
+        let out = p::Command::from(carrying_command()).output().await.unwrap();
+        assert_eq!(out.stdout, CARRIED);
     }
 }
 
@@ -234,14 +243,10 @@ both! {
     /// `From<tokio::process::Command>` carries the same parts (on tokio it is the
     /// identity conversion, so the test body is the same for both).
     async fn from_tokio_command() {
-        let mut tokio_cmd = tokio::process::Command::new("sh");
-        tokio_cmd
-            .args(["-c", "echo $X; pwd"])
-            .env("X", "carried")
-            .current_dir("/");
+        let tokio_cmd = tokio::process::Command::from(carrying_command());
         #[allow(clippy::useless_conversion, reason = "the identity on tokio: one body for both")]
         let out = p::Command::from(tokio_cmd).output().await.unwrap();
-        assert_eq!(out.stdout, b"carried\n/\n");
+        assert_eq!(out.stdout, CARRIED);
     }
 }
 

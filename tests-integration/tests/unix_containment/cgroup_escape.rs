@@ -2,153 +2,54 @@
 //! `cgroup.procs` — kennel's own, the root, or a fresh one it creates) and then
 //! `setsid`s / double-forks still dies with the tree, however the run ends: the final
 //! sweep finds it as a descendant of the leader or as an orphan adopted by `kennel run`
-//! (a child subreaper), and the report names it.
+//! (a child subreaper), and the report names it. The same as the child of an
+//! *unprivileged* `kennel run` (`nobody`, with a delegated cgroup subtree:
+//! `kennel_tests::delegated`), to kennel's own cgroup, a sibling or a fresh one — all
+//! allowed to the subtree's owner; the root cgroup refuses that move (`EACCES`) and the
+//! child stays contained.
 //!
-//! Needs root (moving between cgroups) and a writable cgroup v2.
+//! Needs root (moving between cgroups, or creating the user's subtree and dropping to
+//! it) and a writable cgroup v2. (The cases are rows of `escape_run.rs`'s table; their
+//! checks are [`judge`].)
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
+use crate::escape_run::{assert_tree_gone, End, Ended};
 use crate::*;
 
-/// The (read-write) cgroup2 mount — `/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on
-/// a hybrid host — and our own cgroup's directory in it.
-fn own_cgroup() -> (PathBuf, PathBuf) {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let mount = mountinfo
-        .lines()
-        .find_map(|l| {
-            let (left, right) = l.split_once(" - ")?;
-            let mut fields = left.split_whitespace();
-            let point = fields.nth(4)?;
-            let options = fields.next()?;
-            (right.starts_with("cgroup2 ") && options.starts_with("rw"))
-                .then(|| PathBuf::from(point))
-        })
-        .expect("a cgroup2 mount");
-    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let own = text.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-    let dir = mount.join(own.trim_start_matches('/'));
-    (mount, dir)
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Dest {
-    /// kennel's own cgroup (the one `kennel run` runs in: ours).
-    Kennel,
-    /// The root cgroup.
-    Root,
-    /// A fresh cgroup the child creates next to kennel's per-child cgroups.
-    Fresh,
-}
-
-#[derive(Clone, Copy, Debug)]
-enum End {
-    /// `--timeout`: the leader is still running.
-    Timeout,
-    /// SIGTERM to `kennel run` from outside: the ladder.
-    Cancel,
-    /// The leader exits by itself after daemonizing.
-    LeaderExit,
-}
-
-fn escape(dest: Dest, end: End) {
-    if !cgroup_available("cgroup escapes") || unsafe { libc::getuid() } != 0 {
-        eprintln!("note: cgroup escapes need root and a writable cgroup v2; not tested");
-        return;
+/// The checks of a cgroup escape (`mark`, described by `what`): the run ended as `end`
+/// says, nothing of the tree is left, and the report names the escapee — unless the
+/// move was `refused` (the root cgroup refuses `nobody`: the fixture that cannot leave
+/// says so and exits 1 before anything else).
+pub fn judge(mark: &(String, String), refused: bool, end: End, ended: &Ended, what: &str) {
+    let expected = if refused { Some(1) } else { end.code() };
+    assert_eq!(ended.status.code(), expected, "{what}");
+    if refused {
+        assert!(
+            ended
+                .diagnostics
+                .iter()
+                .any(|l| l.contains("moving to cgroup") && l.contains("denied")),
+            "the move to the root cgroup is refused: {what}"
+        );
     }
-    let mark = marker();
-    let (mount, own) = own_cgroup();
-    let target = match dest {
-        Dest::Kennel => own.clone(),
-        Dest::Root => mount,
-        Dest::Fresh => own.join(format!("escape-{}", mark.1)),
-    };
-    // The fresh cgroup is removed however the test ends (empty by then, or the
-    // survivors were killed by the failing assertion).
-    struct RemoveDir(Option<PathBuf>);
-    impl Drop for RemoveDir {
-        fn drop(&mut self) {
-            if let Some(dir) = &self.0 {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
-    }
-    let _fresh = RemoveDir(matches!(dest, Dest::Fresh).then(|| target.clone()));
-    let report = std::env::temp_dir().join(format!("kennel-escape-{}.json", mark.1));
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        "--report".into(),
-        report.display().to_string(),
-    ];
-    if matches!(end, End::Timeout) {
-        args.extend(["--timeout".into(), "1s".into()]);
-    }
-    args.extend(["--".into(), FIXTURE.into(), "daemon".into()]);
-    if !matches!(end, End::LeaderExit) {
-        args.push("--leader-stays".into());
-    }
-    let mut run = std::process::Command::new(KENNEL)
-        .args(&args)
-        .env(&mark.0, &mark.1)
-        .env("KENNEL_FIXTURE_CGROUP", &target)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    if matches!(end, End::Cancel) {
-        // Once the daemon printed and told the leader, it has left: cancel from outside.
-        use std::io::BufRead as _;
-        let mut out = std::io::BufReader::new(run.stdout.take().unwrap());
-        let mut line = String::new();
-        while !line.contains("daemon") {
-            line.clear();
-            assert!(out.read_line(&mut line).unwrap() > 0, "daemon line");
-        }
-        crate::escape_run::await_handshake_done(&mark, &line);
-        // SAFETY: kill(2) on the process we started.
-        unsafe { libc::kill(run.id() as libc::pid_t, libc::SIGTERM) };
-    }
-    let status = run.wait().unwrap();
-    let text = std::fs::read_to_string(&report).unwrap();
-    let _ = std::fs::remove_file(&report);
-    let what = format!("{dest:?} {end:?}: {text}");
-    match end {
-        End::Timeout => assert_eq!(status.code(), Some(124), "{what}"),
-        End::Cancel => assert_eq!(status.code(), Some(128 + 15), "{what}"),
-        End::LeaderExit => assert_eq!(status.code(), Some(0), "{what}"),
-    }
-    // Right after kennel run exits, nothing of the tree runs. (kennel's guard carries
-    // the marker too, as kennel's child: it exits on its own once it sees kennel gone.)
-    let tree: Vec<u32> = marked(&mark)
-        .into_iter()
-        .filter(|&p| !kennel_tests::cmdline_of(p).is_some_and(|c| c.contains("__kennel-guard")))
-        .collect();
-    if !tree.is_empty() {
-        assert_no_survivors(&mark, Duration::ZERO, &what);
-    }
-    assert_no_survivors(&mark, Duration::from_secs(5), &format!("the guard: {what}"));
-    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // Right after kennel run exits, nothing of the tree runs.
+    assert_tree_gone(mark, what);
+    let report: serde_json::Value = serde_json::from_str(&ended.report).expect("report");
     assert_eq!(report["containment"], "cgroup", "{what}");
-    let layers = report["layers"].as_array().unwrap();
+    let layers = report["layers"].as_array().expect("layers");
     assert!(
         layers.iter().any(|l| l == "subreaper"),
         "kennel run is a subreaper: {what}"
     );
-    let escapees = report["escapees_killed"].as_array().unwrap();
-    assert!(!escapees.is_empty(), "the escapee is reported: {what}");
-}
-
-cases! { escape:
-    to_kennels_own_cgroup_then_timeout(Dest::Kennel, End::Timeout);
-    to_kennels_own_cgroup_then_cancel(Dest::Kennel, End::Cancel);
-    to_kennels_own_cgroup_then_leader_exit(Dest::Kennel, End::LeaderExit);
-    to_the_root_cgroup_then_timeout(Dest::Root, End::Timeout);
-    to_the_root_cgroup_then_leader_exit(Dest::Root, End::LeaderExit);
-    to_a_fresh_cgroup_then_cancel(Dest::Fresh, End::Cancel);
-    to_a_fresh_cgroup_then_timeout(Dest::Fresh, End::Timeout);
+    let escapees = report["escapees_killed"]
+        .as_array()
+        .expect("escapees_killed");
+    assert_eq!(
+        escapees.is_empty(),
+        refused,
+        "the escapee is reported: {what}"
+    );
 }
 
 #[test]
@@ -158,7 +59,7 @@ fn the_sidecar_reports_and_kills_an_escapee_on_timeout() {
         return;
     }
     let mark = marker();
-    let (_, own) = own_cgroup();
+    let (_, own) = kennel_tests::delegated::own_cgroup().expect("a cgroup2 mount");
     let spawn = serde_json::json!({"op": "spawn", "id": "e", "cmd": FIXTURE,
         "args": ["daemon", "--leader-stays"], "timeout_ms": 500,
         "env": {&mark.0: &mark.1, "KENNEL_FIXTURE_CGROUP": own.display().to_string()}});

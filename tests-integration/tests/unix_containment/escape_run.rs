@@ -1,13 +1,17 @@
 //! One `kennel run --report <file> … -- kennel-fixture daemon [--leader-stays]` whose
 //! fixture first leaves its cgroup (`KENNEL_FIXTURE_CGROUP`), as root or as the user of
-//! a delegated subtree: what the escape tests start, watch and end.
+//! a delegated subtree: what the escape tests start, watch and end — and the one table
+//! of those tests (cgroup and PID-namespace tiers, root and unprivileged), whose checks
+//! each tier's file keeps (`cgroup_escape::judge`, `pid_namespace::judge`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
-use kennel_tests::delegated::Delegated;
+use kennel_tests::delegated::{Delegated, NOBODY};
+
+use kennel::Containment;
 
 use crate::*;
 
@@ -268,4 +272,167 @@ pub fn assert_tree_gone(mark: &(String, String), what: &str) {
         assert_no_survivors(mark, Duration::ZERO, what);
     }
     assert_no_survivors(mark, Duration::from_secs(5), &format!("the guard: {what}"));
+}
+
+/// Where the escapee moves itself.
+#[derive(Clone, Copy, Debug)]
+pub enum Dest {
+    /// kennel's own cgroup (ours as root; the subtree's `supervisor` leaf).
+    Kennel,
+    /// A leaf next to kennel's and the trees' cgroups.
+    Sibling,
+    /// A cgroup the child creates (under ours as root; in the subtree).
+    Fresh,
+    /// The root cgroup (not the user's: it refuses `nobody`).
+    Root,
+}
+
+impl Dest {
+    /// The cgroup directory this destination names in `deleg`.
+    pub fn dir(self, deleg: &Delegated) -> PathBuf {
+        match self {
+            Dest::Kennel => deleg.supervisor(),
+            Dest::Sibling => deleg.sibling(),
+            Dest::Fresh => deleg.dir().join("escape"),
+            Dest::Root => deleg.root().to_path_buf(),
+        }
+    }
+}
+
+/// The delegated subtree for one test, or a note that the test cannot run here.
+pub fn delegated(mark: &(String, String)) -> Option<Delegated> {
+    let deleg = Delegated::create(&mark.1, NOBODY);
+    if deleg.is_none() {
+        eprintln!("note: unprivileged cgroup escapes need root and a writable cgroup v2");
+    }
+    deleg
+}
+
+/// Where an escape run's fixture moves itself, and as whom `kennel run` runs: as root,
+/// the cgroup [`Dest`] names in the whole hierarchy (a fresh one, under ours, removed
+/// on drop); unprivileged, `nobody` with a delegated subtree and `Dest` in it.
+pub struct Escape {
+    /// The user's subtree, when unprivileged.
+    pub deleg: Option<Delegated>,
+    /// The cgroup the fixture moves itself to.
+    pub target: PathBuf,
+    /// Remove `target` on drop (root's fresh and sibling cgroups).
+    remove: bool,
+}
+
+impl Escape {
+    /// The escape to `dest` for one test (`mark`), or `None` with a note where the
+    /// unprivileged subtree cannot be made here.
+    pub fn new(unprivileged: bool, dest: Dest, mark: &(String, String)) -> Option<Escape> {
+        if unprivileged {
+            let deleg = delegated(mark)?;
+            let target = dest.dir(&deleg);
+            return Some(Escape {
+                deleg: Some(deleg),
+                target,
+                remove: false,
+            });
+        }
+        let (mount, own) = kennel_tests::delegated::own_cgroup().expect("a cgroup2 mount");
+        let (target, remove) = match dest {
+            Dest::Kennel => (own, false),
+            Dest::Root => (mount, false),
+            Dest::Sibling | Dest::Fresh => (own.join(format!("escape-{}", mark.1)), true),
+        };
+        Some(Escape {
+            deleg: None,
+            target,
+            remove,
+        })
+    }
+
+    /// [`EscapeRun::start`] of this escape, for a run that is to end by `end`.
+    pub fn start(&self, mark: &(String, String), kennel_args: &[&str], end: End) -> EscapeRun {
+        EscapeRun::start(
+            mark,
+            self.deleg.as_ref(),
+            kennel_args,
+            Some(&self.target),
+            end.leader_stays(),
+        )
+    }
+}
+
+impl Drop for Escape {
+    fn drop(&mut self) {
+        // Empty by then, or the survivors were killed by the failing assertion.
+        if self.remove {
+            let _ = std::fs::remove_dir(&self.target);
+        }
+    }
+}
+
+/// One escape test: `kennel run` with `tier` (a cgroup, or a PID namespace), as root
+/// or `nobody`, whose fixture moves itself to `dest` and daemonizes; the run ends by
+/// `end` and the tier's file judges it (`cgroup_escape::judge`,
+/// `pid_namespace::judge`). A note where the host cannot run it.
+fn escape(tier: Containment, unprivileged: bool, dest: Dest, end: End) {
+    let pidns = tier == Containment::PidNamespace;
+    if pidns && !crate::pid_namespace::available("escapes from a PID namespace") {
+        return;
+    }
+    if !cgroup_available("cgroup escapes") {
+        return;
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        eprintln!("note: the escape tests need root (to move cgroups, or to drop to nobody)");
+        return;
+    }
+    let mark = marker();
+    let Some(escape) = Escape::new(unprivileged, dest, &mark) else {
+        return;
+    };
+    let mut args = if pidns {
+        vec!["--pid-namespace"]
+    } else {
+        vec![]
+    };
+    args.extend(end.kennel_args());
+    let run = escape.start(&mark, &args, end);
+    run.end(end);
+    let ended = run.wait();
+    let what = format!(
+        "{tier:?} unprivileged={unprivileged} {dest:?} {end:?}: {} {:?}",
+        ended.report, ended.diagnostics
+    );
+    if pidns {
+        crate::pid_namespace::judge(&mark, end, &ended, &what);
+    } else {
+        let refused = unprivileged && matches!(dest, Dest::Root);
+        crate::cgroup_escape::judge(&mark, refused, end, &ended, &what);
+    }
+}
+
+// Every escape: the tier, as `nobody`, where the escapee goes, how the run ends.
+cases! { escape:
+    to_kennels_own_cgroup_then_timeout(Containment::Cgroup, false, Dest::Kennel, End::Timeout);
+    to_kennels_own_cgroup_then_cancel(Containment::Cgroup, false, Dest::Kennel, End::Cancel);
+    to_kennels_own_cgroup_then_leader_exit(Containment::Cgroup, false, Dest::Kennel, End::LeaderExit);
+    to_the_root_cgroup_then_timeout(Containment::Cgroup, false, Dest::Root, End::Timeout);
+    to_the_root_cgroup_then_leader_exit(Containment::Cgroup, false, Dest::Root, End::LeaderExit);
+    to_a_fresh_cgroup_then_cancel(Containment::Cgroup, false, Dest::Fresh, End::Cancel);
+    to_a_fresh_cgroup_then_timeout(Containment::Cgroup, false, Dest::Fresh, End::Timeout);
+    unprivileged_to_kennels_own_cgroup_then_timeout(Containment::Cgroup, true, Dest::Kennel, End::Timeout);
+    unprivileged_to_kennels_own_cgroup_then_cancel(Containment::Cgroup, true, Dest::Kennel, End::Cancel);
+    unprivileged_to_a_sibling_cgroup_then_leader_exit(Containment::Cgroup, true, Dest::Sibling, End::LeaderExit);
+    unprivileged_to_a_sibling_cgroup_then_cancel(Containment::Cgroup, true, Dest::Sibling, End::Cancel);
+    unprivileged_to_a_fresh_cgroup_then_timeout(Containment::Cgroup, true, Dest::Fresh, End::Timeout);
+    unprivileged_to_a_fresh_cgroup_then_leader_exit(Containment::Cgroup, true, Dest::Fresh, End::LeaderExit);
+    unprivileged_to_the_root_cgroup_is_refused(Containment::Cgroup, true, Dest::Root, End::LeaderExit);
+    pidns_to_kennels_own_cgroup_then_kill_9_of_kennel_run(Containment::PidNamespace, false, Dest::Kennel, End::Kill9);
+    pidns_to_the_root_cgroup_then_kill_9_of_kennel_run(Containment::PidNamespace, false, Dest::Root, End::Kill9);
+    pidns_to_a_fresh_cgroup_then_kill_9_of_kennel_run(Containment::PidNamespace, false, Dest::Fresh, End::Kill9);
+    pidns_to_the_root_cgroup_then_timeout(Containment::PidNamespace, false, Dest::Root, End::Timeout);
+    pidns_to_kennels_own_cgroup_then_cancel(Containment::PidNamespace, false, Dest::Kennel, End::Cancel);
+    pidns_to_a_fresh_cgroup_then_leader_exit(Containment::PidNamespace, false, Dest::Fresh, End::LeaderExit);
+    pidns_unprivileged_to_a_sibling_cgroup_then_kill_9_of_kennel_run(Containment::PidNamespace, true, Dest::Sibling, End::Kill9);
+    pidns_unprivileged_to_kennels_own_cgroup_then_kill_9_of_kennel_run(Containment::PidNamespace, true, Dest::Kennel, End::Kill9);
+    pidns_unprivileged_to_a_fresh_cgroup_then_timeout(Containment::PidNamespace, true, Dest::Fresh, End::Timeout);
+    pidns_unprivileged_to_a_sibling_cgroup_then_cancel(Containment::PidNamespace, true, Dest::Sibling, End::Cancel);
 }

@@ -44,10 +44,10 @@ mod supervisor_attack;
 mod supervisor_death;
 mod unprivileged_escape;
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use kennel::{Command, Containment, ContainmentOptions};
+pub use kennel_tests::marks::{assert_no_survivors, cgroup_available, marked, marker, not_tested};
 
 pub const FIXTURE: &str = env!("CARGO_BIN_EXE_kennel-fixture");
 pub const KENNEL: &str = env!("CARGO_BIN_EXE_kennel-test-cli");
@@ -92,40 +92,6 @@ pub fn tiers() -> Vec<Tier> {
     tiers
 }
 
-/// Whether a writable cgroup v2 is here; if not, a note that `what` is not tested (or a
-/// failure, with `KENNEL_REQUIRE_CGROUP=1`).
-pub fn cgroup_available(what: &str) -> bool {
-    kennel::available_containment().contains(&Containment::Cgroup)
-        || not_tested("KENNEL_REQUIRE_CGROUP", "no writable cgroup v2 here", what)
-}
-
-/// `false`, with a note that `what` is not tested because `missing` — or a failure when
-/// the environment variable `require` is set (CI sets it where the feature must exist).
-pub fn not_tested(require: &str, missing: &str, what: &str) -> bool {
-    assert!(
-        std::env::var_os(require).is_none(),
-        "{require} is set but {missing}: {what} cannot be tested"
-    );
-    eprintln!("note: {missing}; {what} is not tested");
-    false
-}
-
-/// A unique environment marker for one tree.
-pub fn marker() -> (String, String) {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let value = format!(
-        "{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    );
-    ("KENNEL_TEST_MARK".to_owned(), value)
-}
-
-/// Pids of live (non-zombie) processes carrying the marker.
-pub fn marked(mark: &(String, String)) -> Vec<u32> {
-    kennel_tests::live_with_env_entry(&format!("{}={}", mark.0, mark.1))
-}
-
 /// A host program under test (a child of this test), its tree tagged with `mark`:
 /// `sigkill()` on demand; dropped, it is killed and whatever still carries the mark is
 /// cleaned up (trees left on purpose, and their cgroups).
@@ -148,23 +114,6 @@ impl Drop for MarkedHost {
         if !marked(&self.mark).is_empty() {
             late_init::clean_up(&self.mark);
         }
-    }
-}
-
-/// Wait (polling /proc) until nothing carries the marker; panic with the survivors.
-pub fn assert_no_survivors(mark: &(String, String), within: Duration, what: &str) {
-    let mut left = Vec::new();
-    let gone = kennel_tests::wait_until(within, || {
-        left = marked(mark);
-        left.is_empty()
-    });
-    if !gone {
-        let described: Vec<_> = left
-            .iter()
-            .map(|&p| (p, kennel_tests::describe(p)))
-            .collect();
-        kennel_tests::kill_pids(&left);
-        panic!("{what}: survivors after {within:?}: {described:?}");
     }
 }
 

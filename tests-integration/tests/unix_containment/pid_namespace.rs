@@ -6,7 +6,8 @@
 //! by a `kill -9` of `kennel run` or `kennel serve` — what the cgroup tier cannot
 //! promise (its guard knows only cgroups). As root, and as `nobody` (a user namespace,
 //! with a delegated cgroup subtree). Signals and `ptrace` from inside do not reach
-//! kennel: it has no pid in the namespace.
+//! kennel: it has no pid in the namespace. (The escape cases are rows of
+//! `escape_run.rs`'s table; their checks are [`judge`].)
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -15,13 +16,12 @@ use std::time::Duration;
 
 use kennel::Containment;
 
-use crate::escape_run::{assert_tree_gone, End, EscapeRun};
-use crate::unprivileged_escape::{delegated, Dest};
+use crate::escape_run::{assert_tree_gone, delegated, Dest, End, Ended, Escape, EscapeRun};
 use crate::*;
 
 /// Whether kennel offers PID namespaces here; if not, a note — or a failure where
 /// util-linux's `unshare -Urpf --mount-proc` shows that the host can make them.
-fn available(what: &str) -> bool {
+pub fn available(what: &str) -> bool {
     kennel::keeper::use_program(KENNEL);
     if kennel::available_containment().contains(&Containment::PidNamespace) {
         return true;
@@ -39,80 +39,19 @@ fn available(what: &str) -> bool {
     false
 }
 
-/// A cgroup the root test moves its escapee to (kennel's own = ours, the root, a fresh
-/// one under ours — removed on drop).
-struct RootTarget(PathBuf, bool);
-
-impl RootTarget {
-    fn new(dest: Dest, mark: &(String, String)) -> Option<RootTarget> {
-        let (mount, own) = kennel_tests::delegated::own_cgroup()?;
-        Some(match dest {
-            Dest::Kennel => RootTarget(own, false),
-            Dest::Root => RootTarget(mount, false),
-            Dest::Sibling | Dest::Fresh => RootTarget(own.join(format!("escape-{}", mark.1)), true),
-        })
-    }
-}
-
-impl Drop for RootTarget {
-    fn drop(&mut self) {
-        if self.1 {
-            let _ = std::fs::remove_dir(&self.0);
-        }
-    }
-}
-
-fn escape(unprivileged: bool, dest: Dest, end: End) {
-    if !available("escapes from a PID namespace") || !cgroup_available("cgroup escapes") {
-        return;
-    }
-    // SAFETY: getuid has no preconditions.
-    if unsafe { libc::getuid() } != 0 {
-        eprintln!("note: the escape tests need root (to move cgroups, or to drop to nobody)");
-        return;
-    }
-    let mark = marker();
-    let deleg = if unprivileged {
-        let Some(d) = delegated(&mark) else { return };
-        Some(d)
-    } else {
-        None
-    };
-    let root_target = if unprivileged {
-        None
-    } else {
-        RootTarget::new(dest, &mark)
-    };
-    let target = match (&deleg, &root_target) {
-        (Some(d), _) => dest.dir(d),
-        (None, Some(t)) => t.0.clone(),
-        (None, None) => panic!("no cgroup2 mount"),
-    };
-    let mut args = vec!["--pid-namespace"];
-    args.extend(end.kennel_args());
-    let run = EscapeRun::start(
-        &mark,
-        deleg.as_ref(),
-        &args,
-        Some(&target),
-        end.leader_stays(),
-    );
-    run.end(end);
-    let ended = run.wait();
-    let what = format!(
-        "unprivileged={unprivileged} {dest:?} {end:?}: {} {:?}",
-        ended.report, ended.diagnostics
-    );
+/// The checks of an escape in a PID namespace (`mark`, described by `what`): the run
+/// ended as `end` says, and nothing of the tree is left, the escapee included.
+pub fn judge(mark: &(String, String), end: End, ended: &Ended, what: &str) {
     let Some(expected) = end.code() else {
         use std::os::unix::process::ExitStatusExt as _;
         assert_eq!(ended.status.signal(), Some(libc::SIGKILL), "{what}");
         // The keeper reads EOF and ends the namespace (or dies trying: the kernel
         // ends it then).
-        assert_no_survivors(&mark, PATIENCE, &what);
+        assert_no_survivors(mark, PATIENCE, what);
         return;
     };
     assert_eq!(ended.status.code(), Some(expected), "{what}");
-    assert_tree_gone(&mark, &what);
+    assert_tree_gone(mark, what);
     let report: serde_json::Value = serde_json::from_str(&ended.report).expect("report");
     assert_eq!(report["containment"], "pid_namespace", "{what}");
     let layers = report["layers"].as_array().expect("layers");
@@ -126,19 +65,6 @@ fn escape(unprivileged: bool, dest: Dest, end: End) {
             .expect("leftovers_killed");
         assert!(!leftovers.is_empty(), "the escapee is a leftover: {what}");
     }
-}
-
-cases! { escape:
-    pidns_to_kennels_own_cgroup_then_kill_9_of_kennel_run(false, Dest::Kennel, End::Kill9);
-    pidns_to_the_root_cgroup_then_kill_9_of_kennel_run(false, Dest::Root, End::Kill9);
-    pidns_to_a_fresh_cgroup_then_kill_9_of_kennel_run(false, Dest::Fresh, End::Kill9);
-    pidns_to_the_root_cgroup_then_timeout(false, Dest::Root, End::Timeout);
-    pidns_to_kennels_own_cgroup_then_cancel(false, Dest::Kennel, End::Cancel);
-    pidns_to_a_fresh_cgroup_then_leader_exit(false, Dest::Fresh, End::LeaderExit);
-    pidns_unprivileged_to_a_sibling_cgroup_then_kill_9_of_kennel_run(true, Dest::Sibling, End::Kill9);
-    pidns_unprivileged_to_kennels_own_cgroup_then_kill_9_of_kennel_run(true, Dest::Kennel, End::Kill9);
-    pidns_unprivileged_to_a_fresh_cgroup_then_timeout(true, Dest::Fresh, End::Timeout);
-    pidns_unprivileged_to_a_sibling_cgroup_then_cancel(true, Dest::Sibling, End::Cancel);
 }
 
 /// What the child sees: it is pid 2 (kennel's init is 1), and `/proc` lists only its
@@ -230,7 +156,7 @@ fn a_child_in_a_pid_namespace_cannot_signal_or_trace_kennel() {
 
 /// A marker and a fresh cgroup (under ours) for a root test of a PID namespace's
 /// escapee, or `None` with a note where the tier, the cgroups or root are missing.
-fn fresh_escape_as_root(what: &str) -> Option<((String, String), RootTarget)> {
+fn fresh_escape_as_root(what: &str) -> Option<((String, String), Escape)> {
     if !available(what) || !cgroup_available("cgroup escapes") {
         return None;
     }
@@ -240,20 +166,20 @@ fn fresh_escape_as_root(what: &str) -> Option<((String, String), RootTarget)> {
         return None;
     }
     let mark = marker();
-    let target = RootTarget::new(Dest::Fresh, &mark)?;
-    Some((mark, target))
+    let escape = Escape::new(false, Dest::Fresh, &mark)?;
+    Some((mark, escape))
 }
 
 /// `kill -9` of the sidecar after one of its trees escaped its cgroup: nothing of that
 /// tree survives when it runs in a PID namespace.
 #[test]
 fn pidns_escapee_dies_with_a_kill_9_of_the_sidecar() {
-    let Some((mark, target)) = fresh_escape_as_root("escapes from a PID namespace") else {
+    let Some((mark, escape)) = fresh_escape_as_root("escapes from a PID namespace") else {
         return;
     };
     let spawn = serde_json::json!({"op": "spawn", "id": "e", "cmd": FIXTURE,
         "args": ["daemon", "--leader-stays"], "containment": {"pid_namespace": true},
-        "env": {&mark.0: &mark.1, "KENNEL_FIXTURE_CGROUP": target.0.display().to_string()}});
+        "env": {&mark.0: &mark.1, "KENNEL_FIXTURE_CGROUP": escape.target.display().to_string()}});
     let (mut sc, _input, events) = serve_with(&spawn);
     let mut spawned = None;
     while let Ok(line) = events.recv_timeout(PATIENCE) {
@@ -280,10 +206,16 @@ fn pidns_escapee_dies_with_a_kill_9_of_the_sidecar() {
 /// it gone every time.
 #[test]
 fn pidns_keeper_ends_when_its_cgroup_is_removed_under_it() {
-    let Some((mark, target)) = fresh_escape_as_root("a keeper whose cgroup is removed") else {
+    let Some((mark, escape)) = fresh_escape_as_root("a keeper whose cgroup is removed") else {
         return;
     };
-    let run = EscapeRun::start(&mark, None, &["--pid-namespace"], Some(&target.0), true);
+    let run = EscapeRun::start(
+        &mark,
+        None,
+        &["--pid-namespace"],
+        Some(&escape.target),
+        true,
+    );
     run.await_daemon();
     let cgroup = marked(&mark)
         .into_iter()

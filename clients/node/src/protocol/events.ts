@@ -179,8 +179,9 @@ export interface HelloEvent {
   /** Optional protocol features this sidecar implements (absent from older
    * sidecars: none). `"flow_control"`: `spawn.window` and `credit`; `"req"`: the
    * `req` tag and `ack` events; `"cancel_ladder"`: `cancel.ladder`;
-   * `"direct_streams"`: `"direct"` output streams and `attach` (Unix only). Clients
-   * must ignore names they do not know. */
+   * `"direct_sockets"`: `"direct"` output streams over the client's socket
+   * (`spawn.direct_socket`) and `eof` (Unix only). Clients must ignore names they
+   * do not know. */
   features?: Array<string>;
   /** The output framings a `spawn` may choose (`json` always; `binary` for
    * length-prefixed data frames). Absent (read as empty: `json` only) from
@@ -228,10 +229,6 @@ export interface SpawnedEvent {
   id: string;
   /** The leader's process id. */
   pid: number;
-  /** The FIFO of a `"direct"` stderr: open it for reading, then send `attach`. */
-  stderr_fifo?: string | null;
-  /** The FIFO of a `"direct"` stdout: open it for reading, then send `attach`. */
-  stdout_fifo?: string | null;
 }
 
 /** Byte counters of one output stream. */

@@ -43,7 +43,7 @@ export interface OutputCap {
   policy?: CapPolicy;
 }
 
-/** Which output stream of a child a `credit` is for. */
+/** Which output stream of a child a `credit` or an `eof` is for. */
 export type OutputStream = "stdout" | "stderr";
 
 /** Start a child; its `id` names it in every later request and event. */
@@ -57,6 +57,11 @@ export interface SpawnRequest {
   containment?: ContainmentSwitches;
   /** Working directory; default: the sidecar's. */
   cwd?: string | null;
+  /** With a `"direct"` stream (only then): the client's listening UNIX socket, which
+   * the sidecar connects each direct stream to (docs/PROTOCOL.md, "Direct streams"). */
+  direct_socket?: string | null;
+  /** With `direct_socket`: the client's token, named in each connection's header. */
+  direct_token?: string | null;
   /** After the tree is gone, how long to wait for the pipes to reach EOF (a
    * leaked descendant may hold them) before reporting `drain: "timeout"`. */
   drain_timeout_ms?: number | null;
@@ -192,16 +197,16 @@ export interface CreditRequest {
   stream: OutputStream;
 }
 
-/** The client opened the FIFOs of the child's `"direct"` streams (named in
- * `spawned`): the sidecar closes its own hold on them, so the client sees EOF
- * once the tree's last writer is gone. Feature `direct_streams`. */
-export interface AttachRequest {
+/** The client read one of the child's `"direct"` streams to EOF: the drain stops
+ * waiting for it (as for a pipe's EOF). Feature `direct_sockets`. */
+export interface EofRequest {
   /** The child's id. */
   id: string;
-  op: "attach";
-  /** A tag chosen by the client: when present, success is acknowledged by an `ack`
-   * event carrying it, and an `error` about the request carries it too. */
+  op: "eof";
+  /** A tag echoed in the `ack` (or `error`) answering this request. */
   req?: string | null;
+  /** The direct stream that reached EOF. */
+  stream: OutputStream;
 }
 
 /** A request line, tagged by its `op` field.
@@ -209,7 +214,7 @@ export interface AttachRequest {
  * Build one with [`parse_request`](crate::parse_request), which validates it
  * and reports precise errors. Deserializing with serde directly checks types
  * only; call [`Request::validate`] afterwards. */
-export type Request = SpawnRequest | WriteRequest | CloseStdinRequest | CancelRequest | KillRequest | SignalRequest | ListRequest | ShutdownRequest | CreditRequest | AttachRequest;
+export type Request = SpawnRequest | WriteRequest | CloseStdinRequest | CancelRequest | KillRequest | SignalRequest | ListRequest | ShutdownRequest | CreditRequest | EofRequest;
 
 /** The `shell` field of `spawn`. */
 export type Shell = boolean | string;

@@ -231,8 +231,6 @@ pub(crate) struct Forwarder {
     pub(crate) ended: Arc<AtomicBool>,
     /// The flow-control windows, for a child spawned with `window`.
     pub(crate) windows: Option<Arc<Windows>>,
-    /// The sidecar's holds on the child's `"direct"` streams (`exit` waits for `attach`).
-    pub(crate) direct: Option<Arc<super::direct::Holds>>,
 }
 
 /// Forwards a child's events until its `exit` is queued.
@@ -246,7 +244,6 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         signals,
         ended,
         windows,
-        direct,
     } = f;
     // Once the tree has ended, what is left of its output is bounded (its pipes, the
     // library's event channel): stop holding it back, so that a `kill` or `cancel` of a
@@ -283,9 +280,6 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         let _ = stdin.handle.await;
     }
     signals.idle().await;
-    if let Some(holds) = direct {
-        holds.until_attached().await;
-    }
     let line = Event::Exit(exit_event(&id, &outcome)).to_line();
     hub.data(Out::Exit { line, id, gen }).await;
 }

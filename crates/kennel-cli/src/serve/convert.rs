@@ -226,7 +226,7 @@ fn output_mode(mode: StdioMode) -> OutputMode {
     match mode {
         StdioMode::Pipe => OutputMode::Piped,
         StdioMode::Null => OutputMode::Null,
-        // Replaced by the FIFO's write end (`hub/direct.rs`).
+        // Replaced by the connection to the client's socket (`hub/direct.rs`).
         StdioMode::Direct => OutputMode::Null,
     }
 }

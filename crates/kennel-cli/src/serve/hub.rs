@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 
 use super::child::{ack, InFlight, StdinHandle};
 use super::convert::request_error;
-use super::direct::{FifoDir, Holds};
+use super::direct::Eofs;
 use super::flow::Windows;
 
 mod direct;
@@ -78,8 +78,8 @@ pub(crate) struct Entry {
     windows: Option<Arc<Windows>>,
     /// The sum of the waits of its ladder: how long its teardown may take.
     ladder: Duration,
-    /// The sidecar's holds on its `"direct"` streams, when it has any.
-    direct: Option<Arc<Holds>>,
+    /// The client's reports of its `"direct"` streams' EOF, when it has any.
+    direct: Option<Arc<Eofs>>,
 }
 
 #[derive(Default)]
@@ -114,8 +114,6 @@ pub(crate) struct Hub {
     available: Vec<ContainmentTier>,
     stdin_total: Arc<AtomicUsize>,
     output_broken: AtomicBool,
-    /// The directory of the `"direct"` streams' FIFOs, or why there is none.
-    fifos: std::io::Result<FifoDir>,
 }
 
 impl Hub {
@@ -124,7 +122,6 @@ impl Hub {
         data: Sender<Out>,
         limits: Limits,
         available: Vec<ContainmentTier>,
-        fifos: std::io::Result<FifoDir>,
     ) -> Hub {
         Hub {
             state: Mutex::new(State::default()),
@@ -135,14 +132,6 @@ impl Hub {
             available,
             stdin_total: Arc::new(AtomicUsize::new(0)),
             output_broken: AtomicBool::new(false),
-            fifos,
-        }
-    }
-
-    /// Removes the FIFO directory (the sidecar is about to exit).
-    pub(crate) fn remove_fifos(&self) {
-        if let Ok(dir) = &self.fifos {
-            dir.remove();
         }
     }
 
@@ -215,9 +204,9 @@ impl Hub {
                 entry.terminating = true;
                 // The second `shutdown` of a run escalates to the forceful rung.
                 entry.controller.shutdown();
-                // No `attach` to wait for: a client that opened a FIFO reads on.
-                if let Some(holds) = &entry.direct {
-                    holds.release();
+                // No `eof` to wait for: a client going away may never send it.
+                if let Some(eofs) = &entry.direct {
+                    eofs.release();
                 }
             }
         }
@@ -302,7 +291,7 @@ impl Hub {
                 .await;
             }
             Request::Credit(r) => self.credit(r).await,
-            Request::Attach(r) => self.attach(r).await,
+            Request::Eof(r) => self.eof(r).await,
             Request::Signal(r) => self.signal(r).await,
             Request::List(IdRequest { id }) => self.list(id).await,
             Request::Shutdown(ShutdownRequest { id }) => {

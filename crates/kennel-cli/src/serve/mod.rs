@@ -192,15 +192,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
         max_children: args.max_children,
         drain_timeout: args.drain_timeout,
     };
-    let fifos = direct::fifo_dir();
-    let direct = fifos.is_ok();
-    let hub = Arc::new(Hub::new(
-        control_tx,
-        data_tx,
-        limits,
-        available.clone(),
-        fifos,
-    ));
+    let hub = Arc::new(Hub::new(control_tx, data_tx, limits, available.clone()));
     let writer = tokio::spawn(writer::run(
         hub.clone(),
         control_rx,
@@ -212,9 +204,6 @@ pub async fn serve(args: ServeArgs) -> i32 {
     let caught = crate::signals::Signals::install();
     let mut hello = HelloEvent::new(env!("CARGO_PKG_VERSION"), available);
     hello.max_children = args.max_children as u64;
-    if !direct {
-        hello.features.retain(|f| f != "direct_streams");
-    }
     hub.reply(&Event::Hello(hello)).await;
     {
         let hub = hub.clone();
@@ -222,10 +211,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
     }
 
     let session = tokio::spawn(session(hub.clone(), writer));
-    let code = until_the_end(&hub, session, caught).await;
-    // Every path out of the sidecar but a SIGKILL (the next sidecar sweeps that one).
-    hub.remove_fifos();
-    code
+    until_the_end(&hub, session, caught).await
 }
 
 /// Waits for the session's end, a panic, or a signal's deadline; returns the exit code.

@@ -6,7 +6,7 @@
 //! for a CPU). A later request waits only for what it depends on (issue 16):
 //!
 //! * a request naming a child (`write`, `close_stdin`, `cancel`, `kill`, `signal`,
-//!   `credit`, `attach`; an error about a request with that `id`; a second `spawn` of
+//!   `credit`, `eof`; an error about a request with that `id`; a second `spawn` of
 //!   the id) waits for the `spawn` of **that id** in flight, if there is one: the child
 //!   is known when the request is handled, and its `spawned` (or the spawn's `error`)
 //!   is queued before any answer about it;

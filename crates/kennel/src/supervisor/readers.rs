@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::Event;
+use crate::given::EofFuture;
 use crate::output::{Reader, ReaderResult, ReaderState, StreamKind};
 use crate::sys::imp::PipeReader;
 use crate::{Forward, OutputCap, RunError, StreamReport};
@@ -45,42 +46,51 @@ pub(super) struct Readers {
 }
 
 impl Readers {
-    /// Start a reader task for each piped stream, sending events into `tx`.
+    /// Start a reader task for each piped stream (stdout, stderr), sending events into
+    /// `tx`, and a watcher for each given stream whose EOF its reader reports (`eofs`):
+    /// the drain waits for both alike.
     pub(super) fn start(
         pid: u32,
         tx: &mpsc::Sender<Event>,
-        stdout: Option<Stream>,
-        stderr: Option<Stream>,
+        streams: [Option<Stream>; 2],
+        eofs: [Option<EofFuture>; 2],
     ) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let mut cap_kills = Vec::new();
-        let mut start = |kind, stream: Option<Stream>| {
-            stream.map(|stream| {
-                let state = ReaderState::default();
-                let (cap_tx, cap_rx) = oneshot::channel();
-                cap_kills.push(cap_rx);
-                let reader = Reader {
-                    pid,
-                    kind,
-                    pipe: stream.pipe,
-                    tx: tx.clone(),
-                    cap: stream.cap,
-                    stop: stop_rx.clone(),
-                    state: state.clone(),
-                    cap_kill: Some(cap_tx),
-                    forward: stream.forward,
-                };
-                ReaderSlot {
-                    kind,
-                    handle: Some(tokio::spawn(reader.run())),
-                    result: None,
-                    state,
+        let mut start = |kind, stream: Option<Stream>, eof: Option<EofFuture>| {
+            let state = ReaderState::default();
+            let task = match (stream, eof) {
+                (Some(stream), _) => {
+                    let (cap_tx, cap_rx) = oneshot::channel();
+                    cap_kills.push(cap_rx);
+                    let reader = Reader {
+                        pid,
+                        kind,
+                        pipe: stream.pipe,
+                        tx: tx.clone(),
+                        cap: stream.cap,
+                        stop: stop_rx.clone(),
+                        state: state.clone(),
+                        cap_kill: Some(cap_tx),
+                        forward: stream.forward,
+                    };
+                    tokio::spawn(reader.run())
                 }
+                (None, Some(eof)) => tokio::spawn(watch_eof(eof, stop_rx.clone())),
+                (None, None) => return None,
+            };
+            Some(ReaderSlot {
+                kind,
+                handle: Some(task),
+                result: None,
+                state,
             })
         };
+        let [stdout, stderr] = streams;
+        let [stdout_eof, stderr_eof] = eofs;
         let slots = [
-            start(StreamKind::Stdout, stdout),
-            start(StreamKind::Stderr, stderr),
+            start(StreamKind::Stdout, stdout, stdout_eof),
+            start(StreamKind::Stderr, stderr, stderr_eof),
         ];
         Readers {
             pid,
@@ -150,6 +160,20 @@ impl Readers {
             }
         }
         reports
+    }
+}
+
+/// A given stream's "reader": it ends when the stream's own reader reports EOF (then
+/// as a reader that reached EOF), or when the readers are told to stop. Nothing to
+/// count: the bytes went elsewhere.
+async fn watch_eof(eof: EofFuture, mut stop: watch::Receiver<bool>) -> ReaderResult {
+    let eof_reached = tokio::select! {
+        () = eof => true,
+        _ = stop.wait_for(|stop| *stop) => false,
+    };
+    ReaderResult {
+        eof: eof_reached,
+        ..ReaderResult::default()
     }
 }
 

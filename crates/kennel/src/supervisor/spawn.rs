@@ -172,10 +172,11 @@ fn start_readers(
             forward: spec.forward().cloned(),
         })
     };
+    let eof = |given: &Option<crate::given::GivenEof>| given.as_ref().and_then(|e| e.take());
     Readers::start(
         pid,
         tx,
-        stream(stdout, &cmd.stdout),
-        stream(stderr, &cmd.stderr),
+        [stream(stdout, &cmd.stdout), stream(stderr, &cmd.stderr)],
+        [eof(&cmd.given.stdout_eof), eof(&cmd.given.stderr_eof)],
     )
 }

@@ -141,6 +141,9 @@ pub(crate) struct Given {
     pub(crate) stdin: Option<Slot>,
     pub(crate) stdout: Option<Slot>,
     pub(crate) stderr: Option<Slot>,
+    /// The reports of the given stdout's and stderr's EOF the drain waits for.
+    pub(crate) stdout_eof: Option<crate::given::GivenEof>,
+    pub(crate) stderr_eof: Option<crate::given::GivenEof>,
 }
 
 /// One given stream, taken once.

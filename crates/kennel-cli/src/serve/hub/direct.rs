@@ -1,89 +1,70 @@
-//! `"direct"` streams of a spawn (their FIFOs: `serve/direct.rs`) and `attach`.
+//! `"direct"` streams of a spawn (their connections: `serve/direct.rs`) and `eof`.
 
 use std::sync::Arc;
 
 use kennel::Command;
-use kennel_protocol::{ChildRequest, ErrorCode, RequestError, SpawnRequest, StdioMode};
+use kennel_protocol::{EofRequest, ErrorCode, OutputStream, RequestError, SpawnRequest, StdioMode};
 
 use super::Hub;
 use crate::serve::child::ack;
 use crate::serve::convert::request_error;
-use crate::serve::direct::Holds;
-
-/// The direct streams of a started child: the sidecar's holds and the FIFOs' paths.
-pub(crate) struct Direct {
-    pub(crate) holds: Arc<Holds>,
-    pub(crate) stdout: Option<String>,
-    pub(crate) stderr: Option<String>,
-}
+use crate::serve::direct::{connect, Eofs};
 
 impl Hub {
-    /// Gives each `"direct"` stream of `req` a FIFO: its write end becomes the child's
-    /// stream, the sidecar keeps a hold until `attach`. `None` without direct streams.
-    pub(super) fn direct_streams(
+    /// Connects each `"direct"` stream of `req` to the client's socket and gives the
+    /// connection to the child as that stream; the drain waits for the client's `eof`
+    /// of each. `None` without direct streams.
+    pub(super) async fn direct_streams(
         &self,
         mut cmd: Command,
         req: &SpawnRequest,
-    ) -> Result<(Command, Option<Direct>), RequestError> {
-        if req.stdout != StdioMode::Direct && req.stderr != StdioMode::Direct {
+    ) -> Result<(Command, Option<Arc<Eofs>>), RequestError> {
+        let (Some(socket), Some(token)) = (&req.direct_socket, &req.direct_token) else {
+            // The parser lets no direct stream through without them.
             return Ok((cmd, None));
-        }
-        let dir = self.fifos.as_ref().map_err(|e| {
-            request_error(
-                ErrorCode::Unsupported,
-                format!("This sidecar offers no direct streams: {e}."),
-                "spawn",
-                &req.id,
-            )
-        })?;
-        let mut held = Vec::new();
-        let mut paths = [None, None];
-        for (i, (stream, mode)) in [("stdout", req.stdout), ("stderr", req.stderr)]
-            .into_iter()
-            .enumerate()
-        {
+        };
+        let eofs = Arc::new(Eofs::default());
+        for (stream, mode) in [
+            (OutputStream::Stdout, req.stdout),
+            (OutputStream::Stderr, req.stderr),
+        ] {
             if mode != StdioMode::Direct {
                 continue;
             }
-            let fifo = dir.fifo(stream).map_err(|e| {
-                request_error(
-                    ErrorCode::SpawnFailed,
-                    format!("Cannot make the FIFO of the direct {stream}: {e}."),
-                    "spawn",
-                    &req.id,
-                )
+            let conn = connect(socket, token, &req.id, stream).await.map_err(|e| {
+                let (code, what) = match e.kind() {
+                    std::io::ErrorKind::Unsupported => (
+                        ErrorCode::Unsupported,
+                        "This sidecar offers no direct streams",
+                    ),
+                    _ => (
+                        ErrorCode::SpawnFailed,
+                        "Cannot connect a direct stream to the client's socket",
+                    ),
+                };
+                request_error(code, format!("{what} ({socket}): {e}."), "spawn", &req.id)
             })?;
-            let ((path, hold), writer) = fifo.split();
-            paths[i] = Some(path.to_string_lossy().into_owned());
-            held.push((path, hold));
+            let eof = eofs.reached(stream);
             cmd = match stream {
-                "stdout" => cmd.given_stdout(writer),
-                _ => cmd.given_stderr(writer),
+                OutputStream::Stdout => cmd.given_stdout_with_eof(conn, eof),
+                OutputStream::Stderr => cmd.given_stderr_with_eof(conn, eof),
             };
         }
-        let [stdout, stderr] = paths;
-        let drain_timeout = req.drain_timeout().unwrap_or(self.limits.drain_timeout);
-        Ok((
-            cmd,
-            Some(Direct {
-                holds: Arc::new(Holds::new(held, drain_timeout)),
-                stdout,
-                stderr,
-            }),
-        ))
+        Ok((cmd, Some(eofs)))
     }
 
-    /// `attach`: the client opened the child's FIFOs; close the holds.
-    pub(super) async fn attach(&self, ChildRequest { id, req }: ChildRequest) {
-        self.with_child("attach", &id, req.as_deref(), |e| match &e.direct {
-            Some(holds) => {
-                holds.release();
-                Ok(ack(&id, "attach", req.clone()))
+    /// `eof`: the client read a direct stream of the child to EOF; the drain stops
+    /// waiting for it.
+    pub(super) async fn eof(&self, EofRequest { id, stream, req }: EofRequest) {
+        self.with_child("eof", &id, req.as_deref(), |e| match &e.direct {
+            Some(eofs) => {
+                eofs.report(stream);
+                Ok(ack(&id, "eof", req.clone()))
             }
             None => Err(request_error(
                 ErrorCode::InvalidField,
-                "The child has no \"direct\" stream to attach.",
-                "attach",
+                "The child has no \"direct\" stream.",
+                "eof",
                 &id,
             )),
         })

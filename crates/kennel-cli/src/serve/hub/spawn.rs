@@ -7,14 +7,14 @@ use std::time::Duration;
 use kennel_protocol::{ErrorCode, Event, RequestError, SpawnRequest, SpawnedEvent, StdioMode};
 use tokio::sync::mpsc::Permit;
 
-use super::direct::Direct;
 use super::{Entry, Hub, Out, State};
 use crate::serve::child::{self, Forwarder, InFlight};
 use crate::serve::convert::{self, request_error};
+use crate::serve::direct::Eofs;
 use crate::serve::flow::Windows;
 
-/// A started child, the sum of its ladder's waits, and its direct streams.
-type Started = (kennel::Child, Duration, Option<Direct>);
+/// A started child, the sum of its ladder's waits, and its direct streams' EOFs.
+type Started = (kennel::Child, Duration, Option<Arc<Eofs>>);
 
 impl Hub {
     /// Reserve `id` for a `spawn` (in request order: the duplicate and limit checks
@@ -89,7 +89,7 @@ impl Hub {
         let ladder = convert::spawn_ladder(req)?;
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
-        let (command, direct) = self.direct_streams(command, req)?;
+        let (command, direct) = self.direct_streams(command, req).await?;
         let spawned = tokio::task::spawn_blocking(move || command.spawn())
             .await
             .map_err(|e| {
@@ -148,9 +148,8 @@ impl Hub {
             }
             StdioMode::Null | StdioMode::Direct => (None, None),
         };
-        let spawned = spawned_event(&req.id, &child, direct.as_ref());
+        let spawned = spawned_event(&req.id, &child);
         permit.send(Out::Line(Event::Spawned(spawned).to_line()));
-        let holds = direct.map(|d| d.holds);
         let forwarder = Forwarder {
             hub: self.clone(),
             id: req.id.clone(),
@@ -160,7 +159,6 @@ impl Hub {
             signals: signals.clone(),
             ended: ended.clone(),
             windows: windows.clone(),
-            direct: holds.clone(),
         };
         tokio::spawn(child::forward(forwarder, child));
         let terminating = state.shutdown.is_some();
@@ -178,20 +176,18 @@ impl Hub {
             signals,
             windows,
             ladder,
-            direct: holds,
+            direct,
         };
         state.children.insert(req.id, entry);
     }
 }
 
-/// The `spawned` reply: the child, and the FIFOs of its direct streams.
-fn spawned_event(id: &str, child: &kennel::Child, direct: Option<&Direct>) -> SpawnedEvent {
+/// The `spawned` reply.
+fn spawned_event(id: &str, child: &kennel::Child) -> SpawnedEvent {
     SpawnedEvent {
         id: id.to_owned(),
         pid: child.id(),
         containment: convert::tier(child.containment()),
-        stdout_fifo: direct.and_then(|d| d.stdout.clone()),
-        stderr_fifo: direct.and_then(|d| d.stderr.clone()),
     }
 }
 

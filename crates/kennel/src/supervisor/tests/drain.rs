@@ -177,3 +177,31 @@ async fn a_reader_blocked_on_its_consumer_does_not_time_out_the_drain() {
         (CHUNKS * crate::CHUNK_SIZE) as u64
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_given_streams_reported_eof_holds_the_drain_like_a_pipe() {
+    // The stream's reader (elsewhere) reports its EOF 2 s after the leader's exit.
+    let eof = tokio::time::sleep(secs(3.0));
+    let cmd = cmd()
+        .drain_timeout(secs(10.0))
+        .given_stdout_with_eof(std::process::Stdio::null(), eof);
+    let (mut child, probe) = start(&cmd, exits_after(1.0, 0), None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.drain, Drain::Complete);
+    assert_eq!(outcome.wall_time, secs(3.0));
+    assert_eq!(outcome.stdout.bytes, 0, "the bytes went elsewhere");
+    assert!(probe.log().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_given_stream_never_reported_times_the_drain_out() {
+    let cmd = cmd()
+        .drain_timeout(secs(2.0))
+        .given_stderr_with_eof(std::process::Stdio::null(), std::future::pending());
+    let (mut child, _probe) = start(&cmd, exits_after(1.0, 0), None);
+    let outcome = child.wait().await;
+    assert_eq!(outcome.drain, Drain::Timeout);
+    assert_eq!(outcome.reason, EndReason::Exited);
+    // The drain timeout, then the short window given to a stream after a teardown.
+    assert_eq!(outcome.wall_time, secs(3.0) + POST_KILL_EOF_WINDOW);
+}

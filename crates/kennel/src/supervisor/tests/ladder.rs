@@ -3,13 +3,26 @@
 
 use super::fake::*;
 use super::*;
+use crate::supervisor::Child;
+use crate::{Command, Outcome};
+
+/// `cmd`'s tree, which dies of the signals in `dies_of`, ended by `end`
+/// (`Child::cancel`, `Child::kill`) one second after its start: its outcome, and the
+/// probe.
+async fn ended_after_a_second(
+    cmd: &Command,
+    dies_of: &[Signal],
+    end: fn(&Child),
+) -> (Outcome, Probe) {
+    let (mut child, probe) = start(cmd, forever(dies_of), None);
+    sleep(secs(1.0)).await;
+    end(&child);
+    (child.wait().await, probe)
+}
 
 #[tokio::test(start_paused = true)]
 async fn a_tree_that_obeys_the_first_rung_is_not_forced() {
-    let (mut child, probe) = start(&cmd(), forever(&[Signal::Term]), None);
-    sleep(secs(1.0)).await;
-    child.cancel();
-    let outcome = child.wait().await;
+    let (outcome, probe) = ended_after_a_second(&cmd(), &[Signal::Term], Child::cancel).await;
     assert_eq!(outcome.reason, EndReason::Cancelled);
     assert_eq!(outcome.status, killed_by(Signal::Term));
     assert_eq!(outcome.ladder_step, Some(0));
@@ -42,10 +55,7 @@ async fn the_ladder_walks_its_rungs_on_time() {
     let ladder = Ladder::new()
         .then(Signal::Int, secs(2.0))
         .then(Signal::Term, secs(1.0));
-    let (mut child, probe) = start(&cmd().ladder(ladder), forever(&[]), None);
-    sleep(secs(1.0)).await;
-    child.cancel();
-    let outcome = child.wait().await;
+    let (outcome, probe) = ended_after_a_second(&cmd().ladder(ladder), &[], Child::cancel).await;
     assert_eq!(
         probe.log(),
         walked(
@@ -92,10 +102,7 @@ async fn cancel_with_uses_the_given_ladder() {
 
 #[tokio::test(start_paused = true)]
 async fn kill_goes_straight_to_the_forceful_rung() {
-    let (mut child, probe) = start(&cmd(), forever(&[Signal::Term]), None);
-    sleep(secs(1.0)).await;
-    child.kill();
-    let outcome = child.wait().await;
+    let (outcome, probe) = ended_after_a_second(&cmd(), &[Signal::Term], Child::kill).await;
     assert_eq!(probe.log(), vec![(secs(1.0), Signal::Kill)]);
     assert_eq!(outcome.reason, EndReason::Killed);
     assert_eq!(

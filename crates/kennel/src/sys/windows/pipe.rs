@@ -157,22 +157,26 @@ impl StdPipes {
             Direction::ToChild,
             |theirs, ours| bridge("stdin", ours, theirs),
         )?;
-        let stdout = adopt_one(
-            self.stdout,
-            &given.stdout,
-            modes.1 == OutputMode::Piped,
-            Direction::FromChild,
-            |theirs, ours| bridge("stdout", theirs, ours),
-        )?;
-        let stderr = adopt_one(
-            self.stderr,
-            &given.stderr,
-            modes.2 == OutputMode::Piped,
-            Direction::FromChild,
-            |theirs, ours| bridge("stderr", theirs, ours),
-        )?;
+        let stdout = adopt_output("stdout", self.stdout, &given.stdout, modes.1)?;
+        let stderr = adopt_output("stderr", self.stderr, &given.stderr, modes.2)?;
         Ok((stdin, stdout, stderr))
     }
+}
+
+/// [`adopt_one`] for an output stream (`name`): std's read end copied into ours.
+fn adopt_output(
+    name: &'static str,
+    theirs: Option<impl Read + Send + 'static>,
+    slot: &Option<Slot>,
+    mode: OutputMode,
+) -> io::Result<Option<NamedPipeServer>> {
+    adopt_one(
+        theirs,
+        slot,
+        mode == OutputMode::Piped,
+        Direction::FromChild,
+        |theirs, ours| bridge(name, theirs, ours),
+    )
 }
 
 /// One stream of [`StdPipes::adopt`]: when std made a pipe (`theirs`) for the value in

@@ -57,9 +57,29 @@ pub(crate) struct Shared {
     pub(crate) run_id: String,
     pub(crate) sidecar: Sidecar,
     pub(crate) stats: Stats,
-    pub(crate) next: AtomicU64,
-    pub(crate) stop_at: Option<Instant>,
-    pub(crate) limit: u64,
+    pub(crate) batch: Batch,
+}
+
+/// The cycles the workers may start in one batch: the numbers from `next` below
+/// `limit`, until `stop_at`.
+pub(crate) struct Batch {
+    next: AtomicU64,
+    limit: u64,
+    stop_at: Option<Instant>,
+}
+
+impl Batch {
+    /// The next cycle's number, or `None` once the batch is spent or its time is up.
+    fn claim(&self) -> Option<u64> {
+        if self.stop_at.is_some_and(|t| Instant::now() >= t) {
+            return None;
+        }
+        self.next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .ok()
+    }
 }
 
 pub(crate) async fn one_cycle(sh: &Shared, n: u64) {
@@ -153,18 +173,7 @@ pub(crate) async fn one_cycle(sh: &Shared, n: u64) {
 }
 
 pub(crate) async fn worker(sh: Arc<Shared>) {
-    loop {
-        if sh.stop_at.is_some_and(|t| Instant::now() >= t) {
-            return;
-        }
-        let Ok(n) = sh
-            .next
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < sh.limit).then_some(n + 1)
-            })
-        else {
-            return;
-        };
+    while let Some(n) = sh.batch.claim() {
         one_cycle(&sh, n).await;
         if n > 0 && n % 250 == 0 {
             let f = sh.stats.failures.lock().unwrap().len();
@@ -228,12 +237,14 @@ pub async fn run(opts: Opts) -> bool {
     );
     let warmup = (opts.parallel as u64 * 6).max(24);
     let sh = Arc::new(Shared {
-        stop_at: None,
-        limit: warmup,
+        batch: Batch {
+            next: AtomicU64::new(0),
+            limit: warmup,
+            stop_at: None,
+        },
         run_id,
         sidecar,
         stats: Stats::default(),
-        next: AtomicU64::new(0),
         opts,
     });
     // Tasks (the sidecar's reader) and threads alive with no cycle running.
@@ -403,14 +414,17 @@ pub(crate) fn leak_for_testing(bytes: usize) {
     }
 }
 
-/// The same shared state with a new cycle limit and stop time.
+/// The same shared state with a new cycle limit and stop time (the numbering goes on).
 pub(crate) fn rebind(sh: Arc<Shared>, limit: u64, stop_at: Option<Instant>) -> Arc<Shared> {
     let Ok(inner) = Arc::try_unwrap(sh) else {
         unreachable!("all workers have finished")
     };
     Arc::new(Shared {
-        limit,
-        stop_at,
+        batch: Batch {
+            next: inner.batch.next,
+            limit,
+            stop_at,
+        },
         ..inner
     })
 }
