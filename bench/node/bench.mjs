@@ -266,15 +266,19 @@ async function echoBench(o, kennel) {
     child.stdout.on("data", (b) => (out.text += b.toString()));
     await child.spawned;
     let stop = false;
+    let churned = 0;
     const churn = async () => {
       while (!stop) {
         const c = kennel.spawn(o.fixture, ["exit", "0"]);
         c.stdout.resume();
         c.stderr.resume();
         await c.outcome;
+        churned++;
       }
     };
     const workers = mode === "churn" ? Array.from({ length: o.concurrency }, churn) : [];
+    // Measure once the churn is under way (every worker has finished a spawn or two).
+    while (mode === "churn" && churned < 2 * o.concurrency) await new Promise((res) => setTimeout(res, 1));
     for (let i = 0; i < o.runs; i++) samples[mode].push(await echoOnce(child, out, i));
     stop = true;
     await Promise.all(workers);
