@@ -1,6 +1,6 @@
 // The Node half of kennel's benchmarks (run by `cargo xtask bench`).
 //
-//   node bench.mjs <spawn|throughput|cancel|hol> --fixture PATH --kennel PATH [--runs N]
+//   node bench.mjs <spawn|throughput|cancel|hol|echo|cpu> --fixture PATH --kennel PATH [--runs N]
 //                  [--concurrency C] [--bytes B] [--window W]
 //
 // Prints one line per figure, the format `kennel-bench` uses:
@@ -10,6 +10,7 @@
 // (full) containment: cgroup where writable, keeper, process group.
 
 import { spawn as nodeSpawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { execa } from "execa";
 import { Kennel } from "../../clients/node/dist/src/index.js";
 
@@ -197,6 +198,97 @@ async function holBench(o, kennel) {
   row("hol.node.flood", "ms", "the same beside a child flooding stdout that nobody reads (same Kennel)", loaded);
 }
 
+// --- CPU per spawn (not run by `cargo xtask bench`) ----------------------------------
+
+// utime + stime, and cutime + cstime (reaped children), of a process, in ms.
+function cpuOf(pid) {
+  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+  const tick = 10; // USER_HZ is 100 on Linux
+  return { own: (Number(f[11]) + Number(f[12])) * tick, children: (Number(f[13]) + Number(f[14])) * tick };
+}
+
+// `--runs` spawns of `exit 0` by `--concurrency` workers that each start the next one as
+// soon as theirs ends: CPU per spawn in the Node process, the sidecar and the children.
+async function cpuBench(o, kennel) {
+  const loop = async (f) => {
+    let left = o.runs;
+    const worker = async () => {
+      while (left-- > 0) await f();
+    };
+    const t = now();
+    await Promise.all(Array.from({ length: o.concurrency }, worker));
+    return (now() - t) / o.runs;
+  };
+  const self = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  await loop(() => nodeRoundTrip(o.fixture));
+  await loop(() => kennelRoundTrip(kennel, o.fixture));
+  let [c0, p0] = [self(), cpuOf(process.pid)];
+  const nodeWall = await loop(() => nodeRoundTrip(o.fixture));
+  let [c1, p1] = [self(), cpuOf(process.pid)];
+  const n = o.runs;
+  const mode = `c${o.concurrency}`;
+  row(`cpu.node.${mode}.node`, "ms", "Node child_process.spawn: CPU per spawn in the Node process", [(c1 - c0) / n]);
+  row(`cpu.node.${mode}.node_children`, "ms", "the same: CPU per spawn of the children (reaped)", [(p1.children - p0.children) / n]);
+  row(`cpu.node.${mode}.node_wall`, "ms", "the same: wall time per spawn", [nodeWall]);
+  const sc = kennel.sidecarPid;
+  [c0, p0] = [self(), cpuOf(sc)];
+  const kennelWall = await loop(() => kennelRoundTrip(kennel, o.fixture));
+  [c1, p1] = [self(), cpuOf(sc)];
+  row(`cpu.node.${mode}.client`, "ms", "kennel client: CPU per spawn in the Node process", [(c1 - c0) / n]);
+  row(`cpu.node.${mode}.sidecar`, "ms", "the same: CPU per spawn in the sidecar", [(p1.own - p0.own) / n]);
+  row(`cpu.node.${mode}.sidecar_children`, "ms", "the same: CPU per spawn of the sidecar's children (reaped)", [(p1.children - p0.children) / n]);
+  row(`cpu.node.${mode}.kennel_wall`, "ms", "the same: wall time per spawn", [kennelWall]);
+}
+
+// --- echo beside a churn (not run by `cargo xtask bench`) ------------------------------
+
+// One line through a long-lived `echo-stdin` child (write, then wait for it on stdout).
+async function echoOnce(child, out, i) {
+  const line = `ping ${i}\n`;
+  const t = now();
+  await child.write(line);
+  while (!out.text.endsWith(line)) await new Promise((res) => setImmediate(res));
+  return now() - t;
+}
+
+// The echo round trip alone, then while the same Kennel runs a churn of `exit 0` children
+// (`--concurrency` in flight): a request on one child must not wait for the spawns of
+// others (issue 16). `--runs` round trips each.
+async function echoBench(o, kennel) {
+  const samples = { idle: [], churn: [] };
+  for (const mode of ["idle", "churn"]) {
+    const child = kennel.spawn(o.fixture, ["echo-stdin"], { stdin: "pipe" });
+    const out = { text: "" };
+    child.stdout.on("data", (b) => (out.text += b.toString()));
+    await child.spawned;
+    let stop = false;
+    let churned = 0;
+    const churn = async () => {
+      while (!stop) {
+        const c = kennel.spawn(o.fixture, ["exit", "0"]);
+        c.stdout.resume();
+        c.stderr.resume();
+        await c.outcome;
+        churned++;
+      }
+    };
+    const workers = mode === "churn" ? Array.from({ length: o.concurrency }, churn) : [];
+    // Measure once the churn is under way (every worker has finished a spawn or two).
+    while (mode === "churn" && churned < 2 * o.concurrency) await new Promise((res) => setTimeout(res, 1));
+    for (let i = 0; i < o.runs; i++) samples[mode].push(await echoOnce(child, out, i));
+    stop = true;
+    await Promise.all(workers);
+    await child.end();
+    await child.outcome;
+  }
+  row("echo.node.idle", "ms", "kennel client: one line through a long-lived child (write, then read it back)", samples.idle);
+  row("echo.node.churn", "ms", `the same while the Kennel churns \`exit 0\` children, ${o.concurrency} in flight`, samples.churn);
+}
+
 // --- cancel ---------------------------------------------------------------------------
 
 const TREE = 50;
@@ -266,7 +358,6 @@ async function kennelCancel(kennel, fixture, ignore) {
   return ignore ? d - GRACE_MS : d;
 }
 
-import { readFileSync } from "node:fs";
 function isZombie(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -299,6 +390,8 @@ try {
   else if (o.mode === "throughput") await throughputBench(o, kennel);
   else if (o.mode === "cancel") await cancelBench(o, kennel);
   else if (o.mode === "hol") await holBench(o, kennel);
+  else if (o.mode === "echo") await echoBench(o, kennel);
+  else if (o.mode === "cpu") await cpuBench(o, kennel);
   else throw new Error(`unknown mode ${o.mode}`);
 } finally {
   await kennel.close();

@@ -16,15 +16,12 @@ async fn back_to_back_spawns_keep_ids_order_and_later_requests() {
         spawn_request("b", &["echo-stdin"], json!({"stdin": "pipe"})),
         spawn_request("c", &["echo-stdin"], json!({"stdin": "pipe"})),
         request::write("a", "to a\n"),
-        request::close_stdin("a"),
+        // `a` stays until its stdin closes: the `list` (which waits for every spawn,
+        // while `write a` waits only for `a`'s) comes first.
         request::list("q"),
+        request::close_stdin("a"),
     ];
-    let mut batch = Vec::new();
-    for r in &requests {
-        batch.extend_from_slice(r.to_string().as_bytes());
-        batch.push(b'\n');
-    }
-    sc.send_raw(&batch).await;
+    send_batch(&mut sc, &requests).await;
     let e = sc.wait_error().await;
     assert_eq!(
         (e["code"].as_str(), e["id"].as_str(), e["op"].as_str()),
@@ -32,13 +29,7 @@ async fn back_to_back_spawns_keep_ids_order_and_later_requests() {
         "{e}"
     );
     let list = sc.wait_event("list", "q").await;
-    let ids: Vec<&str> = list["children"]
-        .as_array()
-        .expect("children")
-        .iter()
-        .map(|c| c["id"].as_str().expect("an id"))
-        .collect();
-    assert_eq!(ids, ["a", "b", "c"], "spawn order: {list}");
+    assert_eq!(listed(&list), ["a", "b", "c"], "spawn order: {list}");
     let exit = sc.seen_event("exit", "a").await;
     assert_eq!(exit["code"], 0, "{exit}");
     assert_eq!(sc.output_of("a", "stdout"), b"to a\n");
@@ -49,4 +40,76 @@ async fn back_to_back_spawns_keep_ids_order_and_later_requests() {
         assert_eq!(exit["code"], 0, "{exit}");
     }
     sc.finish().await;
+}
+
+/// A request waits for the spawn of the child it names, and only for that one (issue
+/// 16): while the spawn of `held` is held back (a debug-build seam), the requests on
+/// `a` read after it are answered and `a` runs to its end; the requests on `held` (and
+/// so, the loop being sequential, whatever follows them) and the `list` wait for
+/// `held`'s `spawned`, and none of them gets `unknown_id`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waits_only_for_the_spawn_of_its_own_child() {
+    let gate = std::env::temp_dir().join(format!("kennel-spawn-gate-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    let setting = format!("held:{}", gate.display());
+    let mut sc = Sidecar::start_with_env(&[("KENNEL_TEST_SPAWN_GATE", &setting)]).await;
+    sc.spawn("a", &["echo-stdin"], json!({"stdin": "pipe"}))
+        .await;
+    let tagged = |mut r: serde_json::Value, tag: &str| {
+        r["req"] = json!(tag);
+        r
+    };
+    let requests = [
+        spawn_request("held", &["echo-stdin"], json!({"stdin": "pipe"})),
+        tagged(request::write("a", "to a\n"), "w-a"),
+        tagged(request::close_stdin("a"), "c-a"),
+        tagged(request::write("held", "to held\n"), "w-held"),
+        tagged(request::close_stdin("held"), "c-held"),
+        request::list("q"),
+    ];
+    send_batch(&mut sc, &requests).await;
+    let exit = sc.wait_event("exit", "a").await;
+    assert_eq!(exit["code"], 0, "{exit}");
+    assert_eq!(sc.output_of("a", "stdout"), b"to a\n");
+    assert!(
+        sc.events_of("held").is_empty() && !sc.log.iter().any(|e| e["event"] == "list"),
+        "nothing about the held spawn before it is let go: {:?}",
+        sc.log
+    );
+    std::fs::write(&gate, b"").expect("open the gate");
+    let list = sc.wait_event("list", "q").await;
+    let _ = std::fs::remove_file(&gate);
+    assert_eq!(listed(&list), ["held"], "{list}");
+    let exit = sc.seen_event("exit", "held").await;
+    assert_eq!(exit["code"], 0, "{exit}");
+    assert_eq!(sc.output_of("held", "stdout"), b"to held\n");
+    let held = sc.events_of("held");
+    assert_eq!(held[0]["event"], "spawned", "{held:?}");
+    assert_child_order(&held);
+    assert!(
+        !sc.log.iter().any(|e| e["event"] == "error"),
+        "no request failed: {:?}",
+        sc.log
+    );
+    sc.finish().await;
+}
+
+/// Sends `requests` in one write, so the sidecar reads them back to back.
+async fn send_batch(sc: &mut Sidecar, requests: &[serde_json::Value]) {
+    let mut batch = Vec::new();
+    for r in requests {
+        batch.extend_from_slice(r.to_string().as_bytes());
+        batch.push(b'\n');
+    }
+    sc.send_raw(&batch).await;
+}
+
+/// The ids of a `list` event, in its order.
+fn listed(list: &serde_json::Value) -> Vec<&str> {
+    list["children"]
+        .as_array()
+        .expect("children")
+        .iter()
+        .map(|c| c["id"].as_str().expect("an id"))
+        .collect()
 }

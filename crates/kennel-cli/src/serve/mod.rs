@@ -127,6 +127,7 @@ mod flow;
 mod gone;
 mod hub;
 mod reader;
+mod starting;
 mod stdout;
 mod writer;
 
@@ -143,6 +144,7 @@ pub use hub::{STDIN_QUEUE_PER_CHILD, STDIN_QUEUE_TOTAL};
 use crate::duration::parse_duration;
 use hub::{Hub, Limits};
 use reader::RequestReader;
+use starting::Starting;
 
 /// Lines the data lane (output and `exit` events) holds; see the module docs.
 pub const DATA_QUEUE_LINES: usize = 16;
@@ -254,28 +256,24 @@ async fn until_the_end(
 async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i32 {
     let mut requests = RequestReader::new(tokio::io::stdin());
     let mut eof = false;
-    // Spawns run off the loop, each on its own task, so consecutive spawns start
-    // together; any other request (and EOF) first waits for them all, so it sees every
-    // child spawned before it (issue 16: a spawn waits for the child's exec, which on a
-    // busy machine waits for a CPU, and the loop used to wait with it).
-    let mut spawning: Vec<JoinHandle<()>> = Vec::new();
+    // Spawns run off the loop; a later request waits only for the ones it depends on
+    // (`starting.rs`).
+    let mut starting = Starting::default();
     loop {
         tokio::select! {
             biased;
             () = hub.drained() => break,
             request = requests.next(), if !eof => match request {
-                Some(Ok(kennel_protocol::Request::Spawn(req))) => {
-                    start_spawn(&hub, &mut spawning, req).await
-                }
+                Some(Ok(kennel_protocol::Request::Spawn(req))) => starting.spawn(&hub, req).await,
                 Some(request) => {
-                    settle(&mut spawning).await;
+                    starting.before(&request).await;
                     if matches!(request, Ok(kennel_protocol::Request::List(_))) {
                         crate::fatal::test_panic("list");
                     }
                     hub.handle(request).await
                 }
                 None => {
-                    settle(&mut spawning).await;
+                    starting.settle_all().await;
                     eof = true;
                     // No credit can come any more: flow control must not hold output.
                     hub.lift_windows();
@@ -296,45 +294,6 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
         0
     } else {
         EXIT_OUTPUT_LOST
-    }
-}
-
-/// At most this many spawns start at once (a burst of 1000 `spawn` lines would
-/// otherwise grow the blocking pool to hundreds of threads: +10 MiB of RSS measured).
-const SPAWNS_IN_FLIGHT: usize = 8;
-
-/// Start a `spawn` off the loop (at most [`SPAWNS_IN_FLIGHT`] at once), or answer its
-/// refusal.
-async fn start_spawn(
-    hub: &Arc<Hub>,
-    spawning: &mut Vec<JoinHandle<()>>,
-    req: kennel_protocol::SpawnRequest,
-) {
-    spawning.retain(|task| !task.is_finished());
-    if spawning.len() >= SPAWNS_IN_FLIGHT {
-        // A burst waits here: each spawn in flight holds a blocking-pool thread (a
-        // stack, a malloc arena) while it waits for its exec.
-        let _ = spawning.remove(0).await;
-    }
-    if hub.is_starting(&req.id) {
-        // Its refusal (`duplicate_id`) must follow the first one's `spawned`: nothing
-        // about an id comes before that.
-        settle(spawning).await;
-    }
-    match hub.reserve(&req.id) {
-        Ok(gen) => {
-            let hub = hub.clone();
-            spawning.push(tokio::spawn(async move { hub.spawn(req, gen).await }));
-        }
-        Err(e) => hub.reply(&e.to_event()).await,
-    }
-}
-
-/// Wait until every spawn in flight has registered its child (or answered its error).
-async fn settle(spawning: &mut Vec<JoinHandle<()>>) {
-    for task in spawning.drain(..) {
-        // A panicked task ends the whole sidecar (`crate::fatal`): nothing to answer.
-        let _ = task.await;
     }
 }
 

@@ -31,11 +31,6 @@ impl Hub {
         Ok(gen)
     }
 
-    /// Whether a `spawn` of `id` is starting (reserved, not yet answered).
-    pub(crate) fn is_starting(&self, id: &str) -> bool {
-        self.lock().starting.contains(id)
-    }
-
     /// Start the child of a [`reserve`](Self::reserve)d `spawn` (on the blocking pool:
     /// the request loop and the other spawns go on meanwhile) and register it.
     pub(crate) async fn spawn(self: &Arc<Self>, req: SpawnRequest, gen: u64) {
@@ -125,8 +120,9 @@ impl Hub {
     /// Announces a started child (`spawned`), starts its forwarder and stdin writer, and
     /// registers it as generation `gen` (reserved in request order); under the
     /// registry's lock. No request about it comes first: the request loop waits for
-    /// the spawns in flight before any other request. A shutdown that began while it
-    /// was starting (a signal) ends it at once, as it ended the others.
+    /// the spawn of an id before any other request naming it (`serve/starting.rs`).
+    /// A shutdown that began while it was starting (a signal) ends it at once, as it
+    /// ended the others.
     fn register(
         self: &Arc<Self>,
         state: &mut State,
