@@ -47,7 +47,7 @@ impl Cgroup {
         Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 
-    pub(crate) fn procs_fd(&self) -> std::os::fd::RawFd {
+    pub(crate) fn procs_fd(&self) -> io::Result<std::os::fd::RawFd> {
         match self.0 {}
     }
 }
