@@ -17,19 +17,13 @@ impl Command {
     ///
     /// The `Stdio` is taken by the first spawn: a clone of this command spawned later
     /// fails with `InvalidInput` (a `Stdio` cannot be copied).
-    pub fn given_stdout(mut self, stdio: impl Into<Stdio>) -> Self {
-        self = self.stdout(OutputMode::Inherit);
-        self.given.stdout = crate::sys::Given::slot(stdio.into());
-        self.given.stdout_eof = None;
-        self
+    pub fn given_stdout(self, stdio: impl Into<Stdio>) -> Self {
+        self.give(Out::Stdout, stdio.into(), None)
     }
 
     /// Connect stderr to `stdio` as it is, as [`Command::given_stdout`] does for stdout.
-    pub fn given_stderr(mut self, stdio: impl Into<Stdio>) -> Self {
-        self = self.stderr(OutputMode::Inherit);
-        self.given.stderr = crate::sys::Given::slot(stdio.into());
-        self.given.stderr_eof = None;
-        self
+    pub fn given_stderr(self, stdio: impl Into<Stdio>) -> Self {
+        self.give(Out::Stderr, stdio.into(), None)
     }
 
     /// Connect stdout to `stdio` as [`Command::given_stdout`] does, and let the drain
@@ -42,26 +36,47 @@ impl Command {
     /// unresolved when the run no longer needs it. The outcome counts no bytes for
     /// the stream.
     pub fn given_stdout_with_eof(
-        mut self,
+        self,
         stdio: impl Into<Stdio>,
         eof: impl Future<Output = ()> + Send + 'static,
     ) -> Self {
-        self = self.given_stdout(stdio);
-        self.given.stdout_eof = GivenEof::new(eof);
-        self
+        self.give(Out::Stdout, stdio.into(), GivenEof::new(eof))
     }
 
     /// Connect stderr to `stdio` and let the drain wait for `eof`, as
     /// [`Command::given_stdout_with_eof`] does for stdout.
     pub fn given_stderr_with_eof(
-        mut self,
+        self,
         stdio: impl Into<Stdio>,
         eof: impl Future<Output = ()> + Send + 'static,
     ) -> Self {
-        self = self.given_stderr(stdio);
-        self.given.stderr_eof = GivenEof::new(eof);
-        self
+        self.give(Out::Stderr, stdio.into(), GivenEof::new(eof))
     }
+
+    /// The four setters above: `stdio` for the stream `out` (not read by kennel), and
+    /// the report of its EOF the drain waits for, if any.
+    fn give(self, out: Out, stdio: Stdio, eof: Option<GivenEof>) -> Self {
+        let slot = crate::sys::Given::slot(stdio);
+        let mut cmd = match out {
+            Out::Stdout => self.stdout(OutputMode::Inherit),
+            Out::Stderr => self.stderr(OutputMode::Inherit),
+        };
+        let given = &mut cmd.given;
+        let (slot_of, eof_of) = match out {
+            Out::Stdout => (&mut given.stdout, &mut given.stdout_eof),
+            Out::Stderr => (&mut given.stderr, &mut given.stderr_eof),
+        };
+        *slot_of = slot;
+        *eof_of = eof;
+        cmd
+    }
+}
+
+/// Which output stream a `given_*` setter fills.
+#[derive(Clone, Copy)]
+enum Out {
+    Stdout,
+    Stderr,
 }
 
 /// A given stream's EOF as its reader reports it ([`Command::given_stdout_with_eof`]),
