@@ -12,6 +12,7 @@ mod fixture_modes;
 mod flood;
 mod forward;
 mod given;
+mod group_pin;
 mod ladder;
 mod lifecycle;
 mod run_cli;

@@ -9,6 +9,12 @@
 //! (readable when the process exits), so no thread blocks and nobody else's child is
 //! reaped; elsewhere a blocking `waitid(WNOWAIT)` runs on the blocking pool.
 //!
+//! On Linux 6.9+ the pidfd reaches the group too (`PIDFD_SIGNAL_PROCESS_GROUP`,
+//! `linux/pidfd.rs`), pinned: a number handed out again belongs to a new `struct pid`
+//! the old pidfd never reaches. There the leader is reaped as soon as its exit is
+//! known ([`Group::reap_early`]), every later signal and test goes through the pidfd,
+//! and an empty group is one system call instead of a `/proc` listing.
+//!
 //! Descendants that call `setsid()` or `setpgid()` leave the group and `killpg` misses
 //! them: the cgroup and the keeper are the layers that catch those.
 
@@ -17,6 +23,7 @@ use std::io;
 use rustix::process::{Pid, WaitId, WaitIdOptions, WaitIdStatus};
 
 use super::linux::{self, Pidfd};
+use super::registry;
 use super::signal::to_platform;
 use crate::sys::Layer;
 use crate::tree::TreeSignalError;
@@ -28,6 +35,9 @@ pub(crate) struct Group {
     pidfd: Option<Pidfd>,
     /// The leader exited (it is a zombie until the tree reaps it).
     exited: bool,
+    /// The leader was reaped as soon as it exited ([`Group::reap_early`]): the group
+    /// is reached through the pidfd only, never through its number.
+    reaped: bool,
 }
 
 impl Group {
@@ -37,6 +47,7 @@ impl Group {
             pid,
             pidfd: None,
             exited: false,
+            reaped: false,
         }
     }
 
@@ -88,42 +99,103 @@ impl Group {
 
     /// SIGKILL the whole group now (the tree was abandoned before its teardown).
     pub(crate) fn kill_now(&self) {
-        let _ =
-            rustix::process::kill_process_group(to_pid(self.pid), rustix::process::Signal::KILL);
+        let _ = self.send(rustix::process::Signal::KILL);
+    }
+
+    /// Reap the exited leader now, where the group stays reachable without it: through
+    /// its pidfd, on a kernel that signals a group that way. Whether the leader is
+    /// reaped (then the tree must neither wait for it nor use its number again).
+    pub(crate) fn reap_early(&mut self) -> bool {
+        let Some(pidfd) = &self.pidfd else {
+            return false;
+        };
+        if !self.exited || self.reaped || !linux::group_signals() {
+            return self.reaped;
+        }
+        // Out of the registry first: once reaped, the pid may be our next spawn's, and
+        // a late `unregister` would drop that child's record. Unregistered, the zombie
+        // may be taken by the orphan reaper instead (its status is already ours).
+        registry::unregister(self.pid);
+        // Should the reap fail, the orphan reaper takes the zombie; either way the
+        // number is no longer ours to use.
+        let _ = pidfd.reap();
+        self.reaped = true;
+        true
+    }
+
+    /// Whether the leader was reaped early ([`Group::reap_early`]).
+    pub(crate) fn reaped_early(&self) -> bool {
+        self.reaped
+    }
+
+    /// Send `sig` to the group: by its number while the leader is unreaped, through
+    /// the pidfd once it is reaped. `Ok(false)`: nobody is left.
+    fn send(&self, sig: rustix::process::Signal) -> io::Result<bool> {
+        if self.reaped {
+            return self.pinned(Some(sig));
+        }
+        match rustix::process::kill_process_group(to_pid(self.pid), sig) {
+            Ok(()) => Ok(true),
+            Err(rustix::io::Errno::SRCH) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A signal (`None`: a test) through the pidfd to the group of a reaped leader.
+    fn pinned(&self, sig: Option<rustix::process::Signal>) -> io::Result<bool> {
+        match &self.pidfd {
+            Some(pidfd) => pidfd.signal_group(sig),
+            None => Ok(false),
+        }
+    }
+
+    /// Whether a reaped leader's group has a member, zombies included.
+    fn pinned_alive(&self) -> bool {
+        // An error other than "nobody" (none is expected): assume someone.
+        self.pinned(None).unwrap_or(true)
     }
 }
 
 impl Layer for Group {
     fn signal(&mut self, signal: Signal) -> Result<(), TreeSignalError> {
         let sig = to_platform(signal)?;
-        // The leader is unreaped, so the group id cannot belong to anyone else.
-        let group = rustix::process::kill_process_group(to_pid(self.pid), sig);
+        // The leader is unreaped (or the group is reached through its pidfd), so the
+        // signal cannot reach anyone else.
+        let group = self.send(sig);
         if !self.exited {
             if let Some(pidfd) = &self.pidfd {
                 pidfd.signal(sig);
             }
         }
-        match group {
-            // An empty group (the leader is a zombie, nobody else is left).
-            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(e) => Err(TreeSignalError::Os(e.into())),
-        }
+        // `Ok(false)`: an empty group (nobody but the leader's zombie is left).
+        group.map(|_| ()).map_err(TreeSignalError::Os)
     }
 
     fn alive(&mut self) -> bool {
         if !self.exited {
             return true;
         }
-        if rustix::process::test_kill_process_group(to_pid(self.pid)).is_err() {
-            return false;
-        }
-        // killpg(0) also succeeds for a group whose only members are zombies; where
-        // the members cannot be listed, assume someone is alive.
-        linux::group_members(self.pid).is_none_or(|members| !members.is_empty())
+        let anyone = match self.reaped {
+            true => self.pinned_alive(),
+            false => rustix::process::test_kill_process_group(to_pid(self.pid)).is_ok(),
+        };
+        // Both tests also succeed for a group whose only members are zombies (the
+        // leader's, or a member's whose parent has not reaped it); where the members
+        // cannot be listed, assume someone is alive.
+        anyone && linux::group_members(self.pid).is_none_or(|members| !members.is_empty())
     }
 
     fn members(&mut self) -> Vec<u32> {
-        linux::group_members(self.pid).unwrap_or_default()
+        if self.reaped && !self.pinned_alive() {
+            return Vec::new();
+        }
+        let members = linux::group_members(self.pid).unwrap_or_default();
+        // A reaped leader's number is free once the group is empty: if the group
+        // emptied during the listing, what was listed may be a newcomer's.
+        match self.reaped && !self.pinned_alive() {
+            true => Vec::new(),
+            false => members,
+        }
     }
 
     fn close(&mut self) {

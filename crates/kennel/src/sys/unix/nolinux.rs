@@ -180,7 +180,7 @@ pub(crate) fn guard_covers(_generation: u64) -> bool {
     false
 }
 
-pub(crate) fn sweep_escapees(_leader: u32, cg: &Cgroup) -> Vec<Escapee> {
+pub(crate) fn sweep_escapees(_leader: Option<u32>, cg: &Cgroup) -> Vec<Escapee> {
     match cg.0 {}
 }
 
@@ -245,4 +245,20 @@ impl Pidfd {
     pub(crate) fn signal(&self, _signal: rustix::process::Signal) {
         match self.0 {}
     }
+
+    pub(crate) fn reap(&self) -> io::Result<bool> {
+        match self.0 {}
+    }
+
+    pub(crate) fn signal_group(
+        &self,
+        _signal: Option<rustix::process::Signal>,
+    ) -> io::Result<bool> {
+        match self.0 {}
+    }
+}
+
+/// No pidfd, so no group signal through one.
+pub(crate) fn group_signals() -> bool {
+    false
 }

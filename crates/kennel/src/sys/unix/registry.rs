@@ -70,6 +70,18 @@ pub(crate) fn settled() -> Option<Settled> {
     })
 }
 
+/// Whether `pid` is recorded as ours now, without waiting for spawns in flight. A
+/// `true` for a pid listed as our child is final: a reaped child leaves the registry
+/// within microseconds of its reap (a group leader reaped early, just before it),
+/// far too soon for its number to come round again. A `false` may be a spawn not yet
+/// recorded: [`settled`] tells.
+#[cfg(target_os = "linux")]
+pub(crate) fn is_ours(pid: u32) -> bool {
+    OURS.lock()
+        .ok()
+        .is_some_and(|set| set.as_ref().is_some_and(|s| s.contains(&pid)))
+}
+
 /// Forget `pid` (it was reaped).
 pub(crate) fn unregister(pid: u32) {
     if let Ok(mut set) = OURS.lock() {

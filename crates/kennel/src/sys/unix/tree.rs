@@ -4,7 +4,9 @@
 //! through [`Tree`].
 //!
 //! The leader stays unreaped until [`Tree::reap`], so its pid and group id stay ours:
-//! every signal reaches this tree and no other.
+//! every signal reaches this tree and no other — except where a pidfd pins the group
+//! (Linux 6.9+): there a group leader is reaped as soon as it exits and its number is
+//! never used again (`group.rs`, `linux/pidfd.rs`).
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -129,7 +131,11 @@ impl Tree for Leader {
             return Ok(status);
         }
         let status = match &mut self.lead {
-            Lead::Group(g) => g.wait_exit().await?,
+            Lead::Group(g) => {
+                let status = g.wait_exit().await?;
+                g.reap_early();
+                status
+            }
             Lead::Kept(k) => k.wait_exit().await?,
         };
         self.exited = Some(status);
@@ -198,7 +204,11 @@ impl Tree for Leader {
     /// `setsid`.
     fn sweep_escapees(&mut self) -> Vec<Escapee> {
         match (&self.lead, &self.cgroup) {
-            (Lead::Group(g), Some(cg)) => linux::sweep_escapees(g.pid(), cg),
+            // A leader reaped early has no `/proc` entry, and its number may be
+            // someone else's by now.
+            (Lead::Group(g), Some(cg)) => {
+                linux::sweep_escapees((!g.reaped_early()).then(|| g.pid()), cg)
+            }
             _ => Vec::new(),
         }
     }
@@ -213,6 +223,10 @@ impl Tree for Leader {
         if let Lead::Kept(k) = &mut self.lead {
             k.let_go();
         }
+        if matches!(&self.lead, Lead::Group(g) if g.reaped_early()) {
+            self.finish_reap();
+            return;
+        }
         let pid = to_pid(self.direct_pid);
         // A direct leader is already a zombie: reap it inline. A keeper needs a moment
         // to see its socket close and exit: wait for it off the runtime.
@@ -226,15 +240,8 @@ impl Tree for Leader {
         if !done {
             let _ = tokio::task::spawn_blocking(move || reap_blocking(pid)).await;
         }
-        self.reaped = true;
         registry::unregister(self.direct_pid);
-        if let Some(mut cg) = self.cgroup.take() {
-            cg.close();
-        }
-        self.lead.close();
-        // Removes the tree's v1 limit cgroups (Linux); `None` on other Unixes.
-        self.limits = None;
-        drop(self.ticket.take());
+        self.finish_reap();
     }
 
     fn usage(&self) -> Usage {
@@ -253,6 +260,20 @@ impl Tree for Leader {
     }
 }
 
+impl Leader {
+    /// The leader is reaped: close the layers and let the guard go.
+    fn finish_reap(&mut self) {
+        self.reaped = true;
+        if let Some(mut cg) = self.cgroup.take() {
+            cg.close();
+        }
+        self.lead.close();
+        // Removes the tree's v1 limit cgroups (Linux); `None` on other Unixes.
+        self.limits = None;
+        drop(self.ticket.take());
+    }
+}
+
 fn reap_blocking(pid: rustix::process::Pid) {
     while let Err(rustix::io::Errno::INTR) =
         rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED)
@@ -267,9 +288,11 @@ impl Drop for Leader {
         // Abandoned before the tree was torn down (setup failure, a dropped handle whose
         // runtime shut down): kill the whole tree now, while the leader is unreaped,
         // and reap off-thread so no zombie is left and no caller blocks.
+        let mut reaped_early = false;
         let keeper_cgroup = match &mut self.lead {
             Lead::Group(g) => {
                 g.kill_now();
+                reaped_early = g.reaped_early();
                 None
             }
             Lead::Kept(k) => {
@@ -285,8 +308,12 @@ impl Drop for Leader {
         let _ = std::thread::Builder::new()
             .name("kennel-reap".into())
             .spawn(move || {
-                reap_blocking(pid);
-                registry::unregister(direct);
+                // A leader reaped early is not waited for again: its pid may be
+                // another child's by now.
+                if !reaped_early {
+                    reap_blocking(pid);
+                    registry::unregister(direct);
+                }
                 drop(cgroup);
                 {
                     let _removed = limits; // the v1 limit cgroups (Linux)

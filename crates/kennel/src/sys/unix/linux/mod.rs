@@ -11,28 +11,24 @@ pub(crate) mod guard;
 pub(crate) mod keeper;
 pub(crate) mod limits;
 pub(crate) mod orphans;
+mod pidfd;
 pub(crate) mod pidns;
 pub(crate) mod procfs;
 mod sender;
 pub(crate) mod vfork;
 
-use std::io;
-use std::os::fd::{AsFd as _, OwnedFd};
 use std::sync::OnceLock;
-
-use rustix::process::{WaitId, WaitIdOptions};
-use tokio::io::unix::AsyncFd;
 
 pub(crate) use cgroup::Cgroup;
 pub(crate) use guard::Ticket;
 pub(crate) use keeper::Keeper;
 pub(crate) use limits::{support as limit_support, TreeLimits};
 pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
+pub(crate) use pidfd::{group_signals, Pidfd};
 
-use super::group::{convert_status, to_pid};
 use crate::plan::{HostProbe, Os};
 use crate::sys::SpawnCtx;
-use crate::{ExitStatus, HelperFailure, SpawnError};
+use crate::{HelperFailure, SpawnError};
 
 /// The guard and keepers: this binary re-run as a helper.
 pub(crate) mod helpers {
@@ -140,58 +136,4 @@ pub(crate) fn group_members(pgid: u32) -> Option<Vec<u32>> {
 /// Whether `pid` is running (not a zombie, not exiting).
 pub(crate) fn running(pid: u32) -> bool {
     procfs::read_stat(pid).is_some_and(|s| s.running())
-}
-
-/// A pidfd of our unreaped child, registered with the reactor: readable once the
-/// process exits, so no thread blocks and nobody else's child is reaped.
-pub(crate) struct Pidfd(AsyncFd<OwnedFd>);
-
-impl Pidfd {
-    /// Open a pidfd for `pid`, our unreaped child. `Ok(None)` when the kernel has none
-    /// (ENOSYS, kernel < 5.3) or a seccomp filter refuses it (EPERM): the caller falls
-    /// back to a blocking `waitid` on a worker thread.
-    pub(crate) fn open(pid: u32) -> io::Result<Option<Pidfd>> {
-        // The child cannot have been reaped yet (only we wait for it), so the pid still
-        // names it.
-        match rustix::process::pidfd_open(to_pid(pid), rustix::process::PidfdFlags::empty()) {
-            Ok(fd) => {
-                // SAFETY: `fd` is an open pidfd that the AsyncFd owns from here on; it is
-                // never replaced or closed behind its back.
-                let registered =
-                    unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
-                Ok(Some(Pidfd(registered.map_err(io::Error::from)?)))
-            }
-            Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Register `fd`, a pidfd of our unreaped child, with the reactor.
-    pub(crate) fn from_owned(fd: OwnedFd) -> io::Result<Pidfd> {
-        // SAFETY: `fd` is an open pidfd that the AsyncFd owns from here on; it is never
-        // replaced or closed behind its back.
-        let registered =
-            unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) };
-        Ok(Pidfd(registered.map_err(io::Error::from)?))
-    }
-
-    /// Wait until the process exits, without reaping it (`WNOWAIT`).
-    pub(crate) async fn wait_exit(&self) -> io::Result<ExitStatus> {
-        loop {
-            let mut guard = self.0.readable().await?;
-            let status = rustix::process::waitid(
-                WaitId::PidFd(self.0.get_ref().as_fd()),
-                WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG,
-            )?;
-            match status {
-                Some(status) => return Ok(convert_status(&status)),
-                None => guard.clear_ready(),
-            }
-        }
-    }
-
-    /// Send `signal` to the process (it is pinned: no other process can be reached).
-    pub(crate) fn signal(&self, signal: rustix::process::Signal) {
-        let _ = rustix::process::pidfd_send_signal(self.0.get_ref(), signal);
-    }
 }

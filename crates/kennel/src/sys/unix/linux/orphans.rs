@@ -60,11 +60,17 @@ pub(crate) fn make_undumpable() -> io::Result<()> {
 /// Reap zombie children that are not ours: reparented orphans. Never touches a pid the
 /// library is waiting for (they are registered while the spawn lock is held).
 fn reap_strays() {
+    let Some(receiver) = procfs::orphan_receiver() else {
+        return;
+    };
+    let children = procfs::task_children(receiver);
+    if children.iter().all(|&pid| registry::is_ours(pid)) {
+        return;
+    }
     let Some(ours) = registry::settled() else {
         return;
     };
-    let me = std::process::id();
-    for pid in procfs::children_of(me) {
+    for pid in children {
         if ours.contains(pid) {
             continue;
         }
@@ -104,20 +110,21 @@ pub(crate) fn released(pids: impl IntoIterator<Item = u32>) {
 /// that is in none of our live cgroups and was not released. Repeated until a pass
 /// finds nothing (an escapee may fork meanwhile) while our children stayed the same (an
 /// orphan may be handed to us meanwhile), at most 50 passes. Returns what
-/// was killed. Trees without a cgroup have nothing to sweep here (the keeper is
-/// their subreaper; the group tier promises nothing about `setsid`).
-pub(crate) fn sweep_escapees(leader: u32, cg: &Cgroup) -> Vec<Escapee> {
+/// was killed. `leader` is `None` once it is reaped (its number is not ours). Trees
+/// without a cgroup have nothing to sweep here (the keeper is their subreaper; the
+/// group tier promises nothing about `setsid`).
+pub(crate) fn sweep_escapees(leader: Option<u32>, cg: &Cgroup) -> Vec<Escapee> {
     let mut killed = Vec::new();
-    // Our children matter only to a subreaper (orphans are handed to it); anyone else
-    // skips reading every thread's `children` file twice per pass.
-    let subreaper = we_are_subreaper();
-    let our_children = || match subreaper {
-        true => sorted(procfs::children_of(std::process::id())),
-        false => Vec::new(),
+    // Our children matter only to a subreaper (orphans are handed to it), and only
+    // those of the thread orphans are handed to.
+    let receiver = we_are_subreaper().then(procfs::orphan_receiver).flatten();
+    let our_children = || match receiver {
+        Some(tid) => sorted(procfs::task_children(tid)),
+        None => Vec::new(),
     };
     let mut children = our_children();
     for _ in 0..50 {
-        let found = escapees(leader, cg, subreaper);
+        let found = escapees(leader, cg, &children);
         // A pass reads our children, then each orphan's descendants: a child whose
         // exiting parent handed it to us in between (the kernel reparents before the
         // parent turns zombie) is in neither list. As a subreaper, only a pass during
@@ -155,9 +162,11 @@ fn sorted(mut pids: Vec<u32>) -> Vec<u32> {
 
 /// Running processes attributable to the tree of `leader` but outside its cgroup
 /// `cg` (see [`sweep_escapees`]).
-fn escapees(leader: u32, cg: &Cgroup, subreaper: bool) -> Vec<Escapee> {
+fn escapees(leader: Option<u32>, cg: &Cgroup, children: &[u32]) -> Vec<Escapee> {
     let running = |pid: u32| procfs::read_stat(pid).is_some_and(|s| s.running());
-    let mut out: Vec<Escapee> = procfs::descendants_of(leader)
+    let mut out: Vec<Escapee> = leader
+        .map(procfs::descendants_of)
+        .unwrap_or_default()
         .into_iter()
         .filter(|&p| running(p) && !cg.contains(p))
         .map(|pid| Escapee {
@@ -165,31 +174,34 @@ fn escapees(leader: u32, cg: &Cgroup, subreaper: bool) -> Vec<Escapee> {
             found: EscapeFound::Descendant,
         })
         .collect();
-    if subreaper {
-        out.extend(adopted_escapees());
-    }
+    out.extend(adopted_escapees(children));
     out
 }
 
-/// Running orphans adopted by this process (and their descendants) that are in none of
-/// our live cgroups and were not released.
-fn adopted_escapees() -> Vec<Escapee> {
+/// Running orphans among `children` (as read of the orphan receiver, before this pass)
+/// and their descendants that are in none of our live cgroups and were not released.
+fn adopted_escapees(children: &[u32]) -> Vec<Escapee> {
+    // Every child recorded as ours (the usual case): no orphan, and no need to hold
+    // the spawns in flight up for the settled registry.
+    if children.iter().all(|&pid| registry::is_ours(pid)) {
+        return Vec::new();
+    }
     let running = |pid: u32| procfs::read_stat(pid).is_some_and(|s| s.running());
-    let me = std::process::id();
     let released = RELEASED
         .lock()
         .ok()
         .and_then(|g| g.clone())
         .unwrap_or_default();
-    // Our own children are told apart with the registry settled: no spawn is between
-    // its fork and its record, so a child read here that is not registered is an
-    // adopted orphan, never a tree being born.
+    // Our own children are told apart with the registry settled: every spawn that
+    // forked before `children` was read has recorded its child by then, so a child
+    // that is not registered is an adopted orphan, never a tree being born.
     let orphans: Vec<u32> = {
         let Some(ours) = registry::settled() else {
             return Vec::new();
         };
-        procfs::children_of(me)
-            .into_iter()
+        children
+            .iter()
+            .copied()
             .filter(|&p| !ours.contains(p))
             .collect()
     };

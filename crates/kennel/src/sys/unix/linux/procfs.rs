@@ -76,6 +76,46 @@ pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// The thread of this process that orphans are handed to: its first live thread. The
+/// kernel hands a subreaper's orphans to that one thread (`find_alive_thread` walks
+/// the thread list from its head: the main thread while it lives), so a sweep for
+/// adopted orphans reads one `children` file ([`task_children`]), not every thread's
+/// — with the 17–23 threads of the sidecar, reading them all twice or more per exit
+/// was a third of its CPU in a churn (issue 16). Children that other threads forked
+/// (our own spawns) are not in it; callers tell orphans by the registry, never by
+/// which thread holds them.
+pub(crate) fn orphan_receiver() -> Option<u32> {
+    let me = std::process::id();
+    let live = |tid: &u32| {
+        read_small(&format!("/proc/{me}/task/{tid}/stat"))
+            .and_then(|text| parse_stat(&text))
+            .is_some_and(|s| s.running())
+    };
+    if live(&me) {
+        return Some(me);
+    }
+    // The main thread has exited (`pthread_exit` in a host's main): the next live
+    // thread in list order, which is the order `/proc/<pid>/task` lists them in.
+    fs::read_dir(format!("/proc/{me}/task"))
+        .ok()?
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse::<u32>().ok())
+        .find(live)
+}
+
+/// The children of thread `tid` of this process, zombies included.
+pub(crate) fn task_children(tid: u32) -> Vec<u32> {
+    read_small(&format!("/proc/{}/task/{tid}/children", std::process::id()))
+        .map(|text| parse_pids(&text))
+        .unwrap_or_default()
+}
+
+fn parse_pids(text: &str) -> Vec<u32> {
+    text.split_whitespace()
+        .filter_map(|w| w.parse::<u32>().ok())
+        .collect()
+}
+
 /// Children of `pid` (all threads' `children` files), zombies included.
 pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -85,10 +125,7 @@ pub(crate) fn children_of(pid: u32) -> Vec<u32> {
     for task in tasks.flatten() {
         let path = task.path().join("children");
         if let Some(text) = path.to_str().and_then(read_small) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|w| w.parse::<u32>().ok()),
-            );
+            out.extend(parse_pids(&text));
         }
     }
     out
