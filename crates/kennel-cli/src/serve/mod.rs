@@ -128,6 +128,7 @@ mod gone;
 mod hub;
 mod reader;
 mod starting;
+mod stdin;
 mod stdout;
 mod writer;
 
@@ -254,7 +255,7 @@ async fn until_the_end(
 /// The request loop until every child's `exit` and the `bye` were written (or
 /// discarded); returns the exit code.
 async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i32 {
-    let mut requests = RequestReader::new(tokio::io::stdin());
+    let mut requests = RequestReader::new(stdin::Stdin::open());
     let mut eof = false;
     // Spawns run off the loop; a later request waits only for the ones it depends on
     // (`starting.rs`).
@@ -282,6 +283,7 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i
             },
         }
     }
+    requests.into_inner().restore();
     hub.bye().await;
     let delivered = match writer.await {
         Ok((delivered, stdout)) => {

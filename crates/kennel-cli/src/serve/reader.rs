@@ -32,6 +32,11 @@ impl<R: AsyncRead + Unpin> RequestReader<R> {
         }
     }
 
+    /// The input, given back (to restore its mode).
+    pub(crate) fn into_inner(self) -> R {
+        self.input
+    }
+
     /// The next request (or why the line is not one); `None` at the end of input.
     ///
     /// # Cancel safety

@@ -42,24 +42,11 @@ impl Stdout {
     #[cfg(unix)]
     fn open_unix() -> Option<Stdout> {
         use std::os::fd::AsFd;
-        use std::os::unix::fs::FileTypeExt;
-
-        // A duplicate of fd 1: same open file description, so same pipe or socket.
-        let fd = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
-        let file = std::fs::File::from(fd);
-        let kind = file.metadata().ok()?.file_type();
-        if kind.is_fifo() {
-            tokio::net::unix::pipe::Sender::from_file(file)
+        match Duplicate::of(std::io::stdout().as_fd())? {
+            Duplicate::Fifo(file) => tokio::net::unix::pipe::Sender::from_file(file)
                 .ok()
-                .map(Stdout::Pipe)
-        } else if kind.is_socket() {
-            let socket = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(file));
-            socket.set_nonblocking(true).ok()?;
-            tokio::net::UnixStream::from_std(socket)
-                .ok()
-                .map(Stdout::Socket)
-        } else {
-            None
+                .map(Stdout::Pipe),
+            Duplicate::Socket(socket) => Some(Stdout::Socket(socket)),
         }
     }
 
@@ -73,12 +60,48 @@ impl Stdout {
                 let _ = pipe.into_blocking_fd();
             }
             #[cfg(unix)]
-            Stdout::Socket(socket) => {
-                if let Ok(socket) = socket.into_std() {
-                    let _ = socket.set_nonblocking(false);
-                }
-            }
+            Stdout::Socket(socket) => restore_socket(socket),
         }
+    }
+}
+
+/// A duplicate of one of the sidecar's stdio descriptors, when it is a kind the reactor
+/// can drive (same open file description, so same pipe or socket).
+#[cfg(unix)]
+pub(super) enum Duplicate {
+    /// A pipe (not yet non-blocking: tokio's `pipe` types set it).
+    Fifo(std::fs::File),
+    /// A Unix stream socket, already non-blocking and registered.
+    Socket(tokio::net::UnixStream),
+}
+
+#[cfg(unix)]
+impl Duplicate {
+    /// `None` for anything else (a file, a terminal): those stay on tokio's blocking
+    /// pool. Must be called inside the runtime.
+    pub(super) fn of(fd: std::os::fd::BorrowedFd<'_>) -> Option<Duplicate> {
+        use std::os::unix::fs::FileTypeExt;
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        let kind = file.metadata().ok()?.file_type();
+        if kind.is_fifo() {
+            Some(Duplicate::Fifo(file))
+        } else if kind.is_socket() {
+            let socket = std::os::unix::net::UnixStream::from(std::os::fd::OwnedFd::from(file));
+            socket.set_nonblocking(true).ok()?;
+            tokio::net::UnixStream::from_std(socket)
+                .ok()
+                .map(Duplicate::Socket)
+        } else {
+            None
+        }
+    }
+}
+
+/// Give a socket back its blocking mode (see the module docs).
+#[cfg(unix)]
+pub(super) fn restore_socket(socket: tokio::net::UnixStream) {
+    if let Ok(socket) = socket.into_std() {
+        let _ = socket.set_nonblocking(false);
     }
 }
 
