@@ -72,6 +72,21 @@ pub fn lines_of(reader: impl std::io::Read + Send + 'static) -> std::sync::mpsc:
     rx
 }
 
+/// All of `reader` (a pipe, a socket) up to EOF, which must come within `patience`;
+/// panics otherwise, or on a read error.
+pub async fn read_all(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    patience: Duration,
+) -> Vec<u8> {
+    use tokio::io::AsyncReadExt as _;
+    let mut bytes = Vec::new();
+    tokio::time::timeout(patience, reader.read_to_end(&mut bytes))
+        .await
+        .unwrap_or_else(|_| panic!("no EOF within {patience:?}"))
+        .expect("read to EOF");
+    bytes
+}
+
 /// A shell script without the execute bit (`<temp>/kennel-<tag>-<pid>/script`), a
 /// program `exec` refuses with `EACCES`; its directory is removed on drop.
 #[cfg(unix)]

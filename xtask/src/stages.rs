@@ -190,7 +190,7 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
             // The shipped crates' docs: every intra-doc link resolves.
             cargo()
                 .args(["doc", "--no-deps", "-p", "kennel", "-p", "kennel-protocol"])
-                .args(["-p", "kennel-cli"])
+                .args(["-p", "kennel-cli", "-p", "kennel-types"])
                 .env("RUSTDOCFLAGS", "-D warnings")
                 .run()?;
         }

@@ -3,6 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The end-of-run vocabulary is the library's (`kennel-types`), under the wire's names.
+pub use kennel_types::{Drain as DrainStatus, EndReason as ExitReason, EscapeFound};
+
 use crate::event::ContainmentTier;
 use crate::limits::Usage;
 
@@ -68,38 +71,6 @@ pub struct EscapeeKilled {
     pub found: EscapeFound,
 }
 
-/// How an escapee was found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum EscapeFound {
-    /// A descendant of the leader outside the tree's cgroup.
-    Descendant,
-    /// An orphan reparented to the sidecar (a child subreaper), in no live tree's cgroup.
-    Subreaper,
-}
-
-/// Why a child ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ExitReason {
-    /// It exited (or died of a signal) on its own.
-    Exited,
-    /// `timeout_ms` expired and the ladder ran.
-    TimedOut,
-    /// A `cancel` request ran the ladder.
-    Cancelled,
-    /// A `kill` request killed it at once.
-    Killed,
-    /// An output cap with policy `"kill"` was reached.
-    OutputCap,
-    /// The sidecar was shutting down (EOF, `shutdown`, or a signal) and ran the ladder.
-    SupervisorShutdown,
-    /// The tree ran out of memory under `limits.memory_max_bytes` and was killed whole.
-    MemoryLimit,
-}
-
 /// Byte counters of one output stream.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct StreamStats {
@@ -109,14 +80,4 @@ pub struct StreamStats {
     pub dropped: u64,
     /// Whether the stream's cap was reached.
     pub cap_hit: bool,
-}
-
-/// How output draining ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DrainStatus {
-    /// Both pipes reached EOF: every byte was delivered.
-    Complete,
-    /// The drain timeout expired while something still held a pipe open.
-    Timeout,
 }

@@ -16,6 +16,13 @@
 #[path = "../src/sys/unix/linux/pidns/mod.rs"]
 mod pidns;
 
+#[cfg(target_os = "linux")]
+#[allow(dead_code)]
+#[path = "../src/sys/unix/linux/fdio.rs"]
+mod fdio;
+#[cfg(target_os = "linux")]
+use fdio::closed_now;
+
 #[cfg(not(target_os = "linux"))]
 fn main() {
     eprintln!("the PID-namespace tier is Linux-only");

@@ -7,53 +7,57 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::{Command, OutputMode};
 
+/// The `given_*` setters: `name(Stream)` hands `stdio` to the stream as it is,
+/// `name(Stream, eof)` also lets the drain wait for `eof`; both through
+/// [`Command::give`].
+macro_rules! given_setters {
+    ($($(#[$doc:meta])* $name:ident($out:ident $(, $eof:ident)?);)*) => {$(
+        $(#[$doc])*
+        pub fn $name(
+            self,
+            stdio: impl Into<Stdio>,
+            $($eof: impl Future<Output = ()> + Send + 'static,)?
+        ) -> Self {
+            self.give(Out::$out, stdio.into(), given_setters!(@eof $($eof)?))
+        }
+    )*};
+    (@eof) => { None };
+    (@eof $eof:ident) => { GivenEof::new($eof) };
+}
+
 impl Command {
-    /// Connect stdout to `stdio` as it is — a file, a pipe's write end, a FIFO — so the
-    /// tree writes straight into it and kennel reads nothing (as with
-    /// [`OutputMode::Inherit`]: no events, no byte counts, no caps, and the drain
-    /// does not wait for it). A descendant holding it after the leader exits is
-    /// ended by the teardown of leftovers, unless leftovers are kept. Replaces an
-    /// earlier [`Command::stdout`] or [`Command::forward_stdout`].
-    ///
-    /// The `Stdio` is taken by the first spawn: a clone of this command spawned later
-    /// fails with `InvalidInput` (a `Stdio` cannot be copied).
-    pub fn given_stdout(self, stdio: impl Into<Stdio>) -> Self {
-        self.give(Out::Stdout, stdio.into(), None)
+    given_setters! {
+        /// Connect stdout to `stdio` as it is — a file, a pipe's write end, a FIFO — so the
+        /// tree writes straight into it and kennel reads nothing (as with
+        /// [`OutputMode::Inherit`]: no events, no byte counts, no caps, and the drain
+        /// does not wait for it). A descendant holding it after the leader exits is
+        /// ended by the teardown of leftovers, unless leftovers are kept. Replaces an
+        /// earlier [`Command::stdout`] or [`Command::forward_stdout`].
+        ///
+        /// The `Stdio` is taken by the first spawn: a clone of this command spawned later
+        /// fails with `InvalidInput` (a `Stdio` cannot be copied).
+        given_stdout(Stdout);
+
+        /// Connect stderr to `stdio` as it is, as [`Command::given_stdout`] does for stdout.
+        given_stderr(Stderr);
+
+        /// Connect stdout to `stdio` as [`Command::given_stdout`] does, and let the drain
+        /// wait for `eof` as it waits for a piped stream's EOF: for a stream that someone
+        /// else reads (a socket whose other end is another process's) and who reports
+        /// when it reached EOF. After the leader exits, descendants that still hold the
+        /// stream run on until `eof` resolves, at most the drain timeout; then the
+        /// teardown ends them (`drain: "timeout"` if `eof` had not resolved), and the run
+        /// waits a short moment more for `eof` before it reports. `eof` is dropped
+        /// unresolved when the run no longer needs it. The outcome counts no bytes for
+        /// the stream.
+        given_stdout_with_eof(Stdout, eof);
+
+        /// Connect stderr to `stdio` and let the drain wait for `eof`, as
+        /// [`Command::given_stdout_with_eof`] does for stdout.
+        given_stderr_with_eof(Stderr, eof);
     }
 
-    /// Connect stderr to `stdio` as it is, as [`Command::given_stdout`] does for stdout.
-    pub fn given_stderr(self, stdio: impl Into<Stdio>) -> Self {
-        self.give(Out::Stderr, stdio.into(), None)
-    }
-
-    /// Connect stdout to `stdio` as [`Command::given_stdout`] does, and let the drain
-    /// wait for `eof` as it waits for a piped stream's EOF: for a stream that someone
-    /// else reads (a socket whose other end is another process's) and who reports
-    /// when it reached EOF. After the leader exits, descendants that still hold the
-    /// stream run on until `eof` resolves, at most the drain timeout; then the
-    /// teardown ends them (`drain: "timeout"` if `eof` had not resolved), and the run
-    /// waits a short moment more for `eof` before it reports. `eof` is dropped
-    /// unresolved when the run no longer needs it. The outcome counts no bytes for
-    /// the stream.
-    pub fn given_stdout_with_eof(
-        self,
-        stdio: impl Into<Stdio>,
-        eof: impl Future<Output = ()> + Send + 'static,
-    ) -> Self {
-        self.give(Out::Stdout, stdio.into(), GivenEof::new(eof))
-    }
-
-    /// Connect stderr to `stdio` and let the drain wait for `eof`, as
-    /// [`Command::given_stdout_with_eof`] does for stdout.
-    pub fn given_stderr_with_eof(
-        self,
-        stdio: impl Into<Stdio>,
-        eof: impl Future<Output = ()> + Send + 'static,
-    ) -> Self {
-        self.give(Out::Stderr, stdio.into(), GivenEof::new(eof))
-    }
-
-    /// The four setters above: `stdio` for the stream `out` (not read by kennel), and
+    /// The four `given_*` setters: `stdio` for the stream `out` (not read by kennel), and
     /// the report of its EOF the drain waits for, if any.
     fn give(self, out: Out, stdio: Stdio, eof: Option<GivenEof>) -> Self {
         let slot = crate::sys::Given::slot(stdio);

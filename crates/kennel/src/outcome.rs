@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use kennel_types::{Drain, EndReason, EscapeFound};
+
 #[cfg(feature = "serde")]
 use serde::{Deserialize, Serialize};
 
@@ -70,42 +72,6 @@ impl ExitStatus {
     }
 }
 
-/// Why the run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-#[non_exhaustive]
-pub enum EndReason {
-    /// The leader exited on its own (leftovers, if any, were torn down after).
-    Exited,
-    /// The timeout ran the ladder.
-    TimedOut,
-    /// `cancel()` ran the ladder.
-    Cancelled,
-    /// `kill()` went straight to the forceful rung.
-    Killed,
-    /// An output cap with the `kill` policy was passed.
-    OutputCap,
-    /// The supervisor shut down (sidecar EOF / shutdown / signal), or the handle was
-    /// dropped, and ran the ladder.
-    SupervisorShutdown,
-    /// The tree ran out of memory under [`Limits::memory_max_bytes`](crate::Limits):
-    /// the kernel killed a process of it, and the whole tree was killed.
-    MemoryLimit,
-}
-
-/// Whether both output streams reached EOF.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Drain {
-    /// Every piped stream reached EOF: all output was delivered.
-    Complete,
-    /// A descendant still held a pipe when the drain timeout expired; the holders were
-    /// torn down (unless leftovers were kept) and what they wrote before was delivered.
-    Timeout,
-}
-
 /// The containment that was actually used for the tree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
@@ -150,20 +116,6 @@ pub struct StreamReport {
     pub dropped: u64,
     /// Whether the cap was reached.
     pub cap_hit: bool,
-}
-
-/// How a process that had left its tree's containment was found (see
-/// [`Outcome::escapees_killed`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-#[non_exhaustive]
-pub enum EscapeFound {
-    /// A descendant of the leader (by `/proc` parentage) outside the tree's cgroup.
-    Descendant,
-    /// An orphan reparented to the supervisor as child subreaper, in no live tree's
-    /// cgroup and not released by a keep-leftovers run.
-    Subreaper,
 }
 
 /// A process that left its tree's containment (e.g. wrote its pid to another

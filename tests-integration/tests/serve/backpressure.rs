@@ -80,13 +80,7 @@ async fn memory_stays_bounded_when_the_client_stops_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_requests_work_while_output_is_stuck() {
     let mut sc = Sidecar::start().await;
-    sc.spawn(
-        "tree",
-        &["tree", "--depth", "2", "--width", "3", "--ignore-term"],
-        json!({}),
-    )
-    .await;
-    let tree = sc.wait_pids("tree", 4).await;
+    let tree = sc.spawn_ignoring_tree("tree", (2, 3), json!({})).await;
     let gib = (1u64 << 30).to_string();
     sc.spawn(
         "flood",

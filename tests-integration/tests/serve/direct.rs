@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use kennel_tests::pattern::{PatternChecker, PatternKind};
+use kennel_tests::read_all;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -95,6 +96,24 @@ async fn report_eof(sc: &mut Sidecar, id: &str, stream: &str) {
     assert_eq!(ack["op"], "eof", "{ack}");
 }
 
+/// A sidecar, a client listening for direct streams, and the spawn fields `extra`
+/// naming the client's socket.
+async fn start_with_client(extra: Value) -> (Sidecar, Client, Value) {
+    let sc = Sidecar::start().await;
+    let client = Client::new();
+    let extra = client.spawn_fields(extra);
+    (sc, client, extra)
+}
+
+/// Sends `eof` for each of `id`'s `streams` (waiting for each `ack`), then waits for
+/// `id`'s `exit` and returns it.
+async fn exit_after_eofs(sc: &mut Sidecar, id: &str, streams: &[&str]) -> Value {
+    for stream in streams {
+        report_eof(sc, id, stream).await;
+    }
+    sc.wait_event("exit", id).await
+}
+
 /// Reads to EOF, checking every byte against the fixture's `kind` pattern; returns the
 /// byte count.
 async fn read_checked(conn: &mut Conn, kind: PatternKind) -> u64 {
@@ -114,15 +133,6 @@ async fn read_checked(conn: &mut Conn, kind: PatternKind) -> u64 {
     }
 }
 
-async fn read_all(conn: &mut Conn) -> Vec<u8> {
-    let mut out = Vec::new();
-    tokio::time::timeout(PATIENCE, conn.read_to_end(&mut out))
-        .await
-        .expect("EOF on the direct stream in time")
-        .expect("read the socket");
-    out
-}
-
 /// The connection of `stream`, out of what [`Client::accept`] returned.
 fn take(conns: &mut HashMap<String, Conn>, stream: &str) -> Conn {
     conns
@@ -132,7 +142,8 @@ fn take(conns: &mut HashMap<String, Conn>, stream: &str) -> Conn {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_64_mib_flood_arrives_whole_and_in_order() {
-    let mut sc = Sidecar::start().await;
+    let (mut sc, client, extra) =
+        start_with_client(json!({"stdout": "direct", "stderr": "direct"})).await;
     assert!(
         sc.hello["features"]
             .as_array()
@@ -140,10 +151,8 @@ async fn a_64_mib_flood_arrives_whole_and_in_order() {
         "{}",
         sc.hello
     );
-    let client = Client::new();
     let n = 64 * MIB;
     let args = ["binary", "--bytes", &n.to_string(), "--stderr"];
-    let extra = client.spawn_fields(json!({"stdout": "direct", "stderr": "direct"}));
     sc.spawn("f", &args, extra).await;
     let mut conns = client.accept("f", 2).await;
     let (mut out, mut err) = (take(&mut conns, "stdout"), take(&mut conns, "stderr"));
@@ -152,9 +161,7 @@ async fn a_64_mib_flood_arrives_whole_and_in_order() {
         read_checked(&mut err, PatternKind::Binary)
     );
     assert_eq!((out_len, err_len), (n as u64, n as u64));
-    report_eof(&mut sc, "f", "stdout").await;
-    report_eof(&mut sc, "f", "stderr").await;
-    let exit = sc.wait_event("exit", "f").await;
+    let exit = exit_after_eofs(&mut sc, "f", &["stdout", "stderr"]).await;
     assert_eq!(exit["code"], 0, "{exit}");
     assert_eq!(exit["drain"], "complete", "{exit}");
     // The sidecar never saw the bytes: it counts none.
@@ -166,9 +173,8 @@ async fn a_64_mib_flood_arrives_whole_and_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_written_before_the_client_accepts_is_kept() {
-    let mut sc = Sidecar::start().await;
-    let client = Client::new();
-    let extra = client.spawn_fields(json!({"stdout": "direct", "stderr": "direct"}));
+    let (mut sc, client, extra) =
+        start_with_client(json!({"stdout": "direct", "stderr": "direct"})).await;
     let spawned = sc
         .spawn("p", &["print", "hello", "--stderr", "world"], extra)
         .await;
@@ -176,11 +182,15 @@ async fn output_written_before_the_client_accepts_is_kept() {
     // The child wrote and exited before the client accepted its connections.
     wait_all_gone(&[pid], PATIENCE).expect("the child exits");
     let mut conns = client.accept("p", 2).await;
-    assert_eq!(read_all(&mut take(&mut conns, "stdout")).await, b"hello\n");
-    assert_eq!(read_all(&mut take(&mut conns, "stderr")).await, b"world\n");
-    report_eof(&mut sc, "p", "stdout").await;
-    report_eof(&mut sc, "p", "stderr").await;
-    let exit = sc.wait_event("exit", "p").await;
+    assert_eq!(
+        read_all(&mut take(&mut conns, "stdout"), PATIENCE).await,
+        b"hello\n"
+    );
+    assert_eq!(
+        read_all(&mut take(&mut conns, "stderr"), PATIENCE).await,
+        b"world\n"
+    );
+    let exit = exit_after_eofs(&mut sc, "p", &["stdout", "stderr"]).await;
     assert_eq!(
         (&exit["code"], &exit["drain"]),
         (&json!(0), &json!("complete")),
@@ -194,18 +204,16 @@ async fn output_written_before_the_client_accepts_is_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_background_descendant_writes_after_the_leader_exited_and_is_delivered() {
     // `cmd &` in a script: the drain waits for the stream as for a pipe.
-    let mut sc = Sidecar::start().await;
-    let client = Client::new();
-    let extra = client.spawn_fields(json!({"stdout": "direct", "drain_timeout_ms": 20_000}));
+    let (mut sc, client, extra) =
+        start_with_client(json!({"stdout": "direct", "drain_timeout_ms": 20_000})).await;
     let script = "echo a; (sleep 0.3; echo b) &";
     let req = request::Spawn::new("bg", "/bin/sh", &["-c", script]).merge(extra);
     sc.send(req.build()).await;
     sc.wait_event("spawned", "bg").await;
     let mut out = take(&mut client.accept("bg", 1).await, "stdout");
     // The leader exited at once; the drain kept its descendant running.
-    assert_eq!(read_all(&mut out).await, b"a\nb\n");
-    report_eof(&mut sc, "bg", "stdout").await;
-    let exit = sc.wait_event("exit", "bg").await;
+    assert_eq!(read_all(&mut out, PATIENCE).await, b"a\nb\n");
+    let exit = exit_after_eofs(&mut sc, "bg", &["stdout"]).await;
     assert_eq!(exit["code"], 0, "{exit}");
     assert_eq!(exit["drain"], "complete", "{exit}");
     assert_eq!(exit["leftovers_killed"], json!([]), "{exit}");
@@ -215,9 +223,7 @@ async fn a_background_descendant_writes_after_the_leader_exited_and_is_delivered
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unread_direct_child_blocks_alone() {
-    let mut sc = Sidecar::start().await;
-    let client = Client::new();
-    let extra = client.spawn_fields(json!({"stdout": "direct"}));
+    let (mut sc, client, extra) = start_with_client(json!({"stdout": "direct"})).await;
     let spawned = sc
         .spawn("unread", &["flood", "--bytes", "1073741824"], extra.clone())
         .await;
@@ -231,8 +237,7 @@ async fn an_unread_direct_child_blocks_alone() {
         .await;
     let mut out = take(&mut client.accept("read", 1).await, "stdout");
     assert_eq!(read_checked(&mut out, PatternKind::Text).await, n as u64);
-    report_eof(&mut sc, "read", "stdout").await;
-    let exit = sc.wait_event("exit", "read").await;
+    let exit = exit_after_eofs(&mut sc, "read", &["stdout"]).await;
     assert_eq!(exit["code"], 0, "{exit}");
     eprintln!("64 MiB beside an unread flood: {:?}", started.elapsed());
     // Meanwhile the unread child wrote no more than the connection holds (a socket's
@@ -250,24 +255,22 @@ async fn an_unread_direct_child_blocks_alone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_descendant_holding_the_stream_is_ended_after_the_drain_timeout_and_eof_comes() {
     for setsid in [false, true] {
-        let mut sc = Sidecar::start().await;
-        let client = Client::new();
+        let (mut sc, client, extra) =
+            start_with_client(json!({"stdout": "direct", "drain_timeout_ms": 300})).await;
         let mut args = vec!["hold-pipe"];
         if setsid {
             args.push("--setsid");
         }
-        let extra = client.spawn_fields(json!({"stdout": "direct", "drain_timeout_ms": 300}));
         sc.spawn("h", &args, extra).await;
         let mut out = take(&mut client.accept("h", 1).await, "stdout");
         // EOF comes only once the holder is gone.
-        let lines = parse_pid_lines(&read_all(&mut out).await);
-        report_eof(&mut sc, "h", "stdout").await;
+        let lines = parse_pid_lines(&read_all(&mut out, PATIENCE).await);
         let holder = lines
             .iter()
             .find(|l| l.role == "holder")
             .unwrap_or_else(|| panic!("no holder line: {lines:?}"))
             .pid;
-        let exit = sc.wait_event("exit", "h").await;
+        let exit = exit_after_eofs(&mut sc, "h", &["stdout"]).await;
         assert_eq!(exit["drain"], "timeout", "{exit}");
         let killed: Vec<u64> = ["leftovers_killed", "escapees_killed"]
             .iter()
@@ -285,9 +288,8 @@ async fn a_descendant_holding_the_stream_is_ended_after_the_drain_timeout_and_eo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_never_read_ends_with_the_drain_timeout() {
-    let mut sc = Sidecar::start().await;
-    let client = Client::new();
-    let extra = client.spawn_fields(json!({"stdout": "direct", "drain_timeout_ms": 200}));
+    let (mut sc, client, extra) =
+        start_with_client(json!({"stdout": "direct", "drain_timeout_ms": 200})).await;
     // Never accepted, never reported: the drain gives up on it as on a held pipe.
     sc.spawn("n", &["print", "unread"], extra).await;
     let exit = sc.wait_event("exit", "n").await;
@@ -295,15 +297,13 @@ async fn a_stream_never_read_ends_with_the_drain_timeout() {
     assert_eq!(exit["drain"], "timeout", "{exit}");
     // What the child wrote still waits in the connection.
     let mut out = take(&mut client.accept("n", 1).await, "stdout");
-    assert_eq!(read_all(&mut out).await, b"unread\n");
+    assert_eq!(read_all(&mut out, PATIENCE).await, b"unread\n");
     sc.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_nobody_listens_on_fails_the_spawn() {
-    let mut sc = Sidecar::start().await;
-    let client = Client::new();
-    let mut extra = client.spawn_fields(json!({"stdout": "direct"}));
+    let (mut sc, client, mut extra) = start_with_client(json!({"stdout": "direct"})).await;
     extra["direct_socket"] = client.dir.join("nobody").to_str().expect("UTF-8").into();
     sc.send(spawn_request("x", &["print", "never"], extra))
         .await;
@@ -320,13 +320,13 @@ async fn a_socket_nobody_listens_on_fails_the_spawn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shutdown_waits_for_no_eof() {
     for how in ["eof", "sigterm"] {
-        let mut sc = Sidecar::start().await;
-        let client = Client::new();
         // A direct child whose stream nobody reads when the sidecar ends, and a ladder
         // shorter than the drain timeout: the shutdown waits for no `eof`, so a
         // signalled sidecar still writes every event in time (exit status 0).
-        let extra = client
-            .spawn_fields(json!({"stdout": "direct", "grace_ms": 0, "drain_timeout_ms": 5000}));
+        // The client stays listening until the end of the round.
+        let (mut sc, _client, extra) =
+            start_with_client(json!({"stdout": "direct", "grace_ms": 0, "drain_timeout_ms": 5000}))
+                .await;
         let spawned = sc.spawn("s", &["sleep", "600000"], extra).await;
         let pid = spawned["pid"].as_u64().expect("pid") as u32;
         match how {

@@ -93,13 +93,9 @@ async fn a_vanished_caller_leaves_no_process_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_signal_escalates_the_shutdown() {
     let mut sc = Sidecar::start().await;
-    sc.spawn(
-        "stubborn",
-        &["tree", "--depth", "2", "--width", "2", "--ignore-term"],
-        json!({"grace_ms": 600_000}),
-    )
-    .await;
-    let pids = sc.wait_pids("stubborn", 3).await;
+    let pids = sc
+        .spawn_ignoring_tree("stubborn", (2, 2), json!({"grace_ms": 600_000}))
+        .await;
     send_signal(sc.pid, libc::SIGTERM);
     // The signal is handled asynchronously: ask until the child is reported exiting.
     for i in 0.. {

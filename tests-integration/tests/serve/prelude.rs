@@ -242,6 +242,22 @@ impl Sidecar {
         assert_eq!(exit["stdout"]["bytes"], got.len() as u64, "{id}: {exit}");
     }
 
+    /// Spawn `id`, the fixture's tree of `depth` levels with `width` children a node in
+    /// which every process ignores SIGTERM, with the spawn fields `extra`; returns the
+    /// pids once every process printed its line.
+    pub async fn spawn_ignoring_tree(
+        &mut self,
+        id: &str,
+        (depth, width): (u32, u32),
+        extra: Value,
+    ) -> Vec<u32> {
+        let (d, w) = (depth.to_string(), width.to_string());
+        let args = ["tree", "--depth", &d, "--width", &w, "--ignore-term"];
+        self.spawn(id, &args, extra).await;
+        let processes: u32 = (0..depth).map(|level| width.pow(level)).sum();
+        self.wait_pids(id, processes as usize).await
+    }
+
     /// Wait until `id`'s stdout holds at least `n` fixture pid lines; returns the pids.
     pub async fn wait_pids(&mut self, id: &str, n: usize) -> Vec<u32> {
         let deadline = Instant::now() + PATIENCE;

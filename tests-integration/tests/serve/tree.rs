@@ -7,13 +7,11 @@ use serde_json::json;
 use crate::prelude::*;
 
 const TREE: [&str; 5] = ["tree", "--depth", "3", "--width", "2"];
-const TREE_IGNORING: [&str; 6] = ["tree", "--depth", "3", "--width", "2", "--ignore-term"];
 
 /// Spawn `t`, a tree of 7 that ignores SIGTERM with a 10-minute grace; returns its pids.
 async fn spawn_ignoring_tree(sc: &mut Sidecar) -> Vec<u32> {
-    sc.spawn("t", &TREE_IGNORING, json!({"grace_ms": 600_000}))
-        .await;
-    sc.wait_pids("t", 7).await
+    sc.spawn_ignoring_tree("t", (3, 2), json!({"grace_ms": 600_000}))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

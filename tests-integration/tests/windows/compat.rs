@@ -7,7 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use kennel::compat;
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use kennel_tests::read_all;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 use crate::prelude::*;
 
@@ -16,15 +17,6 @@ fn compat_fixture(args: &[&str]) -> compat::Command {
     let mut cmd = compat::Command::new(FIXTURE);
     cmd.args(args);
     cmd
-}
-
-async fn read_all(mut reader: impl AsyncRead + Unpin) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    tokio::time::timeout(PATIENCE, reader.read_to_end(&mut bytes))
-        .await
-        .expect("EOF in time")
-        .expect("reading the pipe");
-    bytes
 }
 
 #[tokio::test]
@@ -39,7 +31,11 @@ async fn piped_values_carry_both_streams_byte_exact_on_every_spawn() {
         assert!(child.stdin.is_none(), "stdin was inherited");
         let stdout = child.stdout.take().expect("a reader for a piped stdout");
         let stderr = child.stderr.take().expect("a reader for a piped stderr");
-        let (out, err, status) = tokio::join!(read_all(stdout), read_all(stderr), child.wait());
+        let (out, err, status) = tokio::join!(
+            read_all(stdout, PATIENCE),
+            read_all(stderr, PATIENCE),
+            child.wait()
+        );
         assert!(status.unwrap().success(), "spawn {spawn}");
         assert_eq!((out.len(), err.len()), (N, N), "spawn {spawn}");
         verify_text_prefix(&out).unwrap();
@@ -67,7 +63,7 @@ async fn a_piped_stdin_value_round_trips() {
         stdin.write_all(&to_write).await.unwrap();
         stdin.shutdown().await.unwrap();
     };
-    let ((), echoed) = tokio::join!(write, read_all(stdout));
+    let ((), echoed) = tokio::join!(write, read_all(stdout, PATIENCE));
     assert!(child.wait().await.unwrap().success());
     assert_eq!(echoed.len(), input.len());
     assert!(echoed == input, "the echo differs from what was written");
@@ -81,7 +77,7 @@ async fn null_and_inherit_values_reach_the_child_and_have_no_handle() {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     assert!(child.stdin.is_none());
-    let echoed = read_all(child.stdout.take().unwrap()).await;
+    let echoed = read_all(child.stdout.take().unwrap(), PATIENCE).await;
     assert!(child.wait().await.unwrap().success());
     assert!(echoed.is_empty(), "{echoed:?}");
     // Such a value serves one spawn (it cannot be copied, nor told apart to remake).

@@ -47,7 +47,7 @@ export type ChildState = "running" | "exiting";
  * Clients must accept names they do not know; new tiers may be added. */
 export type ContainmentTier = "cgroup" | "subreaper" | "group" | "job_object" | "pid_namespace";
 
-/** How output draining ended. */
+/** Whether both output streams reached EOF (the `exit` event's `drain`). */
 export type DrainStatus = "complete" | "timeout";
 
 /** The stable, machine-readable code of an `error` event.
@@ -70,7 +70,8 @@ export interface ErrorEvent {
   req?: string | null;
 }
 
-/** How an escapee was found. */
+/** How a process that had left its tree's containment was found (an outcome's
+ * `escapees_killed`). */
 export type EscapeFound = "descendant" | "subreaper";
 
 /** A process that escaped its tree's containment and was killed (`exit` event). */
@@ -169,7 +170,7 @@ export interface ExitEvent {
   wall_time_ms: number;
 }
 
-/** Why a child ended. */
+/** Why the run ended (the `exit` event's `reason`). */
 export type ExitReason = "exited" | "timed_out" | "cancelled" | "killed" | "output_cap" | "supervisor_shutdown" | "memory_limit";
 
 /** `hello`: the first event, announcing the protocol and the host's abilities. */

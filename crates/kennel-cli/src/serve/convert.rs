@@ -4,12 +4,10 @@
 
 use std::time::Duration;
 
-use kennel::{
-    Command, Containment, ContainmentOptions, EndReason, Ladder, Outcome, OutputMode, StdinMode,
-};
+use kennel::{Command, Containment, ContainmentOptions, Ladder, Outcome, OutputMode, StdinMode};
 use kennel_protocol::{
-    CapPolicy, ContainmentTier, DrainStatus, ErrorCode, ExitEvent, ExitReason, LadderStep,
-    OutputCap, RequestError, Shell, Signal, SpawnRequest, StdioMode, StreamStats, DEFAULT_SIGNAL,
+    CapPolicy, ContainmentTier, ErrorCode, ExitEvent, LadderStep, OutputCap, RequestError, Shell,
+    Signal, SpawnRequest, StdioMode, StreamStats, DEFAULT_SIGNAL,
 };
 
 /// A library containment as the protocol names it.
@@ -251,27 +249,13 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
         code: o.status.code.map(i64::from),
         signal: o.status.signal,
         signal_name: o.status.signal_name().map(str::to_owned),
-        reason: match o.reason {
-            EndReason::Exited => ExitReason::Exited,
-            EndReason::TimedOut => ExitReason::TimedOut,
-            EndReason::Cancelled => ExitReason::Cancelled,
-            EndReason::Killed => ExitReason::Killed,
-            EndReason::OutputCap => ExitReason::OutputCap,
-            EndReason::SupervisorShutdown => ExitReason::SupervisorShutdown,
-            EndReason::MemoryLimit => ExitReason::MemoryLimit,
-            // `EndReason` is non-exhaustive; a future reason ended the run without
-            // being asked to by this client.
-            _ => ExitReason::Exited,
-        },
+        reason: o.reason,
         ladder_step: o.ladder_step.map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
         forced: o.forced,
         wall_time_ms: u64::try_from(o.wall_time.as_millis()).unwrap_or(u64::MAX),
         stdout: stats(&o.stdout),
         stderr: stats(&o.stderr),
-        drain: match o.drain {
-            kennel::Drain::Complete => DrainStatus::Complete,
-            kennel::Drain::Timeout => DrainStatus::Timeout,
-        },
+        drain: o.drain,
         leftovers_killed: o.leftovers_killed.clone(),
         containment: tier(o.containment),
         errors: o.errors.iter().map(kennel::RunError::report).collect(),
@@ -281,11 +265,7 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
             .iter()
             .map(|e| kennel_protocol::EscapeeKilled {
                 pid: e.pid,
-                found: match e.found {
-                    kennel::EscapeFound::Descendant => kennel_protocol::EscapeFound::Descendant,
-                    // `EscapeFound` is non-exhaustive; anything else was adopted.
-                    _ => kennel_protocol::EscapeFound::Subreaper,
-                },
+                found: e.found,
             })
             .collect(),
         usage: usage(&o.usage),

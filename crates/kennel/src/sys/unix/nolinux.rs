@@ -198,32 +198,8 @@ pub(crate) fn running(_pid: u32) -> bool {
 pub(crate) fn spawn_into(
     _launch: &crate::sys::Launch<'_>,
     cg: &Cgroup,
-) -> Result<Option<vfork::Started>, vfork::Failed> {
+) -> Result<Option<super::start::Spawned>, super::start::SpawnFailed> {
     match cg.0 {}
-}
-
-/// The names of the Linux spawn into a cgroup; never built here.
-pub(crate) mod vfork {
-    use std::convert::Infallible;
-    use std::io;
-    use std::os::fd::OwnedFd;
-
-    /// Never built here.
-    pub(crate) struct Started {
-        pub(crate) pid: u32,
-        pub(crate) pidfd: OwnedFd,
-        pub(crate) stdin: Option<OwnedFd>,
-        pub(crate) stdout: Option<OwnedFd>,
-        pub(crate) stderr: Option<OwnedFd>,
-        _never: Infallible,
-    }
-
-    /// Never built here.
-    pub(crate) struct Failed {
-        pub(crate) stage: &'static str,
-        pub(crate) source: io::Error,
-        _never: Infallible,
-    }
 }
 
 /// No pidfd here.

@@ -3,6 +3,7 @@
 //! tier, a leader that claims the terminal, given `Stdio`s, cgroup v1 joins).
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt as _;
 use std::process::Stdio;
 
@@ -21,6 +22,27 @@ pub(super) struct Start<'a> {
     pub(super) joins: &'a [std::os::fd::RawFd],
     pub(super) kept: bool,
     pub(super) ctx: &'a SpawnCtx,
+}
+
+/// A leader the vfork-style spawn started (Linux only: elsewhere never built), our
+/// unreaped child, with its pidfd and the parent's pipe ends.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct Spawned {
+    pub(crate) pid: u32,
+    pub(crate) pidfd: OwnedFd,
+    pub(crate) stdin: Option<OwnedFd>,
+    pub(crate) stdout: Option<OwnedFd>,
+    pub(crate) stderr: Option<OwnedFd>,
+}
+
+/// Why the vfork-style spawn failed, and at which stage (Linux only, as [`Spawned`]).
+#[derive(Debug)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) struct SpawnFailed {
+    /// `"fork/exec"` when the program could not be started (not found, not
+    /// executable, …); otherwise the step that failed.
+    pub(crate) stage: &'static str,
+    pub(crate) source: io::Error,
 }
 
 impl Start<'_> {

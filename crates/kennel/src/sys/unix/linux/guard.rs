@@ -212,23 +212,8 @@ impl Link {
     /// Whether the guard still runs: it writes nothing after its hello, so a readable
     /// or hung-up socket means it closed its end (it died).
     fn alive(&self) -> bool {
-        let fd = self.fd();
-        let mut fds = [rustix::event::PollFd::new(
-            &fd,
-            rustix::event::PollFlags::IN,
-        )];
-        let zero = rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        loop {
-            match rustix::event::poll(&mut fds, Some(&zero)) {
-                Ok(_) => return fds[0].revents().is_empty(),
-                Err(rustix::io::Errno::INTR) => {}
-                // Cannot tell (ENOMEM): do not claim it.
-                Err(_) => return false,
-            }
-        }
+        // Cannot tell (ENOMEM): do not claim it.
+        super::closed_now(self.fd()).is_ok_and(|closed| !closed)
     }
 
     /// Guard the cgroup `dir` as `slot` (`guard`), or forget it.
@@ -260,18 +245,8 @@ impl Link {
         line.extend_from_slice(&[if guard { b'A' } else { b'D' }, b' ']);
         line.extend_from_slice(bytes);
         line.push(b'\n');
-        // `send(MSG_NOSIGNAL)`, not `write`: a dead guard is an `EPIPE` (then a new one
-        // is started), never a `SIGPIPE` that kills a host program which did not ignore
-        // it.
-        let mut rest = &line[..];
-        while !rest.is_empty() {
-            match rustix::net::send(ctl, rest, rustix::net::SendFlags::NOSIGNAL) {
-                Ok(n) => rest = &rest[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        // A dead guard is an `EPIPE` (then a new one is started).
+        super::send_all(ctl, &line)
     }
 }
 

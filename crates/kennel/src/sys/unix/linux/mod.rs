@@ -7,6 +7,7 @@
 //! chooses them.
 
 pub(crate) mod cgroup;
+mod fdio;
 pub(crate) mod guard;
 pub(crate) mod keeper;
 pub(crate) mod limits;
@@ -20,6 +21,7 @@ pub(crate) mod vfork;
 use std::sync::OnceLock;
 
 pub(crate) use cgroup::Cgroup;
+pub(crate) use fdio::{closed_now, send_all};
 pub(crate) use guard::Ticket;
 pub(crate) use keeper::Keeper;
 pub(crate) use limits::{support as limit_support, TreeLimits};
@@ -101,7 +103,7 @@ pub(crate) fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticke
 pub(crate) fn spawn_into(
     launch: &crate::sys::Launch<'_>,
     cg: &Cgroup,
-) -> Result<Option<vfork::Started>, vfork::Failed> {
+) -> Result<Option<super::start::Spawned>, super::start::SpawnFailed> {
     vfork::spawn(
         launch,
         vfork::CgroupFds {

@@ -254,15 +254,7 @@ impl KeeperLink {
             .ctl
             .as_ref()
             .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
-        let mut bytes = line.as_bytes();
-        while !bytes.is_empty() {
-            match rustix::net::send(ctl, bytes, rustix::net::SendFlags::NOSIGNAL) {
-                Ok(n) => bytes = &bytes[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
+        crate::sys::unix::linux::send_all(ctl, line.as_bytes())
     }
 
     /// Resolves when the keeper sent something (or closed the socket).

@@ -276,15 +276,7 @@ pub(crate) fn enter(mode: NsMode) -> Result<(), EnterError> {
     }
     // The outer holds the only write end: EOF now means it died before the death
     // signal was armed.
-    let mut fds = [rustix::event::PollFd::new(
-        &alive_r,
-        rustix::event::PollFlags::IN,
-    )];
-    let zero = rustix::event::Timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    if matches!(rustix::event::poll(&mut fds, Some(&zero)), Ok(n) if n > 0) {
+    if super::closed_now(&alive_r).unwrap_or(false) {
         return Err(EnterError::DeathSignal(io::Error::from(
             io::ErrorKind::BrokenPipe,
         )));

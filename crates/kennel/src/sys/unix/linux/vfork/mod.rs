@@ -49,29 +49,12 @@ pub(super) use self::prep::Stack;
 use self::prep::{null_terminated, output_fds, stdin_fds};
 pub(in crate::sys::unix::linux) use self::signals::clone_blocked;
 use self::signals::{discard_pending, reset_signals, with_signals_blocked};
+use crate::sys::unix::start::{SpawnFailed, Spawned};
 use crate::sys::Launch;
 
 mod clone3;
 mod prep;
 mod signals;
-
-/// A started leader, our unreaped child, with its pidfd and the parent's pipe ends.
-pub(crate) struct Started {
-    pub(crate) pid: u32,
-    pub(crate) pidfd: OwnedFd,
-    pub(crate) stdin: Option<OwnedFd>,
-    pub(crate) stdout: Option<OwnedFd>,
-    pub(crate) stderr: Option<OwnedFd>,
-}
-
-/// Why the spawn failed, and at which stage.
-#[derive(Debug)]
-pub(crate) struct Failed {
-    /// `"fork/exec"` when the program could not be started (not found, not
-    /// executable, …); otherwise the step that failed.
-    pub(crate) stage: &'static str,
-    pub(crate) source: io::Error,
-}
 
 /// The stages the child reports (index into [`STAGES`]).
 pub(super) const STAGES: [&str; 5] = [
@@ -87,8 +70,8 @@ const JOIN: i32 = 2;
 const STDIO: i32 = 3;
 const CWD: i32 = 4;
 
-pub(super) fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> Failed {
-    move |source| Failed { stage, source }
+pub(super) fn failed(stage: &'static str) -> impl FnOnce(io::Error) -> SpawnFailed {
+    move |source| SpawnFailed { stage, source }
 }
 
 /// The cgroup a leader starts in: its directory (for `CLONE_INTO_CGROUP`) and its
@@ -112,7 +95,7 @@ pub(crate) enum Join {
 /// Start `launch`'s program as leader of a new process group inside the cgroup `into`:
 /// born there where the kernel can (`clone3`), else joining it before `exec`. `Ok(None)`:
 /// the kernel has no `CLONE_PIDFD` (< 5.2), the caller spawns another way.
-pub(crate) fn spawn(launch: &Launch<'_>, into: CgroupFds) -> Result<Option<Started>, Failed> {
+pub(crate) fn spawn(launch: &Launch<'_>, into: CgroupFds) -> Result<Option<Spawned>, SpawnFailed> {
     let join = if clone3::refused() {
         Join::Write
     } else {
@@ -126,7 +109,7 @@ pub(crate) fn spawn_joining(
     launch: &Launch<'_>,
     into: CgroupFds<'_>,
     join: Join,
-) -> Result<Option<Started>, Failed> {
+) -> Result<Option<Spawned>, SpawnFailed> {
     let exec = prep::Exec::of(launch)?;
     let (stdin, child_stdin) = stdin_fds(launch.stdin).map_err(failed("creating pipes"))?;
     let (stdout, child_stdout) = output_fds(launch.stdout).map_err(failed("creating pipes"))?;
@@ -154,12 +137,12 @@ pub(crate) fn spawn_joining(
         // nobody else's (the caller is `Spawning`: the reaper waits).
         reap(pid);
         let stage = usize::try_from(args.stage.load(Ordering::Acquire)).unwrap_or(0);
-        return Err(Failed {
+        return Err(SpawnFailed {
             stage: STAGES.get(stage).copied().unwrap_or(STAGES[0]),
             source: io::Error::from_raw_os_error(errno),
         });
     }
-    Ok(Some(Started {
+    Ok(Some(Spawned {
         pid,
         pidfd,
         stdin,
@@ -192,7 +175,7 @@ fn clone_child(
     args: &mut ChildArgs,
     into: CgroupFds<'_>,
     join: Join,
-) -> Result<Option<(u32, OwnedFd)>, Failed> {
+) -> Result<Option<(u32, OwnedFd)>, SpawnFailed> {
     let stack = Stack::new().map_err(failed("clone"))?;
     if join == Join::Clone3 {
         if let Some(born) = born_into(args, &stack, into.dir) {

@@ -11,8 +11,9 @@ use std::ptr;
 
 use rustix::fs::{Mode, OFlags};
 
-use super::{failed, Failed, STAGES};
+use super::{failed, STAGES};
 use crate::spec::EnvOp;
+use crate::sys::unix::start::SpawnFailed;
 use crate::sys::Launch;
 use crate::{OutputMode, StdinMode};
 
@@ -32,7 +33,7 @@ pub(super) struct Exec {
 
 impl Exec {
     /// The program looked up in the child's `PATH`, `argv[0]` the program as given.
-    pub(super) fn of(launch: &Launch<'_>) -> Result<Exec, Failed> {
+    pub(super) fn of(launch: &Launch<'_>) -> Result<Exec, SpawnFailed> {
         let env = environment(launch);
         let candidates =
             candidates(launch.program, env.get(OsStr::new("PATH"))).map_err(failed(STAGES[0]))?;
@@ -123,16 +124,19 @@ pub(super) fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
         .collect()
 }
 
-/// (our end, the child's end) of stdin.
+/// (our end, the child's end) of stdin: those of an output stream in the same mode,
+/// with a pipe's ends the other way round (the child reads it, we write).
 pub(super) fn stdin_fds(mode: StdinMode) -> io::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
-    match mode {
-        StdinMode::Inherit => Ok((None, None)),
-        StdinMode::Null => Ok((None, Some(dev_null()?))),
-        StdinMode::Piped => {
-            let (read, write) = pipe()?;
-            Ok((Some(write), Some(read)))
-        }
-    }
+    let as_output = match mode {
+        StdinMode::Inherit => OutputMode::Inherit,
+        StdinMode::Null => OutputMode::Null,
+        StdinMode::Piped => OutputMode::Piped,
+    };
+    let (ours, child) = output_fds(as_output)?;
+    Ok(match mode {
+        StdinMode::Piped => (child, ours),
+        StdinMode::Inherit | StdinMode::Null => (ours, child),
+    })
 }
 
 /// (our end, the child's end) of stdout or stderr.
