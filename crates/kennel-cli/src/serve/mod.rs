@@ -128,8 +128,7 @@ mod gone;
 mod hub;
 mod reader;
 mod starting;
-mod stdin;
-mod stdout;
+mod stdio;
 mod writer;
 
 use std::sync::Arc;
@@ -198,7 +197,7 @@ pub async fn serve(args: ServeArgs) -> i32 {
         hub.clone(),
         control_rx,
         data_rx,
-        stdout::Stdout::open(),
+        stdio::Stdout::open(),
     ));
 
     // Caught from before `hello`: a client may signal us as soon as it saw it.
@@ -254,8 +253,8 @@ async fn until_the_end(
 
 /// The request loop until every child's `exit` and the `bye` were written (or
 /// discarded); returns the exit code.
-async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdout::Stdout)>) -> i32 {
-    let mut requests = RequestReader::new(stdin::Stdin::open());
+async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdio::Stdout)>) -> i32 {
+    let mut requests = RequestReader::new(stdio::Stdin::open());
     let mut eof = false;
     // Spawns run off the loop; a later request waits only for the ones it depends on
     // (`starting.rs`).
