@@ -36,7 +36,8 @@ fn kernel_pins_groups() -> bool {
     rc == 0 || errno == Some(libc::ESRCH)
 }
 
-fn containments() -> [(&'static str, ContainmentOptions); 2] {
+/// The default containment, and the process group alone.
+pub fn containments() -> [(&'static str, ContainmentOptions); 2] {
     [
         ("default", ContainmentOptions::default()),
         (
@@ -89,23 +90,5 @@ async fn a_reaped_leaders_group_is_still_cancelled() {
         assert_eq!(outcome.reason, EndReason::Cancelled, "{name}: {outcome:?}");
         assert_eq!(outcome.ladder_step, Some(0), "{name}: SIGTERM reached them");
         assert_all_gone(members);
-    }
-}
-
-#[tokio::test]
-async fn a_reaped_leaders_leftovers_are_found_and_torn_down() {
-    for (name, containment) in containments() {
-        let mut child = fixture(&["nohup"])
-            .containment(containment)
-            .spawn()
-            .unwrap();
-        let mut seen = Seen::default();
-        let outcome = read_to_end(&mut child, &mut seen).await;
-        let left = seen.pids();
-        let _cleanup = Cleanup(left.clone());
-        assert_eq!(left.len(), 1, "{name}: {seen:?}");
-        assert_eq!(outcome.leftovers_killed, left, "{name}: {outcome:?}");
-        assert_eq!(outcome.ladder_step, Some(0), "{name}: {outcome:?}");
-        assert_all_gone(&left);
     }
 }

@@ -160,25 +160,23 @@ pub(crate) mod pipe {
     #[cfg(unix)]
     pub(crate) use tokio::net::unix::pipe::{Receiver, Sender};
 
+    /// Both ends have the same two methods under the same names.
     #[cfg(unix)]
-    impl End for Receiver {
-        fn from_file(file: std::fs::File) -> std::io::Result<Self> {
-            Receiver::from_file(file)
-        }
-        fn restore(self) {
-            let _ = self.into_blocking_fd();
-        }
+    macro_rules! ends {
+        ($($end:ident),*) => {$(
+            impl End for $end {
+                fn from_file(file: std::fs::File) -> std::io::Result<Self> {
+                    $end::from_file(file)
+                }
+                fn restore(self) {
+                    let _ = self.into_blocking_fd();
+                }
+            }
+        )*};
     }
 
     #[cfg(unix)]
-    impl End for Sender {
-        fn from_file(file: std::fs::File) -> std::io::Result<Self> {
-            Sender::from_file(file)
-        }
-        fn restore(self) {
-            let _ = self.into_blocking_fd();
-        }
-    }
+    ends!(Receiver, Sender);
 
     /// No pipe end here: the `Pipe` variant is never made.
     #[cfg(not(unix))]
