@@ -15,7 +15,7 @@ use crate::ladder::LadderRun;
 use crate::spec::Ending;
 use crate::sys::imp;
 use crate::tree::Tree;
-use crate::{Containment, Drain, EndReason, ExitStatus, LimitKind, Outcome, RunError};
+use crate::{Containment, Drain, EndReason, ExitStatus, LimitKind, Outcome, RunError, Signal};
 
 /// After the holders of a pipe were killed, how long to wait for EOF before giving up
 /// on the pipe (a holder that escaped containment keeps it open forever). A killed
@@ -333,6 +333,7 @@ impl<T: Tree> Run<T> {
             tokio::select! {
                 _ = sleep_until(earliest(Some(wake), deadline).unwrap_or(wake)) => {
                     self.on_deadline();
+                    self.kill_again();
                     poll = if self.acted_at.elapsed() < POLL_FAST_WINDOW {
                         POLL_MIN
                     } else {
@@ -342,6 +343,19 @@ impl<T: Tree> Run<T> {
                 _ = self.tree.changed() => {}
                 msg = self.links.ctl.recv() => self.on_control(msg),
             }
+        }
+    }
+}
+
+impl<T: Tree> Run<T> {
+    /// Forced, and something is still alive at a poll: SIGKILL again. One walk of a
+    /// process group can miss a process that joined it meanwhile (the kernel covers a
+    /// fork in flight, not a `setpgid` into the group); a tree that outlives the
+    /// forceful rung must not keep the run waiting forever. Only the first SIGKILL's
+    /// error is reported; the poll's back-off paces the repeats.
+    fn kill_again(&mut self) {
+        if self.ladder.as_ref().is_some_and(LadderRun::forced) && self.tree.tree_alive() {
+            let _ = self.tree.signal_tree(Signal::Kill);
         }
     }
 }

@@ -55,6 +55,9 @@ pub(super) struct Script {
     pub(super) unsupported: Vec<Signal>,
     /// Signals the OS refuses.
     pub(super) refuses: Vec<Signal>,
+    /// How many SIGKILLs the members outlive (processes that joined the group after
+    /// the kill's walk, in effect); the leader dies of the first.
+    pub(super) survives_kills: u32,
     /// Waiting for the leader fails.
     pub(super) wait_fails: bool,
     /// Things the tree's processes hold (pipe write ends): dropped when it ends.
@@ -187,6 +190,17 @@ impl Tree for FakeTree {
         }
         if s.script.refuses.contains(&signal) {
             return Err(io::Error::other("the fake refuses").into());
+        }
+        if signal == Signal::Kill && s.script.survives_kills > 0 {
+            // The leader dies; the members, which joined after the walk, do not.
+            s.script.survives_kills -= 1;
+            if s.leader_alive(now) {
+                s.leader_until = Some(now);
+                s.status = killed_by(signal);
+            }
+            drop(s);
+            self.notify.notify_waiters();
+            return Ok(());
         }
         if signal == Signal::Kill || s.script.obeys.contains(&signal) {
             s.end(signal, now);

@@ -187,3 +187,28 @@ async fn a_refused_ladder_signal_is_reported_and_the_ladder_goes_on() {
          (0.000s after spawn): the fake refuses"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_that_outlives_the_first_sigkill_is_killed_again() {
+    let script = Script {
+        survives_kills: 2,
+        members: vec![PID + 1],
+        ..forever(&[])
+    };
+    let (mut child, probe) = start(&cmd(), script, None);
+    child.kill();
+    let outcome = tokio::time::timeout(secs(60.0), child.wait())
+        .await
+        .expect("the run waited for members that outlived the SIGKILL");
+    let kills: Vec<Duration> = probe
+        .log()
+        .into_iter()
+        .filter(|(_, s)| *s == Signal::Kill)
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(kills.len(), 3, "{:?}", probe.log());
+    assert!(kills.windows(2).all(|w| w[0] < w[1]), "{kills:?}");
+    assert_eq!(outcome.status, killed_by(Signal::Kill));
+    assert_eq!(outcome.reason, EndReason::Killed);
+    assert!(outcome.errors.is_empty(), "{:?}", outcome.errors);
+}
