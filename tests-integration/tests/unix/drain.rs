@@ -8,12 +8,7 @@ use crate::prelude::*;
 async fn grandchild_holding_stdout_ends_in_a_drain_timeout_and_is_killed() {
     let drain = Duration::from_millis(300);
     let started = Instant::now();
-    let mut child = fixture(&["hold-pipe"])
-        .drain_timeout(drain)
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let outcome = read_to_end(&mut child, &mut seen).await;
+    let (outcome, seen) = run_to_end(fixture(&["hold-pipe"]).drain_timeout(drain)).await;
     let holder = seen
         .lines()
         .into_iter()
@@ -36,12 +31,7 @@ async fn grandchild_holding_stdout_ends_in_a_drain_timeout_and_is_killed() {
 #[tokio::test]
 async fn background_process_left_in_the_group_is_torn_down() {
     for (name, containment) in crate::group_pin::containments() {
-        let mut child = fixture(&["nohup"])
-            .containment(containment)
-            .spawn()
-            .unwrap();
-        let mut seen = Seen::default();
-        let outcome = read_to_end(&mut child, &mut seen).await;
+        let (outcome, seen) = run_to_end(fixture(&["nohup"]).containment(containment)).await;
         let left = seen.pids();
         let _cleanup = Cleanup(left.clone());
         assert_eq!(left.len(), 1, "{name}: {seen:?}");
@@ -59,9 +49,7 @@ async fn background_process_left_in_the_group_is_torn_down() {
 
 #[tokio::test]
 async fn keep_leftovers_leaves_them_running() {
-    let mut child = fixture(&["nohup"]).keep_leftovers(true).spawn().unwrap();
-    let mut seen = Seen::default();
-    let outcome = read_to_end(&mut child, &mut seen).await;
+    let (outcome, seen) = run_to_end(fixture(&["nohup"]).keep_leftovers(true)).await;
     let left = seen.pids();
     let _cleanup = Cleanup(left.clone());
     assert!(outcome.leftovers_killed.is_empty());
@@ -71,12 +59,11 @@ async fn keep_leftovers_leaves_them_running() {
 
 #[tokio::test]
 async fn leader_exit_with_a_live_tree_tears_the_tree_down_after_draining() {
-    let mut child = fixture(&["tree", "--depth", "2", "--width", "2", "--exit-leader"])
-        .drain_timeout(Duration::from_millis(200))
-        .spawn()
-        .unwrap();
-    let mut seen = Seen::default();
-    let outcome = read_to_end(&mut child, &mut seen).await;
+    let (outcome, seen) = run_to_end(
+        fixture(&["tree", "--depth", "2", "--width", "2", "--exit-leader"])
+            .drain_timeout(Duration::from_millis(200)),
+    )
+    .await;
     let pids = seen.pids();
     let _cleanup = Cleanup(pids.clone());
     assert_eq!(pids.len(), 3);

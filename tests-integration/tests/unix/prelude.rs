@@ -54,6 +54,14 @@ pub async fn spawn_ready(command: Command, n: usize) -> (Child, Seen, Vec<u32>, 
     (child, seen, pids, cleanup)
 }
 
+/// Spawn `command` and read every event: the outcome, and what was seen.
+pub async fn run_to_end(command: Command) -> (Outcome, Seen) {
+    let mut child = command.spawn().unwrap();
+    let mut seen = Seen::default();
+    let outcome = read_to_end(&mut child, &mut seen).await;
+    (outcome, seen)
+}
+
 /// Read every remaining event; returns the outcome (checks it is the last event).
 pub async fn read_to_end(child: &mut Child, seen: &mut Seen) -> Outcome {
     kennel_tests::events::read_to_end(child, seen, PATIENCE * 2).await
