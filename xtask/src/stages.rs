@@ -237,6 +237,7 @@ fn run_stage(ctx: &Ctx, opts: &TestOptions, stage: Stage) -> Result<Ran, String>
             if std::env::var_os(runner_var).is_none() {
                 test = test.env(runner_var, "wine");
             }
+            env.keep_server()?;
             let result = test.run();
             // Leaked test processes must not outlive the run (nor keep wineserver up).
             env.shutdown();

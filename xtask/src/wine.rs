@@ -37,6 +37,19 @@ impl WineEnv {
         WineEnv { prefix, vars }
     }
 
+    /// Start the prefix's wineserver in persistent mode, until [`WineEnv::shutdown`].
+    /// Each test binary is its own `wine` run, and a wineserver left to exit by itself
+    /// (3 s after its last client) can race the next binary's start: that binary then
+    /// dies with `wine client error:0: recvmsg: Connection reset by peer` before any
+    /// test ran (seen once in CI, session 7). `wineserver -p` detaches and returns.
+    pub fn keep_server(&self) -> Result<(), String> {
+        Cmd::new("wineserver")
+            .arg("-p")
+            .envs(&self.vars)
+            .run()
+            .map_err(|e| format!("cannot start a persistent wineserver: {e}"))
+    }
+
     /// Kill whatever is still running in the prefix (leaked test processes) and the
     /// wineserver itself, so nothing outlives the test run. Best effort.
     pub fn shutdown(&self) {
