@@ -178,55 +178,16 @@ pub(crate) mod pipe {
     #[cfg(unix)]
     ends!(Receiver, Sender);
 
+    /// No pipe end here: the `Pipe` variant is never made (tokio's `Empty` stands in,
+    /// as a type that reads and writes).
+    #[cfg(not(unix))]
+    pub(crate) type Receiver = tokio::io::Empty;
     /// No pipe end here: the `Pipe` variant is never made.
     #[cfg(not(unix))]
-    pub(crate) type Receiver = Never;
-    /// No pipe end here: the `Pipe` variant is never made.
-    #[cfg(not(unix))]
-    pub(crate) type Sender = Never;
-
-    /// A type with no value.
-    #[cfg(not(unix))]
-    pub(crate) enum Never {}
+    pub(crate) type Sender = tokio::io::Empty;
 
     #[cfg(not(unix))]
-    impl End for Never {
-        fn restore(self) {
-            match self {}
-        }
-    }
-
-    #[cfg(not(unix))]
-    impl tokio::io::AsyncRead for Never {
-        fn poll_read(
-            self: std::pin::Pin<&mut Self>,
-            _cx: &mut std::task::Context<'_>,
-            _buf: &mut tokio::io::ReadBuf<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            match *self {}
-        }
-    }
-
-    #[cfg(not(unix))]
-    impl tokio::io::AsyncWrite for Never {
-        fn poll_write(
-            self: std::pin::Pin<&mut Self>,
-            _cx: &mut std::task::Context<'_>,
-            _buf: &[u8],
-        ) -> std::task::Poll<std::io::Result<usize>> {
-            match *self {}
-        }
-        fn poll_flush(
-            self: std::pin::Pin<&mut Self>,
-            _cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            match *self {}
-        }
-        fn poll_shutdown(
-            self: std::pin::Pin<&mut Self>,
-            _cx: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<std::io::Result<()>> {
-            match *self {}
-        }
+    impl End for tokio::io::Empty {
+        fn restore(self) {}
     }
 }
