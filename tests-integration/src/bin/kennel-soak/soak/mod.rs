@@ -254,8 +254,12 @@ pub async fn run(opts: Opts) -> bool {
             .num_alive_tasks(),
         threads: heap::thread_count(),
     };
-    // Warm-up: lazily created runtime fds, thread pools, allocator arenas.
+    // Warm-up: lazily created runtime fds, thread pools, allocator arenas, and the
+    // guard (one per process) whatever containments the warm-up drew.
     run_batch(&sh).await;
+    if let Err(e) = prime_containments(&sh.opts.fixture).await {
+        sh.stats.fail(e);
+    }
     let sc_pid = sh.sidecar.pid;
     let mut points = vec![quiescent_point(&sh, idle, None)];
     let before = probe(sc_pid);
@@ -391,9 +395,11 @@ pub(crate) fn quiescent_point(sh: &Shared, idle: Idle, fds: Option<usize>) -> Po
     });
     if !quiet {
         sh.stats.fail(format!(
-            "not quiescent 10 s after a batch: {} tasks alive (idle: {idle_tasks}), {} fds",
+            "not quiescent 10 s after a batch: {} tasks alive (idle: {idle_tasks}), {} fds \
+             (expected {fds:?}): {:?}",
             metrics.num_alive_tasks(),
-            kennel_tests::fd_count_of(me)
+            kennel_tests::fd_count_of(me),
+            kennel_tests::fds_of(me)
         ));
     }
     Point {
