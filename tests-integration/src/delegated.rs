@@ -170,3 +170,23 @@ pub fn own_cgroup() -> Option<(PathBuf, PathBuf)> {
     let dir = mount.join(own.trim_start_matches('/'));
     Some((mount, dir))
 }
+
+/// The cgroups kennel process `owner` has made (`kennel-<owner>-<seq>` under our own
+/// cgroup, where a kennel process in the same cgroup makes them), sorted.
+pub fn kennel_cgroups_of(owner: u32) -> Vec<PathBuf> {
+    let Some((_, dir)) = own_cgroup() else {
+        return Vec::new();
+    };
+    let prefix = format!("kennel-{owner}-");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
+}

@@ -88,13 +88,16 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     let ctx = SpawnCtx::new(launch)?;
     let plan = &launch.plan;
-    let cgroup = match plan.cgroup {
-        true => Some(Cgroup::create().map_err(|e| ctx.os("creating the cgroup", e))?),
-        false => None,
-    };
-    let ticket = match (&cgroup, plan.guarantee) {
-        (Some(cg), Guarantee::Guard) => linux::register_guard(cg, &ctx)?,
-        _ => None,
+    let (cgroup, ticket) = match (plan.cgroup, plan.guarantee) {
+        (true, Guarantee::Guard) => {
+            let (cg, ticket) = linux::guarded_cgroup(&ctx)?;
+            (Some(cg), ticket)
+        }
+        (true, _) => (
+            Some(Cgroup::create().map_err(|e| ctx.os("creating the cgroup", e))?),
+            None,
+        ),
+        (false, _) => (None, None),
     };
     // A guard that could not be started for an OS reason: a keeper instead, where a
     // helper binary can host one (else the tree runs unguarded, and says so).

@@ -171,8 +171,12 @@ macro_rules! absent_layer {
 
 absent_layer!(Cgroup, Keeper);
 
-pub(crate) fn register_guard(cg: &Cgroup, _ctx: &SpawnCtx) -> Result<Option<Ticket>, SpawnError> {
-    match cg.0 {}
+/// Never asked: the planner chooses no cgroup here.
+pub(crate) fn guarded_cgroup(ctx: &SpawnCtx) -> Result<(Cgroup, Option<Ticket>), SpawnError> {
+    Err(ctx.os(
+        "creating the cgroup",
+        io::Error::from(io::ErrorKind::Unsupported),
+    ))
 }
 
 /// No guard ever covered anything here.

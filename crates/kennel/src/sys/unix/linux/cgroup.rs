@@ -45,7 +45,14 @@ static SEQ: AtomicU64 = AtomicU64::new(0);
 /// here. Probed once per process. `KENNEL_CGROUP_ROOT` names a delegated directory to use
 /// instead of our own cgroup.
 pub(crate) fn root() -> Option<&'static Path> {
-    ROOT.get_or_init(probe).as_deref()
+    ROOT.get_or_init(|| {
+        let root = probe()?;
+        // Empty cgroups of dead kennel processes (one killed between a `mkdir` and
+        // telling its guard, e.g. while it made its spare) go now.
+        super::limits::sweep_dead_owners(&root);
+        Some(root)
+    })
+    .as_deref()
 }
 
 fn probe() -> Option<PathBuf> {

@@ -16,6 +16,7 @@ mod pidfd;
 pub(crate) mod pidns;
 pub(crate) mod procfs;
 mod sender;
+mod spare;
 pub(crate) mod vfork;
 
 use std::sync::OnceLock;
@@ -88,7 +89,7 @@ fn pidfd_works() -> bool {
 /// for an OS reason: the caller falls back to a keeper. If the binary does not enter
 /// the guard (it calls `keeper::init` late), the spawn fails: the keeper is the same
 /// binary, and the guarantee is never claimed without a helper that answered.
-pub(crate) fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticket>, SpawnError> {
+fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticket>, SpawnError> {
     match guard::register(cg.dir()) {
         Ok(ticket) => Ok(Some(ticket)),
         Err(guard::GuardError::NotAGuard(failure)) => {
@@ -96,6 +97,23 @@ pub(crate) fn register_guard(cg: &Cgroup, ctx: &SpawnCtx) -> Result<Option<Ticke
         }
         Err(guard::GuardError::Os) => Ok(None),
     }
+}
+
+/// A cgroup for a tree under the guard, and the guard's ticket for it: the
+/// [spare](spare) made ahead when one is ready (then the next is made in the
+/// background), else a fresh one. No ticket when the guard cannot be started for an
+/// OS reason (as [`register_guard`]).
+pub(crate) fn guarded_cgroup(ctx: &SpawnCtx) -> Result<(Cgroup, Option<Ticket>), SpawnError> {
+    if let Some((cg, ticket)) = spare::take() {
+        spare::refill_later();
+        return Ok((cg, Some(ticket)));
+    }
+    let cg = Cgroup::create().map_err(|e| ctx.os("creating the cgroup", e))?;
+    let ticket = register_guard(&cg, ctx)?;
+    if ticket.is_some() {
+        spare::refill_later();
+    }
+    Ok((cg, ticket))
 }
 
 /// Start `launch`'s leader directly inside `cg` ([`vfork`]); `Ok(None)` where the

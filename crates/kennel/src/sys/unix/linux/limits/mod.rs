@@ -250,23 +250,29 @@ pub(crate) fn sweep_stale(probe: &Probe, v2_root: &Path) {
     let mut parents = v1_parents(probe);
     parents.push(v2_root.to_owned());
     for parent in parents {
-        let Ok(entries) = fs::read_dir(&parent) else {
+        sweep_dead_owners(&parent);
+    }
+}
+
+/// Remove the empty `kennel-<pid>-<seq>` directories in `parent` whose process no
+/// longer runs. Best effort: a directory that still has members stays.
+pub(crate) fn sweep_dead_owners(parent: &Path) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("kennel-"))
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(owner) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("kennel-"))
-                .and_then(|n| n.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
-                // Fails (and is left alone) while the directory still has members.
-                let _ = fs::remove_dir(entry.path());
-            }
+        if owner != std::process::id() && !Path::new(&format!("/proc/{owner}")).exists() {
+            // Fails (and is left alone) while the directory still has members.
+            let _ = fs::remove_dir(entry.path());
         }
     }
 }
