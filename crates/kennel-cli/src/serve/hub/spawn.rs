@@ -90,16 +90,14 @@ impl Hub {
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
         let (command, direct) = self.direct_streams(command, req).await?;
-        let spawned = tokio::task::spawn_blocking(move || command.spawn())
-            .await
-            .map_err(|e| {
-                request_error(
-                    ErrorCode::Internal,
-                    format!("The spawn task failed: {e}"),
-                    "spawn",
-                    &req.id,
-                )
-            })?;
+        let spawned = spawn_in_place(command).await.map_err(|e| {
+            request_error(
+                ErrorCode::Internal,
+                format!("The spawn task failed: {e}"),
+                "spawn",
+                &req.id,
+            )
+        })?;
         match spawned {
             Ok(child) => Ok((child, waits, direct)),
             Err(e) => {
@@ -179,6 +177,22 @@ impl Hub {
             direct,
         };
         state.children.insert(req.id, entry);
+    }
+}
+
+/// `command.spawn()`, which blocks until the child's `exec`, without stalling the
+/// runtime: on a multi-thread runtime in place (`block_in_place`: the other tasks of
+/// this worker move to another thread while it blocks, and the spawn starts at once —
+/// no wake-up of a pool thread on the round trip's path, measured 50–190 µs here),
+/// else on the blocking pool.
+async fn spawn_in_place(
+    command: kennel::Command,
+) -> Result<Result<kennel::Child, kennel::SpawnError>, tokio::task::JoinError> {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(move || command.spawn()))
+        }
+        _ => tokio::task::spawn_blocking(move || command.spawn()).await,
     }
 }
 
