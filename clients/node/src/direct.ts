@@ -113,8 +113,16 @@ export class DirectReader {
 
 /** The direct streams of one child. */
 export class DirectStreams {
-  /** The spawn's token, named in each connection's header. */
-  readonly token = randomBytes(16).toString("hex");
+  #token: string | undefined;
+
+  /**
+   * The spawn's token, named in each connection's header. Made on first use: most
+   * spawns have no direct stream, and 16 random bytes were a tenth of the client's
+   * CPU per spawn.
+   */
+  get token(): string {
+    return (this.#token ??= randomBytes(16).toString("hex"));
+  }
   readonly #readers = new Map<OutputStream, DirectReader>();
   readonly #drainMs: number;
 
