@@ -26,9 +26,9 @@ pub struct Usage {
     /// Process creations refused because the tree was at `pids_max`.
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub forks_refused: Option<u64>,
-    /// Processes of the tree the kernel's OOM killer killed (0 when the supervisor
-    /// killed the whole tree first, on the OOM notification; `reason` is `memory_limit`
-    /// either way).
+    /// Processes of the tree the kernel's OOM killer killed (0 when the sidecar killed
+    /// the whole tree first, on the OOM notification; `reason` is `memory_limit` either
+    /// way).
     #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))]
     pub oom_kills: Option<u64>,
 }

@@ -184,8 +184,10 @@ impl fmt::Display for LimitKind {
 #[error("the {0} limit is out of range (memory ≥ 4096 bytes, pids ≥ 1, cpus ≥ 0.01)")]
 pub struct LimitValueError(pub LimitKind);
 
-/// What a tree used, measured for the whole tree when it ended (one type with the
-/// `exit` event's `usage`: `kennel-types`).
+/// One type with the `exit` event's `usage` (`kennel-types`), so its field docs speak
+/// of the sidecar: in the library, `oom_kills` is 0 when kennel killed the whole tree on
+/// the OOM notification before the kernel picked a victim (cgroup v1), the reason still
+/// [`EndReason::MemoryLimit`](crate::EndReason::MemoryLimit).
 pub use kennel_types::Usage;
 
 /// A `--memory-max`/`--pids-max`/`--cpu-max` value that could not be read.
