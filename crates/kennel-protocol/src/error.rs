@@ -7,106 +7,80 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{ErrorEvent, Event};
 
-/// The stable, machine-readable code of an `error` event.
-///
-/// Codes are `snake_case` strings on the wire and never change meaning within a
-/// protocol version. Clients must treat unknown codes like `internal`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ErrorCode {
-    /// The line is not valid JSON (or not valid UTF-8).
-    InvalidJson,
-    /// The line is valid JSON but not an object.
-    NotAnObject,
-    /// The object has no `op` field (or it is `null`).
-    MissingOp,
-    /// `op` names no operation of this protocol version.
-    UnknownOp,
-    /// The operation needs an `id` and there is none (or it is `null`).
-    MissingId,
-    /// `id` is not a string, is empty, or is longer than [`MAX_ID_BYTES`](crate::MAX_ID_BYTES).
-    InvalidId,
-    /// A field has the wrong type or a bad value; the message names the field.
-    InvalidField,
-    /// The request has a field this operation does not define; the message names it.
-    UnknownField,
-    /// The line is longer than [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES); it was discarded.
-    LineTooLong,
-    /// `spawn` used an `id` that names a child that is still known to the sidecar.
-    DuplicateId,
-    /// The `id` names no child the sidecar knows.
-    UnknownId,
-    /// The child could not be started (program not found, bad cwd, containment failed…).
-    SpawnFailed,
-    /// `write`/`close_stdin` on a child spawned with `"stdin": "null"`.
-    StdinNotPiped,
-    /// `write` after `close_stdin`, or after the child closed its stdin.
-    StdinClosed,
-    /// A `write` does not fit the bound on bytes still waiting to enter stdin pipes
-    /// (per child and in all); nothing of it was written. Wait for `written` events.
-    StdinFull,
-    /// Delivering a signal failed.
-    SignalFailed,
-    /// The request is valid but this platform or build cannot honour it.
-    Unsupported,
-    /// `spawn` would exceed the sidecar's `max_children`.
-    TooManyChildren,
-    /// The sidecar is shutting down and accepts no new children.
-    ShuttingDown,
-    /// A bug or an unexpected OS error in the sidecar.
-    Internal,
+/// Declares [`ErrorCode`] from one list of codes, each with its wire name: the enum (each
+/// variant serialized as its name), [`ErrorCode::ALL`] and [`ErrorCode::as_str`]. A code
+/// is named once, so the three cannot disagree.
+macro_rules! error_codes {
+    (
+        $(#[$meta:meta])*
+        pub enum ErrorCode { $($(#[doc = $doc:literal])+ $code:ident as $wire:literal,)+ }
+    ) => {
+        $(#[$meta])*
+        pub enum ErrorCode { $($(#[doc = $doc])+ #[serde(rename = $wire)] $code,)+ }
+
+        impl ErrorCode {
+            /// Every code, in documentation order.
+            pub const ALL: [ErrorCode; [$($wire),+].len()] = [$(ErrorCode::$code),+];
+
+            /// The code as it appears on the wire, e.g. `"invalid_json"`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$code => $wire,)+
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    /// Every code, in documentation order.
-    pub const ALL: [ErrorCode; 20] = [
-        ErrorCode::InvalidJson,
-        ErrorCode::NotAnObject,
-        ErrorCode::MissingOp,
-        ErrorCode::UnknownOp,
-        ErrorCode::MissingId,
-        ErrorCode::InvalidId,
-        ErrorCode::InvalidField,
-        ErrorCode::UnknownField,
-        ErrorCode::LineTooLong,
-        ErrorCode::DuplicateId,
-        ErrorCode::UnknownId,
-        ErrorCode::SpawnFailed,
-        ErrorCode::StdinNotPiped,
-        ErrorCode::StdinClosed,
-        ErrorCode::StdinFull,
-        ErrorCode::SignalFailed,
-        ErrorCode::Unsupported,
-        ErrorCode::TooManyChildren,
-        ErrorCode::ShuttingDown,
-        ErrorCode::Internal,
-    ];
-
-    /// The code as it appears on the wire, e.g. `"invalid_json"`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::NotAnObject => "not_an_object",
-            ErrorCode::MissingOp => "missing_op",
-            ErrorCode::UnknownOp => "unknown_op",
-            ErrorCode::MissingId => "missing_id",
-            ErrorCode::InvalidId => "invalid_id",
-            ErrorCode::InvalidField => "invalid_field",
-            ErrorCode::UnknownField => "unknown_field",
-            ErrorCode::LineTooLong => "line_too_long",
-            ErrorCode::DuplicateId => "duplicate_id",
-            ErrorCode::UnknownId => "unknown_id",
-            ErrorCode::SpawnFailed => "spawn_failed",
-            ErrorCode::StdinNotPiped => "stdin_not_piped",
-            ErrorCode::StdinClosed => "stdin_closed",
-            ErrorCode::StdinFull => "stdin_full",
-            ErrorCode::SignalFailed => "signal_failed",
-            ErrorCode::Unsupported => "unsupported",
-            ErrorCode::TooManyChildren => "too_many_children",
-            ErrorCode::ShuttingDown => "shutting_down",
-            ErrorCode::Internal => "internal",
-        }
+error_codes! {
+    /// The stable, machine-readable code of an `error` event.
+    ///
+    /// Codes are `snake_case` strings on the wire and never change meaning within a
+    /// protocol version. Clients must treat unknown codes like `internal`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+    #[non_exhaustive]
+    pub enum ErrorCode {
+        /// The line is not valid JSON (or not valid UTF-8).
+        InvalidJson as "invalid_json",
+        /// The line is valid JSON but not an object.
+        NotAnObject as "not_an_object",
+        /// The object has no `op` field (or it is `null`).
+        MissingOp as "missing_op",
+        /// `op` names no operation of this protocol version.
+        UnknownOp as "unknown_op",
+        /// The operation needs an `id` and there is none (or it is `null`).
+        MissingId as "missing_id",
+        /// `id` is not a string, is empty, or is longer than [`MAX_ID_BYTES`](crate::MAX_ID_BYTES).
+        InvalidId as "invalid_id",
+        /// A field has the wrong type or a bad value; the message names the field.
+        InvalidField as "invalid_field",
+        /// The request has a field this operation does not define; the message names it.
+        UnknownField as "unknown_field",
+        /// The line is longer than [`MAX_LINE_BYTES`](crate::MAX_LINE_BYTES); it was discarded.
+        LineTooLong as "line_too_long",
+        /// `spawn` used an `id` that names a child that is still known to the sidecar.
+        DuplicateId as "duplicate_id",
+        /// The `id` names no child the sidecar knows.
+        UnknownId as "unknown_id",
+        /// The child could not be started (program not found, bad cwd, containment failed…).
+        SpawnFailed as "spawn_failed",
+        /// `write`/`close_stdin` on a child spawned with `"stdin": "null"`.
+        StdinNotPiped as "stdin_not_piped",
+        /// `write` after `close_stdin`, or after the child closed its stdin.
+        StdinClosed as "stdin_closed",
+        /// A `write` does not fit the bound on bytes still waiting to enter stdin pipes
+        /// (per child and in all); nothing of it was written. Wait for `written` events.
+        StdinFull as "stdin_full",
+        /// Delivering a signal failed.
+        SignalFailed as "signal_failed",
+        /// The request is valid but this platform or build cannot honour it.
+        Unsupported as "unsupported",
+        /// `spawn` would exceed the sidecar's `max_children`.
+        TooManyChildren as "too_many_children",
+        /// The sidecar is shutting down and accepts no new children.
+        ShuttingDown as "shutting_down",
+        /// A bug or an unexpected OS error in the sidecar.
+        Internal as "internal",
     }
 }
 

@@ -44,6 +44,7 @@ mod request;
 mod schema;
 mod signal;
 mod spawn;
+mod switches;
 mod validate;
 mod wire;
 
@@ -68,9 +69,8 @@ pub use request::{
 };
 pub use schema::{protocol_schema, protocol_schema_string};
 pub use signal::Signal;
-pub use spawn::{
-    CapPolicy, ContainmentSwitches, LadderStep, OutputCap, Shell, SpawnRequest, StdioMode,
-};
+pub use spawn::{CapPolicy, LadderStep, OutputCap, Shell, SpawnRequest, StdioMode};
+pub use switches::ContainmentSwitches;
 
 /// The protocol version this crate implements, announced in the `hello` event.
 pub const PROTOCOL_VERSION: u32 = 1;

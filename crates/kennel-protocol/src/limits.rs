@@ -36,32 +36,5 @@ pub struct SpawnLimits {
 // JSON has no NaN: every value the parser produces is equal to itself.
 impl Eq for SpawnLimits {}
 
-/// What the whole tree used. A field is absent where the host cannot measure it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(default)]
-pub struct Usage {
-    /// CPU time in user mode of every process of the tree, in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpu_user_ms: Option<u64>,
-    /// CPU time in the kernel on behalf of the tree, in milliseconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpu_system_ms: Option<u64>,
-    /// The tree's peak memory use in bytes (Linux: the cgroup's, page cache included;
-    /// Windows: the job's peak committed memory).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub memory_peak_bytes: Option<u64>,
-    /// How many processes the tree started: exact when `processes_exact` (Windows),
-    /// else a lower bound (Linux: the peak of live tasks).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub processes: Option<u64>,
-    /// Whether `processes` counts every process started.
-    pub processes_exact: bool,
-    /// Process creations refused because the tree was at `pids_max`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub forks_refused: Option<u64>,
-    /// Processes of the tree the kernel's OOM killer killed (0 when the sidecar killed
-    /// the whole tree first, on the OOM notification; `reason` is `memory_limit` either
-    /// way).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub oom_kills: Option<u64>,
-}
+/// What the whole tree used: the library's type (`kennel-types`).
+pub use kennel_types::Usage;

@@ -12,114 +12,71 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-/// A signal named in a request.
-///
-/// On the wire it is either a name — with or without the `SIG` prefix, in any
-/// ASCII case (`"SIGTERM"`, `"TERM"`, `"sigterm"`) — or a raw signal number in
-/// `1..=64`. Names are portable: the sidecar maps them to the platform (on
-/// Windows, `SIGINT` is `CTRL_C_EVENT` and `SIGTERM`/`SIGBREAK` are
-/// `CTRL_BREAK_EVENT`). Numbers are passed to the OS unchanged and so mean
-/// different signals on different platforms. Named signals serialize as their
-/// canonical `SIG…` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Signal {
-    /// `SIGHUP`
-    Hup,
-    /// `SIGINT`
-    Int,
-    /// `SIGQUIT`
-    Quit,
-    /// `SIGILL`
-    Ill,
-    /// `SIGTRAP`
-    Trap,
-    /// `SIGABRT`
-    Abrt,
-    /// `SIGBUS`
-    Bus,
-    /// `SIGFPE`
-    Fpe,
-    /// `SIGKILL`
-    Kill,
-    /// `SIGUSR1`
-    Usr1,
-    /// `SIGSEGV`
-    Segv,
-    /// `SIGUSR2`
-    Usr2,
-    /// `SIGPIPE`
-    Pipe,
-    /// `SIGALRM`
-    Alrm,
-    /// `SIGTERM`
-    Term,
-    /// `SIGCHLD`
-    Chld,
-    /// `SIGCONT`
-    Cont,
-    /// `SIGSTOP`
-    Stop,
-    /// `SIGTSTP`
-    Tstp,
-    /// `SIGTTIN`
-    Ttin,
-    /// `SIGTTOU`
-    Ttou,
-    /// `SIGURG`
-    Urg,
-    /// `SIGXCPU`
-    Xcpu,
-    /// `SIGXFSZ`
-    Xfsz,
-    /// `SIGVTALRM`
-    Vtalrm,
-    /// `SIGPROF`
-    Prof,
-    /// `SIGWINCH`
-    Winch,
-    /// `SIGIO`
-    Io,
-    /// `SIGSYS`
-    Sys,
-    /// `SIGBREAK` (Windows: `CTRL_BREAK_EVENT`).
-    Break,
-    /// A raw, platform-specific signal number in `1..=64`.
-    Number(i32),
+/// Declares [`Signal`] from one list of named signals, each with its canonical name: the
+/// enum (each variant documented by its name, then `Number(i32)` for a raw number) and
+/// `NAMES`, which every lookup by name or by signal reads. A signal is named once.
+macro_rules! signals {
+    (
+        $(#[$meta:meta])*
+        pub enum Signal { $($(#[doc = $doc:literal])* $signal:ident as $name:literal,)+ }
+    ) => {
+        $(#[$meta])*
+        pub enum Signal {
+            $(#[doc = concat!("`", $name, "`")] $(#[doc = $doc])* $signal,)+
+            /// A raw, platform-specific signal number in `1..=64`.
+            Number(i32),
+        }
+
+        const NAMES: [(Signal, &str); [$($name),+].len()] = [$((Signal::$signal, $name)),+];
+    };
 }
 
-const NAMES: [(Signal, &str); 30] = [
-    (Signal::Hup, "SIGHUP"),
-    (Signal::Int, "SIGINT"),
-    (Signal::Quit, "SIGQUIT"),
-    (Signal::Ill, "SIGILL"),
-    (Signal::Trap, "SIGTRAP"),
-    (Signal::Abrt, "SIGABRT"),
-    (Signal::Bus, "SIGBUS"),
-    (Signal::Fpe, "SIGFPE"),
-    (Signal::Kill, "SIGKILL"),
-    (Signal::Usr1, "SIGUSR1"),
-    (Signal::Segv, "SIGSEGV"),
-    (Signal::Usr2, "SIGUSR2"),
-    (Signal::Pipe, "SIGPIPE"),
-    (Signal::Alrm, "SIGALRM"),
-    (Signal::Term, "SIGTERM"),
-    (Signal::Chld, "SIGCHLD"),
-    (Signal::Cont, "SIGCONT"),
-    (Signal::Stop, "SIGSTOP"),
-    (Signal::Tstp, "SIGTSTP"),
-    (Signal::Ttin, "SIGTTIN"),
-    (Signal::Ttou, "SIGTTOU"),
-    (Signal::Urg, "SIGURG"),
-    (Signal::Xcpu, "SIGXCPU"),
-    (Signal::Xfsz, "SIGXFSZ"),
-    (Signal::Vtalrm, "SIGVTALRM"),
-    (Signal::Prof, "SIGPROF"),
-    (Signal::Winch, "SIGWINCH"),
-    (Signal::Io, "SIGIO"),
-    (Signal::Sys, "SIGSYS"),
-    (Signal::Break, "SIGBREAK"),
-];
+signals! {
+    /// A signal named in a request.
+    ///
+    /// On the wire it is either a name — with or without the `SIG` prefix, in any
+    /// ASCII case (`"SIGTERM"`, `"TERM"`, `"sigterm"`) — or a raw signal number in
+    /// `1..=64`. Names are portable: the sidecar maps them to the platform (on
+    /// Windows, `SIGINT` is `CTRL_C_EVENT` and `SIGTERM`/`SIGBREAK` are
+    /// `CTRL_BREAK_EVENT`). Numbers are passed to the OS unchanged and so mean
+    /// different signals on different platforms. Named signals serialize as their
+    /// canonical `SIG…` name.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum Signal {
+        Hup as "SIGHUP",
+        Int as "SIGINT",
+        Quit as "SIGQUIT",
+        Ill as "SIGILL",
+        Trap as "SIGTRAP",
+        Abrt as "SIGABRT",
+        Bus as "SIGBUS",
+        Fpe as "SIGFPE",
+        Kill as "SIGKILL",
+        Usr1 as "SIGUSR1",
+        Segv as "SIGSEGV",
+        Usr2 as "SIGUSR2",
+        Pipe as "SIGPIPE",
+        Alrm as "SIGALRM",
+        Term as "SIGTERM",
+        Chld as "SIGCHLD",
+        Cont as "SIGCONT",
+        Stop as "SIGSTOP",
+        Tstp as "SIGTSTP",
+        Ttin as "SIGTTIN",
+        Ttou as "SIGTTOU",
+        Urg as "SIGURG",
+        Xcpu as "SIGXCPU",
+        Xfsz as "SIGXFSZ",
+        Vtalrm as "SIGVTALRM",
+        Prof as "SIGPROF",
+        Winch as "SIGWINCH",
+        Io as "SIGIO",
+        Sys as "SIGSYS",
+        /// Windows: `CTRL_BREAK_EVENT`.
+        Break as "SIGBREAK",
+    }
+}
 
 /// The range of raw signal numbers a request may carry.
 pub(crate) const SIGNAL_NUMBERS: std::ops::RangeInclusive<i64> = 1..=64;

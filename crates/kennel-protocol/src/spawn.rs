@@ -11,10 +11,10 @@ use schemars::JsonSchema;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::event::ContainmentTier;
 use crate::frame::Framing;
 use crate::limits::SpawnLimits;
 use crate::signal::Signal;
+use crate::switches::ContainmentSwitches;
 use crate::wire;
 #[cfg(doc)]
 use crate::DEFAULT_SIGNAL;
@@ -332,69 +332,4 @@ pub enum CapPolicy {
     /// Terminate the tree as `cancel` does (`reason: "output_cap"`); bytes beyond
     /// the cap are dropped.
     Kill,
-}
-
-/// Per-tier containment switches of `spawn`: absent uses the tier when the host
-/// offers it, `false` avoids it, `true` requires it (the spawn fails with
-/// `unsupported` when the host does not offer it). Unknown tier names are
-/// rejected with `unknown_field`; new tiers become new optional fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ContainmentSwitches {
-    /// A cgroup v2 with `cgroup.kill` (Linux).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cgroup: Option<bool>,
-    /// The sidecar as child subreaper, sweeping escaped descendants (Linux).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subreaper: Option<bool>,
-    /// A new process group/session per child (Unix).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<bool>,
-    /// A Job Object with kill-on-close (Windows).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub job_object: Option<bool>,
-    /// A PID namespace per child whose init is the sidecar's keeper (Linux). Opt-in:
-    /// absent or `false` is off, `true` requires it (and refuses `keep_leftovers`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pid_namespace: Option<bool>,
-}
-
-impl ContainmentSwitches {
-    /// The field names, i.e. the tier names a switch can name.
-    pub const FIELDS: [&'static str; 5] = [
-        "cgroup",
-        "subreaper",
-        "group",
-        "job_object",
-        "pid_namespace",
-    ];
-
-    /// Whether no switch is set.
-    pub fn is_default(&self) -> bool {
-        *self == ContainmentSwitches::default()
-    }
-
-    /// The switch for a tier: `None` use if available, `Some(false)` avoid,
-    /// `Some(true)` require.
-    pub fn get(&self, tier: ContainmentTier) -> Option<bool> {
-        match tier {
-            ContainmentTier::Cgroup => self.cgroup,
-            ContainmentTier::Subreaper => self.subreaper,
-            ContainmentTier::Group => self.group,
-            ContainmentTier::JobObject => self.job_object,
-            ContainmentTier::PidNamespace => self.pid_namespace,
-        }
-    }
-
-    /// Sets the switch for a tier.
-    pub fn set(&mut self, tier: ContainmentTier, switch: Option<bool>) {
-        match tier {
-            ContainmentTier::Cgroup => self.cgroup = switch,
-            ContainmentTier::Subreaper => self.subreaper = switch,
-            ContainmentTier::Group => self.group = switch,
-            ContainmentTier::JobObject => self.job_object = switch,
-            ContainmentTier::PidNamespace => self.pid_namespace = switch,
-        }
-    }
 }

@@ -143,14 +143,15 @@ fn exit_event() -> ExitEvent {
             pid: 4260,
             found: EscapeFound::Subreaper,
         }],
-        usage: Usage {
-            cpu_user_ms: Some(1200),
-            cpu_system_ms: Some(30),
-            memory_peak_bytes: Some(67_108_864),
-            processes: Some(64),
-            processes_exact: false,
-            forks_refused: Some(236),
-            oom_kills: None,
+        usage: {
+            // `Usage` is the library's `#[non_exhaustive]` type: set field by field.
+            let mut usage = Usage::default();
+            usage.cpu_user_ms = Some(1200);
+            usage.cpu_system_ms = Some(30);
+            usage.memory_peak_bytes = Some(67_108_864);
+            usage.processes = Some(64);
+            usage.forks_refused = Some(236);
+            usage
         },
         limits_skipped: Vec::new(),
     }

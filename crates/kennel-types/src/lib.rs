@@ -1,13 +1,19 @@
 //! The end-of-run vocabulary that the `kennel` library and its sidecar protocol
 //! (`kennel-protocol`) share, so that a run's outcome and the wire's `exit` event name
-//! its reason, its drain and its escapees with one type each instead of two kept in step.
+//! its reason, its drain, its escapees and what the tree used with one type each instead
+//! of two kept in step.
 //!
 //! Both crates re-export these types (`kennel::EndReason`, `kennel_protocol::ExitReason`,
-//! …); nothing here depends on either of them, on tokio or on the OS. With the `serde`
-//! feature the types serialize as their `snake_case` names (the wire's); with
-//! `schemars`, they have a JSON Schema under the protocol's names.
+//! `kennel::Usage`, …); nothing here depends on either of them, on tokio or on the OS.
+//! With the `serde` feature the types serialize as the wire does (`snake_case` names,
+//! unmeasured usage omitted); with `schemars`, they have a JSON Schema under the
+//! protocol's names.
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+mod usage;
+
+pub use usage::Usage;
 
 /// Declares the types of the vocabulary with what every one of them takes: the derives, the
 /// `snake_case` serde names (feature `serde`) and a JSON Schema under its wire name

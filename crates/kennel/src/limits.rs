@@ -184,38 +184,11 @@ impl fmt::Display for LimitKind {
 #[error("the {0} limit is out of range (memory ≥ 4096 bytes, pids ≥ 1, cpus ≥ 0.01)")]
 pub struct LimitValueError(pub LimitKind);
 
-/// What a tree used, measured for the whole tree when it ended. A field is `None`
-/// where the tier cannot measure it (see the module docs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(Serialize, Deserialize))]
-#[cfg_attr(feature = "serde", serde(default))]
-#[non_exhaustive]
-pub struct Usage {
-    /// CPU time spent in user mode by every process of the tree, in milliseconds.
-    pub cpu_user_ms: Option<u64>,
-    /// CPU time spent in the kernel on behalf of the tree, in milliseconds.
-    pub cpu_system_ms: Option<u64>,
-    /// The tree's peak memory use (Linux: the cgroup's, page cache included), in bytes.
-    pub memory_peak_bytes: Option<u64>,
-    /// How many processes the tree started: exact where [`Usage::processes_exact`],
-    /// else a lower bound (the peak of live processes).
-    pub processes: Option<u64>,
-    /// Whether [`Usage::processes`] counts every process started.
-    pub processes_exact: bool,
-    /// Forks (process creations) refused because the tree was at `pids_max`.
-    pub forks_refused: Option<u64>,
-    /// Processes of the tree the kernel's OOM killer killed. On cgroup v1 kennel kills
-    /// the whole tree as soon as it is told of the OOM, which can be before the kernel
-    /// picks a victim: then 0, with the reason still `MemoryLimit`.
-    pub oom_kills: Option<u64>,
-}
-
-impl Usage {
-    /// Whether nothing was measured.
-    pub fn is_empty(&self) -> bool {
-        *self == Usage::default()
-    }
-}
+/// One type with the `exit` event's `usage` (`kennel-types`), so its field docs speak
+/// of the sidecar: in the library, `oom_kills` is 0 when kennel killed the whole tree on
+/// the OOM notification before the kernel picked a victim (cgroup v1), the reason still
+/// [`EndReason::MemoryLimit`](crate::EndReason::MemoryLimit).
+pub use kennel_types::Usage;
 
 /// A `--memory-max`/`--pids-max`/`--cpu-max` value that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

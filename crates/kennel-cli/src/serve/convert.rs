@@ -207,19 +207,6 @@ fn limits(l: kennel_protocol::SpawnLimits) -> kennel::Limits {
     out
 }
 
-/// The library's usage as the `exit` event carries it.
-fn usage(u: &kennel::Usage) -> kennel_protocol::Usage {
-    kennel_protocol::Usage {
-        cpu_user_ms: u.cpu_user_ms,
-        cpu_system_ms: u.cpu_system_ms,
-        memory_peak_bytes: u.memory_peak_bytes,
-        processes: u.processes,
-        processes_exact: u.processes_exact,
-        forks_refused: u.forks_refused,
-        oom_kills: u.oom_kills,
-    }
-}
-
 fn output_mode(mode: StdioMode) -> OutputMode {
     match mode {
         StdioMode::Pipe => OutputMode::Piped,
@@ -268,7 +255,7 @@ pub(crate) fn exit_event(id: &str, o: &Outcome) -> ExitEvent {
                 found: e.found,
             })
             .collect(),
-        usage: usage(&o.usage),
+        usage: o.usage,
         limits_skipped: o
             .limits_skipped
             .iter()

@@ -303,11 +303,9 @@ pub(crate) fn usage(job: HANDLE, notices: Option<Notices>) -> io::Result<Usage> 
         query_info(job, JobObjectBasicAccountingInformation)?;
     let ext =
         query_info::<JOBOBJECT_EXTENDED_LIMIT_INFORMATION>(job, JobObjectExtendedLimitInformation);
-    let mut usage = Usage {
-        processes: Some(u64::from(acct.TotalProcesses)),
-        processes_exact: true,
-        ..Usage::default()
-    };
+    let mut usage = Usage::default();
+    usage.processes = Some(u64::from(acct.TotalProcesses));
+    usage.processes_exact = true;
     if under_wine() {
         // Wine leaves times and peak at 0: not measured, so not reported.
         return Ok(usage);
