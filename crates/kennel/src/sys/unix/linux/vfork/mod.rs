@@ -46,7 +46,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(super) use self::prep::Stack;
-use self::prep::{null_terminated, output_fds, stdin_fds};
+use self::prep::{null_terminated, output_fds, stdin_fds, PooledStack};
 pub(in crate::sys::unix::linux) use self::signals::clone_blocked;
 use self::signals::{discard_pending, reset_signals, with_signals_blocked};
 use crate::sys::unix::start::{SpawnFailed, Spawned};
@@ -176,7 +176,7 @@ fn clone_child(
     into: CgroupFds<'_>,
     join: Join,
 ) -> Result<Option<(u32, OwnedFd)>, SpawnFailed> {
-    let stack = Stack::new().map_err(failed("clone"))?;
+    let stack = PooledStack::take().map_err(failed("clone"))?;
     if join == Join::Clone3 {
         if let Some(born) = born_into(args, &stack, into.dir) {
             return Ok(Some(born));

@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::ffi::{c_void, CString, OsStr, OsString};
 use std::io;
+use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
 use std::ptr;
+use std::sync::Mutex;
 
 use rustix::fs::{Mode, OFlags};
 
@@ -222,6 +224,64 @@ impl Stack {
     }
 }
 
+// SAFETY: a `Stack` owns its mapping alone (no copy of the pointer outlives a clone
+// that returned), so it may move to, and be dropped on, another thread.
+unsafe impl Send for Stack {}
+
+/// How many child stacks are kept for later spawns.
+const POOL_MAX: usize = 4;
+
+/// Child stacks kept for later spawns: mapping, protecting and unmapping one per spawn
+/// cost three system calls, the page faults of a fresh mapping and, for the unmap, a
+/// TLB shoot-down (an IPI to every CPU running a thread of this process — costly in a
+/// VM). A stack is only put back once its child no longer runs on it.
+static POOL: Mutex<Vec<Stack>> = Mutex::new(Vec::new());
+
+/// A child stack taken from the pool (or mapped), given back when dropped.
+pub(in crate::sys::unix::linux) struct PooledStack(ManuallyDrop<Stack>);
+
+impl PooledStack {
+    /// A kept stack, or a new one.
+    pub(in crate::sys::unix::linux) fn take() -> io::Result<PooledStack> {
+        Ok(PooledStack(ManuallyDrop::new(take_from(&POOL)?)))
+    }
+}
+
+/// A stack of `pool`, or a new one.
+fn take_from(pool: &Mutex<Vec<Stack>>) -> io::Result<Stack> {
+    match pool.lock().ok().and_then(|mut pool| pool.pop()) {
+        Some(stack) => Ok(stack),
+        None => Stack::new(),
+    }
+}
+
+/// Keep `stack` in `pool` if there is room (else it is unmapped).
+fn give_back(pool: &Mutex<Vec<Stack>>, stack: Stack) {
+    if let Ok(mut pool) = pool.lock() {
+        if pool.len() < POOL_MAX {
+            pool.push(stack);
+        }
+    }
+}
+
+impl std::ops::Deref for PooledStack {
+    type Target = Stack;
+
+    fn deref(&self) -> &Stack {
+        &self.0
+    }
+}
+
+impl Drop for PooledStack {
+    /// Only once the child no longer runs on the stack: for a `CLONE_VFORK` child, once
+    /// the clone returned (the child has called `exec` or exited).
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and never used again: `self` is being dropped.
+        let stack = unsafe { ManuallyDrop::take(&mut self.0) };
+        give_back(&POOL, stack);
+    }
+}
+
 impl Drop for Stack {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `new`, no longer in use (the
@@ -235,6 +295,21 @@ impl Drop for Stack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stack_given_back_is_taken_again_and_the_pool_is_bounded() {
+        let pool = Mutex::new(Vec::new());
+        let first = take_from(&pool).expect("a new stack");
+        let top = first.top();
+        give_back(&pool, first);
+        let again = take_from(&pool).expect("the kept stack");
+        assert_eq!(again.top(), top, "the kept stack is reused");
+        give_back(&pool, again);
+        for _ in 0..POOL_MAX + 2 {
+            give_back(&pool, Stack::new().expect("a stack"));
+        }
+        assert_eq!(pool.lock().expect("unpoisoned").len(), POOL_MAX);
+    }
 
     #[test]
     fn path_lookup_tries_each_directory_like_execvp() {
