@@ -88,17 +88,7 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
     let ctx = SpawnCtx::new(launch)?;
     let plan = &launch.plan;
-    let (cgroup, ticket) = match (plan.cgroup, plan.guarantee) {
-        (true, Guarantee::Guard) => {
-            let (cg, ticket) = linux::guarded_cgroup(&ctx)?;
-            (Some(cg), ticket)
-        }
-        (true, _) => (
-            Some(Cgroup::create().map_err(|e| ctx.os("creating the cgroup", e))?),
-            None,
-        ),
-        (false, _) => (None, None),
-    };
+    let (cgroup, ticket) = tree_cgroup(plan, &ctx)?;
     // A guard that could not be started for an OS reason: a keeper instead, where a
     // helper binary can host one (else the tree runs unguarded, and says so).
     let kept = plan.guarantee == Guarantee::Keeper
@@ -144,6 +134,24 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         stdin,
         stdout,
         stderr,
+    })
+}
+
+/// The tree's cgroup, if its plan has one, and the guard's ticket for it.
+fn tree_cgroup(
+    plan: &plan::Plan,
+    ctx: &SpawnCtx,
+) -> Result<(Option<Cgroup>, Option<linux::Ticket>), SpawnError> {
+    Ok(match (plan.cgroup, plan.guarantee) {
+        (true, Guarantee::Guard) => {
+            let (cg, ticket) = linux::guarded_cgroup(ctx)?;
+            (Some(cg), ticket)
+        }
+        (true, _) => (
+            Some(Cgroup::create().map_err(|e| ctx.os("creating the cgroup", e))?),
+            None,
+        ),
+        (false, _) => (None, None),
     })
 }
 
