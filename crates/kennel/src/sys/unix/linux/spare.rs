@@ -20,6 +20,10 @@
 //!   host that spawned once keeps one empty `kennel-<pid>-N` directory while it
 //!   lives). Without a tokio runtime there is no pool to make it on: each spawn makes
 //!   its own cgroup.
+//! * **Never left behind for good.** A `kill -9` between a spare's `mkdir` and its
+//!   announcement (microseconds, off any spawn) leaves an empty directory: the first
+//!   cgroup probe of the next kennel process removes the empty `kennel-<pid>-N` of
+//!   processes that no longer run (`limits::sweep_dead_owners`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -60,10 +64,21 @@ pub(crate) fn refill_later() {
     if REFILLING.swap(true, Ordering::AcqRel) {
         return;
     }
-    drop(runtime.spawn_blocking(|| {
+    // Cleared however the job ends: run, or dropped unrun by a runtime shutting down.
+    let refilling = Refilling;
+    drop(runtime.spawn_blocking(move || {
+        let _refilling = refilling;
         refill();
-        REFILLING.store(false, Ordering::Release);
     }));
+}
+
+/// Clears [`REFILLING`] when dropped.
+struct Refilling;
+
+impl Drop for Refilling {
+    fn drop(&mut self) {
+        REFILLING.store(false, Ordering::Release);
+    }
 }
 
 /// Make a spare unless one is ready. A failure only means the next spawn makes its
