@@ -59,16 +59,24 @@ fn the_spare() -> PathBuf {
     spare
 }
 
+/// The spare tests one at a time, after one guarded run (the name of its cgroup);
+/// `None` where there is no cgroup v2 to test with.
+async fn after_a_guarded_run() -> Option<(tokio::sync::MutexGuard<'static, ()>, String)> {
+    if !cgroup_available("the spare cgroup") {
+        return None;
+    }
+    kennel::keeper::use_program(KENNEL);
+    let serial = SPARE.lock().await;
+    Some((serial, cgroup_of_a_run(ContainmentOptions::default()).await))
+}
+
 /// A guarded tree (the default containment) is born in the spare made after the
 /// previous guarded spawn; its own cgroup goes with it, and a new spare follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guarded_tree_is_born_in_the_spare_made_after_the_last_spawn() {
-    if !cgroup_available("the spare cgroup") {
+    let Some((_serial, first)) = after_a_guarded_run().await else {
         return;
-    }
-    kennel::keeper::use_program(KENNEL);
-    let _serial = SPARE.lock().await;
-    let first = cgroup_of_a_run(ContainmentOptions::default()).await;
+    };
     for _ in 0..3 {
         let spare = the_spare();
         assert_ne!(name(&spare), first);
@@ -87,12 +95,9 @@ async fn a_guarded_tree_is_born_in_the_spare_made_after_the_last_spawn() {
 /// the guarded spare would die with the supervisor, which it did not ask for.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tree_without_the_guard_never_takes_the_spare() {
-    if !cgroup_available("the spare cgroup") {
+    let Some((_serial, _)) = after_a_guarded_run().await else {
         return;
-    }
-    kennel::keeper::use_program(KENNEL);
-    let _serial = SPARE.lock().await;
-    cgroup_of_a_run(ContainmentOptions::default()).await;
+    };
     let spare = the_spare();
     let unguarded = ContainmentOptions {
         cgroup: true,
