@@ -133,16 +133,16 @@ export class Kennel extends EventEmitter {
     this.#throwIfDead();
     const id = `c${this.#idPrefix}-${++this.#nextId}`;
     const req = spawnRequest(id, cmd, args, opts);
-    // Before `hello` framing and flow control are unknown: #onHello adds them to the
-    // queued request.
+    // Before `hello` framing and flow control are unknown: #onHello adds them.
     if (this.hello) negotiate(req, this.hello, this.#framing, this.#windowOpt);
-
+    // Sent first, so the sidecar spawns while the objects are made (unless a direct stream's token goes in).
+    const early = this.hello !== undefined && req.stdout !== "direct" && req.stderr !== "direct";
+    if (early) this.#send(req);
     const child = new KennelChild(this, id, opts.stdin === "pipe");
     const state: ChildState = { child, cleanup: [], direct: new DirectStreams(opts.drainTimeoutMs) };
-    if (opts.stdout === "null") child.stdout.push(null);
-    if (opts.stderr === "null") child.stderr.push(null);
+    for (const s of ["stdout", "stderr"] as const) if (opts[s] === "null") child[s].push(null);
     if (this.hello) this.#direct.wire(req, state);
-    this.#send(req); // throws line_too_long before anything is registered
+    if (!early) this.#send(req); // throws line_too_long before anything is registered
     this.#children.set(id, state);
     this.#flows.start([child.stdout, child.stderr], req.window ?? undefined);
     this.#busy(1);
