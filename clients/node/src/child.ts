@@ -5,6 +5,7 @@ import { KennelError } from "./errors.js";
 import type { Kennel } from "./kennel.js";
 import type { CancelRequest, WriteRequest } from "./protocol.js";
 import type { CancelOptions, Outcome, RunResult, Signal } from "./types.js";
+import { budgetOf, ChildStdin, type StdinPart } from "./stdin.js";
 import { deferred, toBuffer, wireLadder, WRITE_CHUNK_BYTES, type Deferred } from "./wire.js";
 
 /**
@@ -43,11 +44,13 @@ export class KennelChild extends EventEmitter {
   /** @internal */
   _stdinEnded = false;
   readonly #kennel: Kennel;
+  readonly #stdin: ChildStdin;
 
   /** @internal */
   constructor(kennel: Kennel, id: string, stdinPiped: boolean) {
     super();
     this.#kennel = kennel;
+    this.#stdin = new ChildStdin(budgetOf(kennel), (p) => this.#sendPart(p));
     this.id = id;
     this.spawned = this._spawned.promise;
     this.outcome = this._outcome.promise;
@@ -78,43 +81,50 @@ export class KennelChild extends EventEmitter {
 
   /**
    * Write to the child's stdin (`stdin: "pipe"`). Resolves on `written` (every byte is in
-   * the child's stdin pipe). Payloads above 512 KiB are split into several `write`s.
+   * the child's stdin pipe). Payloads above 512 KiB are split into several `write`s; parts
+   * beyond the sidecar's stdin queue bound wait here, in order, until earlier ones were
+   * written (src/stdin.ts), so a large write to a child that reads slowly is never refused.
    */
   write(data: string | Uint8Array): Promise<void> {
-    if (this.done) {
-      return Promise.reject(new KennelError("child_exited", `child ${this.id} has exited; cannot write to its stdin`, { id: this.id, op: "write" }));
+    if (this.done || this._stdinEnded) {
+      const [code, why] = this.done ? (["child_exited", "has exited"] as const) : (["stdin_closed", "had its stdin closed by end()"] as const);
+      return Promise.reject(new KennelError(code, `child ${this.id} ${why}; cannot write to its stdin`, { id: this.id, op: "write" }));
     }
     const buf = typeof data === "string" && data.length <= 65536 ? null : toBuffer(data);
-    const parts: WriteRequest[] = [];
+    const part = (req: WriteRequest, bytes: number): StdinPart => ({ req, bytes, done: deferred<void>() });
+    const parts: StdinPart[] = [];
     if (buf === null) {
-      parts.push({ op: "write", id: this.id, data: data as string });
+      parts.push(part({ op: "write", id: this.id, data: data as string }, Buffer.byteLength(data as string)));
     } else if (buf.length === 0) {
-      parts.push({ op: "write", id: this.id, data: "" });
+      parts.push(part({ op: "write", id: this.id, data: "" }, 0));
     } else {
       for (let off = 0; off < buf.length; off += WRITE_CHUNK_BYTES) {
-        parts.push({ op: "write", id: this.id, data_b64: buf.subarray(off, off + WRITE_CHUNK_BYTES).toString("base64") });
+        const slice = buf.subarray(off, off + WRITE_CHUNK_BYTES);
+        parts.push(part({ op: "write", id: this.id, data_b64: slice.toString("base64") }, slice.length));
       }
     }
-    const all: Promise<void>[] = [];
-    for (const req of parts) {
-      const d = deferred<void>();
-      try {
-        this.#kennel._sendWrite(req, d);
-      } catch (e) {
-        return Promise.reject(e);
-      }
-      this._writes.push(d);
-      this.#kennel._busy(1);
-      all.push(d.promise);
+    this.#kennel._busy(parts.length);
+    this.#stdin.push(parts);
+    return Promise.all(parts.map((p) => p.done.promise)).then(() => undefined);
+  }
+
+  /** Sends one part now (called by {@link ChildStdin} when the sidecar must accept it). */
+  #sendPart(p: StdinPart): void {
+    try {
+      this.#kennel._sendWrite(p.req, p.done);
+    } catch (e) {
+      this.#kennel._busy(-1);
+      throw e;
     }
-    return Promise.all(all).then(() => undefined);
+    this._writes.push(p.done);
   }
 
   /** Close the child's stdin after pending writes (the child sees EOF). */
   end(): Promise<void> {
     if (this._stdinEnded || this.done) return Promise.resolve();
     this._stdinEnded = true;
-    return this.#kennel._answeredOp({ op: "close_stdin", id: this.id }, this.id);
+    const close = () => (this.done ? Promise.resolve() : this.#kennel._answeredOp({ op: "close_stdin", id: this.id }, this.id));
+    return this.#stdin.idle ? close() : this.#stdin.allSent().then(close);
   }
 
   /** Send one signal to the child's whole tree (no ladder). No-op after exit. */
@@ -151,7 +161,7 @@ export class KennelChild extends EventEmitter {
 
   /** @internal Rejects the pending stdin writes (`err`, else `child_exited`); returns how many. */
   _failWrites(err: KennelError | undefined): number {
-    const writes = this._writes.splice(0);
+    const writes = [...this._writes.splice(0), ...this.#stdin.takeUnsent().map((p) => p.done)];
     for (const d of writes) {
       d.reject(err ?? new KennelError("child_exited", `child ${this.id} exited before its stdin write completed`, { id: this.id, op: "write" }));
     }
