@@ -44,13 +44,13 @@ export class KennelChild extends EventEmitter {
   /** @internal */
   _stdinEnded = false;
   readonly #kennel: Kennel;
-  readonly #stdin: ChildStdin;
+  /** Paces this child's `write` parts; made at the first write. */
+  #stdinParts: ChildStdin | undefined;
 
   /** @internal */
   constructor(kennel: Kennel, id: string, stdinPiped: boolean) {
     super();
     this.#kennel = kennel;
-    this.#stdin = new ChildStdin(budgetOf(kennel), (p) => this.#sendPart(p));
     this.id = id;
     this.spawned = this._spawned.promise;
     this.outcome = this._outcome.promise;
@@ -104,7 +104,8 @@ export class KennelChild extends EventEmitter {
       }
     }
     this.#kennel._busy(parts.length);
-    this.#stdin.push(parts);
+    this.#stdinParts ??= new ChildStdin(budgetOf(this.#kennel), (p) => this.#sendPart(p));
+    this.#stdinParts.push(parts);
     return Promise.all(parts.map((p) => p.done.promise)).then(() => undefined);
   }
 
@@ -124,7 +125,8 @@ export class KennelChild extends EventEmitter {
     if (this._stdinEnded || this.done) return Promise.resolve();
     this._stdinEnded = true;
     const close = () => (this.done ? Promise.resolve() : this.#kennel._answeredOp({ op: "close_stdin", id: this.id }, this.id));
-    return this.#stdin.idle ? close() : this.#stdin.allSent().then(close);
+    const parts = this.#stdinParts;
+    return parts === undefined || parts.idle ? close() : parts.allSent().then(close);
   }
 
   /** Send one signal to the child's whole tree (no ladder). No-op after exit. */
@@ -161,7 +163,9 @@ export class KennelChild extends EventEmitter {
 
   /** @internal Rejects the pending stdin writes (`err`, else `child_exited`); returns how many. */
   _failWrites(err: KennelError | undefined): number {
-    const writes = [...this._writes.splice(0), ...this.#stdin.takeUnsent().map((p) => p.done)];
+    const unsent = this.#stdinParts?.takeUnsent() ?? [];
+    if (this._writes.length === 0 && unsent.length === 0) return 0;
+    const writes = [...this._writes.splice(0), ...unsent.map((p) => p.done)];
     for (const d of writes) {
       d.reject(err ?? new KennelError("child_exited", `child ${this.id} exited before its stdin write completed`, { id: this.id, op: "write" }));
     }
