@@ -4,7 +4,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { run, spawn } from "../src/process.js";
-import { waitGone } from "../support/helpers.js";
+import { Collector, waitGone } from "../support/helpers.js";
 
 const NODE = process.execPath;
 
@@ -53,5 +53,32 @@ describe("user reports", () => {
     const bg = /bg (\d+)/.exec(r.stdout.toString());
     assert.ok(bg, r.stdout.toString());
     await waitGone([Number(bg[1])]);
+  });
+
+  // yegor256/jaxec#168: a helper that writes all of a large input before it drains the
+  // child's stdout deadlocks with a filter (`cat`) once both pipes are full. Here input
+  // and output flow together: 32 MiB through an echoing child, byte for byte.
+  test("32 MiB of input through a child that echoes it as it reads: no deadlock, every byte", { timeout: 60_000 }, async () => {
+    const input = Buffer.alloc(32 * 1024 * 1024);
+    for (let i = 0; i < input.length; i++) input[i] = (i * 7 + (i >> 12)) & 0xff;
+    const r = await run([NODE, "-e", "process.stdin.pipe(process.stdout)"], { input });
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.length, input.length);
+    assert.ok(r.stdout.equals(input), "the echoed bytes differ from the input");
+  });
+
+  // oven-sh/bun#34971 (and nodejs/node#7184): output a consumer has not attached to yet
+  // is dropped once the child exits. Here the child is held by flow control until the
+  // reader comes: 32 MiB written before anyone listens, all of it read a second later.
+  test("32 MiB written before the reader attaches: the late reader gets every byte", { timeout: 60_000 }, async () => {
+    const size = 32 * 1024 * 1024;
+    const script = `const b = Buffer.alloc(${size}); for (let i = 0; i < b.length; i++) b[i] = i % 251; process.stdout.write(b);`;
+    const child = spawn([NODE, "-e", script], { stdout: "pipe" });
+    await new Promise((res) => setTimeout(res, 1000));
+    const [code, out] = await Promise.all([child.exited, new Collector(child.stdout!).done]);
+    assert.equal(code, 0);
+    assert.equal(out.length, size);
+    const bad = out.findIndex((v, i) => v !== i % 251);
+    assert.equal(bad, -1, `byte ${bad} differs`);
   });
 });
