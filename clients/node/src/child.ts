@@ -60,13 +60,17 @@ export class KennelChild extends EventEmitter {
   }
 
   #makeStdin(): Writable {
+    // Like writing to a pipe whose reader is gone, minus the EPIPE crash: once the child
+    // closed its stdin or exited, the stream is destroyed without an error (as Node
+    // destroys `child.stdin` at the child's exit), so a source piped into it is unpiped
+    // instead of being pumped forever into a stream that discards everything.
     const swallow = (e: unknown, cb: (e?: Error | null) => void) => {
-      // Like writing to a pipe whose reader is gone, minus the EPIPE crash: a child that
-      // closed its stdin (or exited) discards what is still written to it.
-      if (e instanceof KennelError && (e.code === "stdin_closed" || e.code === "child_exited")) cb();
-      else cb(e as Error);
+      if (e instanceof KennelError && (e.code === "stdin_closed" || e.code === "child_exited")) {
+        cb();
+        stdin.destroy();
+      } else cb(e as Error);
     };
-    return new Writable({
+    const stdin: Writable = new Writable({
       write: (chunk: Buffer, _enc, cb) => {
         this.write(chunk).then(() => cb(), (e) => swallow(e, cb));
       },
@@ -77,6 +81,9 @@ export class KennelChild extends EventEmitter {
         this.end().then(() => cb(), (e) => swallow(e, cb));
       },
     });
+    const gone = () => stdin.destroy();
+    this._outcome.promise.then(gone, gone);
+    return stdin;
   }
 
   /**

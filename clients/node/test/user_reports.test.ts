@@ -1,6 +1,7 @@
 // Shapes from users' bug reports against other process helpers, each against the
 // drop-in (`kennel/process`) and the real sidecar. docs/USER-REPORTS.md lists them all
 // (also the ones the Rust tests and the fixture matrix cover).
+import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { run, spawn } from "../src/process.js";
@@ -80,5 +81,27 @@ describe("user reports", () => {
     assert.equal(out.length, size);
     const bad = out.findIndex((v, i) => v !== i % 251);
     assert.equal(bad, -1, `byte ${bad} differs`);
+  });
+
+  // oven-sh/bun#33399: an endless source piped into the stdin of a child that reads a
+  // little and exits is pumped forever — memory climbs and timers never fire. As with
+  // Node, the child's exit destroys its stdin (quietly), which unpipes the source.
+  test("an endless source piped into a child that exits early: unpiped, timers run, nothing thrown", { timeout: 60_000 }, async () => {
+    const child = spawn([NODE, "-e", "process.stdin.once('data', (d) => { process.stdout.write(d.subarray(0, 10)); process.exit(0); })"], { stdin: "pipe", stdout: "pipe" });
+    let pulls = 0;
+    const source = new Readable({ read() { pulls++; this.push(Buffer.alloc(65536, 97)); } });
+    source.pipe(child.stdin!);
+    const out = new Collector(child.stdout!);
+    const started = Date.now();
+    const timer = new Promise<number>((res) => setTimeout(() => res(Date.now() - started), 200));
+    assert.equal(await child.exited, 0);
+    assert.equal((await out.done).toString(), "a".repeat(10));
+    const late = await timer;
+    assert.ok(late < 5000, `a 200 ms timer fired after ${late} ms: the event loop was starved`);
+    assert.ok(child.stdin!.destroyed, "stdin is destroyed once the child exited");
+    const after = pulls;
+    await new Promise((res) => setTimeout(res, 300));
+    assert.equal(pulls, after, "the source is still being read after the child exited");
+    assert.equal(child.stdin!.write("late"), false); // no throw, no uncaught 'error'
   });
 });
