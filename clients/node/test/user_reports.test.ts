@@ -1,6 +1,10 @@
 // Shapes from users' bug reports against other process helpers, each against the
 // drop-in (`kennel/process`) and the real sidecar. docs/USER-REPORTS.md lists them all
 // (also the ones the Rust tests and the fixture matrix cover).
+import { getEventListeners } from "node:events";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -103,5 +107,31 @@ describe("user reports", () => {
     await new Promise((res) => setTimeout(res, 300));
     assert.equal(pulls, after, "the source is still being read after the child exited");
     assert.equal(child.stdin!.write("late"), false); // no throw, no uncaught 'error'
+  });
+
+  // oven-sh/bun#35276, anomalyco/opencode#34982: an `abort` listener left on a long-lived
+  // shared signal per failed spawn (or per spawn with a pre-aborted signal) leaks it and
+  // the child it holds. oven-sh/bun#36055: a pre-aborted signal still forks and execs.
+  test("a shared AbortSignal keeps no listener after failed and finished spawns; a pre-aborted one starts nothing", { timeout: 60_000 }, async () => {
+    const ac = new AbortController();
+    for (let i = 0; i < 100; i++) await spawn(["kennel-no-such-program-xyz"], { abort: ac.signal }).exited.catch(() => {});
+    for (let i = 0; i < 10; i++) assert.equal(await spawn([NODE, "-e", ""], { abort: ac.signal }).exited, 0);
+    await run(["kennel-no-such-program-xyz"], { abort: ac.signal, nothrow: true });
+    assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+    ac.abort();
+    const dir = mkdtempSync(path.join(tmpdir(), "kennel-abort-"));
+    const marker = path.join(dir, "started");
+    try {
+      const script = `require('node:fs').writeFileSync(${JSON.stringify(marker)}, '')`;
+      assert.throws(() => spawn([NODE, "-e", script], { abort: ac.signal }), { name: "AbortError" });
+      await assert.rejects(run([NODE, "-e", script], { abort: ac.signal }), { name: "AbortError" });
+      assert.equal(getEventListeners(ac.signal, "abort").length, 0);
+      // Long enough for a child that had been started to write its marker.
+      const ran = await run([NODE, "-e", ""]);
+      assert.equal(ran.code, 0);
+      assert.equal(existsSync(marker), false, "a child ran although the signal was aborted before the spawn");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
