@@ -34,7 +34,7 @@ const digest = (b: Buffer) => `${b.length} ${createHash("sha256").update(b).dige
 let k: Kennel;
 sidecarForTests((started) => (k = started));
 
-describe("stdin pacing", { timeout: 60_000 }, () => {
+describe("stdin pacing", { timeout: 180_000 }, () => {
   test("64 MiB in one write() to a child that reads after 1 s: every byte, in order", async () => {
     const data = payload(64 * MiB, 1);
     const child = k.spawn(NODE, lateReader(1000), { stdin: "pipe" });
@@ -82,7 +82,7 @@ describe("stdin pacing", { timeout: 60_000 }, () => {
   });
 });
 
-describe("stdin pacing through the drop-in", { timeout: 60_000 }, () => {
+describe("stdin pacing through the drop-in", { timeout: 180_000 }, () => {
   // The shape of the flaky user-reports test: the drop-in's stdin Writable, no 'error'
   // listener, a write far past the bound. A refused part was an uncaught `stdin_full`.
   test("64 MiB through child.stdin with no 'error' listener, read after 1 s: all of it", async () => {
