@@ -80,6 +80,13 @@ export class KennelChild extends EventEmitter {
       final: (cb) => {
         this.end().then(() => cb(), (e) => swallow(e, cb));
       },
+      // Destroying it closes the child's stdin, as destroying `child.stdin` closes the
+      // pipe in Node: a child reading to EOF ends instead of waiting forever
+      // (sindresorhus/execa#786). Writes already accepted still go first.
+      destroy: (err, cb) => {
+        this.end().catch(() => {});
+        cb(err);
+      },
     });
     const gone = () => stdin.destroy();
     this._outcome.promise.then(gone, gone);

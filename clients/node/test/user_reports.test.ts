@@ -134,4 +134,14 @@ describe("user reports", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  // sindresorhus/execa#786: destroying `childProcess.stdin` leaves a child that reads to
+  // EOF hanging (await never resolves). In Node it closes the pipe; so here.
+  test("destroying stdin closes it: a child reading to EOF ends", { timeout: 60_000 }, async () => {
+    const child = spawn([NODE, "-e", "process.stdin.resume().on('end', () => process.exit(5))"], { stdin: "pipe" });
+    await child.spawned;
+    child.stdin!.write("some input\n");
+    child.stdin!.destroy();
+    assert.equal(await child.exited, 5);
+  });
 });
