@@ -98,6 +98,8 @@ export class KennelChild extends EventEmitter {
    * the child's stdin pipe). Payloads above 512 KiB are split into several `write`s; parts
    * beyond the sidecar's stdin queue bound wait here, in order, until earlier ones were
    * written (src/stdin.ts), so a large write to a child that reads slowly is never refused.
+   * Bytes are read when their part is sent, as Node's streams do: do not change a buffer
+   * until its write resolved.
    */
   write(data: string | Uint8Array): Promise<void> {
     if (this.done || this._stdinEnded) {
@@ -105,16 +107,19 @@ export class KennelChild extends EventEmitter {
       return Promise.reject(new KennelError(code, `child ${this.id} ${why}; cannot write to its stdin`, { id: this.id, op: "write" }));
     }
     const buf = typeof data === "string" && data.length <= 65536 ? null : toBuffer(data);
-    const part = (req: WriteRequest, bytes: number): StdinPart => ({ req, bytes, done: deferred<void>() });
+    const part = (req: () => WriteRequest, bytes: number): StdinPart => ({ req, bytes, done: deferred<void>() });
     const parts: StdinPart[] = [];
     if (buf === null) {
-      parts.push(part({ op: "write", id: this.id, data: data as string }, Buffer.byteLength(data as string)));
+      const text = data as string;
+      parts.push(part(() => ({ op: "write", id: this.id, data: text }), Buffer.byteLength(text)));
     } else if (buf.length === 0) {
-      parts.push(part({ op: "write", id: this.id, data: "" }, 0));
+      parts.push(part(() => ({ op: "write", id: this.id, data: "" }), 0));
     } else {
+      // A string was encoded once into `buf`; bytes the caller passed are viewed, not
+      // copied. Each part's base64 is made when it is sent.
       for (let off = 0; off < buf.length; off += WRITE_CHUNK_BYTES) {
         const slice = buf.subarray(off, off + WRITE_CHUNK_BYTES);
-        parts.push(part({ op: "write", id: this.id, data_b64: slice.toString("base64") }, slice.length));
+        parts.push(part(() => ({ op: "write", id: this.id, data_b64: slice.toString("base64") }), slice.length));
       }
     }
     this.#kennel._busy(parts.length);
@@ -126,7 +131,7 @@ export class KennelChild extends EventEmitter {
   /** Sends one part now (called by {@link ChildStdin} when the sidecar must accept it). */
   #sendPart(p: StdinPart): void {
     try {
-      this.#kennel._sendWrite(p.req, p.done);
+      this.#kennel._sendWrite(p.req(), p.done);
     } catch (e) {
       this.#kennel._busy(-1);
       throw e;

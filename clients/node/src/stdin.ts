@@ -15,9 +15,13 @@ export const STDIN_QUEUE_PER_CHILD = 8 * 1024 * 1024;
 /** The sidecar's bound for all children together (`STDIN_QUEUE_TOTAL`). */
 export const STDIN_QUEUE_TOTAL = 64 * 1024 * 1024;
 
-/** A `write` part, its payload's size in bytes, and what its answer settles. */
+/**
+ * A `write` part: its request, made when the part is sent (a queued part holds a view
+ * of the caller's bytes, not their base64 text), its payload's size in bytes, and what
+ * its answer settles.
+ */
 export interface StdinPart {
-  req: WriteRequest;
+  req: () => WriteRequest;
   bytes: number;
   done: Deferred<void>;
 }
