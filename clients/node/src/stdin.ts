@@ -74,11 +74,12 @@ export class ChildStdin {
       const p = this.#queue[0]!;
       // The sidecar's rule: a write is accepted when nothing of this child waits, or
       // when it fits both bounds.
-      const fits = this.#inFlight + p.bytes <= STDIN_QUEUE_PER_CHILD && this.#budget.inFlight + p.bytes <= STDIN_QUEUE_TOTAL;
-      if (this.#inFlight > 0 && !fits) {
+      const childFits = this.#inFlight + p.bytes <= STDIN_QUEUE_PER_CHILD;
+      const totalFits = this.#budget.inFlight + p.bytes <= STDIN_QUEUE_TOTAL;
+      if (this.#inFlight > 0 && !(childFits && totalFits)) {
         // Room comes back with this child's own answers, or with any child's if only the
         // total is short.
-        if (this.#inFlight + p.bytes <= STDIN_QUEUE_PER_CHILD) this.#budget.wait(this);
+        if (childFits) this.#budget.wait(this);
         return;
       }
       this.#queue.shift();
