@@ -369,16 +369,18 @@ pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
         &above,
     );
 
-    let fds_before = kennel_tests::fd_count_of(s.pid);
+    // At rest: the spare cgroups the sidecar keeps (a bounded number, an fd each)
+    // are not counted, so any growth is a leak.
+    let fds_before = kennel_tests::fd_count_at_rest(s.pid);
     let (lat, total) = churn(&mut s, bins, args.churn, args.in_flight).await?;
     let tokio_total = tokio_churn(bins, args.churn, args.in_flight).await?;
     // The sidecar reaps and closes asynchronously after each exit event: give it a
     // moment to settle before counting.
-    let mut fds_after = kennel_tests::fd_count_of(s.pid);
+    let mut fds_after = kennel_tests::fd_count_at_rest(s.pid);
     let settle = Instant::now() + Duration::from_secs(2);
     while fds_after > fds_before && Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        fds_after = kennel_tests::fd_count_of(s.pid);
+        fds_after = kennel_tests::fd_count_at_rest(s.pid);
     }
     let leaked = kennel_tests::live_running(&bins.fixture)
         .len()

@@ -47,10 +47,11 @@ pub use pattern::{
 pub use pidline::{has_line, parse_pid_lines, read_pid_lines, PidLine};
 #[cfg(target_os = "linux")]
 pub use procfs::{
-    all_pids, children_of, cmdline_of, descendants_of, describe, environ_any, fd_count_of, fds_of,
-    has_env_entry, is_alive, is_stopped, is_zombie, kill_pids, live_members_of_group, live_running,
-    live_with_env_entry, open_fd_count, open_fds, own_image_children_of, pgid_of, ppid_of,
-    proc_state, rss_kib, sid_of, wait_all_gone, wait_all_reaped, wchar, zombie_children_of,
+    all_pids, children_of, cmdline_of, descendants_of, describe, environ_any, fd_count_at_rest,
+    fd_count_of, fds_of, has_env_entry, is_alive, is_stopped, is_zombie, kill_pids,
+    live_members_of_group, live_running, live_with_env_entry, open_fd_count, open_fds,
+    own_image_children_of, pgid_of, ppid_of, proc_state, rss_kib, sid_of, wait_all_gone,
+    wait_all_reaped, wchar, zombie_children_of,
 };
 pub use seqdata::{SeqChecker, SeqError};
 

@@ -11,6 +11,7 @@
 //! the supervisor is responsible for: zombies whose parent is *us*.
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::wait_until;
@@ -311,6 +312,41 @@ pub fn wchar(pid: u32) -> Option<u64> {
 /// [`open_fd_count`] leaves out the fd that lists the directory.
 pub fn fd_count_of(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// The most spare cgroups a kennel process keeps open: up to 8 emptied ones
+/// (`spare::MAX` in the library) and one made ahead.
+pub const SPARE_CGROUPS_MAX: usize = 9;
+
+/// How many fds `pid` has open (0 when it is gone), leaving out those of its spare
+/// cgroups: a kennel process keeps empty `kennel-<pid>-N` cgroup directories (an
+/// `O_PATH` fd each) for its next trees, as many as its last burst of trees that ended
+/// on their own left, at most [`SPARE_CGROUPS_MAX`]. For counts at rest that must come
+/// back to where they were. More such fds than the bound, two to one directory, or one
+/// to a cgroup that holds a process are all counted, so a leak of them still shows.
+pub fn fd_count_at_rest(pid: u32) -> usize {
+    let fds = fds_of(pid);
+    let prefix = format!("kennel-{pid}-");
+    let mut spares: Vec<&str> = fds
+        .iter()
+        .map(|(_, target)| target.as_str())
+        .filter(|target| {
+            let dir = Path::new(target);
+            let ours = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&prefix));
+            ours && fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+        })
+        .collect();
+    let n = spares.len();
+    spares.sort_unstable();
+    spares.dedup();
+    if spares.len() == n && n <= SPARE_CGROUPS_MAX {
+        fds.len() - n
+    } else {
+        fds.len()
+    }
 }
 
 /// Whether the environment of `pid` (`/proc/<pid>/environ`) holds an entry for which

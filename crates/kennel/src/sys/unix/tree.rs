@@ -265,7 +265,11 @@ impl Leader {
     fn finish_reap(&mut self) {
         self.reaped = true;
         if let Some(mut cg) = self.cgroup.take() {
-            cg.close();
+            match self.ticket.take() {
+                // A guarded tree's emptied cgroup may be the next one's.
+                Some(ticket) => linux::give_back(cg, ticket, self.limits.as_ref()),
+                None => cg.close(),
+            }
         }
         self.lead.close();
         // Removes the tree's v1 limit cgroups (Linux); `None` on other Unixes.

@@ -208,9 +208,9 @@ pub(crate) struct Probe {
 
 pub(crate) fn probe(sc: u32) -> Probe {
     Probe {
-        fds: kennel_tests::fd_count_of(std::process::id()),
+        fds: kennel_tests::fd_count_at_rest(std::process::id()),
         rss: rss_kib(std::process::id()),
-        sc_fds: kennel_tests::fd_count_of(sc),
+        sc_fds: kennel_tests::fd_count_at_rest(sc),
         sc_rss: rss_kib(sc),
     }
 }
@@ -391,14 +391,14 @@ pub(crate) fn quiescent_point(sh: &Shared, idle: Idle, fds: Option<usize>) -> Po
     let me = std::process::id();
     let quiet = kennel_tests::wait_until(Duration::from_secs(10), || {
         metrics.num_alive_tasks() <= idle_tasks
-            && fds.is_none_or(|f| kennel_tests::fd_count_of(me) == f)
+            && fds.is_none_or(|f| kennel_tests::fd_count_at_rest(me) == f)
     });
     if !quiet {
         sh.stats.fail(format!(
             "not quiescent 10 s after a batch: {} tasks alive (idle: {idle_tasks}), {} fds \
              (expected {fds:?}): {:?}",
             metrics.num_alive_tasks(),
-            kennel_tests::fd_count_of(me),
+            kennel_tests::fd_count_at_rest(me),
             kennel_tests::fds_of(me)
         ));
     }

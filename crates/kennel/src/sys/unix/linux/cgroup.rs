@@ -28,7 +28,7 @@ use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use rustix::fs::{Mode, OFlags};
@@ -143,6 +143,22 @@ pub(crate) struct Cgroup {
     /// only where a process joins by writing: a leader born in the cgroup needs none.
     procs: OnceLock<OwnedFd>,
     removed: bool,
+    /// Nothing has made the directory unfit for another tree: no `cgroup.kill` was
+    /// written (the kernel then kills every child later born into it with
+    /// `CLONE_INTO_CGROUP`) and no member was moved out to outlive its run.
+    reusable: AtomicBool,
+    /// `cpu.stat`'s `user_usec` and `system_usec` when the tree took the cgroup: not 0
+    /// for an emptied one given to the next tree ([`super::spare`]).
+    pub(crate) cpu_base: CpuBase,
+}
+
+/// `cpu.stat`'s cumulative `user_usec` and `system_usec` at some moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CpuBase {
+    /// Microseconds in user mode.
+    pub(crate) user_usec: u64,
+    /// Microseconds in the kernel.
+    pub(crate) system_usec: u64,
 }
 
 impl Cgroup {
@@ -168,6 +184,8 @@ impl Cgroup {
             dir_fd,
             procs: OnceLock::new(),
             removed: false,
+            reusable: AtomicBool::new(true),
+            cpu_base: CpuBase::default(),
         })
     }
 
@@ -196,8 +214,15 @@ impl Cgroup {
         self.dir_fd.as_raw_fd()
     }
 
-    /// SIGKILL every member at once.
+    /// Whether another tree may be born in this (emptied) cgroup: it was never killed
+    /// nor had members moved out, and it still exists.
+    pub(crate) fn reusable(&self) -> bool {
+        !self.removed && self.reusable.load(Ordering::Acquire)
+    }
+
+    /// SIGKILL every member at once. The cgroup is not reused afterwards.
     pub(crate) fn kill(&self) -> io::Result<()> {
+        self.reusable.store(false, Ordering::Release);
         fs::OpenOptions::new()
             .write(true)
             .open(self.dir.join("cgroup.kill"))?
@@ -265,6 +290,7 @@ impl Cgroup {
     /// Move the members that are still alive to the parent cgroup (they were asked to
     /// outlive the run), so the directory can be removed without killing them.
     pub(crate) fn move_members_out(&self) {
+        self.reusable.store(false, Ordering::Release);
         let Some(parent) = self.dir.parent() else {
             return;
         };
@@ -336,63 +362,4 @@ impl Layer for Cgroup {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_parsing_finds_rw_cgroup2_only() {
-        // Exercise the parser on this machine: every returned mount must be cgroup2.
-        for m in cgroup2_mounts() {
-            assert!(m.is_absolute());
-        }
-    }
-
-    #[test]
-    fn a_removed_directory_is_empty_and_an_unreadable_one_is_assumed_populated() {
-        let root = std::env::temp_dir().join(format!("kennel-cgroup-gone-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir(&root).expect("a scratch directory");
-        let procs = OnceLock::new();
-        let dir_fd = fs::File::open(&root).expect("the scratch directory").into();
-        let mut cg = Cgroup {
-            dir: root.clone(),
-            dir_fd,
-            procs,
-            removed: false,
-        };
-        fs::write(root.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
-        assert!(cg.populated());
-        // Unreadable (here: a directory), not gone: cannot tell, so assumed alive.
-        fs::remove_file(root.join("cgroup.events")).expect("remove events");
-        fs::create_dir(root.join("cgroup.events")).expect("a directory in its place");
-        assert!(cg.populated());
-        // Gone (someone else's `rmdir`, possible only once it was empty): empty.
-        fs::remove_dir_all(&root).expect("cleanup");
-        assert!(!cg.populated());
-        cg.removed = true;
-    }
-
-    #[test]
-    fn leftover_names_of_an_earlier_process_with_our_pid_are_reused_or_skipped() {
-        let root = std::env::temp_dir().join(format!("kennel-cgroup-names-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir(&root).expect("a scratch directory");
-        // The next names: one empty leftover (taken over) and, before it, one that still
-        // holds something (skipped), as a dead supervisor with our pid could leave them.
-        let next = SEQ.load(Ordering::Relaxed);
-        for (i, busy) in [(0, true), (1, false)] {
-            let dir = root.join(format!("kennel-{}-{}", std::process::id(), next + i));
-            fs::create_dir(&dir).expect("a leftover");
-            if busy {
-                fs::write(dir.join("member"), b"").expect("a member");
-            }
-        }
-        let made = create_fresh_dir(&root).expect("a fresh name despite the leftovers");
-        assert!(made.is_dir());
-        assert!(
-            !made.join("member").exists(),
-            "the busy leftover must not be taken: {made:?}"
-        );
-        fs::remove_dir_all(&root).expect("cleanup");
-    }
-}
+mod tests;

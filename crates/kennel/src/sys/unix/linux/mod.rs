@@ -116,6 +116,12 @@ pub(crate) fn guarded_cgroup(ctx: &SpawnCtx) -> Result<(Cgroup, Option<Ticket>),
     Ok((cg, ticket))
 }
 
+/// The cgroup of a guarded tree that ended and was reaped, with its ticket: kept for
+/// the next guarded tree if it is fit for one, else removed ([`spare`]).
+pub(crate) fn give_back(cg: Cgroup, ticket: Ticket, limits: Option<&TreeLimits>) {
+    spare::give_back(cg, ticket, limits);
+}
+
 /// Start `launch`'s leader directly inside `cg` ([`vfork`]); `Ok(None)` where the
 /// kernel cannot (the caller uses std's spawn).
 pub(crate) fn spawn_into(

@@ -48,7 +48,7 @@ use std::time::Duration;
 use crate::limits::{LimitKind, Limits};
 use crate::plan::LimitSupport;
 
-pub(crate) use tree::TreeLimits;
+pub(crate) use tree::{cpu_counted, TreeLimits};
 #[cfg(test)]
 use tree::{cpu_quota_us, keyed, read_single, MIN_QUOTA_US};
 
@@ -161,7 +161,9 @@ impl TreeLimits {
     /// Set up the limits (already checked by the planner) and the accounting of the
     /// tree in `cg`, inside the runtime (the OOM notification is watched).
     pub(crate) fn for_tree(cg: &super::Cgroup, limits: &Limits) -> io::Result<TreeLimits> {
-        for_tree(cg.dir(), limits)
+        let mut tree = for_tree(cg.dir(), limits)?;
+        tree.cpu_base = cg.cpu_base;
+        Ok(tree)
     }
 }
 

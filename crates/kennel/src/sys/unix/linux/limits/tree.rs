@@ -13,6 +13,7 @@ use tokio::io::unix::AsyncFd;
 
 use super::{remove_dir, Place, Plan};
 use crate::limits::Usage;
+use crate::sys::unix::linux::cgroup::CpuBase;
 
 /// The CFS period kennel sets with a CPU limit.
 const CPU_PERIOD_US: u64 = 100_000;
@@ -39,6 +40,11 @@ pub(crate) struct TreeLimits {
     oom_event: Option<OwnedFd>,
     /// Set by the task [`TreeLimits::watch`] starts.
     oom_watch: Option<tokio::sync::watch::Receiver<bool>>,
+    /// No limit was written and no figure beyond `cpu.stat` is read: the cgroup may
+    /// be given to another tree once this one ended.
+    plain: bool,
+    /// Subtracted from `cpu.stat`: what the cgroup had counted before this tree.
+    pub(crate) cpu_base: CpuBase,
 }
 
 impl TreeLimits {
@@ -52,6 +58,8 @@ impl TreeLimits {
             v1: Vec::new(),
             oom_event: None,
             oom_watch: None,
+            plain: plan.memory.is_none() && plan.pids.is_none() && plan.cpu.is_none(),
+            cpu_base: CpuBase::default(),
         };
         // On error `tree` is dropped, removing the directories made so far.
         if let Some((place, bytes)) = &plan.memory {
@@ -158,6 +166,12 @@ impl TreeLimits {
         self.oom_watch.clone()
     }
 
+    /// Whether the tree's cgroup holds nothing of this tree's but `cpu.stat` (no limit,
+    /// no v1 directory, no peak read), so that it can be handed on emptied.
+    pub(crate) fn plain(&self) -> bool {
+        self.plain && self.v1.is_empty()
+    }
+
     /// Whether the kernel OOM-killed a process of the tree (so far).
     pub(crate) fn oom_killed(&self) -> bool {
         self.oom_kills().is_some_and(|n| n > 0)
@@ -178,8 +192,9 @@ impl TreeLimits {
     pub(crate) fn usage(&self) -> Usage {
         let mut usage = Usage::default();
         if let Ok(stat) = fs::read_to_string(self.v2.join("cpu.stat")) {
-            usage.cpu_user_ms = keyed(&stat, "user_usec").map(|us| us / 1000);
-            usage.cpu_system_ms = keyed(&stat, "system_usec").map(|us| us / 1000);
+            let since = |key, base: u64| keyed(&stat, key).map(|us| us.saturating_sub(base) / 1000);
+            usage.cpu_user_ms = since("user_usec", self.cpu_base.user_usec);
+            usage.cpu_system_ms = since("system_usec", self.cpu_base.system_usec);
         }
         if let Some((dir, v2)) = &self.memory {
             let file = if *v2 {
@@ -295,6 +310,15 @@ pub(crate) fn keyed(text: &str, key: &str) -> Option<u64> {
     text.lines().find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// What the v2 cgroup `dir` has counted in `cpu.stat` so far.
+pub(crate) fn cpu_counted(dir: &Path) -> Option<CpuBase> {
+    let stat = fs::read_to_string(dir.join("cpu.stat")).ok()?;
+    Some(CpuBase {
+        user_usec: keyed(&stat, "user_usec")?,
+        system_usec: keyed(&stat, "system_usec")?,
     })
 }
 
