@@ -238,7 +238,7 @@ impl Cgroup {
     /// keeper still holds the tree (its members escaped, or were just killed). Gone
     /// must read as empty, or the keeper would wait for it forever.
     pub(crate) fn populated(&self) -> bool {
-        match fs::read_to_string(self.dir.join("cgroup.events")) {
+        match super::procfs::read_file(self.dir.join("cgroup.events")) {
             Ok(text) => text.lines().any(|l| l == "populated 1"),
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             // Cannot tell: assume alive, so teardown keeps going to the kill rung.

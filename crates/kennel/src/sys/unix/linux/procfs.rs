@@ -11,7 +11,14 @@ use rustix::fs::{Mode, OFlags, RawDir};
 /// reports size 0), which made a `/proc` scan of a few hundred processes cost
 /// milliseconds — a scan runs on every exit of a group-tier child.
 fn read_small(path: &str) -> Option<String> {
-    let mut file = fs::File::open(path).ok()?;
+    read_file(path).ok()
+}
+
+/// A small `/proc` or cgroupfs file, read as [`read_small`] does (open, read to EOF in
+/// 1 KiB steps, close): the cgroup files a tree's end reads (`cgroup.events`,
+/// `cpu.stat`) report size 0 too.
+pub(crate) fn read_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    let mut file = fs::File::open(path)?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -19,10 +26,10 @@ fn read_small(path: &str) -> Option<String> {
             Ok(0) => break,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
+            Err(e) => return Err(e),
         }
     }
-    Some(String::from_utf8_lossy(&buf).into_owned())
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// The fields of `/proc/<pid>/stat` kennel uses.

@@ -79,7 +79,13 @@ pub(crate) fn give_back(cgroup: Cgroup, ticket: Ticket, limits: Option<&TreeLimi
     let fit = spare.cgroup.reusable()
         && limits.is_some_and(TreeLimits::plain)
         && guard::covers(spare.ticket.generation());
-    let base = fit.then(|| cpu_counted(spare.cgroup.dir())).flatten();
+    // The figures the tree's usage read at its end, else read now.
+    let counted = || {
+        limits
+            .and_then(TreeLimits::counted)
+            .or_else(|| cpu_counted(spare.cgroup.dir()))
+    };
+    let base = fit.then(counted).flatten();
     let Some(base) = base else {
         return discard(spare);
     };

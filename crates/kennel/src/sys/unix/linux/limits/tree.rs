@@ -45,6 +45,8 @@ pub(crate) struct TreeLimits {
     plain: bool,
     /// Subtracted from `cpu.stat`: what the cgroup had counted before this tree.
     pub(crate) cpu_base: CpuBase,
+    /// What `cpu.stat` counted at the last [`TreeLimits::usage`].
+    counted: std::sync::Mutex<Option<CpuBase>>,
 }
 
 impl TreeLimits {
@@ -60,6 +62,7 @@ impl TreeLimits {
             oom_watch: None,
             plain: plan.memory.is_none() && plan.pids.is_none() && plan.cpu.is_none(),
             cpu_base: CpuBase::default(),
+            counted: std::sync::Mutex::new(None),
         };
         // On error `tree` is dropped, removing the directories made so far.
         if let Some((place, bytes)) = &plan.memory {
@@ -188,13 +191,23 @@ impl TreeLimits {
         keyed(&fs::read_to_string(dir.join(file)).ok()?, "oom_kill")
     }
 
+    /// What `cpu.stat` counted at the last [`TreeLimits::usage`]: the run loop reads
+    /// the usage once the tree is gone, before it reaps the leader, so when the cgroup
+    /// is handed on this is the next tree's base with no second read.
+    pub(crate) fn counted(&self) -> Option<CpuBase> {
+        self.counted.lock().ok().and_then(|c| *c)
+    }
+
     /// What the tree used so far (read once it ended for the final figures).
     pub(crate) fn usage(&self) -> Usage {
         let mut usage = Usage::default();
-        if let Ok(stat) = fs::read_to_string(self.v2.join("cpu.stat")) {
-            let since = |key, base: u64| keyed(&stat, key).map(|us| us.saturating_sub(base) / 1000);
-            usage.cpu_user_ms = since("user_usec", self.cpu_base.user_usec);
-            usage.cpu_system_ms = since("system_usec", self.cpu_base.system_usec);
+        if let Some(now) = cpu_counted(&self.v2) {
+            if let Ok(mut counted) = self.counted.lock() {
+                *counted = Some(now);
+            }
+            let since = |now: u64, base: u64| Some(now.saturating_sub(base) / 1000);
+            usage.cpu_user_ms = since(now.user_usec, self.cpu_base.user_usec);
+            usage.cpu_system_ms = since(now.system_usec, self.cpu_base.system_usec);
         }
         if let Some((dir, v2)) = &self.memory {
             let file = if *v2 {
@@ -315,7 +328,7 @@ pub(crate) fn keyed(text: &str, key: &str) -> Option<u64> {
 
 /// What the v2 cgroup `dir` has counted in `cpu.stat` so far.
 pub(crate) fn cpu_counted(dir: &Path) -> Option<CpuBase> {
-    let stat = fs::read_to_string(dir.join("cpu.stat")).ok()?;
+    let stat = crate::sys::unix::linux::procfs::read_file(dir.join("cpu.stat")).ok()?;
     Some(CpuBase {
         user_usec: keyed(&stat, "user_usec")?,
         system_usec: keyed(&stat, "system_usec")?,
