@@ -90,7 +90,13 @@ impl Hub {
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
         let (command, direct) = self.direct_streams(command, req).await?;
-        let spawned = spawn_in_place(command).await.map_err(|e| {
+        // No other child, and no other spawn: nothing else of the sidecar's needs
+        // this worker while the spawn waits for the exec.
+        let alone = {
+            let state = self.lock();
+            state.children.is_empty() && state.starting.len() <= 1
+        };
+        let spawned = spawn_in_place(command, alone).await.map_err(|e| {
             request_error(
                 ErrorCode::Internal,
                 format!("The spawn task failed: {e}"),
@@ -185,10 +191,19 @@ impl Hub {
 /// this worker move to another thread while it blocks), else on the blocking pool.
 /// In place, no pool thread is woken and no task woken back: the sidecar's context
 /// switches per spawn went 8.4 → 4.3 and its CPU 0.37 → 0.25 ms (one spawn's latency
-/// is the same; DECISIONS "Session 8").
+/// is the same; DECISIONS "Session 8"). When the sidecar has no other child and no
+/// other spawn (`alone`), the spawn simply runs on this worker: handing the worker's
+/// tasks to another thread costs a thread wake-up and two context switches on the
+/// round trip, for tasks that do not exist. One spawn at a time, the Node client's
+/// round trip went 0.841 → 0.797 of Node's (5 interleaved pairs; DECISIONS
+/// "Session 10").
 async fn spawn_in_place(
     command: kennel::Command,
+    alone: bool,
 ) -> Result<Result<kennel::Child, kennel::SpawnError>, tokio::task::JoinError> {
+    if alone {
+        return Ok(command.spawn());
+    }
     match tokio::runtime::Handle::current().runtime_flavor() {
         tokio::runtime::RuntimeFlavor::MultiThread => {
             Ok(tokio::task::block_in_place(move || command.spawn()))
