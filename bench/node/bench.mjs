@@ -105,6 +105,40 @@ async function spawnBench(o, kennel) {
   if (o.concurrency > 1) {
     variants.forEach(([key, label], i) => row(`spawn.node.${mode}.batch.${key}`, "ms", `${label}, timed from the batch's start`, fromBatch[i]));
   }
+  await spawnCost(o, variants.filter(([key]) => key !== "execa"), mode);
+}
+
+// Machine-wide busy CPU so far, in ms: every process (Node, the sidecar, the
+// children), from the first line of /proc/stat (USER_HZ, 100 per second on Linux).
+function busyMs() {
+  const f = readFileSync("/proc/stat", "utf8").split("\n", 1)[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = f[3] + f[4];
+  return ((f.reduce((a, b) => a + b, 0) - idle) * 1000) / 100;
+}
+
+// What a spawn costs, apart from how long one call waits: batches of `concurrency`
+// back to back for each variant (three phases each, interleaved), the machine's busy
+// CPU per spawn and the wall time per spawn (1 / throughput).
+async function spawnCost(o, variants, mode) {
+  const batches = Math.max(1, Math.ceil((2 * o.runs) / o.concurrency));
+  const n = batches * o.concurrency;
+  const cpu = variants.map(() => []);
+  const wall = variants.map(() => []);
+  for (let phase = 0; phase < 3; phase++) {
+    for (let i = 0; i < variants.length; i++) {
+      const [c0, t0] = [busyMs(), now()];
+      for (let b = 0; b < batches; b++) {
+        await Promise.all(Array.from({ length: o.concurrency }, () => variants[i][2]()));
+      }
+      wall[i].push((now() - t0) / n);
+      cpu[i].push((busyMs() - c0) / n);
+    }
+  }
+  const how = `${n} spawns in batches of ${o.concurrency}, 3 phases`;
+  variants.forEach(([key, label], i) => {
+    row(`spawn.node.${mode}.cpu.${key}`, "ms", `${label}: the machine's CPU per spawn (every process: Node, sidecar, children; /proc/stat), ${how}`, cpu[i]);
+    row(`spawn.node.${mode}.pace.${key}`, "ms", `${label}: wall time per spawn (1 / throughput), ${how}`, wall[i]);
+  });
 }
 
 // --- throughput -----------------------------------------------------------------------

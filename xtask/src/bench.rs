@@ -400,6 +400,9 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
             // once waits (Node's spawn blocks until each exec; bench.mjs).
             node_spawn.push(cmp(id("batch.kennel"), id("batch.node"), Time, None));
         }
+        // What a spawn costs: the machine's CPU, and wall time per spawn (bench.mjs).
+        node_spawn.push(cmp(id("cpu.kennel"), id("cpu.node"), Time, None));
+        node_spawn.push(cmp(id("pace.kennel"), id("pace.node"), Time, None));
     }
     vec![
         (
@@ -409,7 +412,7 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
         ),
         (
             "Spawn round trip: Node",
-            "The same program from Node: `child_process.spawn` until `'close'`, execa, and the kennel client through one `kennel serve` with its default (full) containment. Target: kennel ≤ 0.8× Node's own time, each round trip timed from its own call. The `batch` rows time each round trip of a batch from the batch's start instead: Node's `spawn` blocks the event loop until the child's exec, so its k-th spawn of a batch is called only after the k−1 before it forked, a wait the per-call time leaves out.",
+            "The same program from Node: `child_process.spawn` until `'close'`, execa, and the kennel client through one `kennel serve` with its default (full) containment. Target: kennel ≤ 0.8× Node's own time, each round trip timed from its own call. The `batch` rows time each round trip of a batch from the batch's start instead: Node's `spawn` blocks the event loop until the child's exec, so its k-th spawn of a batch is called only after the k−1 before it forked, a wait the per-call time leaves out. The `cpu` and `pace` rows say what a spawn costs, apart from how long one call waits: the machine's busy CPU per spawn (all processes) and the wall time per spawn, batches run back to back.",
             node_spawn,
         ),
         (
