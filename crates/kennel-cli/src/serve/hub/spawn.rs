@@ -91,7 +91,10 @@ impl Hub {
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
         let (command, direct) = self.direct_streams(command, req).await?;
         // No other child, and no other spawn: nothing else of the sidecar's needs
-        // this worker while the spawn waits for the exec.
+        // this worker while the spawn waits for the exec. The request loop, woken by
+        // the next line, runs on the other worker; a spawn that comes meanwhile is not
+        // alone and hands its worker off, so even an exec that hangs (a binary on a
+        // stuck network file system) blocks one worker, not the sidecar.
         let alone = {
             let state = self.lock();
             state.children.is_empty() && state.starting.len() <= 1
