@@ -68,9 +68,15 @@ try {
     'console.log("ok");',
   ].join("\n");
 
-  // kennel/process/effect with the optional peer `effect` installed by the app (the
-  // version the client was developed with, so it is in the npm cache).
+  // kennel/process/effect with the optional peer `effect` installed by the app: the
+  // version the client was developed with, by the URL of its tarball, which `npm ci` of
+  // the client put in the npm cache. (`effect@<version>` would need the registry's
+  // package document too, which `npm ci` does not fetch: on a fresh machine's cache,
+  // `--offline` failed with ENOTCACHED.)
   const effectVersion = JSON.parse(readFileSync(path.join(root, "node_modules", "effect", "package.json"), "utf8")).version;
+  const locked = JSON.parse(readFileSync(path.join(root, "package-lock.json"), "utf8")).packages?.["node_modules/effect"];
+  const registry = npm(root, "config", "get", "registry").trim().replace(/\/$/, "");
+  const effectSpec = locked?.resolved ?? `${registry}/effect/-/effect-${effectVersion}.tgz`;
   const effectScript = [
     'import { Effect } from "effect";',
     'import { Process } from "kennel/process/effect";',
@@ -105,9 +111,9 @@ try {
     const want = `@kennel/${platform}`;
     if (published.optionalDependencies?.[want] !== published.version) throw new Error(`the packed package.json does not list ${want}@${published.version}: ${JSON.stringify(published.optionalDependencies)}`);
     if (JSON.parse(readFileSync(path.join(client, "package.json"), "utf8")).optionalDependencies !== undefined) throw new Error("package.json was not restored after npm pack");
-    check("tarball", [tgz, platformTgz, `effect@${effectVersion}`]);
+    check("tarball", [tgz, platformTgz, effectSpec]);
   }
-  if (mode === "path" || mode === "both") check("path", [client, platformTgz, `effect@${effectVersion}`]);
+  if (mode === "path" || mode === "both") check("path", [client, platformTgz, effectSpec]);
 } finally {
   if (!args.includes("--keep")) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
