@@ -158,7 +158,9 @@ fn refill() {
     };
     let spare = Spare { cgroup, ticket };
     match SPARES.lock() {
-        Ok(mut spares) if spares.len() < MAX => spares.push(spare),
+        // Below any cgroup handed back meanwhile, so the last emptied one is still
+        // taken first (and a tree after a tree gets its cgroup, as the tests check).
+        Ok(mut spares) if spares.len() < MAX => spares.insert(0, spare),
         _ => discard(spare),
     }
 }
