@@ -213,6 +213,22 @@ async fn a_limited_trees_cgroup_is_removed_not_reused() {
     removed_not_reused(&used).await;
 }
 
+/// Spares removed behind the process's back (an administrator's cleanup, a service
+/// manager) are skipped: the next guarded tree gets a new cgroup and runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spares_removed_by_someone_else_are_skipped() {
+    let Some((_serial, _)) = after_a_guarded_run().await else {
+        return;
+    };
+    let (_, own) = kennel_tests::delegated::own_cgroup().expect("a cgroup v2");
+    let removed = the_spares();
+    for spare in &removed {
+        std::fs::remove_dir(own.join(spare)).expect("rmdir of an empty spare");
+    }
+    let used = cgroup_of_a_run(ContainmentOptions::default()).await;
+    assert!(!removed.contains(&used), "{used} in {removed:?}");
+}
+
 /// A tree planned without the supervisor-death guarantee gets a cgroup of its own
 /// and removes it: the guarded spares would die with the supervisor, which it did not
 /// ask for, and its own is not guarded to be one.

@@ -220,6 +220,18 @@ impl Cgroup {
         !self.removed && self.reusable.load(Ordering::Acquire)
     }
 
+    /// Whether the directory is still a cgroup: nobody removed it since it was made
+    /// (one `faccessat` through the directory's fd).
+    pub(crate) fn exists(&self) -> bool {
+        rustix::fs::accessat(
+            &self.dir_fd,
+            "cgroup.procs",
+            rustix::fs::Access::EXISTS,
+            rustix::fs::AtFlags::empty(),
+        )
+        .is_ok()
+    }
+
     /// SIGKILL every member at once. The cgroup is not reused afterwards.
     pub(crate) fn kill(&self) -> io::Result<()> {
         self.reusable.store(false, Ordering::Release);

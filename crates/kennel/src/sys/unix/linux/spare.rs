@@ -62,12 +62,15 @@ static SPARES: Mutex<Vec<Spare>> = Mutex::new(Vec::new());
 /// A refill is queued or running (at most one at a time).
 static REFILLING: AtomicBool = AtomicBool::new(false);
 
-/// A spare cgroup and its ticket, if one is ready and its guard has covered it
-/// without a gap (the last one handed back first: its directory is the warmest).
+/// A spare cgroup and its ticket, if one is ready, its guard has covered it without
+/// a gap, and its directory is still there (the last one handed back first: its
+/// directory is the warmest). Someone with write access to the cgroup tree may have
+/// removed an empty spare meanwhile (an administrator's cleanup, a service manager):
+/// a tree must not be started in it.
 pub(crate) fn take() -> Option<(Cgroup, Ticket)> {
     loop {
         let spare = SPARES.lock().ok()?.pop()?;
-        if guard::covers(spare.ticket.generation()) {
+        if guard::covers(spare.ticket.generation()) && spare.cgroup.exists() {
             return Some((spare.cgroup, spare.ticket));
         }
         discard(spare);
