@@ -137,39 +137,74 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         hub: hub.clone(),
     };
     loop {
-        let item = match control.try_recv().or_else(|_| data.try_recv()) {
-            Ok(item) => item,
-            Err(_) => {
-                // Both lanes are empty right now: whatever is buffered goes out.
-                sink.flush().await;
-                tokio::select! {
-                    biased;
-                    Some(item) = control.recv() => item,
-                    Some(item) = data.recv() => item,
-                    // Both lanes closed without `bye`: the hub is gone.
-                    else => break,
+        let (item, from_data) = match control.try_recv() {
+            Ok(item) => (item, false),
+            Err(_) => match data.try_recv() {
+                Ok(item) => (item, true),
+                Err(_) => {
+                    // Both lanes are empty right now: whatever is buffered goes out.
+                    sink.flush().await;
+                    tokio::select! {
+                        biased;
+                        Some(item) = control.recv() => (item, false),
+                        Some(item) = data.recv() => (item, true),
+                        // Both lanes closed without `bye`: the hub is gone.
+                        else => break,
+                    }
+                }
+            },
+        };
+        // A control item sent before this data item (a child's `spawned`, before its
+        // first output) may have arrived between the look at the control lane and the
+        // one at the data lane: it goes first. `bye` is written after the data item.
+        let mut bye = None;
+        if from_data {
+            while let Ok(earlier) = control.try_recv() {
+                if matches!(earlier, Out::Bye(_)) {
+                    bye = Some(earlier);
+                    break;
+                }
+                if write_item(&mut sink, &mut control, earlier).await {
+                    return finish(sink).await;
                 }
             }
-        };
-        let last = match item {
-            Out::Line(line) => {
-                sink.write(line.as_bytes()).await;
-                false
-            }
-            Out::Frame { header, payload } => {
-                sink.write_frame(&header, &payload).await;
-                false
-            }
-            Out::Exit { line, id, gen } => sink.exit(&mut control, &line, &id, gen).await,
-            Out::Bye(line) => {
-                sink.write(line.as_bytes()).await;
-                true
-            }
-        };
-        if last {
+        }
+        if write_item(&mut sink, &mut control, item).await {
+            break;
+        }
+        if let Some(bye) = bye {
+            write_item(&mut sink, &mut control, bye).await;
             break;
         }
     }
+    finish(sink).await
+}
+
+/// Writes `item`; returns whether it was the last line (`bye`).
+async fn write_item<W: AsyncWrite + Unpin>(
+    sink: &mut Sink<W>,
+    control: &mut Receiver<Out>,
+    item: Out,
+) -> bool {
+    match item {
+        Out::Line(line) => {
+            sink.write(line.as_bytes()).await;
+            false
+        }
+        Out::Frame { header, payload } => {
+            sink.write_frame(&header, &payload).await;
+            false
+        }
+        Out::Exit { line, id, gen } => sink.exit(control, &line, &id, gen).await,
+        Out::Bye(line) => {
+            sink.write(line.as_bytes()).await;
+            true
+        }
+    }
+}
+
+/// Flushes what is buffered; whether every event reached stdout, and the output.
+async fn finish<W: AsyncWrite + Unpin>(mut sink: Sink<W>) -> (bool, W) {
     sink.flush().await;
     (!sink.broken, sink.out.into_inner())
 }
