@@ -314,8 +314,8 @@ pub fn fd_count_of(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-/// The most spare cgroups a kennel process keeps open: up to 8 emptied ones
-/// (`spare::MAX` in the library) and one made ahead.
+/// A bound on the spare cgroups a kennel process keeps open: the library keeps at
+/// most 8 (`spare::MAX`, the one made ahead included); one more is allowed here.
 pub const SPARE_CGROUPS_MAX: usize = 9;
 
 /// How many fds `pid` has open (0 when it is gone), leaving out those of its spare

@@ -27,8 +27,9 @@
 //! * **Only for guarded trees.** A tree planned without the supervisor-death
 //!   guarantee (a cgroup and `keeper: false`) gets a cgroup of its own, as before: a
 //!   guarded one would die with the supervisor, which that caller did not ask for.
-//! * **Bounded.** At most [`MAX`] wait here (a host that spawned keeps up to that many
-//!   empty `kennel-<pid>-N` directories, and one `O_PATH` fd for each, while it lives).
+//! * **Bounded.** At most [`MAX`] wait here, the one made ahead included (a host that
+//!   spawned keeps up to that many empty `kennel-<pid>-N` directories, and one `O_PATH`
+//!   fd for each, while it lives).
 //!   Without a tokio runtime there is no pool to make one ahead on: a spawn that finds
 //!   none makes its own cgroup.
 //! * **Never left behind for good.** The guard removes them at the host's exit. A
@@ -80,31 +81,26 @@ pub(crate) fn take() -> Option<(Cgroup, Ticket)> {
 /// The cgroup of a guarded tree that ended and was reaped: kept for the next tree if
 /// it is fit for one (see the module docs) and there is room, else removed (and the
 /// guard told).
-pub(crate) fn give_back(cgroup: Cgroup, ticket: Ticket, limits: Option<&TreeLimits>) {
-    let spare = Spare { cgroup, ticket };
-    let fit = spare.cgroup.reusable()
+pub(crate) fn give_back(mut cgroup: Cgroup, ticket: Ticket, limits: Option<&TreeLimits>) {
+    let fit = cgroup.reusable()
         && limits.is_some_and(TreeLimits::plain)
-        && guard::covers(spare.ticket.generation());
+        && guard::covers(ticket.generation());
     // The figures the tree's usage read at its end, else read now.
     let counted = || {
         limits
             .and_then(TreeLimits::counted)
-            .or_else(|| cpu_counted(spare.cgroup.dir()))
+            .or_else(|| cpu_counted(cgroup.dir()))
     };
-    let base = fit.then(counted).flatten();
-    let Some(base) = base else {
-        return discard(spare);
-    };
-    let Ok(mut spares) = SPARES.lock() else {
-        return discard(spare);
-    };
-    if spares.len() >= MAX {
-        drop(spares);
-        return discard(spare);
+    if let Some(base) = fit.then(counted).flatten() {
+        cgroup.cpu_base = base;
+        if let Ok(mut spares) = SPARES.lock() {
+            if spares.len() < MAX {
+                spares.push(Spare { cgroup, ticket });
+                return;
+            }
+        }
     }
-    let Spare { mut cgroup, ticket } = spare;
-    cgroup.cpu_base = base;
-    spares.push(Spare { cgroup, ticket });
+    discard(Spare { cgroup, ticket });
 }
 
 /// Remove a spare's (empty) directory, then let the guard forget it.
