@@ -52,7 +52,7 @@ use rustix::process::Pid;
 
 use super::super::super::registry;
 use super::super::keeper::{abandon, HELLO_DEADLINE};
-use super::super::vfork::{clone_blocked, Stack};
+use super::super::vfork::{clone_blocked, Blocked, Stack};
 
 /// guard → host: the guard runs.
 const HELLO: u32 = 1;
@@ -114,6 +114,7 @@ pub(super) fn start() -> io::Result<Started> {
             libc::CLONE_VM | libc::SIGCHLD,
             arg,
             std::ptr::null_mut(),
+            Blocked::All,
         )
     }?;
     stack.leak();

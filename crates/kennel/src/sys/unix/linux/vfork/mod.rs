@@ -25,9 +25,10 @@
 //! the clone (argv, envp, paths, fds, all in [`ChildArgs`]) and writes its failure into
 //! two atomics there; it allocates nothing, takes no lock and calls only
 //! async-signal-safe system call wrappers. Signals are blocked in the parent thread
-//! around the clone, so no handler of the parent runs on the child's stack; the child
-//! resets every caught signal (and `SIGPIPE`, as std does) to its default and unblocks
-//! all signals just before `exec`, so the program starts as std would start it.
+//! around the clone (all but `SIGCHLD` while it has no handler: see `signals`), so no
+//! handler of the parent runs on the child's stack; the child resets every caught
+//! signal (and `SIGPIPE`, as std does) to its default and unblocks all signals just
+//! before `exec`, so the program starts as std would start it.
 //!
 //! # Same results as std's spawn
 //!
@@ -47,7 +48,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 pub(super) use self::prep::Stack;
 use self::prep::{null_terminated, output_fds, stdin_fds, PooledStack};
-pub(in crate::sys::unix::linux) use self::signals::clone_blocked;
+pub(in crate::sys::unix::linux) use self::signals::{clone_blocked, Blocked};
 use self::signals::{discard_pending, reset_signals, with_signals_blocked};
 use crate::sys::unix::start::{SpawnFailed, Spawned};
 use crate::sys::Launch;
@@ -196,6 +197,7 @@ fn clone_child(
             flags,
             ptr::from_ref(args).cast_mut().cast::<c_void>(),
             &mut pidfd as *mut c_int,
+            Blocked::AllButUnhandledSigchld,
         )
     };
     let pid = match pid {
@@ -225,7 +227,7 @@ fn born_into(args: &mut ChildArgs, stack: &Stack, dir: RawFd) -> Option<(u32, Ow
     // SAFETY: as for `clone_blocked` in `clone_child`: `child` runs on `stack` (alive
     // until after the call, CLONE_VFORK), reads `args` and writes its atomics; the
     // kernel stores the pidfd in `pidfd`. Signals are blocked around the call.
-    let born = with_signals_blocked(|| unsafe {
+    let born = with_signals_blocked(Blocked::AllButUnhandledSigchld, || unsafe {
         clone3::clone_into_cgroup(child, stack, dir, arg, &mut pidfd)
     });
     match born {
