@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { run, spawn } from "../src/process.js";
+import { run, spawn, stop } from "../src/process.js";
 import { Collector, waitGone, waitUntil } from "../support/helpers.js";
 
 const NODE = process.execPath;
@@ -167,5 +167,39 @@ describe("user reports", () => {
     const text = parts.join("");
     assert.ok(!text.includes("\uFFFD"), JSON.stringify(parts));
     assert.equal(text, "cleanup \u2014 end\n", JSON.stringify(parts));
+  });
+
+  // brettwooldridge/NuProcess#130 (fixed by #131), revery-ui/rench#28,
+  // casual-simulation/node-deno-vm#34, netease-lcap/wave-agent#1210: killing a child that
+  // has already exited throws (ESRCH) or logs an error; it is the ordinary race of a
+  // SIGKILL sent after a grace period, or of a cancel with the exit.
+  test("kill() on a child that already exited, or that is exiting, neither throws nor rejects", async () => {
+    const done = spawn([NODE, "-e", ""]);
+    assert.equal(await done.exited, 0);
+    assert.equal(done.kill(), false);
+    assert.equal(done.kill("SIGKILL"), false);
+    assert.equal(await stop(done), 0);
+    await done.child.kill();
+    await done.child.signal("SIGTERM");
+    await done.child.cancel();
+    const leader = spawn([NODE, "-e", ""], { killTree: false });
+    assert.equal(await leader.exited, 0);
+    assert.equal(leader.kill("SIGKILL"), false);
+    // Racing the exit: requests sent on every turn of the event loop until the exit
+    // arrives. Some reach the sidecar after it forgot the child (it answers unknown_id).
+    const ops: Promise<void>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const c = spawn(["true"]);
+      while (!c.child.done) {
+        ops.push(c.child.kill(), c.child.signal("SIGTERM"), c.child.cancel());
+        await new Promise((res) => setImmediate(res));
+      }
+      ops.push(c.child.kill());
+      const code = await c.exited;
+      assert.ok(code === 0 || code === 128 + 9 || code === 128 + 15, `status ${code}`);
+    }
+    const settled = await Promise.allSettled(ops);
+    const rejected = settled.filter((r) => r.status === "rejected");
+    assert.deepEqual(rejected, [], `${rejected.length} of ${ops.length} requests rejected`);
   });
 });
