@@ -51,7 +51,7 @@ fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
     );
 }
 
-/// systemd/systemd#3038, Originate/scriptkeeper#69, arsv/minibase#9, benrady/learnjs#15:
+/// systemd/systemd#3038, Originate/scriptkeeper#69, arsv/minibase#9:
 /// a script whose `#!` interpreter is missing (or ends in a `\r` from Windows line
 /// endings) fails `exec` with `ENOENT`, and was reported as "the program was not found"
 /// although the script is right there. The error names the script and the interpreter.
