@@ -38,8 +38,9 @@ pub enum SpawnError {
         path: PathBuf,
         /// The interpreter its `#!` line names, which does not exist; `None` when the
         /// file has no `#!` line or the interpreter exists (then it is the loader of a
-        /// binary, or the interpreter's own interpreter, that is missing).
-        interpreter: Option<PathBuf>,
+        /// binary, or the interpreter's own interpreter, that is missing). Boxed to keep
+        /// `SpawnError` small.
+        interpreter: Option<Box<std::path::Path>>,
         /// The OS error.
         #[source]
         source: io::Error,
@@ -436,7 +437,7 @@ mod tests {
             program: "./build.sh".into(),
             cwd: "/src".into(),
             path: "./build.sh".into(),
-            interpreter: Some("/bin/bash\r".into()),
+            interpreter: Some(std::path::Path::new("/bin/bash\r").into()),
             source: io::Error::from(io::ErrorKind::NotFound),
         };
         assert_eq!(

@@ -281,7 +281,7 @@ impl SpawnCtx {
                         program,
                         cwd,
                         path,
-                        interpreter,
+                        interpreter: interpreter.map(PathBuf::into_boxed_path),
                         source,
                     },
                     None => SpawnError::NotFound {
