@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { Readable } from "node:stream";
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { run, spawn } from "../src/process.js";
-import { Collector, waitGone } from "../support/helpers.js";
+import { run, spawn, stop } from "../src/process.js";
+import { Collector, waitGone, waitUntil } from "../support/helpers.js";
 
 const NODE = process.execPath;
 
@@ -143,5 +143,63 @@ describe("user reports", () => {
     child.stdin!.write("some input\n");
     child.stdin!.destroy();
     assert.equal(await child.exited, 5);
+  });
+
+  // anomalyco/opencode#15385, wonderwhy-er/DesktopCommanderMCP#628, garrytan/gstack#1007:
+  // a multi-byte character split across two reads comes out as U+FFFD when each chunk
+  // is decoded alone. The drop-in's stdout is a byte stream: `setEncoding("utf8")`
+  // (Node's StringDecoder) puts the character together again, as with child_process.
+  test("a UTF-8 character split across two reads arrives whole through setEncoding", async () => {
+    // The report's repro: "cleanup " and the first byte of "—" (E2 80 94); the rest only
+    // once the test has read the first part (a line on stdin), so the split is certain.
+    const script = [
+      "process.stdout.write(Buffer.from([0x63, 0x6c, 0x65, 0x61, 0x6e, 0x75, 0x70, 0x20, 0xe2]));",
+      "process.stdin.once('data', () => process.stdout.write(Buffer.from([0x80, 0x94, 0x20, 0x65, 0x6e, 0x64, 0x0a])));",
+    ].join("\n");
+    const child = spawn([NODE, "-e", script], { stdin: "pipe", stdout: "pipe" });
+    child.stdout!.setEncoding("utf8");
+    const parts: string[] = [];
+    child.stdout!.on("data", (s: string) => parts.push(s));
+    await waitUntil(() => parts.join("").startsWith("cleanup "), "the first part of the output");
+    child.stdin!.end("go\n");
+    assert.equal(await child.exited, 0);
+    await waitUntil(() => child.stdout!.readableEnded, "the end of stdout");
+    const text = parts.join("");
+    assert.ok(!text.includes("\uFFFD"), JSON.stringify(parts));
+    assert.equal(text, "cleanup \u2014 end\n", JSON.stringify(parts));
+  });
+
+  // brettwooldridge/NuProcess#130 (fixed by #131), revery-ui/rench#28,
+  // casual-simulation/node-deno-vm#34, netease-lcap/wave-agent#1210: killing a child that
+  // has already exited throws (ESRCH) or logs an error; it is the ordinary race of a
+  // SIGKILL sent after a grace period, or of a cancel with the exit.
+  test("kill() on a child that already exited, or that is exiting, neither throws nor rejects", async () => {
+    const done = spawn([NODE, "-e", ""]);
+    assert.equal(await done.exited, 0);
+    assert.equal(done.kill(), false);
+    assert.equal(done.kill("SIGKILL"), false);
+    assert.equal(await stop(done), 0);
+    await done.child.kill();
+    await done.child.signal("SIGTERM");
+    await done.child.cancel();
+    const leader = spawn([NODE, "-e", ""], { killTree: false });
+    assert.equal(await leader.exited, 0);
+    assert.equal(leader.kill("SIGKILL"), false);
+    // Racing the exit: requests sent on every turn of the event loop until the exit
+    // arrives. Some reach the sidecar after it forgot the child (it answers unknown_id).
+    const ops: Promise<void>[] = [];
+    for (let i = 0; i < 30; i++) {
+      const c = spawn(["true"]);
+      while (!c.child.done) {
+        ops.push(c.child.kill(), c.child.signal("SIGTERM"), c.child.cancel());
+        await new Promise((res) => setImmediate(res));
+      }
+      ops.push(c.child.kill());
+      const code = await c.exited;
+      assert.ok(code === 0 || code === 128 + 9 || code === 128 + 15, `status ${code}`);
+    }
+    const settled = await Promise.allSettled(ops);
+    const rejected = settled.filter((r) => r.status === "rejected");
+    assert.deepEqual(rejected, [], `${rejected.length} of ${ops.length} requests rejected`);
   });
 });

@@ -202,7 +202,8 @@ pub async fn run(args: RunArgs) -> i32 {
         Err(e) => {
             tracing::error!("{e}");
             return match e {
-                kennel::SpawnError::NotFound { .. } => EXIT_NOT_FOUND,
+                kennel::SpawnError::NotFound { .. }
+                | kennel::SpawnError::InterpreterNotFound { .. } => EXIT_NOT_FOUND,
                 kennel::SpawnError::PermissionDenied { .. } => EXIT_NOT_EXECUTABLE,
                 _ => EXIT_INTERNAL,
             };

@@ -171,7 +171,8 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
 /// Says why the command could not be run, as GNU; returns the exit code.
 fn spawn_failed(prog: &str, name: &str, e: &kennel::SpawnError) -> i32 {
     let (code, why) = match e {
-        kennel::SpawnError::NotFound { .. } => {
+        // GNU's words for both (its exec says ENOENT either way).
+        kennel::SpawnError::NotFound { .. } | kennel::SpawnError::InterpreterNotFound { .. } => {
             (EXIT_NOT_FOUND, "No such file or directory".to_string())
         }
         kennel::SpawnError::PermissionDenied { .. } => {

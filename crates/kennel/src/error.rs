@@ -24,6 +24,27 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// The program exists, but the kernel could not start it because a file it names
+    /// was not found: the interpreter on its `#!` line (a missing one, or one with a
+    /// `\r` from Windows line endings), or a binary's dynamic loader. The OS reports
+    /// this with the same error as a missing program (`ENOENT`).
+    #[error("cannot spawn `{program}` in {}: {} exists, but {}", cwd.display(), path.display(), missing(.interpreter.as_deref()))]
+    InterpreterNotFound {
+        /// The program as given.
+        program: String,
+        /// The working directory it would have run in.
+        cwd: PathBuf,
+        /// The file that was found for the program (relative to `cwd` if relative).
+        path: PathBuf,
+        /// The interpreter its `#!` line names, which does not exist; `None` when the
+        /// file has no `#!` line or the interpreter exists (then it is the loader of a
+        /// binary, or the interpreter's own interpreter, that is missing). Boxed to keep
+        /// `SpawnError` small.
+        interpreter: Option<Box<std::path::Path>>,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
     /// The program exists but may not be executed.
     #[error("cannot spawn `{program}` in {}: permission denied (is it executable?)", cwd.display())]
     PermissionDenied {
@@ -103,6 +124,13 @@ pub enum SpawnError {
     },
 }
 
+fn missing(interpreter: Option<&std::path::Path>) -> String {
+    match interpreter {
+        Some(i) => format!("the interpreter on its `#!` line, {i:?}, was not found"),
+        None => "a file it needs to start was not found (the interpreter on its `#!` line, or the dynamic loader of a binary)".to_string(),
+    }
+}
+
 fn kinds(limits: &[crate::LimitKind]) -> String {
     let names: Vec<&str> = limits.iter().map(|k| k.as_str()).collect();
     names.join(" and ")
@@ -113,6 +141,7 @@ impl SpawnError {
     pub fn program(&self) -> &str {
         match self {
             SpawnError::NotFound { program, .. }
+            | SpawnError::InterpreterNotFound { program, .. }
             | SpawnError::PermissionDenied { program, .. }
             | SpawnError::BadCwd { program, .. }
             | SpawnError::Os { program, .. }
@@ -403,6 +432,17 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "cannot spawn `nope` in /tmp: the program was not found"
+        );
+        let e = SpawnError::InterpreterNotFound {
+            program: "./build.sh".into(),
+            cwd: "/src".into(),
+            path: "./build.sh".into(),
+            interpreter: Some(std::path::Path::new("/bin/bash\r").into()),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot spawn `./build.sh` in /src: ./build.sh exists, but the interpreter on its `#!` line, \"/bin/bash\\r\", was not found"
         );
         let e = SpawnError::GuardNotStarted {
             program: "make".into(),

@@ -116,3 +116,54 @@ async fn a_second_signal_escalates_the_shutdown() {
     assert_eq!(sc.wait_exit().await, Some(0));
     assert_gone(&pids);
 }
+
+/// brettwooldridge/NuProcess#130, revery-ui/rench#28, casual-simulation/node-deno-vm#34:
+/// a signal sent to a child that has just exited must not look like a failure. The
+/// sidecar answers `unknown_id` once it forgot the child, and a client can tell that
+/// this answer raced the exit only if the `exit` came first (the Node client then
+/// resolves the request): no `error` about a child may come before its `exit`.
+/// `KENNEL_TEST_EXIT_GATE` holds the writer between forgetting the child and writing its
+/// `exit` until a reply is queued; `signal` requests (no `req` tag: only an error is
+/// answered) keep coming until one lands in that gap. Before the fix the writer wrote
+/// every reply queued by then, this `unknown_id` included, before the `exit`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_about_a_child_that_just_exited_never_comes_before_its_exit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut sc = Sidecar::start_with_env(&[("KENNEL_TEST_EXIT_GATE", "1")]).await;
+    for round in 0..5 {
+        let id = format!("q{round}");
+        sc.spawn(&id, &["exit", "0"], json!({})).await;
+        let signal = format!("{}\n", json!({"op": "signal", "id": id, "signal": "CONT"}));
+        let answered = Arc::new(AtomicBool::new(false));
+        let mut stdin = sc.take_stdin();
+        let writing = tokio::spawn({
+            let answered = answered.clone();
+            async move {
+                let deadline = std::time::Instant::now() + PATIENCE;
+                while !answered.load(Ordering::Acquire) && std::time::Instant::now() < deadline {
+                    stdin.send_raw(signal.as_bytes()).await.expect("write");
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                stdin
+            }
+        });
+        let error = sc
+            .wait_for(&format!("an error about {id}"), |e| {
+                e["event"] == "error" && e["id"] == id
+            })
+            .await;
+        answered.store(true, Ordering::Release);
+        sc.give_stdin(writing.await.expect("the writing task"));
+        assert_eq!(error["code"], "unknown_id", "{error}");
+        assert_eq!(error["op"], "signal", "{error}");
+        let events = sc.events_of(&id);
+        let exit = events.iter().position(|e| e["event"] == "exit");
+        let first_error = events.iter().position(|e| e["event"] == "error");
+        assert!(
+            exit.is_some() && exit < first_error,
+            "round {round}: the error came before the exit: {events:?}"
+        );
+    }
+    sc.finish().await;
+}

@@ -78,6 +78,19 @@ impl Sidecar {
         stdin.send_raw(bytes).await.expect("write to the sidecar");
     }
 
+    /// Take the request writer, to write from another task while this one reads
+    /// events; [`give_stdin`](Sidecar::give_stdin) puts it back.
+    #[allow(dead_code)]
+    pub fn take_stdin(&mut self) -> Writer {
+        self.stdin.take().expect("sidecar stdin still open")
+    }
+
+    /// Put back the writer [`take_stdin`](Sidecar::take_stdin) took.
+    #[allow(dead_code)]
+    pub fn give_stdin(&mut self, writer: Writer) {
+        self.stdin = Some(writer);
+    }
+
     /// Close the sidecar's stdin (EOF).
     pub fn close_stdin(&mut self) {
         self.stdin = None;

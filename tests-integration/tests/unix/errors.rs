@@ -50,3 +50,82 @@ fn spawn_outside_a_runtime_is_an_error_not_a_panic() {
         "{err:?}"
     );
 }
+
+/// systemd/systemd#3038, Originate/scriptkeeper#69, arsv/minibase#9:
+/// a script whose `#!` interpreter is missing (or ends in a `\r` from Windows line
+/// endings) fails `exec` with `ENOENT`, and was reported as "the program was not found"
+/// although the script is right there. The error names the script and the interpreter.
+#[tokio::test]
+async fn a_script_whose_interpreter_is_missing_is_not_reported_as_a_missing_program() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("kennel-bad-interp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the scripts' directory");
+    // (file name, contents, the interpreter, as the message shows it)
+    let cases = [
+        (
+            "missing",
+            "#!/kennel/no/such/interpreter -e\necho hi\n",
+            "/kennel/no/such/interpreter",
+            "\"/kennel/no/such/interpreter\"",
+        ),
+        (
+            "crlf",
+            "#!/bin/sh\r\necho hi\r\n",
+            "/bin/sh\r",
+            "\"/bin/sh\\r\"",
+        ),
+    ];
+    for (name, text, interp, shown) in cases {
+        let script = dir.join(name);
+        std::fs::write(&script, text).expect("write the script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+        // By path, and by name along `PATH` (the lookup finds the same file).
+        for cmd in [Command::new(&script), Command::new(name).env("PATH", &dir)] {
+            let err = cmd.spawn().unwrap_err();
+            let text = err.to_string();
+            let kennel::SpawnError::InterpreterNotFound {
+                path, interpreter, ..
+            } = &err
+            else {
+                panic!("{name}: {err:?}");
+            };
+            assert_eq!(path, &script, "{text}");
+            assert_eq!(
+                interpreter.as_deref(),
+                Some(std::path::Path::new(interp)),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!("{} exists", script.display()))
+                    && text.contains(shown)
+                    && !text.contains("the program was not found"),
+                "{text}"
+            );
+            let source = std::error::Error::source(&err)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .expect("the OS error is the source");
+            assert_eq!(source.kind(), std::io::ErrorKind::NotFound, "{text}");
+        }
+        // `kennel run` says so too, and exits 127 as for a missing program.
+        let out = std::process::Command::new(KENNEL)
+            .arg("run")
+            .arg(&script)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run kennel");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(127), "{stderr}");
+        assert!(
+            stderr.contains(shown) && stderr.contains("exists"),
+            "{stderr}"
+        );
+    }
+    // A program that is really missing is still "not found".
+    let err = Command::new(dir.join("absent")).spawn().unwrap_err();
+    assert!(
+        matches!(err, kennel::SpawnError::NotFound { .. }),
+        "{err:?}"
+    );
+    std::fs::remove_dir_all(&dir).expect("remove the scripts");
+}

@@ -11,7 +11,7 @@ use kennel_protocol::{
     ByeEvent, ByeReason, ChildRequest, ContainmentTier, ErrorCode, Event, IdRequest, Request,
     RequestError, ShutdownRequest,
 };
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::Notify;
 
 use super::child::{ack, InFlight, StdinHandle};
@@ -234,12 +234,16 @@ impl Hub {
         }
     }
 
-    /// Forget a child (called by the writer just before its `exit` line).
-    pub(crate) fn forget(&self, id: &str, gen: u64) {
+    /// Forget a child (called by the writer just before its `exit` line). Returns how
+    /// many items were in the control lane at that moment: the replies queued while the
+    /// child was still known (they are queued under this lock), which belong before its
+    /// `exit`; a reply queued after this (an `unknown_id` about the child) comes after.
+    pub(crate) fn forget(&self, id: &str, gen: u64, control: &Receiver<Out>) -> usize {
         let mut state = self.lock();
         if state.children.get(id).is_some_and(|e| e.gen == gen) {
             state.children.remove(id);
         }
+        control.len()
     }
 
     /// The longest ladder (sum of its waits) of the known children.

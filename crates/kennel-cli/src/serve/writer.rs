@@ -92,17 +92,21 @@ impl<W: AsyncWrite + Unpin> Sink<W> {
         crate::fatal::test_panic("writer");
         // The id is forgotten before its `exit` can reach the client, so a client that
         // reuses it after seeing `exit` never gets `duplicate_id`.
-        self.hub.forget(id, gen);
+        let earlier = self.hub.forget(id, gen, control);
+        exit_gate(control).await;
         // Replies the request loop queued while the child was still known (it queues
-        // them under the registry lock) belong before `exit`.
+        // them under the registry lock) belong before `exit`; only those: one queued
+        // since (`unknown_id` for a request that raced the exit) must come after it, or
+        // the client cannot tell it raced the exit.
         let mut bye = None;
-        while let Ok(item) = control.try_recv() {
+        for _ in 0..earlier {
+            let Ok(item) = control.try_recv() else { break };
             match item {
                 Out::Bye(line) => bye = Some(line),
                 Out::Line(line) => self.write(line.as_bytes()).await,
                 Out::Frame { header, payload } => self.write_frame(&header, &payload).await,
                 Out::Exit { line, id, gen } => {
-                    self.hub.forget(&id, gen);
+                    self.hub.forget(&id, gen, control);
                     self.write(line.as_bytes()).await;
                 }
             }
@@ -178,6 +182,24 @@ pub(crate) async fn run<W: AsyncWrite + Unpin>(
         }
     }
     finish(sink).await
+}
+
+/// Test seam: in debug builds, with `KENNEL_TEST_EXIT_GATE` set, the writer waits after
+/// forgetting a child until a reply is queued (at most 10 s), so a test can land a
+/// request about the child between the forget and its `exit`. Release builds ignore it.
+async fn exit_gate(control: &Receiver<Out>) {
+    #[cfg(debug_assertions)]
+    {
+        static GATE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *GATE.get_or_init(|| std::env::var_os("KENNEL_TEST_EXIT_GATE").is_some()) {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+            while control.is_empty() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = control;
 }
 
 /// Writes `item`; returns whether it was the last line (`bye`).

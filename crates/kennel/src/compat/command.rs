@@ -301,9 +301,9 @@ impl From<crate::Command> for Command {
 fn spawn_error(e: crate::SpawnError) -> io::Error {
     use std::error::Error as _;
     let kind = match &e {
-        crate::SpawnError::NotFound { .. } | crate::SpawnError::BadCwd { .. } => {
-            io::ErrorKind::NotFound
-        }
+        crate::SpawnError::NotFound { .. }
+        | crate::SpawnError::InterpreterNotFound { .. }
+        | crate::SpawnError::BadCwd { .. } => io::ErrorKind::NotFound,
         crate::SpawnError::PermissionDenied { .. } => io::ErrorKind::PermissionDenied,
         _ => e
             .source()

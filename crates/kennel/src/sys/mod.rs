@@ -202,10 +202,27 @@ fn take(
     }
 }
 
+#[cfg(unix)]
+use unix::interp::existing_program;
+
+/// Windows reports a missing program only when it is missing (no `#!` lines).
+#[cfg(not(unix))]
+fn existing_program(
+    _program: &OsStr,
+    _cwd: &Path,
+    _path_var: Option<&OsStr>,
+) -> Option<(PathBuf, Option<PathBuf>)> {
+    None
+}
+
 /// The program and working directory of a spawn, to name them in its errors.
 pub(crate) struct SpawnCtx {
     pub(crate) program: String,
     pub(crate) cwd: PathBuf,
+    /// The program as given, and the child's `PATH`: to find, after a "not found", the
+    /// file that exists but could not start.
+    program_os: OsString,
+    path_var: Option<OsString>,
 }
 
 impl SpawnCtx {
@@ -223,7 +240,24 @@ impl SpawnCtx {
             Some(dir) => dir.to_path_buf(),
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         };
-        Ok(SpawnCtx { program, cwd })
+        let path_var = launch.env.iter().fold(
+            if launch.env_clear {
+                None
+            } else {
+                std::env::var_os("PATH")
+            },
+            |path, op| match op {
+                EnvOp::Set(k, v) if k == "PATH" => Some(v.clone()),
+                EnvOp::Remove(k) if k == "PATH" => None,
+                _ => path,
+            },
+        );
+        Ok(SpawnCtx {
+            program,
+            cwd,
+            program_os: launch.program.to_owned(),
+            path_var,
+        })
     }
 
     /// An OS failure at `stage`.
@@ -236,16 +270,27 @@ impl SpawnCtx {
         }
     }
 
-    /// Starting the program failed: not found, not executable, or another OS failure
-    /// (at `stage`).
+    /// Starting the program failed: not found (the program, or its interpreter), not
+    /// executable, or another OS failure (at `stage`).
     pub(crate) fn program_error(&self, source: io::Error, stage: &'static str) -> SpawnError {
         let (program, cwd) = (self.program.clone(), self.cwd.clone());
         match source.kind() {
-            io::ErrorKind::NotFound => SpawnError::NotFound {
-                program,
-                cwd,
-                source,
-            },
+            io::ErrorKind::NotFound => {
+                match existing_program(&self.program_os, &cwd, self.path_var.as_deref()) {
+                    Some((path, interpreter)) => SpawnError::InterpreterNotFound {
+                        program,
+                        cwd,
+                        path,
+                        interpreter: interpreter.map(PathBuf::into_boxed_path),
+                        source,
+                    },
+                    None => SpawnError::NotFound {
+                        program,
+                        cwd,
+                        source,
+                    },
+                }
+            }
             io::ErrorKind::PermissionDenied => SpawnError::PermissionDenied {
                 program,
                 cwd,

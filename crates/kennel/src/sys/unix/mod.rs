@@ -39,6 +39,7 @@
 pub(crate) mod compat;
 pub(crate) mod fifo;
 mod group;
+pub(crate) mod interp;
 #[cfg(target_os = "linux")]
 pub(crate) mod linux;
 #[cfg(not(target_os = "linux"))]
