@@ -170,7 +170,7 @@ export class Answers {
   /** `unknown_id` for a child that has exited: the request raced the exit. */
   #raced(err: KennelError, childId: string): boolean {
     const child = this.#child(childId);
-    return err.code === "unknown_id" && (child === undefined || child.done);
+    return err.code === "unknown_id" && (child === undefined || child.done || child._exited);
   }
 
   #settle(done: Deferred<void>, err: KennelError, resolve: boolean): void {

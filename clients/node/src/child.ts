@@ -34,6 +34,12 @@ export class KennelChild extends EventEmitter {
   readonly stdin: Writable | null;
   /** True once `exit` arrived (or the child failed). */
   done = false;
+  /**
+   * @internal The sidecar sent `exit`. `done` follows once the child's direct streams
+   * (if any) are drained; an `unknown_id` in between still answers a request that raced
+   * the exit.
+   */
+  _exited = false;
 
   /** @internal */
   readonly _spawned = deferred<number>();

@@ -318,6 +318,7 @@ export class Kennel extends EventEmitter {
       case "ack":
         return this.#answers.ack(str(ev, "req"));
       case "exit":
+        if (st) st.child._exited = true;
         if (st) st.direct.finish(toOutcome(ev), (o) => st.child.done || this.#finishChild(st, undefined, o));
         return;
       case "list":

@@ -238,6 +238,33 @@ describe("direct streams", { skip: !unix && "UNIX sockets are Unix's; Windows pi
       }
     });
   }
+  // A request that races the exit is answered `unknown_id` once the sidecar forgot the
+  // child; after `exit` that is no failure. With a direct stream the client finishes
+  // the child only once the stream is drained, so `exit` has arrived while `done` is
+  // still false: the answer must not reject then either. Each child is killed by the
+  // first request, and the same requests follow on every turn of the event loop until
+  // it is done (at most 300 turns), so some reach the sidecar after it forgot the child.
+  test("a request racing the exit of a child with a direct stream resolves", async () => {
+    const k = await Kennel.start({ bin: KENNEL_BIN });
+    try {
+      const ops: Promise<void>[] = [];
+      for (let i = 0; i < 20; i++) {
+        const c = k.spawn(FIXTURE, ["sleep", "60000"], { stdout: "direct" });
+        let out = "";
+        c.stdout.on("data", (b: Buffer) => (out += b.toString()));
+        await waitUntil(() => out.includes("main"), "the child's pid line");
+        for (let turn = 0; !c.done && turn < 300; turn++) {
+          ops.push(c.kill(), c.signal("SIGCONT"), c.cancel());
+          await new Promise((res) => setImmediate(res));
+        }
+        await c.outcome;
+      }
+      const rejected = (await Promise.allSettled(ops)).filter((r) => r.status === "rejected");
+      assert.deepEqual(rejected, [], `${rejected.length} of ${ops.length} requests rejected`);
+    } finally {
+      await k.close();
+    }
+  });
 });
 
 /**

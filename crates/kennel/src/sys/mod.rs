@@ -219,10 +219,11 @@ fn existing_program(
 pub(crate) struct SpawnCtx {
     pub(crate) program: String,
     pub(crate) cwd: PathBuf,
-    /// The program as given, and the child's `PATH`: to find, after a "not found", the
-    /// file that exists but could not start.
+    /// The program as given, and how the command sets the child's `PATH` (`None`: as
+    /// ours; `Some(None)`: unset): to find, after a "not found", the file that exists
+    /// but could not start. Our own `PATH` is read only then, not on every spawn.
     program_os: OsString,
-    path_var: Option<OsString>,
+    path_set: Option<Option<OsString>>,
 }
 
 impl SpawnCtx {
@@ -240,23 +241,20 @@ impl SpawnCtx {
             Some(dir) => dir.to_path_buf(),
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         };
-        let path_var = launch.env.iter().fold(
-            if launch.env_clear {
-                None
-            } else {
-                std::env::var_os("PATH")
-            },
-            |path, op| match op {
-                EnvOp::Set(k, v) if k == "PATH" => Some(v.clone()),
-                EnvOp::Remove(k) if k == "PATH" => None,
-                _ => path,
-            },
-        );
+        let path_set =
+            launch
+                .env
+                .iter()
+                .fold(launch.env_clear.then_some(None), |path, op| match op {
+                    EnvOp::Set(k, v) if k == "PATH" => Some(Some(v.clone())),
+                    EnvOp::Remove(k) if k == "PATH" => Some(None),
+                    _ => path,
+                });
         Ok(SpawnCtx {
             program,
             cwd,
             program_os: launch.program.to_owned(),
-            path_var,
+            path_set,
         })
     }
 
@@ -276,7 +274,11 @@ impl SpawnCtx {
         let (program, cwd) = (self.program.clone(), self.cwd.clone());
         match source.kind() {
             io::ErrorKind::NotFound => {
-                match existing_program(&self.program_os, &cwd, self.path_var.as_deref()) {
+                let path_var = match &self.path_set {
+                    Some(set) => set.clone(),
+                    None => std::env::var_os("PATH"),
+                };
+                match existing_program(&self.program_os, &cwd, path_var.as_deref()) {
                     Some((path, interpreter)) => SpawnError::InterpreterNotFound {
                         program,
                         cwd,

@@ -158,7 +158,11 @@ impl Hub {
             // delivering output under backpressure: wait for it in a task of its own
             // so the request loop never blocks. The forwarder waits for these tasks
             // before queueing `exit`, so an error still comes before it.
-            let guard = entry.signals.enter();
+            // The child has ended, its `exit` is being queued: as the library would
+            // (`Finished`), acknowledge.
+            let Some(guard) = entry.signals.enter() else {
+                return Ok(ack(&req.id, "signal", req.req.clone()));
+            };
             let controller = entry.controller.clone();
             let id = req.id.clone();
             let tag = req.req.clone();
