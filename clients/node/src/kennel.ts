@@ -313,8 +313,7 @@ export class Kennel extends EventEmitter {
         return;
       }
       case "written":
-        if (st) this.#answers.written(st.child, str(ev, "req"));
-        return;
+        return st ? this.#answers.written(st.child, str(ev, "req")) : undefined;
       case "ack":
         return this.#answers.ack(str(ev, "req"));
       case "exit":
