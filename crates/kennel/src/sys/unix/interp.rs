@@ -27,8 +27,10 @@ pub(crate) fn existing_program(
     Some((found, interpreter))
 }
 
-/// The paths `execvp` tries, in order (a program with a `/` is the only one).
-fn candidates(program: &OsStr, path_var: Option<&OsStr>) -> Vec<PathBuf> {
+/// The paths `execvp` tries for `program` with `path_var` as `PATH` (`/bin:/usr/bin`
+/// when unset), in order; a program with a `/` is the only one, an empty one has none.
+/// Also the spawn's own lookup (`linux/vfork/prep.rs`).
+pub(crate) fn candidates(program: &OsStr, path_var: Option<&OsStr>) -> Vec<PathBuf> {
     let bytes = program.as_bytes();
     if bytes.is_empty() {
         return Vec::new();

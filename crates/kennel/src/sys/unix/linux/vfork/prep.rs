@@ -90,22 +90,13 @@ fn environment(launch: &Launch<'_>) -> BTreeMap<OsString, OsString> {
 
 /// The paths `execvp` would try for `program` with `path` as `PATH`.
 fn candidates(program: &OsStr, path: Option<&OsString>) -> io::Result<Vec<CString>> {
-    let bytes = program.as_bytes();
-    if bytes.is_empty() {
+    let found = crate::sys::unix::interp::candidates(program, path.map(OsString::as_os_str));
+    if found.is_empty() {
         return Err(io::Error::from(io::ErrorKind::NotFound));
     }
-    if bytes.contains(&b'/') {
-        return Ok(vec![cstring(program.to_owned())?]);
-    }
-    let path = path.map_or(&b"/bin:/usr/bin"[..], |p| p.as_bytes());
-    path.split(|&b| b == b':')
-        .map(|dir| {
-            let dir = if dir.is_empty() { &b"."[..] } else { dir };
-            let mut full = dir.to_vec();
-            full.push(b'/');
-            full.extend_from_slice(bytes);
-            cstring(OsString::from_vec(full))
-        })
+    found
+        .into_iter()
+        .map(|p| cstring(p.into_os_string()))
         .collect()
 }
 
