@@ -113,3 +113,47 @@ fn listed(list: &serde_json::Value) -> Vec<&str> {
         .map(|c| c["id"].as_str().expect("an id"))
         .collect()
 }
+
+/// A spawn whose `exec` blocks its thread (a binary on a hung network file system, a
+/// slow `binfmt_misc` handler; here a debug-build seam that blocks where the `exec`
+/// does) holds back neither the requests read after it nor the other children — also
+/// when it is the only spawn of an idle sidecar. Session 10 ran such a lone spawn on its
+/// worker; when that worker was the one polling the reactor and the other slept, no
+/// request was read until the exec returned. Which worker polls is the runtime's
+/// choice, so the test goes round 12 times from an idle sidecar (before the fix, about
+/// one round in six froze: this test failed 1 run in 6 with a single round).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawn_stuck_in_its_exec_holds_back_nothing_else() {
+    let gate = std::env::temp_dir().join(format!("kennel-exec-gate-{}", std::process::id()));
+    let entered = gate.with_extension("entered");
+    let setting = format!("stuck:{}", gate.display());
+    let mut sc = Sidecar::start_with_env(&[("KENNEL_TEST_EXEC_GATE", &setting)]).await;
+    for round in 0..12 {
+        let (stuck, other) = (format!("stuck-{round}"), format!("other-{round}"));
+        let _ = std::fs::remove_file(&gate);
+        let _ = std::fs::remove_file(&entered);
+        // Alone: no child, no other spawn in flight.
+        sc.send(spawn_request(&stuck, &["exit", "3"], json!({})))
+            .await;
+        assert!(
+            kennel_tests::wait_until(PATIENCE, || entered.exists()),
+            "round {round}: the stuck spawn never reached its exec"
+        );
+        sc.send(spawn_request(&other, &["print", "meanwhile"], json!({})))
+            .await;
+        let exit = sc.wait_event("exit", &other).await;
+        assert_eq!(exit["code"], 0, "round {round}: {exit}");
+        assert_eq!(sc.output_of(&other, "stdout"), b"meanwhile\n");
+        assert!(
+            sc.events_of(&stuck).is_empty(),
+            "round {round}: nothing about the stuck spawn before its exec returns: {:?}",
+            sc.log
+        );
+        std::fs::write(&gate, b"").expect("open the gate");
+        let exit = sc.seen_event("exit", &stuck).await;
+        assert_eq!(exit["code"], 3, "round {round}: {exit}");
+    }
+    let _ = std::fs::remove_file(&gate);
+    let _ = std::fs::remove_file(&entered);
+    sc.finish().await;
+}

@@ -90,16 +90,12 @@ impl Hub {
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
         let command = convert::command(req, self.limits.drain_timeout, options, ladder);
         let (command, direct) = self.direct_streams(command, req).await?;
-        // No other child, and no other spawn: nothing else of the sidecar's needs
-        // this worker while the spawn waits for the exec. The request loop, woken by
-        // the next line, runs on the other worker; a spawn that comes meanwhile is not
-        // alone and hands its worker off, so even an exec that hangs (a binary on a
-        // stuck network file system) blocks one worker, not the sidecar.
-        let alone = {
-            let state = self.lock();
-            state.children.is_empty() && state.starting.len() <= 1
+        let id = req.id.clone();
+        let spawn = move || {
+            exec_gate(&id);
+            command.spawn()
         };
-        let spawned = spawn_in_place(command, alone).await.map_err(|e| {
+        let spawned = spawn_in_place(spawn).await.map_err(|e| {
             request_error(
                 ErrorCode::Internal,
                 format!("The spawn task failed: {e}"),
@@ -189,30 +185,59 @@ impl Hub {
     }
 }
 
-/// `command.spawn()`, which blocks until the child's `exec`, without stalling the
-/// runtime: on a multi-thread runtime in place (`block_in_place`: the other tasks of
-/// this worker move to another thread while it blocks), else on the blocking pool.
-/// In place, no pool thread is woken and no task woken back: the sidecar's context
-/// switches per spawn went 8.4 → 4.3 and its CPU 0.37 → 0.25 ms (one spawn's latency
-/// is the same; DECISIONS "Session 8"). When the sidecar has no other child and no
-/// other spawn (`alone`), the spawn simply runs on this worker: handing the worker's
-/// tasks to another thread costs a thread wake-up and two context switches on the
-/// round trip, for tasks that do not exist. One spawn at a time, the Node client's
-/// round trip went 0.841 → 0.797 of Node's (5 interleaved pairs; DECISIONS
-/// "Session 10").
-async fn spawn_in_place(
-    command: kennel::Command,
-    alone: bool,
-) -> Result<Result<kennel::Child, kennel::SpawnError>, tokio::task::JoinError> {
-    if alone {
-        return Ok(command.spawn());
-    }
+/// `spawn` (`command.spawn()`, which blocks until the child's `exec`) without stalling
+/// the runtime: on a multi-thread runtime in place (`block_in_place`: the other tasks of
+/// this worker, and the watch over the reactor, move to another thread while it blocks),
+/// else on the blocking pool. In place, no pool thread is woken and no task woken back:
+/// the sidecar's context switches per spawn went 8.4 → 4.3 and its CPU 0.37 → 0.25 ms
+/// (one spawn's latency is the same; DECISIONS "Session 8").
+///
+/// Every spawn hands its worker off, the lone one too. Session 10 ran a spawn with no
+/// other child and no other spawn in flight directly on its worker (one spawn at a
+/// time, 0.841 → 0.797 of Node's round trip), reasoning that the request loop would run
+/// on the other worker meanwhile. It does not when the other worker sleeps: the blocked
+/// one may be the one that was polling the reactor, and then nothing — no request, no
+/// EOF of a client that died, no signal — was read until the exec returned: ~1 ms in a
+/// burst on a busy machine, as long as the exec takes on a hung network file system
+/// (DECISIONS "Session 12"; test `a_spawn_stuck_in_its_exec_holds_back_nothing_else`).
+async fn spawn_in_place<F>(spawn: F) -> Result<F::Output, tokio::task::JoinError>
+where
+    F: FnOnce() -> Result<kennel::Child, kennel::SpawnError> + Send + 'static,
+{
     match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => {
-            Ok(tokio::task::block_in_place(move || command.spawn()))
-        }
-        _ => tokio::task::spawn_blocking(move || command.spawn()).await,
+        tokio::runtime::RuntimeFlavor::MultiThread => Ok(tokio::task::block_in_place(spawn)),
+        _ => tokio::task::spawn_blocking(spawn).await,
     }
+}
+
+/// Test seam: in debug builds, `KENNEL_TEST_EXEC_GATE=<prefix>:<path>` makes the spawn
+/// of every id starting with `prefix` block its thread where the `exec` does, until
+/// `path` exists — the way an `exec` from a hung network file system (or any slow one)
+/// blocks it. It creates `<path>.entered` first, so a test knows the thread is held.
+/// Release builds ignore it.
+fn exec_gate(id: &str) {
+    #[cfg(debug_assertions)]
+    {
+        static GATE: std::sync::OnceLock<Option<(String, std::path::PathBuf)>> =
+            std::sync::OnceLock::new();
+        let gate = GATE.get_or_init(|| {
+            let v = std::env::var("KENNEL_TEST_EXEC_GATE").ok()?;
+            let (prefix, path) = v.split_once(':')?;
+            Some((prefix.to_owned(), path.into()))
+        });
+        if let Some((prefix, path)) = gate {
+            if id.starts_with(prefix.as_str()) {
+                let mut entered = path.clone().into_os_string();
+                entered.push(".entered");
+                let _ = std::fs::write(entered, b"");
+                while !path.exists() {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = id;
 }
 
 /// The `spawned` reply.
