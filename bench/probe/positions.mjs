@@ -6,45 +6,12 @@
 //
 //   node bench/probe/positions.mjs --kennel target/release/kennel \
 //        --fixture target/release/kennel-fixture [--concurrency 8] [--batches 150]
-import { spawn as nodeSpawn } from "node:child_process";
-import { parseArgs } from "node:util";
-import { Kennel } from "../../clients/node/dist/src/index.js";
+import { kennelCaller, nodeCall, now, probeOptions } from "./calls.mjs";
 
-const { values: o } = parseArgs({
-  options: {
-    kennel: { type: "string" },
-    fixture: { type: "string" },
-    concurrency: { type: "string", default: "8" },
-    batches: { type: "string", default: "150" },
-  },
-});
-if (!o.kennel || !o.fixture) throw new Error("--kennel and --fixture are required");
+const o = probeOptions();
 const conc = Number(o.concurrency);
-const now = () => performance.now();
-
-function nodeCall(t0) {
-  return new Promise((resolve, reject) => {
-    const t = now();
-    const c = nodeSpawn(o.fixture, ["exit", "0"], { stdio: ["ignore", "pipe", "pipe"] });
-    c.stdout.resume();
-    c.stderr.resume();
-    c.on("error", reject);
-    c.on("close", (code) => (code === 0 ? resolve([now() - t, t - t0]) : reject(new Error(`exit ${code}`))));
-  });
-}
-
-const kennel = await Kennel.start({ bin: o.kennel });
-async function kennelCall(t0) {
-  const t = now();
-  const c = kennel.spawn(o.fixture, ["exit", "0"]);
-  c.stdout.resume();
-  c.stderr.resume();
-  const out = await c.outcome;
-  if (out.code !== 0) throw new Error(`kennel: ${JSON.stringify(out.raw)}`);
-  return [now() - t, t - t0];
-}
-
-const variants = [["node", nodeCall], ["kennel", kennelCall]];
+const { kennel, call: kennelCall } = await kennelCaller(o.kennel, o.fixture);
+const variants = [["node", (t0) => nodeCall(o.fixture, t0)], ["kennel", kennelCall]];
 const results = variants.map(() => []);
 for (let b = 0; b < Number(o.batches); b++) {
   for (const [i, [, call]] of variants.entries()) {

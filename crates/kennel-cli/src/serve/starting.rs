@@ -102,19 +102,30 @@ impl Starting {
 async fn test_gate(id: &str) {
     #[cfg(debug_assertions)]
     {
-        static GATE: std::sync::OnceLock<Option<(String, std::path::PathBuf)>> =
-            std::sync::OnceLock::new();
-        let gate = GATE.get_or_init(|| {
-            let v = std::env::var("KENNEL_TEST_SPAWN_GATE").ok()?;
-            let (prefix, path) = v.split_once(':')?;
-            Some((prefix.to_owned(), path.into()))
-        });
-        if let Some((prefix, path)) = gate {
-            while id.starts_with(prefix.as_str()) && !path.exists() {
+        static GATE: Gate = std::sync::OnceLock::new();
+        if let Some(path) = gate_for(&GATE, "KENNEL_TEST_SPAWN_GATE", id) {
+            while !path.exists() {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
     }
     #[cfg(not(debug_assertions))]
     let _ = id;
+}
+
+/// A debug-build gate's setting, `<prefix>:<path>` from its environment variable, read
+/// once.
+#[cfg(debug_assertions)]
+pub(crate) type Gate = std::sync::OnceLock<Option<(String, std::path::PathBuf)>>;
+
+/// The path that holds the spawn of `id` back, if `var` names a gate for its prefix.
+#[cfg(debug_assertions)]
+pub(crate) fn gate_for<'a>(gate: &'a Gate, var: &str, id: &str) -> Option<&'a std::path::Path> {
+    let setting = gate.get_or_init(|| {
+        let v = std::env::var(var).ok()?;
+        let (prefix, path) = v.split_once(':')?;
+        Some((prefix.to_owned(), path.into()))
+    });
+    let (prefix, path) = setting.as_ref()?;
+    id.starts_with(prefix.as_str()).then_some(path.as_path())
 }

@@ -218,21 +218,14 @@ where
 fn exec_gate(id: &str) {
     #[cfg(debug_assertions)]
     {
-        static GATE: std::sync::OnceLock<Option<(String, std::path::PathBuf)>> =
-            std::sync::OnceLock::new();
-        let gate = GATE.get_or_init(|| {
-            let v = std::env::var("KENNEL_TEST_EXEC_GATE").ok()?;
-            let (prefix, path) = v.split_once(':')?;
-            Some((prefix.to_owned(), path.into()))
-        });
-        if let Some((prefix, path)) = gate {
-            if id.starts_with(prefix.as_str()) {
-                let mut entered = path.clone().into_os_string();
-                entered.push(".entered");
-                let _ = std::fs::write(entered, b"");
-                while !path.exists() {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
+        use crate::serve::starting::{gate_for, Gate};
+        static GATE: Gate = std::sync::OnceLock::new();
+        if let Some(path) = gate_for(&GATE, "KENNEL_TEST_EXEC_GATE", id) {
+            let mut entered = path.as_os_str().to_owned();
+            entered.push(".entered");
+            let _ = std::fs::write(entered, b"");
+            while !path.exists() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
         }
     }
