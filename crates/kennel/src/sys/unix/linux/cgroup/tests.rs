@@ -60,3 +60,33 @@ fn leftover_names_of_an_earlier_process_with_our_pid_are_reused_or_skipped() {
     );
     fs::remove_dir_all(&root).expect("cleanup");
 }
+
+#[test]
+fn a_signal_reaches_only_the_pids_listed_after_their_pidfds_were_opened() {
+    let spawn = || {
+        std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep")
+    };
+    let (mut listed, mut dropped) = (spawn(), spawn());
+    // A pid with no process behind it gets no pidfd (nothing to signal later).
+    let mut gone = spawn();
+    let gone_pid = gone.id();
+    gone.kill().expect("kill");
+    gone.wait().expect("reap");
+    let pidfds = open_pidfds(vec![listed.id(), dropped.id(), gone_pid]);
+    assert_eq!(pidfds.len(), 2, "a pidfd for each live pid only");
+    // The second listing no longer names `dropped` (it left, or its number was
+    // someone else's): only `listed` is signalled.
+    signal_still_listed(&pidfds, &[listed.id()], rustix::process::Signal::KILL);
+    let status = listed.wait().expect("wait");
+    use std::os::unix::process::ExitStatusExt as _;
+    assert_eq!(status.signal(), Some(9), "{status:?}");
+    assert!(
+        dropped.try_wait().expect("try_wait").is_none(),
+        "a process missing from the second listing must not be signalled"
+    );
+    dropped.kill().expect("kill");
+    dropped.wait().expect("reap");
+}
