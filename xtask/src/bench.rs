@@ -156,6 +156,39 @@ struct Figure {
 struct Rows {
     figures: BTreeMap<String, Figure>,
     checks: Vec<String>,
+    /// Per program run: what it measured and the host's steal during it.
+    steal: Vec<(String, f64)>,
+}
+
+/// The machine's CPU time from `/proc/stat` (clock ticks): time the vCPUs ran
+/// (user, nice, system, irq, softirq) and time the host ran something else while
+/// a vCPU wanted to run (steal).
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    Some((at(0) + at(1) + at(2) + at(5) + at(6), at(7)))
+}
+
+/// Run `f`, and record what share of the vCPUs' wanted time the host stole meanwhile
+/// (steal / (ran + steal)): on a shared VM a tail latency that misses its target
+/// while this is high is the host's, not the program's.
+fn with_steal<T>(rows: &mut Rows, what: &str, f: impl FnOnce(&mut Rows) -> T) -> T {
+    let before = cpu_ticks();
+    let out = f(rows);
+    if let (Some((r0, s0)), Some((r1, s1))) = (before, cpu_ticks()) {
+        let (ran, stolen) = (r1.saturating_sub(r0), s1.saturating_sub(s0));
+        if ran + stolen > 0 {
+            rows.steal
+                .push((what.to_owned(), stolen as f64 / (ran + stolen) as f64));
+        }
+    }
+    out
 }
 
 impl Rows {
@@ -219,8 +252,11 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
     };
     let mut rows = Rows::default();
     let rust = |rows: &mut Rows, args: &[String]| -> Result<(), String> {
-        let text = bins(Cmd::new(&bench).args(args)).read()?;
-        rows.absorb(&text)
+        let what = format!("kennel-bench {}", args.join(" "));
+        with_steal(rows, &what, |rows| {
+            let text = bins(Cmd::new(&bench).args(args)).read()?;
+            rows.absorb(&text)
+        })
     };
     let n = |v: usize| v.to_string();
     let spawn = |runs: usize, c: usize| {
@@ -266,8 +302,11 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
     if node {
         let dir = prepare_node(ctx)?;
         let script = |rows: &mut Rows, args: &[String]| -> Result<(), String> {
-            let text = bins(Cmd::new("node").arg(dir.join("bench.mjs")).args(args)).read()?;
-            rows.absorb(&text)
+            let what = format!("bench.mjs {}", args.join(" "));
+            with_steal(rows, &what, |rows| {
+                let text = bins(Cmd::new("node").arg(dir.join("bench.mjs")).args(args)).read()?;
+                rows.absorb(&text)
+            })
         };
         let spawn = |c: usize| {
             vec![
@@ -508,6 +547,17 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64, load_before
     let _ = writeln!(md, "- load average at the start: {load_before}");
     for (k, v) in machine(ctx) {
         let _ = writeln!(md, "- {k}: {v}");
+    }
+    if !rows.steal.is_empty() {
+        let _ = writeln!(
+            md,
+            "- CPU time the host took from this VM while it wanted to run (`/proc/stat` steal ÷ (busy + steal)), per program: {}",
+            rows.steal
+                .iter()
+                .map(|(what, share)| format!("`{what}` {:.0}%", share * 100.0))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
     }
     let _ = writeln!(md, "\n## Method\n");
     let _ = writeln!(
