@@ -157,3 +157,80 @@ async fn a_spawn_stuck_in_its_exec_holds_back_nothing_else() {
     let _ = std::fs::remove_file(&entered);
     sc.finish().await;
 }
+
+/// The client goes away (EOF), or asks for a `shutdown`, while one spawn is stuck in
+/// its `exec`: the children already running are ended at once, not when that `exec`
+/// returns (on a hung network file system, never); the stuck spawn is still answered
+/// (`spawned`, then its `exit`) once it returns, and only then does the sidecar say
+/// `bye`.
+async fn end_while_a_spawn_is_stuck_in_its_exec(shutdown: bool) {
+    let gate =
+        std::env::temp_dir().join(format!("kennel-end-gate-{}-{shutdown}", std::process::id()));
+    let entered = gate.with_extension("entered");
+    let _ = std::fs::remove_file(&gate);
+    let _ = std::fs::remove_file(&entered);
+    let setting = format!("stuck:{}", gate.display());
+    let mut sc = Sidecar::start_with_env(&[("KENNEL_TEST_EXEC_GATE", &setting)]).await;
+    let running = sc.spawn("running", &["sleep", "600000"], json!({})).await;
+    let pid = running["pid"].as_u64().expect("a pid") as u32;
+    sc.send(spawn_request("stuck", &["sleep", "600000"], json!({})))
+        .await;
+    assert!(
+        kennel_tests::wait_until(PATIENCE, || entered.exists()),
+        "the stuck spawn never reached its exec"
+    );
+    if shutdown {
+        sc.send(json!({"op": "shutdown"})).await;
+    } else {
+        sc.close_stdin();
+    }
+    let exit = sc.wait_event("exit", "running").await;
+    assert_eq!(exit["reason"], "supervisor_shutdown", "{exit}");
+    assert_gone(&[pid]);
+    assert!(
+        sc.events_of("stuck").is_empty(),
+        "nothing about the stuck spawn before its exec returns: {:?}",
+        sc.log
+    );
+    std::fs::write(&gate, b"").expect("open the gate");
+    if shutdown {
+        sc.close_stdin();
+    }
+    let rest = sc.read_to_eof().await;
+    let _ = std::fs::remove_file(&gate);
+    let _ = std::fs::remove_file(&entered);
+    let kinds: Vec<(&str, &str)> = rest
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap_or(""),
+                e["id"].as_str().unwrap_or(""),
+            )
+        })
+        .filter(|(event, _)| *event != "stdout" && *event != "stderr")
+        .collect();
+    assert_eq!(
+        kinds,
+        [("spawned", "stuck"), ("exit", "stuck"), ("bye", "")],
+        "{rest:?}"
+    );
+    let exit = rest.iter().find(|e| e["event"] == "exit").expect("exit");
+    assert_eq!(exit["reason"], "supervisor_shutdown", "{exit}");
+    let bye = rest.last().expect("bye");
+    assert_eq!(
+        bye["reason"],
+        if shutdown { "shutdown" } else { "eof" },
+        "{bye}"
+    );
+    assert_eq!(sc.wait_exit().await, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eof_ends_the_running_children_while_a_spawn_is_stuck_in_its_exec() {
+    end_while_a_spawn_is_stuck_in_its_exec(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_ends_the_running_children_while_a_spawn_is_stuck_in_its_exec() {
+    end_while_a_spawn_is_stuck_in_its_exec(true).await;
+}

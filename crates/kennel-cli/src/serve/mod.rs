@@ -273,11 +273,16 @@ async fn session(hub: Arc<Hub>, writer: JoinHandle<(bool, stdio::Stdout)>) -> i3
                     hub.handle(request).await
                 }
                 None => {
-                    starting.settle_all().await;
                     eof = true;
                     // No credit can come any more: flow control must not hold output.
                     hub.lift_windows();
+                    // The shutdown first, then the spawns in flight: one stuck in its
+                    // `exec` (a binary on a hung network file system) must not keep
+                    // the running children alive. A spawn read before the EOF is
+                    // still answered: it registers, says `spawned`, and is ended at
+                    // once (`Hub::register`), as after a signal.
                     hub.begin_shutdown(ByeReason::Eof, None, false);
+                    starting.settle_all().await;
                 }
             },
         }

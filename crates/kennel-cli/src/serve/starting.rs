@@ -10,8 +10,12 @@
 //!   the id) waits for the `spawn` of **that id** in flight, if there is one: the child
 //!   is known when the request is handled, and its `spawned` (or the spawn's `error`)
 //!   is queued before any answer about it;
-//! * `list`, `shutdown`, EOF and a line with no `id` wait for **every** spawn in
-//!   flight: `list` shows every child spawned before it, a shutdown ends them all.
+//! * `list` and a line with no `id` wait for **every** spawn in flight: `list` shows
+//!   every child spawned before it;
+//! * `shutdown` and EOF begin the shutdown at once, and a spawn in flight that
+//!   registers after it is ended as it registers (its `spawned` still comes first).
+//!   Waiting for the spawns first let one stuck in its `exec` (a binary on a hung
+//!   network file system) keep every running child alive (DECISIONS "Session 13").
 //!
 //! So a request on one child no longer waits for the spawns of others (with 8 runs in
 //! flight, every `credit` or `close_stdin` used to wait for all 8 spawns). The request
@@ -68,7 +72,11 @@ impl Starting {
     /// depends on: the spawn of the child it names, or every spawn in flight.
     pub(crate) async fn before(&mut self, request: &Result<Request, RequestError>) {
         let id = match request {
-            Ok(Request::List(_) | Request::Shutdown(_)) => None,
+            // A shutdown ends the spawns in flight as they register (`Hub::register`):
+            // waiting for them first would let one stuck in its `exec` keep every
+            // running child alive.
+            Ok(Request::Shutdown(_)) => return,
+            Ok(Request::List(_)) => None,
             Ok(r) => r.id(),
             Err(e) => e.id.as_deref(),
         };
