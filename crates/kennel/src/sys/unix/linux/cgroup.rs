@@ -290,11 +290,14 @@ impl Cgroup {
     /// of `cgroup.procs` thus verifies every pidfd at once, where reading each
     /// process's `/proc/<pid>/cgroup` cost three system calls per member (~1.5 ms for
     /// a 50-process tree on a 2-vCPU VM, on the cancel's path, twice: the signal and
-    /// `SIGCONT`).
+    /// `SIGCONT`). At most [`PIDFDS_AT_ONCE`] pidfds are open at a time, so a large
+    /// tree near the fd limit is still reached in full.
     pub(crate) fn signal_all(&self, signal: rustix::process::Signal) {
-        let pidfds = open_pidfds(self.pids());
-        if !pidfds.is_empty() {
-            signal_still_listed(&pidfds, &self.pids(), signal);
+        for chunk in self.pids().chunks(PIDFDS_AT_ONCE) {
+            let pidfds = open_pidfds(chunk);
+            if !pidfds.is_empty() {
+                signal_still_listed(&pidfds, &self.pids(), signal);
+            }
         }
     }
 
@@ -372,10 +375,15 @@ impl Layer for Cgroup {
     }
 }
 
+/// How many members' pidfds [`Cgroup::signal_all`] holds open at once (one listing of
+/// `cgroup.procs` verifies each batch): a tree of thousands must not run this process
+/// out of file descriptors, and a signal must not be skipped for want of one.
+const PIDFDS_AT_ONCE: usize = 64;
+
 /// A pidfd for each pid that still names a process.
-fn open_pidfds(pids: Vec<u32>) -> Vec<(u32, OwnedFd)> {
-    pids.into_iter()
-        .filter_map(|pid| {
+fn open_pidfds(pids: &[u32]) -> Vec<(u32, OwnedFd)> {
+    pids.iter()
+        .filter_map(|&pid| {
             let p = i32::try_from(pid)
                 .ok()
                 .and_then(rustix::process::Pid::from_raw)?;

@@ -75,7 +75,7 @@ fn a_signal_reaches_only_the_pids_listed_after_their_pidfds_were_opened() {
     let gone_pid = gone.id();
     gone.kill().expect("kill");
     gone.wait().expect("reap");
-    let pidfds = open_pidfds(vec![listed.id(), dropped.id(), gone_pid]);
+    let pidfds = open_pidfds(&[listed.id(), dropped.id(), gone_pid]);
     assert_eq!(pidfds.len(), 2, "a pidfd for each live pid only");
     // The second listing no longer names `dropped` (it left, or its number was
     // someone else's): only `listed` is signalled.
@@ -89,4 +89,36 @@ fn a_signal_reaches_only_the_pids_listed_after_their_pidfds_were_opened() {
     );
     dropped.kill().expect("kill");
     dropped.wait().expect("reap");
+}
+
+#[test]
+fn a_signal_reaches_every_member_of_a_cgroup_larger_than_one_batch_of_pidfds() {
+    let root = std::env::temp_dir().join(format!("kennel-cgroup-batch-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir(&root).expect("a scratch directory");
+    let mut members: Vec<std::process::Child> = (0..PIDFDS_AT_ONCE * 2 + 5)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("30")
+                .spawn()
+                .expect("sleep")
+        })
+        .collect();
+    let listing: String = members.iter().map(|c| format!("{}\n", c.id())).collect();
+    fs::write(root.join("cgroup.procs"), listing).expect("a listing");
+    let cg = Cgroup {
+        dir: root.clone(),
+        dir_fd: fs::File::open(&root).expect("the scratch directory").into(),
+        procs: OnceLock::new(),
+        removed: true,
+        reusable: AtomicBool::new(false),
+        cpu_base: CpuBase::default(),
+    };
+    cg.signal_all(rustix::process::Signal::KILL);
+    use std::os::unix::process::ExitStatusExt as _;
+    for child in &mut members {
+        let status = child.wait().expect("wait");
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+    }
+    fs::remove_dir_all(&root).expect("cleanup");
 }
