@@ -22,7 +22,6 @@
 //! `/sys/fs/cgroup` (pure v2) or `/sys/fs/cgroup/unified` (hybrid), read-only in
 //! containers, and delegated only to `user@UID.service` on systemd desktops.
 
-use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Write as _};
@@ -375,34 +374,8 @@ impl Layer for Cgroup {
     }
 }
 
-/// How many members' pidfds [`Cgroup::signal_all`] holds open at once (one listing of
-/// `cgroup.procs` verifies each batch): a tree of thousands must not run this process
-/// out of file descriptors, and a signal must not be skipped for want of one.
-const PIDFDS_AT_ONCE: usize = 64;
-
-/// A pidfd for each pid that still names a process.
-fn open_pidfds(pids: &[u32]) -> Vec<(u32, OwnedFd)> {
-    pids.iter()
-        .filter_map(|&pid| {
-            let p = i32::try_from(pid)
-                .ok()
-                .and_then(rustix::process::Pid::from_raw)?;
-            let fd = rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()?;
-            Some((pid, fd))
-        })
-        .collect()
-}
-
-/// Signal, through the pidfds opened before `listed` was read, the processes whose
-/// pid `listed` holds ([`Cgroup::signal_all`] says why that verifies them).
-fn signal_still_listed(pidfds: &[(u32, OwnedFd)], listed: &[u32], signal: rustix::process::Signal) {
-    let listed: HashSet<u32> = listed.iter().copied().collect();
-    for (pid, pidfd) in pidfds {
-        if listed.contains(pid) {
-            let _ = rustix::process::pidfd_send_signal(pidfd, signal);
-        }
-    }
-}
+mod members;
+use members::{open_pidfds, signal_still_listed, PIDFDS_AT_ONCE};
 
 #[cfg(test)]
 mod tests;
