@@ -175,20 +175,20 @@ fn cpu_ticks() -> Option<(u64, u64)> {
     Some((at(0) + at(1) + at(2) + at(5) + at(6), at(7)))
 }
 
-/// Run `f`, and record what share of the vCPUs' wanted time the host stole meanwhile
-/// (steal / (ran + steal)): on a shared VM a tail latency that misses its target
-/// while this is high is the host's, not the program's.
-fn with_steal<T>(rows: &mut Rows, what: &str, f: impl FnOnce(&mut Rows) -> T) -> T {
+/// Run a bench program, absorb its rows, and record what share of the vCPUs' wanted
+/// time the host stole meanwhile (steal / (ran + steal)): on a shared VM a tail
+/// latency that misses its target while this is high is the host's, not the program's.
+fn run_program(rows: &mut Rows, what: String, cmd: Cmd) -> Result<(), String> {
     let before = cpu_ticks();
-    let out = f(rows);
+    let text = cmd.read()?;
     if let (Some((r0, s0)), Some((r1, s1))) = (before, cpu_ticks()) {
         let (ran, stolen) = (r1.saturating_sub(r0), s1.saturating_sub(s0));
         if ran + stolen > 0 {
             rows.steal
-                .push((what.to_owned(), stolen as f64 / (ran + stolen) as f64));
+                .push((what, stolen as f64 / (ran + stolen) as f64));
         }
     }
-    out
+    rows.absorb(&text)
 }
 
 impl Rows {
@@ -253,10 +253,7 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
     let mut rows = Rows::default();
     let rust = |rows: &mut Rows, args: &[String]| -> Result<(), String> {
         let what = format!("kennel-bench {}", args.join(" "));
-        with_steal(rows, &what, |rows| {
-            let text = bins(Cmd::new(&bench).args(args)).read()?;
-            rows.absorb(&text)
-        })
+        run_program(rows, what, bins(Cmd::new(&bench).args(args)))
     };
     let n = |v: usize| v.to_string();
     let spawn = |runs: usize, c: usize| {
@@ -303,10 +300,11 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
         let dir = prepare_node(ctx)?;
         let script = |rows: &mut Rows, args: &[String]| -> Result<(), String> {
             let what = format!("bench.mjs {}", args.join(" "));
-            with_steal(rows, &what, |rows| {
-                let text = bins(Cmd::new("node").arg(dir.join("bench.mjs")).args(args)).read()?;
-                rows.absorb(&text)
-            })
+            run_program(
+                rows,
+                what,
+                bins(Cmd::new("node").arg(dir.join("bench.mjs")).args(args)),
+            )
         };
         let spawn = |c: usize| {
             vec![

@@ -25,7 +25,8 @@ pub(super) fn open_pidfds(pids: &[u32]) -> Vec<(u32, OwnedFd)> {
 }
 
 /// Signal, through the pidfds opened before `listed` was read, the processes whose
-/// pid `listed` holds ([`Cgroup::signal_all`](super::Cgroup::signal_all) says why that verifies them).
+/// pid `listed` holds ([`Cgroup::signal_all`](super::Cgroup::signal_all) says why
+/// that verifies them).
 pub(super) fn signal_still_listed(
     pidfds: &[(u32, OwnedFd)],
     listed: &[u32],
