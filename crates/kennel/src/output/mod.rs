@@ -41,8 +41,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::supervisor::Item;
 use crate::sys::imp::PipeReader;
-use crate::{Event, OutputCap, OutputMode, RunError, StreamReport};
+use crate::{OutputCap, OutputMode, RunError, StreamReport};
 
 mod copy;
 mod limit;
@@ -193,10 +194,10 @@ pub(crate) enum StreamKind {
 }
 
 impl StreamKind {
-    fn event(self, bytes: Bytes) -> Event {
+    fn event(self, bytes: Bytes) -> Item {
         match self {
-            StreamKind::Stdout => Event::Stdout(bytes),
-            StreamKind::Stderr => Event::Stderr(bytes),
+            StreamKind::Stdout => Item::Stdout(bytes),
+            StreamKind::Stderr => Item::Stderr(bytes),
         }
     }
 
@@ -242,7 +243,7 @@ pub(crate) struct Reader {
     pub(crate) pid: u32,
     pub(crate) kind: StreamKind,
     pub(crate) pipe: PipeReader,
-    pub(crate) tx: mpsc::Sender<Event>,
+    pub(crate) tx: mpsc::Sender<Item>,
     pub(crate) cap: Option<OutputCap>,
     pub(crate) stop: watch::Receiver<bool>,
     pub(crate) state: ReaderState,

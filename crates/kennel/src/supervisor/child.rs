@@ -4,7 +4,7 @@
 use tokio::sync::mpsc;
 
 use super::controller::Controller;
-use super::{Control, Event, Output};
+use super::{Control, Event, Item, Output};
 use crate::sys::imp;
 use crate::{
     Containment, Drain, EndReason, ExitStatus, Outcome, RunError, Signal, SignalError, StdinError,
@@ -19,7 +19,7 @@ use crate::{
 #[derive(Debug)]
 pub struct Child {
     pub(super) controller: Controller,
-    pub(super) events: mpsc::Receiver<Event>,
+    pub(super) events: mpsc::Receiver<Item>,
     pub(super) outcome: Option<Outcome>,
     pub(super) containment: Containment,
     pub(super) protection: imp::Protection,
@@ -67,7 +67,7 @@ impl Child {
         if self.outcome.is_some() {
             return None;
         }
-        match self.events.recv().await {
+        match self.events.recv().await.map(Event::from) {
             Some(Event::Exit(outcome)) => {
                 self.outcome = Some(outcome.clone());
                 Some(Event::Exit(outcome))

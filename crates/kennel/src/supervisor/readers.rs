@@ -8,7 +8,7 @@ use std::task::Poll;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::Event;
+use super::Item;
 use crate::given::EofFuture;
 use crate::output::{Reader, ReaderResult, ReaderState, StreamKind};
 use crate::sys::imp::PipeReader;
@@ -51,7 +51,7 @@ impl Readers {
     /// the drain waits for both alike.
     pub(super) fn start(
         pid: u32,
-        tx: &mpsc::Sender<Event>,
+        tx: &mpsc::Sender<Item>,
         streams: [Option<Stream>; 2],
         eofs: [Option<EofFuture>; 2],
     ) -> Self {

@@ -161,7 +161,7 @@ pub(super) fn supervise<T: Tree + 'static>(
 fn start_readers(
     cmd: &Command,
     pid: u32,
-    tx: &mpsc::Sender<super::Event>,
+    tx: &mpsc::Sender<super::Item>,
     stdout: Option<PipeReader>,
     stderr: Option<PipeReader>,
 ) -> Readers {

@@ -10,7 +10,7 @@ use tokio::time::{sleep_until, Instant};
 
 use super::controller::StdinSlot;
 use super::readers::{News, Readers};
-use super::{Control, Event};
+use super::{Control, Item};
 use crate::ladder::LadderRun;
 use crate::spec::Ending;
 use crate::sys::imp;
@@ -55,7 +55,7 @@ pub(super) struct Plan {
 /// The run loop's ends of the channels to the handle.
 pub(super) struct Links {
     pub(super) ctl: mpsc::UnboundedReceiver<Control>,
-    pub(super) tx: mpsc::Sender<Event>,
+    pub(super) tx: mpsc::Sender<Item>,
     pub(super) stdin: Arc<Mutex<StdinSlot>>,
     pub(super) finished: watch::Sender<bool>,
     /// Set once phase 3 is over: no process of the tree is left to write output.
@@ -163,7 +163,7 @@ impl<T: Tree> Run<T> {
             dies_with_supervisor,
             errors: std::mem::take(&mut self.errors),
         };
-        let _ = self.links.tx.send(Event::Exit(outcome)).await;
+        let _ = self.links.tx.send(Item::Exit(Box::new(outcome))).await;
         let _ = self.links.finished.send(true);
     }
 
