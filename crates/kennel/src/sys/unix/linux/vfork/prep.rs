@@ -45,13 +45,8 @@ impl Exec {
             .collect::<io::Result<Vec<_>>>()
             .map_err(failed(STAGES[0]))?;
         let envp = env
-            .into_iter()
-            .map(|(k, v)| {
-                let mut kv = k.into_vec();
-                kv.push(b'=');
-                kv.extend_from_slice(v.as_bytes());
-                cstring(OsString::from_vec(kv))
-            })
+            .iter()
+            .map(|(k, v)| env_entry(k, v))
             .collect::<io::Result<Vec<_>>>()
             .map_err(failed(STAGES[0]))?;
         let cwd = launch
@@ -98,6 +93,17 @@ fn candidates(program: &OsStr, path: Option<&OsString>) -> io::Result<Vec<CStrin
         .into_iter()
         .map(|p| cstring(p.into_os_string()))
         .collect()
+}
+
+/// `key=value` in one allocation of its final size (with room for the nul, so that
+/// `CString::new` does not grow it): the environment is copied per spawn, and growing
+/// the key into the entry cost two reallocations per variable (issue 16's churn profile).
+fn env_entry(key: &OsStr, value: &OsStr) -> io::Result<CString> {
+    let mut kv = Vec::with_capacity(key.len() + value.len() + 2);
+    kv.extend_from_slice(key.as_bytes());
+    kv.push(b'=');
+    kv.extend_from_slice(value.as_bytes());
+    cstring(OsString::from_vec(kv))
 }
 
 fn cstring(s: OsString) -> io::Result<CString> {
