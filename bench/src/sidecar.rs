@@ -5,7 +5,8 @@
 //! * scale: N children at once (all spawned, all cancelled, every outcome checked);
 //!   a burst of N `print` children (every output and exit code checked); a churn of M
 //!   short children with K in flight — spawns per second, against `tokio::process`
-//!   doing the same churn in this process — then no leaked process and a flat fd count.
+//!   doing the same churn in this process, in interleaved rounds — then no leaked
+//!   process and a flat fd count.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -211,11 +212,60 @@ async fn burst(s: &mut Sidecar, bins: &Bins, n: usize) -> Result<Duration> {
     Ok(t.elapsed())
 }
 
-/// Phase: churn of `total` `exit 0` children, `k` in flight. Returns per-child latency
-/// and the total time.
+/// How many rounds the churn is split into, the two variants alternating (sidecar,
+/// tokio, tokio, sidecar, …): one long run of each in a row measured the machine's
+/// drift as much as the variants (tokio's own churn read 1230–1940 spawns/s across
+/// runs on one host, issue 16).
+const CHURN_ROUNDS: usize = 6;
+
+/// The two churn variants.
+#[derive(Clone, Copy)]
+enum Churner {
+    Sidecar,
+    Tokio,
+}
+
+/// Phase: churn of `total` `exit 0` children, `k` in flight, through the sidecar and
+/// with tokio in this process, in [`CHURN_ROUNDS`] interleaved rounds. Returns each
+/// round's rate (spawns/s) of the sidecar and of tokio, and the sidecar's per-child
+/// latencies.
+async fn churn_interleaved(
+    s: &mut Sidecar,
+    bins: &Bins,
+    total: usize,
+    k: usize,
+) -> Result<(Vec<f64>, Vec<f64>, Vec<Duration>)> {
+    let per_round = total.div_ceil(CHURN_ROUNDS).max(1);
+    let (mut ours, mut tokios, mut lat) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..CHURN_ROUNDS {
+        let order = if round % 2 == 0 {
+            [Churner::Sidecar, Churner::Tokio]
+        } else {
+            [Churner::Tokio, Churner::Sidecar]
+        };
+        for who in order {
+            match who {
+                Churner::Sidecar => {
+                    let (l, t) = churn(s, bins, round, per_round, k).await?;
+                    ours.push(per_round as f64 / t.as_secs_f64());
+                    lat.extend(l);
+                }
+                Churner::Tokio => {
+                    let t = tokio_churn(bins, per_round, k).await?;
+                    tokios.push(per_round as f64 / t.as_secs_f64());
+                }
+            }
+        }
+    }
+    Ok((ours, tokios, lat))
+}
+
+/// One round of the churn through the sidecar: `total` `exit 0` children, `k` in
+/// flight. Returns per-child latency and the round's time.
 async fn churn(
     s: &mut Sidecar,
     bins: &Bins,
+    round: usize,
     total: usize,
     k: usize,
 ) -> Result<(Vec<Duration>, Duration)> {
@@ -226,7 +276,7 @@ async fn churn(
     let mut next = 0;
     while lat.len() < total {
         while next < total && started.len() < k {
-            let id = format!("c{next}");
+            let id = format!("c{round}.{next}");
             s.send(&Spawn::new(&id, &fixture, &["exit", "0"]).build())
                 .await?;
             started.insert(id, Instant::now());
@@ -249,7 +299,8 @@ async fn churn(
     Ok((lat, t.elapsed()))
 }
 
-/// The same churn with `tokio::process` in this process (process group, piped output).
+/// One round of the same churn with `tokio::process` in this process (process group,
+/// piped output).
 async fn tokio_churn(bins: &Bins, total: usize, k: usize) -> Result<Duration> {
     let t = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -372,8 +423,7 @@ pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
     // At rest: the spare cgroups the sidecar keeps (a bounded number, an fd each)
     // are not counted, so any growth is a leak.
     let fds_before = kennel_tests::fd_count_at_rest(s.pid);
-    let (lat, total) = churn(&mut s, bins, args.churn, args.in_flight).await?;
-    let tokio_total = tokio_churn(bins, args.churn, args.in_flight).await?;
+    let (ours, tokios, lat) = churn_interleaved(&mut s, bins, args.churn, args.in_flight).await?;
     // The sidecar reaps and closes asynchronously after each exit event: give it a
     // moment to settle before counting.
     let mut fds_after = kennel_tests::fd_count_at_rest(s.pid);
@@ -391,14 +441,14 @@ pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
     row(
         "scale.churn.sidecar",
         "spawns/s",
-        &format!("churn of {m} `exit 0` children through one sidecar, {k} in flight"),
-        &[m as f64 / total.as_secs_f64()],
+        &format!("churn of {m} `exit 0` children through one sidecar, {k} in flight, in {CHURN_ROUNDS} rounds interleaved with tokio's (a sample per round)"),
+        &ours,
     );
     row(
         "scale.churn.tokio",
         "spawns/s",
         &format!("the same churn with tokio::process in one process, {k} in flight"),
-        &[m as f64 / tokio_total.as_secs_f64()],
+        &tokios,
     );
     row(
         "scale.churn.latency",

@@ -492,7 +492,7 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
         ),
         (
             "Scale (one sidecar)",
-            "N idle children at once (all spawned and printing, then all cancelled: every outcome checked); N `print` children requested at once (every output and exit code checked); a churn of short children with 32 in flight, against `tokio::process` doing the same churn in one process; afterwards no fixture process may run, no zombie child may remain and the sidecar's fd count must be back where it was.",
+            "N idle children at once (all spawned and printing, then all cancelled: every outcome checked); N `print` children requested at once (every output and exit code checked); a churn of short children with 32 in flight, against `tokio::process` doing the same churn in one process, in 6 rounds alternating between the two (sidecar, tokio, tokio, sidecar, …; a sample per round, the ratio of the medians); afterwards no fixture process may run, no zombie child may remain and the sidecar's fd count must be back where it was.",
             vec![
                 cmp("scale.churn.sidecar", "scale.churn.tokio", Rate, ThroughputMin(0.8)),
                 alone("scale.churn.latency"),
