@@ -471,10 +471,14 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
         ),
         (
             "Cancel latency (50-process tree)",
-            "`kennel-fixture tree --depth 2 --width 49` (every process holds stdout); after all 50 pid lines are read, the clock runs from cancel to the final outcome (every process gone, pipes drained); then the bench checks that none of the 50 runs. SIGTERM-ignoring trees: ladder SIGTERM, 200 ms, SIGKILL; the figure is the time beyond the grace. The Node baseline is the usual `detached` + `process.kill(-pid)` (+ SIGKILL after the grace) until `'close'`.",
+            "`kennel-fixture tree --depth 2 --width 49` (every process holds stdout); after all 50 pid lines are read, the clock runs from cancel to the final outcome (every process gone, pipes drained); then the bench checks that none of the 50 runs. SIGTERM-ignoring trees: ladder SIGTERM, 200 ms, SIGKILL; the figure is the time beyond the grace. The Node baseline is the usual `detached` + `process.kill(-pid)` (+ SIGKILL after the grace) until `'close'`. The floor rows are the machine itself, interleaved with the library's runs in the same program: the tree in its own process group with no supervisor, `killpg`, until the leader is reaped and stdout's EOF — what ending 50 processes takes on this host at that moment; read a missed p99 target against the floor's own p99.",
             vec![
                 cmp("cancel.lib.coop.default", "cancel.node.node.coop", Time, P99Max(10.0)),
+                cmp("cancel.lib.coop.default", "cancel.floor.coop", Time, None),
                 cmp("cancel.lib.ignore.default", "cancel.node.node.ignore", Time, P99Max(10.0)),
+                cmp("cancel.lib.ignore.default", "cancel.floor.ignore", Time, None),
+                alone("cancel.floor.coop"),
+                alone("cancel.floor.ignore"),
                 cmp("cancel.lib.coop.group", "cancel.node.node.coop", Time, None),
                 cmp("cancel.lib.ignore.group", "cancel.node.node.ignore", Time, None),
                 cmp("cancel.node.kennel.coop", "cancel.node.node.coop", Time, None),
