@@ -38,11 +38,26 @@ pub(crate) struct Args {
     runs: usize,
 }
 
-async fn once(bins: &Bins, ignore: bool, opts: ContainmentOptions) -> Result<Duration> {
+/// The fixture's arguments for the 50-process tree (ignoring `SIGTERM` or not).
+fn tree_args(ignore: bool) -> Vec<&'static str> {
     let mut args = vec!["tree", "--depth", "2", "--width", "49"];
     if ignore {
         args.push("--ignore-term");
     }
+    args
+}
+
+/// The tree's pids, once `text` (its stdout so far) holds all [`TREE`] pid lines.
+fn whole_tree(text: &[u8]) -> Option<Vec<u32>> {
+    let pids: Vec<u32> = String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|l| l.strip_prefix("pid ")?.split(' ').next()?.parse().ok())
+        .collect();
+    (pids.len() == TREE && text.ends_with(b"\n")).then_some(pids)
+}
+
+async fn once(bins: &Bins, ignore: bool, opts: ContainmentOptions) -> Result<Duration> {
+    let args = tree_args(ignore);
     let mut child = kennel::Command::new(&bins.fixture)
         .args(&args)
         .ladder(Ladder::graceful(Signal::Term, GRACE))
@@ -54,11 +69,7 @@ async fn once(bins: &Bins, ignore: bool, opts: ContainmentOptions) -> Result<Dur
         match child.next_event().await {
             Some(kennel::Event::Stdout(b)) => {
                 text.extend_from_slice(&b);
-                let pids: Vec<u32> = String::from_utf8_lossy(&text)
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("pid ")?.split(' ').next()?.parse().ok())
-                    .collect();
-                if pids.len() == TREE && text.ends_with(b"\n") {
+                if let Some(pids) = whole_tree(&text) {
                     break pids;
                 }
             }
@@ -97,10 +108,7 @@ async fn once(bins: &Bins, ignore: bool, opts: ContainmentOptions) -> Result<Dur
 /// cgroup, escapees, the drain); the floor's runs then wait (untimed) until none of
 /// the 50 runs before the next run starts.
 async fn floor(bins: &Bins, ignore: bool) -> Result<Duration> {
-    let mut args = vec!["tree", "--depth", "2", "--width", "49"];
-    if ignore {
-        args.push("--ignore-term");
-    }
+    let args = tree_args(ignore);
     let mut child = tokio::process::Command::new(&bins.fixture)
         .args(&args)
         .process_group(0)
@@ -126,11 +134,7 @@ async fn floor(bins: &Bins, ignore: bool) -> Result<Duration> {
             return Err("floor: the tree ended before it was complete".into());
         }
         text.extend_from_slice(&buf[..n]);
-        let pids: Vec<u32> = String::from_utf8_lossy(&text)
-            .lines()
-            .filter_map(|l| l.strip_prefix("pid ")?.split(' ').next()?.parse().ok())
-            .collect();
-        if pids.len() == TREE && text.ends_with(b"\n") {
+        if let Some(pids) = whole_tree(&text) {
             break pids;
         }
     };
