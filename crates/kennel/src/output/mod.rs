@@ -127,7 +127,7 @@ const FINAL_DRAIN_LIMIT: usize = 1024 * 1024;
 ///   pipeline: the child blocks once its own pipe is full too, and the drain does not
 ///   time out on it (the wait is for the destination, not for a pipe holder);
 /// - bytes the tree wrote before the run ended are written to the destination before
-///   [`Event::Exit`] is sent, in the order they were written;
+///   [`Event::Exit`](crate::Event::Exit) is sent, in the order they were written;
 /// - when the destination fails (its reader went away: `EPIPE`, or a write error), the
 ///   error is recorded in [`Outcome::errors`](crate::Outcome::errors) and kennel closes
 ///   its end of the child's pipe, so the tree's next writes fail with `EPIPE`/`SIGPIPE`
