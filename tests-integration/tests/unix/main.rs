@@ -8,6 +8,7 @@ mod prelude;
 mod cap;
 mod drain;
 mod errors;
+mod exiting;
 mod fixture_modes;
 mod flood;
 mod forward;

@@ -123,8 +123,9 @@
 //!   forks; each child prints `pid … bomb` and sleeps forever; a fork refused with
 //!   `EAGAIN` (a pids limit) is counted. Once every started child printed, the leader
 //!   prints `forks <started> <refused>`, then exits 0 with `--exit`, else sleeps forever.
-//! * `alloc --mib N` (also Windows): prints `pid … main`, allocates and touches `N`
-//!   MiB, 1 MiB at a time, prints `allocated N` and exits 0.
+//! * `alloc --mib N [--hold]` (also Windows): prints `pid … main`, allocates and
+//!   touches `N` MiB, 1 MiB at a time, prints `allocated N` and exits 0 (with `--hold`:
+//!   sleeps holding it until killed).
 //! * `spin --cpu-ms N` (Unix): prints `pid … main`, spins until the process used `N`
 //!   ms of CPU time, prints `cpu_ms <its CPU time in ms>` and exits 0.
 //!

@@ -181,8 +181,10 @@ impl Layer for Group {
         };
         // Both tests also succeed for a group whose only members are zombies (the
         // leader's, or a member's whose parent has not reaped it); where the members
-        // cannot be listed, assume someone is alive.
-        anyone && linux::group_members(self.pid).is_none_or(|members| !members.is_empty())
+        // cannot be listed, assume someone is alive. A member inside `exit(2)` is still
+        // alive here (it holds its memory, files and sockets until it is a zombie),
+        // though not a leftover (`members`).
+        anyone && linux::group_present(self.pid).is_none_or(|members| !members.is_empty())
     }
 
     fn members(&mut self) -> Vec<u32> {

@@ -198,6 +198,11 @@ pub(crate) fn group_members(_pgid: u32) -> Option<Vec<u32>> {
     None
 }
 
+/// Unknown here, as [`group_members`].
+pub(crate) fn group_present(_pgid: u32) -> Option<Vec<u32>> {
+    None
+}
+
 /// Unknown here; counted as running.
 pub(crate) fn running(_pid: u32) -> bool {
     true

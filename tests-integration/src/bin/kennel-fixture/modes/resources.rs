@@ -40,9 +40,10 @@ fn spin(rest: &[String]) -> Res<ExitCode> {
     crate::unix::spin(a.num("--cpu-ms", None)?)
 }
 
-/// `alloc`: allocate and touch `--mib` MiB, then say so.
+/// `alloc`: allocate and touch `--mib` MiB, then say so; with `--hold`, then keep it
+/// until killed (a process whose `exit(2)` takes long: freeing the memory).
 fn alloc(rest: &[String]) -> Res<ExitCode> {
-    let a = Args::parse(rest, &["--mib"], &[])?;
+    let a = Args::parse(rest, &["--mib"], &["--hold"])?;
     a.no_positional()?;
     let mib: u64 = a.num("--mib", None)?;
     pid_line("main")?;
@@ -53,6 +54,10 @@ fn alloc(rest: &[String]) -> Res<ExitCode> {
     write_out(
         Stream::Out,
         format!("allocated {}\n", held.len()).as_bytes(),
-    )
-    .map(|()| ExitCode::SUCCESS)
+    )?;
+    if a.has("--hold") {
+        crate::out::sleep_forever();
+    }
+    drop(held);
+    Ok(ExitCode::SUCCESS)
 }

@@ -159,6 +159,11 @@ pub(crate) fn group_members(pgid: u32) -> Option<Vec<u32>> {
     Some(procfs::group_members(pgid))
 }
 
+/// Processes of group `pgid` that are not zombies yet (inside `exit(2)` included).
+pub(crate) fn group_present(pgid: u32) -> Option<Vec<u32>> {
+    Some(procfs::group_present(pgid))
+}
+
 /// Whether `pid` is running (not a zombie, not exiting).
 pub(crate) fn running(pid: u32) -> bool {
     procfs::read_stat(pid).is_some_and(|s| s.running())

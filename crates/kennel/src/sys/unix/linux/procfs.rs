@@ -52,7 +52,13 @@ impl Stat {
     /// closed its end of a pipe on the way out is exiting, not a leftover: counting it
     /// made a clean exit start a leftover ladder (a flaky `ladder_step: Some(0)`).
     pub(crate) fn running(&self) -> bool {
-        self.state != 'Z' && self.state != 'X' && self.flags & PF_EXITING == 0
+        self.present() && self.flags & PF_EXITING == 0
+    }
+
+    /// Not a zombie yet: running, or still inside `exit(2)` (freeing its memory,
+    /// closing its files — a socket it listens on is still bound).
+    pub(crate) fn present(&self) -> bool {
+        self.state != 'Z' && self.state != 'X'
     }
 }
 
@@ -152,7 +158,20 @@ pub(crate) fn descendants_of(pid: u32) -> Vec<u32> {
     out
 }
 
-/// Pids of live (non-zombie) processes whose process group is `pgid`.
+/// Pids of running processes whose process group is `pgid`: neither zombies nor
+/// inside `exit(2)` ([`Stat::running`]; what may be counted as a leftover).
+pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
+    group_pids(pgid, Stat::running)
+}
+
+/// Pids of the processes whose process group is `pgid` that are not zombies yet
+/// ([`Stat::present`]): a member inside `exit(2)` is still one. What decides whether
+/// the group is gone.
+pub(crate) fn group_present(pgid: u32) -> Vec<u32> {
+    group_pids(pgid, Stat::present)
+}
+
+/// Pids of the processes whose process group is `pgid` and whose `stat` passes `keep`.
 ///
 /// Every process is asked for its group with `getpgid(2)` — one cheap system call —
 /// and only the members' `stat` files are read (to leave zombies out). Reading every
@@ -160,7 +179,7 @@ pub(crate) fn descendants_of(pid: u32) -> Vec<u32> {
 /// (the kernel formats ~50 fields per `stat` read): it runs on every natural exit.
 /// `/proc` is listed with raw `getdents64` into one buffer (no allocation per entry,
 /// as `read_dir` makes).
-pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
+fn group_pids(pgid: u32, keep: impl Fn(&Stat) -> bool) -> Vec<u32> {
     let mut out = Vec::new();
     each_pid(|pid| {
         // Not rustix's `getpgid`: it asserts a positive answer, and kernel threads
@@ -172,7 +191,7 @@ pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
         }
         let pid = pid.unsigned_abs();
         if let Some(stat) = read_stat(pid) {
-            if stat.pgrp == pgid && stat.running() {
+            if stat.pgrp == pgid && keep(&stat) {
                 out.push(pid);
             }
         }
@@ -219,6 +238,9 @@ mod tests {
         assert!(stat.running());
         let exiting = line.replace(" 4194560 ", " 4194564 ");
         assert!(!parse_stat(&exiting).unwrap().running(), "PF_EXITING");
+        assert!(parse_stat(&exiting).unwrap().present(), "not a zombie yet");
+        let zombie = line.replace(") S ", ") Z ");
+        assert!(!parse_stat(&zombie).unwrap().present(), "a zombie");
     }
 
     #[test]
