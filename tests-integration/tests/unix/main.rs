@@ -18,6 +18,7 @@ mod ladder;
 mod lifecycle;
 mod run_cli;
 mod signal_merge;
+mod signal_race;
 mod stdin;
 mod terminal;
 mod timeout_compat;

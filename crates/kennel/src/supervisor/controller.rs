@@ -92,6 +92,8 @@ impl Controller {
     /// the OS refused; [`SignalErrorKind::Unsupported`] for a signal this platform
     /// cannot deliver.
     pub async fn signal(&self, signal: Signal) -> Result<(), SignalError> {
+        let finished = || Err(self.signal_error(signal, SignalErrorKind::Finished, None));
+        let mut ended = self.shared.finished.clone();
         let (reply_tx, reply_rx) = oneshot::channel();
         if self
             .shared
@@ -99,11 +101,17 @@ impl Controller {
             .send(Control::Signal(signal, reply_tx))
             .is_err()
         {
-            return Err(self.signal_error(signal, SignalErrorKind::Finished, None));
+            return finished();
         }
-        match reply_rx.await {
-            Ok(result) => result,
-            Err(_) => Err(self.signal_error(signal, SignalErrorKind::Finished, None)),
+        // The run's end answers too: a request sent while the run drops its control
+        // channel can be left in the channel, neither answered nor dropped (tokio's
+        // receiver drains the channel once, and this send may land just after), and
+        // waiting for its reply alone waited forever. Once the run is over, the tree
+        // is gone: `Finished`.
+        tokio::select! {
+            biased;
+            reply = reply_rx => reply.unwrap_or_else(|_| finished()),
+            _ = ended.wait_for(|f| *f) => finished(),
         }
     }
 
