@@ -19,3 +19,4 @@ mod run_output_gone;
 mod signal_storm;
 mod sigstop;
 mod stdin_reader_gone;
+mod stuck_exit;

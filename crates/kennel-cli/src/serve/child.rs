@@ -244,8 +244,19 @@ pub(crate) async fn forward(f: Forwarder, mut child: kennel::Child) {
         let _ = stdin.handle.await;
     }
     signals.idle().await;
+    stuck_exit_seam().await;
     let line = Event::Exit(exit_event(&id, &outcome)).to_line();
     hub.data(Out::Exit { line, id, gen }).await;
+}
+
+/// Test seam: in debug builds, with `KENNEL_TEST_STUCK_EXIT` set, no child's `exit` is
+/// ever queued (as when something it waits for is never answered), so a test can check
+/// that a sidecar whose client is gone still exits. Release builds ignore it.
+async fn stuck_exit_seam() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("KENNEL_TEST_STUCK_EXIT").is_some() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// Queues one chunk of a child's `stream`. With flow control, only what the stream's

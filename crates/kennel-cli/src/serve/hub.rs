@@ -114,6 +114,8 @@ pub(crate) struct Hub {
     available: Vec<ContainmentTier>,
     stdin_total: Arc<AtomicUsize>,
     output_broken: AtomicBool,
+    /// Notified (a permit is kept) once stdout failed: the client is gone.
+    client_gone: Notify,
 }
 
 impl Hub {
@@ -132,6 +134,7 @@ impl Hub {
             available,
             stdin_total: Arc::new(AtomicUsize::new(0)),
             output_broken: AtomicBool::new(false),
+            client_gone: Notify::new(),
         }
     }
 
@@ -170,6 +173,12 @@ impl Hub {
         self.output_broken.store(true, Ordering::Relaxed);
         self.lift_windows();
         self.begin_shutdown(ByeReason::Eof, None, false);
+        self.client_gone.notify_one();
+    }
+
+    /// Resolves once stdout failed (at once if it already did, the first time).
+    pub(crate) async fn client_gone(&self) {
+        self.client_gone.notified().await;
     }
 
     /// No `credit` can arrive any more (the client closed our stdin, or nothing

@@ -214,7 +214,8 @@ pub async fn serve(args: ServeArgs) -> i32 {
     until_the_end(&hub, session, caught).await
 }
 
-/// Waits for the session's end, a panic, or a signal's deadline; returns the exit code.
+/// Waits for the session's end, a panic, or the deadline a signal or the client's going
+/// away sets; returns the exit code.
 async fn until_the_end(
     hub: &Arc<Hub>,
     mut session: JoinHandle<i32>,
@@ -222,6 +223,7 @@ async fn until_the_end(
 ) -> i32 {
     // Set by a signal: past it, the sidecar stops waiting for its output to drain.
     let mut deadline: Option<Instant> = None;
+    let mut why = "";
     loop {
         tokio::select! {
             result = &mut session => return match result {
@@ -240,11 +242,20 @@ async fn until_the_end(
                 let ladders = if first { hub.longest_ladder() } else { Duration::ZERO };
                 let at = Instant::now() + ladders + SIGNAL_LINGER;
                 deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                why = "signalled, and the children's events could not be written in time";
+            }
+            // Nothing can reach a client that is gone: past the ladders, whatever still
+            // holds the shutdown back (a bug, like a request left unanswered) must not
+            // keep this process alive.
+            () = hub.client_gone() => {
+                let at = Instant::now() + hub.longest_ladder() + SIGNAL_LINGER;
+                if deadline.is_none_or(|d| at < d) {
+                    deadline = Some(at);
+                    why = "the client is gone, and the children did not end in time";
+                }
             }
             () = sleep_until(deadline) => {
-                tracing::warn!(
-                    "serve: signalled, and the children's events could not be written in time; exiting without them"
-                );
+                tracing::warn!("serve: {why}; exiting without their events");
                 return give_up(hub, EXIT_OUTPUT_LOST).await;
             }
         }
