@@ -29,8 +29,9 @@ pub(crate) struct Args {
     /// Idle children held at once (memory, and "N at once").
     #[arg(long, default_value_t = 1000)]
     children: usize,
-    /// Short children in the churn.
-    #[arg(long, default_value_t = 10_000)]
+    /// Short children in the churn, through the sidecar (and as many with tokio):
+    /// rounded up to a multiple of the churn's rounds, and reported as run.
+    #[arg(long, default_value_t = 10_200)]
     churn: usize,
     /// Churn children in flight at once.
     #[arg(long, default_value_t = 32)]
@@ -218,6 +219,11 @@ async fn burst(s: &mut Sidecar, bins: &Bins, n: usize) -> Result<Duration> {
 /// runs on one host, issue 16).
 const CHURN_ROUNDS: usize = 6;
 
+/// Children per churn round, so that `total` is split over [`CHURN_ROUNDS`] (rounded up).
+fn churn_per_round(total: usize) -> usize {
+    total.div_ceil(CHURN_ROUNDS).max(1)
+}
+
 /// The two churn variants.
 #[derive(Clone, Copy)]
 enum Churner {
@@ -235,7 +241,7 @@ async fn churn_interleaved(
     total: usize,
     k: usize,
 ) -> Result<(Vec<f64>, Vec<f64>, Vec<Duration>)> {
-    let per_round = total.div_ceil(CHURN_ROUNDS).max(1);
+    let per_round = churn_per_round(total);
     let (mut ours, mut tokios, mut lat) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..CHURN_ROUNDS {
         let order = if round % 2 == 0 {
@@ -436,7 +442,7 @@ pub(crate) async fn run(bins: &Bins, args: Args) -> Result<()> {
         .len()
         .saturating_sub(before_running);
     let zombies = kennel_tests::zombie_children_of(s.pid).len();
-    let m = args.churn;
+    let m = churn_per_round(args.churn) * CHURN_ROUNDS;
     let k = args.in_flight;
     row(
         "scale.churn.sidecar",
