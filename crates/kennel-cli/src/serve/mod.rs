@@ -241,8 +241,10 @@ async fn until_the_end(
                 let first = hub.begin_shutdown(ByeReason::Signal, None, true);
                 let ladders = if first { hub.longest_ladder() } else { Duration::ZERO };
                 let at = Instant::now() + ladders + SIGNAL_LINGER;
-                deadline = Some(deadline.map_or(at, |d| d.min(at)));
-                why = "signalled, and the children's events could not be written in time";
+                if deadline.is_none_or(|d| at < d) {
+                    deadline = Some(at);
+                    why = "signalled, and the children's events could not be written in time";
+                }
             }
             // Nothing can reach a client that is gone: past the ladders, whatever still
             // holds the shutdown back (a bug, like a request left unanswered) must not
