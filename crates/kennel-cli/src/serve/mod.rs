@@ -214,6 +214,25 @@ pub async fn serve(args: ServeArgs) -> i32 {
     until_the_end(&hub, session, caught).await
 }
 
+/// When the sidecar stops waiting for its children's events, and why.
+#[derive(Default)]
+struct GiveUp {
+    at: Option<Instant>,
+    why: &'static str,
+}
+
+impl GiveUp {
+    /// Moves the deadline to `ladders` + [`SIGNAL_LINGER`] from now if that is sooner;
+    /// the reason is the one of whichever set the deadline in force.
+    fn tighten(&mut self, ladders: Duration, why: &'static str) {
+        let at = Instant::now() + ladders + SIGNAL_LINGER;
+        if self.at.is_none_or(|d| at < d) {
+            self.at = Some(at);
+            self.why = why;
+        }
+    }
+}
+
 /// Waits for the session's end, a panic, or the deadline a signal or the client's going
 /// away sets; returns the exit code.
 async fn until_the_end(
@@ -221,9 +240,9 @@ async fn until_the_end(
     mut session: JoinHandle<i32>,
     mut caught: crate::signals::Signals,
 ) -> i32 {
-    // Set by a signal: past it, the sidecar stops waiting for its output to drain.
-    let mut deadline: Option<Instant> = None;
-    let mut why = "";
+    // Set by a signal or a client gone: past it, the sidecar stops waiting for its
+    // output to drain.
+    let mut deadline = GiveUp::default();
     loop {
         tokio::select! {
             result = &mut session => return match result {
@@ -240,24 +259,22 @@ async fn until_the_end(
             () = caught.recv() => {
                 let first = hub.begin_shutdown(ByeReason::Signal, None, true);
                 let ladders = if first { hub.longest_ladder() } else { Duration::ZERO };
-                let at = Instant::now() + ladders + SIGNAL_LINGER;
-                if deadline.is_none_or(|d| at < d) {
-                    deadline = Some(at);
-                    why = "signalled, and the children's events could not be written in time";
-                }
+                deadline.tighten(
+                    ladders,
+                    "signalled, and the children's events could not be written in time",
+                );
             }
             // Nothing can reach a client that is gone: past the ladders, whatever still
             // holds the shutdown back (a bug, like a request left unanswered) must not
             // keep this process alive.
             () = hub.client_gone() => {
-                let at = Instant::now() + hub.longest_ladder() + SIGNAL_LINGER;
-                if deadline.is_none_or(|d| at < d) {
-                    deadline = Some(at);
-                    why = "the client is gone, and the children did not end in time";
-                }
+                deadline.tighten(
+                    hub.longest_ladder(),
+                    "the client is gone, and the children did not end in time",
+                );
             }
-            () = sleep_until(deadline) => {
-                tracing::warn!("serve: {why}; exiting without their events");
+            () = sleep_until(deadline.at) => {
+                tracing::warn!("serve: {}; exiting without their events", deadline.why);
                 return give_up(hub, EXIT_OUTPUT_LOST).await;
             }
         }
