@@ -64,6 +64,9 @@ pub(crate) trait Tree: Send {
     fn signal_tree(&mut self, signal: Signal) -> Result<(), TreeSignalError>;
     /// Whether any process of the tree is still alive.
     fn tree_alive(&mut self) -> bool;
+    /// The ladder just signalled the tree: prepare what makes the [`Tree::tree_alive`]
+    /// checks while it dies cheap (a recent census of the process groups, Linux).
+    fn expect_end(&mut self) {}
     /// Resolves when the tree may have changed (a member exited); may wake spuriously.
     fn changed(&self) -> impl Future<Output = ()> + Send;
     /// Pids of the tree's processes still alive.

@@ -37,6 +37,7 @@ mod escapes;
 mod late_init;
 mod limits;
 mod noinit_host;
+mod outside_cgroup;
 mod pid_namespace;
 mod signals_from_inside;
 mod subreaper_shape;

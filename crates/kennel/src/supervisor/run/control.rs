@@ -119,6 +119,8 @@ impl<T: Tree> Run<T> {
             }
             Action::Kill => (Signal::Kill, self.tree.signal_tree(Signal::Kill)),
         };
+        // While the tree dies: the checks for its end are then cheap (`census.rs`).
+        self.tree.expect_end();
         if let Err(e) = result {
             let (kind, source) = signal_error_kind(e);
             self.errors.push(RunError::Signal {

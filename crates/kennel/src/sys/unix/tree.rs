@@ -167,9 +167,17 @@ impl Tree for Leader {
         if self.reaped {
             return false;
         }
-        // A group leader that has not exited counts as alive (the group layer says so
-        // first); a keeper answers for its whole tree, cgroup included.
-        self.lead.alive() || self.cgroup.as_mut().is_some_and(|cg| cg.alive())
+        // The cgroup first: while the tree dies it answers with one read, where the
+        // group layer's answer may ask every process of the machine (`census.rs`). A
+        // group leader that has not exited counts as alive; a keeper answers for its
+        // whole tree, cgroup included.
+        self.cgroup.as_mut().is_some_and(|cg| cg.alive()) || self.lead.alive()
+    }
+
+    fn expect_end(&mut self) {
+        if matches!(self.lead, Lead::Group(_)) {
+            linux::renew_census();
+        }
     }
 
     async fn changed(&self) {

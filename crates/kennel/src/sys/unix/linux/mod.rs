@@ -6,6 +6,7 @@
 //! `../nolinux.rs` mirrors its names for macOS and the BSDs, where the planner never
 //! chooses them.
 
+mod census;
 pub(crate) mod cgroup;
 mod fdio;
 pub(crate) mod guard;
@@ -21,6 +22,7 @@ pub(crate) mod vfork;
 
 use std::sync::OnceLock;
 
+pub(crate) use census::renew_soon as renew_census;
 pub(crate) use cgroup::Cgroup;
 pub(crate) use fdio::{closed_now, send_all};
 pub(crate) use guard::Ticket;
@@ -159,9 +161,10 @@ pub(crate) fn group_members(pgid: u32) -> Option<Vec<u32>> {
     Some(procfs::group_members(pgid))
 }
 
-/// Processes of group `pgid` that are not zombies yet (inside `exit(2)` included).
+/// Processes of group `pgid` that are not zombies yet (inside `exit(2)` included),
+/// through the latest census while it vouches for the group (`census.rs`).
 pub(crate) fn group_present(pgid: u32) -> Option<Vec<u32>> {
-    Some(procfs::group_present(pgid))
+    Some(census::group_present(pgid))
 }
 
 /// Whether `pid` is running (not a zombie, not exiting).

@@ -161,39 +161,38 @@ pub(crate) fn descendants_of(pid: u32) -> Vec<u32> {
 /// Pids of running processes whose process group is `pgid`: neither zombies nor
 /// inside `exit(2)` ([`Stat::running`]; what may be counted as a leftover).
 pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
-    group_pids(pgid, Stat::running)
+    group_listed(pgid)
+        .into_iter()
+        .filter(|&pid| read_stat(pid).is_some_and(|s| s.pgrp == pgid && s.running()))
+        .collect()
 }
 
-/// Pids of the processes whose process group is `pgid` that are not zombies yet
-/// ([`Stat::present`]): a member inside `exit(2)` is still one. What decides whether
-/// the group is gone.
-pub(crate) fn group_present(pgid: u32) -> Vec<u32> {
-    group_pids(pgid, Stat::present)
-}
-
-/// Pids of the processes whose process group is `pgid` and whose `stat` passes `keep`.
-///
-/// Every process is asked for its group with `getpgid(2)` — one cheap system call —
-/// and only the members' `stat` files are read (to leave zombies out). Reading every
-/// process's `stat` instead made this scan most of the CPU a group-tier child cost
-/// (the kernel formats ~50 fields per `stat` read): it runs on every natural exit.
-/// `/proc` is listed with raw `getdents64` into one buffer (no allocation per entry,
-/// as `read_dir` makes).
-fn group_pids(pgid: u32, keep: impl Fn(&Stat) -> bool) -> Vec<u32> {
+/// Pids of every process whose process group is `pgid` now, zombies included.
+fn group_listed(pgid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     each_pid(|pid| {
-        // Not rustix's `getpgid`: it asserts a positive answer, and kernel threads
-        // are in process group 0.
-        // SAFETY: getpgid(2) only reads its integer argument; -1 (ESRCH) is handled.
-        let group = unsafe { libc::getpgid(pid) };
-        if u32::try_from(group).ok() != Some(pgid) {
-            return;
-        }
         let pid = pid.unsigned_abs();
-        if let Some(stat) = read_stat(pid) {
-            if stat.pgrp == pgid && keep(&stat) {
-                out.push(pid);
-            }
+        if super::census::getpgid(pid) == Some(pgid) {
+            out.push(pid);
+        }
+    });
+    out
+}
+
+/// Every process listed in `/proc` now, with its process group (zombies included).
+///
+/// Every process is asked for its group with `getpgid(2)` — one cheap system call —
+/// so that only the members' `stat` files are read, by the callers that need them.
+/// Reading every process's `stat` instead made this scan most of the CPU a group-tier
+/// child cost (the kernel formats ~50 fields per `stat` read): it runs on every
+/// natural exit. `/proc` is listed with raw `getdents64` into one buffer (no
+/// allocation per entry, as `read_dir` makes).
+pub(crate) fn all_groups() -> Vec<(u32, u32)> {
+    let mut out = Vec::new();
+    each_pid(|pid| {
+        let pid = pid.unsigned_abs();
+        if let Some(group) = super::census::getpgid(pid) {
+            out.push((pid, group));
         }
     });
     out
