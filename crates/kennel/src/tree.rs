@@ -64,6 +64,12 @@ pub(crate) trait Tree: Send {
     fn signal_tree(&mut self, signal: Signal) -> Result<(), TreeSignalError>;
     /// Whether any process of the tree is still alive.
     fn tree_alive(&mut self) -> bool;
+    /// Sleep until `deadline` (a rung of the ladder, a poll while the tree dies): with
+    /// tokio's timer, or closer to the deadline where the platform can (Linux:
+    /// `sys/unix/linux/timer.rs`).
+    fn sleep_until(deadline: tokio::time::Instant) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep_until(deadline)
+    }
     /// The ladder just signalled the tree: prepare what makes the [`Tree::tree_alive`]
     /// checks while it dies cheap (a recent census of the process groups, Linux).
     fn expect_end(&mut self) {}

@@ -265,7 +265,7 @@ impl<T: Tree> Run<T> {
                 _ = oom.wait(), if self.ladder.is_none() => {
                     self.force(EndReason::MemoryLimit);
                 }
-                _ = sleep_until_opt(deadline) => self.on_deadline(),
+                _ = sleep_until_opt::<T>(deadline) => self.on_deadline(),
             }
         }
     }
@@ -331,7 +331,7 @@ impl<T: Tree> Run<T> {
             let deadline = self.ladder.as_ref().and_then(LadderRun::deadline);
             let wake = Instant::now() + poll;
             tokio::select! {
-                _ = sleep_until(earliest(Some(wake), deadline).unwrap_or(wake)) => {
+                _ = T::sleep_until(earliest(Some(wake), deadline).unwrap_or(wake)) => {
                     self.on_deadline();
                     self.kill_again();
                     poll = if self.acted_at.elapsed() < POLL_FAST_WINDOW {
@@ -360,10 +360,10 @@ impl<T: Tree> Run<T> {
     }
 }
 
-/// Sleep until `deadline`, or forever when there is none.
-async fn sleep_until_opt(deadline: Option<Instant>) {
+/// Sleep until `deadline` (as the tree does), or forever when there is none.
+async fn sleep_until_opt<T: Tree>(deadline: Option<Instant>) {
     match deadline {
-        Some(d) => sleep_until(d).await,
+        Some(d) => T::sleep_until(d).await,
         None => std::future::pending().await,
     }
 }

@@ -206,6 +206,11 @@ pub(crate) fn group_present(_pgid: u32) -> Option<Vec<u32>> {
 /// No census here: groups cannot be listed.
 pub(crate) fn renew_census() {}
 
+/// tokio's timer (no timerfd here).
+pub(crate) async fn sleep_until(deadline: tokio::time::Instant) {
+    tokio::time::sleep_until(deadline).await;
+}
+
 /// Unknown here; counted as running.
 pub(crate) fn running(_pid: u32) -> bool {
     true

@@ -174,6 +174,10 @@ impl Tree for Leader {
         self.cgroup.as_mut().is_some_and(|cg| cg.alive()) || self.lead.alive()
     }
 
+    fn sleep_until(deadline: tokio::time::Instant) -> impl std::future::Future<Output = ()> + Send {
+        linux::sleep_until(deadline)
+    }
+
     fn expect_end(&mut self) {
         if matches!(self.lead, Lead::Group(_)) {
             linux::renew_census();

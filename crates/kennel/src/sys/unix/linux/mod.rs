@@ -18,6 +18,7 @@ pub(crate) mod pidns;
 pub(crate) mod procfs;
 mod sender;
 mod spare;
+mod timer;
 pub(crate) mod vfork;
 
 use std::sync::OnceLock;
@@ -30,6 +31,7 @@ pub(crate) use keeper::Keeper;
 pub(crate) use limits::{support as limit_support, TreeLimits};
 pub(crate) use orphans::{become_subreaper, make_undumpable, sweep_adopted, sweep_escapees};
 pub(crate) use pidfd::{group_signals, Pidfd};
+pub(crate) use timer::sleep_until;
 
 use crate::plan::{HostProbe, Os};
 use crate::sys::SpawnCtx;
