@@ -123,6 +123,31 @@ impl Group {
         true
     }
 
+    /// [`Layer::alive`] for a group whose tree a cgroup holds, asked once the cgroup is
+    /// empty: only a member that moved itself out of the cgroup can be left, and the
+    /// members may be taken from a recent census instead of a listing of `/proc`.
+    pub(crate) fn alive_outside_cgroup(&mut self) -> bool {
+        self.alive_by(true)
+    }
+
+    /// Whether a member is still running; with `census`, the members may come from a
+    /// census (`linux/census.rs`), which is for a group whose tree a cgroup holds.
+    fn alive_by(&mut self, census: bool) -> bool {
+        if !self.exited {
+            return true;
+        }
+        let anyone = match self.reaped {
+            true => self.pinned_alive(),
+            false => rustix::process::test_kill_process_group(to_pid(self.pid)).is_ok(),
+        };
+        // Both tests also succeed for a group whose only members are zombies (the
+        // leader's, or a member's whose parent has not reaped it); where the members
+        // cannot be listed, assume someone is alive. A member inside `exit(2)` is still
+        // alive here (it holds its memory, files and sockets until it is a zombie),
+        // though not a leftover (`members`).
+        anyone && linux::group_present(self.pid, census).is_none_or(|members| !members.is_empty())
+    }
+
     /// Whether the leader was reaped early ([`Group::reap_early`]).
     pub(crate) fn reaped_early(&self) -> bool {
         self.reaped
@@ -172,19 +197,7 @@ impl Layer for Group {
     }
 
     fn alive(&mut self) -> bool {
-        if !self.exited {
-            return true;
-        }
-        let anyone = match self.reaped {
-            true => self.pinned_alive(),
-            false => rustix::process::test_kill_process_group(to_pid(self.pid)).is_ok(),
-        };
-        // Both tests also succeed for a group whose only members are zombies (the
-        // leader's, or a member's whose parent has not reaped it); where the members
-        // cannot be listed, assume someone is alive. A member inside `exit(2)` is still
-        // alive here (it holds its memory, files and sockets until it is a zombie),
-        // though not a leftover (`members`).
-        anyone && linux::group_present(self.pid).is_none_or(|members| !members.is_empty())
+        self.alive_by(false)
     }
 
     fn members(&mut self) -> Vec<u32> {

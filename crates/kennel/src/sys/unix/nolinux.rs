@@ -199,7 +199,7 @@ pub(crate) fn group_members(_pgid: u32) -> Option<Vec<u32>> {
 }
 
 /// Unknown here, as [`group_members`].
-pub(crate) fn group_present(_pgid: u32) -> Option<Vec<u32>> {
+pub(crate) fn group_present(_pgid: u32, _census: bool) -> Option<Vec<u32>> {
     None
 }
 

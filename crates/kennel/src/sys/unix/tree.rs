@@ -168,10 +168,18 @@ impl Tree for Leader {
             return false;
         }
         // The cgroup first: while the tree dies it answers with one read, where the
-        // group layer's answer may ask every process of the machine (`census.rs`). A
-        // group leader that has not exited counts as alive; a keeper answers for its
-        // whole tree, cgroup included.
-        self.cgroup.as_mut().is_some_and(|cg| cg.alive()) || self.lead.alive()
+        // group layer's answer may ask every process of the machine. A group leader
+        // that has not exited counts as alive; a keeper answers for its whole tree,
+        // cgroup included.
+        if self.cgroup.as_mut().is_some_and(|cg| cg.alive()) {
+            return true;
+        }
+        match (&mut self.lead, &self.cgroup) {
+            // The cgroup holds every process of the tree that did not move itself out:
+            // the group is asked only for those, and may answer from a census.
+            (Lead::Group(g), Some(_)) => g.alive_outside_cgroup(),
+            (lead, _) => lead.alive(),
+        }
     }
 
     fn sleep_until(deadline: tokio::time::Instant) -> impl std::future::Future<Output = ()> + Send {
@@ -179,7 +187,7 @@ impl Tree for Leader {
     }
 
     fn expect_end(&mut self) {
-        if matches!(self.lead, Lead::Group(_)) {
+        if matches!(self.lead, Lead::Group(_)) && self.cgroup.is_some() {
             linux::renew_census();
         }
     }

@@ -1,5 +1,5 @@
-//! A census of a process group: who was in it at one moment, so that "is anyone of it
-//! still running?" can later be answered without listing `/proc` again.
+//! A census of process groups: every process and its group at one moment, so that "is
+//! anyone of group G still running?" can later be answered without listing `/proc`.
 //!
 //! # Why
 //!
@@ -7,13 +7,23 @@
 //! (`kill(-pgid, 0)`, or a pidfd with `PIDFD_SIGNAL_PROCESS_GROUP`) also counts zombies.
 //! The zombies of a tree's members stay until their parent reaps them — after the
 //! leader's exit that is `init`, which on some hosts reaps only every few seconds (this
-//! VM's: every ~2 s, so a cancel bench lists 600–900 zombies). So the group layer lists
-//! `/proc` and asks each process for its group: 1.5–2.5 ms there, on the critical path
-//! of every cancel, right after the tree died (issue 16's cancel p99).
+//! VM's: every ~2 s, so a cancel bench lists 600–900 zombies). So the group layer listed
+//! `/proc` and asked each process for its group: 1.5–2.5 ms there, on the critical path
+//! of every cancel, right after the tree died (issue 16's cancel p99; DECISIONS
+//! "Session 16").
 //!
-//! A census moves that listing to the moment the ladder signals (while the tree dies)
-//! and leaves a cheap question for the end: the members it found, and every process
-//! created since, each asked directly.
+//! # How
+//!
+//! One census serves every tree of the process (it lists every process). It is used
+//! only for a group whose tree a cgroup holds, once that cgroup is empty: the group is
+//! then asked only for members that moved themselves out of the cgroup (a process
+//! group alone, the group tier, is always listed afresh — see below). Such a check asks
+//! the group's members in the census and every process created since, each directly;
+//! the members are asked through a pidfd (readable once the process exited), not by
+//! reading their `stat`. A check that finds no census that vouches takes one (a
+//! listing, as before) and leaves it for the next checks. When a ladder signals a tree
+//! and the census is older than [`RENEW_AFTER`], a new one is taken on a thread of its
+//! own, so the checks while that tree dies find a recent one.
 //!
 //! # Why it is complete
 //!
@@ -22,16 +32,28 @@
 //! census lies in the cyclic range from `ns_last_pid` as read before the listing to
 //! `ns_last_pid` now — unless the pid counter went round a whole cycle meanwhile. Each
 //! number of that range is asked for its group (`getpgid`, ~0.25 µs; a number nobody
-//! holds answers `ESRCH`). A whole cycle is ruled out by the count of forks the kernel
-//! keeps (`processes` in `/proc/stat`, every `clone` counted): fewer than half of
-//! `pid_max` since the census, and the census at most [`MAX_AGE`] old (a fork that
-//! fails after its pid was allocated moves the counter without being counted). When a
-//! condition does not hold, the group is listed again (a fresh census).
+//! holds answers `ESRCH`), until the counter stands still. A whole cycle is ruled out by
+//! the count of forks the kernel keeps (`processes` in `/proc/stat`, every `clone`
+//! counted): fewer than half of `pid_max` since the census, a `pid_max` of at least
+//! [`MIN_PID_MAX`], and the census at most [`MAX_AGE`] old (a clone that fails after its
+//! pid was allocated — the pids controller's limit — moves the counter without being
+//! counted). When a condition does not hold, the groups are listed again.
 //!
-//! Not covered, as with any listing (a scan is not atomic either): a process that was
-//! *not* in the group at the census and joins it later with `setpgid(2)`. Only a
-//! process of the same session can, and only on purpose; a descendant of the leader
-//! that stayed in the group is always found.
+//! Not covered — which is why a census answers only for members outside a cgroup:
+//!
+//! * A fork in flight while the census lists `/proc`: its pid was handed out before
+//!   `ns_last_pid` was read, but the process is attached (listed, found by `getpgid`)
+//!   only after the listing passed its number. If its parent then exits, the child is
+//!   in neither the census nor the range. (The unit tests met it: two tests' censuses
+//!   taken while a third forked.) A fresh listing at each check finds such a child at
+//!   the next check, while the census never would.
+//! * A process that was *not* in the group at the census and joins it later with
+//!   `setpgid(2)` — another process of the same session on purpose, or a descendant
+//!   that had left for a group of its own and comes back.
+//!
+//! Both need a process outside the tree's cgroup, in the group, forking at the
+//! census's moment (or rejoining), which only a process that moved itself out of the
+//! cgroup on purpose can be; the escapee sweep is the layer after this one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,17 +98,17 @@ pub(crate) struct Census {
 }
 
 impl Census {
-    /// List `/proc` now and note every process's group.
-    fn take() -> Census {
+    /// List `/proc` now and note every process's group; `None` when it cannot be listed.
+    fn take() -> Option<Census> {
         let forks = forks();
         let last_pid = last_pid();
         let taken = Instant::now();
-        Census {
+        Some(Census {
             taken,
             forks,
             last_pid,
-            groups: procfs::all_groups(),
-        }
+            groups: procfs::all_groups()?,
+        })
     }
 
     /// The members of group `pgid` listed in the census.
@@ -125,16 +147,19 @@ impl Census {
 }
 
 /// The processes of group `pgid` that have not exited yet (a member inside `exit(2)`
-/// still counts): through the latest census while it vouches for the group, else
-/// through a new one, kept for the next checks.
-pub(crate) fn group_present(pgid: u32) -> Vec<u32> {
-    if let Some(members) = latest().and_then(|c| c.members(pgid)) {
-        return present_of(members, pgid);
+/// still counts): with `use_latest`, through the latest census while it vouches for
+/// the group; else through a new one, kept for the next checks. `None` when `/proc`
+/// cannot be listed.
+pub(crate) fn group_present(pgid: u32, use_latest: bool) -> Option<Vec<u32>> {
+    if use_latest {
+        if let Some(members) = latest().and_then(|c| c.members(pgid)) {
+            return Some(present_of(members, pgid));
+        }
     }
-    let census = Arc::new(Census::take());
+    let census = Arc::new(Census::take()?);
     let members: Vec<u32> = census.listed(pgid).collect();
     store(census);
-    present_of(members, pgid)
+    Some(present_of(members, pgid))
 }
 
 /// A ladder just signalled a tree: make sure the checks for its end will find a recent
@@ -149,7 +174,9 @@ pub(crate) fn renew_soon() {
     let spawned = std::thread::Builder::new()
         .name("kennel-census".into())
         .spawn(|| {
-            store(Arc::new(Census::take()));
+            if let Some(census) = Census::take() {
+                store(Arc::new(census));
+            }
             RENEWING.store(false, Ordering::Release);
         });
     if spawned.is_err() {

@@ -164,9 +164,10 @@ pub(crate) fn group_members(pgid: u32) -> Option<Vec<u32>> {
 }
 
 /// Processes of group `pgid` that are not zombies yet (inside `exit(2)` included),
-/// through the latest census while it vouches for the group (`census.rs`).
-pub(crate) fn group_present(pgid: u32) -> Option<Vec<u32>> {
-    Some(census::group_present(pgid))
+/// with `census` through the latest census while it vouches for the group
+/// (`census.rs`); `None` when they cannot be listed.
+pub(crate) fn group_present(pgid: u32, census: bool) -> Option<Vec<u32>> {
+    census::group_present(pgid, census)
 }
 
 /// Whether `pid` is running (not a zombie, not exiting).

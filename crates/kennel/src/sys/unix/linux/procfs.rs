@@ -170,7 +170,8 @@ pub(crate) fn group_members(pgid: u32) -> Vec<u32> {
 /// Pids of every process whose process group is `pgid` now, zombies included.
 fn group_listed(pgid: u32) -> Vec<u32> {
     let mut out = Vec::new();
-    each_pid(|pid| {
+    // What was listed before a failure is all there is to report.
+    let _ = each_pid(|pid| {
         let pid = pid.unsigned_abs();
         if super::census::getpgid(pid) == Some(pgid) {
             out.push(pid);
@@ -187,30 +188,33 @@ fn group_listed(pgid: u32) -> Vec<u32> {
 /// child cost (the kernel formats ~50 fields per `stat` read): it runs on every
 /// natural exit. `/proc` is listed with raw `getdents64` into one buffer (no
 /// allocation per entry, as `read_dir` makes).
-pub(crate) fn all_groups() -> Vec<(u32, u32)> {
+/// `None` when `/proc` cannot be listed whole (no fd left, say): nobody can be said to
+/// be gone then.
+pub(crate) fn all_groups() -> Option<Vec<(u32, u32)>> {
     let mut out = Vec::new();
     each_pid(|pid| {
         let pid = pid.unsigned_abs();
         if let Some(group) = super::census::getpgid(pid) {
             out.push((pid, group));
         }
-    });
-    out
+    })
+    .ok()?;
+    Some(out)
 }
 
-/// Call `f` with every pid listed in `/proc` now (nothing where it cannot be read).
-fn each_pid(mut f: impl FnMut(i32)) {
-    let Ok(dir) = rustix::fs::open(
+/// Call `f` with every pid listed in `/proc` now; an error when `/proc` cannot be
+/// listed (whole).
+fn each_pid(mut f: impl FnMut(i32)) -> std::io::Result<()> {
+    let dir = rustix::fs::open(
         "/proc",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) else {
-        return;
-    };
+    )?;
     // 16 KiB: a few hundred entries per `getdents64`.
     let mut buf = Vec::with_capacity(16 * 1024);
     let mut entries = RawDir::new(dir, buf.spare_capacity_mut());
-    while let Some(Ok(entry)) = entries.next() {
+    while let Some(entry) = entries.next() {
+        let entry = entry?;
         let pid = std::str::from_utf8(entry.file_name().to_bytes())
             .ok()
             .and_then(|s| s.parse::<i32>().ok())
@@ -219,6 +223,7 @@ fn each_pid(mut f: impl FnMut(i32)) {
             f(pid);
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -251,7 +256,7 @@ mod tests {
             .unsigned_abs();
         assert!(group_members(group).contains(&me));
         let mut pids = Vec::new();
-        each_pid(|p| pids.push(p.unsigned_abs()));
+        each_pid(|p| pids.push(p.unsigned_abs())).expect("/proc is listed");
         assert!(pids.contains(&me) && pids.contains(&1), "{pids:?}");
     }
 
