@@ -50,6 +50,14 @@ impl Cgroup {
     pub(crate) fn procs_fd(&self) -> io::Result<std::os::fd::RawFd> {
         match self.0 {}
     }
+
+    pub(crate) fn signal_skipping(
+        &mut self,
+        _signal: crate::Signal,
+        _skip: Option<u32>,
+    ) -> Result<(), crate::tree::TreeSignalError> {
+        match self.0 {}
+    }
 }
 
 /// No cgroup limits here (the planner refuses them first).

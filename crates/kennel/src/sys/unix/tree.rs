@@ -150,15 +150,21 @@ impl Tree for Leader {
     }
 
     /// The lead layer first: for a group, one system call reaches (nearly) the whole
-    /// tree at once; the cgroup after it only has escapees left to reach, and it costs
-    /// a pidfd and a /proc read per member. A cgroup's own error is not the tree's.
+    /// tree at once; the cgroup after it only has escapees left to reach (a pidfd for
+    /// each member outside the group). A cgroup's own error is not the tree's.
     fn signal_tree(&mut self, signal: Signal) -> Result<(), TreeSignalError> {
         if self.reaped {
             return Err(TreeSignalError::Gone);
         }
         let lead = self.lead.signal(signal);
         if let Some(cg) = &mut self.cgroup {
-            let _ = cg.signal(signal);
+            // `killpg` reached the group: the cgroup's pass is for the members that left
+            // it (while the tree dies, a pidfd each for the rest was CPU the tree needed).
+            let skip = match (&self.lead, &lead) {
+                (Lead::Group(g), Ok(())) => Some(g.pid()),
+                _ => None,
+            };
+            let _ = cg.signal_skipping(signal, skip);
         }
         lead
     }

@@ -290,9 +290,15 @@ impl Cgroup {
     /// process's `/proc/<pid>/cgroup` cost three system calls per member (~1.5 ms for
     /// a 50-process tree on a 2-vCPU VM, on the cancel's path, twice: the signal and
     /// `SIGCONT`). At most [`PIDFDS_AT_ONCE`] pidfds are open at a time, so a large
-    /// tree near the fd limit is still reached in full.
-    pub(crate) fn signal_all(&self, signal: rustix::process::Signal) {
-        for chunk in self.pids().chunks(PIDFDS_AT_ONCE) {
+    /// tree near the fd limit is still reached in full. Members of process group
+    /// `skip` (just reached by `killpg`) are left out: on the cancel's path, while the
+    /// tree dies, the pass then costs a `getpgid` per member, not three calls.
+    pub(crate) fn signal_all(&self, signal: rustix::process::Signal, skip: Option<u32>) {
+        let mut pids = self.pids();
+        if let Some(group) = skip {
+            pids.retain(|&pid| super::census::getpgid(pid) != Some(group));
+        }
+        for chunk in pids.chunks(PIDFDS_AT_ONCE) {
             let pidfds = open_pidfds(chunk);
             if !pidfds.is_empty() {
                 signal_still_listed(&pidfds, &self.pids(), signal);
@@ -344,14 +350,26 @@ impl Drop for Cgroup {
     }
 }
 
-impl Layer for Cgroup {
-    fn signal(&mut self, signal: Signal) -> Result<(), TreeSignalError> {
+impl Cgroup {
+    /// [`Layer::signal`], leaving out the members of process group `skip` (for a
+    /// signal other than `SIGKILL`, which `cgroup.kill` sends to all at once).
+    pub(crate) fn signal_skipping(
+        &mut self,
+        signal: Signal,
+        skip: Option<u32>,
+    ) -> Result<(), TreeSignalError> {
         if signal == Signal::Kill {
             let _ = self.kill();
         } else {
-            self.signal_all(to_platform(signal)?);
+            self.signal_all(to_platform(signal)?, skip);
         }
         Ok(())
+    }
+}
+
+impl Layer for Cgroup {
+    fn signal(&mut self, signal: Signal) -> Result<(), TreeSignalError> {
+        self.signal_skipping(signal, None)
     }
 
     fn alive(&mut self) -> bool {

@@ -114,7 +114,7 @@ fn a_signal_reaches_every_member_of_a_cgroup_larger_than_one_batch_of_pidfds() {
         reusable: AtomicBool::new(false),
         cpu_base: CpuBase::default(),
     };
-    cg.signal_all(rustix::process::Signal::KILL);
+    cg.signal_all(rustix::process::Signal::KILL, None);
     use std::os::unix::process::ExitStatusExt as _;
     for child in &mut members {
         let status = child.wait().expect("wait");

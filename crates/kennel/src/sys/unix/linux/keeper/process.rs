@@ -323,7 +323,7 @@ impl State {
         let _ = rustix::process::kill_process_group(self.leader, sig);
         pidns::signal_all_if_init(sig.as_raw());
         if let Some(cg) = &self.cgroup {
-            cg.signal_all(sig);
+            cg.signal_all(sig, None);
         }
         for &pid in others {
             // An unreaped child of ours: the pid cannot have been reused.

@@ -1,9 +1,14 @@
-//! A member of the tree's process group that moved itself out of the tree's cgroup is
-//! still the tree's: a cancel's outcome waits until the ladder's SIGKILL ended it,
-//! though the cgroup emptied long before — the group layer's check that runs once the
-//! cgroup is empty (`sys/unix/linux/census.rs`) must find it.
+//! The two layers of a cgroup tree cover for each other:
 //!
-//! Needs root (moving between cgroups) and a writable cgroup v2.
+//! * a member of the tree's process group that moved itself out of the tree's cgroup
+//!   is still the tree's: a cancel's outcome waits until the ladder's SIGKILL ended it,
+//!   though the cgroup emptied long before — the group layer's check that runs once
+//!   the cgroup is empty (`sys/unix/linux/census.rs`) must find it;
+//! * a member of the cgroup that left the process group (`setsid`) gets the graceful
+//!   signal from the cgroup's pass, which leaves out the group `killpg` reached.
+//!
+//! Needs root (moving between cgroups) and a writable cgroup v2 (the second: a
+//! writable cgroup v2).
 
 use std::time::{Duration, Instant};
 
@@ -87,4 +92,55 @@ async fn a_group_member_outside_the_cgroup_holds_the_outcome_until_the_ladder_en
     while std::fs::remove_dir(&outside).is_err() && Instant::now() < gone {
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cgroup_member_outside_the_group_gets_the_graceful_signal() {
+    if !cgroup_available("a cgroup member outside the group") {
+        return;
+    }
+    let mark = marker();
+    // `sh` and one `trap-term` in the group, one `trap-term` in a session of its own
+    // (only the cgroup reaches it); each says `got SIGTERM` and exits when it gets it.
+    let script = format!("setsid {FIXTURE} trap-term & {FIXTURE} trap-term & wait");
+    let mut child = kennel::Command::new("sh")
+        .args(["-c", &script])
+        .env(&mark.0, &mark.1)
+        .containment(ContainmentOptions {
+            cgroup: true,
+            keeper: false,
+        })
+        .ladder(Ladder::graceful(Signal::Term, PATIENCE))
+        .spawn()
+        .expect("spawn");
+    let mut out = Vec::new();
+    while kennel_tests::parse_pid_lines(&out).len() < 2 {
+        match tokio::time::timeout(PATIENCE, child.next_event())
+            .await
+            .expect("both pid lines in time")
+        {
+            Some(Event::Stdout(b)) => out.extend_from_slice(&b),
+            other => panic!("before both pid lines: {other:?}"),
+        }
+    }
+    child.cancel();
+    let outcome = loop {
+        match tokio::time::timeout(PATIENCE, child.next_event())
+            .await
+            .expect("the outcome in time")
+        {
+            Some(Event::Stdout(b)) => out.extend_from_slice(&b),
+            Some(Event::Stderr(_)) => {}
+            Some(Event::Exit(outcome)) => break outcome,
+            None => panic!("no outcome"),
+        }
+    };
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(
+        text.matches("got SIGTERM").count(),
+        2,
+        "both got the graceful signal: {text}"
+    );
+    assert!(!outcome.forced, "nothing needed the SIGKILL: {outcome:?}");
+    assert_no_survivors(&mark, Duration::ZERO, "a cgroup member outside the group");
 }
