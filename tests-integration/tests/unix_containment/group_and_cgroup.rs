@@ -34,16 +34,7 @@ async fn a_group_member_outside_the_cgroup_holds_the_outcome_until_the_ladder_en
         "KENNEL_FIXTURE_CGROUP={} {FIXTURE} tree --depth 1 --width 1 --ignore-term & wait",
         outside.display()
     );
-    let mut child = kennel::Command::new("sh")
-        .args(["-c", &script])
-        .env(&mark.0, &mark.1)
-        .containment(ContainmentOptions {
-            cgroup: true,
-            keeper: false,
-        })
-        .ladder(Ladder::graceful(Signal::Term, grace))
-        .spawn()
-        .expect("spawn");
+    let mut child = cgroup_tree(&script, &mark, grace);
     let mut out = Vec::new();
     let member = loop {
         match tokio::time::timeout(PATIENCE, child.next_event())
@@ -103,16 +94,7 @@ async fn a_cgroup_member_outside_the_group_gets_the_graceful_signal() {
     // `sh` and one `trap-term` in the group, one `trap-term` in a session of its own
     // (only the cgroup reaches it); each says `got SIGTERM` and exits when it gets it.
     let script = format!("setsid {FIXTURE} trap-term & {FIXTURE} trap-term & wait");
-    let mut child = kennel::Command::new("sh")
-        .args(["-c", &script])
-        .env(&mark.0, &mark.1)
-        .containment(ContainmentOptions {
-            cgroup: true,
-            keeper: false,
-        })
-        .ladder(Ladder::graceful(Signal::Term, PATIENCE))
-        .spawn()
-        .expect("spawn");
+    let mut child = cgroup_tree(&script, &mark, PATIENCE);
     let mut out = Vec::new();
     while kennel_tests::parse_pid_lines(&out).len() < 2 {
         match tokio::time::timeout(PATIENCE, child.next_event())
@@ -143,4 +125,19 @@ async fn a_cgroup_member_outside_the_group_gets_the_graceful_signal() {
     );
     assert!(!outcome.forced, "nothing needed the SIGKILL: {outcome:?}");
     assert_no_survivors(&mark, Duration::ZERO, "a cgroup member outside the group");
+}
+
+/// `sh -c script`, marked, in a cgroup tree without a keeper (the library's default
+/// where no keeper program was named), with a SIGTERM, `grace`, SIGKILL ladder.
+fn cgroup_tree(script: &str, mark: &(String, String), grace: Duration) -> kennel::Child {
+    kennel::Command::new("sh")
+        .args(["-c", script])
+        .env(&mark.0, &mark.1)
+        .containment(ContainmentOptions {
+            cgroup: true,
+            keeper: false,
+        })
+        .ladder(Ladder::graceful(Signal::Term, grace))
+        .spawn()
+        .expect("spawn")
 }
