@@ -207,7 +207,9 @@ fn present_of(mut members: Vec<u32>, pgid: u32) -> Vec<u32> {
 /// Whether `pid` is in group `pgid` and has not exited. Asked through a pidfd, which
 /// pins the process while it is asked and is readable once it exited (a zombie); a
 /// thread that is not a process leader (its number came from the range) has no pidfd
-/// of its own and is alive while it is listed. Without pidfds, from `stat`.
+/// of its own and is alive while it is listed. Without pidfds, from `stat`. When it
+/// cannot be told whether the process exited (no fd left), a process in the group
+/// counts as present: a tree is never reported ended on a guess.
 fn present(pid: u32, pgid: u32) -> bool {
     let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw) else {
         return false;
@@ -226,8 +228,11 @@ fn present(pid: u32, pgid: u32) -> bool {
             !exited && getpgid(pid) == Some(pgid)
         }
         Err(rustix::io::Errno::SRCH) => false,
-        Err(rustix::io::Errno::INVAL) => getpgid(pid) == Some(pgid),
-        Err(_) => procfs::read_stat(pid).is_some_and(|s| s.pgrp == pgid && s.present()),
+        Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => match procfs::read_stat(pid) {
+            Some(stat) => stat.pgrp == pgid && stat.present(),
+            None => getpgid(pid) == Some(pgid),
+        },
+        Err(_) => getpgid(pid) == Some(pgid),
     }
 }
 

@@ -188,6 +188,7 @@ fn group_listed(pgid: u32) -> Vec<u32> {
 /// child cost (the kernel formats ~50 fields per `stat` read): it runs on every
 /// natural exit. `/proc` is listed with raw `getdents64` into one buffer (no
 /// allocation per entry, as `read_dir` makes).
+///
 /// `None` when `/proc` cannot be listed whole (no fd left, say): nobody can be said to
 /// be gone then.
 pub(crate) fn all_groups() -> Option<Vec<(u32, u32)>> {
