@@ -62,7 +62,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags};
 
-use super::procfs;
+use super::procfs::{self, getpgid};
 
 /// How long a census vouches for the groups it saw (see the module docs: forks that
 /// fail after their pid was allocated move the pid counter without being counted).
@@ -234,17 +234,6 @@ fn present(pid: u32, pgid: u32) -> bool {
         },
         Err(_) => getpgid(pid) == Some(pgid),
     }
-}
-
-/// The process group of `pid` (a thread's number answers for its process); `None`
-/// when nobody holds the number.
-pub(crate) fn getpgid(pid: u32) -> Option<u32> {
-    let pid = i32::try_from(pid).ok()?;
-    // Not rustix's `getpgid`: it asserts a positive answer, and kernel threads are in
-    // process group 0.
-    // SAFETY: getpgid(2) only reads its integer argument; -1 (ESRCH) is handled.
-    let group = unsafe { libc::getpgid(pid) };
-    u32::try_from(group).ok()
 }
 
 /// The pids handed out after `since` up to `now` in the cyclic order of the counter

@@ -296,7 +296,7 @@ impl Cgroup {
     pub(crate) fn signal_all(&self, signal: rustix::process::Signal, skip: Option<u32>) {
         let mut pids = self.pids();
         if let Some(group) = skip {
-            pids.retain(|&pid| super::census::getpgid(pid) != Some(group));
+            pids.retain(|&pid| super::procfs::getpgid(pid) != Some(group));
         }
         for chunk in pids.chunks(PIDFDS_AT_ONCE) {
             let pidfds = open_pidfds(chunk);

@@ -173,7 +173,7 @@ fn group_listed(pgid: u32) -> Vec<u32> {
     // What was listed before a failure is all there is to report.
     let _ = each_pid(|pid| {
         let pid = pid.unsigned_abs();
-        if super::census::getpgid(pid) == Some(pgid) {
+        if getpgid(pid) == Some(pgid) {
             out.push(pid);
         }
     });
@@ -195,12 +195,23 @@ pub(crate) fn all_groups() -> Option<Vec<(u32, u32)>> {
     let mut out = Vec::new();
     each_pid(|pid| {
         let pid = pid.unsigned_abs();
-        if let Some(group) = super::census::getpgid(pid) {
+        if let Some(group) = getpgid(pid) {
             out.push((pid, group));
         }
     })
     .ok()?;
     Some(out)
+}
+
+/// The process group of `pid` (a thread's number answers for its process); `None`
+/// when nobody holds the number.
+pub(crate) fn getpgid(pid: u32) -> Option<u32> {
+    let pid = i32::try_from(pid).ok()?;
+    // Not rustix's `getpgid`: it asserts a positive answer, and kernel threads are in
+    // process group 0.
+    // SAFETY: getpgid(2) only reads its integer argument; -1 (ESRCH) is handled.
+    let group = unsafe { libc::getpgid(pid) };
+    u32::try_from(group).ok()
 }
 
 /// Call `f` with every pid listed in `/proc` now; an error when `/proc` cannot be
