@@ -320,29 +320,43 @@ pub const SPARE_CGROUPS_MAX: usize = 9;
 
 /// How many fds `pid` has open (0 when it is gone), leaving out those of its spare
 /// cgroups: a kennel process keeps empty `kennel-<pid>-N` cgroup directories (an
-/// `O_PATH` fd each) for its next trees, as many as its last burst of trees that ended
-/// on their own left, at most [`SPARE_CGROUPS_MAX`]. For counts at rest that must come
-/// back to where they were. More such fds than the bound, two to one directory, or one
-/// to a cgroup that holds a process are all counted, so a leak of them still shows.
+/// `O_PATH` fd each, and its `cgroup.events` and `cpu.stat` once read) for its next
+/// trees, as many as its last burst of trees that ended on their own left, at most
+/// [`SPARE_CGROUPS_MAX`]. For counts at rest that must come back to where they were.
+/// More such directories than the bound, two fds to one file, or one to a cgroup that
+/// holds a process are all counted, so a leak of them still shows.
 pub fn fd_count_at_rest(pid: u32) -> usize {
     let fds = fds_of(pid);
     let prefix = format!("kennel-{pid}-");
-    let mut spares: Vec<&str> = fds
+    let ours = |dir: &Path| {
+        dir.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(&prefix))
+            && fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+    };
+    // (the spare's directory, the fd's target) for each fd of a spare cgroup.
+    let mut spares: Vec<(&Path, &str)> = fds
         .iter()
         .map(|(_, target)| target.as_str())
-        .filter(|target| {
-            let dir = Path::new(target);
-            let ours = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&prefix));
-            ours && fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+        .filter_map(|target| {
+            let path = Path::new(target);
+            let kept_file = matches!(
+                path.file_name().and_then(|n| n.to_str()),
+                Some("cgroup.events" | "cpu.stat")
+            );
+            let dir = match path.parent() {
+                Some(parent) if kept_file => parent,
+                _ => path,
+            };
+            ours(dir).then_some((dir, target))
         })
         .collect();
     let n = spares.len();
     spares.sort_unstable();
     spares.dedup();
-    if spares.len() == n && n <= SPARE_CGROUPS_MAX {
+    let mut dirs: Vec<&Path> = spares.iter().map(|(dir, _)| *dir).collect();
+    dirs.dedup();
+    if spares.len() == n && dirs.len() <= SPARE_CGROUPS_MAX {
         fds.len() - n
     } else {
         fds.len()

@@ -29,10 +29,11 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rustix::fs::{Mode, OFlags};
 
+use super::procfs::{self, Reread};
 use crate::sys::unix::signal::to_platform;
 use crate::sys::Layer;
 use crate::tree::TreeSignalError;
@@ -102,6 +103,16 @@ fn cgroup2_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
+/// The file in `slot`, opened by `open` on first use; `None` while it cannot be
+/// opened (tried again at the next use).
+fn kept<T>(slot: &OnceLock<T>, open: impl FnOnce() -> io::Result<T>) -> Option<&T> {
+    if let Some(file) = slot.get() {
+        return Some(file);
+    }
+    let file = open().ok()?;
+    Some(slot.get_or_init(|| file))
+}
+
 /// How many names [`create_fresh_dir`] tries before giving up.
 const NAME_ATTEMPTS: usize = 16;
 
@@ -142,6 +153,10 @@ pub(crate) struct Cgroup {
     /// `cgroup.procs`, opened (before the fork, so the child only has to `write(2)`)
     /// only where a process joins by writing: a leader born in the cgroup needs none.
     procs: OnceLock<OwnedFd>,
+    /// `cgroup.events` and `cpu.stat`, kept open from their first read ([`Reread`]):
+    /// read at every tree's end, and an emptied cgroup handed on keeps them.
+    events: OnceLock<Reread>,
+    cpu_stat: OnceLock<Arc<Reread>>,
     removed: bool,
     /// Nothing has made the directory unfit for another tree: no `cgroup.kill` was
     /// written (the kernel then kills every child later born into it with
@@ -183,6 +198,8 @@ impl Cgroup {
             dir,
             dir_fd,
             procs: OnceLock::new(),
+            events: OnceLock::new(),
+            cpu_stat: OnceLock::new(),
             removed: false,
             reusable: AtomicBool::new(true),
             cpu_base: CpuBase::default(),
@@ -250,12 +267,25 @@ impl Cgroup {
     /// keeper still holds the tree (its members escaped, or were just killed). Gone
     /// must read as empty, or the keeper would wait for it forever.
     pub(crate) fn populated(&self) -> bool {
-        match super::procfs::read_file(self.dir.join("cgroup.events")) {
+        let read = match kept(&self.events, || Reread::at(&self.dir_fd, "cgroup.events")) {
+            Some(events) => events.read(),
+            None => super::procfs::read_file(self.dir.join("cgroup.events")),
+        };
+        match read {
             Ok(text) => text.lines().any(|l| l == "populated 1"),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) if procfs::gone(&e) => false,
             // Cannot tell: assume alive, so teardown keeps going to the kill rung.
             Err(_) => !self.removed,
         }
+    }
+
+    /// `cpu.stat`, kept open for whoever reads the tree's usage (`None` if it cannot be
+    /// opened: the reader then opens it by path).
+    pub(crate) fn cpu_stat(&self) -> Option<Arc<Reread>> {
+        kept(&self.cpu_stat, || {
+            Reread::at(&self.dir_fd, "cpu.stat").map(Arc::new)
+        })
+        .cloned()
     }
 
     /// Pids of the members.

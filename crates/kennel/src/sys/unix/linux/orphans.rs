@@ -38,6 +38,7 @@ static SWEEPS_ADOPTED: AtomicBool = AtomicBool::new(false);
 /// of orphans reparented to it that are not kennel's own children.
 pub(crate) fn become_subreaper() -> io::Result<()> {
     rustix::process::set_child_subreaper(Some(rustix::process::getpid()))?;
+    procfs::keep_main_thread_open();
     std::thread::Builder::new()
         .name("kennel-orphans".into())
         .spawn(|| loop {

@@ -89,7 +89,7 @@ pub(crate) fn give_back(mut cgroup: Cgroup, ticket: Ticket, limits: Option<&Tree
     let counted = || {
         limits
             .and_then(TreeLimits::counted)
-            .or_else(|| cpu_counted(cgroup.dir()))
+            .or_else(|| cpu_counted(cgroup.cpu_stat().as_deref(), cgroup.dir()))
     };
     if let Some(base) = fit.then(counted).flatten() {
         cgroup.cpu_base = base;

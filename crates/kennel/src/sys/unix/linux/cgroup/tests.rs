@@ -10,30 +10,71 @@ fn mountinfo_parsing_finds_rw_cgroup2_only() {
     }
 }
 
+/// A cgroup-like scratch directory `root` as a `Cgroup` (not removed, reusable).
+fn scratch(root: &Path) -> Cgroup {
+    Cgroup {
+        dir: root.to_path_buf(),
+        dir_fd: fs::File::open(root).expect("the scratch directory").into(),
+        procs: OnceLock::new(),
+        events: OnceLock::new(),
+        cpu_stat: OnceLock::new(),
+        removed: false,
+        reusable: AtomicBool::new(true),
+        cpu_base: CpuBase::default(),
+    }
+}
+
 #[test]
 fn a_removed_directory_is_empty_and_an_unreadable_one_is_assumed_populated() {
     let root = std::env::temp_dir().join(format!("kennel-cgroup-gone-{}", std::process::id()));
     let _ = fs::remove_dir_all(&root);
     fs::create_dir(&root).expect("a scratch directory");
-    let procs = OnceLock::new();
-    let dir_fd = fs::File::open(&root).expect("the scratch directory").into();
-    let mut cg = Cgroup {
-        dir: root.clone(),
-        dir_fd,
-        procs,
-        removed: false,
-        reusable: AtomicBool::new(true),
-        cpu_base: CpuBase::default(),
-    };
+    let mut cg = scratch(&root);
     fs::write(root.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("events");
     assert!(cg.populated());
-    // Unreadable (here: a directory), not gone: cannot tell, so assumed alive.
-    fs::remove_file(root.join("cgroup.events")).expect("remove events");
-    fs::create_dir(root.join("cgroup.events")).expect("a directory in its place");
-    assert!(cg.populated());
-    // Gone (someone else's `rmdir`, possible only once it was empty): empty.
-    fs::remove_dir_all(&root).expect("cleanup");
+    // The file is kept open and read again: a change shows.
+    fs::write(root.join("cgroup.events"), "populated 0\nfrozen 0\n").expect("events");
     assert!(!cg.populated());
+    cg.removed = true;
+    // Unreadable (here: a directory), not gone: cannot tell, so assumed alive.
+    let unreadable = root.join("unreadable");
+    fs::create_dir_all(unreadable.join("cgroup.events")).expect("a directory in its place");
+    let mut cg = scratch(&unreadable);
+    assert!(cg.populated());
+    cg.removed = true;
+    // Gone before its first read (someone else's `rmdir`, possible only once it was
+    // empty): empty.
+    let gone = root.join("gone");
+    fs::create_dir(&gone).expect("a scratch directory");
+    let mut cg = scratch(&gone);
+    fs::remove_dir(&gone).expect("removed");
+    assert!(!cg.populated());
+    cg.removed = true;
+    fs::remove_dir_all(&root).expect("cleanup");
+}
+
+/// A real cgroup removed behind our back while its `cgroup.events` is kept open reads
+/// `ENODEV`: gone, so empty (were it "cannot tell", a cgroup not removed by us would
+/// read as populated, and its tree's teardown would never end).
+#[test]
+fn a_real_cgroup_removed_behind_a_kept_file_is_empty() {
+    if root().is_none() {
+        assert!(
+            std::env::var_os("KENNEL_REQUIRE_CGROUP").is_none(),
+            "KENNEL_REQUIRE_CGROUP is set but no cgroup v2 is writable here"
+        );
+        eprintln!("note: no writable cgroup v2 here; the kept cgroup.events is not tested");
+        return;
+    }
+    let mut cg = Cgroup::create().expect("a fresh cgroup");
+    assert!(!cg.populated(), "a fresh cgroup holds nothing");
+    assert!(cg.events.get().is_some(), "cgroup.events is kept open");
+    let stat = cg.cpu_stat().expect("cpu.stat kept open");
+    assert!(stat.read().expect("cpu.stat").contains("user_usec"));
+    fs::remove_dir(cg.dir()).expect("rmdir of an empty cgroup");
+    assert!(!cg.populated());
+    let err = stat.read().expect_err("a removed cgroup's file");
+    assert!(crate::sys::unix::linux::procfs::gone(&err), "{err}");
     cg.removed = true;
 }
 
@@ -106,14 +147,9 @@ fn a_signal_reaches_every_member_of_a_cgroup_larger_than_one_batch_of_pidfds() {
         .collect();
     let listing: String = members.iter().map(|c| format!("{}\n", c.id())).collect();
     fs::write(root.join("cgroup.procs"), listing).expect("a listing");
-    let cg = Cgroup {
-        dir: root.clone(),
-        dir_fd: fs::File::open(&root).expect("the scratch directory").into(),
-        procs: OnceLock::new(),
-        removed: true,
-        reusable: AtomicBool::new(false),
-        cpu_base: CpuBase::default(),
-    };
+    let mut cg = scratch(&root);
+    cg.removed = true;
+    cg.reusable = AtomicBool::new(false);
     cg.signal_all(rustix::process::Signal::KILL, None);
     use std::os::unix::process::ExitStatusExt as _;
     for child in &mut members {

@@ -163,6 +163,7 @@ impl TreeLimits {
     pub(crate) fn for_tree(cg: &super::Cgroup, limits: &Limits) -> io::Result<TreeLimits> {
         let mut tree = for_tree(cg.dir(), limits)?;
         tree.cpu_base = cg.cpu_base;
+        tree.cpu_stat = cg.cpu_stat();
         Ok(tree)
     }
 }

@@ -14,6 +14,7 @@ use tokio::io::unix::AsyncFd;
 use super::{remove_dir, Place, Plan};
 use crate::limits::Usage;
 use crate::sys::unix::linux::cgroup::CpuBase;
+use crate::sys::unix::linux::procfs::Reread;
 
 /// The CFS period kennel sets with a CPU limit.
 const CPU_PERIOD_US: u64 = 100_000;
@@ -47,6 +48,8 @@ pub(crate) struct TreeLimits {
     pub(crate) cpu_base: CpuBase,
     /// What `cpu.stat` counted at the last [`TreeLimits::usage`].
     counted: std::sync::Mutex<Option<CpuBase>>,
+    /// The cgroup's `cpu.stat`, kept open by its `Cgroup` (else read by path).
+    pub(crate) cpu_stat: Option<std::sync::Arc<Reread>>,
 }
 
 impl TreeLimits {
@@ -63,6 +66,7 @@ impl TreeLimits {
             plain: plan.memory.is_none() && plan.pids.is_none() && plan.cpu.is_none(),
             cpu_base: CpuBase::default(),
             counted: std::sync::Mutex::new(None),
+            cpu_stat: None,
         };
         // On error `tree` is dropped, removing the directories made so far.
         if let Some((place, bytes)) = &plan.memory {
@@ -201,7 +205,7 @@ impl TreeLimits {
     /// What the tree used so far (read once it ended for the final figures).
     pub(crate) fn usage(&self) -> Usage {
         let mut usage = Usage::default();
-        if let Some(now) = cpu_counted(&self.v2) {
+        if let Some(now) = cpu_counted(self.cpu_stat.as_deref(), &self.v2) {
             if let Ok(mut counted) = self.counted.lock() {
                 *counted = Some(now);
             }
@@ -326,9 +330,14 @@ pub(crate) fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// What the v2 cgroup `dir` has counted in `cpu.stat` so far.
-pub(crate) fn cpu_counted(dir: &Path) -> Option<CpuBase> {
-    let stat = crate::sys::unix::linux::procfs::read_file(dir.join("cpu.stat")).ok()?;
+/// What the v2 cgroup `dir` has counted in `cpu.stat` so far: through `kept`, its
+/// `cpu.stat` kept open, where there is one.
+pub(crate) fn cpu_counted(kept: Option<&Reread>, dir: &Path) -> Option<CpuBase> {
+    let stat = match kept {
+        Some(file) => file.read(),
+        None => crate::sys::unix::linux::procfs::read_file(dir.join("cpu.stat")),
+    }
+    .ok()?;
     Some(CpuBase {
         user_usec: keyed(&stat, "user_usec")?,
         system_usec: keyed(&stat, "system_usec")?,
