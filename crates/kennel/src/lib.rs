@@ -70,6 +70,7 @@
 #![deny(unsafe_code)]
 
 pub mod compat;
+mod environment;
 mod error;
 mod given;
 mod ladder;
@@ -84,6 +85,7 @@ mod supervisor;
 mod sys;
 mod tree;
 
+pub use environment::Environment;
 pub use error::{
     HelperFailure, RunError, SignalError, SignalErrorKind, SpawnError, StdinError, StdinErrorKind,
 };

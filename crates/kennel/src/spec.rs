@@ -161,6 +161,8 @@ pub struct Command {
     pub(crate) args: Vec<OsString>,
     pub(crate) cwd: Option<PathBuf>,
     pub(crate) env_clear: bool,
+    /// The environment to start from instead of the supervisor's ([`Command::environment`]).
+    pub(crate) env_base: Option<crate::Environment>,
     pub(crate) env: Vec<EnvOp>,
     pub(crate) stdin: StdinMode,
     pub(crate) stdout: OutputSpec,
@@ -182,6 +184,7 @@ impl Command {
             args: Vec::new(),
             cwd: None,
             env_clear: false,
+            env_base: None,
             env: Vec::new(),
             stdin: StdinMode::default(),
             stdout: OutputSpec::default(),
@@ -267,9 +270,24 @@ impl Command {
     }
 
     /// Start from an empty environment instead of the supervisor's (variables set with
-    /// [`Command::env`] are still applied, whichever order the calls came in).
+    /// [`Command::env`] are still applied, whichever order the calls came in). Replaces
+    /// an earlier [`Command::environment`].
     pub fn env_clear(mut self) -> Self {
         self.env_clear = true;
+        self.env_base = None;
+        self
+    }
+
+    /// Start from `env` instead of the supervisor's environment (variables set with
+    /// [`Command::env`] and removed with [`Command::env_remove`] are still applied,
+    /// whichever order the calls came in). Replaces an earlier [`Command::env_clear`].
+    ///
+    /// For a process that spawns often from an environment it does not change: an
+    /// [`Environment`](crate::Environment) is captured once, where each spawn that
+    /// inherits the supervisor's environment copies it anew.
+    pub fn environment(mut self, env: &crate::Environment) -> Self {
+        self.env_clear = true;
+        self.env_base = Some(env.clone());
         self
     }
 

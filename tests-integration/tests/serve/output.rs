@@ -141,6 +141,16 @@ async fn spawn_fields_reach_the_child() {
     let cwd = dir.canonicalize().unwrap();
     assert!(out.contains(&format!("cwd={}\n", cwd.display())), "{out}");
 
+    // No environment field: the child gets the sidecar's (this process's) as it is.
+    sc.spawn("inherit", &["env", "HOME", "PATH"], json!({}))
+        .await;
+    sc.wait_event("exit", "inherit").await;
+    let out = String::from_utf8(sc.output_of("inherit", "stdout")).unwrap();
+    for key in ["HOME", "PATH"] {
+        let ours = std::env::var(key).unwrap();
+        assert!(out.contains(&format!("{key}={ours}\n")), "{key}: {out}");
+    }
+
     // `shell`, `stdout: null`, caps and timeout.
     sc.send(json!({"op": "spawn", "id": "sh", "cmd": format!("{FIXTURE} print shell-ok"), "shell": true}))
         .await;

@@ -39,6 +39,52 @@ async fn environment_set_remove_clear_and_cwd() {
     assert!(text.contains("KENNEL_C=kept\n"), "{text}");
 }
 
+/// A command started from a prepared [`kennel::Environment`] sees exactly its variables
+/// (not ours), with the command's own changes on top; the program is looked up along
+/// the prepared `PATH`; `env_clear` afterwards starts from nothing again.
+#[tokio::test]
+async fn a_prepared_environment_is_the_childs_with_changes_on_top() {
+    let dir = std::env::temp_dir().join(format!("kennel-prepared-env-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let script = dir.join("kennel-prepared-only");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"P=${KENNEL_P-unset} HOME=${HOME-unset} S=${KENNEL_S-unset} PATH=${PATH-unset}\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = dir.to_str().unwrap();
+    let env = kennel::Environment::from_vars([
+        ("KENNEL_P", "prepared"),
+        ("HOME", "/prepared-home"),
+        ("PATH", path),
+    ]);
+    // Found only along the prepared PATH: ours does not hold `dir`.
+    let plain = Command::new("kennel-prepared-only").environment(&env);
+    assert_eq!(
+        checks::stdout_text(plain).await,
+        format!("P=prepared HOME=/prepared-home S=unset PATH={path}\n")
+    );
+    let changed = Command::new("kennel-prepared-only")
+        .env("KENNEL_S", "set")
+        .environment(&env)
+        .env_remove("HOME");
+    assert_eq!(
+        checks::stdout_text(changed).await,
+        format!("P=prepared HOME=unset S=set PATH={path}\n")
+    );
+    // (`sh` gives itself a default PATH when it has none.)
+    let cleared = Command::new(&script).environment(&env).env_clear();
+    let text = checks::stdout_text(cleared).await;
+    assert!(
+        text.starts_with("P=unset HOME=unset S=unset PATH="),
+        "{text}"
+    );
+    assert!(!text.contains(path), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test]
 async fn arguments_with_shell_metacharacters_are_passed_verbatim() {
     let weird = "$(echo pwned); `id` && | > ' \" *";

@@ -149,9 +149,11 @@ pub(crate) fn spawn_ladder(req: &SpawnRequest) -> Result<Ladder, RequestError> {
 }
 
 /// Maps every field of a `spawn` request onto a [`Command`]. The containment options come from
-/// [`containment`], the ladder from [`spawn_ladder`].
+/// [`containment`], the ladder from [`spawn_ladder`]; a child that does not clear its
+/// environment starts from `inherited` (the sidecar's own, captured once).
 pub(crate) fn command(
     req: &SpawnRequest,
+    inherited: &kennel::Environment,
     default_drain_timeout: Duration,
     containment: ContainmentOptions,
     ladder: Ladder,
@@ -164,9 +166,11 @@ pub(crate) fn command(
     if let Some(cwd) = &req.cwd {
         cmd = cmd.current_dir(cwd);
     }
-    if req.env_clear {
-        cmd = cmd.env_clear();
-    }
+    cmd = if req.env_clear {
+        cmd.env_clear()
+    } else {
+        cmd.environment(inherited)
+    };
     // `env_remove` applies before `env` (the protocol's order).
     for key in &req.env_remove {
         cmd = cmd.env_remove(key);
@@ -354,6 +358,7 @@ mod tests {
     fn with_defaults(req: &SpawnRequest) -> Command {
         command(
             req,
+            &kennel::Environment::capture(),
             Duration::from_secs(1),
             ContainmentOptions::default(),
             Ladder::default(),

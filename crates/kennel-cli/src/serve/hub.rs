@@ -112,6 +112,10 @@ pub(crate) struct Hub {
     data: Sender<Out>,
     limits: Limits,
     available: Vec<ContainmentTier>,
+    /// The sidecar's environment, captured at its start: every child that does not
+    /// clear it starts from this copy (the sidecar never changes its own), so no spawn
+    /// copies it again (issue 16, session 17).
+    environment: kennel::Environment,
     stdin_total: Arc<AtomicUsize>,
     output_broken: AtomicBool,
     /// Notified (a permit is kept) once stdout failed: the client is gone.
@@ -132,6 +136,7 @@ impl Hub {
             data,
             limits,
             available,
+            environment: kennel::Environment::capture(),
             stdin_total: Arc::new(AtomicUsize::new(0)),
             output_broken: AtomicBool::new(false),
             client_gone: Notify::new(),

@@ -71,6 +71,8 @@ pub(crate) struct Launch<'a> {
     pub(crate) args: &'a [OsString],
     pub(crate) cwd: Option<&'a Path>,
     pub(crate) env_clear: bool,
+    /// The prepared environment to start from (then `env_clear` is set too).
+    pub(crate) env_base: Option<&'a crate::Environment>,
     pub(crate) env: &'a [EnvOp],
     pub(crate) stdin: StdinMode,
     pub(crate) stdout: OutputMode,
@@ -92,6 +94,7 @@ impl Launch<'_> {
             args: &cmd.args,
             cwd: cmd.cwd.as_deref(),
             env_clear: cmd.env_clear,
+            env_base: cmd.env_base.as_ref(),
             env: &cmd.env,
             stdin: cmd.stdin,
             stdout: cmd.stdout.mode(),
@@ -112,6 +115,9 @@ impl Launch<'_> {
         }
         if self.env_clear {
             std_cmd.env_clear();
+        }
+        if let Some(base) = self.env_base {
+            std_cmd.envs(base.iter());
         }
         for op in self.env {
             match op {
@@ -226,6 +232,15 @@ pub(crate) struct SpawnCtx {
     path_set: Option<Option<OsString>>,
 }
 
+/// How the command's starting environment sets `PATH`, before its own changes: `None`
+/// when it inherits ours.
+fn base_path(launch: &Launch<'_>) -> Option<Option<OsString>> {
+    match launch.env_base {
+        Some(base) => Some(base.get("PATH").map(OsStr::to_owned)),
+        None => launch.env_clear.then_some(None),
+    }
+}
+
 impl SpawnCtx {
     /// The context of `launch`, or the error that its working directory is not a
     /// directory.
@@ -241,15 +256,14 @@ impl SpawnCtx {
             Some(dir) => dir.to_path_buf(),
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         };
-        let path_set =
-            launch
-                .env
-                .iter()
-                .fold(launch.env_clear.then_some(None), |path, op| match op {
-                    EnvOp::Set(k, v) if k == "PATH" => Some(Some(v.clone())),
-                    EnvOp::Remove(k) if k == "PATH" => Some(None),
-                    _ => path,
-                });
+        let path_set = launch
+            .env
+            .iter()
+            .fold(base_path(launch), |path, op| match op {
+                EnvOp::Set(k, v) if k == "PATH" => Some(Some(v.clone())),
+                EnvOp::Remove(k) if k == "PATH" => Some(None),
+                _ => path,
+            });
         Ok(SpawnCtx {
             program,
             cwd,

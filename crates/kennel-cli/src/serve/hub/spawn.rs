@@ -88,7 +88,13 @@ impl Hub {
         let options = convert::containment(req, &self.available)?;
         let ladder = convert::spawn_ladder(req)?;
         let waits = ladder.rungs().iter().map(|rung| rung.wait).sum();
-        let command = convert::command(req, self.limits.drain_timeout, options, ladder);
+        let command = convert::command(
+            req,
+            &self.environment,
+            self.limits.drain_timeout,
+            options,
+            ladder,
+        );
         let (command, direct) = self.direct_streams(command, req).await?;
         let id = req.id.clone();
         let spawn = move || {

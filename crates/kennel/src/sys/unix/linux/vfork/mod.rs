@@ -119,7 +119,7 @@ pub(crate) fn spawn_joining(
     let mut args = ChildArgs {
         candidates: null_terminated(&exec.candidates),
         argv: null_terminated(&exec.argv),
-        envp: null_terminated(&exec.envp),
+        envp: null_terminated(exec.envp.entries()),
         cwd: exec.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
         procs_fd: -1,
         sigmax: libc::SIGRTMAX(),

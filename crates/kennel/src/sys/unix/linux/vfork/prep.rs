@@ -7,17 +7,18 @@ use std::ffi::{c_void, CString, OsStr, OsString};
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+use std::os::unix::ffi::OsStringExt as _;
 use std::ptr;
 use std::sync::Mutex;
 
 use rustix::fs::{Mode, OFlags};
 
 use super::{failed, STAGES};
+use crate::environment::env_entry;
 use crate::spec::EnvOp;
 use crate::sys::unix::start::SpawnFailed;
 use crate::sys::Launch;
-use crate::{OutputMode, StdinMode};
+use crate::{Environment, OutputMode, StdinMode};
 
 /// The child's stack: enough for the few wrappers it calls (and a lazy symbol
 /// binding), with a guard page below it.
@@ -29,24 +30,48 @@ pub(super) struct Exec {
     /// The paths to try, in order.
     pub(super) candidates: Vec<CString>,
     pub(super) argv: Vec<CString>,
-    pub(super) envp: Vec<CString>,
+    pub(super) envp: Envp,
     pub(super) cwd: Option<CString>,
+}
+
+/// The child's `key=value` strings: built for this spawn, or those of a prepared
+/// [`Environment`] the command starts from unchanged (no copy per spawn).
+pub(super) enum Envp {
+    Built(Vec<CString>),
+    Prepared(Environment),
+}
+
+impl Envp {
+    pub(super) fn entries(&self) -> &[CString] {
+        match self {
+            Envp::Built(entries) => entries,
+            Envp::Prepared(env) => env.entries(),
+        }
+    }
 }
 
 impl Exec {
     /// The program looked up in the child's `PATH`, `argv[0]` the program as given.
     pub(super) fn of(launch: &Launch<'_>) -> Result<Exec, SpawnFailed> {
-        let env = environment(launch);
-        let candidates =
-            candidates(launch.program, env.get(OsStr::new("PATH"))).map_err(failed(STAGES[0]))?;
+        let (envp, path) = match launch.env_base {
+            Some(base) if launch.env.is_empty() => (
+                Envp::Prepared(base.clone()),
+                base.get("PATH").map(OsStr::to_owned),
+            ),
+            _ => {
+                let env = environment(launch);
+                let entries = env
+                    .iter()
+                    .map(|(k, v)| env_entry(k, v))
+                    .collect::<io::Result<Vec<_>>>()
+                    .map_err(failed(STAGES[0]))?;
+                (Envp::Built(entries), env.get(OsStr::new("PATH")).cloned())
+            }
+        };
+        let candidates = candidates(launch.program, path.as_ref()).map_err(failed(STAGES[0]))?;
         let argv = std::iter::once(launch.program.to_owned())
             .chain(launch.args.iter().cloned())
             .map(cstring)
-            .collect::<io::Result<Vec<_>>>()
-            .map_err(failed(STAGES[0]))?;
-        let envp = env
-            .iter()
-            .map(|(k, v)| env_entry(k, v))
             .collect::<io::Result<Vec<_>>>()
             .map_err(failed(STAGES[0]))?;
         let cwd = launch
@@ -63,12 +88,16 @@ impl Exec {
     }
 }
 
-/// The child's environment: ours (unless cleared) with the command's changes, in order.
+/// The child's environment: the command's prepared one, else ours (unless cleared),
+/// with the command's changes, in order.
 fn environment(launch: &Launch<'_>) -> BTreeMap<OsString, OsString> {
-    let mut env: BTreeMap<OsString, OsString> = if launch.env_clear {
-        BTreeMap::new()
-    } else {
-        std::env::vars_os().collect()
+    let mut env: BTreeMap<OsString, OsString> = match launch.env_base {
+        Some(base) => base
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        None if launch.env_clear => BTreeMap::new(),
+        None => std::env::vars_os().collect(),
     };
     for op in launch.env {
         match op {
@@ -93,17 +122,6 @@ fn candidates(program: &OsStr, path: Option<&OsString>) -> io::Result<Vec<CStrin
         .into_iter()
         .map(|p| cstring(p.into_os_string()))
         .collect()
-}
-
-/// `key=value` in one allocation of its final size (with room for the nul, so that
-/// `CString::new` does not grow it): the environment is copied per spawn, and growing
-/// the key into the entry cost two reallocations per variable (issue 16's churn profile).
-fn env_entry(key: &OsStr, value: &OsStr) -> io::Result<CString> {
-    let mut kv = Vec::with_capacity(key.len() + value.len() + 2);
-    kv.extend_from_slice(key.as_bytes());
-    kv.push(b'=');
-    kv.extend_from_slice(value.as_bytes());
-    cstring(OsString::from_vec(kv))
 }
 
 fn cstring(s: OsString) -> io::Result<CString> {
