@@ -1,5 +1,6 @@
-//! `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP)`: the leader is
-//! born inside its cgroup, so it never has to join one.
+//! `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_INTO_CGROUP |
+//! CLONE_CLEAR_SIGHAND)`: the leader is born inside its cgroup, so it never has to join
+//! one, and with its signal handlers at their defaults.
 //!
 //! # Why
 //!
@@ -57,6 +58,13 @@ pub(super) fn note_refusal(error: &io::Error) {
 /// `CLONE_INTO_CGROUP` (Linux 5.7; the `libc` crate types it as a 32-bit `c_int`).
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
+/// `CLONE_CLEAR_SIGHAND` (Linux 5.5, so every kernel with `CLONE_INTO_CGROUP`): the
+/// child's handlers start at their defaults, ignored signals stay ignored — what the
+/// child did itself with ~65 `rt_sigaction` calls per spawn (`signals::reset_signals`:
+/// one to read each signal's disposition, one more for each handled signal), on the
+/// path every spawn waits for.
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+
 /// The kernel's `struct clone_args` up to `cgroup` (`CLONE_ARGS_SIZE_VER2`, 88 bytes).
 #[repr(C)]
 #[derive(Default)]
@@ -75,7 +83,8 @@ struct CloneArgs {
 }
 
 /// Start `child(arg)` in a new process born inside the cgroup whose directory is open
-/// as `cgroup_dir`, sharing our memory until it calls `exec` or exits (the calling
+/// as `cgroup_dir`, with every signal handler reset to the default (ignored signals
+/// stay ignored), sharing our memory until it calls `exec` or exits (the calling
 /// thread waits until then). Returns the child's pid; the kernel stores a pidfd of it
 /// in `*pidfd`. Signals must be blocked in the calling thread (see `clone_blocked`).
 ///
@@ -100,7 +109,9 @@ pub(super) unsafe fn clone_into_cgroup(
 ) -> io::Result<u32> {
     let (low, size) = stack.area();
     let args = CloneArgs {
-        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64 | CLONE_INTO_CGROUP,
+        flags: (libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD) as u64
+            | CLONE_INTO_CGROUP
+            | CLONE_CLEAR_SIGHAND,
         pidfd: pidfd as u64,
         exit_signal: libc::SIGCHLD as u64,
         stack: low as u64,

@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 pub(super) use self::prep::Stack;
 use self::prep::{null_terminated, output_fds, stdin_fds, PooledStack};
 pub(in crate::sys::unix::linux) use self::signals::{clone_blocked, Blocked};
-use self::signals::{discard_pending, reset_signals, with_signals_blocked};
+use self::signals::{discard_pending, reset_signals, reset_sigpipe, with_signals_blocked};
 use crate::sys::unix::start::{SpawnFailed, Spawned};
 use crate::sys::Launch;
 
@@ -122,6 +122,7 @@ pub(crate) fn spawn_joining(
         envp: null_terminated(exec.envp.entries()),
         cwd: exec.cwd.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
         procs_fd: -1,
+        handlers_cleared: false,
         sigmax: libc::SIGRTMAX(),
         stdio: [raw(&child_stdin), raw(&child_stdout), raw(&child_stderr)],
         errno: AtomicI32::new(0),
@@ -162,6 +163,9 @@ struct ChildArgs {
     cwd: *const libc::c_char,
     /// `cgroup.procs` to join by writing `0`; -1 when the child is born in its cgroup.
     procs_fd: RawFd,
+    /// Born with its handlers reset by the kernel (`clone3`'s `CLONE_CLEAR_SIGHAND`):
+    /// only `SIGPIPE` is left for the child to reset.
+    handlers_cleared: bool,
     /// The highest signal number (`SIGRTMAX`).
     sigmax: c_int,
     /// The fds to place at 0, 1, 2 (-1: inherit ours).
@@ -222,6 +226,7 @@ fn clone_child(
 /// kernel refused (no child was made: the caller joins the old way).
 fn born_into(args: &mut ChildArgs, stack: &Stack, dir: RawFd) -> Option<(u32, OwnedFd)> {
     args.procs_fd = -1;
+    args.handlers_cleared = true;
     let arg = ptr::from_ref(args).cast_mut().cast::<c_void>();
     let mut pidfd: c_int = -1;
     // SAFETY: as for `clone_blocked` in `clone_child`: `child` runs on `stack` (alive
@@ -238,6 +243,7 @@ fn born_into(args: &mut ChildArgs, stack: &Stack, dir: RawFd) -> Option<(u32, Ow
         Err(e) => {
             // Remembered if the kernel lacks it.
             clone3::note_refusal(&e);
+            args.handlers_cleared = false;
             None
         }
     }
@@ -252,7 +258,11 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
     // prepared by the parent or on this stack; on failure the child records errno and
     // the stage, then `_exit`s without running anything of the parent's.
     unsafe {
-        reset_signals(args.sigmax);
+        if args.handlers_cleared {
+            reset_sigpipe();
+        } else {
+            reset_signals(args.sigmax);
+        }
         if libc::setpgid(0, 0) != 0 {
             fail(args, PGID);
         }

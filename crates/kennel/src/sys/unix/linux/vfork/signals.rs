@@ -122,13 +122,32 @@ pub(super) unsafe fn reset_signals(sigmax: c_int) {
         let handled =
             current.sa_sigaction != libc::SIG_DFL && current.sa_sigaction != libc::SIG_IGN;
         if handled || sig == libc::SIGPIPE {
-            // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
-            let default: libc::sigaction = unsafe { std::mem::zeroed() };
-            // SAFETY: sets `sig` to its default disposition in the child only (no
-            // CLONE_SIGHAND: the child has its own copy of the handler table).
-            unsafe { libc::sigaction(sig, &default, ptr::null_mut()) };
+            // SAFETY: only in the child (this function's contract).
+            unsafe { set_default(sig) };
         }
     }
+}
+
+/// `SIGPIPE` back to its default (std's runtime ignores it; a program expects the
+/// default): all a child born with `CLONE_CLEAR_SIGHAND` has left to reset.
+///
+/// # Safety
+///
+/// Only in the child.
+pub(super) unsafe fn reset_sigpipe() {
+    // SAFETY: only in the child (this function's contract).
+    unsafe { set_default(libc::SIGPIPE) };
+}
+
+/// # Safety
+///
+/// Only in the child.
+unsafe fn set_default(sig: c_int) {
+    // SAFETY: a zeroed sigaction is SIG_DFL with no flags and an empty mask.
+    let default: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: sets `sig` to its default disposition in the child only (no
+    // CLONE_SIGHAND: the child has its own copy of the handler table).
+    unsafe { libc::sigaction(sig, &default, ptr::null_mut()) };
 }
 
 /// Drop every signal pending in the child (all are blocked since the clone). Until its

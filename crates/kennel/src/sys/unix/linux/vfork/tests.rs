@@ -116,3 +116,72 @@ fn a_missing_program_fails_as_std_would_say_born_in_the_cgroup() {
     assert_eq!(failed.source.kind(), io::ErrorKind::NotFound);
     assert!(!cg.populated(), "the failed child was reaped");
 }
+
+/// The signal mask `key` (`SigIgn`, `SigCgt`, `SigBlk`) of the `/proc/<pid>/status`
+/// text `status`.
+fn sig_mask(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(":"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .expect("a signal mask line")
+}
+
+/// Whether signal `sig` is in `mask` (bit `sig - 1`).
+fn has(mask: u64, sig: c_int) -> bool {
+    mask & (1 << (sig - 1)) != 0
+}
+
+/// What a program started either way in finds: signals we ignore stay ignored (as
+/// across any `exec`), `SIGPIPE` (std's runtime ignores it) is back at its default,
+/// nothing is blocked. Born through `clone3` the kernel resets the handlers
+/// (`CLONE_CLEAR_SIGHAND`) and the child only `SIGPIPE`; joining by the write, the
+/// child resets every handled signal itself.
+#[test]
+fn a_leader_starts_with_our_ignored_signals_and_a_default_sigpipe_either_way_in() {
+    let ignored = libc::SIGRTMIN() + 5;
+    // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask; setting it to SIG_IGN
+    // for a real-time signal no test of this binary uses; put back below.
+    let old = unsafe {
+        let mut ignore: libc::sigaction = std::mem::zeroed();
+        ignore.sa_sigaction = libc::SIG_IGN;
+        let mut old: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(ignored, &ignore, &mut old), 0);
+        old
+    };
+    let mut seen = Vec::new();
+    for join in [Join::Clone3, Join::Write] {
+        let Some(cg) = cgroup("the signal dispositions of a leader") else {
+            break;
+        };
+        let procs = || cg.procs_fd();
+        let into = CgroupFds {
+            dir: cg.dir_fd(),
+            procs: &procs,
+        };
+        let cmd = crate::Command::new("/bin/cat")
+            .arg("/proc/self/status")
+            .stdout(OutputMode::Piped);
+        let launch = Launch::of(&cmd);
+        let started = spawn_joining(&launch, into, join)
+            .expect("the spawn")
+            .expect("a kernel with CLONE_PIDFD");
+        let mut status = String::new();
+        std::fs::File::from(started.stdout.expect("a piped stdout"))
+            .read_to_string(&mut status)
+            .expect("the child's status");
+        reap(started.pid);
+        seen.push((join, status));
+    }
+    // SAFETY: restores the disposition saved above.
+    unsafe { libc::sigaction(ignored, &old, ptr::null_mut()) };
+    for (join, status) in seen {
+        let ign = sig_mask(&status, "SigIgn");
+        assert!(has(ign, ignored), "{join:?}: still ignored: {ign:x}");
+        assert!(
+            !has(ign, libc::SIGPIPE),
+            "{join:?}: SIGPIPE at its default: {ign:x}"
+        );
+        assert_eq!(sig_mask(&status, "SigBlk"), 0, "{join:?}: nothing blocked");
+    }
+}
