@@ -52,7 +52,7 @@ async fn failed_spawns_leave_no_zombie_no_fd_and_no_process() {
         }
     }
     let me = std::process::id();
-    let before = kennel_tests::open_fd_count();
+    let before = kennel_tests::fd_count_at_rest(std::process::id());
     for (name, tier) in tiers {
         for _ in 0..ROUNDS {
             for cmd in failing(tier) {
@@ -81,7 +81,9 @@ async fn failed_spawns_leave_no_zombie_no_fd_and_no_process() {
     };
     let settled = kennel_tests::wait_until(PATIENCE, || {
         let (left, guards) = others();
-        left.is_empty() && guards <= 1 && kennel_tests::open_fd_count() == before
+        left.is_empty()
+            && guards <= 1
+            && kennel_tests::fd_count_at_rest(std::process::id()) == before
     });
     assert!(
         settled,
@@ -89,7 +91,7 @@ async fn failed_spawns_leave_no_zombie_no_fd_and_no_process() {
         ROUNDS * 3 * tiers.len(),
         others(),
         kennel_tests::zombie_children_of(me),
-        kennel_tests::open_fd_count(),
+        kennel_tests::fd_count_at_rest(std::process::id()),
         kennel_tests::open_fds()
     );
 }

@@ -13,20 +13,26 @@ const PATIENCE: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_spawn_cancel_cycles_leak_no_fd_and_no_process() {
-    // One warm-up cycle so lazily created runtime fds (signal pipe, blocking pool) exist.
-    cycle().await;
-    let before = kennel_tests::open_fd_count();
+    // One warm-up cycle so lazily created runtime fds (signal pipe, blocking pool) exist,
+    // counted once its tree is gone. Counted at rest: the empty cgroups kept for the next
+    // trees (a directory fd each, with its `cgroup.events` and `cpu.stat` once read)
+    // come and go with the spawns.
+    let warm = cycle().await;
+    assert_all_gone(&warm);
+    let before = kennel_tests::fd_count_at_rest(std::process::id());
     let mut all = Vec::new();
     for _ in 0..200 {
         all.extend(cycle().await);
     }
     let _cleanup = Cleanup(all.clone());
-    let settled = kennel_tests::wait_until(PATIENCE, || kennel_tests::open_fd_count() == before);
+    let settled = kennel_tests::wait_until(PATIENCE, || {
+        kennel_tests::fd_count_at_rest(std::process::id()) == before
+    });
     assert!(
         settled,
         "fd count {} → {}: {:?}",
         before,
-        kennel_tests::open_fd_count(),
+        kennel_tests::fd_count_at_rest(std::process::id()),
         kennel_tests::open_fds()
     );
     assert_all_gone(&all);
