@@ -194,7 +194,12 @@ impl Cgroup {
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )?;
-        Ok(Cgroup {
+        Ok(Cgroup::of(dir, dir_fd))
+    }
+
+    /// The cgroup at `dir`, open as `dir_fd`: nothing read or opened in it yet.
+    fn of(dir: PathBuf, dir_fd: OwnedFd) -> Cgroup {
+        Cgroup {
             dir,
             dir_fd,
             procs: OnceLock::new(),
@@ -203,7 +208,7 @@ impl Cgroup {
             removed: false,
             reusable: AtomicBool::new(true),
             cpu_base: CpuBase::default(),
-        })
+        }
     }
 
     /// The directory.

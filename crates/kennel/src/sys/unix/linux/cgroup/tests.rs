@@ -12,16 +12,8 @@ fn mountinfo_parsing_finds_rw_cgroup2_only() {
 
 /// A cgroup-like scratch directory `root` as a `Cgroup` (not removed, reusable).
 fn scratch(root: &Path) -> Cgroup {
-    Cgroup {
-        dir: root.to_path_buf(),
-        dir_fd: fs::File::open(root).expect("the scratch directory").into(),
-        procs: OnceLock::new(),
-        events: OnceLock::new(),
-        cpu_stat: OnceLock::new(),
-        removed: false,
-        reusable: AtomicBool::new(true),
-        cpu_base: CpuBase::default(),
-    }
+    let dir_fd = fs::File::open(root).expect("the scratch directory").into();
+    Cgroup::of(root.to_path_buf(), dir_fd)
 }
 
 #[test]

@@ -22,11 +22,11 @@ fn cgroup(what: &str) -> Option<Cgroup> {
     None
 }
 
-/// Start `cat /proc/self/cgroup /proc/self/stat` into `cg` through `into`, `join`;
-/// returns (the child's pid, its cgroup path, its process group).
-fn start(cg: &Cgroup, into: CgroupFds<'_>, join: Join) -> (u32, String, u32) {
+/// Run `cat` of `files` (the child's own `/proc/self/…`) started through `into`,
+/// `join`; returns (the child's pid, what it printed).
+fn cat(into: CgroupFds<'_>, join: Join, files: &[&str]) -> (u32, String) {
     let cmd = crate::Command::new("/bin/cat")
-        .args(["/proc/self/cgroup", "/proc/self/stat"])
+        .args(files)
         .stdout(OutputMode::Piped);
     let launch = Launch::of(&cmd);
     let started = spawn_joining(&launch, into, join)
@@ -37,6 +37,13 @@ fn start(cg: &Cgroup, into: CgroupFds<'_>, join: Join) -> (u32, String, u32) {
         .read_to_string(&mut text)
         .expect("the child's output");
     reap(started.pid);
+    (started.pid, text)
+}
+
+/// Start `cat /proc/self/cgroup /proc/self/stat` into `cg` through `into`, `join`;
+/// returns (the child's pid, its cgroup path, its process group).
+fn start(cg: &Cgroup, into: CgroupFds<'_>, join: Join) -> (u32, String, u32) {
+    let (pid, text) = cat(into, join, &["/proc/self/cgroup", "/proc/self/stat"]);
     let cgroup_line = text
         .lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -44,11 +51,11 @@ fn start(cg: &Cgroup, into: CgroupFds<'_>, join: Join) -> (u32, String, u32) {
         .to_owned();
     let stat = text
         .lines()
-        .find(|l| l.starts_with(&started.pid.to_string()))
+        .find(|l| l.starts_with(&pid.to_string()))
         .and_then(crate::sys::unix::linux::procfs::parse_stat)
         .expect("the child's stat line");
     assert!(cg.dir().ends_with(cgroup_line.trim_start_matches('/')));
-    (started.pid, cgroup_line, stat.pgrp)
+    (pid, cgroup_line, stat.pgrp)
 }
 
 #[test]
@@ -159,18 +166,7 @@ fn a_leader_starts_with_our_ignored_signals_and_a_default_sigpipe_either_way_in(
             dir: cg.dir_fd(),
             procs: &procs,
         };
-        let cmd = crate::Command::new("/bin/cat")
-            .arg("/proc/self/status")
-            .stdout(OutputMode::Piped);
-        let launch = Launch::of(&cmd);
-        let started = spawn_joining(&launch, into, join)
-            .expect("the spawn")
-            .expect("a kernel with CLONE_PIDFD");
-        let mut status = String::new();
-        std::fs::File::from(started.stdout.expect("a piped stdout"))
-            .read_to_string(&mut status)
-            .expect("the child's status");
-        reap(started.pid);
+        let (_, status) = cat(into, join, &["/proc/self/status"]);
         seen.push((join, status));
     }
     // SAFETY: restores the disposition saved above.
