@@ -28,7 +28,7 @@ use std::io::{self, Write as _};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use rustix::fs::{Mode, OFlags};
@@ -39,69 +39,10 @@ use crate::sys::Layer;
 use crate::tree::TreeSignalError;
 use crate::Signal;
 
-static ROOT: OnceLock<Option<PathBuf>> = OnceLock::new();
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// The directory under which per-child cgroups are created, if cgroup v2 is writable
-/// here. Probed once per process. `KENNEL_CGROUP_ROOT` names a delegated directory to use
-/// instead of our own cgroup.
-pub(crate) fn root() -> Option<&'static Path> {
-    ROOT.get_or_init(|| {
-        let root = probe()?;
-        // Empty cgroups of dead kennel processes (one killed between a `mkdir` and
-        // telling its guard, e.g. while it made its spare) go now.
-        super::limits::sweep_dead_owners(&root);
-        Some(root)
-    })
-    .as_deref()
-}
-
-fn probe() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = match std::env::var_os("KENNEL_CGROUP_ROOT") {
-        Some(dir) => vec![PathBuf::from(dir)],
-        None => {
-            let own = own_cgroup()?;
-            cgroup2_mounts()
-                .into_iter()
-                .map(|m| m.join(own.trim_start_matches('/')))
-                .collect()
-        }
-    };
-    candidates.into_iter().find(|dir| {
-        let probe = dir.join(format!("kennel-probe-{}", std::process::id()));
-        if fs::create_dir(&probe).is_err() {
-            return false;
-        }
-        let ok = probe.join("cgroup.kill").exists() && probe.join("cgroup.procs").exists();
-        let _ = fs::remove_dir(&probe);
-        ok
-    })
-}
-
-/// Our own cgroup v2 path (`0::/a/b` in `/proc/self/cgroup`).
-fn own_cgroup() -> Option<String> {
-    let text = fs::read_to_string("/proc/self/cgroup").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("0::"))
-        .map(str::to_owned)
-}
-
-/// Mount points of cgroup2 file systems, from `/proc/self/mountinfo`.
-fn cgroup2_mounts() -> Vec<PathBuf> {
-    let Ok(text) = fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let fstype = right.split_whitespace().next()?;
-            let options = left.split_whitespace().nth(5)?;
-            let mount_point = left.split_whitespace().nth(4)?;
-            (fstype == "cgroup2" && options.split(',').any(|o| o == "rw"))
-                .then(|| PathBuf::from(mount_point))
-        })
-        .collect()
-}
+use self::root::create_fresh_dir;
+pub(crate) use self::root::root;
+#[cfg(test)]
+use self::root::{cgroup2_mounts, SEQ};
 
 /// The file in `slot`, opened by `open` on first use; `None` while it cannot be
 /// opened (tried again at the next use).
@@ -111,36 +52,6 @@ fn kept<T>(slot: &OnceLock<T>, open: impl FnOnce() -> io::Result<T>) -> Option<&
     }
     let file = open().ok()?;
     Some(slot.get_or_init(|| file))
-}
-
-/// How many names [`create_fresh_dir`] tries before giving up.
-const NAME_ATTEMPTS: usize = 16;
-
-/// Creates `kennel-<pid>-<seq>` under `root`. A directory of that name can only be a
-/// leftover of an earlier process that had our pid (pid numbers are reused; a
-/// supervisor killed while its guard was not running leaves its empty cgroups behind,
-/// and `pid_max` can be as low as 32 768): an empty one is removed and the name taken,
-/// one that still holds processes or cgroups (`rmdir` refuses it) is skipped.
-fn create_fresh_dir(root: &Path) -> io::Result<PathBuf> {
-    let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
-    for _ in 0..NAME_ATTEMPTS {
-        let dir = root.join(format!(
-            "kennel-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        match fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                if fs::remove_dir(&dir).is_ok() && fs::create_dir(&dir).is_ok() {
-                    return Ok(dir);
-                }
-                last = e;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last)
 }
 
 /// One child's cgroup. Dropping it kills what is left in it and removes it.
@@ -428,6 +339,7 @@ impl Layer for Cgroup {
 }
 
 mod members;
+mod root;
 use members::{open_pidfds, signal_still_listed, PIDFDS_AT_ONCE};
 
 #[cfg(test)]
