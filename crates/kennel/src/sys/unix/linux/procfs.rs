@@ -1,12 +1,11 @@
 //! Reading `/proc` (Linux): process state, parentage and groups.
 
 use std::fs;
-use std::io::Read as _;
 
 use rustix::fs::{Mode, OFlags, RawDir};
 
-/// Read a small `/proc` file in as few system calls as possible: `open`, one `read` into
-/// a 1 KiB buffer (a `stat` line is a few hundred bytes), a second `read` for EOF, and
+/// Read a small `/proc` file in as few system calls as possible: `open`, one `pread`
+/// into a 4 KiB buffer (a `stat` line is a few hundred bytes), a second for EOF, and
 /// `close`. `fs::read_to_string` would add a `statx` and several growing reads (procfs
 /// reports size 0), which made a `/proc` scan of a few hundred processes cost
 /// milliseconds — a scan runs on every exit of a group-tier child.
@@ -14,22 +13,11 @@ fn read_small(path: &str) -> Option<String> {
     read_file(path).ok()
 }
 
-/// A small `/proc` or cgroupfs file, read as [`read_small`] does (open, read to EOF in
-/// 1 KiB steps, close): the cgroup files a tree's end reads (`cgroup.events`,
+/// A small `/proc` or cgroupfs file, read as [`read_small`] does (open, read to EOF,
+/// close; [`Reread::read`]): the cgroup files a tree's end reads (`cgroup.events`,
 /// `cpu.stat`) report size 0 too.
 pub(crate) fn read_file(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 1024];
-    loop {
-        match file.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    Reread::open(path)?.read()
 }
 
 /// A small `/proc` or cgroupfs file kept open and read again from its start with
@@ -52,8 +40,12 @@ const REREAD_CHUNK: usize = 4096;
 
 impl Reread {
     /// Open `path` for reading again and again.
-    pub(crate) fn open(path: &str) -> std::io::Result<Reread> {
-        let fd = rustix::fs::open(path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
+    pub(crate) fn open(path: impl AsRef<std::path::Path>) -> std::io::Result<Reread> {
+        let fd = rustix::fs::open(
+            path.as_ref(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
         Ok(Reread::of(fd))
     }
 
@@ -210,8 +202,8 @@ pub(crate) fn keep_main_thread_open() {
     let me = std::process::id();
     let dir = format!("/proc/{me}/task/{me}");
     let (Ok(stat), Ok(children)) = (
-        Reread::open(&format!("{dir}/stat")),
-        Reread::open(&format!("{dir}/children")),
+        Reread::open(format!("{dir}/stat")),
+        Reread::open(format!("{dir}/children")),
     ) else {
         return;
     };
