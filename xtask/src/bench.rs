@@ -97,6 +97,10 @@ pub(crate) fn stage(ctx: &Ctx) -> Result<Ran, String> {
 /// How big each benchmark runs.
 struct Sizes {
     release: bool,
+    /// How many times each spawn program runs (every concurrency once per round):
+    /// a spawn ratio is the median of its rounds' ratios (`docs/DECISIONS.md`, "Spawn
+    /// rows in rounds").
+    spawn_rounds: usize,
     spawn_runs: usize,
     node_spawn_runs: usize,
     bytes: u64,
@@ -114,6 +118,7 @@ struct Sizes {
 impl Sizes {
     const FULL: Sizes = Sizes {
         release: true,
+        spawn_rounds: 3,
         spawn_runs: 400,
         node_spawn_runs: 200,
         bytes: 1 << 30,
@@ -129,6 +134,8 @@ impl Sizes {
     };
     const SMOKE: Sizes = Sizes {
         release: false,
+        // Two, so the smoke run goes through the rounds' arithmetic.
+        spawn_rounds: 2,
         spawn_runs: 16,
         node_spawn_runs: 16,
         bytes: 16 << 20,
@@ -155,7 +162,9 @@ struct Figure {
 
 #[derive(Debug, Default)]
 struct Rows {
-    figures: BTreeMap<String, Figure>,
+    /// Every figure by id: one per run of the program that reports it (a spawn
+    /// program runs `Sizes::spawn_rounds` times), in the order they ran.
+    figures: BTreeMap<String, Vec<Figure>>,
     checks: Vec<String>,
     /// Per program run: what it measured and the host's steal during it.
     steal: Vec<(String, f64)>,
@@ -202,16 +211,16 @@ impl Rows {
                         s.parse::<f64>()
                             .map_err(|_| format!("bad number in {line:?}"))
                     };
-                    self.figures.insert(
-                        f[1].to_owned(),
-                        Figure {
+                    self.figures
+                        .entry(f[1].to_owned())
+                        .or_default()
+                        .push(Figure {
                             unit: f[2].to_owned(),
                             median: num(f[3])?,
                             p99: num(f[4])?,
                             n: f[5].parse().map_err(|_| format!("bad count in {line:?}"))?,
                             label: f[6].to_owned(),
-                        },
-                    );
+                        });
                 }
                 Some(&"check") => self.checks.push(f[1..].join(" ")),
                 _ => {}
@@ -266,8 +275,10 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
             n(c),
         ]
     };
-    for c in SPAWN_CONCURRENCY {
-        rust(&mut rows, &spawn(s.spawn_runs, c))?;
+    for _ in 0..s.spawn_rounds {
+        for c in SPAWN_CONCURRENCY {
+            rust(&mut rows, &spawn(s.spawn_runs, c))?;
+        }
     }
     for what in ["throughput", "passthrough"] {
         rust(
@@ -316,8 +327,10 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
                 n(c),
             ]
         };
-        for c in SPAWN_CONCURRENCY {
-            script(&mut rows, &spawn(c))?;
+        for _ in 0..s.spawn_rounds {
+            for c in SPAWN_CONCURRENCY {
+                script(&mut rows, &spawn(c))?;
+            }
         }
         script(
             &mut rows,
@@ -568,9 +581,10 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64, load_before
         "- Programs: `bench/` (`kennel-bench`, Rust, release build) and `bench/node/bench.mjs` (Node, the kennel client from `clients/node` and execa 9). The supervised program is always `kennel-fixture` (release build).\n\
          - Compared variants run in the same process, interleaved (A, B, A, B, …), after one warm-up each.\n\
          - Every figure is the median and p99 (nearest rank) over its samples; `n` is the sample count (with few samples the p99 is the maximum). A ratio is median / median.\n\
+         - The spawn programs (library and Node) run {} times each, in rounds (every concurrency once per round), because their ratios move with the host from one minute to the next: a spawn figure is the median of its rounds' medians (and p99s), `n` counts every round's samples, and a spawn ratio is the median of the rounds' ratios, each taken within one program run; the rounds' own ratios are shown beside it.\n\
          - Sizes: {} spawn round trips per variant (library), {} (Node); {} MiB × {} runs (Rust throughput), {} MiB × {} runs (Node); {} cancels per variant; {} idle children; churn of {}.\n\
          - Every run checks its results (all bytes, exit codes, outcomes, nothing left running) and fails instead of reporting a figure for a wrong result.",
-        s.spawn_runs, s.node_spawn_runs, s.bytes >> 20, s.throughput_runs, s.node_bytes >> 20, s.node_throughput_runs, s.cancel_runs, s.children, s.churn
+        s.spawn_rounds, s.spawn_runs, s.node_spawn_runs, s.bytes >> 20, s.throughput_runs, s.node_bytes >> 20, s.node_throughput_runs, s.cancel_runs, s.children, s.churn
     );
     for (title, text, cmps) in sections() {
         let _ = writeln!(md, "\n## {title}\n\n{text}\n");
@@ -579,19 +593,19 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64, load_before
             "| figure | median | p99 | n | compared with | ratio | target | met |\n|---|---|---|---|---|---|---|---|"
         );
         for c in cmps {
-            let Some(f) = rows.figures.get(&c.id) else {
+            let Some(f_rounds) = rows.figures.get(&c.id) else {
                 continue;
             };
-            let base = c
-                .base
-                .as_ref()
-                .and_then(|b| rows.figures.get(b).map(|f| (b, f)));
-            let (base_text, ratio) = match base {
-                Some((b, bf)) => {
-                    let r = match c.ratio {
-                        Ratio::Time | Ratio::Rate => f.median / bf.median,
-                        Ratio::Throughput => bf.median / f.median,
-                    };
+            let Some(f) = summary(f_rounds) else {
+                continue;
+            };
+            let base = c.base.as_ref().and_then(|b| {
+                let rounds = rows.figures.get(b)?;
+                Some((b, rounds, summary(rounds)?))
+            });
+            let (base_text, ratio, per_round) = match base {
+                Some((b, b_rounds, bf)) => {
+                    let (r, per_round) = ratio_over_rounds(c.ratio, f_rounds, b_rounds, &f, &bf);
                     (
                         format!(
                             "`{b}` ({} {}, p99 {})",
@@ -600,9 +614,22 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64, load_before
                             fmt_num(bf.p99)
                         ),
                         Some(r),
+                        per_round,
                     )
                 }
-                None => ("—".into(), Option::None),
+                None => ("—".into(), Option::None, Vec::new()),
+            };
+            let ratio_text = match (ratio, per_round.as_slice()) {
+                (None, _) => "—".to_string(),
+                (Some(r), []) => format!("{r:.2}×"),
+                (Some(r), rounds) => format!(
+                    "{r:.2}× (rounds: {})",
+                    rounds
+                        .iter()
+                        .map(|r| format!("{r:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             };
             let (target, met) = match c.target {
                 Target::None => ("—".to_string(), "—"),
@@ -625,7 +652,7 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64, load_before
                 f.unit,
                 f.n,
                 base_text,
-                ratio.map_or("—".into(), |r| format!("{r:.2}×")),
+                ratio_text,
                 target,
                 met
             );
@@ -639,6 +666,54 @@ fn render(ctx: &Ctx, rows: &Rows, s: &Sizes, smoke: bool, secs: u64, load_before
         );
     }
     md
+}
+
+/// The median of `v` (the mean of the middle two for an even count); `None` if empty.
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => v.get(n / 2).copied(),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+/// A figure over the rounds it ran in: the median of their medians and of their p99s,
+/// and every round's samples counted. One round is itself.
+fn summary(rounds: &[Figure]) -> Option<Figure> {
+    let first = rounds.first()?;
+    Some(Figure {
+        unit: first.unit.clone(),
+        median: median(rounds.iter().map(|f| f.median).collect())?,
+        p99: median(rounds.iter().map(|f| f.p99).collect())?,
+        n: rounds.iter().map(|f| f.n).sum(),
+        label: first.label.clone(),
+    })
+}
+
+/// The ratio of a figure against its comparison, and each round's when both ran in the
+/// same rounds (round `i` of both comes from the same program run, interleaved): then
+/// the ratio is the median of the rounds' ratios, never a ratio of medians taken from
+/// different runs.
+fn ratio_over_rounds(
+    kind: Ratio,
+    f: &[Figure],
+    b: &[Figure],
+    fs: &Figure,
+    bs: &Figure,
+) -> (f64, Vec<f64>) {
+    let one = |f: &Figure, b: &Figure| match kind {
+        Ratio::Time | Ratio::Rate => f.median / b.median,
+        Ratio::Throughput => b.median / f.median,
+    };
+    if f.len() > 1 && f.len() == b.len() {
+        let per_round: Vec<f64> = f.iter().zip(b).map(|(f, b)| one(f, b)).collect();
+        if let Some(r) = median(per_round.clone()) {
+            return (r, per_round);
+        }
+    }
+    (one(fs, bs), Vec::new())
 }
 
 fn yes(b: bool) -> &'static str {
@@ -694,4 +769,57 @@ fn machine(ctx: &Ctx) -> Vec<(&'static str, String)> {
         ("rustc", tool("rustc", "-V")),
         ("node", tool("node", "--version")),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(median: f64, p99: f64) -> Figure {
+        Figure {
+            unit: "ms".into(),
+            median,
+            p99,
+            n: 10,
+            label: "x".into(),
+        }
+    }
+
+    #[test]
+    fn a_median_takes_the_middle_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn a_ratio_over_rounds_is_the_median_of_each_rounds_own() {
+        // Round by round the figure is 0.5, 0.9 and 0.8 of its comparison; the ratio of
+        // the medians (0.8 / 1.0) would be a different number.
+        let f = [fig(1.0, 2.0), fig(0.9, 3.0), fig(0.8, 1.0)];
+        let b = [fig(2.0, 2.0), fig(1.0, 2.0), fig(1.0, 2.0)];
+        let (fs, bs) = (summary(&f).unwrap(), summary(&b).unwrap());
+        assert_eq!((fs.median, fs.p99, fs.n), (0.9, 2.0, 30));
+        let (r, rounds) = ratio_over_rounds(Ratio::Time, &f, &b, &fs, &bs);
+        assert_eq!(rounds, vec![0.5, 0.9, 0.8]);
+        assert_eq!(r, 0.8);
+        let (r, _) = ratio_over_rounds(Ratio::Throughput, &f, &b, &fs, &bs);
+        assert_eq!(r, 1.25);
+    }
+
+    #[test]
+    fn one_round_or_unmatched_rounds_give_the_ratio_of_the_medians() {
+        let (f, b) = ([fig(1.0, 2.0)], [fig(4.0, 5.0)]);
+        let (fs, bs) = (summary(&f).unwrap(), summary(&b).unwrap());
+        assert_eq!(
+            ratio_over_rounds(Ratio::Time, &f, &b, &fs, &bs),
+            (0.25, vec![])
+        );
+        let b2 = [fig(4.0, 5.0), fig(2.0, 5.0)];
+        let bs2 = summary(&b2).unwrap();
+        assert_eq!(
+            ratio_over_rounds(Ratio::Time, &f, &b2, &fs, &bs2),
+            (1.0 / 3.0, vec![])
+        );
+    }
 }
