@@ -352,15 +352,6 @@ function pidsOf(text) {
     .map((l) => Number(l.split(" ")[1]));
 }
 
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  return true;
-}
-
 // The usual Node approach: a detached child (own process group), kill(-pid), then
 // SIGKILL after the grace; 'close' fires once every holder of the pipes is gone.
 function nodeCancel(fixture, ignore) {
@@ -399,22 +390,31 @@ async function kennelCancel(kennel, fixture, ignore) {
     });
   });
   await ready;
+  // Each member's start time, so that a pid the kernel handed to another process after
+  // the tree died (a busy machine reuses them fast) is not taken for a leftover.
+  const started = new Map(pidsOf(text).map((p) => [p, statOf(p)?.start]));
   t = now();
   c.cancel();
   const o = await c.outcome;
   const d = now() - t;
   if (o.reason !== "cancelled") throw new Error(`kennel cancel: ${JSON.stringify(o.raw)}`);
-  const left = pidsOf(text).filter(alive).filter((p) => !isZombie(p));
-  if (left.length) throw new Error(`kennel cancel left ${left}`);
+  const left = [...started].filter(([p, start]) => {
+    const s = statOf(p);
+    return s !== undefined && s.state !== "Z" && (start === undefined || s.start === start);
+  });
+  if (left.length) throw new Error(`kennel cancel left ${left.map(([p]) => p)}`);
   return ignore ? d - GRACE_MS : d;
 }
 
-function isZombie(pid) {
+// A process's state letter and start time (clock ticks since boot) from
+// /proc/<pid>/stat, or undefined once it is gone.
+function statOf(pid) {
   try {
     const s = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return s.slice(s.lastIndexOf(")") + 2, s.lastIndexOf(")") + 3) === "Z";
+    const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+    return { state: f[0], start: f[19] };
   } catch {
-    return true;
+    return undefined;
   }
 }
 
