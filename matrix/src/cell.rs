@@ -27,6 +27,16 @@ pub struct Cell {
     pub short: String,
 }
 
+/// A failed verdict shows what the implementation wrote on stderr, where its driver
+/// kept it (the `kennel run` driver: kennel's own error, which a status such as `exit
+/// 125` alone does not name).
+fn with_stderr(verdict: &mut Verdict, ev: &Evidence) {
+    let said = ev.result.as_ref().map_or("", |r| r.stderr_head.trim());
+    if !verdict.pass && !said.is_empty() {
+        verdict.evidence = format!("{}; its stderr: {said:?}", verdict.evidence);
+    }
+}
+
 fn short(ev: &Evidence, action: Action) -> String {
     let after = match action {
         Action::Abort => "abort",
@@ -256,10 +266,11 @@ impl Runner {
                 crate::fixtures::list(&left)
             ));
         }
-        let verdict = match (os, fixture.windows) {
+        let mut verdict = match (os, fixture.windows) {
             (Os::Wine { .. }, OnWindows::Runs(shape)) => shape.check.unwrap_or(fixture.check)(&ev),
             _ => (fixture.check)(&ev),
         };
+        with_stderr(&mut verdict, &ev);
         let cell = Cell {
             fixture: fixture.id,
             imp,
@@ -354,4 +365,46 @@ fn log_tail(path: &Path) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let s = lines[lines.len().saturating_sub(3)..].join(" / ");
     crate::clip(&s, 300)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(stderr: &str) -> Evidence {
+        Evidence {
+            result: Some(DriverResult {
+                stderr_head: stderr.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn verdict(pass: bool) -> Verdict {
+        Verdict {
+            pass,
+            evidence: "status `exit 125`".into(),
+        }
+    }
+
+    #[test]
+    fn a_failed_verdict_quotes_what_the_implementation_said_on_stderr() {
+        let mut v = verdict(false);
+        with_stderr(&mut v, &ev("kennel: error: cannot start\n"));
+        assert_eq!(
+            v.evidence,
+            "status `exit 125`; its stderr: \"kennel: error: cannot start\""
+        );
+    }
+
+    #[test]
+    fn a_pass_or_a_silent_implementation_leaves_the_evidence_alone() {
+        let mut v = verdict(true);
+        with_stderr(&mut v, &ev("a warning\n"));
+        assert_eq!(v.evidence, "status `exit 125`");
+        let mut v = verdict(false);
+        with_stderr(&mut v, &ev(" \n"));
+        assert_eq!(v.evidence, "status `exit 125`");
+    }
 }

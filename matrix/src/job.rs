@@ -200,6 +200,10 @@ pub struct DriverResult {
     pub stdout_bytes_late: u64,
     /// Stderr bytes.
     pub stderr_bytes: u64,
+    /// Their first 4 KiB as text (lossy UTF-8), where the driver keeps them (the
+    /// `kennel run` driver: kennel's own errors land there), so a failed cell says why.
+    #[serde(default)]
+    pub stderr_head: String,
     /// ms from spawn to the trigger, if it fired.
     pub trigger_ms: Option<u64>,
     /// ms from spawn to the final status.

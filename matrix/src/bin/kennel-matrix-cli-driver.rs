@@ -98,6 +98,9 @@ fn signal(pid: u32, sig: Sig) {
 #[cfg(not(unix))]
 fn signal(_pid: u32, _sig: Sig) {}
 
+/// How much of kennel's stderr a result keeps.
+const STDERR_HEAD: usize = 4096;
+
 fn run() -> Result<(), String> {
     let job = Job::from_args("usage: kennel-matrix-cli-driver JOB.json")?;
     let kennel = std::env::var_os("KENNEL_BIN").ok_or("KENNEL_BIN is not set")?;
@@ -161,16 +164,20 @@ fn run() -> Result<(), String> {
             }
         });
     }
-    let stderr_bytes = Arc::new(Mutex::new(0u64));
+    // Bytes seen, and the first `STDERR_HEAD` of them (kennel's own error, if any).
+    let stderr = Arc::new(Mutex::new((0u64, Vec::new())));
     if let Some(mut err) = child.stderr.take() {
-        let count = stderr_bytes.clone();
+        let seen = stderr.clone();
         std::thread::spawn(move || {
             let mut buf = vec![0; 65536];
             while let Ok(n) = err.read(&mut buf) {
                 if n == 0 {
                     break;
                 }
-                *count.lock().unwrap_or_else(|e| e.into_inner()) += n as u64;
+                let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+                seen.0 += n as u64;
+                let room = STDERR_HEAD.saturating_sub(seen.1.len()).min(n);
+                seen.1.extend_from_slice(&buf[..room]);
             }
         });
     }
@@ -265,6 +272,10 @@ fn run() -> Result<(), String> {
             extra.insert(key.into(), v.clone());
         }
     }
+    let (stderr_bytes, stderr_head) = {
+        let seen = stderr.lock().unwrap_or_else(|e| e.into_inner());
+        (seen.0, String::from_utf8_lossy(&seen.1).into_owned())
+    };
     let result = DriverResult {
         r#impl: "kennel-cli".into(),
         code,
@@ -274,7 +285,8 @@ fn run() -> Result<(), String> {
         stdout_sha256: format!("{:x}", hash.finalize()),
         stdout_head: base64::engine::general_purpose::STANDARD.encode(&head),
         stdout_bytes_late: 0,
-        stderr_bytes: *stderr_bytes.lock().unwrap_or_else(|e| e.into_inner()),
+        stderr_bytes,
+        stderr_head,
         trigger_ms: shared.clock.fired(),
         final_ms,
         uncaught: Vec::new(),

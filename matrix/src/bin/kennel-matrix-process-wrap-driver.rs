@@ -209,6 +209,7 @@ mod driver {
             stdout_head: base64::engine::general_purpose::STANDARD.encode(&head),
             stdout_bytes_late: late,
             stderr_bytes: *stderr_bytes.lock().unwrap_or_else(|e| e.into_inner()),
+            stderr_head: String::new(),
             trigger_ms: shared.clock.fired(),
             final_ms,
             uncaught: Vec::new(),
