@@ -1,7 +1,7 @@
 // The Node half of kennel's benchmarks (run by `cargo xtask bench`).
 //
 //   node bench.mjs <spawn|throughput|cancel|hol|echo|cpu> --fixture PATH --kennel PATH [--runs N]
-//                  [--concurrency C] [--bytes B] [--window W]
+//                  [--concurrency C] [--bytes B] [--window W] [--floor PATH-TO-kennel-bench]
 //
 // Prints one line per figure, the format `kennel-bench` uses:
 //   row <TAB> id <TAB> unit <TAB> median <TAB> p99 <TAB> samples <TAB> label
@@ -10,7 +10,9 @@
 // (full) containment: cgroup where writable, keeper, process group.
 
 import { spawn as nodeSpawn } from "node:child_process";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 import { execa } from "execa";
 import { Kennel } from "../../clients/node/dist/src/index.js";
 
@@ -74,13 +76,78 @@ async function kennelRoundTrip(kennel, fixture, t0) {
   return since(t, t0);
 }
 
+// The machine's floor for a batch (`kennel-bench floor`, bench/src/floor.rs): one
+// helper process `posix_spawn`s the batch back to back from one thread (no pipes, no
+// supervisor) and reaps each child as it ends. The calls made in one tick form one
+// batch, sent as one line; each call resolves with [time from its own spawn call, time
+// from the batch's start], measured by the helper.
+class Floor {
+  #proc;
+  #sent = []; // batches sent, oldest first: their calls' [resolve, reject]
+  #gathering = null;
+  #ended = null;
+
+  constructor(bin, fixture, kennel) {
+    this.#proc = nodeSpawn(bin, ["floor", "--fixture", fixture, "--kennel", kennel], { stdio: ["pipe", "pipe", "inherit"] });
+    createInterface({ input: this.#proc.stdout }).on("line", (line) => this.#answer(line));
+    this.#proc.on("exit", (code, signal) => {
+      this.#ended = new Error(`kennel-bench floor ended (${code ?? signal})`);
+      for (const calls of this.#sent) for (const [, reject] of calls) reject(this.#ended);
+      this.#sent = [];
+    });
+  }
+
+  call() {
+    return new Promise((resolve, reject) => {
+      if (this.#ended) return reject(this.#ended);
+      if (!this.#gathering) {
+        this.#gathering = [];
+        queueMicrotask(() => {
+          const calls = this.#gathering;
+          this.#gathering = null;
+          this.#sent.push(calls);
+          this.#proc.stdin.write(`${calls.length}\n`);
+        });
+      }
+      this.#gathering.push([resolve, reject]);
+    });
+  }
+
+  #answer(line) {
+    const [tag, own, fromStart] = line.split("\t");
+    const calls = this.#sent.shift();
+    const times = [own, fromStart].map((xs) => (xs ?? "").split(",").map(Number));
+    if (tag !== "batch" || !calls || times.some((t) => t.length !== calls.length)) {
+      throw new Error(`kennel-bench floor: unexpected answer ${JSON.stringify(line)}`);
+    }
+    calls.forEach(([resolve], i) => resolve([times[0][i], times[1][i]]));
+  }
+
+  async close() {
+    this.#proc.stdin.end();
+    if (!this.#ended) await once(this.#proc, "exit");
+  }
+}
+
 async function spawnBench(o, kennel) {
+  const floor = o.floor ? new Floor(o.floor, o.fixture, o.kennel) : null;
+  try {
+    await spawnVariants(o, kennel, floor);
+  } finally {
+    await floor?.close();
+  }
+}
+
+async function spawnVariants(o, kennel, floor) {
   const variants = [
     ["node", "Node child_process.spawn + 'close' (piped)", (t0) => nodeRoundTrip(o.fixture, t0)],
     ["execa", "execa 9 (piped, awaited)", (t0) => execaRoundTrip(o.fixture, t0)],
     // `hello` lists every tier the host offers; `pid_namespace` is opt-in (not used here).
     ["kennel", `kennel client → sidecar, default containment (${kennel.hello.containment.filter((t) => t !== "pid_namespace").join(" + ")})`, (t0) => kennelRoundTrip(kennel, o.fixture, t0)],
   ];
+  if (floor) {
+    variants.push(["floor", "the machine's floor: `posix_spawn` back to back from one thread, no pipes, no supervisor (kennel-bench floor), reaped as each ends", () => floor.call()]);
+  }
   for (const [, , f] of variants) await f(); // warm-up
   const samples = variants.map(() => []);
   const fromBatch = variants.map(() => []);

@@ -25,6 +25,7 @@ use std::process::ExitCode;
 cfg_if::cfg_if! {
     if #[cfg(target_os = "linux")] {
         mod cancel;
+        mod floor;
         mod passthrough;
         mod sidecar;
         mod spawn;
@@ -69,6 +70,9 @@ enum Command {
     /// The sidecar: memory (idle, 1000 idle children, flood unread) and scale (1000 at
     /// once, churn).
     Sidecar(sidecar::Args),
+    /// The machine's floor for a batch of spawns (bare `posix_spawn`, no pipes, no
+    /// supervisor), one batch per line on stdin; driven by `bench.mjs spawn`.
+    Floor(floor::Args),
 }
 
 #[cfg(target_os = "linux")]
@@ -115,6 +119,7 @@ fn main() -> ExitCode {
             Command::Passthrough(args) => passthrough::run(&bins, args).await,
             Command::Cancel(args) => cancel::run(&bins, args).await,
             Command::Sidecar(args) => sidecar::run(&bins, args).await,
+            Command::Floor(args) => floor::run(&bins, args).await,
         }
     });
     match result {

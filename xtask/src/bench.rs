@@ -325,6 +325,9 @@ fn measure(ctx: &Ctx, s: &Sizes, node: bool) -> Result<Rows, String> {
                 n(s.node_spawn_runs),
                 "--concurrency".into(),
                 n(c),
+                // The machine's floor, interleaved with the other variants.
+                "--floor".into(),
+                bench.display().to_string(),
             ]
         };
         for _ in 0..s.spawn_rounds {
@@ -446,13 +449,23 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
         node_spawn.push(cmp(id("kennel"), id("node"), Time, TimeRatioMax(0.8)));
         node_spawn.push(cmp(id("kennel"), id("execa"), Time, None));
         node_spawn.push(cmp(id("execa"), id("node"), Time, None));
+        // The machine's floor (bench/src/floor.rs), timed as Node's own calls are.
+        node_spawn.push(cmp(id("floor"), id("node"), Time, None));
         if mode != "seq" {
             // Timed from the batch's start: what a caller that asked for all of them at
             // once waits (Node's spawn blocks until each exec; bench.mjs).
             node_spawn.push(cmp(id("batch.kennel"), id("batch.node"), Time, None));
+            // The floor of a call made together with the rest of its batch, as the
+            // kennel client's calls are: the least the target row could read on this
+            // machine, and how far above it kennel is.
+            node_spawn.push(cmp(id("batch.floor"), id("node"), Time, None));
+            node_spawn.push(cmp(id("kennel"), id("batch.floor"), Time, None));
+        } else {
+            node_spawn.push(cmp(id("kennel"), id("floor"), Time, None));
         }
         // What a spawn costs: the machine's CPU, and wall time per spawn (bench.mjs).
         node_spawn.push(cmp(id("cpu.kennel"), id("cpu.node"), Time, None));
+        node_spawn.push(cmp(id("cpu.kennel"), id("cpu.floor"), Time, None));
         node_spawn.push(cmp(id("pace.kennel"), id("pace.node"), Time, None));
     }
     vec![
@@ -463,7 +476,7 @@ fn sections() -> Vec<(&'static str, &'static str, Vec<Cmp>)> {
         ),
         (
             "Spawn round trip: Node",
-            "The same program from Node: `child_process.spawn` until `'close'`, execa, and the kennel client through one `kennel serve` with its default (full) containment. Target: kennel ≤ 0.8× Node's own time, each round trip timed from its own call. The `batch` rows time each round trip of a batch from the batch's start instead: Node's `spawn` blocks the event loop until the child's exec, so its k-th spawn of a batch is called only after the k−1 before it forked, a wait the per-call time leaves out. The `cpu` and `pace` rows say what a spawn costs, apart from how long one call waits: the machine's busy CPU per spawn (all processes) and the wall time per spawn, batches run back to back.",
+            "The same program from Node: `child_process.spawn` until `'close'`, execa, and the kennel client through one `kennel serve` with its default (full) containment. Target: kennel ≤ 0.8× Node's own time, each round trip timed from its own call. The `batch` rows time each round trip of a batch from the batch's start instead: Node's `spawn` blocks the event loop until the child's exec, so its k-th spawn of a batch is called only after the k−1 before it forked, a wait the per-call time leaves out. The `floor` rows are the machine itself, interleaved in the same program: a helper (`kennel-bench floor`) `posix_spawn`s each batch back to back from one thread, with no pipes and no supervisor, and reaps each child as it ends; `floor` times each call from its own spawn (as Node's are timed), `batch.floor` from the batch's start — the least a call made together with its batch, as the kennel client's are, can take here, so the least the target row can read. The `cpu` and `pace` rows say what a spawn costs, apart from how long one call waits: the machine's busy CPU per spawn (all processes) and the wall time per spawn, batches run back to back.",
             node_spawn,
         ),
         (
