@@ -204,7 +204,9 @@ pub async fn run(args: RunArgs) -> i32 {
             return match e {
                 kennel::SpawnError::NotFound { .. }
                 | kennel::SpawnError::InterpreterNotFound { .. } => EXIT_NOT_FOUND,
-                kennel::SpawnError::PermissionDenied { .. } => EXIT_NOT_EXECUTABLE,
+                // Found, but it cannot be given these arguments (Windows batch files).
+                kennel::SpawnError::PermissionDenied { .. }
+                | kennel::SpawnError::BatchArgument { .. } => EXIT_NOT_EXECUTABLE,
                 _ => EXIT_INTERNAL,
             };
         }

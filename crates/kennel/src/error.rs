@@ -60,6 +60,26 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// The program is a batch file (`.bat`/`.cmd`, such as the `npx.cmd`, `npm.cmd` and
+    /// `codex.cmd` shims npm installs on Windows), which runs through `cmd.exe`, and an
+    /// argument holds a line break. `cmd.exe` would end the command line there and run
+    /// what follows as another command, so std refuses the argument (CVE-2024-24576)
+    /// and nothing was started. Such a program takes multi-line text on stdin or in a
+    /// file. Windows only.
+    #[error("cannot spawn `{program}` in {}: it is the batch file {}, which runs through cmd.exe, and argument {index} holds a line break, which cmd.exe cannot be given (it would end the command line there); pass multi-line text on stdin or in a file", cwd.display(), path.display())]
+    BatchArgument {
+        /// The program as given.
+        program: String,
+        /// The working directory it would have run in.
+        cwd: PathBuf,
+        /// The batch file.
+        path: PathBuf,
+        /// Which argument holds the line break (1 is the first after the program).
+        index: usize,
+        /// std's refusal.
+        #[source]
+        source: io::Error,
+    },
     /// The working directory does not exist or is not a directory.
     #[error("cannot spawn `{program}`: the working directory {} does not exist or is not a directory", cwd.display())]
     BadCwd {
@@ -147,6 +167,7 @@ impl SpawnError {
             SpawnError::NotFound { program, .. }
             | SpawnError::InterpreterNotFound { program, .. }
             | SpawnError::PermissionDenied { program, .. }
+            | SpawnError::BatchArgument { program, .. }
             | SpawnError::BadCwd { program, .. }
             | SpawnError::Os { program, .. }
             | SpawnError::GuardNotStarted { program, .. }

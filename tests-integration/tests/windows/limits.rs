@@ -7,11 +7,6 @@ use kennel::{LimitKind, Limits};
 
 use crate::prelude::*;
 
-/// Whether this is Wine (every Wine prefix has `winecfg.exe`; Windows has none).
-fn under_wine() -> bool {
-    std::path::Path::new(r"C:\windows\system32\winecfg.exe").exists()
-}
-
 #[tokio::test]
 async fn a_limit_is_enforced_or_unsupported_unless_best_effort() {
     let limits = Limits::new().pids_max(4);

@@ -20,6 +20,7 @@ mod flood;
 mod lifecycle;
 mod limits;
 mod shapes;
+mod shims;
 mod signals;
 mod supervisor_death;
 mod tree;

@@ -20,6 +20,11 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// The exit code `TerminateJobObject` gives a killed tree (kennel's choice: 128 + 9).
 pub const KILLED: i32 = 137;
 
+/// Whether this is Wine (every Wine prefix has `winecfg.exe`; Windows has none).
+pub fn under_wine() -> bool {
+    std::path::Path::new(r"C:\windows\system32\winecfg.exe").exists()
+}
+
 /// A fixture command.
 pub fn fixture(args: &[&str]) -> Command {
     Command::new(FIXTURE).args(args)

@@ -60,6 +60,7 @@ pub(crate) mod compat;
 mod exit_wait;
 mod job;
 pub(crate) mod limits;
+mod pathext;
 mod pipe;
 pub(crate) mod signal;
 pub(crate) mod terminal;
@@ -68,6 +69,7 @@ mod tree;
 use std::io;
 use std::os::windows::io::{AsRawHandle as _, OwnedHandle};
 use std::os::windows::process::CommandExt as _;
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use windows_sys::Win32::Foundation::HANDLE;
@@ -152,23 +154,18 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
                 .map_err(|e| ctx.os("watching the job's limits", e))?,
         ),
     };
-    let mut std_cmd = std::process::Command::new(launch.program);
-    launch.apply_args_cwd_env(&mut std_cmd);
+    let (mut std_cmd, started) = std_command(launch);
     let (stdin, stdout, stderr) = connect_stdio(&mut std_cmd, launch, &ctx)?;
-    let mut flags = CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP;
-    if !has_console() {
-        // Without a console of ours, a console child would get a new, visible one.
-        flags |= CREATE_NO_WINDOW;
-    }
-    std_cmd.creation_flags(flags);
-
     let spawned = std_cmd.spawn();
     // Close our copies of the child's pipe ends (the Command owns them): from now on
     // only the tree holds them, so EOF means the tree let go.
     drop(std_cmd);
     // std reports ERROR_FILE_NOT_FOUND and ERROR_PATH_NOT_FOUND as `NotFound`, and
     // ERROR_ACCESS_DENIED as `PermissionDenied`.
-    let mut child = spawned.map_err(|source| ctx.program_error(source, "CreateProcessW"))?;
+    let mut child = spawned.map_err(|source| {
+        pathext::batch_refusal(&ctx, launch, &started, source)
+            .unwrap_or_else(|source| ctx.program_error(source, "CreateProcessW"))
+    })?;
     let pid = child.id();
     let std_pipes = StdPipes::take(&mut child);
     let process = OwnedHandle::from(child);
@@ -196,6 +193,22 @@ pub(crate) fn spawn(launch: &Launch<'_>) -> Result<Spawned, SpawnError> {
         stdout: stdout.or(adopted_stdout),
         stderr: stderr.or(adopted_stderr),
     })
+}
+
+/// The std command for `launch`, suspended in a console group of its own, and the file
+/// it starts: the program as given, or the file only a `PATHEXT` lookup finds for a
+/// bare name (`npx` → `…\npx.cmd`, `pathext.rs`).
+fn std_command(launch: &Launch<'_>) -> (std::process::Command, PathBuf) {
+    let started = pathext::resolve(launch).unwrap_or_else(|| PathBuf::from(launch.program));
+    let mut std_cmd = std::process::Command::new(&started);
+    launch.apply_args_cwd_env(&mut std_cmd);
+    let mut flags = CREATE_SUSPENDED | CREATE_NEW_PROCESS_GROUP;
+    if !has_console() {
+        // Without a console of ours, a console child would get a new, visible one.
+        flags |= CREATE_NO_WINDOW;
+    }
+    std_cmd.creation_flags(flags);
+    (std_cmd, started)
 }
 
 type Pipes = (Option<PipeWriter>, Option<PipeReader>, Option<PipeReader>);
