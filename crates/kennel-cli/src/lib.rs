@@ -49,7 +49,7 @@ enum Cmd {
 
 const RUN_AFTER_HELP: &str = "\
 Exit status: the command's; 124 on timeout; 128+N if it died of signal N; 125 if kennel
-failed or was misused; 126/127 if COMMAND is not executable / not found; 1 if the
+failed or was misused; 126/127 if COMMAND cannot be run (not executable, no #! line) / not found; 1 if the
 command succeeded but its output could not be written (stdout closed or full).
 
 --report writes one line of JSON: pid, code, signal, signal_name, reason (exited,

@@ -2,7 +2,9 @@
 //!
 //! Exit codes follow GNU `timeout`: the child's own code; 124 when the timeout fired;
 //! 128+N when the leader died of signal N; 125 when kennel itself failed; 126 when the
-//! program is not executable; 127 when it was not found.
+//! program was found but cannot be run (not executable, not a program the kernel knows
+//! — a script without `#!` —, or on Windows a batch file given a line break); 127 when
+//! it was not found.
 //!
 //! The child's stdout and stderr are forwarded to kennel's own with
 //! [`kennel::Forward`]: `splice(2)` on Linux where the destination allows it (a pipe, a
@@ -200,12 +202,13 @@ pub async fn run(args: RunArgs) -> i32 {
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            tracing::error!("{e}");
+            tracing::error!("{}", e.report());
             return match e {
                 kennel::SpawnError::NotFound { .. }
                 | kennel::SpawnError::InterpreterNotFound { .. } => EXIT_NOT_FOUND,
-                // Found, but it cannot be given these arguments (Windows batch files).
+                // Found, but it cannot be run (this way): as a shell says 126.
                 kennel::SpawnError::PermissionDenied { .. }
+                | kennel::SpawnError::NotAProgram { .. }
                 | kennel::SpawnError::BatchArgument { .. } => EXIT_NOT_EXECUTABLE,
                 _ => EXIT_INTERNAL,
             };

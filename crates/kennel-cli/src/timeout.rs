@@ -178,11 +178,10 @@ fn spawn_failed(prog: &str, name: &str, e: &kennel::SpawnError) -> i32 {
         kennel::SpawnError::PermissionDenied { .. } => {
             (EXIT_NOT_EXECUTABLE, "Permission denied".to_string())
         }
-        // Found, but it cannot be given these arguments (Windows batch files).
-        other @ kennel::SpawnError::BatchArgument { .. } => {
-            (EXIT_NOT_EXECUTABLE, other.to_string())
-        }
-        other => (EXIT_INTERNAL, other.to_string()),
+        // Found, but it cannot be run (this way).
+        other @ (kennel::SpawnError::NotAProgram { .. }
+        | kennel::SpawnError::BatchArgument { .. }) => (EXIT_NOT_EXECUTABLE, other.report()),
+        other => (EXIT_INTERNAL, other.report()),
     };
     say(
         prog,

@@ -60,6 +60,21 @@ pub enum SpawnError {
         #[source]
         source: io::Error,
     },
+    /// The file exists and may be executed, but the kernel does not know how to run it
+    /// (`ENOEXEC`, "Exec format error"): a script whose first line is not a `#!` line
+    /// naming its interpreter, or a binary built for another system (or damaged).
+    /// kennel does not retry such a file with `/bin/sh`, as `posix_spawn` (std,
+    /// tokio) does not; glibc's `execvp`, shells and GNU `timeout` do. Unix only.
+    #[error("cannot spawn `{program}` in {}: the kernel cannot run this file (a script needs a `#!` line naming its interpreter as its first line, a binary must be built for this system); give it one, or run it with its interpreter (`sh {program}`)", cwd.display())]
+    NotAProgram {
+        /// The program as given.
+        program: String,
+        /// The working directory it would have run in.
+        cwd: PathBuf,
+        /// The OS error (`ENOEXEC`).
+        #[source]
+        source: io::Error,
+    },
     /// The program is a batch file (`.bat`/`.cmd`, such as the `npx.cmd`, `npm.cmd` and
     /// `codex.cmd` shims npm installs on Windows), which runs through `cmd.exe`, and an
     /// argument holds a line break. `cmd.exe` would end the command line there and run
@@ -155,12 +170,30 @@ fn missing(interpreter: Option<&std::path::Path>) -> String {
     }
 }
 
+/// An error and its sources as one line, each after a `: `.
+fn one_line(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
+}
+
 fn kinds(limits: &[crate::LimitKind]) -> String {
     let names: Vec<&str> = limits.iter().map(|k| k.as_str()).collect();
     names.join(" and ")
 }
 
 impl SpawnError {
+    /// The error as one line: its message, then its OS error's, if any (what `kennel
+    /// run` prints and the sidecar's `error` event carries).
+    pub fn report(&self) -> String {
+        one_line(self)
+    }
+
     /// The program that failed to spawn.
     pub fn program(&self) -> &str {
         match self {
@@ -168,6 +201,7 @@ impl SpawnError {
             | SpawnError::InterpreterNotFound { program, .. }
             | SpawnError::PermissionDenied { program, .. }
             | SpawnError::BatchArgument { program, .. }
+            | SpawnError::NotAProgram { program, .. }
             | SpawnError::BadCwd { program, .. }
             | SpawnError::Os { program, .. }
             | SpawnError::GuardNotStarted { program, .. }
@@ -310,14 +344,7 @@ impl RunError {
     /// The error as one line: its message, then the OS error's, if any (what the CLI's
     /// report and the sidecar's `exit` event carry).
     pub fn report(&self) -> String {
-        let mut line = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(cause) = source {
-            line.push_str(": ");
-            line.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        line
+        one_line(self)
     }
 
     /// The pid the error concerns (`None` for one read back from its serialized form).

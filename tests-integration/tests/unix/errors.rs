@@ -129,3 +129,60 @@ async fn a_script_whose_interpreter_is_missing_is_not_reported_as_a_missing_prog
     );
     std::fs::remove_dir_all(&dir).expect("remove the scripts");
 }
+
+/// Users' reports (vsajip/sarge#24, yarnpkg/berry#5196, MikeWang000000/Natter#108): a
+/// script with no `#!` line, or a binary for another system, fails `exec` with
+/// `ENOEXEC`, which `kennel run` reported as "fork/exec failed" with no reason and
+/// exit 125. The error now says what the file lacks and how to run it, carries the OS
+/// error, and `kennel run` / `kennel timeout` exit 126, as a shell does for a file it
+/// found but cannot execute.
+#[tokio::test]
+async fn a_file_the_kernel_cannot_run_is_named_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("kennel-enoexec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the files' directory");
+    let cases: [(&str, &[u8]); 2] = [
+        ("no-shebang", b"echo hi\n"),
+        (
+            "foreign-binary",
+            b"\x7fELF\x02\x01\x01\x00not a real program",
+        ),
+    ];
+    for (name, bytes) in cases {
+        let file = dir.join(name);
+        std::fs::write(&file, bytes).expect("write the file");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+        for cmd in [Command::new(&file), Command::new(name).env("PATH", &dir)] {
+            let err = cmd.spawn().unwrap_err();
+            assert!(
+                matches!(err, kennel::SpawnError::NotAProgram { .. }),
+                "{name}: {err:?}"
+            );
+            let source = std::error::Error::source(&err)
+                .and_then(|s| s.downcast_ref::<std::io::Error>())
+                .expect("the OS error is the source");
+            assert_eq!(source.raw_os_error(), Some(libc::ENOEXEC), "{err}");
+            let report = err.report();
+            assert!(
+                report.contains("#!") && report.ends_with("(os error 8)"),
+                "{report}"
+            );
+        }
+        for args in [&["run", "--"][..], &["timeout", "5"][..]] {
+            let out = std::process::Command::new(KENNEL)
+                .args(args)
+                .arg(&file)
+                .stdin(std::process::Stdio::null())
+                .output()
+                .expect("run kennel");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(126), "{args:?}: {stderr}");
+            assert!(
+                stderr.contains("#!") && stderr.contains("Exec format error"),
+                "{args:?}: {stderr}"
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).expect("remove the files");
+}

@@ -286,6 +286,14 @@ impl SpawnCtx {
     /// executable, or another OS failure (at `stage`).
     pub(crate) fn program_error(&self, source: io::Error, stage: &'static str) -> SpawnError {
         let (program, cwd) = (self.program.clone(), self.cwd.clone());
+        #[cfg(unix)]
+        if source.raw_os_error() == Some(libc::ENOEXEC) {
+            return SpawnError::NotAProgram {
+                program,
+                cwd,
+                source,
+            };
+        }
         match source.kind() {
             io::ErrorKind::NotFound => {
                 let path_var = match &self.path_set {

@@ -112,10 +112,7 @@ impl Hub {
         match spawned {
             Ok(child) => Ok((child, waits, direct)),
             Err(e) => {
-                let mut message = e.to_string();
-                if let Some(source) = std::error::Error::source(&e) {
-                    message = format!("{message}: {source}");
-                }
+                let message = e.report();
                 let code = match e {
                     kennel::SpawnError::LimitUnsupported { .. } => ErrorCode::Unsupported,
                     kennel::SpawnError::BadLimit { .. } => ErrorCode::InvalidField,
