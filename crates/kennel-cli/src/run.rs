@@ -183,6 +183,20 @@ fn command(args: &RunArgs, program: &str, rest: &[String]) -> Command {
     }
 }
 
+/// The exit code for a command that could not be started: 127 not found, 126 found but
+/// not runnable (this way), as a shell says; 125 for kennel's own failures.
+pub(crate) fn spawn_failed_code(e: &kennel::SpawnError) -> i32 {
+    match e {
+        kennel::SpawnError::NotFound { .. } | kennel::SpawnError::InterpreterNotFound { .. } => {
+            EXIT_NOT_FOUND
+        }
+        kennel::SpawnError::PermissionDenied { .. }
+        | kennel::SpawnError::NotAProgram { .. }
+        | kennel::SpawnError::BatchArgument { .. } => EXIT_NOT_EXECUTABLE,
+        _ => EXIT_INTERNAL,
+    }
+}
+
 /// Run the command; returns the process exit code for `kennel run`.
 pub async fn run(args: RunArgs) -> i32 {
     let Some((program, rest)) = args.command.split_first() else {
@@ -203,15 +217,7 @@ pub async fn run(args: RunArgs) -> i32 {
         Ok(child) => child,
         Err(e) => {
             tracing::error!("{}", e.report());
-            return match e {
-                kennel::SpawnError::NotFound { .. }
-                | kennel::SpawnError::InterpreterNotFound { .. } => EXIT_NOT_FOUND,
-                // Found, but it cannot be run (this way): as a shell says 126.
-                kennel::SpawnError::PermissionDenied { .. }
-                | kennel::SpawnError::NotAProgram { .. }
-                | kennel::SpawnError::BatchArgument { .. } => EXIT_NOT_EXECUTABLE,
-                _ => EXIT_INTERNAL,
-            };
+            return spawn_failed_code(&e);
         }
     };
 

@@ -43,7 +43,7 @@ use std::time::Duration;
 use kennel::{Command, Ladder, Signal};
 use tokio::time::Instant;
 
-use crate::run::{EXIT_INTERNAL, EXIT_NOT_EXECUTABLE, EXIT_NOT_FOUND, EXIT_TIMEOUT};
+use crate::run::{EXIT_INTERNAL, EXIT_TIMEOUT};
 
 /// The exit code when the command died of `SIGKILL` after a timeout (128 + 9).
 pub const EXIT_KILLED: i32 = 128 + 9;
@@ -170,24 +170,19 @@ async fn run(prog: &str, args: TimeoutArgs) -> i32 {
 
 /// Says why the command could not be run, as GNU; returns the exit code.
 fn spawn_failed(prog: &str, name: &str, e: &kennel::SpawnError) -> i32 {
-    let (code, why) = match e {
-        // GNU's words for both (its exec says ENOENT either way).
+    let why = match e {
+        // GNU's words for these (its exec says ENOENT for a missing interpreter too).
         kennel::SpawnError::NotFound { .. } | kennel::SpawnError::InterpreterNotFound { .. } => {
-            (EXIT_NOT_FOUND, "No such file or directory".to_string())
+            "No such file or directory".to_string()
         }
-        kennel::SpawnError::PermissionDenied { .. } => {
-            (EXIT_NOT_EXECUTABLE, "Permission denied".to_string())
-        }
-        // Found, but it cannot be run (this way).
-        other @ (kennel::SpawnError::NotAProgram { .. }
-        | kennel::SpawnError::BatchArgument { .. }) => (EXIT_NOT_EXECUTABLE, other.report()),
-        other => (EXIT_INTERNAL, other.report()),
+        kennel::SpawnError::PermissionDenied { .. } => "Permission denied".to_string(),
+        other => other.report(),
     };
     say(
         prog,
         &format!("failed to run command {}: {why}", quote(name)),
     );
-    code
+    crate::run::spawn_failed_code(e)
 }
 
 /// Waits for the command to end: sends the timeout's signal when it fires and `-k`'s
