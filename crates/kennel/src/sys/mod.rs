@@ -232,13 +232,29 @@ pub(crate) struct SpawnCtx {
     path_set: Option<Option<OsString>>,
 }
 
-/// How the command's starting environment sets `PATH`, before its own changes: `None`
-/// when it inherits ours.
-fn base_path(launch: &Launch<'_>) -> Option<Option<OsString>> {
-    match launch.env_base {
-        Some(base) => Some(base.get("PATH").map(OsStr::to_owned)),
+/// How the command sets the child's variable `name`: `None` when the child inherits
+/// ours, `Some(None)` when it is unset. Names compare as the OS compares them: exactly
+/// on Unix, without case on Windows (`Path` is `PATH` there).
+pub(crate) fn child_var(launch: &Launch<'_>, name: &str) -> Option<Option<OsString>> {
+    let same = |k: &OsStr| match cfg!(windows) {
+        true => k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name)),
+        false => k == name,
+    };
+    let base = match launch.env_base {
+        Some(base) if cfg!(windows) => Some(
+            base.iter()
+                .filter(|(k, _)| same(k))
+                .map(|(_, v)| v.to_os_string())
+                .last(),
+        ),
+        Some(base) => Some(base.get(name).map(OsStr::to_owned)),
         None => launch.env_clear.then_some(None),
-    }
+    };
+    launch.env.iter().fold(base, |var, op| match op {
+        EnvOp::Set(k, v) if same(k) => Some(Some(v.clone())),
+        EnvOp::Remove(k) if same(k) => Some(None),
+        _ => var,
+    })
 }
 
 impl SpawnCtx {
@@ -256,14 +272,7 @@ impl SpawnCtx {
             Some(dir) => dir.to_path_buf(),
             None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
         };
-        let path_set = launch
-            .env
-            .iter()
-            .fold(base_path(launch), |path, op| match op {
-                EnvOp::Set(k, v) if k == "PATH" => Some(Some(v.clone())),
-                EnvOp::Remove(k) if k == "PATH" => Some(None),
-                _ => path,
-            });
+        let path_set = child_var(launch, "PATH");
         Ok(SpawnCtx {
             program,
             cwd,

@@ -36,8 +36,7 @@ use std::path::{Path, PathBuf};
 
 use windows_sys::Win32::System::SystemInformation::{GetSystemDirectoryW, GetWindowsDirectoryW};
 
-use crate::spec::EnvOp;
-use crate::sys::{Launch, SpawnCtx};
+use crate::sys::{child_var, Launch, SpawnCtx};
 use crate::SpawnError;
 
 /// The extensions searched when neither the command nor this process sets `PATHEXT`
@@ -144,26 +143,6 @@ fn startable(pathext: Option<&OsStr>) -> Vec<&'static str> {
         }
     }
     found
-}
-
-/// How the command sets the variable `name` for the child (compared without case, as
-/// Windows does): `None` when the child inherits ours, `Some(None)` when it is unset.
-fn child_var(launch: &Launch<'_>, name: &str) -> Option<Option<OsString>> {
-    let same = |k: &OsStr| k.to_str().is_some_and(|k| k.eq_ignore_ascii_case(name));
-    let base = match launch.env_base {
-        Some(base) => Some(
-            base.iter()
-                .filter(|(k, _)| same(k))
-                .map(|(_, v)| v.to_os_string())
-                .last(),
-        ),
-        None => launch.env_clear.then_some(None),
-    };
-    launch.env.iter().fold(base, |var, op| match op {
-        EnvOp::Set(k, v) if same(k) => Some(Some(v.clone())),
-        EnvOp::Remove(k) if same(k) => Some(None),
-        _ => var,
-    })
 }
 
 /// Whether std's own search finds `<name>.exe`: in the child's `PATH` when the command
