@@ -108,14 +108,8 @@ async fn a_script_whose_interpreter_is_missing_is_not_reported_as_a_missing_prog
             assert_eq!(source.kind(), std::io::ErrorKind::NotFound, "{text}");
         }
         // `kennel run` says so too, and exits 127 as for a missing program.
-        let out = std::process::Command::new(KENNEL)
-            .arg("run")
-            .arg(&script)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run kennel");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(127), "{stderr}");
+        let (code, stderr) = kennel_cli(&["run"], &script);
+        assert_eq!(code, Some(127), "{stderr}");
         assert!(
             stderr.contains(shown) && stderr.contains("exists"),
             "{stderr}"
@@ -170,14 +164,8 @@ async fn a_file_the_kernel_cannot_run_is_named_with_the_fix() {
             );
         }
         for args in [&["run", "--"][..], &["timeout", "5"][..]] {
-            let out = std::process::Command::new(KENNEL)
-                .args(args)
-                .arg(&file)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .expect("run kennel");
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(126), "{args:?}: {stderr}");
+            let (code, stderr) = kennel_cli(args, &file);
+            assert_eq!(code, Some(126), "{args:?}: {stderr}");
             assert!(
                 stderr.contains("#!") && stderr.contains("Exec format error"),
                 "{args:?}: {stderr}"
@@ -185,4 +173,18 @@ async fn a_file_the_kernel_cannot_run_is_named_with_the_fix() {
         }
     }
     std::fs::remove_dir_all(&dir).expect("remove the files");
+}
+
+/// `kennel ARGS PROGRAM` with stdin closed: its exit code and stderr.
+fn kennel_cli(args: &[&str], program: &std::path::Path) -> (Option<i32>, String) {
+    let out = std::process::Command::new(KENNEL)
+        .args(args)
+        .arg(program)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run kennel");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
